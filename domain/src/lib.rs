@@ -1,0 +1,12 @@
+//! The product's vocabulary, shared by the server and the browser.
+//!
+//! Nothing here may depend on a server-only crate: this crate is compiled to wasm.
+
+pub mod error;
+pub mod rooms;
+pub mod runs;
+
+pub use error::{ErrorBody, ErrorCode};
+
+/// The product version shown in the footer and reported by the server.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,98 @@
+-- The data model of spec 000 §8, for PostgreSQL.
+-- Ids are UUIDv7 (time-ordered, so ordering by id is ordering by creation).
+-- Timestamps are TIMESTAMPTZ with millisecond precision.
+
+CREATE TABLE users (
+    id            UUID PRIMARY KEY,
+    email         TEXT NOT NULL UNIQUE,
+    name          TEXT NOT NULL,
+    password_hash TEXT,
+    created_at    TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE rooms (
+    id         UUID PRIMARY KEY,
+    name       TEXT NOT NULL,
+    owner_id   UUID REFERENCES users (id) ON DELETE SET NULL,
+    mode       TEXT NOT NULL CHECK (mode IN ('manual', 'auto')),
+    created_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX rooms_created_at ON rooms (created_at);
+
+CREATE TABLE room_members (
+    id      UUID PRIMARY KEY,
+    room_id UUID NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+    user_id UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    role    TEXT NOT NULL CHECK (role IN ('owner', 'member', 'viewer')),
+    UNIQUE (room_id, user_id)
+);
+
+CREATE TABLE agents (
+    id            UUID PRIMARY KEY,
+    room_id       UUID NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+    name          TEXT NOT NULL,
+    model         TEXT NOT NULL,
+    temperature   DOUBLE PRECISION NOT NULL CHECK (temperature >= 0 AND temperature <= 2),
+    system_prompt TEXT NOT NULL,
+    is_active     BOOLEAN NOT NULL DEFAULT TRUE,
+    created_at    TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX agents_room_id_is_active ON agents (room_id, is_active);
+
+CREATE TABLE runs (
+    id            UUID PRIMARY KEY,
+    room_id       UUID NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+    status        TEXT NOT NULL CHECK (status IN ('running', 'completed', 'stopped', 'failed')),
+    max_steps     BIGINT NOT NULL,
+    max_seconds   BIGINT NOT NULL,
+    budget_tokens BIGINT,
+    steps         BIGINT NOT NULL DEFAULT 0,
+    tokens_used   BIGINT NOT NULL DEFAULT 0,
+    started_at    TIMESTAMPTZ NOT NULL,
+    stopped_at    TIMESTAMPTZ,
+    stop_reason   TEXT CHECK (stop_reason IN ('max_steps', 'max_seconds', 'budget_tokens', 'user_stop',
+                                              'error', 'server_shutdown', 'server_restart'))
+);
+CREATE INDEX runs_room_id_started_at ON runs (room_id, started_at);
+-- At most one running run per room, enforced by the database itself.
+CREATE UNIQUE INDEX runs_one_running_per_room ON runs (room_id) WHERE status = 'running';
+
+CREATE TABLE messages (
+    id               UUID PRIMARY KEY,
+    room_id          UUID NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+    sender_type      TEXT NOT NULL CHECK (sender_type IN ('human', 'agent', 'system')),
+    sender_id        UUID,
+    sender_name      TEXT NOT NULL,
+    content          TEXT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('complete', 'streaming', 'failed', 'interrupted', 'stopped')),
+    tokens_in        BIGINT,
+    tokens_out       BIGINT,
+    usage_estimated  BOOLEAN NOT NULL DEFAULT FALSE,
+    latency_ms       BIGINT,
+    first_token_ms   BIGINT,
+    model            TEXT,
+    error            TEXT,
+    selection_reason TEXT,
+    run_id           UUID REFERENCES runs (id) ON DELETE SET NULL,
+    created_at       TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX messages_room_id_created_at ON messages (room_id, created_at);
+CREATE INDEX messages_room_id_id ON messages (room_id, id);
+CREATE INDEX messages_status_streaming ON messages (status) WHERE status = 'streaming';
+
+CREATE TABLE usage_events (
+    id            UUID PRIMARY KEY,
+    room_id       UUID NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+    agent_id      UUID REFERENCES agents (id) ON DELETE SET NULL,
+    message_id    UUID REFERENCES messages (id) ON DELETE SET NULL,
+    run_id        UUID REFERENCES runs (id) ON DELETE SET NULL,
+    provider      TEXT NOT NULL,
+    model         TEXT NOT NULL,
+    input_tokens  BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    estimated     BOOLEAN NOT NULL,
+    cost          DOUBLE PRECISION NOT NULL,
+    created_at    TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX usage_events_room_id_created_at ON usage_events (room_id, created_at);
+CREATE INDEX usage_events_run_id ON usage_events (run_id);

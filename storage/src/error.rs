@@ -1,0 +1,49 @@
+use thiserror::Error;
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// What can go wrong in storage, in terms the service layer can act on.
+#[derive(Debug, Error)]
+pub enum StorageError {
+    /// A row the operation needs does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The change would break a uniqueness rule (one running run per room, unique email, ...).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The change would exceed a limit on stored things.
+    #[error("limit reached: {0}")]
+    LimitReached(&'static str),
+    /// The database could not be reached in time.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// A stored value cannot be read back as the type it should have.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StorageError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StorageError::Unavailable(error)
+            }
+            other => StorageError::Database(other),
+        }
+    }
+}
+
+impl From<domain::rooms::UnknownVariant> for StorageError {
+    fn from(error: domain::rooms::UnknownVariant) -> Self {
+        StorageError::Corrupt(error.to_string())
+    }
+}
+
+/// True when the error is the database refusing a duplicate under a unique index.
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}

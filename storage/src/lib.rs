@@ -1,0 +1,161 @@
+//! Storage: one interface ([`Store`]), two implementations (SQLite and PostgreSQL).
+//!
+//! The SQL that both databases understand is written once (see `portable.rs`) and compiled for
+//! each backend; what differs — connecting, pragmas, migrations — lives in `sqlite.rs` and
+//! `postgres.rs`.
+
+mod error;
+mod portable;
+mod postgres;
+mod records;
+mod rows;
+mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, Utc};
+use domain::rooms::{Agent, MemberRole, Message, Room, RoomMember, UsageEvent};
+use domain::runs::{Run, RunStatus, StopReason};
+use uuid::Uuid;
+
+pub use error::{Result, StorageError};
+pub use postgres::PostgresStore;
+pub use records::*;
+pub use rows::User;
+pub use sqlite::SqliteStore;
+
+/// The store shared by every part of the server.
+pub type DynStore = Arc<dyn Store>;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// Picks the backend from a connection URL.
+    pub fn from_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Explicit limits for the connection pool.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolLimits {
+    pub max_connections: u32,
+    /// How long a caller waits for a free connection before the database counts as unavailable.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolLimits {
+    fn default() -> Self {
+        Self { max_connections: 10, acquire_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// Connects to the database the URL names, applies pending migrations and returns the store.
+/// A migration that fails is an error: the caller must not serve with a half-migrated schema.
+pub async fn open(url: &str, limits: PoolLimits) -> Result<DynStore> {
+    match Backend::from_url(url) {
+        Some(Backend::Sqlite) => Ok(Arc::new(SqliteStore::open(url, limits).await?)),
+        Some(Backend::Postgres) => Ok(Arc::new(PostgresStore::open(url, limits).await?)),
+        None => Err(StorageError::Corrupt(
+            "DATABASE_URL must start with sqlite: or postgres://".to_owned(),
+        )),
+    }
+}
+
+/// The current time as stored: UTC, whole milliseconds (so SQLite's text timestamps sort correctly).
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(3)
+}
+
+/// Everything the product stores, independent of the database behind it.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    fn backend(&self) -> Backend;
+
+    /// Succeeds when the database answers a trivial query.
+    async fn ping(&self) -> Result<()>;
+
+    /// Closes every pooled connection; called once on shutdown.
+    async fn close(&self);
+
+    // --- users and membership ---
+    async fn create_user(&self, new: NewUser) -> Result<User>;
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>>;
+    async fn add_room_member(&self, room_id: Uuid, user_id: Uuid, role: MemberRole) -> Result<RoomMember>;
+    async fn list_room_members(&self, room_id: Uuid) -> Result<Vec<RoomMember>>;
+
+    // --- rooms ---
+    async fn create_room(&self, new: NewRoom) -> Result<Room>;
+    async fn get_room(&self, room_id: Uuid) -> Result<Option<Room>>;
+    /// Newest first.
+    async fn list_rooms(&self, limit: i64) -> Result<Vec<Room>>;
+
+    // --- agents ---
+    /// Fails with `LimitReached` when the room already has `max_active` active agents.
+    async fn create_agent(&self, new: NewAgent, max_active: i64) -> Result<Agent>;
+    async fn get_agent(&self, room_id: Uuid, agent_id: Uuid) -> Result<Option<Agent>>;
+    /// In the order they were added.
+    async fn list_agents(&self, room_id: Uuid) -> Result<Vec<Agent>>;
+    /// Applies the patch; reactivating fails with `LimitReached` when the room is full.
+    async fn update_agent(
+        &self,
+        room_id: Uuid,
+        agent_id: Uuid,
+        patch: AgentPatch,
+        max_active: i64,
+    ) -> Result<Agent>;
+
+    // --- messages ---
+    async fn insert_message(&self, new: NewMessage) -> Result<Message>;
+    async fn get_message(&self, message_id: Uuid) -> Result<Option<Message>>;
+    /// Up to `limit` messages older than `before` (or the newest ones), oldest first.
+    async fn list_messages(&self, room_id: Uuid, before: Option<Uuid>, limit: i64) -> Result<MessagePage>;
+    /// Saves the text so far of a message that is still streaming.
+    async fn save_streaming_text(&self, message_id: Uuid, content: &str) -> Result<()>;
+    /// Writes the final state of a message.
+    async fn finish_message(&self, message_id: Uuid, outcome: MessageOutcome) -> Result<Message>;
+    /// Marks every message still `streaming` as `interrupted`; used at start-up after a crash.
+    async fn interrupt_streaming_messages(&self) -> Result<u64>;
+
+    // --- runs ---
+    /// Fails with `Conflict` when the room already has a running run.
+    async fn create_run(&self, new: NewRun) -> Result<Run>;
+    async fn get_run(&self, room_id: Uuid, run_id: Uuid) -> Result<Option<Run>>;
+    /// Newest first.
+    async fn list_runs(&self, room_id: Uuid, limit: i64) -> Result<Vec<Run>>;
+    async fn running_run(&self, room_id: Uuid) -> Result<Option<Run>>;
+    async fn record_run_progress(&self, run_id: Uuid, steps: i64, tokens_used: i64) -> Result<()>;
+    /// Ends a running run; `None` when it had already ended.
+    async fn finish_run(&self, run_id: Uuid, status: RunStatus, reason: StopReason) -> Result<Option<Run>>;
+    /// Ends every run still marked running (a crash left them so) with the given reason.
+    async fn close_running_runs(&self, status: RunStatus, reason: StopReason) -> Result<Vec<Run>>;
+
+    // --- usage ---
+    async fn insert_usage_event(&self, new: NewUsageEvent) -> Result<UsageEvent>;
+    async fn list_usage_events(&self, room_id: Uuid) -> Result<Vec<UsageEvent>>;
+    /// The summed cost of a run's generations.
+    async fn run_cost(&self, run_id: Uuid) -> Result<f64>;
+}

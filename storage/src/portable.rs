@@ -1,0 +1,564 @@
+//! The [`Store`](crate::Store) methods whose SQL both SQLite and PostgreSQL understand.
+//!
+//! `impl_portable_store!` is expanded once per backend, so every query below is type-checked
+//! against each database's driver. Placeholders are `$N`, which both accept. A backend type
+//! must have a `pool` field and an inherent `backend()`.
+
+macro_rules! room_columns {
+    () => {
+        "id, name, mode, owner_id, created_at"
+    };
+}
+macro_rules! agent_columns {
+    () => {
+        "id, room_id, name, model, system_prompt, temperature, is_active, created_at"
+    };
+}
+macro_rules! message_columns {
+    () => {
+        "id, room_id, sender_type, sender_id, sender_name, content, status, tokens_in, tokens_out, \
+         usage_estimated, latency_ms, first_token_ms, model, error, selection_reason, run_id, created_at"
+    };
+}
+macro_rules! run_columns {
+    () => {
+        "id, room_id, status, max_steps, max_seconds, budget_tokens, steps, tokens_used, started_at, \
+         stopped_at, stop_reason"
+    };
+}
+macro_rules! usage_columns {
+    () => {
+        "id, room_id, agent_id, message_id, run_id, provider, model, input_tokens, output_tokens, \
+         estimated, cost, created_at"
+    };
+}
+macro_rules! user_columns {
+    () => {
+        "id, email, name, password_hash, created_at"
+    };
+}
+
+macro_rules! impl_portable_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::Store for $store {
+            fn backend(&self) -> $crate::Backend {
+                <$store>::BACKEND
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn ping(&self) -> $crate::Result<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn create_user(&self, new: $crate::NewUser) -> $crate::Result<$crate::User> {
+                let result = sqlx::query_as::<_, $crate::User>(concat!(
+                    "INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5) \
+                     RETURNING ", $crate::portable::user_columns!()
+                ))
+                .bind(uuid::Uuid::now_v7())
+                .bind(&new.email)
+                .bind(&new.name)
+                .bind(&new.password_hash)
+                .bind($crate::now())
+                .fetch_one(&self.pool)
+                .await;
+                match result {
+                    Err(e) if $crate::error::is_unique_violation(&e) => {
+                        Err($crate::StorageError::Conflict("a user with this email already exists"))
+                    }
+                    other => Ok(other?),
+                }
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn find_user_by_email(&self, email: &str) -> $crate::Result<Option<$crate::User>> {
+                Ok(sqlx::query_as::<_, $crate::User>(concat!("SELECT ", $crate::portable::user_columns!(), " FROM users WHERE email = $1"))
+                    .bind(email)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn add_room_member(
+                &self,
+                room_id: uuid::Uuid,
+                user_id: uuid::Uuid,
+                role: domain::rooms::MemberRole,
+            ) -> $crate::Result<domain::rooms::RoomMember> {
+                let result = sqlx::query_as::<_, $crate::rows::RoomMemberRow>(
+                    "INSERT INTO room_members (id, room_id, user_id, role) VALUES ($1, $2, $3, $4) \
+                     RETURNING id, room_id, user_id, role",
+                )
+                .bind(uuid::Uuid::now_v7())
+                .bind(room_id)
+                .bind(user_id)
+                .bind(role.as_str())
+                .fetch_one(&self.pool)
+                .await;
+                match result {
+                    Err(e) if $crate::error::is_unique_violation(&e) => {
+                        Err($crate::StorageError::Conflict("the user is already a member of this room"))
+                    }
+                    other => other?.try_into(),
+                }
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn list_room_members(&self, room_id: uuid::Uuid) -> $crate::Result<Vec<domain::rooms::RoomMember>> {
+                let rows = sqlx::query_as::<_, $crate::rows::RoomMemberRow>(
+                    "SELECT id, room_id, user_id, role FROM room_members WHERE room_id = $1 ORDER BY id",
+                )
+                .bind(room_id)
+                .fetch_all(&self.pool)
+                .await?;
+                $crate::rows::convert_all(rows)
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn create_room(&self, new: $crate::NewRoom) -> $crate::Result<domain::rooms::Room> {
+                sqlx::query_as::<_, $crate::rows::RoomRow>(concat!(
+                    "INSERT INTO rooms (id, name, mode, owner_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING ",
+                    $crate::portable::room_columns!()
+                ))
+                .bind(uuid::Uuid::now_v7())
+                .bind(&new.name)
+                .bind(new.mode.as_str())
+                .bind(new.owner_id)
+                .bind($crate::now())
+                .fetch_one(&self.pool)
+                .await?
+                .try_into()
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn get_room(&self, room_id: uuid::Uuid) -> $crate::Result<Option<domain::rooms::Room>> {
+                sqlx::query_as::<_, $crate::rows::RoomRow>(concat!("SELECT ", $crate::portable::room_columns!(), " FROM rooms WHERE id = $1"))
+                    .bind(room_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(TryInto::try_into)
+                    .transpose()
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn list_rooms(&self, limit: i64) -> $crate::Result<Vec<domain::rooms::Room>> {
+                let rows = sqlx::query_as::<_, $crate::rows::RoomRow>(concat!(
+                    "SELECT ", $crate::portable::room_columns!(), " FROM rooms ORDER BY created_at DESC, id DESC LIMIT $1"
+                ))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                $crate::rows::convert_all(rows)
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn create_agent(&self, new: $crate::NewAgent, max_active: i64) -> $crate::Result<domain::rooms::Agent> {
+                let mut tx = self.pool.begin().await?;
+                lock_room(&mut *tx, new.room_id).await?;
+                let active = count_active_agents(&mut *tx, new.room_id).await?;
+                if active >= max_active {
+                    return Err($crate::StorageError::LimitReached("the room already has the maximum number of active agents"));
+                }
+                let agent: domain::rooms::Agent = sqlx::query_as::<_, $crate::rows::AgentRow>(concat!(
+                    "INSERT INTO agents (id, room_id, name, model, system_prompt, temperature, is_active, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, TRUE, $7) RETURNING ", $crate::portable::agent_columns!()
+                ))
+                .bind(uuid::Uuid::now_v7())
+                .bind(new.room_id)
+                .bind(&new.name)
+                .bind(&new.model)
+                .bind(&new.system_prompt)
+                .bind(new.temperature)
+                .bind($crate::now())
+                .fetch_one(&mut *tx)
+                .await?
+                .try_into()?;
+                tx.commit().await?;
+                Ok(agent)
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn get_agent(&self, room_id: uuid::Uuid, agent_id: uuid::Uuid) -> $crate::Result<Option<domain::rooms::Agent>> {
+                sqlx::query_as::<_, $crate::rows::AgentRow>(concat!(
+                    "SELECT ", $crate::portable::agent_columns!(), " FROM agents WHERE room_id = $1 AND id = $2"
+                ))
+                .bind(room_id)
+                .bind(agent_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(TryInto::try_into)
+                .transpose()
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn list_agents(&self, room_id: uuid::Uuid) -> $crate::Result<Vec<domain::rooms::Agent>> {
+                let rows = sqlx::query_as::<_, $crate::rows::AgentRow>(concat!(
+                    "SELECT ", $crate::portable::agent_columns!(), " FROM agents WHERE room_id = $1 ORDER BY id"
+                ))
+                .bind(room_id)
+                .fetch_all(&self.pool)
+                .await?;
+                $crate::rows::convert_all(rows)
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn update_agent(
+                &self,
+                room_id: uuid::Uuid,
+                agent_id: uuid::Uuid,
+                patch: $crate::AgentPatch,
+                max_active: i64,
+            ) -> $crate::Result<domain::rooms::Agent> {
+                let mut tx = self.pool.begin().await?;
+                lock_room(&mut *tx, room_id).await?;
+                let current: Option<bool> =
+                    sqlx::query_scalar("SELECT is_active FROM agents WHERE room_id = $1 AND id = $2")
+                        .bind(room_id)
+                        .bind(agent_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some(was_active) = current else {
+                    return Err($crate::StorageError::NotFound("agent"));
+                };
+                if patch.is_active == Some(true) && !was_active
+                    && count_active_agents(&mut *tx, room_id).await? >= max_active
+                {
+                    return Err($crate::StorageError::LimitReached("the room already has the maximum number of active agents"));
+                }
+                let agent: domain::rooms::Agent = sqlx::query_as::<_, $crate::rows::AgentRow>(concat!(
+                    "UPDATE agents SET name = COALESCE($3, name), model = COALESCE($4, model), \
+                     system_prompt = COALESCE($5, system_prompt), temperature = COALESCE($6, temperature), \
+                     is_active = COALESCE($7, is_active) WHERE room_id = $1 AND id = $2 RETURNING ",
+                    $crate::portable::agent_columns!()
+                ))
+                .bind(room_id)
+                .bind(agent_id)
+                .bind(&patch.name)
+                .bind(&patch.model)
+                .bind(&patch.system_prompt)
+                .bind(patch.temperature)
+                .bind(patch.is_active)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_into()?;
+                tx.commit().await?;
+                Ok(agent)
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn insert_message(&self, new: $crate::NewMessage) -> $crate::Result<domain::rooms::Message> {
+                sqlx::query_as::<_, $crate::rows::MessageRow>(concat!(
+                    "INSERT INTO messages (id, room_id, sender_type, sender_id, sender_name, content, status, \
+                     model, selection_reason, run_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ",
+                    $crate::portable::message_columns!()
+                ))
+                .bind(uuid::Uuid::now_v7())
+                .bind(new.room_id)
+                .bind(new.sender_type.as_str())
+                .bind(new.sender_id)
+                .bind(&new.sender_name)
+                .bind(&new.content)
+                .bind(new.status.as_str())
+                .bind(&new.model)
+                .bind(&new.selection_reason)
+                .bind(new.run_id)
+                .bind($crate::now())
+                .fetch_one(&self.pool)
+                .await?
+                .try_into()
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn get_message(&self, message_id: uuid::Uuid) -> $crate::Result<Option<domain::rooms::Message>> {
+                sqlx::query_as::<_, $crate::rows::MessageRow>(concat!(
+                    "SELECT ", $crate::portable::message_columns!(), " FROM messages WHERE id = $1"
+                ))
+                .bind(message_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(TryInto::try_into)
+                .transpose()
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn list_messages(
+                &self,
+                room_id: uuid::Uuid,
+                before: Option<uuid::Uuid>,
+                limit: i64,
+            ) -> $crate::Result<$crate::MessagePage> {
+                // One extra row tells whether an older page exists.
+                let query = match before {
+                    Some(before) => sqlx::query_as::<_, $crate::rows::MessageRow>(concat!(
+                        "SELECT ", $crate::portable::message_columns!(),
+                        " FROM messages WHERE room_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+                    ))
+                    .bind(room_id)
+                    .bind(before)
+                    .bind(limit + 1),
+                    None => sqlx::query_as::<_, $crate::rows::MessageRow>(concat!(
+                        "SELECT ", $crate::portable::message_columns!(), " FROM messages WHERE room_id = $1 ORDER BY id DESC LIMIT $2"
+                    ))
+                    .bind(room_id)
+                    .bind(limit + 1),
+                };
+                let mut rows = query.fetch_all(&self.pool).await?;
+                let has_older = rows.len() as i64 > limit;
+                rows.truncate(limit.max(0) as usize);
+                rows.reverse();
+                let messages: Vec<domain::rooms::Message> = $crate::rows::convert_all(rows)?;
+                let older_cursor = if has_older { messages.first().map(|m| m.id) } else { None };
+                Ok($crate::MessagePage { messages, older_cursor })
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn save_streaming_text(&self, message_id: uuid::Uuid, content: &str) -> $crate::Result<()> {
+                sqlx::query("UPDATE messages SET content = $2 WHERE id = $1 AND status = 'streaming'")
+                    .bind(message_id)
+                    .bind(content)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn finish_message(
+                &self,
+                message_id: uuid::Uuid,
+                outcome: $crate::MessageOutcome,
+            ) -> $crate::Result<domain::rooms::Message> {
+                sqlx::query_as::<_, $crate::rows::MessageRow>(concat!(
+                    "UPDATE messages SET status = $2, content = $3, tokens_in = $4, tokens_out = $5, \
+                     usage_estimated = $6, latency_ms = $7, first_token_ms = $8, error = $9 \
+                     WHERE id = $1 RETURNING ",
+                    $crate::portable::message_columns!()
+                ))
+                .bind(message_id)
+                .bind(outcome.status.as_str())
+                .bind(&outcome.content)
+                .bind(outcome.tokens_in)
+                .bind(outcome.tokens_out)
+                .bind(outcome.usage_estimated)
+                .bind(outcome.latency_ms)
+                .bind(outcome.first_token_ms)
+                .bind(&outcome.error)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or($crate::StorageError::NotFound("message"))?
+                .try_into()
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn interrupt_streaming_messages(&self) -> $crate::Result<u64> {
+                let result = sqlx::query(
+                    "UPDATE messages SET status = 'interrupted', \
+                     error = COALESCE(error, 'The server stopped while this message was being written.') \
+                     WHERE status = 'streaming'",
+                )
+                .execute(&self.pool)
+                .await?;
+                Ok(result.rows_affected())
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn create_run(&self, new: $crate::NewRun) -> $crate::Result<domain::runs::Run> {
+                let result = sqlx::query_as::<_, $crate::rows::RunRow>(concat!(
+                    "INSERT INTO runs (id, room_id, status, max_steps, max_seconds, budget_tokens, steps, tokens_used, started_at) \
+                     VALUES ($1, $2, 'running', $3, $4, $5, 0, 0, $6) RETURNING ",
+                    $crate::portable::run_columns!()
+                ))
+                .bind(uuid::Uuid::now_v7())
+                .bind(new.room_id)
+                .bind(new.max_steps)
+                .bind(new.max_seconds)
+                .bind(new.budget_tokens)
+                .bind($crate::now())
+                .fetch_one(&self.pool)
+                .await;
+                match result {
+                    Err(e) if $crate::error::is_unique_violation(&e) => {
+                        Err($crate::StorageError::Conflict("a run is already active in this room"))
+                    }
+                    other => other?.try_into(),
+                }
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn get_run(&self, room_id: uuid::Uuid, run_id: uuid::Uuid) -> $crate::Result<Option<domain::runs::Run>> {
+                sqlx::query_as::<_, $crate::rows::RunRow>(concat!(
+                    "SELECT ", $crate::portable::run_columns!(), " FROM runs WHERE room_id = $1 AND id = $2"
+                ))
+                .bind(room_id)
+                .bind(run_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(TryInto::try_into)
+                .transpose()
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn list_runs(&self, room_id: uuid::Uuid, limit: i64) -> $crate::Result<Vec<domain::runs::Run>> {
+                let rows = sqlx::query_as::<_, $crate::rows::RunRow>(concat!(
+                    "SELECT ", $crate::portable::run_columns!(), " FROM runs WHERE room_id = $1 ORDER BY started_at DESC, id DESC LIMIT $2"
+                ))
+                .bind(room_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                $crate::rows::convert_all(rows)
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn running_run(&self, room_id: uuid::Uuid) -> $crate::Result<Option<domain::runs::Run>> {
+                sqlx::query_as::<_, $crate::rows::RunRow>(concat!(
+                    "SELECT ", $crate::portable::run_columns!(), " FROM runs WHERE room_id = $1 AND status = 'running'"
+                ))
+                .bind(room_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(TryInto::try_into)
+                .transpose()
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn record_run_progress(&self, run_id: uuid::Uuid, steps: i64, tokens_used: i64) -> $crate::Result<()> {
+                sqlx::query("UPDATE runs SET steps = $2, tokens_used = $3 WHERE id = $1")
+                    .bind(run_id)
+                    .bind(steps)
+                    .bind(tokens_used)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn finish_run(
+                &self,
+                run_id: uuid::Uuid,
+                status: domain::runs::RunStatus,
+                reason: domain::runs::StopReason,
+            ) -> $crate::Result<Option<domain::runs::Run>> {
+                sqlx::query_as::<_, $crate::rows::RunRow>(concat!(
+                    "UPDATE runs SET status = $2, stop_reason = $3, stopped_at = $4 \
+                     WHERE id = $1 AND status = 'running' RETURNING ",
+                    $crate::portable::run_columns!()
+                ))
+                .bind(run_id)
+                .bind(status.as_str())
+                .bind(reason.as_str())
+                .bind($crate::now())
+                .fetch_optional(&self.pool)
+                .await?
+                .map(TryInto::try_into)
+                .transpose()
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn close_running_runs(
+                &self,
+                status: domain::runs::RunStatus,
+                reason: domain::runs::StopReason,
+            ) -> $crate::Result<Vec<domain::runs::Run>> {
+                let rows = sqlx::query_as::<_, $crate::rows::RunRow>(concat!(
+                    "UPDATE runs SET status = $1, stop_reason = $2, stopped_at = $3 WHERE status = 'running' RETURNING ",
+                    $crate::portable::run_columns!()
+                ))
+                .bind(status.as_str())
+                .bind(reason.as_str())
+                .bind($crate::now())
+                .fetch_all(&self.pool)
+                .await?;
+                $crate::rows::convert_all(rows)
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn insert_usage_event(&self, new: $crate::NewUsageEvent) -> $crate::Result<domain::rooms::UsageEvent> {
+                sqlx::query_as::<_, $crate::rows::UsageEventRow>(concat!(
+                    "INSERT INTO usage_events (id, room_id, agent_id, message_id, run_id, provider, model, \
+                     input_tokens, output_tokens, estimated, cost, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ",
+                    $crate::portable::usage_columns!()
+                ))
+                .bind(uuid::Uuid::now_v7())
+                .bind(new.room_id)
+                .bind(new.agent_id)
+                .bind(new.message_id)
+                .bind(new.run_id)
+                .bind(&new.provider)
+                .bind(&new.model)
+                .bind(new.input_tokens)
+                .bind(new.output_tokens)
+                .bind(new.estimated)
+                .bind(new.cost)
+                .bind($crate::now())
+                .fetch_one(&self.pool)
+                .await?
+                .try_into()
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn list_usage_events(&self, room_id: uuid::Uuid) -> $crate::Result<Vec<domain::rooms::UsageEvent>> {
+                let rows = sqlx::query_as::<_, $crate::rows::UsageEventRow>(concat!(
+                    "SELECT ", $crate::portable::usage_columns!(), " FROM usage_events WHERE room_id = $1 ORDER BY id"
+                ))
+                .bind(room_id)
+                .fetch_all(&self.pool)
+                .await?;
+                $crate::rows::convert_all(rows)
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn run_cost(&self, run_id: uuid::Uuid) -> $crate::Result<f64> {
+                Ok(sqlx::query_scalar::<_, f64>(
+                    "SELECT CAST(COALESCE(SUM(cost), 0) AS DOUBLE PRECISION) FROM usage_events WHERE run_id = $1",
+                )
+                .bind(run_id)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+        }
+
+        /// Serialises changes to one room's agents: the update takes the room row's write lock
+        /// on PostgreSQL and the database write lock on SQLite.
+        async fn lock_room<'c, E>(executor: E, room_id: uuid::Uuid) -> $crate::Result<()>
+        where
+            E: sqlx::Executor<'c, Database = <$store as $crate::portable::HasDatabase>::Database>,
+        {
+            let locked = sqlx::query("UPDATE rooms SET name = name WHERE id = $1")
+                .bind(room_id)
+                .execute(executor)
+                .await?;
+            if locked.rows_affected() == 0 {
+                return Err($crate::StorageError::NotFound("room"));
+            }
+            Ok(())
+        }
+
+        async fn count_active_agents<'c, E>(executor: E, room_id: uuid::Uuid) -> $crate::Result<i64>
+        where
+            E: sqlx::Executor<'c, Database = <$store as $crate::portable::HasDatabase>::Database>,
+        {
+            Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM agents WHERE room_id = $1 AND is_active")
+                .bind(room_id)
+                .fetch_one(executor)
+                .await?)
+        }
+    };
+}
+
+pub(crate) use {
+    agent_columns, impl_portable_store, message_columns, room_columns, run_columns, usage_columns, user_columns,
+};
+
+/// Names the sqlx database a store type talks to, so the shared helpers can be typed per backend.
+pub(crate) trait HasDatabase {
+    type Database: sqlx::Database;
+}

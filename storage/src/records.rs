@@ -1,0 +1,93 @@
+//! What callers hand to storage to create or change rows.
+
+use domain::rooms::{MessageStatus, RoomMode, SenderType};
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub password_hash: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRoom {
+    pub name: String,
+    pub mode: RoomMode,
+    pub owner_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    pub room_id: Uuid,
+    pub name: String,
+    pub model: String,
+    pub system_prompt: String,
+    pub temperature: f64,
+}
+
+/// A partial update of an agent; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AgentPatch {
+    pub name: Option<String>,
+    pub model: Option<String>,
+    pub system_prompt: Option<String>,
+    pub temperature: Option<f64>,
+    pub is_active: Option<bool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub room_id: Uuid,
+    pub sender_type: SenderType,
+    pub sender_id: Option<Uuid>,
+    pub sender_name: String,
+    pub content: String,
+    pub status: MessageStatus,
+    pub model: Option<String>,
+    pub selection_reason: Option<String>,
+    pub run_id: Option<Uuid>,
+}
+
+/// The final state of a message an agent was streaming.
+#[derive(Debug, Clone)]
+pub struct MessageOutcome {
+    pub status: MessageStatus,
+    pub content: String,
+    pub tokens_in: Option<i64>,
+    pub tokens_out: Option<i64>,
+    pub usage_estimated: bool,
+    pub latency_ms: Option<i64>,
+    pub first_token_ms: Option<i64>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub room_id: Uuid,
+    pub max_steps: i64,
+    pub max_seconds: i64,
+    pub budget_tokens: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUsageEvent {
+    pub room_id: Uuid,
+    pub agent_id: Option<Uuid>,
+    pub message_id: Option<Uuid>,
+    pub run_id: Option<Uuid>,
+    pub provider: String,
+    pub model: String,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub estimated: bool,
+    pub cost: f64,
+}
+
+/// A page of a room's timeline, oldest first, with the cursor of the page before it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessagePage {
+    pub messages: Vec<domain::rooms::Message>,
+    /// Pass as `before` to get the next older page; `None` when this page reaches the first message.
+    pub older_cursor: Option<Uuid>,
+}

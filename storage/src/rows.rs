@@ -1,0 +1,210 @@
+//! Row shapes as the database returns them, and their conversion into domain types.
+//!
+//! The same row structs decode on both backends: ids are UUIDs (BLOB on SQLite), times are
+//! `DateTime<Utc>` (TEXT on SQLite), enums are their stored names.
+
+use chrono::{DateTime, Utc};
+use domain::rooms::{Agent, Message, Room, RoomMember, UsageEvent};
+use domain::runs::Run;
+use uuid::Uuid;
+
+use crate::error::StorageError;
+
+/// A stored user. Not a wire type: it carries the password hash.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub password_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RoomRow {
+    id: Uuid,
+    name: String,
+    mode: String,
+    owner_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<RoomRow> for Room {
+    type Error = StorageError;
+    fn try_from(row: RoomRow) -> Result<Self, StorageError> {
+        Ok(Room {
+            id: row.id,
+            name: row.name,
+            mode: row.mode.parse()?,
+            owner_id: row.owner_id,
+            created_at: row.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RoomMemberRow {
+    id: Uuid,
+    room_id: Uuid,
+    user_id: Uuid,
+    role: String,
+}
+
+impl TryFrom<RoomMemberRow> for RoomMember {
+    type Error = StorageError;
+    fn try_from(row: RoomMemberRow) -> Result<Self, StorageError> {
+        Ok(RoomMember { id: row.id, room_id: row.room_id, user_id: row.user_id, role: row.role.parse()? })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AgentRow {
+    id: Uuid,
+    room_id: Uuid,
+    name: String,
+    model: String,
+    system_prompt: String,
+    temperature: f64,
+    is_active: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<AgentRow> for Agent {
+    type Error = StorageError;
+    fn try_from(row: AgentRow) -> Result<Self, StorageError> {
+        Ok(Agent {
+            id: row.id,
+            room_id: row.room_id,
+            name: row.name,
+            model: row.model,
+            system_prompt: row.system_prompt,
+            temperature: row.temperature,
+            is_active: row.is_active,
+            created_at: row.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MessageRow {
+    id: Uuid,
+    room_id: Uuid,
+    sender_type: String,
+    sender_id: Option<Uuid>,
+    sender_name: String,
+    content: String,
+    status: String,
+    tokens_in: Option<i64>,
+    tokens_out: Option<i64>,
+    usage_estimated: bool,
+    latency_ms: Option<i64>,
+    first_token_ms: Option<i64>,
+    model: Option<String>,
+    error: Option<String>,
+    selection_reason: Option<String>,
+    run_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<MessageRow> for Message {
+    type Error = StorageError;
+    fn try_from(row: MessageRow) -> Result<Self, StorageError> {
+        Ok(Message {
+            id: row.id,
+            room_id: row.room_id,
+            sender_type: row.sender_type.parse()?,
+            sender_id: row.sender_id,
+            sender_name: row.sender_name,
+            content: row.content,
+            status: row.status.parse()?,
+            tokens_in: row.tokens_in,
+            tokens_out: row.tokens_out,
+            usage_estimated: row.usage_estimated,
+            latency_ms: row.latency_ms,
+            first_token_ms: row.first_token_ms,
+            model: row.model,
+            error: row.error,
+            selection_reason: row.selection_reason,
+            run_id: row.run_id,
+            created_at: row.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RunRow {
+    id: Uuid,
+    room_id: Uuid,
+    status: String,
+    max_steps: i64,
+    max_seconds: i64,
+    budget_tokens: Option<i64>,
+    steps: i64,
+    tokens_used: i64,
+    started_at: DateTime<Utc>,
+    stopped_at: Option<DateTime<Utc>>,
+    stop_reason: Option<String>,
+}
+
+impl TryFrom<RunRow> for Run {
+    type Error = StorageError;
+    fn try_from(row: RunRow) -> Result<Self, StorageError> {
+        Ok(Run {
+            id: row.id,
+            room_id: row.room_id,
+            status: row.status.parse()?,
+            max_steps: row.max_steps,
+            max_seconds: row.max_seconds,
+            budget_tokens: row.budget_tokens,
+            steps: row.steps,
+            tokens_used: row.tokens_used,
+            started_at: row.started_at,
+            stopped_at: row.stopped_at,
+            stop_reason: row.stop_reason.map(|r| r.parse()).transpose()?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UsageEventRow {
+    id: Uuid,
+    room_id: Uuid,
+    agent_id: Option<Uuid>,
+    message_id: Option<Uuid>,
+    run_id: Option<Uuid>,
+    provider: String,
+    model: String,
+    input_tokens: i64,
+    output_tokens: i64,
+    estimated: bool,
+    cost: f64,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<UsageEventRow> for UsageEvent {
+    type Error = StorageError;
+    fn try_from(row: UsageEventRow) -> Result<Self, StorageError> {
+        Ok(UsageEvent {
+            id: row.id,
+            room_id: row.room_id,
+            agent_id: row.agent_id,
+            message_id: row.message_id,
+            run_id: row.run_id,
+            provider: row.provider,
+            model: row.model,
+            input_tokens: row.input_tokens,
+            output_tokens: row.output_tokens,
+            estimated: row.estimated,
+            cost: row.cost,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// Converts a list of rows, failing on the first that cannot be read.
+pub(crate) fn convert_all<R, T>(rows: Vec<R>) -> Result<Vec<T>, StorageError>
+where
+    T: TryFrom<R, Error = StorageError>,
+{
+    rows.into_iter().map(T::try_from).collect()
+}

@@ -1,0 +1,361 @@
+//! The storage suite: every test runs once on a fresh SQLite file and once on a fresh
+//! PostgreSQL database, so both implementations are held to the same behaviour.
+
+use std::collections::HashSet;
+
+use domain::rooms::{MemberRole, MessageStatus, RoomMode, SenderType};
+use domain::runs::{RunStatus, StopReason};
+use storage::{
+    AgentPatch, DynStore, MessageOutcome, NewAgent, NewMessage, NewRoom, NewRun, NewUsageEvent, NewUser,
+    PoolLimits, StorageError,
+};
+use uuid::Uuid;
+
+macro_rules! on_both_backends {
+    ($($test:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let db = storage::testing::fresh_sqlite().await;
+                    super::$test(&db.store, &db.url).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let db = storage::testing::fresh_postgres().await;
+                    super::$test(&db.store, &db.url).await;
+                }
+            )+
+        }
+    };
+}
+
+on_both_backends!(
+    rooms_are_stored_and_listed_newest_first,
+    agents_are_limited_per_room_and_patched,
+    concurrent_agent_creation_never_exceeds_the_limit,
+    messages_page_backwards_in_chronological_pages,
+    streaming_messages_are_flushed_finished_and_interrupted,
+    one_running_run_per_room,
+    crashed_runs_are_closed,
+    usage_events_sum_to_the_run_cost,
+    users_and_members_are_unique,
+    reopening_keeps_the_data_and_migrations_are_idempotent,
+    ping_answers,
+);
+
+fn new_room(name: &str) -> NewRoom {
+    NewRoom { name: name.to_owned(), mode: RoomMode::Manual, owner_id: None }
+}
+
+fn agent(room_id: Uuid, name: &str) -> NewAgent {
+    NewAgent {
+        room_id,
+        name: name.to_owned(),
+        model: "demo".to_owned(),
+        system_prompt: format!("You are {name}."),
+        temperature: 0.7,
+    }
+}
+
+fn human_message(room_id: Uuid, content: &str) -> NewMessage {
+    NewMessage {
+        room_id,
+        sender_type: SenderType::Human,
+        sender_id: None,
+        sender_name: "You".to_owned(),
+        content: content.to_owned(),
+        status: MessageStatus::Complete,
+        model: None,
+        selection_reason: None,
+        run_id: None,
+    }
+}
+
+async fn rooms_are_stored_and_listed_newest_first(store: &DynStore, _url: &str) {
+    let first = store.create_room(new_room("first")).await.unwrap();
+    let second = store.create_room(NewRoom { mode: RoomMode::Auto, ..new_room("second") }).await.unwrap();
+    assert_eq!(second.mode, RoomMode::Auto);
+
+    let fetched = store.get_room(first.id).await.unwrap().unwrap();
+    assert_eq!(fetched, first);
+    assert!(store.get_room(Uuid::now_v7()).await.unwrap().is_none());
+
+    let listed = store.list_rooms(10).await.unwrap();
+    assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), vec![second.id, first.id]);
+    assert_eq!(store.list_rooms(1).await.unwrap().len(), 1);
+}
+
+async fn agents_are_limited_per_room_and_patched(store: &DynStore, _url: &str) {
+    let room = store.create_room(new_room("agents")).await.unwrap();
+    let mut created = Vec::new();
+    for i in 0..3 {
+        created.push(store.create_agent(agent(room.id, &format!("agent-{i}")), 3).await.unwrap());
+    }
+    let refused = store.create_agent(agent(room.id, "one too many"), 3).await.unwrap_err();
+    assert!(matches!(refused, StorageError::LimitReached(_)), "{refused:?}");
+    // The refused request lost nothing and added nothing.
+    let listed = store.list_agents(room.id).await.unwrap();
+    assert_eq!(listed, created);
+
+    // Deactivating frees a place; reactivating into a full room is refused.
+    let deactivated = store
+        .update_agent(room.id, created[0].id, AgentPatch { is_active: Some(false), ..Default::default() }, 3)
+        .await
+        .unwrap();
+    assert!(!deactivated.is_active);
+    store.create_agent(agent(room.id, "newcomer"), 3).await.unwrap();
+    let refused = store
+        .update_agent(room.id, created[0].id, AgentPatch { is_active: Some(true), ..Default::default() }, 3)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, StorageError::LimitReached(_)), "{refused:?}");
+
+    let patched = store
+        .update_agent(
+            room.id,
+            created[1].id,
+            AgentPatch {
+                name: Some("Renamed".into()),
+                temperature: Some(1.5),
+                system_prompt: Some("New prompt".into()),
+                ..Default::default()
+            },
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.name, "Renamed");
+    assert_eq!(patched.temperature, 1.5);
+    assert_eq!(patched.system_prompt, "New prompt");
+    assert_eq!(patched.model, created[1].model, "fields left out of the patch are kept");
+    assert!(patched.is_active);
+
+    let missing = store.update_agent(room.id, Uuid::now_v7(), AgentPatch::default(), 3).await.unwrap_err();
+    assert!(matches!(missing, StorageError::NotFound("agent")), "{missing:?}");
+    let missing = store.create_agent(agent(Uuid::now_v7(), "orphan"), 3).await.unwrap_err();
+    assert!(matches!(missing, StorageError::NotFound("room")), "{missing:?}");
+    assert!(store.get_agent(room.id, created[2].id).await.unwrap().is_some());
+    let other_room = store.create_room(new_room("other")).await.unwrap();
+    assert!(store.get_agent(other_room.id, created[2].id).await.unwrap().is_none(), "agents are scoped to their room");
+}
+
+async fn concurrent_agent_creation_never_exceeds_the_limit(store: &DynStore, _url: &str) {
+    let room = store.create_room(new_room("race")).await.unwrap();
+    let attempts = (0..20).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move { store.create_agent(agent(room.id, &format!("racer-{i}")), 12).await })
+    });
+    let results = futures::future::join_all(attempts).await;
+    let succeeded = results.into_iter().filter(|r| r.as_ref().unwrap().is_ok()).count();
+    assert_eq!(succeeded, 12);
+    assert_eq!(store.list_agents(room.id).await.unwrap().len(), 12);
+}
+
+async fn messages_page_backwards_in_chronological_pages(store: &DynStore, _url: &str) {
+    let room = store.create_room(new_room("timeline")).await.unwrap();
+    let other = store.create_room(new_room("elsewhere")).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        ids.push(store.insert_message(human_message(room.id, &format!("message {i}"))).await.unwrap().id);
+        store.insert_message(human_message(other.id, "noise")).await.unwrap();
+    }
+
+    let newest = store.list_messages(room.id, None, 10).await.unwrap();
+    assert_eq!(newest.messages.iter().map(|m| m.id).collect::<Vec<_>>(), ids[15..25]);
+    assert_eq!(newest.older_cursor, Some(ids[15]));
+
+    let middle = store.list_messages(room.id, newest.older_cursor, 10).await.unwrap();
+    assert_eq!(middle.messages.iter().map(|m| m.id).collect::<Vec<_>>(), ids[5..15]);
+
+    let oldest = store.list_messages(room.id, middle.older_cursor, 10).await.unwrap();
+    assert_eq!(oldest.messages.iter().map(|m| m.id).collect::<Vec<_>>(), ids[0..5]);
+    assert_eq!(oldest.older_cursor, None);
+    assert_eq!(oldest.messages[0].content, "message 0");
+
+    let exact = store.list_messages(other.id, None, 25).await.unwrap();
+    assert_eq!(exact.messages.len(), 25);
+    assert_eq!(exact.older_cursor, None, "no older page when the page holds the first message");
+}
+
+async fn streaming_messages_are_flushed_finished_and_interrupted(store: &DynStore, _url: &str) {
+    let room = store.create_room(new_room("stream")).await.unwrap();
+    let speaker = store.create_agent(agent(room.id, "Ada"), 12).await.unwrap();
+    let start = |content: &str| NewMessage {
+        room_id: room.id,
+        sender_type: SenderType::Agent,
+        sender_id: Some(speaker.id),
+        sender_name: speaker.name.clone(),
+        content: content.to_owned(),
+        status: MessageStatus::Streaming,
+        model: Some("demo".into()),
+        selection_reason: Some("round-robin".into()),
+        run_id: None,
+    };
+
+    let finished = store.insert_message(start("")).await.unwrap();
+    store.save_streaming_text(finished.id, "Hello, wor").await.unwrap();
+    assert_eq!(store.get_message(finished.id).await.unwrap().unwrap().content, "Hello, wor");
+    let done = store
+        .finish_message(
+            finished.id,
+            MessageOutcome {
+                status: MessageStatus::Complete,
+                content: "Hello, world".into(),
+                tokens_in: Some(42),
+                tokens_out: Some(3),
+                usage_estimated: false,
+                latency_ms: Some(812),
+                first_token_ms: Some(120),
+                error: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.status, MessageStatus::Complete);
+    assert_eq!((done.tokens_in, done.tokens_out, done.latency_ms, done.first_token_ms), (Some(42), Some(3), Some(812), Some(120)));
+    assert_eq!(done.selection_reason.as_deref(), Some("round-robin"));
+    // A finished message is no longer overwritten by a late flush.
+    store.save_streaming_text(done.id, "late").await.unwrap();
+    assert_eq!(store.get_message(done.id).await.unwrap().unwrap().content, "Hello, world");
+
+    let cut = store.insert_message(start("")).await.unwrap();
+    store.save_streaming_text(cut.id, "Half a thou").await.unwrap();
+    assert_eq!(store.interrupt_streaming_messages().await.unwrap(), 1);
+    let cut = store.get_message(cut.id).await.unwrap().unwrap();
+    assert_eq!(cut.status, MessageStatus::Interrupted);
+    assert_eq!(cut.content, "Half a thou", "the text so far is kept");
+    assert!(cut.error.is_some());
+    assert_eq!(store.interrupt_streaming_messages().await.unwrap(), 0);
+
+    let missing = store
+        .finish_message(
+            Uuid::now_v7(),
+            MessageOutcome {
+                status: MessageStatus::Failed,
+                content: String::new(),
+                tokens_in: None,
+                tokens_out: None,
+                usage_estimated: true,
+                latency_ms: None,
+                first_token_ms: None,
+                error: Some("x".into()),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, StorageError::NotFound("message")));
+}
+
+async fn one_running_run_per_room(store: &DynStore, _url: &str) {
+    let room = store.create_room(new_room("runs")).await.unwrap();
+    let other = store.create_room(new_room("other runs")).await.unwrap();
+    let new_run = |room_id| NewRun { room_id, max_steps: 10, max_seconds: 60, budget_tokens: Some(5_000) };
+
+    let run = store.create_run(new_run(room.id)).await.unwrap();
+    assert_eq!(run.status, RunStatus::Running);
+    let refused = store.create_run(new_run(room.id)).await.unwrap_err();
+    assert!(matches!(refused, StorageError::Conflict(_)), "{refused:?}");
+    store.create_run(new_run(other.id)).await.expect("rooms do not share the limit");
+
+    store.record_run_progress(run.id, 3, 1_234).await.unwrap();
+    assert_eq!(store.running_run(room.id).await.unwrap().unwrap().id, run.id);
+
+    let stopped = store.finish_run(run.id, RunStatus::Stopped, StopReason::UserStop).await.unwrap().unwrap();
+    assert_eq!((stopped.status, stopped.stop_reason), (RunStatus::Stopped, Some(StopReason::UserStop)));
+    assert_eq!((stopped.steps, stopped.tokens_used), (3, 1_234));
+    assert!(stopped.stopped_at.is_some());
+    assert!(store.finish_run(run.id, RunStatus::Completed, StopReason::MaxSteps).await.unwrap().is_none(), "ends once");
+    assert!(store.running_run(room.id).await.unwrap().is_none());
+
+    let next = store.create_run(new_run(room.id)).await.expect("a new run once the last one ended");
+    let listed = store.list_runs(room.id, 10).await.unwrap();
+    assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), vec![next.id, run.id]);
+    assert_eq!(store.get_run(room.id, run.id).await.unwrap().unwrap().stop_reason, Some(StopReason::UserStop));
+    assert!(store.get_run(other.id, run.id).await.unwrap().is_none());
+}
+
+async fn crashed_runs_are_closed(store: &DynStore, _url: &str) {
+    let a = store.create_room(new_room("a")).await.unwrap();
+    let b = store.create_room(new_room("b")).await.unwrap();
+    for room_id in [a.id, b.id] {
+        store.create_run(NewRun { room_id, max_steps: 5, max_seconds: 5, budget_tokens: None }).await.unwrap();
+    }
+    let closed = store.close_running_runs(RunStatus::Stopped, StopReason::ServerRestart).await.unwrap();
+    assert_eq!(closed.len(), 2);
+    assert!(closed.iter().all(|r| r.stop_reason == Some(StopReason::ServerRestart) && r.status == RunStatus::Stopped));
+    assert!(store.close_running_runs(RunStatus::Stopped, StopReason::ServerRestart).await.unwrap().is_empty());
+}
+
+async fn usage_events_sum_to_the_run_cost(store: &DynStore, _url: &str) {
+    let room = store.create_room(new_room("usage")).await.unwrap();
+    let speaker = store.create_agent(agent(room.id, "Ada"), 12).await.unwrap();
+    let run = store.create_run(NewRun { room_id: room.id, max_steps: 5, max_seconds: 5, budget_tokens: None }).await.unwrap();
+    assert_eq!(store.run_cost(run.id).await.unwrap(), 0.0);
+    for cost in [0.25, 0.5] {
+        store
+            .insert_usage_event(NewUsageEvent {
+                room_id: room.id,
+                agent_id: Some(speaker.id),
+                message_id: None,
+                run_id: Some(run.id),
+                provider: "openai".into(),
+                model: "gpt-4o-mini".into(),
+                input_tokens: 100,
+                output_tokens: 20,
+                estimated: false,
+                cost,
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.run_cost(run.id).await.unwrap(), 0.75);
+    let events = store.list_usage_events(room.id).await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].agent_id, Some(speaker.id));
+    assert_eq!(events[0].input_tokens, 100);
+}
+
+async fn users_and_members_are_unique(store: &DynStore, _url: &str) {
+    let user = store
+        .create_user(NewUser { email: "ada@example.com".into(), name: "Ada".into(), password_hash: None })
+        .await
+        .unwrap();
+    let dup = store
+        .create_user(NewUser { email: "ada@example.com".into(), name: "Other".into(), password_hash: None })
+        .await
+        .unwrap_err();
+    assert!(matches!(dup, StorageError::Conflict(_)), "{dup:?}");
+    assert_eq!(store.find_user_by_email("ada@example.com").await.unwrap().unwrap(), user);
+    assert!(store.find_user_by_email("nobody@example.com").await.unwrap().is_none());
+
+    let room = store.create_room(NewRoom { owner_id: Some(user.id), ..new_room("owned") }).await.unwrap();
+    assert_eq!(room.owner_id, Some(user.id));
+    store.add_room_member(room.id, user.id, MemberRole::Owner).await.unwrap();
+    let dup = store.add_room_member(room.id, user.id, MemberRole::Member).await.unwrap_err();
+    assert!(matches!(dup, StorageError::Conflict(_)), "{dup:?}");
+    let members = store.list_room_members(room.id).await.unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].role, MemberRole::Owner);
+}
+
+async fn reopening_keeps_the_data_and_migrations_are_idempotent(store: &DynStore, url: &str) {
+    let room = store.create_room(new_room("durable")).await.unwrap();
+    store.insert_message(human_message(room.id, "still here")).await.unwrap();
+    let reopened = storage::open(url, PoolLimits::default()).await.expect("reopen and re-run migrations");
+    assert_eq!(reopened.backend(), store.backend());
+    let page = reopened.list_messages(room.id, None, 50).await.unwrap();
+    assert_eq!(page.messages.len(), 1);
+    assert_eq!(page.messages[0].content, "still here");
+    reopened.close().await;
+}
+
+async fn ping_answers(store: &DynStore, _url: &str) {
+    store.ping().await.unwrap();
+    let ids: HashSet<Uuid> = (0..1000).map(|_| Uuid::now_v7()).collect();
+    assert_eq!(ids.len(), 1000);
+}
