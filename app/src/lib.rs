@@ -1,0 +1,58 @@
+//! The AIS Chatrooms web application: rendered on the server (`ssr`) and hydrated in the
+//! browser (`hydrate`). Server-only code is behind `#[cfg(feature = "ssr")]`.
+
+pub mod error;
+pub mod layout;
+pub mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+use crate::layout::{AppFooter, AppHeader};
+use crate::pages::{home::HomePage, not_found::NotFoundPage};
+
+/// The HTML document around the application, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/ais-chatrooms.css" />
+        <Title formatter=|page: String| {
+            if page.is_empty() { "AIS Chatrooms".to_owned() } else { format!("{page} · AIS Chatrooms") }
+        } />
+        <Router>
+            <div class="app">
+                <AppHeader />
+                <main class="app-main" id="main">
+                    <Routes fallback=NotFoundPage>
+                        <Route path=path!("") view=HomePage />
+                    </Routes>
+                </main>
+                <AppFooter />
+            </div>
+        </Router>
+    }
+}

@@ -1,0 +1,7 @@
+//! The wasm entry point. It must stay free of server crates (tokio, sqlx, axum, reqwest).
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

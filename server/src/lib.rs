@@ -1,0 +1,38 @@
+//! The server: builds the application state, serves HTTP and shuts down gracefully.
+
+pub mod http;
+pub mod shutdown;
+pub mod startup;
+pub mod telemetry;
+
+use std::process::ExitCode;
+
+pub use crate::http::app;
+pub use crate::startup::{build_state, StartupError};
+
+/// Reads the configuration, starts everything and serves until SIGTERM or SIGINT.
+pub async fn run() -> ExitCode {
+    let config = match services::Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("configuration error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&config);
+
+    let state = match build_state(config).await {
+        Ok(state) => state,
+        Err(error) => {
+            tracing::error!(error = %error, "start-up failed");
+            return ExitCode::FAILURE;
+        }
+    };
+    match startup::serve(state).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = %error, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}

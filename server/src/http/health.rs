@@ -1,0 +1,35 @@
+//! Liveness and readiness.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use services::{AppState, ServiceError};
+
+use crate::http::ApiError;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+}
+
+/// The process is up and serving.
+async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// The process can do useful work: the database answers within two seconds.
+async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
+        Ok(Ok(())) => Ok(Json(json!({ "status": "ready", "database": state.store.backend().as_str() }))),
+        Ok(Err(error)) => {
+            tracing::warn!(error = %error, "readiness check failed");
+            Err(ServiceError::from(error).into())
+        }
+        Err(_) => {
+            tracing::warn!("readiness check timed out");
+            Err(ServiceError::Unavailable("the database did not answer within 2 s".to_owned()).into())
+        }
+    }
+}

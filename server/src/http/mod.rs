@@ -1,0 +1,41 @@
+//! The HTTP surface: one router per area, merged, with the shared middleware around them.
+
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod metrics;
+mod observe;
+
+use app::{shell, App};
+use axum::extract::DefaultBodyLimit;
+use axum::routing::any;
+use axum::Router;
+use leptos_axum::{file_and_error_handler, generate_route_list, LeptosRoutes};
+use services::AppState;
+
+pub use error::ApiError;
+
+/// The largest request body any endpoint accepts.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The whole application as a router, so tests can drive it without a socket.
+pub fn app(state: AppState) -> Router {
+    let pages = generate_route_list(App);
+    let leptos_options = state.leptos_options.clone();
+
+    Router::new()
+        .merge(health::router())
+        .merge(metrics::router())
+        // Unknown API paths answer in JSON, not with the HTML 404 page.
+        .route("/api/{*rest}", any(api_not_found))
+        .leptos_routes(&state, pages, move || shell(leptos_options.clone()))
+        .fallback(file_and_error_handler::<AppState, _>(shell))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(metrics::track))
+        .layer(observe::observe_layers!())
+        .with_state(state)
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::NotFound("endpoint")
+}

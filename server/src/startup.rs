@@ -1,0 +1,71 @@
+//! Building the application state and running the server until shutdown.
+
+use std::time::Duration;
+
+use leptos::config::LeptosOptions;
+use services::{AppState, Config};
+use storage::PoolLimits;
+use thiserror::Error;
+
+/// The name of the compiled browser bundle (`/pkg/<name>.js`, `.wasm`, `.css`).
+pub const BUNDLE_NAME: &str = "ais-chatrooms";
+
+#[derive(Debug, Error)]
+pub enum StartupError {
+    #[error("cannot open the database: {0}")]
+    Database(#[from] storage::StorageError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("server error: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Leptos' options, derived from the one typed configuration.
+pub fn leptos_options(config: &Config) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name(BUNDLE_NAME)
+        .site_root(config.site_root.clone())
+        .site_pkg_dir("pkg")
+        .site_addr(config.site_addr)
+        .build()
+}
+
+/// Opens (and migrates) the database and assembles the state every part of the server shares.
+pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
+    let limits = PoolLimits {
+        max_connections: config.database_max_connections,
+        acquire_timeout: Duration::from_secs(5),
+    };
+    let store = storage::open(config.database_url.expose(), limits).await?;
+    tracing::info!(backend = store.backend().as_str(), database = %config.database_url.redacted(), "database ready");
+    let options = leptos_options(&config);
+    Ok(AppState::new(config, store, options))
+}
+
+/// Serves until a shutdown signal, then lets requests and background work finish within the
+/// configured grace period and closes the database.
+pub async fn serve(state: AppState) -> Result<(), StartupError> {
+    let addr = state.config.site_addr;
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
+    tracing::info!(%addr, "listening on http://{addr}");
+
+    let shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        crate::shutdown::signal().await;
+        shutdown.cancel();
+    });
+
+    let router = crate::http::app(state.clone());
+    let served = axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(state.shutdown.clone().cancelled_owned())
+        .await;
+
+    state.tasks.close();
+    if tokio::time::timeout(state.config.shutdown_grace, state.tasks.wait()).await.is_err() {
+        tracing::warn!("background work did not finish within the shutdown grace period");
+    }
+    state.store.close().await;
+    tracing::info!("shut down");
+    served.map_err(StartupError::Serve)
+}

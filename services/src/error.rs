@@ -1,0 +1,91 @@
+//! The service layer's error: what went wrong, in terms a client may be told.
+
+use domain::ErrorCode;
+use storage::StorageError;
+use thiserror::Error;
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A field broke a rule; the message says which and how.
+    #[error("{message}")]
+    Invalid { field: &'static str, message: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    LimitReached(String),
+    /// A dependency (the database, a provider) cannot be reached; the text is for the log.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else. Its details go to the server log, never to a client.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::Invalid { field, message: message.into() }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ServiceError::NotFound(_) => ErrorCode::NotFound,
+            ServiceError::Invalid { .. } => ErrorCode::ValidationFailed,
+            ServiceError::Conflict(_) => ErrorCode::Conflict,
+            ServiceError::LimitReached(_) => ErrorCode::LimitReached,
+            ServiceError::Unavailable(_) => ErrorCode::Unavailable,
+            ServiceError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The message a client may see: never database or internal error text.
+    pub fn public_message(&self) -> String {
+        match self {
+            ServiceError::NotFound(what) => format!("{what} not found"),
+            ServiceError::Invalid { message, .. } => message.clone(),
+            ServiceError::Conflict(message) | ServiceError::LimitReached(message) => message.clone(),
+            ServiceError::Unavailable(_) => "The service is temporarily unavailable; please retry.".to_owned(),
+            ServiceError::Internal(_) => "Something went wrong on our side; it has been logged.".to_owned(),
+        }
+    }
+
+    /// True for errors that reveal a fault in the server rather than in the request.
+    pub fn is_server_fault(&self) -> bool {
+        matches!(self, ServiceError::Unavailable(_) | ServiceError::Internal(_))
+    }
+}
+
+impl From<StorageError> for ServiceError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::NotFound(what) => ServiceError::NotFound(what),
+            StorageError::Conflict(message) => ServiceError::Conflict(message.to_owned()),
+            StorageError::LimitReached(message) => ServiceError::LimitReached(message.to_owned()),
+            StorageError::Unavailable(_) => ServiceError::Unavailable(error.to_string()),
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_details_never_reach_the_public_message() {
+        let error = ServiceError::Internal("syntax error at or near \"SELEC\"".to_owned());
+        assert!(!error.public_message().contains("SELEC"));
+        assert_eq!(error.code(), ErrorCode::Internal);
+    }
+
+    #[test]
+    fn storage_errors_map_to_client_codes() {
+        assert_eq!(ServiceError::from(StorageError::NotFound("room")).code(), ErrorCode::NotFound);
+        assert_eq!(ServiceError::from(StorageError::Conflict("x")).code(), ErrorCode::Conflict);
+        assert_eq!(ServiceError::from(StorageError::LimitReached("x")).code(), ErrorCode::LimitReached);
+        assert_eq!(ServiceError::from(StorageError::Corrupt("x".into())).code(), ErrorCode::Internal);
+    }
+}
