@@ -38,6 +38,14 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
 
+    // Effects only run in the browser, so this marks the moment the page became interactive;
+    // browser tests wait for it instead of guessing.
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+
     view! {
         <Stylesheet id="leptos" href="/pkg/ais-chatrooms.css" />
         <Title formatter=|page: String| {

@@ -1,0 +1,48 @@
+# AIS Chatrooms — the two commands a newcomer needs are `make run` and `make test`.
+# Each does its own set-up first (scripts/setup.sh), skipping what is already installed.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := run
+
+export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: run build test test-rust test-wasm test-e2e setup-build setup-test bench lint clean
+
+## run: build the release app and serve it on http://127.0.0.1:3000 (embedded SQLite, no API key needed)
+run: setup-build
+	cargo leptos serve --release
+
+## build: release build of the server and the browser bundle, without serving
+build: setup-build
+	cargo leptos build --release
+
+## test: every test — Rust on SQLite and PostgreSQL, the wasm build, and the browser suite
+test: setup-test test-rust test-wasm test-e2e
+
+setup-build:
+	@scripts/setup.sh build
+
+setup-test:
+	@scripts/setup.sh test
+
+test-rust:
+	scripts/with-postgres.sh cargo test --locked
+
+# The browser bundle must never pull in server crates.
+test-wasm:
+	scripts/check-wasm-deps.sh
+	cargo leptos build --release
+	scripts/bundle-size.sh
+
+test-e2e:
+	cd end2end && npx playwright test
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --locked --all-targets -- -D warnings
+	cargo clippy --locked -p frontend --target wasm32-unknown-unknown -- -D warnings
+
+clean:
+	cargo clean
+	rm -rf .tools end2end/node_modules

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Installs what building and testing need, skipping whatever is already in place.
+#   scripts/setup.sh build   — the Rust toolchain pieces for building the app
+#   scripts/setup.sh test    — also Chromium, PostgreSQL and the browser-test packages
+# Versions are pinned: see docs in README.md ("Toolchain").
+set -euo pipefail
+
+mode="${1:-build}"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools="$root/.tools"
+
+CARGO_LEPTOS_VERSION=0.3.10
+BINARYEN_VERSION=132
+export PATH="$tools/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
+
+as_root() {
+  if [[ "$(id -u)" == 0 ]]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+  log "installing Debian packages: $*"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get install -y --no-install-recommends "$@" || {
+    as_root apt-get update
+    as_root apt-get install -y --no-install-recommends "$@"
+  }
+}
+
+# --- Debian packages ---
+packages=()
+command -v npm >/dev/null || packages+=(nodejs npm)
+command -v python3 >/dev/null || packages+=(python3)
+command -v gzip >/dev/null || packages+=(gzip)
+if [[ "$mode" == test ]]; then
+  command -v chromium >/dev/null || packages+=(chromium)
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages+=(postgresql)
+  command -v tmux >/dev/null || packages+=(tmux)
+fi
+if [[ ${#packages[@]} -gt 0 ]]; then apt_install "${packages[@]}"; fi
+
+# --- Rust pieces ---
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
+  log "installing cargo-leptos $CARGO_LEPTOS_VERSION (takes a while on a cold machine)"
+  cargo install "cargo-leptos@$CARGO_LEPTOS_VERSION" --locked
+fi
+
+# The wasm-bindgen CLI must match the library version in Cargo.lock exactly.
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$root/Cargo.lock")
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $bindgen_version\$"; then
+  log "installing wasm-bindgen-cli $bindgen_version"
+  # Without --locked: one of its locked dependencies is not in the registry.
+  cargo install "wasm-bindgen-cli@$bindgen_version" --force
+fi
+
+# wasm-opt from npm: Debian's binaryen is too old and breaks hydration.
+if [[ ! -x "$tools/node_modules/.bin/wasm-opt" ]]; then
+  log "installing binaryen $BINARYEN_VERSION (wasm-opt)"
+  mkdir -p "$tools"
+  npm install --prefix "$tools" --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION"
+fi
+
+# --- browser tests ---
+if [[ "$mode" == test ]]; then
+  if [[ ! -d "$root/end2end/node_modules/@playwright/test" || "$root/end2end/package-lock.json" -nt "$root/end2end/node_modules/.package-lock.json" ]]; then
+    log "installing the browser-test packages"
+    (cd "$root/end2end" && npm ci --no-audit --no-fund --silent)
+  fi
+fi
+
+log "ready ($mode)"
