@@ -2,9 +2,12 @@
 //!
 //! Nothing here may depend on a server-only crate: this crate is compiled to wasm.
 
+pub mod control_plane;
 pub mod error;
+pub mod events;
 pub mod rooms;
 pub mod runs;
+pub mod turns;
 
 pub use error::{ErrorBody, ErrorCode};
 

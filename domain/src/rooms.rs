@@ -177,3 +177,216 @@ mod tests {
         assert_eq!(err.value, "paused");
     }
 }
+
+/// Limits on what a room may hold; the server enforces them and the UI shows them.
+pub mod limits {
+    pub const NAME_MAX_CHARS: usize = 100;
+    pub const MODEL_MAX_CHARS: usize = 100;
+    pub const SYSTEM_PROMPT_MAX_CHARS: usize = 20_000;
+    pub const CONTENT_MAX_CHARS: usize = 32_000;
+    pub const TEMPERATURE_MIN: f64 = 0.0;
+    pub const TEMPERATURE_MAX: f64 = 2.0;
+    pub const MAX_ACTIVE_AGENTS: i64 = 12;
+    pub const PAGE_DEFAULT: i64 = 50;
+    pub const PAGE_MAX: i64 = 200;
+}
+
+/// `POST /api/rooms`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateRoom {
+    pub name: String,
+    #[serde(default = "default_mode")]
+    pub mode: RoomMode,
+}
+
+fn default_mode() -> RoomMode {
+    RoomMode::Manual
+}
+
+/// The room as `POST /api/rooms` answers it: `{id, name, mode}` plus its creation time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomSummary {
+    pub id: Uuid,
+    pub name: String,
+    pub mode: RoomMode,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Room> for RoomSummary {
+    fn from(room: Room) -> Self {
+        Self { id: room.id, name: room.name, mode: room.mode, created_at: room.created_at }
+    }
+}
+
+/// `POST /api/rooms/:id/agents`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateAgent {
+    pub name: String,
+    pub model: String,
+    #[serde(default)]
+    pub system_prompt: String,
+    #[serde(default = "default_temperature")]
+    pub temperature: f64,
+}
+
+pub fn default_temperature() -> f64 {
+    0.7
+}
+
+/// `PATCH /api/rooms/:id/agents/:agent_id`: only the fields present change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateAgent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_active: Option<bool>,
+}
+
+/// `POST /api/rooms/:id/messages`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PostMessage {
+    pub content: String,
+}
+
+/// `POST /api/rooms/:id/messages` answers `{message}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PostedMessage {
+    pub message: Message,
+}
+
+/// `GET /api/rooms/:id/messages`: a page in chronological order and the cursor of the older page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessagePage {
+    pub messages: Vec<Message>,
+    /// Pass as `cursor` to get the previous page; `null` when this page starts at the first message.
+    pub next_cursor: Option<Uuid>,
+}
+
+/// Everything the room page needs to render at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomSnapshot {
+    pub room: Room,
+    pub agents: Vec<Agent>,
+    pub page: MessagePage,
+    /// The id of the last live event published before the snapshot was read; the browser's
+    /// live stream resumes from here so nothing between rendering and connecting is lost.
+    pub last_event_id: String,
+    /// True when no language-model provider is configured and agents answer with the demo model.
+    pub demo_mode: bool,
+}
+
+/// A field that breaks a rule, with a message meant for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self { field, message: message.into() }
+    }
+}
+
+/// Checks a display name (room or agent): 1 to 100 characters after trimming, no control characters.
+pub fn validate_name(field: &'static str, label: &str, value: &str) -> Result<String, FieldError> {
+    let trimmed = value.trim();
+    let chars = trimmed.chars().count();
+    if chars == 0 {
+        return Err(FieldError::new(field, format!("{label} must not be empty.")));
+    }
+    if chars > limits::NAME_MAX_CHARS {
+        return Err(FieldError::new(
+            field,
+            format!("{label} must be at most {} characters (got {chars}).", limits::NAME_MAX_CHARS),
+        ));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(FieldError::new(field, format!("{label} must not contain control characters.")));
+    }
+    Ok(trimmed.to_owned())
+}
+
+pub fn validate_model(value: &str) -> Result<String, FieldError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(FieldError::new("model", "Model must not be empty (use \"demo\" for the offline model)."));
+    }
+    if trimmed.chars().count() > limits::MODEL_MAX_CHARS {
+        return Err(FieldError::new("model", format!("Model must be at most {} characters.", limits::MODEL_MAX_CHARS)));
+    }
+    if trimmed.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(FieldError::new("model", "Model must not contain spaces or control characters."));
+    }
+    Ok(trimmed.to_owned())
+}
+
+pub fn validate_system_prompt(value: &str) -> Result<String, FieldError> {
+    let chars = value.chars().count();
+    if chars > limits::SYSTEM_PROMPT_MAX_CHARS {
+        return Err(FieldError::new(
+            "system_prompt",
+            format!("System prompt must be at most {} characters (got {chars}).", limits::SYSTEM_PROMPT_MAX_CHARS),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+pub fn validate_temperature(value: f64) -> Result<f64, FieldError> {
+    if !value.is_finite() || !(limits::TEMPERATURE_MIN..=limits::TEMPERATURE_MAX).contains(&value) {
+        return Err(FieldError::new("temperature", "Temperature must be a number from 0 to 2."));
+    }
+    Ok(value)
+}
+
+pub fn validate_content(value: &str) -> Result<String, FieldError> {
+    if value.trim().is_empty() {
+        return Err(FieldError::new("content", "A message must not be empty."));
+    }
+    let chars = value.chars().count();
+    if chars > limits::CONTENT_MAX_CHARS {
+        return Err(FieldError::new(
+            "content",
+            format!("A message must be at most {} characters (got {chars}).", limits::CONTENT_MAX_CHARS),
+        ));
+    }
+    Ok(value.trim_end().to_owned())
+}
+
+#[cfg(test)]
+mod validation_tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(validate_name("name", "Name", "  Lobby ").unwrap(), "Lobby");
+        assert!(validate_name("name", "Name", "   ").is_err());
+        assert!(validate_name("name", "Name", &"x".repeat(100)).is_ok());
+        let err = validate_name("name", "Name", &"x".repeat(101)).unwrap_err();
+        assert!(err.message.contains("101"));
+        assert!(validate_name("name", "Name", "a\u{0}b").is_err());
+        // Characters, not bytes, are counted.
+        assert!(validate_name("name", "Name", &"é".repeat(100)).is_ok());
+    }
+
+    #[test]
+    fn prompts_temperatures_and_content_are_bounded() {
+        assert!(validate_system_prompt(&"p".repeat(20_000)).is_ok());
+        assert!(validate_system_prompt(&"p".repeat(20_001)).is_err());
+        assert!(validate_temperature(0.0).is_ok() && validate_temperature(2.0).is_ok());
+        assert!(validate_temperature(-0.01).is_err() && validate_temperature(2.01).is_err());
+        assert!(validate_temperature(f64::NAN).is_err());
+        assert!(validate_content("").is_err() && validate_content(" \n ").is_err());
+        assert!(validate_content(&"c".repeat(32_000)).is_ok());
+        assert!(validate_content(&"c".repeat(32_001)).is_err());
+        assert!(validate_model("gpt 4").is_err());
+        assert_eq!(validate_model(" azure:gpt-4o ").unwrap(), "azure:gpt-4o");
+    }
+}

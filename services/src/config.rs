@@ -85,7 +85,48 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `SHUTDOWN_GRACE_SECONDS`: how long shutdown waits for work in flight.
     pub shutdown_grace: Duration,
+    /// Language-model providers and how agents use them.
+    pub llm: LlmConfig,
 }
+
+/// Where agents' replies come from and the limits on asking for them.
+#[derive(Debug, Clone)]
+pub struct LlmConfig {
+    /// `OPENAI_BASE_URL`, when set explicitly (OpenAI itself, or a local Ollama/llama.cpp/vLLM server).
+    pub openai_base_url: Option<String>,
+    /// `OPENAI_API_KEY`.
+    pub openai_api_key: Option<Secret>,
+    /// `AZURE_OPENAI_ENDPOINT`, e.g. `https://my-resource.openai.azure.com`.
+    pub azure_endpoint: Option<String>,
+    /// `AZURE_OPENAI_API_KEY`.
+    pub azure_api_key: Option<Secret>,
+    /// `AZURE_OPENAI_API_VERSION`.
+    pub azure_api_version: String,
+    /// `DASHSCOPE_API_KEY`: Qwen models through DashScope's OpenAI-compatible mode.
+    pub dashscope_api_key: Option<Secret>,
+    /// `DASHSCOPE_BASE_URL`.
+    pub dashscope_base_url: String,
+    /// `LLM_CONNECT_TIMEOUT_MS`.
+    pub connect_timeout: Duration,
+    /// `LLM_FIRST_TOKEN_TIMEOUT_MS`: from sending the request to the first token.
+    pub first_token_timeout: Duration,
+    /// `LLM_IDLE_TIMEOUT_MS`: the longest pause allowed between two tokens.
+    pub idle_timeout: Duration,
+    /// `LLM_MAX_RETRIES`: attempts after the first, only before any token arrived.
+    pub max_retries: u32,
+    /// `LLM_CONTEXT_TOKENS`: how much room history (estimated tokens) goes with each request.
+    pub context_tokens: usize,
+    /// `LLM_MAX_OUTPUT_TOKENS`: the longest reply asked for.
+    pub max_output_tokens: u32,
+    /// `LLM_PRICES`: `model=input/output;...` in US dollars per million tokens, added to the built-in table.
+    pub prices: String,
+    /// `DEMO_TOKEN_DELAY_MS`: the pace of the offline demo model.
+    pub demo_token_delay: Duration,
+}
+
+pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+pub const DEFAULT_DASHSCOPE_BASE_URL: &str = "https://dashscope-intl.aliyuncs.com/compatible-mode/v1";
+pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
 
 /// A variable that is set but cannot be used.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -138,7 +179,45 @@ impl Config {
             v.parse::<u64>().map(Duration::from_secs).map_err(|_| "expected a whole number of seconds".to_owned())
         })?;
 
+        let millis = |variable: &'static str, default: &str| {
+            parse_or(&get, variable, default, |v| match v.parse::<u64>() {
+                Ok(n) if n >= 1 => Ok(Duration::from_millis(n)),
+                _ => Err("expected a positive whole number of milliseconds".to_owned()),
+            })
+        };
+        let llm = LlmConfig {
+            openai_base_url: get("OPENAI_BASE_URL").map(|v| v.trim_end_matches('/').to_owned()),
+            openai_api_key: get("OPENAI_API_KEY").map(Secret::new),
+            azure_endpoint: get("AZURE_OPENAI_ENDPOINT").map(|v| v.trim_end_matches('/').to_owned()),
+            azure_api_key: get("AZURE_OPENAI_API_KEY").map(Secret::new),
+            azure_api_version: get("AZURE_OPENAI_API_VERSION").unwrap_or_else(|| DEFAULT_AZURE_API_VERSION.to_owned()),
+            dashscope_api_key: get("DASHSCOPE_API_KEY").map(Secret::new),
+            dashscope_base_url: get("DASHSCOPE_BASE_URL")
+                .map(|v| v.trim_end_matches('/').to_owned())
+                .unwrap_or_else(|| DEFAULT_DASHSCOPE_BASE_URL.to_owned()),
+            connect_timeout: millis("LLM_CONNECT_TIMEOUT_MS", "10000")?,
+            first_token_timeout: millis("LLM_FIRST_TOKEN_TIMEOUT_MS", "60000")?,
+            idle_timeout: millis("LLM_IDLE_TIMEOUT_MS", "30000")?,
+            max_retries: parse_or(&get, "LLM_MAX_RETRIES", "2", |v| match v.parse::<u32>() {
+                Ok(n) if n <= 10 => Ok(n),
+                _ => Err("expected a whole number from 0 to 10".to_owned()),
+            })?,
+            context_tokens: parse_or(&get, "LLM_CONTEXT_TOKENS", "4000", |v| match v.parse::<usize>() {
+                Ok(n) if n >= 100 => Ok(n),
+                _ => Err("expected a whole number of at least 100".to_owned()),
+            })?,
+            max_output_tokens: parse_or(&get, "LLM_MAX_OUTPUT_TOKENS", "1024", |v| match v.parse::<u32>() {
+                Ok(n) if n >= 1 => Ok(n),
+                _ => Err("expected a positive whole number".to_owned()),
+            })?,
+            prices: get("LLM_PRICES").unwrap_or_default(),
+            demo_token_delay: parse_or(&get, "DEMO_TOKEN_DELAY_MS", "40", |v| {
+                v.parse::<u64>().map(Duration::from_millis).map_err(|_| "expected a whole number of milliseconds".to_owned())
+            })?,
+        };
+
         Ok(Config {
+            llm,
             site_addr,
             site_root: get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned()),
             database_url,
@@ -220,6 +299,29 @@ mod tests {
         assert_eq!(config(&[("LOG_FORMAT", "xml")]).unwrap_err().variable, "LOG_FORMAT");
         assert_eq!(config(&[("DATABASE_URL", "mysql://x")]).unwrap_err().variable, "DATABASE_URL");
         assert_eq!(config(&[("DATABASE_MAX_CONNECTIONS", "0")]).unwrap_err().variable, "DATABASE_MAX_CONNECTIONS");
+    }
+
+    #[test]
+    fn provider_settings_are_read_and_keys_redacted() {
+        let settings = config(&[
+            ("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1/"),
+            ("OPENAI_API_KEY", "sk-secret-1"),
+            ("AZURE_OPENAI_ENDPOINT", "https://res.openai.azure.com"),
+            ("AZURE_OPENAI_API_KEY", "az-secret-2"),
+            ("DASHSCOPE_API_KEY", "ds-secret-3"),
+            ("LLM_FIRST_TOKEN_TIMEOUT_MS", "1500"),
+            ("LLM_MAX_RETRIES", "0"),
+        ])
+        .unwrap();
+        assert_eq!(settings.llm.openai_base_url.as_deref(), Some("http://127.0.0.1:11434/v1"));
+        assert_eq!(settings.llm.first_token_timeout, Duration::from_millis(1500));
+        assert_eq!(settings.llm.max_retries, 0);
+        assert_eq!(settings.llm.azure_api_version, DEFAULT_AZURE_API_VERSION);
+        let printed = format!("{settings:?}");
+        for secret in ["sk-secret-1", "az-secret-2", "ds-secret-3"] {
+            assert!(!printed.contains(secret), "{secret} leaked: {printed}");
+        }
+        assert_eq!(config(&[("LLM_IDLE_TIMEOUT_MS", "0")]).unwrap_err().variable, "LLM_IDLE_TIMEOUT_MS");
     }
 
     #[test]

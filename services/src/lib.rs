@@ -3,6 +3,8 @@
 
 pub mod config;
 pub mod error;
+pub mod events;
+pub mod llm;
 pub mod state;
 
 pub use config::Config;

@@ -1,0 +1,289 @@
+//! The governed control plane's wire types (spec 001): preview, confirm and watch, shared by
+//! the gateway, the browser and `chatctl`.
+//!
+//! Field names, states and error codes are the spec's, verbatim. Fields beside the contract
+//! ones (`rule_id`, `risk_reason`, `expires_at`, ...) are additions that clients may ignore.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::rooms::string_enum;
+
+/// How long a preview can be confirmed, unless the server is configured otherwise (§3.1).
+pub const DEFAULT_PREVIEW_TTL_SECONDS: u64 = 300;
+/// How long a session lives without a request, unless configured otherwise (§4).
+pub const DEFAULT_SESSION_TTL_SECONDS: u64 = 600;
+/// The most previews one session may hold unconfirmed at once (§4).
+pub const MAX_PENDING_PREVIEWS_PER_SESSION: usize = 5;
+/// The author of every task file (§2 `single_author`); injected by the server, never taken from a client.
+pub const TASK_AUTHOR: &str = "gmx";
+/// The intent of an input no rule recognises (§5 fallback).
+pub const UNKNOWN_INTENT: &str = "unknown";
+
+string_enum! {
+    /// Where a request comes from.
+    Channel { Terminal => "terminal", Telegram => "telegram", Web => "web" }
+}
+
+string_enum! {
+    /// How dangerous a task is.
+    Risk { Low => "low", High => "high" }
+}
+
+string_enum! {
+    /// Where a confirmed task goes: `fast` straight to the inbox, `approval` to wait for a person.
+    Lane { Fast => "fast", Approval => "approval" }
+}
+
+string_enum! {
+    /// Where a confirmed task is in its life.
+    TaskState {
+        /// In the inbox, waiting for the execution plane.
+        Accepted => "accepted",
+        /// Waiting for a person to approve it.
+        PendingApproval => "pending_approval",
+        /// The execution plane reported that it started.
+        Running => "running",
+        /// The execution plane reported success.
+        Done => "done",
+        /// The execution plane reported failure.
+        Failed => "failed",
+    }
+}
+
+string_enum! {
+    /// Whether a confirm wrote its task (`ok`) or not (`error`).
+    ConfirmStatus { Ok => "ok", Error => "error" }
+}
+
+impl Risk {
+    /// The lane a task of this risk goes to: low → `fast`, high → `approval`.
+    pub fn lane(self) -> Lane {
+        match self {
+            Risk::Low => Lane::Fast,
+            Risk::High => Lane::Approval,
+        }
+    }
+}
+
+impl TaskState {
+    /// True for `done` and `failed`: nothing follows them.
+    pub fn is_final(self) -> bool {
+        matches!(self, TaskState::Done | TaskState::Failed)
+    }
+}
+
+/// One structured step of a task: a tool and its arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Operation {
+    pub tool: String,
+    #[serde(default)]
+    pub args: BTreeMap<String, String>,
+}
+
+/// The task that an input was normalized into (§3.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NormalizedTask {
+    /// The proposed id; confirm keeps it unless it collides with an existing task.
+    pub task_id: String,
+    pub intent: String,
+    pub operations: Vec<Operation>,
+    pub risk: Risk,
+    pub lane: Lane,
+}
+
+/// `POST /api/v1/chat/preview`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewRequest {
+    pub raw_input: String,
+    pub channel: Channel,
+    /// A client-generated UUIDv4.
+    pub session_id: String,
+}
+
+/// The answer to a preview: nothing has been written yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewResponse {
+    pub preview_id: String,
+    pub normalized_task: NormalizedTask,
+    /// Always `true`: no task exists until the same session confirms.
+    pub requires_confirm: bool,
+    pub ttl_seconds: u64,
+    /// When the preview stops being confirmable.
+    pub expires_at: DateTime<Utc>,
+    /// The rule that matched, or `fallback`.
+    pub rule_id: String,
+    /// Why the task has its risk.
+    pub risk_reason: String,
+    /// True when confirm needs a `structured_override` (the input was not recognised).
+    pub requires_structured_override: bool,
+    /// The version of the rules file that produced this preview.
+    pub rules_version: String,
+}
+
+/// What a session may confirm in place of an unrecognised input: a known intent and
+/// well-formed operations for it. The risk stays `high`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StructuredOverride {
+    pub intent: String,
+    pub operations: Vec<Operation>,
+}
+
+/// `POST /api/v1/chat/confirm`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmRequest {
+    pub preview_id: String,
+    pub session_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structured_override: Option<StructuredOverride>,
+}
+
+/// The answer to a successful confirm: the task file exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmResponse {
+    pub status: ConfirmStatus,
+    pub task_id: String,
+    /// Relative to the control plane's root, e.g. `interface/inbox/task_....yaml`.
+    pub path_written: String,
+    /// A sentence for people.
+    pub ack: String,
+    pub lane: Lane,
+    pub state: TaskState,
+}
+
+/// The query of `GET /api/v1/chat/watch/{task_id}` and `GET /api/v1/chat/tasks`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionQuery {
+    pub session_id: String,
+}
+
+/// `GET /api/v1/chat/watch/{task_id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatchResponse {
+    pub task_id: String,
+    pub state: TaskState,
+    /// The latest event about the task: the execution plane's last line, or the gateway's confirm.
+    pub last_event: serde_json::Value,
+    /// The execution plane's summary, once it gave one.
+    pub result_summary: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One task confirmed in a session, as listed by `GET /api/v1/chat/tasks`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionTask {
+    pub task_id: String,
+    pub intent: String,
+    pub risk: Risk,
+    pub lane: Lane,
+    pub state: TaskState,
+    pub raw_input: String,
+    pub path_written: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub result_summary: Option<String>,
+}
+
+/// The tasks a session confirmed, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionTasksResponse {
+    pub session_id: String,
+    pub tasks: Vec<SessionTask>,
+}
+
+string_enum! {
+    /// Every error code of the control plane's API. The first five are spec 001 §8's.
+    ControlPlaneErrorCode {
+        /// The preview's TTL (or its session's) ran out.
+        PreviewExpired => "PREVIEW_EXPIRED",
+        /// The session does not own the preview, or is bound to another channel.
+        SessionMismatch => "SESSION_MISMATCH",
+        /// Every generated task id collided with an existing task.
+        TaskCollision => "TASK_COLLISION",
+        /// The task (or its structured override) failed schema validation.
+        SchemaInvalid => "SCHEMA_INVALID",
+        /// Too many requests from one session or one address.
+        RateLimited => "RATE_LIMITED",
+        /// No preview with that id exists.
+        PreviewNotFound => "PREVIEW_NOT_FOUND",
+        /// The preview was already confirmed (or is being confirmed); confirm is single-use.
+        PreviewAlreadyConfirmed => "PREVIEW_ALREADY_CONFIRMED",
+        /// The session already holds the most unconfirmed previews it may.
+        TooManyPreviews => "TOO_MANY_PREVIEWS",
+        /// The server holds as many sessions as it may.
+        TooManySessions => "TOO_MANY_SESSIONS",
+        /// A structured override was sent for an input that a rule recognised.
+        OverrideNotAllowed => "OVERRIDE_NOT_ALLOWED",
+        /// No task with that id exists in this session.
+        TaskNotFound => "TASK_NOT_FOUND",
+        /// `session_id` is not a UUIDv4.
+        InvalidSessionId => "INVALID_SESSION_ID",
+        /// `raw_input` is empty or too long.
+        InvalidInput => "INVALID_INPUT",
+        /// The body is not JSON, or not sent as JSON.
+        MalformedJson => "MALFORMED_JSON",
+        /// A field is missing or has the wrong type or value.
+        InvalidField => "INVALID_FIELD",
+        /// Something failed inside the server; details are in its log only.
+        Internal => "INTERNAL",
+    }
+}
+
+impl ControlPlaneErrorCode {
+    /// The HTTP status that goes with this code.
+    pub fn http_status(self) -> u16 {
+        use ControlPlaneErrorCode::*;
+        match self {
+            PreviewExpired => 410,
+            SessionMismatch => 403,
+            TaskCollision | PreviewAlreadyConfirmed | TooManyPreviews => 409,
+            SchemaInvalid | OverrideNotAllowed | InvalidSessionId | InvalidInput | InvalidField => 422,
+            RateLimited => 429,
+            PreviewNotFound | TaskNotFound => 404,
+            TooManySessions => 503,
+            MalformedJson => 400,
+            Internal => 500,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_use_the_spec_spelling() {
+        assert_eq!(serde_json::to_string(&TaskState::PendingApproval).unwrap(), "\"pending_approval\"");
+        assert_eq!(serde_json::to_string(&Channel::Telegram).unwrap(), "\"telegram\"");
+        assert_eq!(serde_json::to_string(&ControlPlaneErrorCode::PreviewExpired).unwrap(), "\"PREVIEW_EXPIRED\"");
+        assert_eq!("web".parse::<Channel>().unwrap(), Channel::Web);
+        assert!("irc".parse::<Channel>().is_err());
+        assert_eq!(Risk::Low.lane(), Lane::Fast);
+        assert_eq!(Risk::High.lane(), Lane::Approval);
+        assert!(TaskState::Done.is_final() && TaskState::Failed.is_final());
+        assert!(!TaskState::Accepted.is_final() && !TaskState::PendingApproval.is_final());
+    }
+
+    #[test]
+    fn spec_error_codes_have_their_statuses() {
+        assert_eq!(ControlPlaneErrorCode::PreviewExpired.http_status(), 410);
+        assert_eq!(ControlPlaneErrorCode::SessionMismatch.http_status(), 403);
+        assert_eq!(ControlPlaneErrorCode::TaskCollision.http_status(), 409);
+        assert_eq!(ControlPlaneErrorCode::SchemaInvalid.http_status(), 422);
+        assert_eq!(ControlPlaneErrorCode::RateLimited.http_status(), 429);
+        for code in ControlPlaneErrorCode::ALL {
+            assert!((400..600).contains(&code.http_status()), "{code}");
+        }
+    }
+
+    #[test]
+    fn confirm_request_override_is_optional_and_unknown_fields_are_ignored() {
+        let request: ConfirmRequest =
+            serde_json::from_str(r#"{"preview_id":"p","session_id":"s","author":"mallory"}"#).unwrap();
+        assert_eq!(request.structured_override, None);
+        let text = serde_json::to_string(&request).unwrap();
+        assert!(!text.contains("structured_override"), "{text}");
+    }
+}

@@ -1,0 +1,111 @@
+//! The events of a room's live stream (`GET /api/rooms/:id/stream`), shared by the server that
+//! sends them and the browser that decodes them.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::rooms::Message;
+use crate::runs::{RunStatus, StopReason};
+
+/// SSE event names, verbatim from the specification.
+pub mod names {
+    pub const MESSAGE_NEW: &str = "message.new";
+    pub const MESSAGE_DELTA: &str = "message.delta";
+    pub const MESSAGE_DONE: &str = "message.done";
+    pub const RUN_STATUS: &str = "run.status";
+    /// The client asked to resume from an event the server no longer holds: reload the room.
+    pub const STREAM_RESET: &str = "stream.reset";
+}
+
+/// `message.delta`: a piece of an agent's message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageDelta {
+    pub message_id: Uuid,
+    pub delta: String,
+    /// Byte length of the message text before this delta, so a client that already has part of
+    /// the text (from a snapshot) appends exactly the rest.
+    pub offset: usize,
+}
+
+/// `run.status`: the state and meters of an auto-dialogue run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunStatusEvent {
+    pub run_id: Uuid,
+    pub status: RunStatus,
+    pub step: i64,
+    pub max_steps: i64,
+    pub elapsed_ms: i64,
+    pub max_seconds: i64,
+    pub tokens_used: i64,
+    pub budget_tokens: Option<i64>,
+    pub stop_reason: Option<StopReason>,
+    /// Summed cost of the run's generations, in US dollars.
+    #[serde(default)]
+    pub cost: f64,
+}
+
+/// `stream.reset`: why the client must reload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamReset {
+    pub reason: String,
+}
+
+/// One event of a room's stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoomEvent {
+    /// A message exists: a human one complete, an agent one starting.
+    MessageNew(Message),
+    MessageDelta(MessageDelta),
+    /// The final message with its usage.
+    MessageDone(Message),
+    RunStatus(RunStatusEvent),
+}
+
+impl RoomEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            RoomEvent::MessageNew(_) => names::MESSAGE_NEW,
+            RoomEvent::MessageDelta(_) => names::MESSAGE_DELTA,
+            RoomEvent::MessageDone(_) => names::MESSAGE_DONE,
+            RoomEvent::RunStatus(_) => names::RUN_STATUS,
+        }
+    }
+
+    /// The event's `data:` payload.
+    pub fn to_json(&self) -> String {
+        let result = match self {
+            RoomEvent::MessageNew(message) | RoomEvent::MessageDone(message) => serde_json::to_string(message),
+            RoomEvent::MessageDelta(delta) => serde_json::to_string(delta),
+            RoomEvent::RunStatus(status) => serde_json::to_string(status),
+        };
+        // These types hold only strings, numbers and ids: serialization cannot fail.
+        result.unwrap_or_else(|_| "{}".to_owned())
+    }
+
+    /// Decodes an event from its name and payload, as the browser receives it.
+    pub fn decode(name: &str, data: &str) -> Option<RoomEvent> {
+        match name {
+            names::MESSAGE_NEW => serde_json::from_str(data).ok().map(RoomEvent::MessageNew),
+            names::MESSAGE_DELTA => serde_json::from_str(data).ok().map(RoomEvent::MessageDelta),
+            names::MESSAGE_DONE => serde_json::from_str(data).ok().map(RoomEvent::MessageDone),
+            names::RUN_STATUS => serde_json::from_str(data).ok().map(RoomEvent::RunStatus),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_name_and_payload() {
+        let delta = RoomEvent::MessageDelta(MessageDelta { message_id: Uuid::nil(), delta: "hé".into(), offset: 3 });
+        assert_eq!(delta.name(), "message.delta");
+        assert_eq!(RoomEvent::decode(delta.name(), &delta.to_json()), Some(delta.clone()));
+        let json: serde_json::Value = serde_json::from_str(&delta.to_json()).unwrap();
+        assert_eq!(json["message_id"], Uuid::nil().to_string());
+        assert_eq!(json["delta"], "hé");
+        assert!(RoomEvent::decode("unknown", "{}").is_none());
+    }
+}

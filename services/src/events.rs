@@ -1,0 +1,341 @@
+//! Live room events: published once, fanned out to every subscriber, and kept for a while so a
+//! client that reconnects with `Last-Event-ID` gets exactly the events it missed.
+//!
+//! Event ids are `<epoch>-<seq>`: `epoch` identifies this server process, `seq` counts the
+//! room's events from 1. Publishing and subscribing take the same per-room lock, so a
+//! subscriber's replayed backlog and its live feed neither overlap nor leave a gap.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use domain::events::RoomEvent;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+/// How many events of each room are kept for replay, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub max_events: usize,
+    pub max_age: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self { max_events: 4096, max_age: Duration::from_secs(15 * 60) }
+    }
+}
+
+/// An event as sent on the wire, serialized once for every subscriber.
+#[derive(Debug)]
+pub struct PublishedEvent {
+    pub id: String,
+    pub seq: u64,
+    pub name: &'static str,
+    pub data: String,
+    published_at: Instant,
+}
+
+struct RoomChannel {
+    next_seq: u64,
+    buffer: VecDeque<Arc<PublishedEvent>>,
+    sender: broadcast::Sender<Arc<PublishedEvent>>,
+    last_activity: Instant,
+}
+
+pub struct EventHub {
+    epoch: String,
+    retention: Retention,
+    rooms: Mutex<HashMap<Uuid, Arc<Mutex<RoomChannel>>>>,
+}
+
+/// What a subscriber gets first: the missed events, or the instruction to reload.
+#[derive(Debug)]
+pub enum Resume {
+    Replay(Vec<Arc<PublishedEvent>>),
+    Reset(String),
+}
+
+pub struct Subscription {
+    pub resume: Resume,
+    receiver: broadcast::Receiver<Arc<PublishedEvent>>,
+    channel: Arc<Mutex<RoomChannel>>,
+    last_seq: u64,
+    /// Events recovered from the buffer after lagging, not yet handed out.
+    pending: VecDeque<Arc<PublishedEvent>>,
+}
+
+/// What the live feed yields next.
+#[derive(Debug)]
+pub enum Feed {
+    Event(Arc<PublishedEvent>),
+    /// The subscriber fell so far behind that events were lost; it must reload.
+    Reset(String),
+}
+
+const CHANNEL_CAPACITY: usize = 4096;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave the channel inconsistent (every update is a
+    // single push or assignment), so a poisoned lock is still safe to use.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl EventHub {
+    pub fn new(retention: Retention) -> Self {
+        let epoch = format!("{:x}", chrono::Utc::now().timestamp_millis());
+        Self { epoch, retention, rooms: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn retention(&self) -> Retention {
+        self.retention
+    }
+
+    fn channel(&self, room_id: Uuid) -> Arc<Mutex<RoomChannel>> {
+        let mut rooms = lock(&self.rooms);
+        rooms
+            .entry(room_id)
+            .or_insert_with(|| {
+                let (sender, _) = broadcast::channel(CHANNEL_CAPACITY);
+                Arc::new(Mutex::new(RoomChannel {
+                    next_seq: 1,
+                    buffer: VecDeque::new(),
+                    sender,
+                    last_activity: Instant::now(),
+                }))
+            })
+            .clone()
+    }
+
+    /// Publishes an event to the room's subscribers and keeps it for replay.
+    pub fn publish(&self, room_id: Uuid, event: &RoomEvent) -> Arc<PublishedEvent> {
+        let data = event.to_json();
+        let channel = self.channel(room_id);
+        let mut channel = lock(&channel);
+        let seq = channel.next_seq;
+        channel.next_seq += 1;
+        let now = Instant::now();
+        let published = Arc::new(PublishedEvent {
+            id: format!("{}-{seq}", self.epoch),
+            seq,
+            name: event.name(),
+            data,
+            published_at: now,
+        });
+        channel.buffer.push_back(published.clone());
+        while channel.buffer.len() > self.retention.max_events
+            || channel.buffer.front().is_some_and(|e| now.duration_since(e.published_at) > self.retention.max_age)
+        {
+            channel.buffer.pop_front();
+        }
+        channel.last_activity = now;
+        // No subscribers is not an error: the event is kept for replay.
+        let _ = channel.sender.send(published.clone());
+        published
+    }
+
+    /// The id of the room's latest event; a client that resumes from it gets only newer events.
+    pub fn current_id(&self, room_id: Uuid) -> String {
+        let channel = self.channel(room_id);
+        let channel = lock(&channel);
+        format!("{}-{}", self.epoch, channel.next_seq - 1)
+    }
+
+    /// Subscribes to a room, resuming after `last_event_id` when given.
+    pub fn subscribe(&self, room_id: Uuid, last_event_id: Option<&str>) -> Subscription {
+        let channel_arc = self.channel(room_id);
+        let channel = lock(&channel_arc);
+        let receiver = channel.sender.subscribe();
+        let newest = channel.next_seq - 1;
+        let (resume, last_seq) = match last_event_id.map(|id| self.parse_id(id)) {
+            None => (Resume::Replay(Vec::new()), newest),
+            Some(None) => (Resume::Reset("the last event id belongs to an earlier server run".into()), newest),
+            Some(Some(after)) if after > newest => (Resume::Reset("the last event id is unknown".into()), newest),
+            Some(Some(after)) => {
+                let oldest_kept = channel.buffer.front().map(|e| e.seq).unwrap_or(channel.next_seq);
+                if after + 1 < oldest_kept {
+                    (Resume::Reset("the missed events are no longer retained".into()), newest)
+                } else {
+                    let missed = channel.buffer.iter().filter(|e| e.seq > after).cloned().collect();
+                    (Resume::Replay(missed), newest)
+                }
+            }
+        };
+        drop(channel);
+        Subscription { resume, receiver, channel: channel_arc, last_seq, pending: VecDeque::new() }
+    }
+
+    fn parse_id(&self, id: &str) -> Option<u64> {
+        let (epoch, seq) = id.trim().rsplit_once('-')?;
+        if epoch != self.epoch {
+            return None;
+        }
+        seq.parse().ok()
+    }
+
+    /// Forgets rooms nobody listens to whose last event is older than the retention age.
+    pub fn sweep(&self) -> usize {
+        let mut rooms = lock(&self.rooms);
+        let before = rooms.len();
+        let max_age = self.retention.max_age;
+        rooms.retain(|_, channel| {
+            let channel = lock(channel);
+            channel.sender.receiver_count() > 0 || channel.last_activity.elapsed() <= max_age
+        });
+        before - rooms.len()
+    }
+
+    /// How many rooms currently have a channel (for metrics and tests).
+    pub fn room_count(&self) -> usize {
+        lock(&self.rooms).len()
+    }
+}
+
+impl Subscription {
+    /// Waits for the next live event. Returns `None` when the hub is gone.
+    pub async fn next(&mut self) -> Option<Feed> {
+        if let Some(event) = self.pending.pop_front() {
+            return Some(Feed::Event(event));
+        }
+        loop {
+            match self.receiver.recv().await {
+                Ok(event) if event.seq <= self.last_seq => continue,
+                Ok(event) => {
+                    self.last_seq = event.seq;
+                    return Some(Feed::Event(event));
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // Too slow for the live channel: catch up from the retained events if they
+                    // still cover the gap, otherwise tell the client to reload.
+                    let channel = lock(&self.channel);
+                    let oldest_kept = channel.buffer.front().map(|e| e.seq).unwrap_or(channel.next_seq);
+                    if self.last_seq + 1 < oldest_kept {
+                        return Some(Feed::Reset("the connection fell too far behind".into()));
+                    }
+                    let missed: Vec<_> = channel.buffer.iter().filter(|e| e.seq > self.last_seq).cloned().collect();
+                    self.receiver = channel.sender.subscribe();
+                    drop(channel);
+                    if let Some(last) = missed.last() {
+                        self.last_seq = last.seq;
+                    }
+                    self.pending.extend(missed);
+                    if let Some(event) = self.pending.pop_front() {
+                        return Some(Feed::Event(event));
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::events::MessageDelta;
+
+    use super::*;
+
+    fn delta(n: usize) -> RoomEvent {
+        RoomEvent::MessageDelta(MessageDelta { message_id: Uuid::nil(), delta: format!("t{n}"), offset: n })
+    }
+
+    fn ids(events: &[Arc<PublishedEvent>]) -> Vec<u64> {
+        events.iter().map(|e| e.seq).collect()
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_gets_events_in_order_with_ids() {
+        let hub = EventHub::new(Retention::default());
+        let room = Uuid::now_v7();
+        let mut sub = hub.subscribe(room, None);
+        for n in 0..3 {
+            hub.publish(room, &delta(n));
+        }
+        for expected in 1..=3u64 {
+            let Some(Feed::Event(event)) = sub.next().await else { panic!("an event") };
+            assert_eq!(event.seq, expected);
+            assert!(event.id.ends_with(&format!("-{expected}")));
+            assert_eq!(event.name, "message.delta");
+        }
+    }
+
+    #[tokio::test]
+    async fn resuming_replays_exactly_the_missed_events() {
+        let hub = EventHub::new(Retention::default());
+        let room = Uuid::now_v7();
+        let first = hub.publish(room, &delta(0));
+        for n in 1..5 {
+            hub.publish(room, &delta(n));
+        }
+        let mut sub = hub.subscribe(room, Some(&first.id));
+        let Resume::Replay(missed) = &sub.resume else { panic!("a replay") };
+        assert_eq!(ids(missed), vec![2, 3, 4, 5]);
+        hub.publish(room, &delta(5));
+        let Some(Feed::Event(live)) = sub.next().await else { panic!("an event") };
+        assert_eq!(live.seq, 6, "no repeat and no gap between replay and live feed");
+    }
+
+    #[tokio::test]
+    async fn resuming_from_the_current_id_replays_nothing() {
+        let hub = EventHub::new(Retention::default());
+        let room = Uuid::now_v7();
+        hub.publish(room, &delta(0));
+        let sub = hub.subscribe(room, Some(&hub.current_id(room)));
+        assert!(matches!(sub.resume, Resume::Replay(ref missed) if missed.is_empty()));
+        let empty_room = Uuid::now_v7();
+        let id = hub.current_id(empty_room);
+        assert!(id.ends_with("-0"));
+        hub.publish(empty_room, &delta(0));
+        let sub = hub.subscribe(empty_room, Some(&id));
+        assert!(matches!(sub.resume, Resume::Replay(ref missed) if ids(missed) == vec![1]));
+    }
+
+    #[tokio::test]
+    async fn unknown_or_expired_ids_reset_the_client() {
+        let hub = EventHub::new(Retention { max_events: 3, max_age: Duration::from_secs(60) });
+        let room = Uuid::now_v7();
+        let first = hub.publish(room, &delta(0));
+        for n in 1..10 {
+            hub.publish(room, &delta(n));
+        }
+        assert!(matches!(hub.subscribe(room, Some(&first.id)).resume, Resume::Reset(_)), "pruned");
+        assert!(matches!(hub.subscribe(room, Some("0-1")).resume, Resume::Reset(_)), "another epoch");
+        assert!(matches!(hub.subscribe(room, Some("garbage")).resume, Resume::Reset(_)));
+        let future = format!("{}-99", hub.current_id(room).rsplit_once('-').unwrap().0);
+        assert!(matches!(hub.subscribe(room, Some(&future)).resume, Resume::Reset(_)), "from the future");
+        // The oldest retained event's predecessor is still a valid resume point.
+        let seventh = format!("{}-7", hub.current_id(room).rsplit_once('-').unwrap().0);
+        assert!(matches!(hub.subscribe(room, Some(&seventh)).resume, Resume::Replay(ref m) if ids(m) == vec![8, 9, 10]));
+    }
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_catches_up_from_the_buffer() {
+        let hub = EventHub::new(Retention { max_events: 10_000, max_age: Duration::from_secs(60) });
+        let room = Uuid::now_v7();
+        let mut sub = hub.subscribe(room, None);
+        let total = CHANNEL_CAPACITY + 100;
+        for n in 0..total {
+            hub.publish(room, &delta(n));
+        }
+        let mut seen = Vec::new();
+        while seen.len() < total {
+            match sub.next().await {
+                Some(Feed::Event(event)) => seen.push(event.seq),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(seen, (1..=total as u64).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn idle_rooms_are_swept() {
+        let hub = EventHub::new(Retention { max_events: 10, max_age: Duration::from_millis(10) });
+        let quiet = Uuid::now_v7();
+        let watched = Uuid::now_v7();
+        hub.publish(quiet, &delta(0));
+        let _sub = hub.subscribe(watched, None);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(hub.sweep(), 1);
+        assert_eq!(hub.room_count(), 1);
+    }
+}

@@ -1,0 +1,401 @@
+//! Language models: which provider answers an agent, and the streaming client that asks it.
+//!
+//! Every real provider speaks the OpenAI chat-completions streaming protocol (OpenAI itself,
+//! Azure OpenAI, Qwen through DashScope's compatible mode, and local servers such as Ollama,
+//! llama.cpp or vLLM); they differ only in URL and authentication header. With nothing
+//! configured, the offline demo model answers.
+
+mod demo;
+mod openai;
+pub mod pricing;
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::config::{LlmConfig, DEFAULT_OPENAI_BASE_URL};
+pub use demo::demo_reply;
+pub use pricing::PriceTable;
+
+/// Who serves a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    OpenAi,
+    Azure,
+    DashScope,
+    Demo,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::OpenAi => "openai",
+            Provider::Azure => "azure",
+            Provider::DashScope => "qwen",
+            Provider::Demo => "demo",
+        }
+    }
+}
+
+/// An agent's model resolved to a provider and the model (or Azure deployment) name it knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelRoute {
+    pub provider: Provider,
+    pub model: String,
+}
+
+impl ModelRoute {
+    /// How the model is recorded on messages: `demo` for the demo model, otherwise as configured.
+    pub fn label(&self) -> String {
+        match self.provider {
+            Provider::Demo => "demo".to_owned(),
+            Provider::OpenAi => self.model.clone(),
+            other => format!("{}:{}", other.as_str(), self.model),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatMessage {
+    pub role: &'static str,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn system(content: impl Into<String>) -> Self {
+        Self { role: "system", content: content.into() }
+    }
+    pub fn user(content: impl Into<String>) -> Self {
+        Self { role: "user", content: content.into() }
+    }
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self { role: "assistant", content: content.into() }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ChatRequest {
+    pub messages: Vec<ChatMessage>,
+    pub temperature: f64,
+    pub max_tokens: u32,
+    /// Who is speaking, for the demo model's replies.
+    pub speaker_name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+}
+
+/// A piece of a streamed reply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Chunk {
+    Text(String),
+    Usage(Usage),
+}
+
+/// Why asking a model failed. The messages are shown to people, so they never contain keys.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum LlmError {
+    #[error("{provider} is not configured: set {variables}.")]
+    NotConfigured { provider: &'static str, variables: &'static str },
+    #[error("Could not connect to the provider: {0}.")]
+    Connect(String),
+    #[error("The provider sent no reply within {0} s.")]
+    FirstTokenTimeout(u64),
+    #[error("The provider stopped sending for more than {0} s.")]
+    IdleTimeout(u64),
+    #[error("The provider answered HTTP {status}: {detail}")]
+    Status { status: u16, detail: String, retry_after: Option<Duration> },
+    #[error("The provider's stream broke off: {0}.")]
+    Stream(String),
+    #[error("The provider reported an error: {0}")]
+    Upstream(String),
+}
+
+impl LlmError {
+    /// Whether trying again could help (only ever before the first token).
+    fn is_retryable(&self) -> bool {
+        match self {
+            LlmError::Connect(_) | LlmError::FirstTokenTimeout(_) | LlmError::Stream(_) => true,
+            LlmError::Status { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// A reply being streamed. Pauses longer than the idle timeout end it with an error.
+pub struct ReplyStream {
+    buffered: VecDeque<Chunk>,
+    source: BoxStream<'static, Result<Chunk, LlmError>>,
+    idle_timeout: Duration,
+}
+
+impl ReplyStream {
+    pub async fn next(&mut self) -> Option<Result<Chunk, LlmError>> {
+        if let Some(chunk) = self.buffered.pop_front() {
+            return Some(Ok(chunk));
+        }
+        match tokio::time::timeout(self.idle_timeout, self.source.next()).await {
+            Ok(item) => item,
+            Err(_) => Some(Err(LlmError::IdleTimeout(self.idle_timeout.as_secs().max(1)))),
+        }
+    }
+}
+
+/// The providers this server can use.
+pub struct LanguageModels {
+    http: reqwest::Client,
+    config: LlmConfig,
+    prices: PriceTable,
+}
+
+impl LanguageModels {
+    pub fn new(config: &LlmConfig) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .user_agent(concat!("ais-chatrooms/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let prices = PriceTable::with_overrides(&config.prices)?;
+        Ok(Self { http, config: config.clone(), prices })
+    }
+
+    fn openai_configured(&self) -> bool {
+        self.config.openai_base_url.is_some() || self.config.openai_api_key.is_some()
+    }
+
+    /// True when no provider is configured, so every agent answers with the demo model.
+    pub fn demo_only(&self) -> bool {
+        !self.openai_configured()
+            && self.config.azure_endpoint.is_none()
+            && self.config.dashscope_api_key.is_none()
+    }
+
+    pub fn prices(&self) -> &PriceTable {
+        &self.prices
+    }
+
+    /// Resolves an agent's model: `azure:<deployment>`, `qwen:<model>`, `openai:<model>`,
+    /// `demo`, or a bare name (the OpenAI-compatible endpoint when configured, else the demo).
+    pub fn route(&self, agent_model: &str) -> Result<ModelRoute, LlmError> {
+        let route = |provider, model: &str| Ok(ModelRoute { provider, model: model.to_owned() });
+        match agent_model.split_once(':') {
+            Some(("demo", _)) => route(Provider::Demo, "demo"),
+            Some(("azure", deployment)) => {
+                if self.config.azure_endpoint.is_none() || self.config.azure_api_key.is_none() {
+                    return Err(LlmError::NotConfigured {
+                        provider: "Azure OpenAI",
+                        variables: "AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY",
+                    });
+                }
+                route(Provider::Azure, deployment)
+            }
+            Some(("qwen" | "dashscope", model)) => {
+                if self.config.dashscope_api_key.is_none() {
+                    return Err(LlmError::NotConfigured { provider: "Qwen (DashScope)", variables: "DASHSCOPE_API_KEY" });
+                }
+                route(Provider::DashScope, model)
+            }
+            Some(("openai", model)) => {
+                if !self.openai_configured() {
+                    return Err(LlmError::NotConfigured {
+                        provider: "The OpenAI-compatible endpoint",
+                        variables: "OPENAI_API_KEY or OPENAI_BASE_URL",
+                    });
+                }
+                route(Provider::OpenAi, model)
+            }
+            _ if agent_model == "demo" => route(Provider::Demo, "demo"),
+            _ if self.openai_configured() => route(Provider::OpenAi, agent_model),
+            _ => route(Provider::Demo, "demo"),
+        }
+    }
+
+    /// Starts a reply and returns once the first token has arrived (or the reply ended empty).
+    /// Failures before the first token are retried with backoff; after it, never.
+    pub async fn open(&self, route: &ModelRoute, request: &ChatRequest) -> Result<ReplyStream, LlmError> {
+        if route.provider == Provider::Demo {
+            return Ok(ReplyStream {
+                buffered: VecDeque::new(),
+                source: demo::stream(request, self.config.demo_token_delay),
+                idle_timeout: self.config.idle_timeout.max(self.config.demo_token_delay * 4),
+            });
+        }
+        let mut attempt = 0;
+        loop {
+            let timeout = self.config.first_token_timeout;
+            let outcome = match tokio::time::timeout(timeout, self.first_chunk(route, request)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(LlmError::FirstTokenTimeout(timeout.as_secs().max(1))),
+            };
+            match outcome {
+                Ok((buffered, source)) => {
+                    return Ok(ReplyStream { buffered, source, idle_timeout: self.config.idle_timeout });
+                }
+                Err(error) if error.is_retryable() && attempt < self.config.max_retries => {
+                    let delay = backoff(attempt, &error);
+                    tracing::warn!(provider = route.provider.as_str(), attempt, error = %error, ?delay, "retrying the model request");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Sends the request and reads until the first text (usage-only chunks are kept).
+    async fn first_chunk(
+        &self,
+        route: &ModelRoute,
+        request: &ChatRequest,
+    ) -> Result<(VecDeque<Chunk>, BoxStream<'static, Result<Chunk, LlmError>>), LlmError> {
+        let endpoint = self.endpoint(route)?;
+        let mut source = openai::stream_chat(&self.http, endpoint, &route.model, request).await?;
+        let mut buffered = VecDeque::new();
+        while let Some(item) = source.next().await {
+            let chunk = item?;
+            let is_text = matches!(chunk, Chunk::Text(_));
+            buffered.push_back(chunk);
+            if is_text {
+                break;
+            }
+        }
+        Ok((buffered, source))
+    }
+
+    fn endpoint(&self, route: &ModelRoute) -> Result<openai::Endpoint, LlmError> {
+        let config = &self.config;
+        Ok(match route.provider {
+            Provider::OpenAi => openai::Endpoint {
+                url: format!(
+                    "{}/chat/completions",
+                    config.openai_base_url.as_deref().unwrap_or(DEFAULT_OPENAI_BASE_URL)
+                ),
+                auth: config.openai_api_key.as_ref().map(|k| openai::Auth::Bearer(k.clone())),
+            },
+            Provider::DashScope => openai::Endpoint {
+                url: format!("{}/chat/completions", config.dashscope_base_url),
+                auth: config.dashscope_api_key.as_ref().map(|k| openai::Auth::Bearer(k.clone())),
+            },
+            Provider::Azure => {
+                let (Some(endpoint), Some(key)) = (&config.azure_endpoint, &config.azure_api_key) else {
+                    return Err(LlmError::NotConfigured {
+                        provider: "Azure OpenAI",
+                        variables: "AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY",
+                    });
+                };
+                openai::Endpoint {
+                    url: format!(
+                        "{endpoint}/openai/deployments/{}/chat/completions?api-version={}",
+                        percent_encode_segment(&route.model),
+                        config.azure_api_version
+                    ),
+                    auth: Some(openai::Auth::ApiKey(key.clone())),
+                }
+            }
+            // `open` serves the demo model itself; it never needs an endpoint.
+            Provider::Demo => return Err(LlmError::Upstream("the demo model has no endpoint".to_owned())),
+        })
+    }
+}
+
+/// Exponential backoff with jitter; a provider's own `Retry-After` wins when it is short.
+fn backoff(attempt: u32, error: &LlmError) -> Duration {
+    if let LlmError::Status { retry_after: Some(wait), .. } = error {
+        if *wait <= Duration::from_secs(10) {
+            return *wait;
+        }
+    }
+    let base = Duration::from_millis(250) * 2u32.pow(attempt.min(6));
+    base + Duration::from_millis(rand::random_range(0..100))
+}
+
+fn percent_encode_segment(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// A rough token count (about four characters per token) for when a provider reports none.
+pub fn estimate_tokens(text: &str) -> i64 {
+    (text.chars().count() as i64 + 3) / 4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn models(vars: &[(&str, &str)]) -> LanguageModels {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let config = Config::from_lookup(|n| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())).unwrap();
+        LanguageModels::new(&config.llm).unwrap()
+    }
+
+    #[test]
+    fn without_providers_everything_is_the_demo_model() {
+        let models = models(&[]);
+        assert!(models.demo_only());
+        assert_eq!(models.route("gpt-4o-mini").unwrap().provider, Provider::Demo);
+        assert_eq!(models.route("demo").unwrap().label(), "demo");
+        assert!(matches!(models.route("azure:gpt-4o"), Err(LlmError::NotConfigured { .. })));
+        assert!(matches!(models.route("qwen:qwen-plus"), Err(LlmError::NotConfigured { .. })));
+    }
+
+    #[test]
+    fn prefixes_pick_providers() {
+        let models = models(&[
+            ("OPENAI_API_KEY", "k"),
+            ("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com"),
+            ("AZURE_OPENAI_API_KEY", "k"),
+            ("DASHSCOPE_API_KEY", "k"),
+        ]);
+        assert!(!models.demo_only());
+        assert_eq!(models.route("gpt-4o-mini").unwrap(), ModelRoute { provider: Provider::OpenAi, model: "gpt-4o-mini".into() });
+        assert_eq!(models.route("azure:my-gpt4o").unwrap(), ModelRoute { provider: Provider::Azure, model: "my-gpt4o".into() });
+        assert_eq!(models.route("qwen:qwen-plus").unwrap().label(), "qwen:qwen-plus");
+        assert_eq!(models.route("demo").unwrap().provider, Provider::Demo);
+        // Model names with colons (Ollama tags) go to the OpenAI-compatible endpoint whole.
+        assert_eq!(models.route("llama3.1:8b").unwrap(), ModelRoute { provider: Provider::OpenAi, model: "llama3.1:8b".into() });
+    }
+
+    #[test]
+    fn azure_urls_name_the_deployment_and_version() {
+        let models = models(&[("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com/"), ("AZURE_OPENAI_API_KEY", "k")]);
+        let endpoint = models.endpoint(&models.route("azure:gpt 4o").unwrap()).unwrap();
+        assert_eq!(
+            endpoint.url,
+            "https://x.openai.azure.com/openai/deployments/gpt%204o/chat/completions?api-version=2024-10-21"
+        );
+    }
+
+    #[test]
+    fn only_transient_failures_are_retried() {
+        assert!(LlmError::Status { status: 503, detail: String::new(), retry_after: None }.is_retryable());
+        assert!(LlmError::Status { status: 429, detail: String::new(), retry_after: None }.is_retryable());
+        assert!(!LlmError::Status { status: 401, detail: String::new(), retry_after: None }.is_retryable());
+        assert!(LlmError::FirstTokenTimeout(1).is_retryable());
+        assert!(!LlmError::IdleTimeout(1).is_retryable());
+        let wait = backoff(0, &LlmError::Status { status: 429, detail: String::new(), retry_after: Some(Duration::from_secs(2)) });
+        assert_eq!(wait, Duration::from_secs(2));
+        assert!(backoff(2, &LlmError::Connect(String::new())) >= Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn token_estimates_round_up() {
+        assert_eq!(estimate_tokens(""), 0);
+        assert_eq!(estimate_tokens("abcd"), 1);
+        assert_eq!(estimate_tokens("abcde"), 2);
+    }
+}
