@@ -14,6 +14,8 @@ pub const BUNDLE_NAME: &str = "ais-chatrooms";
 pub enum StartupError {
     #[error("cannot open the database: {0}")]
     Database(#[from] storage::StorageError),
+    #[error("configuration error: {0}")]
+    Config(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("server error: {0}")]
@@ -38,8 +40,35 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
     };
     let store = storage::open(config.database_url.expose(), limits).await?;
     tracing::info!(backend = store.backend().as_str(), database = %config.database_url.redacted(), "database ready");
+    // A crash may have left agent messages mid-stream: keep their text, mark them interrupted.
+    let interrupted = store.interrupt_streaming_messages().await?;
+    if interrupted > 0 {
+        tracing::warn!(interrupted, "messages left streaming by an earlier run were marked interrupted");
+    }
     let options = leptos_options(&config);
-    Ok(AppState::new(config, store, options))
+    let state = AppState::new(config, store, options).map_err(StartupError::Config)?;
+    spawn_housekeeping(&state);
+    Ok(state)
+}
+
+/// Periodic upkeep that lives as long as the server.
+fn spawn_housekeeping(state: &AppState) {
+    let events = state.events.clone();
+    let shutdown = state.shutdown.clone();
+    state.tasks.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {
+                    let swept = events.sweep();
+                    if swept > 0 {
+                        tracing::debug!(swept, "idle room channels released");
+                    }
+                }
+            }
+        }
+    });
 }
 
 /// Serves until a shutdown signal, then lets requests and background work finish within the

@@ -85,6 +85,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `SHUTDOWN_GRACE_SECONDS`: how long shutdown waits for work in flight.
     pub shutdown_grace: Duration,
+    /// `SSE_KEEPALIVE_SECONDS`: how often an idle live stream sends a keep-alive comment.
+    pub sse_keep_alive: Duration,
     /// Language-model providers and how agents use them.
     pub llm: LlmConfig,
 }
@@ -216,8 +218,14 @@ impl Config {
             })?,
         };
 
+        let sse_keep_alive = parse_or(&get, "SSE_KEEPALIVE_SECONDS", "15", |v| match v.parse::<u64>() {
+            Ok(n) if (1..=300).contains(&n) => Ok(Duration::from_secs(n)),
+            _ => Err("expected a whole number of seconds from 1 to 300".to_owned()),
+        })?;
+
         Ok(Config {
             llm,
+            sse_keep_alive,
             site_addr,
             site_root: get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned()),
             database_url,

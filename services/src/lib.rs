@@ -2,9 +2,12 @@
 //! into it, so every rule is written once.
 
 pub mod config;
+pub mod context;
 pub mod error;
 pub mod events;
 pub mod llm;
+pub mod replies;
+pub mod rooms;
 pub mod state;
 
 pub use config::Config;

@@ -9,12 +9,21 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::events::{EventHub, Retention};
+use crate::llm::LanguageModels;
+use crate::rooms::RoomTurns;
 
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: DynStore,
     pub leptos_options: LeptosOptions,
+    /// Live room events, with replay for reconnecting clients.
+    pub events: Arc<EventHub>,
+    /// The language-model providers agents speak through.
+    pub models: Arc<LanguageModels>,
+    /// One agent speaks at a time in each room.
+    pub room_turns: Arc<RoomTurns>,
     /// Cancelled when the server begins to shut down: streams end and workers stop.
     pub shutdown: CancellationToken,
     /// Background work that shutdown waits for.
@@ -22,14 +31,19 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: Config, store: DynStore, leptos_options: LeptosOptions) -> Self {
-        Self {
+    /// Assembles the state; fails when part of the configuration cannot be used.
+    pub fn new(config: Config, store: DynStore, leptos_options: LeptosOptions) -> Result<Self, String> {
+        let models = LanguageModels::new(&config.llm)?;
+        Ok(Self {
             config: Arc::new(config),
             store,
             leptos_options,
+            events: Arc::new(EventHub::new(Retention::default())),
+            models: Arc::new(models),
+            room_turns: Arc::new(RoomTurns::default()),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
-        }
+        })
     }
 }
 

@@ -137,6 +137,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn save_streaming_text(&self, message_id: Uuid, content: &str) -> Result<()>;
     /// Writes the final state of a message.
     async fn finish_message(&self, message_id: Uuid, outcome: MessageOutcome) -> Result<Message>;
+    /// The agent who wrote the room's latest agent message.
+    async fn last_agent_speaker(&self, room_id: Uuid) -> Result<Option<Uuid>>;
     /// Marks every message still `streaming` as `interrupted`; used at start-up after a crash.
     async fn interrupt_streaming_messages(&self) -> Result<u64>;
 

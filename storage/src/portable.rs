@@ -357,6 +357,18 @@ macro_rules! impl_portable_store {
             }
 
             #[tracing::instrument(skip_all, err)]
+            async fn last_agent_speaker(&self, room_id: uuid::Uuid) -> $crate::Result<Option<uuid::Uuid>> {
+                Ok(sqlx::query_scalar::<_, Option<uuid::Uuid>>(
+                    "SELECT sender_id FROM messages WHERE room_id = $1 AND sender_type = 'agent' \
+                     ORDER BY id DESC LIMIT 1",
+                )
+                .bind(room_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten())
+            }
+
+            #[tracing::instrument(skip_all, err)]
             async fn interrupt_streaming_messages(&self) -> $crate::Result<u64> {
                 let result = sqlx::query(
                     "UPDATE messages SET status = 'interrupted', \

@@ -197,7 +197,10 @@ async fn streaming_messages_are_flushed_finished_and_interrupted(store: &DynStor
         run_id: None,
     };
 
+    assert_eq!(store.last_agent_speaker(room.id).await.unwrap(), None);
     let finished = store.insert_message(start("")).await.unwrap();
+    store.insert_message(human_message(room.id, "a human spoke after")).await.unwrap();
+    assert_eq!(store.last_agent_speaker(room.id).await.unwrap(), Some(speaker.id));
     store.save_streaming_text(finished.id, "Hello, wor").await.unwrap();
     assert_eq!(store.get_message(finished.id).await.unwrap().unwrap().content, "Hello, wor");
     let done = store

@@ -5,6 +5,8 @@ pub mod extract;
 pub mod health;
 pub mod metrics;
 mod observe;
+pub mod rooms;
+pub mod stream;
 
 use app::{shell, App};
 use axum::extract::DefaultBodyLimit;
@@ -26,6 +28,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(metrics::router())
+        .merge(rooms::router())
         // Unknown API paths answer in JSON, not with the HTML 404 page.
         .route("/api/{*rest}", any(api_not_found))
         .leptos_routes(&state, pages, move || shell(leptos_options.clone()))

@@ -42,7 +42,7 @@ impl TestApp {
         let config = Config::from_lookup(|name| all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
             .expect("test configuration");
         let options = server::startup::leptos_options(&config);
-        let state = AppState::new(config, database.store.clone(), options);
+        let state = AppState::new(config, database.store.clone(), options).expect("test state");
         let router = server::app(state.clone());
         TestApp { state, router, _database: database }
     }

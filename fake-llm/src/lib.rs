@@ -1,0 +1,302 @@
+//! A stand-in for a paid language-model provider. It listens on a loopback port and speaks the
+//! OpenAI chat-completions streaming protocol over real HTTP — `data: {chunk}` events, a usage
+//! chunk, `data: [DONE]` — following a script of replies, and records what it was sent and
+//! whether the client hung up early.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use bytes::Bytes;
+use serde_json::{json, Value};
+
+/// How one reply ends after its tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ending {
+    /// A `finish_reason`, the usage chunk (if any) and `[DONE]`.
+    Done,
+    /// Stops sending but keeps the connection open.
+    Hang,
+    /// Drops the connection abruptly.
+    Break,
+    /// Sends an `{"error": ...}` chunk and closes.
+    ErrorChunk(String),
+}
+
+/// One scripted answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Stream {
+        tokens: Vec<String>,
+        first_token_delay: Duration,
+        token_delay: Duration,
+        /// Prompt and completion tokens reported in the final chunk; `None` sends no usage.
+        usage: Option<(i64, i64)>,
+        ending: Ending,
+    },
+    /// An HTTP error with a JSON body, optionally with `Retry-After`.
+    Status { status: u16, message: String, retry_after: Option<u64> },
+    /// Accepts the request and never answers.
+    Hang,
+}
+
+impl Reply {
+    /// A normal streamed reply of the given words (each followed by a space except the last).
+    pub fn words(text: &str) -> Reply {
+        let words: Vec<&str> = text.split(' ').collect();
+        let last = words.len().saturating_sub(1);
+        let tokens = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| if i == last { (*w).to_owned() } else { format!("{w} ") })
+            .collect();
+        Reply::Stream {
+            tokens,
+            first_token_delay: Duration::ZERO,
+            token_delay: Duration::ZERO,
+            usage: Some((17, words.len() as i64)),
+            ending: Ending::Done,
+        }
+    }
+
+    pub fn with_token_delay(mut self, delay: Duration) -> Reply {
+        if let Reply::Stream { token_delay, .. } = &mut self {
+            *token_delay = delay;
+        }
+        self
+    }
+
+    pub fn with_first_token_delay(mut self, delay: Duration) -> Reply {
+        if let Reply::Stream { first_token_delay, .. } = &mut self {
+            *first_token_delay = delay;
+        }
+        self
+    }
+
+    pub fn without_usage(mut self) -> Reply {
+        if let Reply::Stream { usage, .. } = &mut self {
+            *usage = None;
+        }
+        self
+    }
+
+    pub fn ending(mut self, how: Ending) -> Reply {
+        if let Reply::Stream { ending, .. } = &mut self {
+            *ending = how;
+        }
+        self
+    }
+}
+
+/// A request as the fake provider received it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub path_and_query: String,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub received_at: Instant,
+    /// When the first content chunk was handed to the connection.
+    pub first_token_sent_at: Option<Instant>,
+}
+
+struct Shared {
+    script: Mutex<VecDeque<Reply>>,
+    fallback: Mutex<Reply>,
+    recorded: Mutex<Vec<Recorded>>,
+    /// Replies whose client went away before the reply was complete.
+    hung_up: AtomicUsize,
+    completed: AtomicUsize,
+}
+
+/// The running fake provider. Dropping it stops the server.
+pub struct FakeLlm {
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl FakeLlm {
+    /// Starts on a free loopback port; requests beyond the script get `fallback`.
+    pub async fn start(fallback: Reply) -> FakeLlm {
+        let shared = Arc::new(Shared {
+            script: Mutex::new(VecDeque::new()),
+            fallback: Mutex::new(fallback),
+            recorded: Mutex::new(Vec::new()),
+            hung_up: AtomicUsize::new(0),
+            completed: AtomicUsize::new(0),
+        });
+        let app = Router::new().route("/{*path}", post(answer)).with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+        let addr = listener.local_addr().expect("a local address");
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeLlm { addr, shared, _server: server }
+    }
+
+    /// The base URL to configure as `OPENAI_BASE_URL` (ends in `/v1`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// The endpoint to configure as `AZURE_OPENAI_ENDPOINT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Queues replies for the next requests, in order.
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.shared.script.lock().unwrap().extend(replies);
+    }
+
+    pub fn set_fallback(&self, reply: Reply) {
+        *self.shared.fallback.lock().unwrap() = reply;
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.recorded.lock().unwrap().clone()
+    }
+
+    pub fn request_count(&self) -> usize {
+        self.shared.recorded.lock().unwrap().len()
+    }
+
+    /// How many replies were cut short because the client closed the connection.
+    pub fn hung_up(&self) -> usize {
+        self.shared.hung_up.load(Ordering::SeqCst)
+    }
+
+    pub fn completed(&self) -> usize {
+        self.shared.completed.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `count` replies were cut short by the client, or the timeout passes.
+    pub async fn wait_for_hang_ups(&self, count: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.hung_up() >= count {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.hung_up() >= count
+    }
+}
+
+async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let received_at = Instant::now();
+    let path_and_query = request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let headers = request.headers().clone();
+    let body = axum::body::to_bytes(request.into_body(), 10 * 1024 * 1024).await.unwrap_or_default();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let model = body.get("model").and_then(Value::as_str).unwrap_or("fake").to_owned();
+    let index = {
+        let mut recorded = shared.recorded.lock().unwrap();
+        recorded.push(Recorded { path_and_query, headers, body, received_at, first_token_sent_at: None });
+        recorded.len() - 1
+    };
+    let reply = shared.script.lock().unwrap().pop_front().unwrap_or_else(|| shared.fallback.lock().unwrap().clone());
+
+    match reply {
+        Reply::Status { status, message, retry_after } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = json!({"error": {"message": message, "type": "fake_error"}}).to_string();
+            let mut response = (status, [("content-type", "application/json")], body).into_response();
+            if let Some(seconds) = retry_after {
+                response.headers_mut().insert("retry-after", seconds.into());
+            }
+            response
+        }
+        Reply::Hang => {
+            // Never answer; the guard counts the client giving up.
+            let _guard = HangUpGuard { shared: shared.clone(), finished: false };
+            std::future::pending::<()>().await;
+            unreachable_response()
+        }
+        Reply::Stream { tokens, first_token_delay, token_delay, usage, ending } => {
+            let stream = async_stream::stream! {
+                let mut guard = HangUpGuard { shared: shared.clone(), finished: false };
+                tokio::time::sleep(first_token_delay).await;
+                for (i, token) in tokens.iter().enumerate() {
+                    if i > 0 {
+                        tokio::time::sleep(token_delay).await;
+                    } else if let Some(r) = guard.shared.recorded.lock().unwrap().get_mut(index) {
+                        r.first_token_sent_at = Some(Instant::now());
+                    }
+                    let chunk = json!({
+                        "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
+                        "choices": [{"index": 0, "delta": {"role": "assistant", "content": token}, "finish_reason": null}]
+                    });
+                    yield Ok::<Bytes, std::io::Error>(sse(&chunk.to_string()));
+                }
+                match ending {
+                    Ending::Done => {
+                        let finish = json!({
+                            "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
+                            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]
+                        });
+                        yield Ok(sse(&finish.to_string()));
+                        if let Some((prompt, completion)) = usage {
+                            let usage = json!({
+                                "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
+                                "choices": [],
+                                "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+                            });
+                            yield Ok(sse(&usage.to_string()));
+                        }
+                        yield Ok(sse("[DONE]"));
+                        guard.finished = true;
+                        guard.shared.completed.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ending::Hang => {
+                        std::future::pending::<()>().await;
+                    }
+                    Ending::Break => {
+                        guard.finished = true;
+                        yield Err(std::io::Error::other("connection dropped on purpose"));
+                    }
+                    Ending::ErrorChunk(message) => {
+                        yield Ok(sse(&json!({"error": {"message": message, "type": "server_error"}}).to_string()));
+                        guard.finished = true;
+                    }
+                }
+            };
+            Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "text/event-stream")
+                .header("cache-control", "no-cache")
+                .body(Body::from_stream(stream))
+                .unwrap_or_else(|_| unreachable_response())
+        }
+    }
+}
+
+fn sse(data: &str) -> Bytes {
+    Bytes::from(format!("data: {data}\n\n"))
+}
+
+fn unreachable_response() -> Response {
+    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+}
+
+/// Counts a reply as hung up when it is dropped before it finished.
+struct HangUpGuard {
+    shared: Arc<Shared>,
+    finished: bool,
+}
+
+impl Drop for HangUpGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.shared.hung_up.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The rooms REST API (spec 000 §7): rooms, agents and messages. Each handler only translates
+//! HTTP to a call of the service layer, which the server functions call too.
+
+use axum::extract::State;
+use axum::routing::{get, patch};
+use axum::{Json, Router};
+use domain::rooms::{Agent, CreateAgent, CreateRoom, MessagePage, PostMessage, PostedMessage, Room, RoomSummary, UpdateAgent};
+use http::StatusCode;
+use serde::Deserialize;
+use services::{rooms, AppState};
+use uuid::Uuid;
+
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::ApiError;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/rooms", get(list_rooms).post(create_room))
+        .route("/api/rooms/{room_id}", get(get_room))
+        .route("/api/rooms/{room_id}/agents", get(list_agents).post(create_agent))
+        .route("/api/rooms/{room_id}/agents/{agent_id}", patch(update_agent))
+        .route("/api/rooms/{room_id}/messages", get(list_messages).post(post_message))
+        .route("/api/rooms/{room_id}/stream", get(super::stream::room_stream))
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+async fn list_rooms(State(state): State<AppState>) -> ApiResult<Json<Vec<RoomSummary>>> {
+    Ok(Json(rooms::list_rooms(&state).await?))
+}
+
+async fn create_room(
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<CreateRoom>,
+) -> ApiResult<(StatusCode, Json<RoomSummary>)> {
+    Ok((StatusCode::CREATED, Json(rooms::create_room(&state, input).await?)))
+}
+
+async fn get_room(State(state): State<AppState>, ApiPath(room_id): ApiPath<Uuid>) -> ApiResult<Json<Room>> {
+    Ok(Json(rooms::get_room(&state, room_id).await?))
+}
+
+async fn list_agents(State(state): State<AppState>, ApiPath(room_id): ApiPath<Uuid>) -> ApiResult<Json<Vec<Agent>>> {
+    Ok(Json(rooms::list_agents(&state, room_id).await?))
+}
+
+async fn create_agent(
+    State(state): State<AppState>,
+    ApiPath(room_id): ApiPath<Uuid>,
+    ApiJson(input): ApiJson<CreateAgent>,
+) -> ApiResult<(StatusCode, Json<Agent>)> {
+    Ok((StatusCode::CREATED, Json(rooms::create_agent(&state, room_id, input).await?)))
+}
+
+async fn update_agent(
+    State(state): State<AppState>,
+    ApiPath((room_id, agent_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(input): ApiJson<UpdateAgent>,
+) -> ApiResult<Json<Agent>> {
+    Ok(Json(rooms::update_agent(&state, room_id, agent_id, input).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    /// Empty means "the newest page", so `?cursor=` works as the specification writes it.
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+async fn list_messages(
+    State(state): State<AppState>,
+    ApiPath(room_id): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> ApiResult<Json<MessagePage>> {
+    let cursor = match query.cursor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        None => None,
+        Some(text) => Some(Uuid::parse_str(text).map_err(|_| {
+            services::ServiceError::invalid("cursor", "cursor must be a next_cursor value from an earlier page.")
+        })?),
+    };
+    Ok(Json(rooms::list_messages(&state, room_id, cursor, query.limit).await?))
+}
+
+async fn post_message(
+    State(state): State<AppState>,
+    ApiPath(room_id): ApiPath<Uuid>,
+    ApiJson(input): ApiJson<PostMessage>,
+) -> ApiResult<(StatusCode, Json<PostedMessage>)> {
+    let message = rooms::post_message(&state, room_id, input).await?;
+    Ok((StatusCode::CREATED, Json(PostedMessage { message })))
+}

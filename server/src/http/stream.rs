@@ -1,0 +1,107 @@
+//! `GET /api/rooms/:id/stream`: a room's live events over Server-Sent Events.
+//!
+//! Every event carries an `id:`. A client reconnecting with `Last-Event-ID` (the header browsers
+//! send, or the `last_event_id` query parameter for the first connection) gets exactly the events
+//! after it while they are retained; beyond that it receives `stream.reset` and reloads.
+
+use std::convert::Infallible;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use domain::events::{names, StreamReset};
+use futures::Stream;
+use http::HeaderMap;
+use serde::Deserialize;
+use services::events::{Feed, PublishedEvent, Resume};
+use services::{rooms, AppState};
+use uuid::Uuid;
+
+use crate::http::extract::{ApiPath, ApiQuery};
+use crate::http::ApiError;
+
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    #[serde(default)]
+    last_event_id: Option<String>,
+}
+
+pub async fn room_stream(
+    State(state): State<AppState>,
+    ApiPath(room_id): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<StreamQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    rooms::get_room(&state, room_id).await?;
+    // The header a reconnecting browser sends wins over the query of the first connection.
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or(query.last_event_id)
+        .filter(|id| !id.trim().is_empty());
+    let subscription = state.events.subscribe(room_id, last_event_id.as_deref());
+    let current_id = state.events.current_id(room_id);
+    let keep_alive = KeepAlive::new().interval(state.config.sse_keep_alive).text("keep-alive");
+    let events = feed(subscription, current_id, state.shutdown.clone());
+    let mut response = Sse::new(events).keep_alive(keep_alive).into_response();
+    // Tell reverse proxies such as nginx not to buffer the stream.
+    response.headers_mut().insert("x-accel-buffering", http::HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+fn to_sse(event: &PublishedEvent) -> Event {
+    Event::default().id(event.id.as_str()).event(event.name).data(event.data.as_str())
+}
+
+fn reset_event(id: &str, reason: String) -> Event {
+    let data = serde_json::to_string(&StreamReset { reason }).unwrap_or_else(|_| "{}".to_owned());
+    Event::default().id(id).event(names::STREAM_RESET).data(data)
+}
+
+fn feed(
+    mut subscription: services::events::Subscription,
+    current_id: String,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    async_stream::stream! {
+        let _connected = ConnectionGauge::new();
+        match std::mem::replace(&mut subscription.resume, Resume::Replay(Vec::new())) {
+            Resume::Replay(missed) => {
+                for event in &missed {
+                    yield Ok(to_sse(event));
+                }
+            }
+            Resume::Reset(reason) => yield Ok(reset_event(&current_id, reason)),
+        }
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                next = subscription.next() => next,
+            };
+            match next {
+                Some(Feed::Event(event)) => yield Ok(to_sse(&event)),
+                Some(Feed::Reset(reason)) => {
+                    yield Ok(reset_event(&current_id, reason));
+                    break;
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+/// Counts open streams in the `sse_connections` gauge for as long as it lives.
+struct ConnectionGauge;
+
+impl ConnectionGauge {
+    fn new() -> Self {
+        metrics::gauge!("sse_connections").increment(1.0);
+        ConnectionGauge
+    }
+}
+
+impl Drop for ConnectionGauge {
+    fn drop(&mut self) {
+        metrics::gauge!("sse_connections").decrement(1.0);
+    }
+}

@@ -1,0 +1,173 @@
+//! What an agent is told before it speaks: its persona, who else is in the room, and as much
+//! recent history as fits the token budget, every message attributed to its speaker.
+
+use domain::rooms::{Agent, Message, MessageStatus, SenderType};
+
+use crate::llm::{estimate_tokens, ChatMessage};
+
+/// How people appear to agents; there are no accounts yet, so every person is a guest.
+pub const HUMAN_NAME: &str = "Guest";
+
+/// Builds the messages for `agent`'s next turn from `history` (oldest first).
+pub fn build_prompt(agent: &Agent, roster: &[Agent], history: &[Message], budget_tokens: usize) -> Vec<ChatMessage> {
+    let others: Vec<&str> =
+        roster.iter().filter(|a| a.is_active && a.id != agent.id).map(|a| a.name.as_str()).collect();
+    let mut system = String::new();
+    if !agent.system_prompt.trim().is_empty() {
+        system.push_str(agent.system_prompt.trim());
+        system.push_str("\n\n");
+    }
+    system.push_str(&format!(
+        "You are {name}, one participant in a group chat room. Others here: {others}. \
+         Messages from others are shown as \"Name: text\". Reply as {name} only, in your own voice, \
+         without putting your name in front.",
+        name = agent.name,
+        others = if others.is_empty() { HUMAN_NAME.to_owned() } else { format!("{}, and {HUMAN_NAME} (a person)", others.join(", ")) },
+    ));
+
+    let mut budget = budget_tokens as i64 - estimate_tokens(&system);
+    let mut turns: Vec<ChatMessage> = Vec::new();
+    for message in history.iter().rev() {
+        if !counts_as_said(message) {
+            continue;
+        }
+        let turn = if message.sender_type == SenderType::Agent && message.sender_id == Some(agent.id) {
+            ChatMessage::assistant(message.content.clone())
+        } else {
+            ChatMessage::user(format!("{}: {}", message.sender_name, message.content))
+        };
+        let cost = estimate_tokens(&turn.content) + 4;
+        if cost > budget {
+            if turns.is_empty() && budget > 50 {
+                // The latest message alone is over budget: keep its end, which is what is being answered.
+                turns.push(keep_tail(turn, (budget as usize - 4) * 4));
+            }
+            break;
+        }
+        budget -= cost;
+        turns.push(turn);
+    }
+    turns.reverse();
+    // Chat models answer the last user turn; when the agent itself spoke last, prompt it on.
+    if turns.last().is_none_or(|t| t.role == "assistant") {
+        turns.push(ChatMessage::user(format!("{HUMAN_NAME}: (Please continue the conversation.)")));
+    }
+
+    let mut messages = Vec::with_capacity(turns.len() + 1);
+    messages.push(ChatMessage::system(system));
+    messages.extend(turns);
+    messages
+}
+
+/// Messages with text that was actually said (finished, or cut off with some text).
+fn counts_as_said(message: &Message) -> bool {
+    !message.content.trim().is_empty()
+        && matches!(
+            message.status,
+            MessageStatus::Complete | MessageStatus::Stopped | MessageStatus::Interrupted | MessageStatus::Failed
+        )
+}
+
+fn keep_tail(mut turn: ChatMessage, max_chars: usize) -> ChatMessage {
+    let chars: Vec<char> = turn.content.chars().collect();
+    if chars.len() > max_chars {
+        turn.content = format!("…{}", chars[chars.len() - max_chars..].iter().collect::<String>());
+    }
+    turn
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn agent(n: u128, name: &str) -> Agent {
+        Agent {
+            id: Uuid::from_u128(n),
+            room_id: Uuid::nil(),
+            name: name.into(),
+            model: "demo".into(),
+            system_prompt: format!("You are {name}, a tester."),
+            temperature: 0.5,
+            is_active: true,
+            created_at: Utc::now(),
+        }
+    }
+
+    fn said(by: Option<&Agent>, text: &str) -> Message {
+        Message {
+            id: Uuid::now_v7(),
+            room_id: Uuid::nil(),
+            sender_type: if by.is_some() { SenderType::Agent } else { SenderType::Human },
+            sender_id: by.map(|a| a.id),
+            sender_name: by.map(|a| a.name.clone()).unwrap_or_else(|| HUMAN_NAME.into()),
+            content: text.into(),
+            status: MessageStatus::Complete,
+            tokens_in: None,
+            tokens_out: None,
+            usage_estimated: false,
+            latency_ms: None,
+            first_token_ms: None,
+            model: None,
+            error: None,
+            selection_reason: None,
+            run_id: None,
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn others_are_attributed_by_name_and_own_words_are_the_assistant() {
+        let ada = agent(1, "Ada");
+        let bob = agent(2, "Bob");
+        let history = vec![said(None, "Hi all"), said(Some(&ada), "Hello!"), said(Some(&bob), "Hey Ada")];
+        let prompt = build_prompt(&ada, &[ada.clone(), bob.clone()], &history, 4000);
+        assert_eq!(prompt[0].role, "system");
+        assert!(prompt[0].content.starts_with("You are Ada, a tester."));
+        assert!(prompt[0].content.contains("Others here: Bob, and Guest"));
+        assert_eq!(prompt[1], ChatMessage::user("Guest: Hi all"));
+        assert_eq!(prompt[2], ChatMessage::assistant("Hello!"));
+        assert_eq!(prompt[3], ChatMessage::user("Bob: Hey Ada"));
+    }
+
+    #[test]
+    fn history_is_cut_to_the_budget_keeping_the_newest() {
+        let ada = agent(1, "Ada");
+        let history: Vec<Message> = (0..100).map(|i| said(None, &format!("message number {i} {}", "x".repeat(200)))).collect();
+        let prompt = build_prompt(&ada, &[ada.clone()], &history, 1000);
+        let total: i64 = prompt.iter().map(|m| estimate_tokens(&m.content) + 4).sum();
+        assert!(total <= 1000, "within budget: {total}");
+        assert!(prompt.last().unwrap().content.contains("message number 99"));
+        assert!(prompt.len() < 30);
+    }
+
+    #[test]
+    fn an_oversized_last_message_keeps_its_end() {
+        let ada = agent(1, "Ada");
+        let history = vec![said(None, &format!("{}THE QUESTION", "y".repeat(40_000)))];
+        let prompt = build_prompt(&ada, &[ada.clone()], &history, 1000);
+        assert_eq!(prompt.len(), 2);
+        assert!(prompt[1].content.ends_with("THE QUESTION"));
+        assert!(estimate_tokens(&prompt[1].content) < 1000);
+    }
+
+    #[test]
+    fn empty_and_streaming_messages_are_left_out() {
+        let ada = agent(1, "Ada");
+        let mut streaming = said(Some(&agent(2, "Bob")), "half");
+        streaming.status = MessageStatus::Streaming;
+        let history = vec![said(None, "question"), streaming, said(None, "   ")];
+        let prompt = build_prompt(&ada, &[ada.clone()], &history, 1000);
+        assert_eq!(prompt.len(), 2);
+        assert_eq!(prompt[1].content, "Guest: question");
+    }
+
+    #[test]
+    fn the_agent_is_prompted_on_when_it_spoke_last() {
+        let ada = agent(1, "Ada");
+        let prompt = build_prompt(&ada, &[ada.clone()], &[said(Some(&ada), "I said this")], 1000);
+        assert_eq!(prompt.last().unwrap().role, "user");
+    }
+}

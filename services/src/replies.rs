@@ -1,0 +1,268 @@
+//! One agent turn: the message is stored as soon as it starts, its tokens are broadcast as they
+//! arrive, its text is saved at most every half second while streaming, and its final state —
+//! complete, failed, stopped or interrupted — is always written, with its usage and cost.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use domain::events::{MessageDelta, RoomEvent};
+use domain::rooms::{Agent, Message, MessageStatus, SenderType};
+use storage::{MessageOutcome, NewMessage, NewUsageEvent};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::context::build_prompt;
+use crate::llm::{estimate_tokens, ChatRequest, Chunk, LlmError, ModelRoute, Usage};
+use crate::{AppState, ServiceResult};
+
+/// How often a streaming message's text is saved.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+/// How many recent messages are considered for the prompt before the token budget cuts them.
+const HISTORY_WINDOW: i64 = 200;
+
+/// Asks a generation to stop, saying how its message should end.
+#[derive(Clone, Default)]
+pub struct StopSignal {
+    token: CancellationToken,
+    status: Arc<OnceLock<MessageStatus>>,
+}
+
+impl StopSignal {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stops the generation; the first call decides the message's final status.
+    pub fn stop(&self, status: MessageStatus) {
+        let _ = self.status.set(status);
+        self.token.cancel();
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    async fn stopped(&self) -> MessageStatus {
+        self.token.cancelled().await;
+        self.status.get().copied().unwrap_or(MessageStatus::Stopped)
+    }
+}
+
+/// Who speaks, why, and as part of which run.
+#[derive(Debug, Clone)]
+pub struct Turn {
+    pub room_id: Uuid,
+    pub agent: Agent,
+    pub selection_reason: String,
+    pub run_id: Option<Uuid>,
+}
+
+/// What a finished turn produced.
+#[derive(Debug, Clone)]
+pub struct TurnResult {
+    pub message: Message,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    pub cost: f64,
+}
+
+impl TurnResult {
+    pub fn tokens(&self) -> i64 {
+        self.tokens_in + self.tokens_out
+    }
+}
+
+/// Runs one agent turn to its end. Storage failures are returned; provider failures end the
+/// message as `failed` with a readable error and are not errors of this function.
+#[tracing::instrument(skip_all, fields(room_id = %turn.room_id, agent_id = %turn.agent.id), err)]
+pub async fn run_turn(state: &AppState, turn: Turn, stop: &StopSignal) -> ServiceResult<TurnResult> {
+    let store = &state.store;
+    let agents = store.list_agents(turn.room_id).await?;
+    let history = store.list_messages(turn.room_id, None, HISTORY_WINDOW).await?.messages;
+    let config = &state.config.llm;
+    let request = ChatRequest {
+        messages: build_prompt(&turn.agent, &agents, &history, config.context_tokens),
+        temperature: turn.agent.temperature,
+        max_tokens: config.max_output_tokens,
+        speaker_name: turn.agent.name.clone(),
+    };
+    let route = state.models.route(&turn.agent.model);
+
+    let message = store
+        .insert_message(NewMessage {
+            room_id: turn.room_id,
+            sender_type: SenderType::Agent,
+            sender_id: Some(turn.agent.id),
+            sender_name: turn.agent.name.clone(),
+            content: String::new(),
+            status: MessageStatus::Streaming,
+            model: Some(route.as_ref().map(ModelRoute::label).unwrap_or_else(|_| turn.agent.model.clone())),
+            selection_reason: Some(turn.selection_reason.clone()),
+            run_id: turn.run_id,
+        })
+        .await?;
+    state.events.publish(turn.room_id, &RoomEvent::MessageNew(message.clone()));
+
+    let route = match route {
+        Ok(route) => route,
+        Err(error) => {
+            let outcome = Streamed { status: MessageStatus::Failed, error: Some(error.to_string()), ..Streamed::default() };
+            let message = finish(state, &message, outcome, &request, None).await?;
+            return Ok(TurnResult { message, tokens_in: 0, tokens_out: 0, cost: 0.0 });
+        }
+    };
+
+    let streamed = stream_reply(state, &message, &route, &request, stop).await;
+    let tokens_in = streamed.usage.map(|u| u.prompt_tokens).unwrap_or_else(|| prompt_estimate(&request));
+    let tokens_out = streamed.usage.map(|u| u.completion_tokens).unwrap_or_else(|| estimate_tokens(&streamed.text));
+    let cost = state.models.prices().cost(&turn.agent.model, &route.model, tokens_in, tokens_out).unwrap_or(0.0);
+    let message = finish(state, &message, streamed, &request, Some(&route)).await?;
+    store
+        .insert_usage_event(NewUsageEvent {
+            room_id: turn.room_id,
+            agent_id: Some(turn.agent.id),
+            message_id: Some(message.id),
+            run_id: turn.run_id,
+            provider: route.provider.as_str().to_owned(),
+            model: route.model.clone(),
+            input_tokens: tokens_in,
+            output_tokens: tokens_out,
+            estimated: message.usage_estimated,
+            cost,
+        })
+        .await?;
+    metrics::counter!("llm_generations_total", "provider" => route.provider.as_str(), "status" => message.status.as_str())
+        .increment(1);
+    Ok(TurnResult { message, tokens_in, tokens_out, cost })
+}
+
+struct Streamed {
+    text: String,
+    status: MessageStatus,
+    error: Option<String>,
+    usage: Option<Usage>,
+    first_token_ms: Option<i64>,
+    latency_ms: Option<i64>,
+}
+
+impl Default for Streamed {
+    fn default() -> Self {
+        Self {
+            text: String::new(),
+            status: MessageStatus::Complete,
+            error: None,
+            usage: None,
+            first_token_ms: None,
+            latency_ms: None,
+        }
+    }
+}
+
+/// Streams the provider's reply into the message until it ends, fails or is stopped.
+async fn stream_reply(
+    state: &AppState,
+    message: &Message,
+    route: &ModelRoute,
+    request: &ChatRequest,
+    stop: &StopSignal,
+) -> Streamed {
+    let started = Instant::now();
+    let mut out = Streamed::default();
+    let elapsed_ms = |since: Instant| since.elapsed().as_millis() as i64;
+
+    let opened = tokio::select! {
+        biased;
+        status = stop.stopped() => { out.status = status; None }
+        _ = state.shutdown.cancelled() => { out.status = MessageStatus::Interrupted; None }
+        opened = state.models.open(route, request) => Some(opened),
+    };
+    let mut reply = match opened {
+        None => {
+            out.latency_ms = Some(elapsed_ms(started));
+            return out;
+        }
+        Some(Err(error)) => return failed(out, error, started),
+        Some(Ok(reply)) => reply,
+    };
+
+    let mut last_flush = Instant::now();
+    let mut saved_len = 0;
+    loop {
+        let next = tokio::select! {
+            biased;
+            status = stop.stopped() => { out.status = status; break; }
+            _ = state.shutdown.cancelled() => { out.status = MessageStatus::Interrupted; break; }
+            next = reply.next() => next,
+        };
+        match next {
+            None => break,
+            Some(Ok(Chunk::Usage(usage))) => out.usage = Some(usage),
+            Some(Ok(Chunk::Text(delta))) => {
+                out.first_token_ms.get_or_insert_with(|| elapsed_ms(started));
+                let offset = out.text.len();
+                out.text.push_str(&delta);
+                state.events.publish(
+                    message.room_id,
+                    &RoomEvent::MessageDelta(MessageDelta { message_id: message.id, delta, offset }),
+                );
+                if last_flush.elapsed() >= FLUSH_INTERVAL && out.text.len() > saved_len {
+                    if let Err(error) = state.store.save_streaming_text(message.id, &out.text).await {
+                        tracing::warn!(%error, "could not save streaming text; it will be saved at the end");
+                    }
+                    saved_len = out.text.len();
+                    last_flush = Instant::now();
+                }
+            }
+            Some(Err(error)) => return failed(out, error, started),
+        }
+    }
+    // Dropping the reply here closes the provider connection at once when stopped early.
+    drop(reply);
+    out.latency_ms = Some(elapsed_ms(started));
+    out
+}
+
+fn failed(mut out: Streamed, error: LlmError, started: Instant) -> Streamed {
+    tracing::warn!(%error, "generation failed");
+    out.status = MessageStatus::Failed;
+    out.error = Some(error.to_string());
+    out.latency_ms = Some(started.elapsed().as_millis() as i64);
+    out
+}
+
+fn prompt_estimate(request: &ChatRequest) -> i64 {
+    request.messages.iter().map(|m| estimate_tokens(&m.content) + 4).sum()
+}
+
+/// Writes the final state and announces it with `message.done`.
+async fn finish(
+    state: &AppState,
+    message: &Message,
+    streamed: Streamed,
+    request: &ChatRequest,
+    route: Option<&ModelRoute>,
+) -> ServiceResult<Message> {
+    let (tokens_in, tokens_out) = match (streamed.usage, route) {
+        (Some(usage), _) => (Some(usage.prompt_tokens), Some(usage.completion_tokens)),
+        (None, Some(_)) => (Some(prompt_estimate(request)), Some(estimate_tokens(&streamed.text))),
+        (None, None) => (None, None),
+    };
+    let finished = state
+        .store
+        .finish_message(
+            message.id,
+            MessageOutcome {
+                status: streamed.status,
+                content: streamed.text,
+                tokens_in,
+                tokens_out,
+                usage_estimated: streamed.usage.is_none() && route.is_some(),
+                latency_ms: streamed.latency_ms,
+                first_token_ms: streamed.first_token_ms,
+                error: streamed.error,
+            },
+        )
+        .await?;
+    state.events.publish(finished.room_id, &RoomEvent::MessageDone(finished.clone()));
+    Ok(finished)
+}
