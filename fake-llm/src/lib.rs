@@ -260,6 +260,8 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
                         std::future::pending::<()>().await;
                     }
                     Ending::Break => {
+                        // Let what was sent reach the client before the connection drops.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                         guard.finished = true;
                         yield Err(std::io::Error::other("connection dropped on purpose"));
                     }

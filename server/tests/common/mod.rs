@@ -91,6 +91,41 @@ impl TestApp {
     }
 }
 
+/// Waits until `check` holds, polling every 20 ms, or panics after `timeout`.
+pub async fn eventually<F, Fut>(timeout: std::time::Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A live-stream client over real HTTP: yields parsed SSE events.
+pub async fn sse_connect(
+    url: &str,
+    last_event_id: Option<&str>,
+) -> impl futures::Stream<Item = eventsource_stream::Event> + Unpin {
+    use eventsource_stream::Eventsource;
+    use futures::StreamExt;
+    let mut request = reqwest::Client::new().get(url).header("accept", "text/event-stream");
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id);
+    }
+    let response = request.send().await.expect("connect to the stream");
+    assert_eq!(response.status(), 200, "stream status");
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    Box::pin(response.bytes_stream().eventsource().map(|e| e.expect("a well-formed event")))
+}
+
 pub async fn body_text(response: Response<Body>) -> String {
     let bytes = response.into_body().collect().await.expect("read the body").to_bytes();
     String::from_utf8(bytes.to_vec()).expect("a UTF-8 body")

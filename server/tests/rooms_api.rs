@@ -1,0 +1,350 @@
+//! The rooms REST API: every endpoint and every error, on both databases.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use common::{assert_error, eventually, Db, TestApp};
+use fake_llm::{Ending, FakeLlm, Reply};
+use http::{Request, StatusCode};
+use serde_json::{json, Value};
+
+on_both_databases!(
+    rooms_are_created_listed_and_fetched,
+    bad_room_input_is_refused_and_nothing_is_lost,
+    agents_are_added_edited_deactivated_and_limited,
+    bad_agent_input_is_refused,
+    messages_are_posted_and_paged,
+    bad_message_input_is_refused,
+    the_demo_model_answers_without_any_key,
+    a_configured_provider_answers_with_real_usage_and_cost,
+    mentions_and_rotation_choose_the_speaker,
+    a_reply_that_breaks_midway_is_kept_as_failed,
+);
+
+async fn create_room(app: &TestApp, name: &str) -> Value {
+    let (status, room) = app.send_json("POST", "/api/rooms", &json!({"name": name, "mode": "manual"}).to_string()).await;
+    assert_eq!(status, StatusCode::CREATED, "{room}");
+    room
+}
+
+async fn add_agent(app: &TestApp, room_id: &str, name: &str) -> Value {
+    let body = json!({"name": name, "model": "demo", "system_prompt": format!("You are {name}."), "temperature": 0.5});
+    let (status, agent) = app.send_json("POST", &format!("/api/rooms/{room_id}/agents"), &body.to_string()).await;
+    assert_eq!(status, StatusCode::CREATED, "{agent}");
+    agent
+}
+
+async fn messages(app: &TestApp, room_id: &str) -> Vec<Value> {
+    let (status, page) = app.get_json(&format!("/api/rooms/{room_id}/messages?limit=200")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["messages"].as_array().unwrap().clone()
+}
+
+async fn wait_for_agent_reply(app: &TestApp, room_id: &str, count: usize) -> Vec<Value> {
+    eventually(Duration::from_secs(10), "agent replies to finish", || async {
+        let all = messages(app, room_id).await;
+        all.iter().filter(|m| m["sender_type"] == "agent" && m["status"] != "streaming").count() >= count
+    })
+    .await;
+    messages(app, room_id).await.into_iter().filter(|m| m["sender_type"] == "agent").collect()
+}
+
+async fn rooms_are_created_listed_and_fetched(db: Db) {
+    let app = TestApp::new(db).await;
+    let first = create_room(&app, "  Strategy  ").await;
+    assert_eq!(first["name"], "Strategy", "names are trimmed");
+    assert_eq!(first["mode"], "manual");
+    assert!(uuid::Uuid::parse_str(first["id"].as_str().unwrap()).is_ok());
+    let (_, second) = app.send_json("POST", "/api/rooms", r#"{"name": "Auto room", "mode": "auto"}"#).await;
+    assert_eq!(second["mode"], "auto");
+    let (_, defaulted) = app.send_json("POST", "/api/rooms", r#"{"name": "No mode given"}"#).await;
+    assert_eq!(defaulted["mode"], "manual");
+
+    let (status, list) = app.get_json("/api/rooms").await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["No mode given", "Auto room", "Strategy"], "newest first");
+
+    let (status, fetched) = app.get_json(&format!("/api/rooms/{}", first["id"].as_str().unwrap())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fetched["name"], "Strategy");
+
+    let (status, body) = app.get_json(&format!("/api/rooms/{}", uuid::Uuid::now_v7())).await;
+    assert_error(status, &body, 404, "NOT_FOUND");
+    let (status, body) = app.get_json("/api/rooms/not-a-uuid").await;
+    assert_error(status, &body, 404, "NOT_FOUND");
+}
+
+async fn bad_room_input_is_refused_and_nothing_is_lost(db: Db) {
+    let app = TestApp::new(db).await;
+    create_room(&app, "Keeper").await;
+
+    let (status, body) = app.send_json("POST", "/api/rooms", r#"{"name": "x""#).await;
+    assert_error(status, &body, 400, "MALFORMED_JSON");
+    let (status, body) = app.send_json("POST", "/api/rooms", r#"{"mode": "manual"}"#).await;
+    assert_error(status, &body, 400, "MALFORMED_JSON");
+    assert!(body["error"]["message"].as_str().unwrap().contains("name"), "says what is missing: {body}");
+    let (status, body) = app.send_json("POST", "/api/rooms", r#"{"name": "x", "mode": "sideways"}"#).await;
+    assert_error(status, &body, 400, "MALFORMED_JSON");
+    let (status, body) = app.send_json("POST", "/api/rooms", r#"{"name": "   "}"#).await;
+    assert_error(status, &body, 422, "VALIDATION_FAILED");
+    let long = json!({"name": "n".repeat(101)}).to_string();
+    let (status, body) = app.send_json("POST", "/api/rooms", &long).await;
+    assert_error(status, &body, 422, "VALIDATION_FAILED");
+    let ok = json!({"name": "é".repeat(100)}).to_string();
+    assert_eq!(app.send_json("POST", "/api/rooms", &ok).await.0, StatusCode::CREATED, "100 characters is fine");
+
+    let huge = json!({"name": "x".repeat(1024 * 1024 + 10)}).to_string();
+    let (status, body) = app.send_json("POST", "/api/rooms", &huge).await;
+    assert_error(status, &body, 413, "PAYLOAD_TOO_LARGE");
+
+    let response = app
+        .send(Request::post("/api/rooms").header("content-type", "text/plain").body(Body::from("name=x")).unwrap())
+        .await;
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let (_, list) = app.get_json("/api/rooms").await;
+    assert_eq!(list.as_array().unwrap().len(), 2, "only the two valid rooms exist");
+}
+
+async fn agents_are_added_edited_deactivated_and_limited(db: Db) {
+    let app = TestApp::new(db).await;
+    let room = create_room(&app, "Team").await;
+    let room_id = room["id"].as_str().unwrap();
+    let ada = add_agent(&app, room_id, "Ada").await;
+    for key in ["id", "name", "model", "system_prompt", "temperature", "is_active"] {
+        assert!(ada.get(key).is_some(), "agent has {key}: {ada}");
+    }
+    assert_eq!(ada["is_active"], true);
+    assert_eq!(ada["temperature"], 0.5);
+    let ada_id = ada["id"].as_str().unwrap();
+
+    let (status, edited) = app
+        .send_json(
+            "PATCH",
+            &format!("/api/rooms/{room_id}/agents/{ada_id}"),
+            r#"{"system_prompt": "You are a sceptic.", "temperature": 1.2}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    assert_eq!(edited["system_prompt"], "You are a sceptic.");
+    assert_eq!(edited["temperature"], 1.2);
+    assert_eq!(edited["name"], "Ada");
+
+    for i in 1..12 {
+        add_agent(&app, room_id, &format!("Agent {i}")).await;
+    }
+    let body = json!({"name": "Thirteenth", "model": "demo", "system_prompt": "", "temperature": 1.0}).to_string();
+    let (status, err) = app.send_json("POST", &format!("/api/rooms/{room_id}/agents"), &body).await;
+    assert_error(status, &err, 422, "LIMIT_REACHED");
+
+    let (status, off) =
+        app.send_json("PATCH", &format!("/api/rooms/{room_id}/agents/{ada_id}"), r#"{"is_active": false}"#).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(off["is_active"], false);
+    assert_eq!(app.send_json("POST", &format!("/api/rooms/{room_id}/agents"), &body).await.0, StatusCode::CREATED);
+    let (status, err) =
+        app.send_json("PATCH", &format!("/api/rooms/{room_id}/agents/{ada_id}"), r#"{"is_active": true}"#).await;
+    assert_error(status, &err, 422, "LIMIT_REACHED");
+
+    let (status, list) = app.get_json(&format!("/api/rooms/{room_id}/agents")).await;
+    assert_eq!(status, StatusCode::OK);
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 13);
+    assert_eq!(list[0]["name"], "Ada", "in the order they were added");
+    assert_eq!(list.iter().filter(|a| a["is_active"] == true).count(), 12);
+}
+
+async fn bad_agent_input_is_refused(db: Db) {
+    let app = TestApp::new(db).await;
+    let room = create_room(&app, "Strict").await;
+    let room_id = room["id"].as_str().unwrap();
+    let ada = add_agent(&app, room_id, "Ada").await;
+    let ada_id = ada["id"].as_str().unwrap();
+    let url = format!("/api/rooms/{room_id}/agents");
+    let cases = [
+        (json!({"name": "", "model": "demo"}), 422, "VALIDATION_FAILED"),
+        (json!({"name": "n".repeat(101), "model": "demo"}), 422, "VALIDATION_FAILED"),
+        (json!({"name": "B", "model": "demo", "system_prompt": "p".repeat(20_001)}), 422, "VALIDATION_FAILED"),
+        (json!({"name": "B", "model": "demo", "temperature": 2.5}), 422, "VALIDATION_FAILED"),
+        (json!({"name": "B", "model": "demo", "temperature": -0.1}), 422, "VALIDATION_FAILED"),
+        (json!({"name": "B", "model": ""}), 422, "VALIDATION_FAILED"),
+        (json!({"name": "B", "model": "demo", "temperature": "hot"}), 400, "MALFORMED_JSON"),
+        (json!({"name": "ada", "model": "demo"}), 409, "CONFLICT"),
+    ];
+    for (body, status_code, code) in cases {
+        let (status, err) = app.send_json("POST", &url, &body.to_string()).await;
+        assert_error(status, &err, status_code, code);
+    }
+    assert_eq!(
+        app.send_json("POST", &url, &json!({"name": "B", "model": "demo", "system_prompt": "p".repeat(20_000)}).to_string()).await.0,
+        StatusCode::CREATED
+    );
+
+    let (status, err) = app.send_json("PATCH", &format!("{url}/{ada_id}"), r#"{"temperature": 3}"#).await;
+    assert_error(status, &err, 422, "VALIDATION_FAILED");
+    let (status, err) = app.send_json("PATCH", &format!("{url}/{ada_id}"), r#"{"name": "b"}"#).await;
+    assert_error(status, &err, 409, "CONFLICT");
+    let (status, err) = app.send_json("PATCH", &format!("{url}/{}", uuid::Uuid::now_v7()), r#"{"name": "Z"}"#).await;
+    assert_error(status, &err, 404, "NOT_FOUND");
+    let missing_room = format!("/api/rooms/{}/agents", uuid::Uuid::now_v7());
+    let (status, err) = app.send_json("POST", &missing_room, r#"{"name": "Z", "model": "demo"}"#).await;
+    assert_error(status, &err, 404, "NOT_FOUND");
+    let (status, err) = app.get_json(&missing_room).await;
+    assert_error(status, &err, 404, "NOT_FOUND");
+
+    let (_, list) = app.get_json(&url).await;
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["temperature"], 0.5, "a refused edit changed nothing");
+}
+
+async fn messages_are_posted_and_paged(db: Db) {
+    let app = TestApp::new(db).await;
+    let room = create_room(&app, "Quiet").await;
+    let room_id = room["id"].as_str().unwrap();
+    let url = format!("/api/rooms/{room_id}/messages");
+    let (status, posted) = app.send_json("POST", &url, r#"{"content": "Hello, **room**!"}"#).await;
+    assert_eq!(status, StatusCode::CREATED, "{posted}");
+    let message = &posted["message"];
+    for key in [
+        "id", "room_id", "sender_type", "sender_id", "sender_name", "content", "status", "tokens_in", "tokens_out",
+        "latency_ms", "run_id", "created_at",
+    ] {
+        assert!(message.get(key).is_some(), "message has {key}: {message}");
+    }
+    assert_eq!(message["sender_type"], "human");
+    assert_eq!(message["status"], "complete");
+    assert_eq!(message["content"], "Hello, **room**!");
+
+    for i in 0..9 {
+        app.send_json("POST", &url, &json!({"content": format!("message {i}")}).to_string()).await;
+    }
+    let (status, newest) = app.get_json(&format!("{url}?limit=4")).await;
+    assert_eq!(status, StatusCode::OK);
+    let contents = |page: &Value| -> Vec<String> {
+        page["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(contents(&newest), vec!["message 5", "message 6", "message 7", "message 8"], "chronological");
+    let cursor = newest["next_cursor"].as_str().unwrap();
+    let (_, older) = app.get_json(&format!("{url}?cursor={cursor}&limit=4")).await;
+    assert_eq!(contents(&older), vec!["message 1", "message 2", "message 3", "message 4"]);
+    let cursor = older["next_cursor"].as_str().unwrap();
+    let (_, oldest) = app.get_json(&format!("{url}?cursor={cursor}&limit=4")).await;
+    assert_eq!(contents(&oldest), vec!["Hello, **room**!", "message 0"]);
+    assert!(oldest["next_cursor"].is_null());
+    let (_, default) = app.get_json(&format!("{url}?cursor=")).await;
+    assert_eq!(default["messages"].as_array().unwrap().len(), 10, "an empty cursor is the newest page");
+}
+
+async fn bad_message_input_is_refused(db: Db) {
+    let app = TestApp::new(db).await;
+    let room = create_room(&app, "Careful").await;
+    let room_id = room["id"].as_str().unwrap();
+    let url = format!("/api/rooms/{room_id}/messages");
+    app.send_json("POST", &url, r#"{"content": "kept"}"#).await;
+    for (body, status_code, code) in [
+        (json!({"content": ""}), 422, "VALIDATION_FAILED"),
+        (json!({"content": " \n\t "}), 422, "VALIDATION_FAILED"),
+        (json!({"content": "c".repeat(32_001)}), 422, "VALIDATION_FAILED"),
+        (json!({"text": "wrong field"}), 400, "MALFORMED_JSON"),
+    ] {
+        let (status, err) = app.send_json("POST", &url, &body.to_string()).await;
+        assert_error(status, &err, status_code, code);
+    }
+    assert_eq!(app.send_json("POST", &url, &json!({"content": "c".repeat(32_000)}).to_string()).await.0, StatusCode::CREATED);
+    let (status, err) = app.get_json(&format!("{url}?cursor=nope")).await;
+    assert_error(status, &err, 422, "VALIDATION_FAILED");
+    for limit in ["0", "201", "-3"] {
+        let (status, err) = app.get_json(&format!("{url}?limit={limit}")).await;
+        assert_error(status, &err, 422, "VALIDATION_FAILED");
+    }
+    let (status, err) = app.get_json(&format!("{url}?limit=many")).await;
+    assert_error(status, &err, 400, "VALIDATION_FAILED");
+    let missing = format!("/api/rooms/{}/messages", uuid::Uuid::now_v7());
+    let (status, err) = app.send_json("POST", &missing, r#"{"content": "hi"}"#).await;
+    assert_error(status, &err, 404, "NOT_FOUND");
+    assert_eq!(messages(&app, room_id).await.len(), 2, "only valid messages were stored");
+}
+
+async fn the_demo_model_answers_without_any_key(db: Db) {
+    let app = TestApp::with_env(db, &[("DEMO_TOKEN_DELAY_MS", "0")]).await;
+    let room = create_room(&app, "Demo").await;
+    let room_id = room["id"].as_str().unwrap();
+    add_agent(&app, room_id, "Ada").await;
+    app.send_json("POST", &format!("/api/rooms/{room_id}/messages"), r#"{"content": "How do we test caching?"}"#).await;
+    let replies = wait_for_agent_reply(&app, room_id, 1).await;
+    let reply = &replies[0];
+    assert_eq!(reply["status"], "complete", "{reply}");
+    assert_eq!(reply["sender_name"], "Ada");
+    assert_eq!(reply["model"], "demo");
+    assert!(reply["content"].as_str().unwrap().contains("caching"), "{reply}");
+    assert_eq!(reply["usage_estimated"], true);
+    assert!(reply["tokens_out"].as_i64().unwrap() > 0);
+    assert!(reply["latency_ms"].as_i64().is_some());
+    assert_eq!(reply["selection_reason"], "First in rotation.");
+}
+
+async fn a_configured_provider_answers_with_real_usage_and_cost(db: Db) {
+    let fake = FakeLlm::start(Reply::words("Caching needs an eviction policy.")).await;
+    let base = fake.base_url();
+    let app = TestApp::with_env(db, &[("OPENAI_BASE_URL", &base), ("OPENAI_API_KEY", "sk-x")]).await;
+    let room = create_room(&app, "Real").await;
+    let room_id = room["id"].as_str().unwrap();
+    let body = json!({"name": "Ada", "model": "gpt-4o-mini", "system_prompt": "You are Ada, terse.", "temperature": 0.2});
+    app.send_json("POST", &format!("/api/rooms/{room_id}/agents"), &body.to_string()).await;
+    app.send_json("POST", &format!("/api/rooms/{room_id}/messages"), r#"{"content": "Caching?"}"#).await;
+    let reply = wait_for_agent_reply(&app, room_id, 1).await.remove(0);
+    assert_eq!(reply["content"], "Caching needs an eviction policy.");
+    assert_eq!(reply["model"], "gpt-4o-mini");
+    assert_eq!((reply["tokens_in"].as_i64(), reply["tokens_out"].as_i64()), (Some(17), Some(5)));
+    assert_eq!(reply["usage_estimated"], false);
+    assert!(reply["first_token_ms"].as_i64().is_some());
+
+    let sent = &fake.requests()[0];
+    assert_eq!(sent.body["temperature"], 0.2);
+    assert!(sent.body["messages"][0]["content"].as_str().unwrap().starts_with("You are Ada, terse."));
+    assert_eq!(sent.body["messages"].as_array().unwrap().last().unwrap()["content"], "Guest: Caching?");
+
+    let room_uuid = uuid::Uuid::parse_str(room_id).unwrap();
+    let usage = app.state.store.list_usage_events(room_uuid).await.unwrap();
+    assert_eq!(usage.len(), 1);
+    assert_eq!((usage[0].provider.as_str(), usage[0].input_tokens, usage[0].output_tokens), ("openai", 17, 5));
+    let expected = (0.15 * 17.0 + 0.60 * 5.0) / 1_000_000.0;
+    assert!((usage[0].cost - expected).abs() < 1e-12, "cost from the price table");
+}
+
+async fn mentions_and_rotation_choose_the_speaker(db: Db) {
+    let app = TestApp::with_env(db, &[("DEMO_TOKEN_DELAY_MS", "0")]).await;
+    let room = create_room(&app, "Panel").await;
+    let room_id = room["id"].as_str().unwrap();
+    add_agent(&app, room_id, "Ada").await;
+    add_agent(&app, room_id, "Bob").await;
+    let url = format!("/api/rooms/{room_id}/messages");
+    let speakers = [("first", "Ada"), ("second", "Bob"), ("third", "Ada"), ("@Ada once more", "Ada"), ("@bob you?", "Bob")];
+    for (n, (text, expected)) in speakers.iter().enumerate() {
+        app.send_json("POST", &url, &json!({"content": text}).to_string()).await;
+        let replies = wait_for_agent_reply(&app, room_id, n + 1).await;
+        assert_eq!(replies[n]["sender_name"], *expected, "reply to {text:?}");
+    }
+    let replies = wait_for_agent_reply(&app, room_id, 5).await;
+    assert_eq!(replies[1]["selection_reason"], "Next in rotation after Ada.");
+    assert_eq!(replies[3]["selection_reason"], "Mentioned as @Ada.");
+}
+
+async fn a_reply_that_breaks_midway_is_kept_as_failed(db: Db) {
+    let fake = FakeLlm::start(Reply::words("I was saying that").ending(Ending::Break)).await;
+    let base = fake.base_url();
+    let app = TestApp::with_env(db, &[("OPENAI_BASE_URL", &base)]).await;
+    let room = create_room(&app, "Flaky").await;
+    let room_id = room["id"].as_str().unwrap();
+    let body = json!({"name": "Ada", "model": "gpt-4o-mini", "system_prompt": "", "temperature": 0.2});
+    app.send_json("POST", &format!("/api/rooms/{room_id}/agents"), &body.to_string()).await;
+    app.send_json("POST", &format!("/api/rooms/{room_id}/messages"), r#"{"content": "Go on"}"#).await;
+    let reply = wait_for_agent_reply(&app, room_id, 1).await.remove(0);
+    assert_eq!(reply["status"], "failed");
+    assert_eq!(reply["content"], "I was saying that", "the partial text is kept");
+    assert!(reply["error"].as_str().unwrap().starts_with("The provider's stream broke off"), "{reply}");
+}
