@@ -226,6 +226,8 @@ string_enum! {
         MalformedJson => "MALFORMED_JSON",
         /// A field is missing or has the wrong type or value.
         InvalidField => "INVALID_FIELD",
+        /// The body is larger than the server accepts.
+        PayloadTooLarge => "PAYLOAD_TOO_LARGE",
         /// Something failed inside the server; details are in its log only.
         Internal => "INTERNAL",
     }
@@ -244,6 +246,7 @@ impl ControlPlaneErrorCode {
             PreviewNotFound | TaskNotFound => 404,
             TooManySessions => 503,
             MalformedJson => 400,
+            PayloadTooLarge => 413,
             Internal => 500,
         }
     }

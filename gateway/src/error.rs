@@ -1,0 +1,205 @@
+//! The gateway's errors: what a client is told ([`GatewayError`]) and why start-up failed
+//! ([`GatewayStartupError`]).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use domain::control_plane::ControlPlaneErrorCode;
+use domain::ErrorBody;
+use thiserror::Error;
+
+pub type GatewayResult<T> = Result<T, GatewayError>;
+
+/// Why a preview, confirm or watch was refused. Every variant but [`GatewayError::Internal`]
+/// carries only text a client may see; internal details are logged, never sent.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum GatewayError {
+    #[error("preview has expired")]
+    PreviewExpired,
+    #[error("session mismatch: {0}")]
+    SessionMismatch(&'static str),
+    #[error("every generated task id collided with an existing task")]
+    TaskCollision,
+    #[error("schema invalid: {0}")]
+    SchemaInvalid(String),
+    #[error("rate limited for {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
+    #[error("preview not found")]
+    PreviewNotFound,
+    /// The preview was already used; `task_id` is the task it became, if it is finished.
+    #[error("preview already confirmed")]
+    PreviewAlreadyConfirmed { task_id: Option<String> },
+    #[error("too many pending previews (oldest expires in {oldest_expires_in_seconds} s)")]
+    TooManyPreviews { oldest_expires_in_seconds: u64 },
+    #[error("too many sessions")]
+    TooManySessions,
+    #[error("structured override not allowed for a recognised input")]
+    OverrideNotAllowed,
+    #[error("task not found")]
+    TaskNotFound,
+    #[error("invalid session id")]
+    InvalidSessionId,
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The body is not JSON or not sent as JSON; the text is the parser's, safe to show.
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    /// A field is missing or has the wrong type; the text is the parser's, safe to show.
+    #[error("invalid field: {0}")]
+    InvalidField(String),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// A fault inside the gateway (file system, telemetry). The text is for the log only.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl GatewayError {
+    pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
+        GatewayError::Internal(format!("{context}: {error}"))
+    }
+
+    pub fn code(&self) -> ControlPlaneErrorCode {
+        use ControlPlaneErrorCode as Code;
+        match self {
+            GatewayError::PreviewExpired => Code::PreviewExpired,
+            GatewayError::SessionMismatch(_) => Code::SessionMismatch,
+            GatewayError::TaskCollision => Code::TaskCollision,
+            GatewayError::SchemaInvalid(_) => Code::SchemaInvalid,
+            GatewayError::RateLimited { .. } => Code::RateLimited,
+            GatewayError::PreviewNotFound => Code::PreviewNotFound,
+            GatewayError::PreviewAlreadyConfirmed { .. } => Code::PreviewAlreadyConfirmed,
+            GatewayError::TooManyPreviews { .. } => Code::TooManyPreviews,
+            GatewayError::TooManySessions => Code::TooManySessions,
+            GatewayError::OverrideNotAllowed => Code::OverrideNotAllowed,
+            GatewayError::TaskNotFound => Code::TaskNotFound,
+            GatewayError::InvalidSessionId => Code::InvalidSessionId,
+            GatewayError::InvalidInput(_) => Code::InvalidInput,
+            GatewayError::MalformedJson(_) => Code::MalformedJson,
+            GatewayError::InvalidField(_) => Code::InvalidField,
+            GatewayError::PayloadTooLarge => Code::PayloadTooLarge,
+            GatewayError::Internal(_) => Code::Internal,
+        }
+    }
+
+    pub fn http_status(&self) -> u16 {
+        self.code().http_status()
+    }
+
+    /// Seconds a client should wait before trying again, for `Retry-After`.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            GatewayError::RateLimited { retry_after_seconds } => Some(*retry_after_seconds),
+            GatewayError::TooManySessions => Some(60),
+            _ => None,
+        }
+    }
+
+    /// True for errors that reveal a fault in the gateway rather than in the request.
+    pub fn is_server_fault(&self) -> bool {
+        matches!(self, GatewayError::Internal(_))
+    }
+
+    /// The message a client may see. The first five are spec 001 §8's wording.
+    pub fn public_message(&self) -> String {
+        match self {
+            GatewayError::PreviewExpired => "Preview has expired, please re-preview".to_owned(),
+            GatewayError::SessionMismatch(detail) => format!("Session ID does not match preview: {detail}"),
+            GatewayError::TaskCollision => "Task ID already exists".to_owned(),
+            GatewayError::SchemaInvalid(detail) => {
+                format!("Normalized task failed schema validation: {detail}")
+            }
+            GatewayError::RateLimited { retry_after_seconds } => {
+                format!("Too many requests, wait {retry_after_seconds} seconds")
+            }
+            GatewayError::PreviewNotFound => {
+                "No preview with this id exists; preview the command again.".to_owned()
+            }
+            GatewayError::PreviewAlreadyConfirmed { task_id: Some(task_id) } => {
+                format!("This preview was already confirmed as {task_id}; watch that task instead.")
+            }
+            GatewayError::PreviewAlreadyConfirmed { task_id: None } => {
+                "This preview is being confirmed by another request; a preview can be confirmed once.".to_owned()
+            }
+            GatewayError::TooManyPreviews { oldest_expires_in_seconds } => format!(
+                "This session already has {} unconfirmed previews; confirm one or wait {oldest_expires_in_seconds} seconds for the oldest to expire.",
+                domain::control_plane::MAX_PENDING_PREVIEWS_PER_SESSION
+            ),
+            GatewayError::TooManySessions => {
+                "The gateway holds as many sessions as it may; try again later.".to_owned()
+            }
+            GatewayError::OverrideNotAllowed => {
+                "A structured override is only accepted for an input that no rule recognised.".to_owned()
+            }
+            GatewayError::TaskNotFound => "No task with this id exists in this session.".to_owned(),
+            GatewayError::InvalidSessionId => {
+                "session_id must be a UUID version 4 generated by the client.".to_owned()
+            }
+            GatewayError::InvalidInput(detail) => detail.clone(),
+            GatewayError::MalformedJson(detail) | GatewayError::InvalidField(detail) => detail.clone(),
+            GatewayError::PayloadTooLarge => "The request body is too large.".to_owned(),
+            GatewayError::Internal(_) => "Something went wrong on our side; it has been logged.".to_owned(),
+        }
+    }
+
+    /// The API's error body for this error.
+    pub fn to_body(&self) -> ErrorBody {
+        ErrorBody::new(self.code().as_str(), self.public_message())
+    }
+}
+
+/// Rounds a wait up to whole seconds, at least one, for `Retry-After`.
+pub(crate) fn whole_seconds_at_least_one(wait: Duration) -> u64 {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    seconds.max(1)
+}
+
+/// Why the gateway could not start. Each names what to fix.
+#[derive(Debug, Error)]
+pub enum GatewayStartupError {
+    #[error("the rules file is invalid: {0}")]
+    InvalidRules(String),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} resolves outside the gateway root {root}")]
+    OutsideRoot { path: PathBuf, root: PathBuf },
+    #[error("the telemetry log {path} cannot be continued: {problem} (check it with `chatctl verify-telemetry`)")]
+    TelemetryTail { path: PathBuf, problem: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_details_never_reach_the_public_message() {
+        let error = GatewayError::internal("writing /srv/secret/inbox", "permission denied");
+        assert!(!error.public_message().contains("secret"));
+        assert!(!error.public_message().contains("permission"));
+        assert_eq!(error.http_status(), 500);
+        assert!(error.is_server_fault());
+    }
+
+    #[test]
+    fn spec_messages_are_verbatim() {
+        assert_eq!(GatewayError::PreviewExpired.public_message(), "Preview has expired, please re-preview");
+        assert_eq!(GatewayError::TaskCollision.public_message(), "Task ID already exists");
+        assert_eq!(
+            GatewayError::RateLimited { retry_after_seconds: 3 }.public_message(),
+            "Too many requests, wait 3 seconds"
+        );
+        assert_eq!(GatewayError::RateLimited { retry_after_seconds: 3 }.retry_after(), Some(3));
+        assert!(GatewayError::SessionMismatch("x").public_message().starts_with("Session ID does not match preview"));
+        assert!(GatewayError::SchemaInvalid("x".into())
+            .public_message()
+            .starts_with("Normalized task failed schema validation"));
+    }
+
+    #[test]
+    fn waits_round_up_to_whole_seconds() {
+        assert_eq!(whole_seconds_at_least_one(Duration::ZERO), 1);
+        assert_eq!(whole_seconds_at_least_one(Duration::from_millis(1)), 1);
+        assert_eq!(whole_seconds_at_least_one(Duration::from_millis(1001)), 2);
+        assert_eq!(whole_seconds_at_least_one(Duration::from_secs(3)), 3);
+    }
+}

@@ -1,0 +1,154 @@
+//! The control plane's HTTP surface: thin handlers over [`Gateway`]'s operations.
+//!
+//! - `POST /api/v1/chat/preview` → [`PreviewResponse`](domain::control_plane::PreviewResponse)
+//! - `POST /api/v1/chat/confirm` → [`ConfirmResponse`](domain::control_plane::ConfirmResponse)
+//! - `GET /api/v1/chat/watch/{task_id}?session_id=` → [`WatchResponse`](domain::control_plane::WatchResponse)
+//! - `GET /api/v1/chat/tasks?session_id=` → [`SessionTasksResponse`](domain::control_plane::SessionTasksResponse)
+//!
+//! Errors answer `{"error": {"code", "message"}}` with the code's status, and `Retry-After` when
+//! waiting helps. A body that is not JSON is logged to telemetry like any refused request.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts, Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use domain::control_plane::{ConfirmRequest, PreviewRequest, SessionQuery};
+use http::request::Parts;
+use http::{header, HeaderValue, StatusCode};
+use serde::Serialize;
+
+use crate::error::{GatewayError, GatewayResult};
+use crate::service::Gateway;
+use crate::telemetry::TelemetryEvent;
+
+pub const PREVIEW_PATH: &str = "/api/v1/chat/preview";
+pub const CONFIRM_PATH: &str = "/api/v1/chat/confirm";
+pub const WATCH_PATH: &str = "/api/v1/chat/watch/{task_id}";
+pub const TASKS_PATH: &str = "/api/v1/chat/tasks";
+
+/// The control plane's routes, for any state that can hand out the shared [`Gateway`].
+pub fn router<S>() -> Router<S>
+where
+    Arc<Gateway>: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route(PREVIEW_PATH, post(preview::<S>))
+        .route(CONFIRM_PATH, post(confirm::<S>))
+        .route(WATCH_PATH, get(watch::<S>))
+        .route(TASKS_PATH, get(session_tasks::<S>))
+}
+
+/// The client's IP address from `ConnectInfo<SocketAddr>`, when the server provides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip())))
+    }
+}
+
+async fn preview<S>(
+    State(gateway): State<Arc<Gateway>>,
+    ClientAddr(client): ClientAddr,
+    body: Result<Json<PreviewRequest>, JsonRejection>,
+) -> Response
+where
+    Arc<Gateway>: FromRef<S>,
+{
+    let result = match body {
+        Ok(Json(request)) => gateway.preview(request, client).await,
+        Err(rejection) => Err(gateway.refuse(TelemetryEvent::Preview, client, from_json_rejection(&rejection)).await),
+    };
+    respond(result)
+}
+
+async fn confirm<S>(
+    State(gateway): State<Arc<Gateway>>,
+    ClientAddr(client): ClientAddr,
+    body: Result<Json<ConfirmRequest>, JsonRejection>,
+) -> Response
+where
+    Arc<Gateway>: FromRef<S>,
+{
+    let result = match body {
+        Ok(Json(request)) => gateway.confirm(request, client).await,
+        Err(rejection) => Err(gateway.refuse(TelemetryEvent::Confirm, client, from_json_rejection(&rejection)).await),
+    };
+    respond(result)
+}
+
+async fn watch<S>(
+    State(gateway): State<Arc<Gateway>>,
+    ClientAddr(client): ClientAddr,
+    Path(task_id): Path<String>,
+    query: Result<Query<SessionQuery>, QueryRejection>,
+) -> Response
+where
+    Arc<Gateway>: FromRef<S>,
+{
+    let result = match query {
+        Ok(Query(query)) => gateway.watch(&task_id, &query.session_id, client).await,
+        Err(rejection) => Err(gateway.refuse(TelemetryEvent::Watch, client, from_query_rejection(&rejection)).await),
+    };
+    respond(result)
+}
+
+async fn session_tasks<S>(
+    State(gateway): State<Arc<Gateway>>,
+    ClientAddr(client): ClientAddr,
+    query: Result<Query<SessionQuery>, QueryRejection>,
+) -> Response
+where
+    Arc<Gateway>: FromRef<S>,
+{
+    let result = match query {
+        Ok(Query(query)) => gateway.session_tasks(&query.session_id, client).await,
+        Err(rejection) => Err(gateway.refuse(TelemetryEvent::Watch, client, from_query_rejection(&rejection)).await),
+    };
+    respond(result)
+}
+
+fn respond<T: Serialize>(result: GatewayResult<T>) -> Response {
+    match result {
+        Ok(body) => Json(body).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// A body the JSON extractor refused, as a gateway error whose text is safe to show.
+pub fn from_json_rejection(rejection: &JsonRejection) -> GatewayError {
+    match rejection {
+        JsonRejection::JsonDataError(_) => GatewayError::InvalidField(rejection.body_text()),
+        JsonRejection::JsonSyntaxError(_) => GatewayError::MalformedJson(rejection.body_text()),
+        JsonRejection::MissingJsonContentType(_) => {
+            GatewayError::MalformedJson("Send the body as JSON with Content-Type: application/json.".to_owned())
+        }
+        _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => GatewayError::PayloadTooLarge,
+        _ => GatewayError::MalformedJson("The request body could not be read as JSON.".to_owned()),
+    }
+}
+
+/// A query string the extractor refused (a missing `session_id`).
+pub fn from_query_rejection(rejection: &QueryRejection) -> GatewayError {
+    GatewayError::InvalidField(rejection.body_text())
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, Json(self.to_body())).into_response();
+        if let Some(seconds) = self.retry_after() {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}

@@ -1,0 +1,711 @@
+//! The gateway's operations: preview, confirm, watch and a session's tasks. The HTTP handlers
+//! and the web UI's server functions both call these, so every rule lives here once.
+//!
+//! Every call, refused or not, appends exactly one telemetry line before it returns; if the
+//! line cannot be written the call fails with `INTERNAL` and a confirm's task file is removed.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use domain::control_plane::{
+    ConfirmRequest, ConfirmResponse, ConfirmStatus, Lane, NormalizedTask, PreviewRequest,
+    PreviewResponse, SessionTask, SessionTasksResponse, StructuredOverride, TaskState, WatchResponse, TASK_AUTHOR,
+};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tracing::instrument;
+use uuid::Uuid;
+
+use crate::config::GatewayConfig;
+use crate::error::{GatewayError, GatewayResult, GatewayStartupError};
+use crate::events::ExecutionEvents;
+use crate::folders::{is_task_id, new_task_id, Folders, TaskFile, WriteError};
+use crate::limits::RateLimits;
+use crate::rules::RuleSet;
+use crate::sessions::{PreviewEntry, SessionStore, TaskRecord};
+use crate::telemetry::{canonical_json, Durability, Outcome, TelemetryEvent, TelemetryLog, TelemetryRecord};
+
+/// Longer inputs are refused with `INVALID_INPUT`.
+pub const MAX_RAW_INPUT_BYTES: usize = 4096;
+/// How many task ids a confirm tries before it answers `TASK_COLLISION`.
+pub const TASK_ID_ATTEMPTS: usize = 4;
+/// Client-supplied ids are cut to this length in telemetry.
+const MAX_LOGGED_ID_BYTES: usize = 128;
+const LIMITER_CLEANUP_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The control plane's gateway. Cheap to share: clone it or put it in an `Arc`.
+#[derive(Clone)]
+pub struct Gateway {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: GatewayConfig,
+    rules: RuleSet,
+    folders: Folders,
+    sessions: SessionStore,
+    limits: RateLimits,
+    telemetry: TelemetryLog,
+    events: ExecutionEvents,
+    limiter_cleanup: Mutex<Instant>,
+    task_ids: fn(DateTime<Utc>) -> String,
+}
+
+impl Gateway {
+    /// Validates the rules, prepares the folders under `config.root` and opens the telemetry
+    /// log, continuing its hash chain. Fails on an invalid rules file, a folder that resolves
+    /// outside the root, or a telemetry log whose last line is damaged.
+    pub fn new(config: GatewayConfig) -> Result<Self, GatewayStartupError> {
+        let rules = RuleSet::builtin()?;
+        Self::with_rules(config, rules)
+    }
+
+    /// Like [`Gateway::new`] with another rules file's text (validated the same way).
+    pub fn with_rules_text(config: GatewayConfig, rules: &str) -> Result<Self, GatewayStartupError> {
+        Self::with_rules(config, RuleSet::parse(rules)?)
+    }
+
+    fn with_rules(config: GatewayConfig, rules: RuleSet) -> Result<Self, GatewayStartupError> {
+        let folders = Folders::prepare(&config.root)?;
+        let telemetry = TelemetryLog::open(&folders.gateway_log())?;
+        let events = ExecutionEvents::new(folders.telemetry_dir());
+        tracing::info!(
+            root = %folders.root().display(),
+            rules_version = rules.version(),
+            "control plane gateway ready"
+        );
+        Ok(Self {
+            shared: Arc::new(Shared {
+                sessions: SessionStore::new(config.session_ttl, config.max_sessions),
+                limits: RateLimits::new(config.session_rate, config.address_rate),
+                config,
+                rules,
+                folders,
+                telemetry,
+                events,
+                limiter_cleanup: Mutex::new(Instant::now()),
+                task_ids: new_task_id,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &GatewayConfig {
+        &self.shared.config
+    }
+
+    /// The canonical root folder.
+    pub fn root(&self) -> &std::path::Path {
+        self.shared.folders.root()
+    }
+
+    /// The version of the rules in force, e.g. `v1`.
+    pub fn rules_version(&self) -> &str {
+        self.shared.rules.version()
+    }
+
+    /// The gateway's telemetry log, `observability/telemetry/gateway.jsonl` under the root.
+    pub fn telemetry_path(&self) -> &std::path::Path {
+        self.shared.telemetry.path()
+    }
+
+    /// Normalizes `raw_input` and keeps the result for the same session to confirm. Writes no task.
+    #[instrument(skip_all, err(level = "info"))]
+    pub async fn preview(&self, request: PreviewRequest, client: Option<IpAddr>) -> GatewayResult<PreviewResponse> {
+        let started = Instant::now();
+        let mut record = self.shared.record(TelemetryEvent::Preview, client);
+        record.session_id = Some(clip(&request.session_id, MAX_LOGGED_ID_BYTES));
+        record.channel = Some(request.channel);
+        record.raw_input = Some(clip(&request.raw_input, MAX_RAW_INPUT_BYTES));
+        let result = self.shared.preview(request, client, &mut record);
+        self.shared.finish(record, started, result, Durability::Flushed)
+    }
+
+    /// Writes the task of a preview, once, for the session that made the preview.
+    #[instrument(skip_all, err(level = "info"))]
+    pub async fn confirm(&self, request: ConfirmRequest, client: Option<IpAddr>) -> GatewayResult<ConfirmResponse> {
+        let started = Instant::now();
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || shared.confirm(request, client, started))
+            .await
+            .map_err(|e| GatewayError::internal("the confirm worker stopped", e))?
+    }
+
+    /// The state of a task confirmed by `session_id`.
+    #[instrument(skip_all, err(level = "info"))]
+    pub async fn watch(&self, task_id: &str, session_id: &str, client: Option<IpAddr>) -> GatewayResult<WatchResponse> {
+        let started = Instant::now();
+        let shared = Arc::clone(&self.shared);
+        let (task_id, session_id) = (task_id.to_owned(), session_id.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let mut record = shared.record(TelemetryEvent::Watch, client);
+            record.task_id = Some(clip(&task_id, MAX_LOGGED_ID_BYTES));
+            record.session_id = Some(clip(&session_id, MAX_LOGGED_ID_BYTES));
+            let result = shared.watch(&task_id, &session_id, client, &mut record);
+            shared.finish(record, started, result, Durability::Flushed)
+        })
+        .await
+        .map_err(|e| GatewayError::internal("the watch worker stopped", e))?
+    }
+
+    /// The tasks a live session confirmed, newest first, with their current state.
+    #[instrument(skip_all, err(level = "info"))]
+    pub async fn session_tasks(&self, session_id: &str, client: Option<IpAddr>) -> GatewayResult<SessionTasksResponse> {
+        let started = Instant::now();
+        let shared = Arc::clone(&self.shared);
+        let session_id = session_id.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut record = shared.record(TelemetryEvent::Watch, client);
+            record.session_id = Some(clip(&session_id, MAX_LOGGED_ID_BYTES));
+            let result = shared.session_tasks(&session_id, client, &mut record);
+            shared.finish(record, started, result, Durability::Flushed)
+        })
+        .await
+        .map_err(|e| GatewayError::internal("the task list worker stopped", e))?
+    }
+
+    /// Logs a request refused before it reached an operation (a body that is not JSON, a
+    /// missing query parameter) and returns the error to answer with. A client over its address
+    /// limit is told `RATE_LIMITED` instead.
+    pub async fn refuse(&self, event: TelemetryEvent, client: Option<IpAddr>, error: GatewayError) -> GatewayError {
+        let started = Instant::now();
+        let record = self.shared.record(event, client);
+        let result: GatewayResult<()> = self.shared.check_address(client).and(Err(error));
+        match self.shared.finish(record, started, result, Durability::Flushed) {
+            Err(error) => error,
+            Ok(()) => GatewayError::Internal("a refusal cannot succeed".to_owned()),
+        }
+    }
+
+    /// Replaces the task id generator (tests force collisions with it).
+    #[cfg(test)]
+    pub(crate) fn with_task_ids(config: GatewayConfig, task_ids: fn(DateTime<Utc>) -> String) -> Self {
+        let rules = RuleSet::builtin().expect("the shipped rules are valid");
+        let mut gateway = Self::with_rules(config, rules).expect("a gateway");
+        if let Some(shared) = Arc::get_mut(&mut gateway.shared) {
+            shared.task_ids = task_ids;
+        }
+        gateway
+    }
+}
+
+/// The first `max` bytes of `text`, cut at a character boundary.
+fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+/// A client-generated session id: a UUID of version 4, nothing else.
+fn parse_session_id(text: &str) -> GatewayResult<Uuid> {
+    match Uuid::parse_str(text) {
+        Ok(id) if id.get_version() == Some(uuid::Version::Random) && id.get_variant() == uuid::Variant::RFC4122 => {
+            Ok(id)
+        }
+        _ => Err(GatewayError::InvalidSessionId),
+    }
+}
+
+/// SHA-256 over the canonical task, the rules (version and digest) and the session.
+fn binding_hash(task: &NormalizedTask, rules: &RuleSet, session_id: Uuid) -> String {
+    let value = json!({
+        "normalized_task": task,
+        "rules_version": rules.version(),
+        "rules_digest": rules.digest(),
+        "session_id": session_id.to_string(),
+    });
+    hex::encode(Sha256::digest(canonical_json(&value).as_bytes()))
+}
+
+fn initial_state(lane: Lane) -> TaskState {
+    match lane {
+        Lane::Fast => TaskState::Accepted,
+        Lane::Approval => TaskState::PendingApproval,
+    }
+}
+
+/// What a watch reports about a task.
+struct Status {
+    state: TaskState,
+    last_event: serde_json::Value,
+    result_summary: Option<String>,
+    updated_at: DateTime<Utc>,
+}
+
+impl Shared {
+    fn record(&self, event: TelemetryEvent, client: Option<IpAddr>) -> TelemetryRecord {
+        let mut record = TelemetryRecord::new(event, Utc::now());
+        record.client_addr = client.map(|address| address.to_string());
+        record
+    }
+
+    /// Writes the operation's telemetry line; a line that cannot be written fails the operation.
+    fn finish<T>(
+        &self,
+        mut record: TelemetryRecord,
+        started: Instant,
+        result: GatewayResult<T>,
+        durability: Durability,
+    ) -> GatewayResult<T> {
+        let elapsed = started.elapsed();
+        record.latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        record.latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        match &result {
+            Ok(_) => record.outcome = Outcome::Ok,
+            Err(error) => {
+                record.outcome = Outcome::Error;
+                record.error_code = Some(error.code().as_str());
+                if error.is_server_fault() {
+                    tracing::error!(error = %error, event = ?record.event, "gateway operation failed");
+                }
+            }
+        }
+        if let Err(error) = self.telemetry.append(&record, durability) {
+            tracing::error!(error = %error, path = %self.telemetry.path().display(), "could not write a telemetry line");
+            return Err(GatewayError::internal("telemetry", error));
+        }
+        result
+    }
+
+    fn check_address(&self, client: Option<IpAddr>) -> GatewayResult<()> {
+        if let Ok(mut last) = self.limiter_cleanup.try_lock() {
+            if last.elapsed() >= LIMITER_CLEANUP_INTERVAL {
+                *last = Instant::now();
+                self.limits.forget_idle();
+            }
+        }
+        match client {
+            Some(address) => self.limits.check_address(address),
+            None => Ok(()),
+        }
+    }
+
+    /// Address limit, session id, session limit: the start of every operation.
+    fn admit(&self, client: Option<IpAddr>, session_id: &str, record: &mut TelemetryRecord) -> GatewayResult<Uuid> {
+        self.check_address(client)?;
+        let session_id = parse_session_id(session_id)?;
+        record.session_id = Some(session_id.to_string());
+        self.limits.check_session(session_id)?;
+        Ok(session_id)
+    }
+
+    fn preview(
+        &self,
+        request: PreviewRequest,
+        client: Option<IpAddr>,
+        record: &mut TelemetryRecord,
+    ) -> GatewayResult<PreviewResponse> {
+        let session_id = self.admit(client, &request.session_id, record)?;
+        if request.raw_input.trim().is_empty() {
+            return Err(GatewayError::InvalidInput("raw_input must not be empty.".to_owned()));
+        }
+        if request.raw_input.len() > MAX_RAW_INPUT_BYTES {
+            return Err(GatewayError::InvalidInput(format!("raw_input must be at most {MAX_RAW_INPUT_BYTES} bytes.")));
+        }
+
+        let normalized = self.rules.normalize(&request.raw_input);
+        let lane = normalized.risk.lane();
+        record.normalized_intent = Some(normalized.intent.clone());
+        record.risk = Some(normalized.risk);
+        record.lane = Some(lane);
+        record.rule_id = Some(normalized.rule_id.clone());
+
+        let now = Utc::now();
+        let task = NormalizedTask {
+            task_id: (self.task_ids)(now),
+            intent: normalized.intent,
+            operations: normalized.operations,
+            risk: normalized.risk,
+            lane,
+        };
+        let preview_id = Uuid::new_v4();
+        let ttl = self.config.preview_ttl;
+        let entry = PreviewEntry {
+            preview_id,
+            session_id,
+            channel: request.channel,
+            raw_input: request.raw_input,
+            binding: binding_hash(&task, &self.rules, session_id),
+            task: task.clone(),
+            rule_id: normalized.rule_id.clone(),
+            risk_reason: normalized.risk_reason.clone(),
+            requires_structured_override: normalized.requires_structured_override,
+            expires: Instant::now() + ttl,
+        };
+        self.sessions.insert_preview(entry, Instant::now())?;
+        record.preview_id = Some(preview_id.to_string());
+        record.task_id = Some(task.task_id.clone());
+
+        Ok(PreviewResponse {
+            preview_id: preview_id.to_string(),
+            normalized_task: task,
+            requires_confirm: true,
+            ttl_seconds: ttl.as_secs(),
+            expires_at: now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX),
+            rule_id: normalized.rule_id,
+            risk_reason: normalized.risk_reason,
+            requires_structured_override: normalized.requires_structured_override,
+            rules_version: self.rules.version().to_owned(),
+        })
+    }
+
+    fn confirm(&self, request: ConfirmRequest, client: Option<IpAddr>, started: Instant) -> GatewayResult<ConfirmResponse> {
+        let mut record = self.record(TelemetryEvent::Confirm, client);
+        record.session_id = Some(clip(&request.session_id, MAX_LOGGED_ID_BYTES));
+        record.preview_id = Some(clip(&request.preview_id, MAX_LOGGED_ID_BYTES));
+
+        let claimed = self.admit(client, &request.session_id, &mut record).and_then(|session_id| {
+            let entry = self.sessions.claim(&request.preview_id, session_id, Instant::now())?;
+            record.channel = Some(entry.channel);
+            record.raw_input = Some(entry.raw_input.clone());
+            record.normalized_intent = Some(entry.task.intent.clone());
+            record.risk = Some(entry.task.risk);
+            record.lane = Some(entry.task.lane);
+            record.rule_id = Some(entry.rule_id.clone());
+            record.task_id = Some(entry.task.task_id.clone());
+            match self.write_task(&entry, request.structured_override.as_ref(), session_id, &mut record) {
+                Ok(written) => Ok((entry, written)),
+                Err(error) => {
+                    self.sessions.release(entry.preview_id);
+                    Err(error)
+                }
+            }
+        });
+
+        let (entry, written) = match claimed {
+            Ok(done) => done,
+            Err(error) => return self.finish(record, started, Err(error), Durability::Synced),
+        };
+        let response = ConfirmResponse {
+            status: ConfirmStatus::Ok,
+            task_id: written.task_id.clone(),
+            path_written: Folders::relative_task_path(written.lane, &written.task_id),
+            ack: match written.lane {
+                Lane::Fast => format!("Task {} is in the inbox for the execution plane.", written.task_id),
+                Lane::Approval => format!("Task {} is waiting for approval.", written.task_id),
+            },
+            lane: written.lane,
+            state: initial_state(written.lane),
+        };
+        match self.finish(record, started, Ok(()), Durability::Synced) {
+            Ok(()) => {
+                self.sessions.complete(
+                    entry.preview_id,
+                    TaskRecord {
+                        task_id: written.task_id.clone(),
+                        session_id: entry.session_id,
+                        channel: entry.channel,
+                        intent: written.intent.clone(),
+                        risk: written.risk,
+                        lane: written.lane,
+                        raw_input: written.raw_input.clone(),
+                        created_at: written.created_at,
+                    },
+                    Instant::now(),
+                );
+                Ok(response)
+            }
+            Err(error) => {
+                // No operation goes unlogged: the task is taken back and the preview stays usable.
+                if let Err(remove) = self.folders.remove_task(written.lane, &written.task_id) {
+                    tracing::error!(error = %remove, task_id = %written.task_id, "could not remove an unlogged task file");
+                }
+                self.sessions.release(entry.preview_id);
+                Err(error)
+            }
+        }
+    }
+
+    /// Checks the claimed preview and writes its task file, regenerating the id on a collision.
+    fn write_task(
+        &self,
+        entry: &PreviewEntry,
+        structured_override: Option<&StructuredOverride>,
+        session_id: Uuid,
+        record: &mut TelemetryRecord,
+    ) -> GatewayResult<TaskFile> {
+        let binding = binding_hash(&entry.task, &self.rules, session_id);
+        if binding != entry.binding {
+            return Err(GatewayError::SessionMismatch("the preview was made for another session or rules version"));
+        }
+        let (intent, operations) = match (structured_override, entry.requires_structured_override) {
+            (Some(_), false) => return Err(GatewayError::OverrideNotAllowed),
+            (Some(chosen), true) => {
+                self.rules.validate_override(chosen).map_err(GatewayError::SchemaInvalid)?;
+                (chosen.intent.clone(), chosen.operations.clone())
+            }
+            (None, _) => (entry.task.intent.clone(), entry.task.operations.clone()),
+        };
+        self.rules.validate_task(&intent, &operations).map_err(GatewayError::SchemaInvalid)?;
+        record.normalized_intent = Some(intent.clone());
+
+        let mut task = TaskFile {
+            task_id: entry.task.task_id.clone(),
+            author: TASK_AUTHOR.to_owned(),
+            intent,
+            operations,
+            risk: entry.task.risk,
+            lane: entry.task.lane,
+            raw_input: entry.raw_input.clone(),
+            channel: entry.channel,
+            session_id: session_id.to_string(),
+            created_at: Utc::now(),
+            rule_id: entry.rule_id.clone(),
+            rules_version: self.rules.version().to_owned(),
+            risk_reason: entry.risk_reason.clone(),
+            preview_id: entry.preview_id.to_string(),
+            preview_hash: entry.binding.clone(),
+            structured_override: structured_override.is_some(),
+        };
+        for attempt in 1..=TASK_ID_ATTEMPTS {
+            match self.folders.write_task(&task) {
+                Ok(_) => {
+                    record.task_id = Some(task.task_id.clone());
+                    return Ok(task);
+                }
+                Err(WriteError::Exists) => {
+                    tracing::warn!(task_id = %task.task_id, attempt, "task id collision; generating another");
+                    task.task_id = (self.task_ids)(Utc::now());
+                }
+                Err(WriteError::Io(error)) => return Err(GatewayError::internal("writing a task file", error)),
+            }
+        }
+        Err(GatewayError::TaskCollision)
+    }
+
+    /// The task, if it exists and belongs to `session_id`; read back from its file if needed.
+    fn owned_task(&self, task_id: &str, session_id: Uuid) -> GatewayResult<TaskRecord> {
+        if !is_task_id(task_id) {
+            return Err(GatewayError::TaskNotFound);
+        }
+        let task = match self.sessions.task(task_id) {
+            Some(task) => task,
+            None => {
+                let file = self.folders.read_task(task_id).ok_or(GatewayError::TaskNotFound)?;
+                let owner = Uuid::parse_str(&file.session_id).map_err(|_| GatewayError::TaskNotFound)?;
+                if file.task_id != task_id {
+                    return Err(GatewayError::TaskNotFound);
+                }
+                let task = TaskRecord {
+                    task_id: file.task_id,
+                    session_id: owner,
+                    channel: file.channel,
+                    intent: file.intent,
+                    risk: file.risk,
+                    lane: file.lane,
+                    raw_input: file.raw_input,
+                    created_at: file.created_at,
+                };
+                self.sessions.remember_task(task.clone());
+                task
+            }
+        };
+        // Another session's task is reported exactly like a missing one.
+        if task.session_id != session_id {
+            return Err(GatewayError::TaskNotFound);
+        }
+        Ok(task)
+    }
+
+    fn refresh_events(&self) {
+        if let Err(error) = self.events.refresh() {
+            tracing::warn!(error = %error, "could not read the execution plane's events; reporting what is known");
+        }
+    }
+
+    fn status(&self, task: &TaskRecord) -> Status {
+        if let Some(event) = self.events.latest(&task.task_id) {
+            return Status {
+                state: event.state,
+                last_event: event.event,
+                result_summary: event.result_summary,
+                updated_at: event.updated_at,
+            };
+        }
+        // No report yet: the folder the task file is in now says whether it still awaits approval.
+        let lane = self.folders.locate(&task.task_id).map_or(task.lane, |(lane, _)| lane);
+        let state = initial_state(lane);
+        Status {
+            state,
+            last_event: json!({
+                "module": crate::telemetry::MODULE,
+                "event": "confirm",
+                "task_id": task.task_id,
+                "state": state,
+                "ts_utc": task.created_at,
+            }),
+            result_summary: None,
+            updated_at: task.created_at,
+        }
+    }
+
+    fn watch(
+        &self,
+        task_id: &str,
+        session_id: &str,
+        client: Option<IpAddr>,
+        record: &mut TelemetryRecord,
+    ) -> GatewayResult<WatchResponse> {
+        let session_id = self.admit(client, session_id, record)?;
+        record.channel = self.sessions.touch(session_id, Instant::now());
+        let task = self.owned_task(task_id, session_id)?;
+        record.channel = Some(task.channel);
+        record.normalized_intent = Some(task.intent.clone());
+        record.risk = Some(task.risk);
+        record.lane = Some(task.lane);
+        self.refresh_events();
+        let status = self.status(&task);
+        Ok(WatchResponse {
+            task_id: task.task_id,
+            state: status.state,
+            last_event: status.last_event,
+            result_summary: status.result_summary,
+            updated_at: status.updated_at,
+        })
+    }
+
+    fn session_tasks(
+        &self,
+        session_id: &str,
+        client: Option<IpAddr>,
+        record: &mut TelemetryRecord,
+    ) -> GatewayResult<SessionTasksResponse> {
+        let session_id = self.admit(client, session_id, record)?;
+        record.channel = self.sessions.touch(session_id, Instant::now());
+        self.refresh_events();
+        let tasks = self
+            .sessions
+            .session_tasks(session_id)
+            .into_iter()
+            .map(|task| {
+                let status = self.status(&task);
+                SessionTask {
+                    path_written: Folders::relative_task_path(task.lane, &task.task_id),
+                    task_id: task.task_id,
+                    intent: task.intent,
+                    risk: task.risk,
+                    lane: task.lane,
+                    state: status.state,
+                    raw_input: task.raw_input,
+                    created_at: task.created_at,
+                    updated_at: status.updated_at,
+                    result_summary: status.result_summary,
+                }
+            })
+            .collect();
+        Ok(SessionTasksResponse { session_id: session_id.to_string(), tasks })
+    }
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("root", &self.shared.folders.root())
+            .field("rules_version", &self.shared.rules.version())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::control_plane::Channel;
+
+    use super::*;
+
+    fn gateway(dir: &std::path::Path) -> Gateway {
+        Gateway::new(GatewayConfig::with_root(dir)).unwrap()
+    }
+
+    #[test]
+    fn session_ids_must_be_uuid_v4() {
+        assert!(parse_session_id(&Uuid::new_v4().to_string()).is_ok());
+        for bad in ["", "abc", "00000000-0000-0000-0000-000000000000", "6ba7b810-9dad-11d1-80b4-00c04fd430c8"] {
+            assert!(matches!(parse_session_id(bad), Err(GatewayError::InvalidSessionId)), "{bad}");
+        }
+    }
+
+    #[test]
+    fn clipping_respects_character_boundaries() {
+        assert_eq!(clip("héllo", 2), "h");
+        assert_eq!(clip("abc", 10), "abc");
+    }
+
+    #[tokio::test]
+    async fn a_collision_regenerates_the_id_and_persistent_collisions_are_refused() {
+        fn fixed(_: DateTime<Utc>) -> String {
+            "task_20260202T100000_0123456789ab".to_owned()
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let gateway = Gateway::with_task_ids(GatewayConfig::with_root(dir.path()), fixed);
+        let session = Uuid::new_v4().to_string();
+        let request = |raw: &str| PreviewRequest { raw_input: raw.into(), channel: Channel::Terminal, session_id: session.clone() };
+
+        let first = gateway.preview(request("liam check status"), None).await.unwrap();
+        let confirm = |preview_id: String| ConfirmRequest { preview_id, session_id: session.clone(), structured_override: None };
+        gateway.confirm(confirm(first.preview_id), None).await.unwrap();
+
+        // Every id the generator gives is now taken: after the retries, TASK_COLLISION.
+        let second = gateway.preview(request("show tasks"), None).await.unwrap();
+        let refused = gateway.confirm(confirm(second.preview_id.clone()), None).await.unwrap_err();
+        assert_eq!(refused, GatewayError::TaskCollision);
+        assert_eq!(refused.http_status(), 409);
+        let files = std::fs::read_dir(dir.path().join("interface/inbox")).unwrap().count();
+        assert_eq!(files, 1, "nothing was overwritten or added");
+        // The preview stays usable for a later try.
+        assert_eq!(gateway.confirm(confirm(second.preview_id), None).await.unwrap_err(), GatewayError::TaskCollision);
+    }
+
+    #[tokio::test]
+    async fn a_single_collision_is_resolved_with_a_new_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let gateway = gateway(dir.path());
+        let session = Uuid::new_v4().to_string();
+        let preview = gateway
+            .preview(PreviewRequest { raw_input: "show inbox".into(), channel: Channel::Web, session_id: session.clone() }, None)
+            .await
+            .unwrap();
+        let taken = dir.path().join("interface/inbox").join(format!("{}.yaml", preview.normalized_task.task_id));
+        std::fs::write(&taken, "someone else's task\n").unwrap();
+        let confirmed = gateway
+            .confirm(ConfirmRequest { preview_id: preview.preview_id, session_id: session, structured_override: None }, None)
+            .await
+            .unwrap();
+        assert_ne!(confirmed.task_id, preview.normalized_task.task_id);
+        assert_eq!(std::fs::read_to_string(&taken).unwrap(), "someone else's task\n");
+        assert!(dir.path().join(&confirmed.path_written).is_file());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn an_unwritable_telemetry_log_fails_the_request_and_takes_the_task_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut gateway = gateway(dir.path());
+        let session = Uuid::new_v4().to_string();
+        let preview = gateway
+            .preview(PreviewRequest { raw_input: "show inbox".into(), channel: Channel::Web, session_id: session.clone() }, None)
+            .await
+            .unwrap();
+        // /dev/full accepts the open and fails every write, like a full disk.
+        let broken = TelemetryLog::open(std::path::Path::new("/dev/full")).expect("open /dev/full");
+        match Arc::get_mut(&mut gateway.shared) {
+            Some(shared) => shared.telemetry = broken,
+            None => panic!("the gateway is not shared yet"),
+        }
+        let request = ConfirmRequest { preview_id: preview.preview_id.clone(), session_id: session.clone(), structured_override: None };
+        let error = gateway.confirm(request, None).await.unwrap_err();
+        assert_eq!(error.http_status(), 500);
+        assert_eq!(std::fs::read_dir(dir.path().join("interface/inbox")).unwrap().count(), 0, "the task was taken back");
+        let error = gateway
+            .preview(PreviewRequest { raw_input: "show inbox".into(), channel: Channel::Web, session_id: session }, None)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code().as_str(), "INTERNAL");
+        assert!(!error.public_message().contains("full"));
+    }
+}

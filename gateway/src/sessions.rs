@@ -1,0 +1,489 @@
+//! Sessions and their previews (spec 001 §4), in memory and bounded.
+//!
+//! A session is created by its first preview and lives until it goes `session_ttl` without a
+//! request. It holds at most [`MAX_PENDING_PREVIEWS_PER_SESSION`] unconfirmed previews, each
+//! valid for `preview_ttl` and only within its session. When a preview expires or is confirmed a
+//! small tombstone is kept for a while, so a late confirm is told `PREVIEW_EXPIRED` or
+//! `PREVIEW_ALREADY_CONFIRMED` instead of `PREVIEW_NOT_FOUND`. Expired entries are swept at most
+//! once a second, on the requests themselves; every map has a ceiling.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use domain::control_plane::{Channel, Lane, NormalizedTask, Risk, MAX_PENDING_PREVIEWS_PER_SESSION};
+use uuid::Uuid;
+
+use crate::error::{whole_seconds_at_least_one, GatewayError};
+
+/// How long tombstones of expired and confirmed previews are kept, at least.
+const TOMBSTONE_RETENTION: Duration = Duration::from_secs(3600);
+/// The most tombstones kept; the oldest go first.
+const MAX_TOMBSTONES: usize = 100_000;
+/// The most confirmed tasks remembered for ownership checks; the oldest go first (they are
+/// then read back from their task file).
+const MAX_TRACKED_TASKS: usize = 100_000;
+/// The most tasks listed per session.
+const MAX_TASKS_PER_SESSION: usize = 50;
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A preview waiting for its confirm.
+#[derive(Debug, Clone)]
+pub struct PreviewEntry {
+    pub preview_id: Uuid,
+    pub session_id: Uuid,
+    pub channel: Channel,
+    pub raw_input: String,
+    pub task: NormalizedTask,
+    pub rule_id: String,
+    pub risk_reason: String,
+    pub requires_structured_override: bool,
+    /// SHA-256 over the canonical task, the rules version and the session id.
+    pub binding: String,
+    pub expires: Instant,
+}
+
+/// A confirmed task, remembered so its session (and only its session) can watch it.
+#[derive(Debug, Clone)]
+pub struct TaskRecord {
+    pub task_id: String,
+    pub session_id: Uuid,
+    pub channel: Channel,
+    pub intent: String,
+    pub risk: Risk,
+    pub lane: Lane,
+    pub raw_input: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PreviewState {
+    Pending,
+    /// A confirm holds it; a second confirm is refused.
+    Confirming,
+}
+
+#[derive(Debug)]
+struct StoredPreview {
+    entry: PreviewEntry,
+    state: PreviewState,
+}
+
+#[derive(Debug, Clone)]
+enum Tombstone {
+    Expired { session_id: Uuid },
+    Confirmed { session_id: Uuid, task_id: String },
+}
+
+#[derive(Debug)]
+struct Session {
+    channel: Channel,
+    expires: Instant,
+    /// Unconfirmed previews, oldest first.
+    pending: Vec<Uuid>,
+    /// Confirmed tasks, newest last.
+    tasks: VecDeque<String>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    sessions: HashMap<Uuid, Session>,
+    previews: HashMap<Uuid, StoredPreview>,
+    tombstones: HashMap<Uuid, Tombstone>,
+    tombstone_order: VecDeque<(Uuid, Instant)>,
+    tasks: HashMap<String, TaskRecord>,
+    task_order: VecDeque<String>,
+    last_sweep: Instant,
+}
+
+pub struct SessionStore {
+    session_ttl: Duration,
+    max_sessions: usize,
+    inner: Mutex<Inner>,
+}
+
+fn poisoned() -> GatewayError {
+    GatewayError::Internal("the session store lock is poisoned".to_owned())
+}
+
+impl SessionStore {
+    pub fn new(session_ttl: Duration, max_sessions: usize) -> Self {
+        Self {
+            session_ttl,
+            max_sessions,
+            inner: Mutex::new(Inner {
+                sessions: HashMap::new(),
+                previews: HashMap::new(),
+                tombstones: HashMap::new(),
+                tombstone_order: VecDeque::new(),
+                tasks: HashMap::new(),
+                task_order: VecDeque::new(),
+                last_sweep: Instant::now(),
+            }),
+        }
+    }
+
+    /// Stores a new preview, creating its session on first use and resetting the session's TTL.
+    pub fn insert_preview(&self, entry: PreviewEntry, now: Instant) -> Result<(), GatewayError> {
+        let mut inner = self.inner.lock().map_err(|_| poisoned())?;
+        inner.sweep_if_due(now, false);
+        inner.expire_session_if_due(entry.session_id, now);
+        if !inner.sessions.contains_key(&entry.session_id) && inner.sessions.len() >= self.max_sessions {
+            inner.sweep_if_due(now, true);
+            if inner.sessions.len() >= self.max_sessions {
+                return Err(GatewayError::TooManySessions);
+            }
+        }
+        let session_ttl = self.session_ttl;
+        let Inner { sessions, previews, tombstones, tombstone_order, .. } = &mut *inner;
+        let session = sessions.entry(entry.session_id).or_insert_with(|| Session {
+            channel: entry.channel,
+            expires: now + session_ttl,
+            pending: Vec::new(),
+            tasks: VecDeque::new(),
+        });
+        session.expires = now + session_ttl;
+        if session.channel != entry.channel {
+            return Err(GatewayError::SessionMismatch("this session belongs to another channel"));
+        }
+        // Drop this session's expired previews before counting.
+        session.pending.retain(|id| match previews.get(id) {
+            Some(stored) if stored.entry.expires <= now && stored.state == PreviewState::Pending => {
+                previews.remove(id);
+                tombstones.insert(*id, Tombstone::Expired { session_id: entry.session_id });
+                tombstone_order.push_back((*id, now));
+                false
+            }
+            Some(_) => true,
+            None => false,
+        });
+        if session.pending.len() >= MAX_PENDING_PREVIEWS_PER_SESSION {
+            let oldest = session
+                .pending
+                .iter()
+                .filter_map(|id| previews.get(id))
+                .map(|stored| stored.entry.expires)
+                .min()
+                .unwrap_or(now);
+            return Err(GatewayError::TooManyPreviews {
+                oldest_expires_in_seconds: whole_seconds_at_least_one(oldest.saturating_duration_since(now)),
+            });
+        }
+        session.pending.push(entry.preview_id);
+        previews.insert(entry.preview_id, StoredPreview { entry, state: PreviewState::Pending });
+        Ok(())
+    }
+
+    /// Takes a preview for confirmation: checks that it exists, belongs to `session_id`, has not
+    /// expired and is not being or has not been confirmed. Until [`Self::complete`] or
+    /// [`Self::release`], every other confirm of it is refused.
+    pub fn claim(&self, preview_id: &str, session_id: Uuid, now: Instant) -> Result<PreviewEntry, GatewayError> {
+        let mut inner = self.inner.lock().map_err(|_| poisoned())?;
+        inner.sweep_if_due(now, false);
+        inner.expire_session_if_due(session_id, now);
+        if let Some(session) = inner.sessions.get_mut(&session_id) {
+            session.expires = now + self.session_ttl;
+        }
+        let Ok(preview_id) = Uuid::parse_str(preview_id) else { return Err(GatewayError::PreviewNotFound) };
+        let Some(stored) = inner.previews.get_mut(&preview_id) else {
+            return Err(match inner.tombstones.get(&preview_id) {
+                Some(Tombstone::Expired { session_id: owner }) if *owner == session_id => GatewayError::PreviewExpired,
+                Some(Tombstone::Confirmed { session_id: owner, task_id }) if *owner == session_id => {
+                    GatewayError::PreviewAlreadyConfirmed { task_id: Some(task_id.clone()) }
+                }
+                Some(_) => GatewayError::SessionMismatch("the preview belongs to another session"),
+                None => GatewayError::PreviewNotFound,
+            });
+        };
+        if stored.entry.session_id != session_id {
+            return Err(GatewayError::SessionMismatch("the preview belongs to another session"));
+        }
+        if stored.state == PreviewState::Confirming {
+            return Err(GatewayError::PreviewAlreadyConfirmed { task_id: None });
+        }
+        if stored.entry.expires <= now {
+            inner.forget_preview(preview_id, Tombstone::Expired { session_id }, now);
+            return Err(GatewayError::PreviewExpired);
+        }
+        stored.state = PreviewState::Confirming;
+        Ok(stored.entry.clone())
+    }
+
+    /// Gives a claimed preview back after a confirm that wrote nothing.
+    pub fn release(&self, preview_id: Uuid) {
+        if let Ok(mut inner) = self.inner.lock() {
+            if let Some(stored) = inner.previews.get_mut(&preview_id) {
+                stored.state = PreviewState::Pending;
+            }
+        }
+    }
+
+    /// Records a successful confirm: the preview is used up and the task belongs to its session.
+    pub fn complete(&self, preview_id: Uuid, task: TaskRecord, now: Instant) {
+        let Ok(mut inner) = self.inner.lock() else { return };
+        inner.forget_preview(
+            preview_id,
+            Tombstone::Confirmed { session_id: task.session_id, task_id: task.task_id.clone() },
+            now,
+        );
+        if let Some(session) = inner.sessions.get_mut(&task.session_id) {
+            session.tasks.push_back(task.task_id.clone());
+            if session.tasks.len() > MAX_TASKS_PER_SESSION {
+                session.tasks.pop_front();
+            }
+        }
+        inner.remember_task(task);
+    }
+
+    /// Remembers a task read back from its file.
+    pub fn remember_task(&self, task: TaskRecord) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.remember_task(task);
+        }
+    }
+
+    /// Resets the session's TTL if it is live; returns its channel.
+    pub fn touch(&self, session_id: Uuid, now: Instant) -> Option<Channel> {
+        let mut inner = self.inner.lock().ok()?;
+        inner.sweep_if_due(now, false);
+        inner.expire_session_if_due(session_id, now);
+        let session = inner.sessions.get_mut(&session_id)?;
+        session.expires = now + self.session_ttl;
+        Some(session.channel)
+    }
+
+    pub fn task(&self, task_id: &str) -> Option<TaskRecord> {
+        self.inner.lock().ok()?.tasks.get(task_id).cloned()
+    }
+
+    /// The tasks confirmed in a live session, newest first.
+    pub fn session_tasks(&self, session_id: Uuid) -> Vec<TaskRecord> {
+        let Ok(inner) = self.inner.lock() else { return Vec::new() };
+        let Some(session) = inner.sessions.get(&session_id) else { return Vec::new() };
+        session.tasks.iter().rev().filter_map(|task_id| inner.tasks.get(task_id).cloned()).collect()
+    }
+
+    /// Live sessions, for tests and metrics.
+    pub fn session_count(&self) -> usize {
+        self.inner.lock().map_or(0, |inner| inner.sessions.len())
+    }
+
+    /// Unconfirmed previews held, for tests and metrics.
+    pub fn preview_count(&self) -> usize {
+        self.inner.lock().map_or(0, |inner| inner.previews.len())
+    }
+
+    /// Sweeps expired entries now.
+    pub fn sweep(&self, now: Instant) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.sweep_if_due(now, true);
+        }
+    }
+}
+
+impl Inner {
+    fn forget_preview(&mut self, preview_id: Uuid, tombstone: Tombstone, now: Instant) {
+        if let Some(stored) = self.previews.remove(&preview_id) {
+            if let Some(session) = self.sessions.get_mut(&stored.entry.session_id) {
+                session.pending.retain(|id| *id != preview_id);
+            }
+        }
+        self.tombstones.insert(preview_id, tombstone);
+        self.tombstone_order.push_back((preview_id, now));
+    }
+
+    fn expire_session_if_due(&mut self, session_id: Uuid, now: Instant) {
+        if self.sessions.get(&session_id).is_some_and(|session| session.expires <= now) {
+            self.expire_session(session_id, now);
+        }
+    }
+
+    fn expire_session(&mut self, session_id: Uuid, now: Instant) {
+        let Some(session) = self.sessions.remove(&session_id) else { return };
+        for preview_id in session.pending {
+            if self.previews.get(&preview_id).is_some_and(|stored| stored.state == PreviewState::Pending) {
+                self.previews.remove(&preview_id);
+                self.tombstones.insert(preview_id, Tombstone::Expired { session_id });
+                self.tombstone_order.push_back((preview_id, now));
+            }
+        }
+    }
+
+    fn remember_task(&mut self, task: TaskRecord) {
+        if self.tasks.contains_key(&task.task_id) {
+            return;
+        }
+        if self.tasks.len() >= MAX_TRACKED_TASKS {
+            if let Some(oldest) = self.task_order.pop_front() {
+                self.tasks.remove(&oldest);
+            }
+        }
+        self.task_order.push_back(task.task_id.clone());
+        self.tasks.insert(task.task_id.clone(), task);
+    }
+
+    fn sweep_if_due(&mut self, now: Instant, force: bool) {
+        if !force && now.saturating_duration_since(self.last_sweep) < SWEEP_INTERVAL {
+            return;
+        }
+        self.last_sweep = now;
+        let expired_sessions: Vec<Uuid> =
+            self.sessions.iter().filter(|(_, session)| session.expires <= now).map(|(id, _)| *id).collect();
+        for session_id in expired_sessions {
+            self.expire_session(session_id, now);
+        }
+        let expired_previews: Vec<(Uuid, Uuid)> = self
+            .previews
+            .values()
+            .filter(|stored| stored.state == PreviewState::Pending && stored.entry.expires <= now)
+            .map(|stored| (stored.entry.preview_id, stored.entry.session_id))
+            .collect();
+        for (preview_id, session_id) in expired_previews {
+            self.forget_preview(preview_id, Tombstone::Expired { session_id }, now);
+        }
+        while let Some((preview_id, at)) = self.tombstone_order.front().copied() {
+            let too_old = now.saturating_duration_since(at) > TOMBSTONE_RETENTION;
+            if !(too_old || self.tombstone_order.len() > MAX_TOMBSTONES) {
+                break;
+            }
+            self.tombstone_order.pop_front();
+            self.tombstones.remove(&preview_id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(session_id: Uuid, channel: Channel, ttl: Duration, now: Instant) -> PreviewEntry {
+        PreviewEntry {
+            preview_id: Uuid::new_v4(),
+            session_id,
+            channel,
+            raw_input: "liam check status".into(),
+            task: NormalizedTask {
+                task_id: "task_20260202T100000_0123456789ab".into(),
+                intent: "status_check".into(),
+                operations: vec![],
+                risk: Risk::Low,
+                lane: Lane::Fast,
+            },
+            rule_id: "liam_status".into(),
+            risk_reason: "reads".into(),
+            requires_structured_override: false,
+            binding: "b".into(),
+            expires: now + ttl,
+        }
+    }
+
+    fn record(task_id: &str, session_id: Uuid) -> TaskRecord {
+        TaskRecord {
+            task_id: task_id.into(),
+            session_id,
+            channel: Channel::Terminal,
+            intent: "status_check".into(),
+            risk: Risk::Low,
+            lane: Lane::Fast,
+            raw_input: "liam check status".into(),
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn five_pending_previews_per_session_then_refusal() {
+        let store = SessionStore::new(Duration::from_secs(600), 10);
+        let now = Instant::now();
+        let session = Uuid::new_v4();
+        for _ in 0..MAX_PENDING_PREVIEWS_PER_SESSION {
+            store.insert_preview(entry(session, Channel::Web, Duration::from_secs(300), now), now).unwrap();
+        }
+        let refused = store.insert_preview(entry(session, Channel::Web, Duration::from_secs(300), now), now);
+        assert!(matches!(refused, Err(GatewayError::TooManyPreviews { oldest_expires_in_seconds: 300 })), "{refused:?}");
+        // Another session is unaffected.
+        store.insert_preview(entry(Uuid::new_v4(), Channel::Web, Duration::from_secs(300), now), now).unwrap();
+        // Once the previews expire, the session may preview again.
+        let later = now + Duration::from_secs(301);
+        store.insert_preview(entry(session, Channel::Web, Duration::from_secs(300), later), later).unwrap();
+    }
+
+    #[test]
+    fn claims_are_exclusive_and_bound_to_the_session() {
+        let store = SessionStore::new(Duration::from_secs(600), 10);
+        let now = Instant::now();
+        let session = Uuid::new_v4();
+        let preview = entry(session, Channel::Terminal, Duration::from_secs(300), now);
+        let id = preview.preview_id;
+        store.insert_preview(preview, now).unwrap();
+
+        assert!(matches!(store.claim(&id.to_string(), Uuid::new_v4(), now), Err(GatewayError::SessionMismatch(_))));
+        store.claim(&id.to_string(), session, now).unwrap();
+        assert!(matches!(
+            store.claim(&id.to_string(), session, now),
+            Err(GatewayError::PreviewAlreadyConfirmed { task_id: None })
+        ));
+        store.release(id);
+        store.claim(&id.to_string(), session, now).unwrap();
+        store.complete(id, record("task_20260202T100000_0123456789ab", session), now);
+        assert!(matches!(
+            store.claim(&id.to_string(), session, now),
+            Err(GatewayError::PreviewAlreadyConfirmed { task_id: Some(_) })
+        ));
+        assert!(matches!(store.claim(&id.to_string(), Uuid::new_v4(), now), Err(GatewayError::SessionMismatch(_))));
+        assert!(matches!(store.claim("not-a-uuid", session, now), Err(GatewayError::PreviewNotFound)));
+        assert!(matches!(store.claim(&Uuid::new_v4().to_string(), session, now), Err(GatewayError::PreviewNotFound)));
+        assert_eq!(store.session_tasks(session).len(), 1);
+        assert_eq!(store.preview_count(), 0);
+    }
+
+    #[test]
+    fn previews_and_sessions_expire_and_say_so() {
+        let store = SessionStore::new(Duration::from_secs(10), 10);
+        let now = Instant::now();
+        let session = Uuid::new_v4();
+        let short = entry(session, Channel::Terminal, Duration::from_secs(5), now);
+        let short_id = short.preview_id;
+        store.insert_preview(short, now).unwrap();
+        let later = now + Duration::from_secs(6);
+        assert!(matches!(store.claim(&short_id.to_string(), session, later), Err(GatewayError::PreviewExpired)));
+
+        // Each request resets the session's TTL.
+        let long = entry(session, Channel::Terminal, Duration::from_secs(100), later);
+        let long_id = long.preview_id;
+        store.insert_preview(long, later).unwrap();
+        assert!(store.touch(session, later + Duration::from_secs(9)).is_some());
+        assert!(store.touch(session, later + Duration::from_secs(18)).is_some());
+        // Then it goes quiet past its TTL: the session and its previews are gone.
+        let expired = later + Duration::from_secs(29);
+        assert!(matches!(store.claim(&long_id.to_string(), session, expired), Err(GatewayError::PreviewExpired)));
+        assert_eq!(store.session_count(), 0);
+    }
+
+    #[test]
+    fn sweeping_bounds_memory_and_sessions_are_capped() {
+        let store = SessionStore::new(Duration::from_secs(10), 3);
+        let now = Instant::now();
+        for _ in 0..3 {
+            store.insert_preview(entry(Uuid::new_v4(), Channel::Web, Duration::from_secs(5), now), now).unwrap();
+        }
+        let refused = store.insert_preview(entry(Uuid::new_v4(), Channel::Web, Duration::from_secs(5), now), now);
+        assert!(matches!(refused, Err(GatewayError::TooManySessions)));
+        let later = now + Duration::from_secs(11);
+        store.insert_preview(entry(Uuid::new_v4(), Channel::Web, Duration::from_secs(5), later), later).unwrap();
+        assert_eq!(store.session_count(), 1);
+        assert_eq!(store.preview_count(), 1);
+        store.sweep(later + Duration::from_secs(20));
+        assert_eq!((store.session_count(), store.preview_count()), (0, 0));
+    }
+
+    #[test]
+    fn a_session_keeps_its_channel() {
+        let store = SessionStore::new(Duration::from_secs(10), 3);
+        let now = Instant::now();
+        let session = Uuid::new_v4();
+        store.insert_preview(entry(session, Channel::Terminal, Duration::from_secs(5), now), now).unwrap();
+        let refused = store.insert_preview(entry(session, Channel::Telegram, Duration::from_secs(5), now), now);
+        assert!(matches!(refused, Err(GatewayError::SessionMismatch(_))));
+    }
+}

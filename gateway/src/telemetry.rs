@@ -1,0 +1,411 @@
+//! The gateway's forensic trace (spec 001 §7): one line in `observability/telemetry/gateway.jsonl`
+//! for every preview, confirm and watch, refused ones included.
+//!
+//! Lines form a hash chain. Each line is a JSON object whose keys are sorted; `hash` is the
+//! SHA-256 (hex) of the line's canonical JSON without its `hash` key, and `prev_hash` is the
+//! previous line's `hash` (64 zeros on the first line). The chain continues across restarts: the
+//! last line is read at start-up. [`verify_chain`] checks a file and names the first broken line.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use domain::control_plane::{Channel, Lane, Risk};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::GatewayStartupError;
+
+/// The `module` of every line.
+pub const MODULE: &str = "chat_gateway";
+/// The `prev_hash` of a chain's first line.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Which operation a line records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TelemetryEvent {
+    Preview,
+    Confirm,
+    Watch,
+}
+
+/// Whether the operation succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    Error,
+}
+
+/// One operation as the gateway saw it. `None` fields are written as `null`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TelemetryRecord {
+    pub ts_utc: String,
+    pub module: &'static str,
+    pub event: TelemetryEvent,
+    pub session_id: Option<String>,
+    pub channel: Option<Channel>,
+    pub preview_id: Option<String>,
+    pub task_id: Option<String>,
+    pub raw_input: Option<String>,
+    pub normalized_intent: Option<String>,
+    pub risk: Option<Risk>,
+    pub lane: Option<Lane>,
+    pub rule_id: Option<String>,
+    pub outcome: Outcome,
+    /// The error code of a refused operation.
+    pub error_code: Option<&'static str>,
+    pub latency_ms: u64,
+    pub latency_us: u64,
+    pub client_addr: Option<String>,
+}
+
+impl TelemetryRecord {
+    pub fn new(event: TelemetryEvent, at: DateTime<Utc>) -> Self {
+        Self {
+            ts_utc: at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            module: MODULE,
+            event,
+            session_id: None,
+            channel: None,
+            preview_id: None,
+            task_id: None,
+            raw_input: None,
+            normalized_intent: None,
+            risk: None,
+            lane: None,
+            rule_id: None,
+            outcome: Outcome::Ok,
+            error_code: None,
+            latency_ms: 0,
+            latency_us: 0,
+            client_addr: None,
+        }
+    }
+}
+
+/// How far a line must have reached before the operation answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Written to the operating system (previews and watches).
+    Flushed,
+    /// On the disk (confirms).
+    Synced,
+}
+
+struct ChainTail {
+    file: File,
+    last_hash: String,
+    next_seq: u64,
+    /// The file's length after the last complete line, to undo a partial write.
+    length: u64,
+}
+
+/// The append-only, hash-chained log. All appends go through one mutex so lines never
+/// interleave and each names its predecessor.
+pub struct TelemetryLog {
+    path: PathBuf,
+    tail: Mutex<ChainTail>,
+    /// A second handle on the same file, so fsync runs without holding the mutex.
+    sync_handle: File,
+}
+
+impl TelemetryLog {
+    /// Opens (or creates) the log and reads its last line to continue the chain.
+    pub fn open(path: &Path) -> Result<Self, GatewayStartupError> {
+        let io_error = |source| GatewayStartupError::Io { path: path.to_owned(), source };
+        let mut file = OpenOptions::new().create(true).append(true).read(true).open(path).map_err(io_error)?;
+        let (last_hash, last_seq, length) = read_tail(&mut file)
+            .map_err(|problem| GatewayStartupError::TelemetryTail { path: path.to_owned(), problem })?;
+        let sync_handle = file.try_clone().map_err(io_error)?;
+        Ok(Self {
+            path: path.to_owned(),
+            tail: Mutex::new(ChainTail { file, last_hash, next_seq: last_seq + 1, length }),
+            sync_handle,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one line; returns once it is flushed to the OS or, for [`Durability::Synced`], on disk.
+    pub fn append(&self, record: &TelemetryRecord, durability: Durability) -> io::Result<()> {
+        let value = serde_json::to_value(record).map_err(io::Error::other)?;
+        let Value::Object(mut fields) = value else {
+            return Err(io::Error::other("a telemetry record must serialize to an object"));
+        };
+        {
+            let mut tail = self.tail.lock().map_err(|_| io::Error::other("the telemetry lock is poisoned"))?;
+            fields.insert("seq".to_owned(), Value::from(tail.next_seq));
+            fields.insert("prev_hash".to_owned(), Value::from(tail.last_hash.clone()));
+            let hash = chain_hash(&fields);
+            fields.insert("hash".to_owned(), Value::from(hash.clone()));
+            let mut line = canonical_json(&Value::Object(fields));
+            line.push('\n');
+            if let Err(error) = tail.file.write_all(line.as_bytes()) {
+                // Undo a partial line so the next one starts cleanly; the chain tail is unchanged.
+                let length = tail.length;
+                if let Err(undo) = tail.file.set_len(length) {
+                    tracing::error!(error = %undo, "could not undo a partial telemetry line");
+                }
+                return Err(error);
+            }
+            tail.length += line.len() as u64;
+            tail.last_hash = hash;
+            tail.next_seq += 1;
+        }
+        if durability == Durability::Synced {
+            self.sync_handle.sync_data()?;
+        }
+        Ok(())
+    }
+}
+
+/// The hash of a line's fields (without `hash`).
+fn chain_hash(fields: &Map<String, Value>) -> String {
+    let mut fields = fields.clone();
+    fields.remove("hash");
+    hex::encode(Sha256::digest(canonical_json(&Value::Object(fields)).as_bytes()))
+}
+
+/// Compact JSON with every object's keys sorted, whatever map type serde_json was built with.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(fields) => {
+            let mut keys: Vec<&String> = fields.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (index, key) in keys.into_iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::from(key.as_str()).to_string());
+                out.push(':');
+                if let Some(field) = fields.get(key) {
+                    write_canonical(field, out);
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// Reads the last line's `hash` and `seq` and the file's length; an empty file starts a chain.
+fn read_tail(file: &mut File) -> Result<(String, u64, u64), String> {
+    let length = file.seek(SeekFrom::End(0)).map_err(|e| e.to_string())?;
+    if length == 0 {
+        return Ok((GENESIS_HASH.to_owned(), 0, 0));
+    }
+    // Read backwards in growing windows until the window holds the whole last line.
+    let mut window: u64 = 64 * 1024;
+    loop {
+        let start = length.saturating_sub(window);
+        file.seek(SeekFrom::Start(start)).map_err(|e| e.to_string())?;
+        let mut bytes = Vec::with_capacity((length - start) as usize);
+        Read::by_ref(file).take(length - start).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+        if bytes.last() != Some(&b'\n') {
+            return Err("the last line is incomplete (no trailing newline)".to_owned());
+        }
+        let body = &bytes[..bytes.len() - 1];
+        match body.iter().rposition(|&b| b == b'\n') {
+            Some(newline) => return parse_tail_line(&body[newline + 1..]).map(|(h, s)| (h, s, length)),
+            None if start == 0 => return parse_tail_line(body).map(|(h, s)| (h, s, length)),
+            None => window = window.saturating_mul(4),
+        }
+    }
+}
+
+fn parse_tail_line(line: &[u8]) -> Result<(String, u64), String> {
+    let value: Value = serde_json::from_slice(line).map_err(|e| format!("the last line is not JSON: {e}"))?;
+    let hash = value.get("hash").and_then(Value::as_str).filter(|h| is_hex_hash(h));
+    let seq = value.get("seq").and_then(Value::as_u64);
+    match (hash, seq) {
+        (Some(hash), Some(seq)) => Ok((hash.to_owned(), seq)),
+        _ => Err("the last line has no valid hash and seq".to_owned()),
+    }
+}
+
+fn is_hex_hash(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The result of checking a chain: how many lines were sound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    pub lines: u64,
+    pub last_hash: String,
+}
+
+/// Where and why a chain breaks. `line` counts from 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {problem}")]
+pub struct ChainBreak {
+    pub line: u64,
+    pub problem: String,
+}
+
+/// Checks every line of a telemetry log: its own hash, its link to the line before and its seq.
+pub fn verify_chain(reader: impl BufRead) -> Result<ChainReport, ChainBreak> {
+    let mut previous_hash = GENESIS_HASH.to_owned();
+    let mut previous_seq: Option<u64> = None;
+    let mut lines = 0u64;
+    for (index, line) in reader.split(b'\n').enumerate() {
+        let number = index as u64 + 1;
+        let broken = |problem: String| ChainBreak { line: number, problem };
+        let line = line.map_err(|e| broken(format!("cannot be read: {e}")))?;
+        let value: Value = serde_json::from_slice(&line).map_err(|e| broken(format!("is not JSON: {e}")))?;
+        let Value::Object(fields) = value else { return Err(broken("is not a JSON object".to_owned())) };
+        let stated = fields.get("hash").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let computed = chain_hash(&fields);
+        if stated != computed {
+            return Err(broken(format!("its content does not match its hash (stated {stated:?}, computed {computed})")));
+        }
+        let prev_hash = fields.get("prev_hash").and_then(Value::as_str).unwrap_or_default();
+        if prev_hash != previous_hash {
+            return Err(broken(format!(
+                "prev_hash {prev_hash:?} does not match the hash of the line before ({previous_hash}); a line was removed, inserted or rewritten"
+            )));
+        }
+        let seq = fields.get("seq").and_then(Value::as_u64);
+        match (previous_seq, seq) {
+            (_, None) => return Err(broken("has no seq".to_owned())),
+            (Some(before), Some(seq)) if seq != before + 1 => {
+                return Err(broken(format!("seq {seq} does not follow {before}")));
+            }
+            _ => {}
+        }
+        previous_seq = seq;
+        previous_hash = computed;
+        lines = number;
+    }
+    Ok(ChainReport { lines, last_hash: previous_hash })
+}
+
+/// Checks a telemetry file; see [`verify_chain`].
+pub fn verify_file(path: &Path) -> Result<ChainReport, ChainBreak> {
+    let file = File::open(path).map_err(|e| ChainBreak { line: 0, problem: format!("{}: {e}", path.display()) })?;
+    verify_chain(io::BufReader::new(file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(event: TelemetryEvent, raw_input: &str) -> TelemetryRecord {
+        let mut record = TelemetryRecord::new(event, Utc::now());
+        record.raw_input = Some(raw_input.to_owned());
+        record.session_id = Some("0b7c4a8e-3f0e-4c5e-9a52-1a4f7e1d2c3b".to_owned());
+        record
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_depth() {
+        let value = serde_json::json!({"b": 1, "a": {"d": [true, null], "c": "x"}});
+        assert_eq!(canonical_json(&value), r#"{"a":{"c":"x","d":[true,null]},"b":1}"#);
+    }
+
+    #[test]
+    fn lines_chain_and_verify_and_continue_across_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.jsonl");
+        let log = TelemetryLog::open(&path).unwrap();
+        log.append(&record(TelemetryEvent::Preview, "liam check status"), Durability::Flushed).unwrap();
+        log.append(&record(TelemetryEvent::Confirm, "weird \"quotes\"\n and \u{0}"), Durability::Synced).unwrap();
+        drop(log);
+        let log = TelemetryLog::open(&path).unwrap();
+        log.append(&record(TelemetryEvent::Watch, "x"), Durability::Flushed).unwrap();
+
+        let report = verify_file(&path).unwrap();
+        assert_eq!(report.lines, 3);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines[0]["prev_hash"], GENESIS_HASH);
+        assert_eq!(lines[1]["prev_hash"], lines[0]["hash"]);
+        assert_eq!(lines[2]["prev_hash"], lines[1]["hash"]);
+        assert_eq!(lines[2]["seq"], 3);
+        assert_eq!(lines[0]["module"], "chat_gateway");
+        assert_eq!(lines[0]["event"], "preview");
+        assert_eq!(lines[0]["outcome"], "ok");
+    }
+
+    #[test]
+    fn tampering_is_pinpointed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.jsonl");
+        let log = TelemetryLog::open(&path).unwrap();
+        for input in ["one", "two", "three", "four"] {
+            log.append(&record(TelemetryEvent::Preview, input), Durability::Flushed).unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+
+        let edited = text.replacen("\"three\"", "\"THREE\"", 1);
+        assert_eq!(verify_chain(edited.as_bytes()).unwrap_err().line, 3);
+
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.remove(1);
+        let removed = lines.join("\n") + "\n";
+        assert_eq!(verify_chain(removed.as_bytes()).unwrap_err().line, 2);
+
+        // A rewritten line with a recomputed hash still breaks the link from the next line.
+        let mut fields: Map<String, Value> = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+        fields.insert("raw_input".into(), Value::from("forged"));
+        let hash = chain_hash(&fields);
+        fields.insert("hash".into(), Value::from(hash));
+        let forged_line = canonical_json(&Value::Object(fields));
+        let forged: Vec<String> = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| if i == 1 { forged_line.clone() } else { l.to_owned() })
+            .collect();
+        let broken = verify_chain((forged.join("\n") + "\n").as_bytes()).unwrap_err();
+        assert_eq!(broken.line, 3, "{broken}");
+
+        assert_eq!(verify_chain("not json\n".as_bytes()).unwrap_err().line, 1);
+        assert_eq!(verify_chain("".as_bytes()).unwrap().lines, 0);
+    }
+
+    #[test]
+    fn a_torn_last_line_stops_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.jsonl");
+        std::fs::write(&path, "{\"hash\":\"ab").unwrap();
+        assert!(matches!(TelemetryLog::open(&path), Err(GatewayStartupError::TelemetryTail { .. })));
+        std::fs::write(&path, "{\"no\":\"hash\"}\n").unwrap();
+        assert!(matches!(TelemetryLog::open(&path), Err(GatewayStartupError::TelemetryTail { .. })));
+    }
+
+    #[test]
+    fn a_long_last_line_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.jsonl");
+        let log = TelemetryLog::open(&path).unwrap();
+        log.append(&record(TelemetryEvent::Preview, "short"), Durability::Flushed).unwrap();
+        log.append(&record(TelemetryEvent::Preview, &"x".repeat(200_000)), Durability::Flushed).unwrap();
+        drop(log);
+        let log = TelemetryLog::open(&path).unwrap();
+        log.append(&record(TelemetryEvent::Preview, "after"), Durability::Flushed).unwrap();
+        assert_eq!(verify_file(&path).unwrap().lines, 3);
+    }
+}
