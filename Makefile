@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run build test test-rust test-wasm test-e2e setup-build setup-test bench lint clean
+.PHONY: run build test test-rust test-wasm test-e2e setup-build setup-test bench lint lint-infra clean
 
 ## run: build the release app and serve it on http://127.0.0.1:3000 (embedded SQLite, no API key needed)
 run: setup-build
@@ -18,7 +18,7 @@ build: setup-build
 	cargo leptos build --release
 
 ## test: every test — Rust on SQLite and PostgreSQL, the wasm build, and the browser suite
-test: setup-test test-rust test-wasm test-e2e
+test: setup-test lint-infra test-rust test-wasm test-e2e
 
 setup-build:
 	@scripts/setup.sh build
@@ -42,6 +42,10 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --locked --all-targets -- -D warnings
 	cargo clippy --locked -p frontend --target wasm32-unknown-unknown -- -D warnings
+
+## lint-infra: checkov over terraform/, the Dockerfile and CI; docker-compose.yml against the Compose schema
+lint-infra:
+	scripts/lint-infra.sh
 
 clean:
 	cargo clean

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Lints the deployment files:
+#   - checkov over terraform/, the Dockerfile and the CI workflow (every skip carries its reason inline);
+#   - `terraform fmt -check` over terraform/ when terraform is installed;
+#   - docker-compose.yml against the Compose Specification JSON schema, and the CI workflow against
+#     GitHub's workflow schema (both schemas ship inside the PyPI package check-jsonschema, which
+#     validates with the jsonschema package);
+#   - every variable docker-compose.yml interpolates is documented in .env.example.
+# The linters live in a virtualenv under .tools/, installed once and reused (pinned versions).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+CHECKOV_VERSION=3.3.30
+CHECK_JSONSCHEMA_VERSION=0.39.0
+venv="$root/.tools/lint-venv"
+stamp="$venv/.installed-checkov-$CHECKOV_VERSION-check-jsonschema-$CHECK_JSONSCHEMA_VERSION"
+
+log() { printf '\033[1;34m[lint-infra]\033[0m %s\n' "$*" >&2; }
+fail() { printf '\033[1;31m[lint-infra]\033[0m %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [[ "$(id -u)" == 0 ]]; then "$@"; else sudo "$@"; fi
+}
+
+# --- linters (skipped when the pinned versions are already installed) ---
+if [[ ! -f "$stamp" ]]; then
+  command -v python3 >/dev/null || fail "python3 is required"
+  # Debian ships venv's pip bootstrap separately (python3-venv).
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    log "installing python3-venv"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get install -y --no-install-recommends python3-venv || {
+      as_root apt-get update
+      as_root apt-get install -y --no-install-recommends python3-venv
+    }
+  fi
+  log "installing checkov $CHECKOV_VERSION and check-jsonschema $CHECK_JSONSCHEMA_VERSION into .tools/lint-venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
+    "checkov==$CHECKOV_VERSION" "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
+  touch "$stamp"
+fi
+
+# --- terraform fmt ---
+if command -v terraform >/dev/null; then
+  log "terraform fmt -check -recursive terraform"
+  TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive -diff terraform || fail "terraform files are not formatted: run 'terraform fmt -recursive terraform'"
+else
+  log "terraform is not installed: skipping 'terraform fmt -check' (checkov still parses terraform/)"
+fi
+
+# --- Compose file and CI workflow against their schemas ---
+log "docker-compose.yml against the Compose Specification schema"
+"$venv/bin/check-jsonschema" --builtin-schema vendor.compose-spec docker-compose.yml
+log ".github/workflows/*.yml against the GitHub workflow schema"
+"$venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows .github/workflows/*.yml
+
+log "every variable docker-compose.yml uses is listed in .env.example"
+"$venv/bin/python" - <<'PY'
+import re, sys
+compose = open("docker-compose.yml", encoding="utf-8").read()
+# ${NAME}, ${NAME:-default}, ${NAME:?message}; $$ escapes a literal dollar for the container's shell.
+used = set(re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)", compose))
+listed = set(re.findall(r"^#?\s*([A-Z_][A-Z0-9_]*)=", open(".env.example", encoding="utf-8").read(), re.M))
+missing = sorted(used - listed)
+if missing:
+    sys.exit(f"docker-compose.yml uses variables that .env.example does not list: {', '.join(missing)}")
+print(f"ok -- {len(used)} variables, all listed")
+PY
+
+# --- checkov ---
+log "checkov over terraform/, Dockerfile and .github/workflows/"
+report="$root/.tools/checkov"
+rm -rf "$report"
+: >"$root/.tools/checkov.log"
+status=0
+# --skip-download: no calls to any platform API (this works offline); nothing here needs one.
+run_checkov() {
+  local out="$1"; shift
+  "$venv/bin/checkov" --skip-download --output json --output-file-path "$report/$out" "$@" \
+    >/dev/null 2>>"$root/.tools/checkov.log" || status=$?
+  if [[ ! -f "$report/$out/results_json.json" ]]; then
+    cat "$root/.tools/checkov.log" >&2
+    fail "checkov did not run (exit $status)"
+  fi
+}
+run_checkov iac --framework terraform github_actions --directory terraform --directory .github/workflows
+run_checkov dockerfile --framework dockerfile --file Dockerfile
+
+"$venv/bin/python" - "$status" "$report/iac/results_json.json" "$report/dockerfile/results_json.json" <<'PY'
+import json, sys
+status, paths = int(sys.argv[1]), sys.argv[2:]
+reports = []
+for path in paths:
+    data = json.load(open(path, encoding="utf-8"))
+    reports += data if isinstance(data, list) else [data]
+totals = {"passed": 0, "failed": 0, "skipped": 0}
+for report in reports:
+    summary = report.get("summary", {})
+    kind = report.get("check_type", "?")
+    print(f"  {kind:15} passed {summary.get('passed', 0):4}  failed {summary.get('failed', 0):3}  skipped {summary.get('skipped', 0):3}")
+    for key in totals:
+        totals[key] += summary.get(key, 0)
+    results = report.get("results", {})
+    for check in results.get("failed_checks", []):
+        print(f"    FAILED  {check['check_id']} {check['check_name']}\n            {check['file_path']}:{check['file_line_range'][0]} {check['resource']}")
+    for check in results.get("skipped_checks", []):
+        reason = (check.get("check_result") or {}).get("suppress_comment", "")
+        print(f"    skipped {check['check_id']} {check['resource']}: {reason}")
+print(f"checkov: {totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")
+# checkov silently ignores a file it cannot parse (e.g. a workflow its own schema rejects).
+seen = {r.get("check_type") for r in reports if sum(r.get("summary", {}).get(k, 0) for k in totals)}
+missing = {"terraform", "dockerfile", "github_actions"} - seen
+if missing:
+    sys.exit(f"checkov ran no check for: {', '.join(sorted(missing))} (see .tools/checkov.log)")
+if totals["failed"] or status:
+    sys.exit(1)
+PY
