@@ -16,6 +16,15 @@ impl AppError {
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self { code: code.into(), message: message.into() }
     }
+
+    /// A 404 for something the page itself knows cannot exist (e.g. a malformed id).
+    pub fn not_found(what: &str) -> Self {
+        #[cfg(feature = "ssr")]
+        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(http::StatusCode::NOT_FOUND);
+        }
+        Self::new("NOT_FOUND", format!("{what} not found"))
+    }
 }
 
 impl From<ErrorBody> for AppError {

@@ -3,15 +3,17 @@
 
 pub mod error;
 pub mod layout;
+pub mod markdown;
 pub mod pages;
+pub mod rooms;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 use crate::layout::{AppFooter, AppHeader};
-use crate::pages::{home::HomePage, not_found::NotFoundPage};
+use crate::pages::{home::HomePage, not_found::NotFoundPage, room::RoomPage, rooms::RoomsPage};
 
 /// The HTML document around the application, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -57,6 +59,9 @@ pub fn App() -> impl IntoView {
                 <main class="app-main" id="main">
                     <Routes fallback=NotFoundPage>
                         <Route path=path!("") view=HomePage />
+                        // Rendered in full before sending, so a missing room answers with a real 404.
+                        <Route path=path!("/rooms") view=RoomsPage ssr=SsrMode::Async />
+                        <Route path=path!("/rooms/:id") view=RoomPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
                 <AppFooter />

@@ -20,6 +20,32 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 /// How many recent messages are considered for the prompt before the token budget cuts them.
 const HISTORY_WINDOW: i64 = 200;
 
+/// The text so far of every message being streamed, so a page rendered mid-stream shows it all
+/// (the database copy is only saved every half second).
+#[derive(Default)]
+pub struct LiveTexts {
+    texts: std::sync::Mutex<std::collections::HashMap<Uuid, String>>,
+}
+
+impl LiveTexts {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Uuid, String>> {
+        self.texts.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn append(&self, message_id: Uuid, delta: &str) {
+        self.lock().entry(message_id).or_default().push_str(delta);
+    }
+
+    fn remove(&self, message_id: Uuid) {
+        self.lock().remove(&message_id);
+    }
+
+    /// The current text of a streaming message, if it is still streaming here.
+    pub fn get(&self, message_id: Uuid) -> Option<String> {
+        self.lock().get(&message_id).cloned()
+    }
+}
+
 /// Asks a generation to stop, saying how its message should end.
 #[derive(Clone, Default)]
 pub struct StopSignal {
@@ -184,6 +210,7 @@ async fn stream_reply(
         Some(Err(error)) => return failed(out, error, started),
         Some(Ok(reply)) => reply,
     };
+    let _forget_live_text = ForgetLiveText { state, message_id: message.id };
 
     let mut last_flush = Instant::now();
     let mut saved_len = 0;
@@ -201,6 +228,7 @@ async fn stream_reply(
                 out.first_token_ms.get_or_insert_with(|| elapsed_ms(started));
                 let offset = out.text.len();
                 out.text.push_str(&delta);
+                state.live_texts.append(message.id, &delta);
                 state.events.publish(
                     message.room_id,
                     &RoomEvent::MessageDelta(MessageDelta { message_id: message.id, delta, offset }),
@@ -220,6 +248,18 @@ async fn stream_reply(
     drop(reply);
     out.latency_ms = Some(elapsed_ms(started));
     out
+}
+
+/// Forgets a message's live text however its stream ends.
+struct ForgetLiveText<'a> {
+    state: &'a AppState,
+    message_id: Uuid,
+}
+
+impl Drop for ForgetLiveText<'_> {
+    fn drop(&mut self) {
+        self.state.live_texts.remove(self.message_id);
+    }
 }
 
 fn failed(mut out: Streamed, error: LlmError, started: Instant) -> Streamed {

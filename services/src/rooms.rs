@@ -49,7 +49,12 @@ pub async fn room_snapshot(state: &AppState, room_id: Uuid) -> ServiceResult<Roo
     let last_event_id = state.events.current_id(room_id);
     let room = get_room(state, room_id).await?;
     let agents = state.store.list_agents(room_id).await?;
-    let page = list_messages(state, room_id, None, None).await?;
+    let mut page = list_messages(state, room_id, None, None).await?;
+    for message in page.messages.iter_mut().filter(|m| m.status == MessageStatus::Streaming) {
+        if let Some(text) = state.live_texts.get(message.id) {
+            message.content = text;
+        }
+    }
     Ok(RoomSnapshot { room, agents, page, last_event_id, demo_mode: state.models.demo_only() })
 }
 

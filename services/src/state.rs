@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::events::{EventHub, Retention};
 use crate::llm::LanguageModels;
+use crate::replies::LiveTexts;
 use crate::rooms::RoomTurns;
 
 #[derive(Clone)]
@@ -24,6 +25,8 @@ pub struct AppState {
     pub models: Arc<LanguageModels>,
     /// One agent speaks at a time in each room.
     pub room_turns: Arc<RoomTurns>,
+    /// The full text so far of messages being streamed.
+    pub live_texts: Arc<LiveTexts>,
     /// Cancelled when the server begins to shut down: streams end and workers stop.
     pub shutdown: CancellationToken,
     /// Background work that shutdown waits for.
@@ -41,6 +44,7 @@ impl AppState {
             events: Arc::new(EventHub::new(Retention::default())),
             models: Arc::new(models),
             room_turns: Arc::new(RoomTurns::default()),
+            live_texts: Arc::new(LiveTexts::default()),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
         })

@@ -1,0 +1,84 @@
+use leptos::either::Either;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+use uuid::Uuid;
+
+use crate::error::AppError;
+use crate::rooms::agents_panel::AgentsPanel;
+use crate::rooms::api::load_room;
+use crate::rooms::composer::Composer;
+use crate::rooms::live::follow_room;
+use crate::rooms::state::RoomState;
+use crate::rooms::timeline::Timeline;
+
+/// One room: its timeline, the composer and the agent panel, kept live.
+#[component]
+pub fn RoomPage() -> impl IntoView {
+    let params = use_params_map();
+    let room_id = move || params.read().get("id").and_then(|id| Uuid::parse_str(&id).ok());
+    let snapshot = Resource::new(room_id, |id| async move {
+        match id {
+            Some(id) => load_room(id).await,
+            None => Err(AppError::not_found("room")),
+        }
+    });
+
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading the room…"</p> }>
+            {move || Suspend::new(async move {
+                match snapshot.await {
+                    Ok(snapshot) => Either::Left(view! { <RoomView state=RoomState::from_snapshot(snapshot) /> }),
+                    Err(error) => Either::Right(view! { <RoomUnavailable error /> }),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn RoomView(state: RoomState) -> impl IntoView {
+    follow_room(state);
+    let name = move || state.room.with(|r| r.name.clone());
+    let connection = move || state.connection.get();
+
+    view! {
+        <Title text=name />
+        <div class="room">
+            <header class="room-header">
+                <div>
+                    <p class="breadcrumb"><A href="/rooms">"Rooms"</A> " / "</p>
+                    <h1>{name}</h1>
+                </div>
+                <span
+                    class=move || format!("connection connection--{}", connection().css())
+                    role="status"
+                    aria-label="Connection"
+                >
+                    {move || connection().label()}
+                </span>
+            </header>
+            <div class="room-body">
+                <section class="conversation" aria-label="Conversation">
+                    <Timeline state />
+                    <Composer state />
+                </section>
+                <AgentsPanel state />
+            </div>
+        </div>
+    }
+}
+
+#[component]
+fn RoomUnavailable(error: AppError) -> impl IntoView {
+    let missing = error.code == "NOT_FOUND";
+    view! {
+        <Title text=if missing { "Room not found" } else { "Room unavailable" } />
+        <section class="not-found">
+            <h1>{if missing { "Room not found" } else { "This room cannot be shown right now" }}</h1>
+            <p>{error.message}</p>
+            <p><A href="/rooms">"Back to the rooms"</A></p>
+        </section>
+    }
+}

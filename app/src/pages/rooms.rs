@@ -1,0 +1,68 @@
+use leptos::either::Either;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_navigate;
+
+use crate::rooms::api::{list_rooms, CreateRoom};
+
+/// The list of rooms, newest first, and the form that creates one.
+#[component]
+pub fn RoomsPage() -> impl IntoView {
+    let create = ServerAction::<CreateRoom>::new();
+    let rooms = Resource::new(move || create.version().get(), |_| list_rooms());
+
+    // With JavaScript, go straight into the new room.
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(room)) = create.value().get() {
+            navigate(&format!("/rooms/{}", room.id), Default::default());
+        }
+    });
+    let create_error = move || create.value().get().and_then(Result::err).map(|e| e.message);
+
+    view! {
+        <Title text="Rooms" />
+        <div class="page-head">
+            <h1>"Rooms"</h1>
+            <p class="lede">"Each room holds its own agents and conversation. Everything is kept."</p>
+        </div>
+        <ActionForm action=create attr:class="create-room">
+            <div class="field">
+                <label for="room-name">"Room name"</label>
+                <input id="room-name" name="name" required maxlength="100" placeholder="e.g. Product strategy" />
+            </div>
+            <button type="submit" class="primary" disabled=move || create.pending().get()>
+                "Create room"
+            </button>
+        </ActionForm>
+        {move || create_error().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
+        <Suspense fallback=|| view! { <p class="loading">"Loading rooms…"</p> }>
+            {move || Suspend::new(async move {
+                match rooms.await {
+                    Ok(list) if list.is_empty() => Either::Left(Either::Left(view! {
+                        <p class="empty">"No rooms yet. Create the first one above."</p>
+                    })),
+                    Ok(list) => Either::Left(Either::Right(view! {
+                        <ul class="room-list">
+                            {list
+                                .into_iter()
+                                .map(|room| {
+                                    view! {
+                                        <li>
+                                            <a href=format!("/rooms/{}", room.id)>{room.name}</a>
+                                            <span class="badge">{room.mode.as_str()}</span>
+                                            <time datetime=room.created_at.to_rfc3339()>
+                                                {room.created_at.format("%Y-%m-%d %H:%M UTC").to_string()}
+                                            </time>
+                                        </li>
+                                    }
+                                })
+                                .collect_view()}
+                        </ul>
+                    })),
+                    Err(error) => Either::Right(view! { <p class="error-banner" role="alert">{error.message}</p> }),
+                }
+            })}
+        </Suspense>
+    }
+}

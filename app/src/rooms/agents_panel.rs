@@ -1,0 +1,301 @@
+//! The agents of a room: add one, edit a persona, deactivate or reactivate it.
+
+use domain::rooms::{default_temperature, limits, Agent, CreateAgent, UpdateAgent};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::api::{add_agent, edit_agent};
+use super::state::RoomState;
+
+/// Suggestions for the model field; any provider-prefixed name is accepted.
+const MODEL_SUGGESTIONS: &[&str] = &["demo", "gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "azure:", "qwen:qwen-plus", "qwen:qwen-max"];
+
+#[component]
+pub fn AgentsPanel(state: RoomState) -> impl IntoView {
+    let active_count = move || state.agents.with(|agents| agents.iter().filter(|a| a.is_active).count());
+
+    view! {
+        <aside class="agents-panel" aria-label="Agents">
+            <h2>"Agents"</h2>
+            <p class="hint">
+                {move || format!("{} of {} active", active_count(), limits::MAX_ACTIVE_AGENTS)}
+                <Show when=move || state.demo_mode.get()>
+                    " · "
+                    <span class="badge badge--demo" title="No provider is configured: agents answer with the offline demo model.">
+                        "demo mode"
+                    </span>
+                </Show>
+            </p>
+            <datalist id="model-suggestions">
+                {MODEL_SUGGESTIONS.iter().map(|m| view! { <option value=*m></option> }).collect_view()}
+            </datalist>
+            <ul class="agent-list">
+                <For each=move || state.agents.get() key=|agent| (agent.id, agent.name.clone(), agent.is_active, agent.model.clone(), agent.system_prompt.len(), agent.temperature.to_bits()) let:agent>
+                    <AgentCard state agent />
+                </For>
+            </ul>
+            <NewAgentForm state />
+        </aside>
+    }
+}
+
+#[component]
+fn AgentCard(state: RoomState, agent: Agent) -> impl IntoView {
+    let editing = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let agent_id = agent.id;
+    let is_active = agent.is_active;
+
+    let toggle = move |_| {
+        busy.set(true);
+        spawn_local(async move {
+            let change = UpdateAgent { is_active: Some(!is_active), ..UpdateAgent::default() };
+            match edit_agent(state.room_id, agent_id, change).await {
+                Ok(updated) => {
+                    error.set(None);
+                    state.upsert_agent(updated);
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+            busy.set(false);
+        });
+    };
+
+    let values = AgentFields::from_agent(&agent);
+    let excerpt: String = agent.system_prompt.chars().take(140).collect();
+    let truncated = agent.system_prompt.chars().count() > 140;
+    let name = agent.name.clone();
+    let card_name = agent.name.clone();
+
+    view! {
+        <li class="agent-card" class:inactive=!is_active data-agent-name=card_name>
+            <Show
+                when=move || editing.get()
+                fallback=move || {
+                    let name = name.clone();
+                    let model = agent.model.clone();
+                    let excerpt = excerpt.clone();
+                    view! {
+                        <div class="agent-summary">
+                            <strong class="agent-name">{name}</strong>
+                            <span class="badge">{model}</span>
+                            <span class="badge">{format!("t = {:.1}", agent.temperature)}</span>
+                            {(!is_active).then(|| view! { <span class="badge badge--warning">"inactive"</span> })}
+                        </div>
+                        <p class="agent-prompt">
+                            {if excerpt.is_empty() { "No system prompt.".to_owned() } else { excerpt }}
+                            {truncated.then_some("…")}
+                        </p>
+                        <div class="agent-actions">
+                            <button type="button" on:click=move |_| editing.set(true)>"Edit"</button>
+                            <button type="button" on:click=toggle disabled=move || busy.get()>
+                                {if is_active { "Deactivate" } else { "Activate" }}
+                            </button>
+                        </div>
+                    }
+                }
+            >
+                <AgentForm
+                    id_prefix=format!("agent-{agent_id}")
+                    initial=values.clone()
+                    submit_label="Save"
+                    on_cancel=Some(Callback::new(move |_| editing.set(false)))
+                    on_submit=Callback::new(move |fields: AgentFields| {
+                        let Ok(change) = fields.to_update() else { return };
+                        spawn_local(async move {
+                            match edit_agent(state.room_id, agent_id, change).await {
+                                Ok(updated) => {
+                                    error.set(None);
+                                    state.upsert_agent(updated);
+                                    editing.set(false);
+                                }
+                                Err(e) => error.set(Some(e.message)),
+                            }
+                        });
+                    })
+                />
+            </Show>
+            {move || error.get().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
+        </li>
+    }
+}
+
+#[component]
+fn NewAgentForm(state: RoomState) -> impl IntoView {
+    let error = RwSignal::new(None::<String>);
+    let version = RwSignal::new(0u32);
+    let initial = move || AgentFields {
+        name: String::new(),
+        system_prompt: String::new(),
+        model: if state.demo_mode.get_untracked() { "demo".to_owned() } else { "gpt-4o-mini".to_owned() },
+        temperature: format!("{:.1}", default_temperature()),
+    };
+
+    view! {
+        <section class="new-agent">
+            <h3>"Add an agent"</h3>
+            // Re-created after each success so the fields start empty again.
+            {move || {
+                version.get();
+                view! {
+                    <AgentForm
+                        id_prefix="new-agent".to_owned()
+                        initial=initial()
+                        submit_label="Add agent"
+                        on_cancel=None
+                        on_submit=Callback::new(move |fields: AgentFields| {
+                            let input = match fields.to_create() {
+                                Ok(input) => input,
+                                Err(message) => {
+                                    error.set(Some(message));
+                                    return;
+                                }
+                            };
+                            spawn_local(async move {
+                                match add_agent(state.room_id, input).await {
+                                    Ok(agent) => {
+                                        error.set(None);
+                                        state.upsert_agent(agent);
+                                        version.update(|v| *v += 1);
+                                    }
+                                    Err(e) => error.set(Some(e.message)),
+                                }
+                            });
+                        })
+                    />
+                }
+            }}
+            {move || error.get().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
+        </section>
+    }
+}
+
+/// The form's values as typed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentFields {
+    pub name: String,
+    pub system_prompt: String,
+    pub model: String,
+    pub temperature: String,
+}
+
+impl AgentFields {
+    fn from_agent(agent: &Agent) -> Self {
+        Self {
+            name: agent.name.clone(),
+            system_prompt: agent.system_prompt.clone(),
+            model: agent.model.clone(),
+            temperature: format!("{}", agent.temperature),
+        }
+    }
+
+    fn temperature(&self) -> Result<f64, String> {
+        self.temperature.trim().parse::<f64>().map_err(|_| "Temperature must be a number from 0 to 2.".to_owned())
+    }
+
+    fn to_create(&self) -> Result<CreateAgent, String> {
+        Ok(CreateAgent {
+            name: self.name.clone(),
+            model: self.model.clone(),
+            system_prompt: self.system_prompt.clone(),
+            temperature: self.temperature()?,
+        })
+    }
+
+    fn to_update(&self) -> Result<UpdateAgent, String> {
+        Ok(UpdateAgent {
+            name: Some(self.name.clone()),
+            model: Some(self.model.clone()),
+            system_prompt: Some(self.system_prompt.clone()),
+            temperature: Some(self.temperature()?),
+            is_active: None,
+        })
+    }
+}
+
+#[component]
+fn AgentForm(
+    id_prefix: String,
+    initial: AgentFields,
+    submit_label: &'static str,
+    on_submit: Callback<AgentFields>,
+    on_cancel: Option<Callback<()>>,
+) -> impl IntoView {
+    let name = RwSignal::new(initial.name);
+    let prompt = RwSignal::new(initial.system_prompt);
+    let model = RwSignal::new(initial.model);
+    let temperature = RwSignal::new(initial.temperature);
+    let id = move |field: &str| format!("{id_prefix}-{field}");
+
+    view! {
+        <form
+            class="agent-form"
+            on:submit=move |ev| {
+                ev.prevent_default();
+                on_submit.run(AgentFields {
+                    name: name.get_untracked(),
+                    system_prompt: prompt.get_untracked(),
+                    model: model.get_untracked(),
+                    temperature: temperature.get_untracked(),
+                });
+            }
+        >
+            <div class="field">
+                <label for=id("name")>"Agent name"</label>
+                <input
+                    id=id("name")
+                    name="name"
+                    required
+                    maxlength=limits::NAME_MAX_CHARS
+                    prop:value=move || name.get()
+                    on:input:target=move |ev| name.set(ev.target().value())
+                />
+            </div>
+            <div class="field">
+                <label for=id("prompt")>"System prompt"</label>
+                <textarea
+                    id=id("prompt")
+                    name="system_prompt"
+                    rows="3"
+                    maxlength=limits::SYSTEM_PROMPT_MAX_CHARS
+                    placeholder="Who is this agent? How does it speak?"
+                    prop:value=move || prompt.get()
+                    on:input:target=move |ev| prompt.set(ev.target().value())
+                ></textarea>
+            </div>
+            <div class="field-row">
+                <div class="field">
+                    <label for=id("model")>"Model"</label>
+                    <input
+                        id=id("model")
+                        name="model"
+                        required
+                        list="model-suggestions"
+                        maxlength=limits::MODEL_MAX_CHARS
+                        prop:value=move || model.get()
+                        on:input:target=move |ev| model.set(ev.target().value())
+                    />
+                </div>
+                <div class="field">
+                    <label for=id("temperature")>"Temperature"</label>
+                    <input
+                        id=id("temperature")
+                        name="temperature"
+                        type="number"
+                        min="0"
+                        max="2"
+                        step="0.1"
+                        required
+                        prop:value=move || temperature.get()
+                        on:input:target=move |ev| temperature.set(ev.target().value())
+                    />
+                </div>
+            </div>
+            <div class="form-actions">
+                <button type="submit" class="primary">{submit_label}</button>
+                {on_cancel.map(|cancel| view! { <button type="button" on:click=move |_| cancel.run(())>"Cancel"</button> })}
+            </div>
+        </form>
+    }
+}

@@ -1,0 +1,8 @@
+//! The rooms half of the product: server functions, live stream and the room page's parts.
+
+pub mod agents_panel;
+pub mod api;
+pub mod composer;
+pub mod live;
+pub mod state;
+pub mod timeline;

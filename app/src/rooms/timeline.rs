@@ -1,0 +1,163 @@
+//! The room's timeline: messages with their sender, time, Markdown body and usage footer.
+
+use domain::rooms::{MessageStatus, SenderType};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::api::older_messages;
+use super::state::{MessageEntry, RoomState};
+use crate::markdown::render_markdown;
+
+#[component]
+pub fn Timeline(state: RoomState) -> impl IntoView {
+    let loading_older = RwSignal::new(false);
+    let older_error = RwSignal::new(None::<String>);
+    let list_ref = NodeRef::<leptos::html::Div>::new();
+
+    let load_older = move |_| {
+        let Some(cursor) = state.older_cursor.get_untracked() else { return };
+        loading_older.set(true);
+        spawn_local(async move {
+            match older_messages(state.room_id, cursor).await {
+                Ok(page) => {
+                    older_error.set(None);
+                    state.prepend_older(page);
+                }
+                Err(error) => older_error.set(Some(error.message)),
+            }
+            loading_older.set(false);
+        });
+    };
+
+    // Follow the conversation: when the newest message changes or grows and the reader is near
+    // the bottom, keep the bottom in view.
+    let newest = move || state.messages.with(|list| list.last().map(|e| (e.id, e.message.with(|m| m.content.len()))));
+    Effect::new(move |_| {
+        newest();
+        if let Some(list) = list_ref.get() {
+            let near_bottom = list.scroll_height() - list.scroll_top() - list.client_height() < 160;
+            if near_bottom {
+                list.set_scroll_top(list.scroll_height());
+            }
+        }
+    });
+    // Start at the newest message.
+    Effect::new(move |_| {
+        if let Some(list) = list_ref.get() {
+            list.set_scroll_top(list.scroll_height());
+        }
+    });
+
+    view! {
+        <div class="timeline" node_ref=list_ref>
+            <Show when=move || state.older_cursor.with(Option::is_some)>
+                <div class="load-older">
+                    <button type="button" on:click=load_older disabled=move || loading_older.get()>
+                        {move || if loading_older.get() { "Loading…" } else { "Load older messages" }}
+                    </button>
+                </div>
+            </Show>
+            {move || older_error.get().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
+            <Show when=move || state.messages.with(Vec::is_empty)>
+                <p class="empty-timeline">
+                    "No messages yet. Add an agent, then say something — mention one with @Name to pick who answers."
+                </p>
+            </Show>
+            <ol class="messages" aria-label="Messages">
+                <For each=move || state.messages.get() key=|entry| entry.id let:entry>
+                    <MessageItem entry />
+                </For>
+            </ol>
+        </div>
+    }
+}
+
+#[component]
+fn MessageItem(entry: MessageEntry) -> impl IntoView {
+    let message = entry.message;
+    let kind = move || message.with(|m| m.sender_type);
+    let status = move || message.with(|m| m.status);
+    let class = move || format!("message message--{} status--{}", kind().as_str(), status().as_str());
+    let time = move || message.with(|m| m.created_at.format("%H:%M").to_string());
+    let datetime = move || message.with(|m| m.created_at.to_rfc3339());
+    let body = move || message.with(|m| render_markdown(&m.content));
+    let status_badge = move || match status() {
+        MessageStatus::Complete => None,
+        MessageStatus::Streaming => Some(("writing…", "badge badge--live")),
+        MessageStatus::Failed => Some(("failed", "badge badge--danger")),
+        MessageStatus::Stopped => Some(("stopped", "badge badge--warning")),
+        MessageStatus::Interrupted => Some(("interrupted", "badge badge--warning")),
+    };
+
+    view! {
+        <li class=class data-status=move || status().as_str() data-message-id=entry.id.to_string()>
+            <header class="message-header">
+                <span class="sender">{move || message.with(|m| m.sender_name.clone())}</span>
+                <span class="badge kind">{move || kind().as_str()}</span>
+                <time datetime=datetime title=datetime>{time}</time>
+                {move || status_badge().map(|(label, class)| view! { <span class=class>{label}</span> })}
+            </header>
+            <div class="message-body" inner_html=body></div>
+            {move || {
+                message
+                    .with(|m| m.error.clone())
+                    .map(|error| view! { <p class="message-error" role="status">{error}</p> })
+            }}
+            <Show when=move || kind() == SenderType::Agent>
+                <MessageFooter entry />
+            </Show>
+        </li>
+    }
+}
+
+/// Model, tokens, latency and why this agent spoke.
+#[component]
+fn MessageFooter(entry: MessageEntry) -> impl IntoView {
+    let message = entry.message;
+    let model = move || message.with(|m| m.model.clone().unwrap_or_default());
+    let is_demo = move || model() == "demo";
+    let tokens = move || {
+        message.with(|m| match (m.tokens_in, m.tokens_out) {
+            (Some(input), Some(output)) => {
+                let estimated = if m.usage_estimated { " (est.)" } else { "" };
+                Some(format!("{input} → {output} tokens{estimated}"))
+            }
+            _ => None,
+        })
+    };
+    let latency = move || {
+        message.with(|m| {
+            m.latency_ms.map(|total| match m.first_token_ms {
+                Some(first) => format!("first token {first} ms · {total} ms"),
+                None => format!("{total} ms"),
+            })
+        })
+    };
+    let reason = move || message.with(|m| m.selection_reason.clone());
+
+    view! {
+        <footer class="message-meta">
+            <span class="model">
+                {model}
+                <Show when=is_demo>
+                    <span class="badge badge--demo" title="No provider is configured; the offline demo model answered.">
+                        "demo"
+                    </span>
+                </Show>
+            </span>
+            {move || tokens().map(|t| view! { <span class="tokens">{t}</span> })}
+            {move || latency().map(|l| view! { <span class="latency">{l}</span> })}
+            {move || {
+                reason()
+                    .map(|reason| {
+                        view! {
+                            <details class="why">
+                                <summary>"Why this speaker?"</summary>
+                                <span>{reason}</span>
+                            </details>
+                        }
+                    })
+            }}
+        </footer>
+    }
+}
