@@ -12,6 +12,7 @@ use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use axum::extract::connect_info::MockConnectInfo;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts, Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -44,7 +45,8 @@ where
         .route(TASKS_PATH, get(session_tasks::<S>))
 }
 
-/// The client's IP address from `ConnectInfo<SocketAddr>`, when the server provides it.
+/// The client's IP address from `ConnectInfo<SocketAddr>` (or axum's `MockConnectInfo` in tests),
+/// when the server provides it. Forwarding headers are not trusted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub Option<IpAddr>);
 
@@ -52,7 +54,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip())))
+        let connected = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
+        let mocked = || parts.extensions.get::<MockConnectInfo<SocketAddr>>().map(|info| info.0);
+        Ok(ClientAddr(connected.or_else(mocked).map(|address| address.ip())))
     }
 }
 
