@@ -1,1 +1,160 @@
-fn main() {}
+//! `chatctl`: the control plane's terminal client. Type a command in plain language, read its
+//! preview (intent, operations, risk, lane, rule, TTL), confirm it, and watch the task until the
+//! execution plane reports it done or failed.
+
+mod client;
+mod display;
+mod shell;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use client::{Client, ClientError};
+use domain::control_plane::{Channel, StructuredOverride, TaskState};
+
+/// Exit status when the server refused a request or could not be reached.
+pub const EXIT_ERROR: u8 = 1;
+/// Exit status of `watch` when the task failed.
+pub const EXIT_TASK_FAILED: u8 = 3;
+/// Exit status when the user interrupted.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Debug, Parser)]
+#[command(name = "chatctl", version, about = "Preview, confirm and watch control plane tasks from a terminal.")]
+struct Cli {
+    /// The server's base URL.
+    #[arg(long, global = true, default_value = "http://127.0.0.1:3000")]
+    server: String,
+    /// The session id (a UUIDv4). Default: a new one, printed so it can be reused.
+    #[arg(long, global = true)]
+    session: Option<String>,
+    /// The channel this client speaks for.
+    #[arg(long, global = true, default_value = "terminal", value_parser = parse_channel)]
+    channel: Channel,
+    /// How often `watch` asks for the task's state, in milliseconds.
+    #[arg(long, global = true, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    interval_ms: u64,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The interactive loop (the default): read a line, preview, confirm, watch.
+    Shell,
+    /// Preview a command; nothing is written.
+    Preview {
+        /// The command in plain language, e.g. `liam check status`.
+        #[arg(required = true, num_args = 1.., trailing_var_arg = true)]
+        words: Vec<String>,
+    },
+    /// Confirm a preview of the same session; writes its task.
+    Confirm {
+        preview_id: String,
+        /// A structured override for an input that was not recognised, as JSON:
+        /// {"intent": "...", "operations": [{"tool": "...", "args": {...}}]}
+        #[arg(long = "override", value_name = "JSON")]
+        structured_override: Option<String>,
+    },
+    /// Watch a task of this session until it is done or failed (exit 3 when it failed).
+    Watch {
+        task_id: String,
+        /// Show the current state once and stop.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Check the hash chain of a gateway telemetry file and name the first broken line.
+    VerifyTelemetry { file: PathBuf },
+}
+
+fn parse_channel(text: &str) -> Result<Channel, String> {
+    text.parse::<Channel>().map_err(|_| "expected terminal, telegram or web".to_owned())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::VerifyTelemetry { file }) = &cli.command {
+        return verify_telemetry(file);
+    }
+
+    let session_id = match &cli.session {
+        Some(session) => session.clone(),
+        None => {
+            let session = uuid::Uuid::new_v4().to_string();
+            eprintln!("session {session} (reuse it with --session {session})");
+            session
+        }
+    };
+    let client = match Client::new(&cli.server, session_id, cli.channel) {
+        Ok(client) => client,
+        Err(error) => return fail(&error),
+    };
+    let interval = Duration::from_millis(cli.interval_ms);
+
+    match cli.command.unwrap_or(Command::Shell) {
+        Command::Shell => shell::run(&client, interval).await,
+        Command::Preview { words } => match client.preview(&words.join(" ")).await {
+            Ok(preview) => {
+                print!("{}", display::preview(&preview));
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(&error),
+        },
+        Command::Confirm { preview_id, structured_override } => {
+            let structured_override = match structured_override.as_deref().map(serde_json::from_str::<StructuredOverride>) {
+                None => None,
+                Some(Ok(parsed)) => Some(parsed),
+                Some(Err(error)) => {
+                    eprintln!("error: --override is not a structured override: {error}");
+                    return ExitCode::from(2);
+                }
+            };
+            match client.confirm(&preview_id, structured_override).await {
+                Ok(response) => {
+                    println!("{}", display::confirmed(&response));
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(&error),
+            }
+        }
+        Command::Watch { task_id, once } => {
+            if once {
+                return match client.watch(&task_id).await {
+                    Ok(watch) => {
+                        println!("{}", display::state(&watch));
+                        ExitCode::SUCCESS
+                    }
+                    Err(error) => fail(&error),
+                };
+            }
+            match shell::watch_until_final(&client, &task_id, interval).await {
+                shell::WatchEnd::Final(TaskState::Failed) => ExitCode::from(EXIT_TASK_FAILED),
+                shell::WatchEnd::Final(_) => ExitCode::SUCCESS,
+                shell::WatchEnd::Interrupted => ExitCode::from(EXIT_INTERRUPTED),
+                shell::WatchEnd::Error(error) => fail(&error),
+            }
+        }
+        Command::VerifyTelemetry { .. } => ExitCode::SUCCESS,
+    }
+}
+
+fn fail(error: &ClientError) -> ExitCode {
+    eprintln!("{error}");
+    ExitCode::from(EXIT_ERROR)
+}
+
+fn verify_telemetry(file: &std::path::Path) -> ExitCode {
+    match gateway::verify_file(file) {
+        Ok(report) => {
+            println!("{}: {} line(s), hash chain intact (last hash {})", file.display(), report.lines, report.last_hash);
+            ExitCode::SUCCESS
+        }
+        Err(broken) => {
+            println!("{}: hash chain broken at line {}: {}", file.display(), broken.line, broken.problem);
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! `chatctl` driven as a person would: in a pseudo-terminal, against a real gateway on a
+//! loopback port, with the execution plane simulated by appending lines to a telemetry file.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use gateway::{Gateway, GatewayConfig};
+use rexpect::process::WaitStatus;
+use rexpect::session::PtySession;
+use serde_json::json;
+use tempfile::TempDir;
+
+const TIMEOUT_MS: u64 = 15_000;
+const TASK_ID: &str = r"task_[0-9]{8}T[0-9]{6}_[0-9a-f]{12}";
+
+/// A gateway served on 127.0.0.1 with a temporary root.
+struct Server {
+    dir: TempDir,
+    url: String,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Server {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let gateway = Arc::new(Gateway::new(GatewayConfig::with_root(dir.path())).unwrap());
+        let router = gateway::router::<Arc<Gateway>>().with_state(gateway);
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        runtime.spawn(async move {
+            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+        });
+        Self { dir, url, _runtime: runtime }
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Appends an execution-plane event.
+    fn report(&self, line: serde_json::Value) {
+        let path = self.root().join("observability/telemetry/executor.jsonl");
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+        writeln!(file, "{line}").unwrap();
+    }
+
+    fn files_in(&self, relative: &str) -> usize {
+        std::fs::read_dir(self.root().join(relative)).map(|entries| entries.count()).unwrap_or(0)
+    }
+
+    fn chatctl(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chatctl"));
+        command.args(["--server", &self.url, "--interval-ms", "100"]).args(args);
+        command
+    }
+
+    fn spawn(&self, args: &[&str]) -> PtySession {
+        rexpect::session::spawn_command(self.chatctl(args), Some(TIMEOUT_MS)).unwrap()
+    }
+
+    /// Runs chatctl to the end without a terminal; returns (exit code, stdout, stderr).
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let output = self.chatctl(args).output().unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+}
+
+fn exit_code(session: &mut PtySession) -> i32 {
+    match session.process_mut().wait().unwrap() {
+        WaitStatus::Exited(_, code) => code,
+        other => panic!("chatctl did not exit normally: {other:?}"),
+    }
+}
+
+fn session_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[test]
+fn the_interactive_loop_previews_confirms_and_watches_until_done() {
+    let server = Server::start();
+    let mut chatctl = server.spawn(&[]);
+    chatctl.exp_string("as session ").unwrap();
+    chatctl.exp_string("chatctl> ").unwrap();
+    chatctl.send_line("liam check status").unwrap();
+    for shown in ["intent    status_check", "status_reader agent=liam", "risk      low", "lane      fast", "rule      liam_status", "ttl       300 s"] {
+        chatctl.exp_string(shown).unwrap();
+    }
+    chatctl.exp_string("Confirm? [y/N] ").unwrap();
+    assert_eq!(server.files_in("interface/inbox"), 0, "nothing is written before the confirm");
+    chatctl.send_line("y").unwrap();
+    chatctl.exp_string("ok: ").unwrap();
+    let (_, task_id) = chatctl.exp_regex(TASK_ID).unwrap();
+    chatctl.exp_string("accepted").unwrap();
+    assert_eq!(server.files_in("interface/inbox"), 1);
+
+    server.report(json!({"task_id": task_id, "state": "running"}));
+    chatctl.exp_string("running").unwrap();
+    server.report(json!({"task_id": task_id, "state": "done", "result_summary": "all systems nominal"}));
+    chatctl.exp_string("done - all systems nominal").unwrap();
+    chatctl.exp_string(&format!("{task_id} is done")).unwrap();
+    chatctl.exp_string("chatctl> ").unwrap();
+    chatctl.send_line("quit").unwrap();
+    chatctl.exp_eof().unwrap();
+    assert_eq!(exit_code(&mut chatctl), 0);
+}
+
+#[test]
+fn declining_writes_nothing_and_errors_read_as_code_and_message() {
+    let server = Server::start();
+    let mut chatctl = server.spawn(&[]);
+    chatctl.exp_string("chatctl> ").unwrap();
+    chatctl.send_line("show tasks").unwrap();
+    chatctl.exp_string("Confirm? [y/N] ").unwrap();
+    chatctl.send_line("").unwrap();
+    chatctl.exp_string("not confirmed; nothing was written").unwrap();
+    chatctl.exp_string("chatctl> ").unwrap();
+    chatctl.send_line("please do something clever").unwrap();
+    chatctl.exp_string("risk      high").unwrap();
+    chatctl.exp_string("Not recognised").unwrap();
+    chatctl.exp_string("chatctl> ").unwrap();
+    chatctl.send_line(&format!("liam check status {}", "x".repeat(300))).unwrap();
+    chatctl.exp_string("the input is longer than 256 bytes").unwrap();
+    chatctl.exp_string("chatctl> ").unwrap();
+    // Three unconfirmed previews are pending; two more fill the session, the next is refused.
+    for _ in 0..2 {
+        chatctl.send_line("show inbox").unwrap();
+        chatctl.exp_string("Confirm? [y/N] ").unwrap();
+        chatctl.send_line("n").unwrap();
+        chatctl.exp_string("chatctl> ").unwrap();
+    }
+    chatctl.send_line("show inbox").unwrap();
+    chatctl.exp_string("TOO_MANY_PREVIEWS: ").unwrap();
+    chatctl.exp_string("chatctl> ").unwrap();
+    chatctl.send_control('d').unwrap();
+    chatctl.exp_eof().unwrap();
+    assert_eq!(exit_code(&mut chatctl), 0);
+    assert_eq!(server.files_in("interface/inbox") + server.files_in("interface/pending_approval"), 0);
+}
+
+#[test]
+fn ctrl_c_stops_watching_and_returns_to_the_prompt() {
+    let server = Server::start();
+    let mut chatctl = server.spawn(&[]);
+    chatctl.exp_string("chatctl> ").unwrap();
+    chatctl.send_line("lisa run backup_db").unwrap();
+    chatctl.exp_string("lane      approval").unwrap();
+    chatctl.exp_string("Confirm? [y/N] ").unwrap();
+    chatctl.send_line("yes").unwrap();
+    chatctl.exp_string("pending_approval").unwrap();
+    // `pending_approval` is not final: the watch goes on until interrupted.
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    chatctl.send_control('c').unwrap();
+    chatctl.exp_string("stopped watching task_").unwrap();
+    chatctl.exp_string("chatctl> ").unwrap();
+    chatctl.send_control('c').unwrap();
+    chatctl.exp_eof().unwrap();
+    assert_eq!(exit_code(&mut chatctl), 0);
+    assert_eq!(server.files_in("interface/pending_approval"), 1);
+}
+
+#[test]
+fn subcommands_preview_confirm_and_watch() {
+    let server = Server::start();
+    let session = session_id();
+    let (code, out, err) = server.run(&["--session", &session, "preview", "liam", "session", "start"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("intent    session_start") && out.contains("lane      fast"), "{out}");
+    let preview_id = out.lines().next().unwrap().trim_start_matches("preview").trim().to_owned();
+    assert!(uuid::Uuid::parse_str(&preview_id).is_ok(), "{out}");
+
+    // Another session may not confirm it.
+    let (code, _, err) = server.run(&["--session", &session_id(), "confirm", &preview_id]);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("SESSION_MISMATCH: Session ID does not match preview"), "{err}");
+
+    let (code, out, err) = server.run(&["--session", &session, "confirm", &preview_id]);
+    assert_eq!(code, 0, "{err}");
+    let task_id = out.split_whitespace().nth(1).unwrap().to_owned();
+    assert!(out.contains(&format!("interface/inbox/{task_id}.yaml")), "{out}");
+
+    let (code, _, err) = server.run(&["--session", &session, "confirm", &preview_id]);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("PREVIEW_ALREADY_CONFIRMED: "), "{err}");
+
+    let (code, out, _) = server.run(&["--session", &session, "watch", &task_id, "--once"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("accepted"), "{out}");
+
+    let mut watch = server.spawn(&["--session", &session, "watch", &task_id]);
+    watch.exp_string("accepted").unwrap();
+    server.report(json!({"task_id": task_id, "state": "failed", "result_summary": "disk full"}));
+    watch.exp_string("failed - disk full").unwrap();
+    watch.exp_eof().unwrap();
+    assert_eq!(exit_code(&mut watch), 3, "a failed task exits 3");
+}
+
+#[test]
+fn a_structured_override_confirms_an_unrecognised_input() {
+    let server = Server::start();
+    let session = session_id();
+    let (_, out, _) = server.run(&["--session", &session, "--channel", "telegram", "preview", "back", "up", "the", "db"]);
+    let preview_id = out.lines().next().unwrap().trim_start_matches("preview").trim().to_owned();
+    let (code, _, err) = server.run(&["--session", &session, "confirm", &preview_id]);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("SCHEMA_INVALID: "), "{err}");
+    let chosen = r#"{"intent":"task_execution","operations":[{"tool":"task_runner","args":{"task":"backup_db"}}]}"#;
+    let (code, out, err) = server.run(&["--session", &session, "confirm", &preview_id, "--override", chosen]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("interface/pending_approval/"), "{out}");
+}
+
+#[test]
+fn errors_exit_non_zero_with_code_and_message() {
+    let server = Server::start();
+    let (code, _, err) = server.run(&["--session", "not-a-uuid", "preview", "show", "tasks"]);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("INVALID_SESSION_ID: "), "{err}");
+    let (code, _, err) = server.run(&["--session", &session_id(), "confirm", &session_id()]);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("PREVIEW_NOT_FOUND: "), "{err}");
+    let (code, _, err) = server.run(&["--session", &session_id(), "watch", "task_20200101T000000_000000000000"]);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("TASK_NOT_FOUND: "), "{err}");
+
+    // A default session is generated and printed.
+    let (code, _, err) = server.run(&["preview", "show", "inbox"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.starts_with("session ") && err.contains("--session"), "{err}");
+
+    let closed = Command::new(env!("CARGO_BIN_EXE_chatctl"))
+        .args(["--server", "http://127.0.0.1:9", "preview", "show", "tasks"])
+        .output()
+        .unwrap();
+    assert_eq!(closed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&closed.stderr).contains("cannot reach http://127.0.0.1:9"));
+}
+
+#[test]
+fn verify_telemetry_accepts_the_chain_and_names_a_tampered_line() {
+    let server = Server::start();
+    let session = session_id();
+    for _ in 0..2 {
+        server.run(&["--session", &session, "preview", "show", "tasks"]);
+    }
+    server.run(&["--session", &session, "watch", "task_20200101T000000_000000000000"]);
+    let log: PathBuf = server.root().join("observability/telemetry/gateway.jsonl");
+    let (code, out, _) = server.run(&["verify-telemetry", log.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("3 line(s), hash chain intact"), "{out}");
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let tampered = server.root().join("tampered.jsonl");
+    let lines: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| if i == 1 { line.replace("show tasks", "show inbox") } else { line.to_owned() })
+        .collect();
+    std::fs::write(&tampered, lines.join("\n") + "\n").unwrap();
+    let (code, out, _) = server.run(&["verify-telemetry", tampered.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(out.contains("broken at line 2"), "{out}");
+}
