@@ -63,7 +63,7 @@ pub fn Timeline(state: RoomState) -> impl IntoView {
                     "No messages yet. Add an agent, then say something — mention one with @Name to pick who answers."
                 </p>
             </Show>
-            <ol class="messages" aria-label="Messages">
+            <ol class="messages" aria-label="Conversation history">
                 <For each=move || state.messages.get() key=|entry| entry.id let:entry>
                     <MessageItem entry />
                 </For>
@@ -138,7 +138,7 @@ fn MessageFooter(entry: MessageEntry) -> impl IntoView {
     view! {
         <footer class="message-meta">
             <span class="model">
-                {model}
+                <Show when=move || !is_demo()>{model}</Show>
                 <Show when=is_demo>
                     <span class="badge badge--demo" title="No provider is configured; the offline demo model answered.">
                         "demo"

@@ -57,6 +57,11 @@ pub fn demo_reply(request: &ChatRequest) -> String {
         Some((name, text)) if name.len() <= 100 && !name.contains('\n') => (name.to_owned(), text),
         _ => ("everyone".to_owned(), last),
     };
+    // "Ada, a careful engineer" reads better as "a careful engineer" after "Speaking as Ada".
+    let persona = persona
+        .strip_prefix(&format!("{}, ", request.speaker_name))
+        .map(str::to_owned)
+        .unwrap_or(persona);
     let topic = topic_of(said);
     let seed = said.bytes().fold(request.speaker_name.len() as u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
     let me = &request.speaker_name;

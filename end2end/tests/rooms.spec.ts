@@ -1,0 +1,143 @@
+import { test, expect, Page } from "@playwright/test";
+
+async function hydrated(page: Page) {
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+}
+
+async function createRoom(page: Page, name: string) {
+  await page.goto("/rooms");
+  await hydrated(page);
+  await page.getByLabel("Room name").fill(name);
+  await page.getByRole("button", { name: "Create room" }).click();
+  await expect(page).toHaveURL(/\/rooms\/[0-9a-f-]{36}$/);
+  await expect(page.getByRole("heading", { level: 1, name })).toBeVisible();
+  await hydrated(page);
+  await expect(page.getByRole("status", { name: "Connection" })).toHaveText("Live");
+}
+
+async function addAgent(page: Page, name: string, prompt: string) {
+  const form = page.locator(".new-agent");
+  await form.getByLabel("Agent name").fill(name);
+  await form.getByLabel("System prompt").fill(prompt);
+  await form.getByLabel("Model").fill("demo");
+  await form.getByLabel("Temperature").fill("0.7");
+  await form.getByRole("button", { name: "Add agent" }).click();
+  await expect(page.locator(`.agent-card[data-agent-name="${name}"]`)).toBeVisible();
+  await expect(form.getByLabel("Agent name")).toHaveValue("");
+}
+
+test("create a room, add two agents, watch a reply stream in, reload and keep the history", async ({ page }) => {
+  await createRoom(page, "Launch plan");
+  await addAgent(page, "Ada", "You are Ada, a careful engineer.");
+  await addAgent(page, "Bob", "You are Bob, an optimistic marketer.");
+  await expect(page.locator(".agents-panel .hint")).toContainText("2 of 12 active");
+
+  const composer = page.getByLabel("Message");
+  await composer.fill("What should we measure first?");
+  await composer.press("Enter");
+
+  const human = page.locator(".message--human").last();
+  await expect(human).toContainText("What should we measure first?");
+  await expect(composer).toHaveValue("");
+
+  // The agent's reply appears while it is still being written, then completes.
+  const reply = page.locator(".message--agent").first();
+  await expect(reply).toHaveAttribute("data-status", "streaming");
+  const partial = (await reply.locator(".message-body").innerText()).length;
+  await expect(reply).toHaveAttribute("data-status", "complete", { timeout: 15_000 });
+  const full = (await reply.locator(".message-body").innerText()).length;
+  expect(full).toBeGreaterThan(partial);
+  await expect(reply.locator(".sender")).toHaveText("Ada");
+  await expect(reply.locator(".message-meta")).toContainText("demo");
+  await expect(reply.locator(".message-meta")).toContainText("tokens");
+  await reply.getByText("Why this speaker?").click();
+  await expect(reply.locator(".why")).toContainText("First in rotation.");
+
+  // A mention picks the speaker.
+  await composer.fill("@Bob what do you think?");
+  await composer.press("Enter");
+  const second = page.locator(".message--agent").nth(1);
+  await expect(second.locator(".sender")).toHaveText("Bob");
+  await expect(second).toHaveAttribute("data-status", "complete", { timeout: 15_000 });
+
+  await page.reload();
+  await hydrated(page);
+  await expect(page.locator(".message--human")).toHaveCount(2);
+  await expect(page.locator(".message--agent")).toHaveCount(2);
+  await expect(page.locator(".message--agent").first().locator(".message-body")).toContainText("measure");
+  await expect(page.locator(`.agent-card[data-agent-name="Ada"]`)).toBeVisible();
+});
+
+test("Shift+Enter adds a line; Enter sends", async ({ page }) => {
+  await createRoom(page, "Multiline");
+  const composer = page.getByLabel("Message");
+  await composer.fill("first line");
+  await composer.press("Shift+Enter");
+  await composer.pressSequentially("second line");
+  await expect(composer).toHaveValue("first line\nsecond line");
+  await expect(page.locator(".message")).toHaveCount(0);
+  await composer.press("Enter");
+  await expect(page.locator(".message--human .message-body")).toContainText("second line");
+});
+
+test("agents can be edited and deactivated", async ({ page }) => {
+  await createRoom(page, "Personas");
+  await addAgent(page, "Cleo", "You are Cleo.");
+  const card = page.locator(`.agent-card[data-agent-name="Cleo"]`);
+  await card.getByRole("button", { name: "Edit" }).click();
+  await card.getByLabel("System prompt").fill("You are Cleo, a historian.");
+  await card.getByLabel("Temperature").fill("1.3");
+  await card.getByRole("button", { name: "Save" }).click();
+  await expect(card.locator(".agent-prompt")).toHaveText("You are Cleo, a historian.");
+  await expect(card).toContainText("t = 1.3");
+  await card.getByRole("button", { name: "Deactivate" }).click();
+  await expect(card).toContainText("inactive");
+  await expect(page.locator(".agents-panel .hint")).toContainText("0 of 12 active");
+
+  // A refused input shows the server's message and changes nothing.
+  const form = page.locator(".new-agent");
+  await form.getByLabel("Agent name").fill("cleo");
+  await form.getByRole("button", { name: "Add agent" }).click();
+  await expect(form.getByRole("alert")).toContainText("already has an agent named");
+});
+
+test("hostile Markdown is shown as text and never runs", async ({ page }) => {
+  await createRoom(page, "Hostile input");
+  const composer = page.getByLabel("Message");
+  const attack = [
+    "<img src=x onerror=\"window.__xss = 1\">",
+    "<script>window.__xss = 2</script>",
+    "[click me](javascript:window.__xss=3)",
+    "**still bold**",
+  ].join("\n\n");
+  await composer.fill(attack);
+  await composer.press("Enter");
+  const body = page.locator(".message--human .message-body").last();
+  await expect(body.locator("strong")).toHaveText("still bold");
+  await expect(body).toContainText("<img src=x");
+  await expect(body).toContainText("<script>");
+  await expect(body.locator("img, script")).toHaveCount(0);
+  await expect(body.locator("a")).toHaveCount(0);
+  await body.getByText("click me").click();
+
+  await page.reload();
+  await hydrated(page);
+  await expect(page.locator(".message--human .message-body strong")).toHaveText("still bold");
+  expect(await page.evaluate(() => (window as any).__xss)).toBeUndefined();
+});
+
+test("older messages load on demand", async ({ page, request }) => {
+  const created = await request.post("/api/rooms", { data: { name: "Long history" } });
+  const room = await created.json();
+  for (let i = 0; i < 60; i++) {
+    await request.post(`/api/rooms/${room.id}/messages`, { data: { content: `note ${i}` } });
+  }
+  await page.goto(`/rooms/${room.id}`);
+  await hydrated(page);
+  await expect(page.locator(".message")).toHaveCount(50);
+  await expect(page.locator(".message").first()).toContainText("note 10");
+  await page.getByRole("button", { name: "Load older messages" }).click();
+  await expect(page.locator(".message")).toHaveCount(60);
+  await expect(page.locator(".message").first()).toContainText("note 0");
+  await expect(page.getByRole("button", { name: "Load older messages" })).toHaveCount(0);
+});
