@@ -98,12 +98,19 @@ async fn next_line(lines: &mut mpsc::UnboundedReceiver<String>) -> Option<String
 }
 
 pub async fn run(client: &Client, interval: Duration) -> ExitCode {
-    println!("chatctl: connected to {} as session {} on {}", client.server(), client.session_id, client.channel);
+    println!(
+        "chatctl: connected to {} as session {} on {}",
+        client.server(),
+        client.session_id,
+        client.channel
+    );
     println!("Type a command (e.g. `liam check status`), or `quit`.");
     let mut lines = stdin_lines();
     loop {
         prompt("chatctl> ");
-        let Some(line) = next_line(&mut lines).await else { return ExitCode::SUCCESS };
+        let Some(line) = next_line(&mut lines).await else {
+            return ExitCode::SUCCESS;
+        };
         let input = line.trim();
         if input.is_empty() {
             continue;
@@ -127,7 +134,9 @@ pub async fn run(client: &Client, interval: Duration) -> ExitCode {
             continue;
         }
         prompt("Confirm? [y/N] ");
-        let Some(answer) = next_line(&mut lines).await else { return ExitCode::SUCCESS };
+        let Some(answer) = next_line(&mut lines).await else {
+            return ExitCode::SUCCESS;
+        };
         if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
             println!("not confirmed; nothing was written");
             continue;

@@ -24,7 +24,10 @@ pub struct RateLimit {
 impl RateLimit {
     /// A limit of `per_second` with a burst of `burst`; zeros are raised to one.
     pub fn new(per_second: u32, burst: u32) -> Self {
-        Self { per_second: NonZeroU32::MIN.saturating_add(per_second.saturating_sub(1)), burst: NonZeroU32::MIN.saturating_add(burst.saturating_sub(1)) }
+        Self {
+            per_second: NonZeroU32::MIN.saturating_add(per_second.saturating_sub(1)),
+            burst: NonZeroU32::MIN.saturating_add(burst.saturating_sub(1)),
+        }
     }
 }
 
@@ -51,8 +54,14 @@ impl Default for GatewayConfig {
             preview_ttl: Duration::from_secs(DEFAULT_PREVIEW_TTL_SECONDS),
             session_ttl: Duration::from_secs(DEFAULT_SESSION_TTL_SECONDS),
             max_sessions: DEFAULT_MAX_SESSIONS,
-            session_rate: RateLimit::new(DEFAULT_SESSION_RATE_PER_SECOND, DEFAULT_SESSION_RATE_BURST),
-            address_rate: RateLimit::new(DEFAULT_ADDRESS_RATE_PER_SECOND, DEFAULT_ADDRESS_RATE_BURST),
+            session_rate: RateLimit::new(
+                DEFAULT_SESSION_RATE_PER_SECOND,
+                DEFAULT_SESSION_RATE_BURST,
+            ),
+            address_rate: RateLimit::new(
+                DEFAULT_ADDRESS_RATE_PER_SECOND,
+                DEFAULT_ADDRESS_RATE_BURST,
+            ),
         }
     }
 }
@@ -68,7 +77,10 @@ pub struct GatewayConfigError {
 impl GatewayConfig {
     /// A configuration with every default but the root folder.
     pub fn with_root(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into(), ..Self::default() }
+        Self {
+            root: root.into(),
+            ..Self::default()
+        }
     }
 
     /// Reads the process environment.
@@ -77,9 +89,18 @@ impl GatewayConfig {
     }
 
     /// Reads configuration through `lookup`, so tests need not touch the process environment.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, GatewayConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let seconds = |variable: &'static str, default: u64, max: u64| -> Result<Duration, GatewayConfigError> {
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, GatewayConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let seconds = |variable: &'static str,
+                       default: u64,
+                       max: u64|
+         -> Result<Duration, GatewayConfigError> {
             whole_number(&get, variable, default, 1, max).map(Duration::from_secs)
         };
         let rate = |variable: &'static str, default: u32| -> Result<u32, GatewayConfigError> {
@@ -89,16 +110,35 @@ impl GatewayConfig {
 
         Ok(GatewayConfig {
             root: PathBuf::from(get("GATEWAY_ROOT").unwrap_or_else(|| DEFAULT_ROOT.to_owned())),
-            preview_ttl: seconds("GATEWAY_PREVIEW_TTL_SECONDS", DEFAULT_PREVIEW_TTL_SECONDS, 86_400)?,
-            session_ttl: seconds("GATEWAY_SESSION_TTL_SECONDS", DEFAULT_SESSION_TTL_SECONDS, 86_400)?,
-            max_sessions: whole_number(&get, "GATEWAY_MAX_SESSIONS", DEFAULT_MAX_SESSIONS as u64, 1, 10_000_000)?
-                as usize,
+            preview_ttl: seconds(
+                "GATEWAY_PREVIEW_TTL_SECONDS",
+                DEFAULT_PREVIEW_TTL_SECONDS,
+                86_400,
+            )?,
+            session_ttl: seconds(
+                "GATEWAY_SESSION_TTL_SECONDS",
+                DEFAULT_SESSION_TTL_SECONDS,
+                86_400,
+            )?,
+            max_sessions: whole_number(
+                &get,
+                "GATEWAY_MAX_SESSIONS",
+                DEFAULT_MAX_SESSIONS as u64,
+                1,
+                10_000_000,
+            )? as usize,
             session_rate: RateLimit::new(
-                rate("GATEWAY_RATE_SESSION_PER_SECOND", DEFAULT_SESSION_RATE_PER_SECOND)?,
+                rate(
+                    "GATEWAY_RATE_SESSION_PER_SECOND",
+                    DEFAULT_SESSION_RATE_PER_SECOND,
+                )?,
                 rate("GATEWAY_RATE_SESSION_BURST", DEFAULT_SESSION_RATE_BURST)?,
             ),
             address_rate: RateLimit::new(
-                rate("GATEWAY_RATE_ADDRESS_PER_SECOND", DEFAULT_ADDRESS_RATE_PER_SECOND)?,
+                rate(
+                    "GATEWAY_RATE_ADDRESS_PER_SECOND",
+                    DEFAULT_ADDRESS_RATE_PER_SECOND,
+                )?,
                 rate("GATEWAY_RATE_ADDRESS_BURST", DEFAULT_ADDRESS_RATE_BURST)?,
             ),
         })
@@ -112,7 +152,9 @@ fn whole_number(
     min: u64,
     max: u64,
 ) -> Result<u64, GatewayConfigError> {
-    let Some(value) = get(variable) else { return Ok(default) };
+    let Some(value) = get(variable) else {
+        return Ok(default);
+    };
     match value.parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(GatewayConfigError {
@@ -129,7 +171,10 @@ mod tests {
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<GatewayConfig, GatewayConfigError> {
-        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         GatewayConfig::from_lookup(|name| vars.get(name).cloned())
     }
 
@@ -170,9 +215,24 @@ mod tests {
         let err = config(&[("GATEWAY_PREVIEW_TTL_SECONDS", "soon")]).unwrap_err();
         assert_eq!(err.variable, "GATEWAY_PREVIEW_TTL_SECONDS");
         assert!(err.problem.contains("soon"));
-        assert_eq!(config(&[("GATEWAY_SESSION_TTL_SECONDS", "0")]).unwrap_err().variable, "GATEWAY_SESSION_TTL_SECONDS");
-        assert_eq!(config(&[("GATEWAY_RATE_SESSION_BURST", "-1")]).unwrap_err().variable, "GATEWAY_RATE_SESSION_BURST");
-        assert_eq!(config(&[("GATEWAY_MAX_SESSIONS", "0")]).unwrap_err().variable, "GATEWAY_MAX_SESSIONS");
+        assert_eq!(
+            config(&[("GATEWAY_SESSION_TTL_SECONDS", "0")])
+                .unwrap_err()
+                .variable,
+            "GATEWAY_SESSION_TTL_SECONDS"
+        );
+        assert_eq!(
+            config(&[("GATEWAY_RATE_SESSION_BURST", "-1")])
+                .unwrap_err()
+                .variable,
+            "GATEWAY_RATE_SESSION_BURST"
+        );
+        assert_eq!(
+            config(&[("GATEWAY_MAX_SESSIONS", "0")])
+                .unwrap_err()
+                .variable,
+            "GATEWAY_MAX_SESSIONS"
+        );
     }
 
     #[test]

@@ -6,7 +6,13 @@ use common::{session, TestGateway};
 use http::StatusCode;
 use serde_json::json;
 
-const LOW_RISK_COMMANDS: &[&str] = &["liam check status", "liam show status", "liam session start", "show tasks", "show inbox"];
+const LOW_RISK_COMMANDS: &[&str] = &[
+    "liam check status",
+    "liam show status",
+    "liam session start",
+    "show tasks",
+    "show inbox",
+];
 
 /// Suffixes and infixes a shell would act on.
 const INJECTIONS: &[&str] = &[
@@ -44,23 +50,23 @@ const INJECTIONS: &[&str] = &[
 /// Look-alikes: each reads like a low-risk command but is not plain ASCII.
 fn disguised() -> Vec<String> {
     vec![
-        "ｌｉａｍ ｃｈｅｃｋ ｓｔａｔｕｓ".to_owned(),   // fullwidth letters
-        "liam check stаtus".to_owned(),                  // Cyrillic а
-        "liаm check status".to_owned(),                  // Cyrillic а in the agent
-        "liam сheck status".to_owned(),                  // Cyrillic с
-        "lіam check status".to_owned(),                  // Ukrainian і
-        "liam\u{200b}check status".to_owned(),           // zero-width space
-        "liam check status\u{200b}".to_owned(),          // trailing zero-width space
-        "\u{feff}liam check status".to_owned(),          // byte order mark
-        "liam\u{a0}check status".to_owned(),             // no-break space
-        "liam\u{2003}check status".to_owned(),           // em space
-        "ſhow tasks".to_owned(),                         // long s, case-folds to s
-        "show tas\u{212a}s".to_owned(),                  // Kelvin sign, case-folds to k
-        "lıam check status".to_owned(),                  // dotless i
-        "liam check status\u{202e}".to_owned(),          // right-to-left override
-        "li\u{0301}am check status".to_owned(),          // combining accent
-        "show tasks\u{2028}".to_owned(),                 // line separator
-        "show\u{3000}tasks".to_owned(),                  // ideographic space
+        "ｌｉａｍ ｃｈｅｃｋ ｓｔａｔｕｓ".to_owned(), // fullwidth letters
+        "liam check stаtus".to_owned(),                // Cyrillic а
+        "liаm check status".to_owned(),                // Cyrillic а in the agent
+        "liam сheck status".to_owned(),                // Cyrillic с
+        "lіam check status".to_owned(),                // Ukrainian і
+        "liam\u{200b}check status".to_owned(),         // zero-width space
+        "liam check status\u{200b}".to_owned(),        // trailing zero-width space
+        "\u{feff}liam check status".to_owned(),        // byte order mark
+        "liam\u{a0}check status".to_owned(),           // no-break space
+        "liam\u{2003}check status".to_owned(),         // em space
+        "ſhow tasks".to_owned(),                       // long s, case-folds to s
+        "show tas\u{212a}s".to_owned(),                // Kelvin sign, case-folds to k
+        "lıam check status".to_owned(),                // dotless i
+        "liam check status\u{202e}".to_owned(),        // right-to-left override
+        "li\u{0301}am check status".to_owned(),        // combining accent
+        "show tasks\u{2028}".to_owned(),               // line separator
+        "show\u{3000}tasks".to_owned(),                // ideographic space
     ]
 }
 
@@ -110,10 +116,18 @@ async fn no_injection_or_look_alike_yields_low_risk() {
         let session = session();
         for input in chunk {
             let reply = test
-                .post("/api/v1/chat/preview", json!({"raw_input": input, "channel": "terminal", "session_id": session}))
+                .post(
+                    "/api/v1/chat/preview",
+                    json!({"raw_input": input, "channel": "terminal", "session_id": session}),
+                )
                 .await;
             if reply.status != StatusCode::OK {
-                assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{input:?}: {}", reply.body);
+                assert_eq!(
+                    reply.status,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "{input:?}: {}",
+                    reply.body
+                );
                 assert_eq!(reply.body["error"]["code"], "INVALID_INPUT", "{input:?}");
                 refused += 1;
                 continue;
@@ -121,12 +135,22 @@ async fn no_injection_or_look_alike_yields_low_risk() {
             let task = &reply.body["normalized_task"];
             assert_eq!(task["risk"], "high", "{input:?} yielded {}", reply.body);
             assert_eq!(task["lane"], "approval", "{input:?}");
-            assert_eq!(reply.body["rule_id"], "fallback", "{input:?} matched a rule: {}", reply.body);
+            assert_eq!(
+                reply.body["rule_id"], "fallback",
+                "{input:?} matched a rule: {}",
+                reply.body
+            );
             assert_eq!(task["intent"], "unknown", "{input:?}");
-            assert_eq!(reply.body["requires_structured_override"], true, "{input:?}");
+            assert_eq!(
+                reply.body["requires_structured_override"], true,
+                "{input:?}"
+            );
         }
     }
-    assert!(refused >= 10, "the oversized inputs are refused outright ({refused})");
+    assert!(
+        refused >= 10,
+        "the oversized inputs are refused outright ({refused})"
+    );
 }
 
 #[tokio::test]
@@ -134,7 +158,9 @@ async fn an_injected_confirm_cannot_smuggle_a_lower_risk() {
     // Even confirmed with an override, an unrecognised input stays high risk and goes to approval.
     let test = TestGateway::new();
     let session = session();
-    let preview = test.preview_ok(&session, "liam check status; rm -rf /").await;
+    let preview = test
+        .preview_ok(&session, "liam check status; rm -rf /")
+        .await;
     let body = json!({
         "preview_id": preview["preview_id"], "session_id": session,
         "structured_override": {"intent": "status_check", "operations": [{"tool": "status_reader", "args": {"agent": "liam"}}]},
@@ -143,6 +169,10 @@ async fn an_injected_confirm_cannot_smuggle_a_lower_risk() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["lane"], "approval");
     assert!(test.files_in("interface/inbox").is_empty());
-    let text = std::fs::read_to_string(test.root().join(reply.body["path_written"].as_str().unwrap())).unwrap();
+    let text = std::fs::read_to_string(
+        test.root()
+            .join(reply.body["path_written"].as_str().unwrap()),
+    )
+    .unwrap();
     assert!(text.contains("risk: high"), "{text}");
 }
