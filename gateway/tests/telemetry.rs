@@ -30,7 +30,7 @@ const SPEC_FIELDS: &[&str] = &[
 async fn every_request_leaves_exactly_one_line() {
     let test = TestGateway::with(|root| GatewayConfig {
         session_rate: RateLimit::new(1, 25),
-        preview_ttl: Duration::from_millis(200),
+        preview_ttl: Duration::from_secs(1),
         ..relaxed(root)
     });
     let session = session();
@@ -129,7 +129,7 @@ async fn every_request_leaves_exactly_one_line() {
 
     let stale = test.preview_ok(&session, "show tasks").await;
     expected.push(("preview", None));
-    sleep(Duration::from_millis(300)).await;
+    sleep(Duration::from_millis(1200)).await;
     assert_error(
         &test
             .confirm(&session, stale["preview_id"].as_str().unwrap())
