@@ -279,6 +279,8 @@ pub struct RoomSnapshot {
     pub last_event_id: String,
     /// True when no language-model provider is configured and agents answer with the demo model.
     pub demo_mode: bool,
+    /// The room's latest auto-dialogue run, if it has had one.
+    pub latest_run: Option<crate::events::RunStatusEvent>,
 }
 
 /// A field that breaks a rule, with a message meant for people.

@@ -36,3 +36,44 @@ pub struct Run {
     pub stopped_at: Option<DateTime<Utc>>,
     pub stop_reason: Option<StopReason>,
 }
+
+/// Limits on auto-dialogue runs.
+pub mod limits {
+    pub const MAX_STEPS: i64 = 500;
+    pub const MAX_SECONDS: i64 = 3600;
+    pub const MIN_AGENTS: usize = 2;
+}
+
+/// `POST /api/rooms/:id/auto/start`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartRun {
+    pub max_steps: i64,
+    pub max_seconds: i64,
+    #[serde(default)]
+    pub budget_tokens: Option<i64>,
+}
+
+/// `POST /api/rooms/:id/auto/start` answers `{run_id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunStarted {
+    pub run_id: Uuid,
+}
+
+/// `POST /api/rooms/:id/auto/stop` answers `{status}`: the stopped run's final status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunStopped {
+    pub status: RunStatus,
+    pub run_id: Uuid,
+}
+
+impl StopReason {
+    /// The run status a stop reason ends in: limits complete a run, people and servers stop it,
+    /// errors fail it.
+    pub fn final_status(self) -> RunStatus {
+        match self {
+            StopReason::MaxSteps | StopReason::MaxSeconds | StopReason::BudgetTokens => RunStatus::Completed,
+            StopReason::UserStop | StopReason::ServerShutdown | StopReason::ServerRestart => RunStatus::Stopped,
+            StopReason::Error => RunStatus::Failed,
+        }
+    }
+}

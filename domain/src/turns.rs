@@ -156,3 +156,185 @@ mod tests {
         assert_eq!(chosen.reason(Some("A")), "Next in rotation after A.");
     }
 }
+
+/// What the run orchestrator knows when it picks the next speaker.
+#[derive(Debug, Clone)]
+pub struct RunTurnView<'a, 's> {
+    pub agents: &'a [Agent],
+    /// The newest message of the room: who wrote it (an agent's id, or `None` for a person) and its text.
+    pub last_message: Option<(Option<Uuid>, &'s str, &'s str)>,
+    /// The agent who spoke last.
+    pub last_agent: Option<Uuid>,
+    /// The step at which each agent last spoke in this run.
+    pub spoke_at: &'s [(Uuid, i64)],
+    /// The step about to be taken (0 for the first).
+    pub step: i64,
+    /// How many other turns an agent must wait before speaking again.
+    pub cooldown_turns: i64,
+}
+
+/// Picks the next speaker of an auto-dialogue run and says why: a mention in the newest message
+/// unless that agent is cooling down, otherwise round-robin order skipping the last speaker and
+/// anyone cooling down. When cooldown leaves nobody, the agent who has waited longest speaks.
+pub fn choose_run_speaker<'a>(view: &RunTurnView<'a, '_>) -> Option<(&'a Agent, String)> {
+    let active: Vec<&Agent> = view.agents.iter().filter(|a| a.is_active).collect();
+    if active.is_empty() {
+        return None;
+    }
+    let last_spoke = |agent: &Agent| view.spoke_at.iter().find(|(id, _)| *id == agent.id).map(|(_, step)| *step);
+    let cooling = |agent: &Agent| last_spoke(agent).is_some_and(|at| view.step - at <= view.cooldown_turns);
+    let last_name = view.last_agent.and_then(|id| view.agents.iter().find(|a| a.id == id)).map(|a| a.name.as_str());
+    let answering = match view.last_message {
+        Some((None, author, _)) => Some(format!("Answering {author}; ")),
+        _ => None,
+    };
+    let prefix = answering.unwrap_or_default();
+
+    let mut note = String::new();
+    if let Some((author_id, author, text)) = view.last_message {
+        if let Some(mentioned) = mentioned_agent(text, view.agents) {
+            // An agent cannot answer its own mention; anyone else's mention wins unless cooling down.
+            if !cooling(mentioned) && Some(mentioned.id) != author_id {
+                let reason = format!("{prefix}mentioned as @{} by {author}.", mentioned.name);
+                return Some((mentioned, capitalize(&reason)));
+            }
+            note = format!("@{} was mentioned but is cooling down; ", mentioned.name);
+        }
+    }
+
+    let start = view.last_agent.and_then(|id| view.agents.iter().position(|a| a.id == id));
+    let order: Vec<&Agent> = match start {
+        Some(position) => view.agents[position + 1..].iter().chain(view.agents[..=position].iter()).collect(),
+        None => view.agents.iter().collect(),
+    };
+    let eligible = order.iter().copied().find(|a| a.is_active && Some(a.id) != view.last_agent && !cooling(a));
+    let reason_tail = |agent: &Agent| match last_name {
+        Some(last) => format!("next in rotation after {last}."),
+        None => {
+            let _ = agent;
+            "first in rotation.".to_owned()
+        }
+    };
+    if let Some(agent) = eligible {
+        return Some((agent, capitalize(&format!("{prefix}{note}{}", reason_tail(agent)))));
+    }
+    // Everyone else is cooling down: the one who has waited longest goes next.
+    let waited_longest = active
+        .iter()
+        .copied()
+        .filter(|a| Some(a.id) != view.last_agent || active.len() == 1)
+        .min_by_key(|a| last_spoke(a).unwrap_or(i64::MIN))?;
+    Some((waited_longest, capitalize(&format!("{prefix}{note}everyone is cooling down; {} has waited longest.", waited_longest.name))))
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod run_tests {
+    use chrono::Utc;
+
+    use super::*;
+
+    fn team(names: &[&str]) -> Vec<Agent> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Agent {
+                id: Uuid::from_u128(i as u128 + 1),
+                room_id: Uuid::nil(),
+                name: (*name).to_owned(),
+                model: "demo".into(),
+                system_prompt: String::new(),
+                temperature: 0.7,
+                is_active: true,
+                created_at: Utc::now(),
+            })
+            .collect()
+    }
+
+    /// Simulates `steps` turns with no mentions and returns who spoke.
+    fn simulate(agents: &[Agent], steps: i64, cooldown: i64) -> Vec<String> {
+        let mut spoke_at: Vec<(Uuid, i64)> = Vec::new();
+        let mut last: Option<Uuid> = None;
+        let mut names = Vec::new();
+        for step in 0..steps {
+            let last_message = last.map(|id| (Some(id), "someone", "plain words"));
+            let view = RunTurnView { agents, last_message, last_agent: last, spoke_at: &spoke_at, step, cooldown_turns: cooldown };
+            let (agent, _) = choose_run_speaker(&view).unwrap();
+            spoke_at.retain(|(id, _)| *id != agent.id);
+            spoke_at.push((agent.id, step));
+            last = Some(agent.id);
+            names.push(agent.name.clone());
+        }
+        names
+    }
+
+    #[test]
+    fn two_agents_alternate() {
+        let agents = team(&["A", "B"]);
+        assert_eq!(simulate(&agents, 6, 1), vec!["A", "B", "A", "B", "A", "B"]);
+    }
+
+    #[test]
+    fn three_agents_rotate_and_cooldown_holds() {
+        let agents = team(&["A", "B", "C"]);
+        assert_eq!(simulate(&agents, 6, 2), vec!["A", "B", "C", "A", "B", "C"]);
+    }
+
+    #[test]
+    fn a_mention_picks_the_agent_unless_it_is_cooling_down() {
+        let agents = team(&["A", "B", "C"]);
+        // A spoke at step 0, B at step 1 and mentions A; with a cooldown of 2, A must wait.
+        let spoke_at = [(agents[0].id, 0), (agents[1].id, 1)];
+        let view = RunTurnView {
+            agents: &agents,
+            last_message: Some((Some(agents[1].id), "B", "what do you say, @A?")),
+            last_agent: Some(agents[1].id),
+            spoke_at: &spoke_at,
+            step: 2,
+            cooldown_turns: 2,
+        };
+        let (agent, reason) = choose_run_speaker(&view).unwrap();
+        assert_eq!(agent.name, "C");
+        assert_eq!(reason, "@A was mentioned but is cooling down; next in rotation after B.");
+
+        // With a cooldown of 1, A may answer the mention.
+        let view = RunTurnView { cooldown_turns: 1, ..view };
+        let (agent, reason) = choose_run_speaker(&view).unwrap();
+        assert_eq!(agent.name, "A");
+        assert_eq!(reason, "Mentioned as @A by B.");
+    }
+
+    #[test]
+    fn a_person_cutting_in_is_answered() {
+        let agents = team(&["A", "B"]);
+        let spoke_at = [(agents[0].id, 0)];
+        let view = RunTurnView {
+            agents: &agents,
+            last_message: Some((None, "Guest", "@A, wait, please reconsider")),
+            last_agent: Some(agents[0].id),
+            spoke_at: &spoke_at,
+            step: 1,
+            cooldown_turns: 0,
+        };
+        let (agent, reason) = choose_run_speaker(&view).unwrap();
+        assert_eq!(agent.name, "A", "cooldown 0 lets the mentioned agent answer the person");
+        assert_eq!(reason, "Answering Guest; mentioned as @A by Guest.");
+        let plain = RunTurnView { last_message: Some((None, "Guest", "hold on")), ..view };
+        let (agent, reason) = choose_run_speaker(&plain).unwrap();
+        assert_eq!(agent.name, "B");
+        assert_eq!(reason, "Answering Guest; next in rotation after A.");
+    }
+
+    #[test]
+    fn an_oversized_cooldown_still_lets_someone_speak() {
+        let agents = team(&["A", "B"]);
+        assert_eq!(simulate(&agents, 4, 10), vec!["A", "B", "A", "B"]);
+    }
+}

@@ -47,6 +47,8 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
     }
     let options = leptos_options(&config);
     let state = AppState::new(config, store, options).map_err(StartupError::Config)?;
+    // Runs a crash left marked running end with server_restart.
+    services::runs::close_orphaned_runs(&state).await.map_err(|e| StartupError::Config(e.to_string()))?;
     spawn_housekeeping(&state);
     Ok(state)
 }

@@ -87,6 +87,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// `SSE_KEEPALIVE_SECONDS`: how often an idle live stream sends a keep-alive comment.
     pub sse_keep_alive: Duration,
+    /// `RUN_COOLDOWN_TURNS`: in auto mode, how many other turns an agent waits before speaking again.
+    pub run_cooldown_turns: i64,
     /// Language-model providers and how agents use them.
     pub llm: LlmConfig,
 }
@@ -223,9 +225,15 @@ impl Config {
             _ => Err("expected a whole number of seconds from 1 to 300".to_owned()),
         })?;
 
+        let run_cooldown_turns = parse_or(&get, "RUN_COOLDOWN_TURNS", "1", |v| match v.parse::<i64>() {
+            Ok(n) if (0..=11).contains(&n) => Ok(n),
+            _ => Err("expected a whole number from 0 to 11".to_owned()),
+        })?;
+
         Ok(Config {
             llm,
             sse_keep_alive,
+            run_cooldown_turns,
             site_addr,
             site_root: get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned()),
             database_url,

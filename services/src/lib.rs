@@ -8,6 +8,7 @@ pub mod events;
 pub mod llm;
 pub mod replies;
 pub mod rooms;
+pub mod runs;
 pub mod state;
 
 pub use config::Config;

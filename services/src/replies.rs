@@ -81,6 +81,15 @@ pub struct Turn {
     pub agent: Agent,
     pub selection_reason: String,
     pub run_id: Option<Uuid>,
+    /// Tokens (prompt and reply) this turn may use at most: a run's remaining budget.
+    pub token_allowance: Option<i64>,
+}
+
+/// Whether the agent spoke, or the turn could not fit the token allowance.
+#[derive(Debug, Clone)]
+pub enum TurnOutcome {
+    Spoke(TurnResult),
+    OverBudget,
 }
 
 /// What a finished turn produced.
@@ -101,17 +110,25 @@ impl TurnResult {
 /// Runs one agent turn to its end. Storage failures are returned; provider failures end the
 /// message as `failed` with a readable error and are not errors of this function.
 #[tracing::instrument(skip_all, fields(room_id = %turn.room_id, agent_id = %turn.agent.id), err)]
-pub async fn run_turn(state: &AppState, turn: Turn, stop: &StopSignal) -> ServiceResult<TurnResult> {
+pub async fn run_turn(state: &AppState, turn: Turn, stop: &StopSignal) -> ServiceResult<TurnOutcome> {
     let store = &state.store;
     let agents = store.list_agents(turn.room_id).await?;
     let history = store.list_messages(turn.room_id, None, HISTORY_WINDOW).await?.messages;
     let config = &state.config.llm;
-    let request = ChatRequest {
+    let mut request = ChatRequest {
         messages: build_prompt(&turn.agent, &agents, &history, config.context_tokens),
         temperature: turn.agent.temperature,
         max_tokens: config.max_output_tokens,
         speaker_name: turn.agent.name.clone(),
     };
+    if let Some(allowance) = turn.token_allowance {
+        // The reply may only use what the prompt leaves of the allowance.
+        let room_for_reply = allowance - prompt_estimate(&request);
+        if room_for_reply < 1 {
+            return Ok(TurnOutcome::OverBudget);
+        }
+        request.max_tokens = request.max_tokens.min(u32::try_from(room_for_reply).unwrap_or(u32::MAX));
+    }
     let route = state.models.route(&turn.agent.model);
 
     let message = store
@@ -134,7 +151,7 @@ pub async fn run_turn(state: &AppState, turn: Turn, stop: &StopSignal) -> Servic
         Err(error) => {
             let outcome = Streamed { status: MessageStatus::Failed, error: Some(error.to_string()), ..Streamed::default() };
             let message = finish(state, &message, outcome, &request, None).await?;
-            return Ok(TurnResult { message, tokens_in: 0, tokens_out: 0, cost: 0.0 });
+            return Ok(TurnOutcome::Spoke(TurnResult { message, tokens_in: 0, tokens_out: 0, cost: 0.0 }));
         }
     };
 
@@ -159,7 +176,7 @@ pub async fn run_turn(state: &AppState, turn: Turn, stop: &StopSignal) -> Servic
         .await?;
     metrics::counter!("llm_generations_total", "provider" => route.provider.as_str(), "status" => message.status.as_str())
         .increment(1);
-    Ok(TurnResult { message, tokens_in, tokens_out, cost })
+    Ok(TurnOutcome::Spoke(TurnResult { message, tokens_in, tokens_out, cost }))
 }
 
 struct Streamed {

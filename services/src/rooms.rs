@@ -55,7 +55,8 @@ pub async fn room_snapshot(state: &AppState, room_id: Uuid) -> ServiceResult<Roo
             message.content = text;
         }
     }
-    Ok(RoomSnapshot { room, agents, page, last_event_id, demo_mode: state.models.demo_only() })
+    let latest_run = crate::runs::latest_status(state, room_id).await?;
+    Ok(RoomSnapshot { room, agents, page, last_event_id, demo_mode: state.models.demo_only(), latest_run })
 }
 
 pub async fn list_agents(state: &AppState, room_id: Uuid) -> ServiceResult<Vec<Agent>> {
@@ -159,7 +160,10 @@ pub async fn post_message(state: &AppState, room_id: Uuid, input: PostMessage) -
         .await?;
     // Stored before it is announced: a client never sees a message that could still be lost.
     state.events.publish(room_id, &RoomEvent::MessageNew(message.clone()));
-    schedule_reply(state, message.clone());
+    // During a run, its next turn answers; otherwise an agent replies now.
+    if !state.runs.is_running(room_id) {
+        schedule_reply(state, message.clone());
+    }
     Ok(message)
 }
 
@@ -192,6 +196,7 @@ async fn answer(state: &AppState, trigger: &Message) -> ServiceResult<()> {
         agent: selection.agent().clone(),
         selection_reason: selection.reason(last_name),
         run_id: None,
+        token_allowance: None,
     };
     run_turn(state, turn, &StopSignal::new()).await?;
     Ok(())

@@ -13,6 +13,7 @@ use crate::events::{EventHub, Retention};
 use crate::llm::LanguageModels;
 use crate::replies::LiveTexts;
 use crate::rooms::RoomTurns;
+use crate::runs::RunOrchestrator;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -27,6 +28,8 @@ pub struct AppState {
     pub room_turns: Arc<RoomTurns>,
     /// The full text so far of messages being streamed.
     pub live_texts: Arc<LiveTexts>,
+    /// Running auto-dialogue runs.
+    pub runs: Arc<RunOrchestrator>,
     /// Cancelled when the server begins to shut down: streams end and workers stop.
     pub shutdown: CancellationToken,
     /// Background work that shutdown waits for.
@@ -45,6 +48,7 @@ impl AppState {
             models: Arc::new(models),
             room_turns: Arc::new(RoomTurns::default()),
             live_texts: Arc::new(LiveTexts::default()),
+            runs: Arc::new(RunOrchestrator::default()),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
         })

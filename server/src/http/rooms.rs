@@ -2,12 +2,13 @@
 //! HTTP to a call of the service layer, which the server functions call too.
 
 use axum::extract::State;
-use axum::routing::{get, patch};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use domain::rooms::{Agent, CreateAgent, CreateRoom, MessagePage, PostMessage, PostedMessage, Room, RoomSummary, UpdateAgent};
 use http::StatusCode;
 use serde::Deserialize;
-use services::{rooms, AppState};
+use domain::runs::{Run, RunStarted, RunStopped, StartRun};
+use services::{rooms, runs, AppState};
 use uuid::Uuid;
 
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
@@ -21,6 +22,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/rooms/{room_id}/agents/{agent_id}", patch(update_agent))
         .route("/api/rooms/{room_id}/messages", get(list_messages).post(post_message))
         .route("/api/rooms/{room_id}/stream", get(super::stream::room_stream))
+        .route("/api/rooms/{room_id}/auto/start", post(start_run))
+        .route("/api/rooms/{room_id}/auto/stop", post(stop_run))
+        .route("/api/rooms/{room_id}/runs", get(list_runs))
+        .route("/api/rooms/{room_id}/runs/{run_id}", get(get_run))
 }
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -90,4 +95,27 @@ async fn post_message(
 ) -> ApiResult<(StatusCode, Json<PostedMessage>)> {
     let message = rooms::post_message(&state, room_id, input).await?;
     Ok((StatusCode::CREATED, Json(PostedMessage { message })))
+}
+
+async fn start_run(
+    State(state): State<AppState>,
+    ApiPath(room_id): ApiPath<Uuid>,
+    ApiJson(input): ApiJson<StartRun>,
+) -> ApiResult<(StatusCode, Json<RunStarted>)> {
+    Ok((StatusCode::CREATED, Json(runs::start(&state, room_id, input).await?)))
+}
+
+async fn stop_run(State(state): State<AppState>, ApiPath(room_id): ApiPath<Uuid>) -> ApiResult<Json<RunStopped>> {
+    Ok(Json(runs::stop(&state, room_id).await?))
+}
+
+async fn list_runs(State(state): State<AppState>, ApiPath(room_id): ApiPath<Uuid>) -> ApiResult<Json<Vec<Run>>> {
+    Ok(Json(runs::list_runs(&state, room_id).await?))
+}
+
+async fn get_run(
+    State(state): State<AppState>,
+    ApiPath((room_id, run_id)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<Json<Run>> {
+    Ok(Json(runs::get_run(&state, room_id, run_id).await?))
 }

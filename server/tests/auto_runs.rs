@@ -1,0 +1,287 @@
+//! Auto-dialogue runs: every stop condition, stopping for real, people cutting in, turn order,
+//! and runs in several rooms at once — on both databases, against a fake provider.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{assert_error, eventually, sse_connect, Db, TestApp};
+use fake_llm::{FakeLlm, Reply};
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+on_both_databases!(
+    bad_start_requests_are_refused,
+    a_run_stops_at_max_steps_with_agents_alternating,
+    a_hanging_provider_is_cut_off_at_max_seconds,
+    the_token_budget_is_enforced,
+    stop_cancels_the_provider_request_and_keeps_the_partial_message,
+    a_failed_generation_is_retried_once_then_the_run_fails,
+    a_person_cutting_in_is_answered_next,
+    three_agents_rotate_with_cooldown,
+    runs_in_several_rooms_proceed_at_once,
+    run_status_events_report_every_step,
+);
+
+struct Room {
+    id: String,
+}
+
+async fn app_with(db: Db, fake: &FakeLlm, extra: &[(&str, &str)]) -> TestApp {
+    let base = fake.base_url();
+    let mut env = vec![("OPENAI_BASE_URL", base.as_str()), ("LLM_MAX_RETRIES", "0")];
+    env.extend_from_slice(extra);
+    TestApp::with_env(db, &env).await
+}
+
+async fn room_with_agents(app: &TestApp, names: &[&str]) -> Room {
+    let (_, room) = app.send_json("POST", "/api/rooms", r#"{"name": "Auto", "mode": "auto"}"#).await;
+    let id = room["id"].as_str().unwrap().to_owned();
+    for name in names {
+        let body = json!({"name": name, "model": "gpt-4o-mini", "system_prompt": format!("You are {name}."), "temperature": 0.5});
+        let (status, _) = app.send_json("POST", &format!("/api/rooms/{id}/agents"), &body.to_string()).await;
+        assert_eq!(status, 201);
+    }
+    Room { id }
+}
+
+async fn start(app: &TestApp, room: &Room, body: Value) -> String {
+    let (status, started) = app.send_json("POST", &format!("/api/rooms/{}/auto/start", room.id), &body.to_string()).await;
+    assert_eq!(status, 201, "{started}");
+    started["run_id"].as_str().unwrap().to_owned()
+}
+
+async fn wait_until_ended(app: &TestApp, room: &Room, run_id: &str, within: Duration) -> Value {
+    let url = format!("/api/rooms/{}/runs/{run_id}", room.id);
+    eventually(within, "the run to end", || async { app.get_json(&url).await.1["status"] != "running" }).await;
+    app.get_json(&url).await.1
+}
+
+async fn agent_messages(app: &TestApp, room: &Room) -> Vec<Value> {
+    let (_, page) = app.get_json(&format!("/api/rooms/{}/messages?limit=200", room.id)).await;
+    page["messages"].as_array().unwrap().iter().filter(|m| m["sender_type"] == "agent").cloned().collect()
+}
+
+fn speakers(messages: &[Value]) -> Vec<&str> {
+    messages.iter().map(|m| m["sender_name"].as_str().unwrap()).collect()
+}
+
+async fn bad_start_requests_are_refused(db: Db) {
+    let fake = FakeLlm::start(Reply::words("ok").with_token_delay(Duration::from_millis(50))).await;
+    let app = app_with(db, &fake, &[]).await;
+    let lonely = room_with_agents(&app, &["Solo"]).await;
+    let url = format!("/api/rooms/{}/auto/start", lonely.id);
+    let (status, body) = app.send_json("POST", &url, r#"{"max_steps": 3, "max_seconds": 10}"#).await;
+    assert_error(status, &body, 422, "VALIDATION_FAILED");
+    assert!(body["error"]["message"].as_str().unwrap().contains("at least 2 active agents"));
+
+    let room = room_with_agents(&app, &["A", "B"]).await;
+    let url = format!("/api/rooms/{}/auto/start", room.id);
+    for bad in [
+        json!({"max_steps": 0, "max_seconds": 10}),
+        json!({"max_steps": 501, "max_seconds": 10}),
+        json!({"max_steps": 5, "max_seconds": 0}),
+        json!({"max_steps": 5, "max_seconds": 3601}),
+        json!({"max_steps": 5, "max_seconds": 10, "budget_tokens": 0}),
+    ] {
+        let (status, body) = app.send_json("POST", &url, &bad.to_string()).await;
+        assert_error(status, &body, 422, "VALIDATION_FAILED");
+    }
+    let (status, body) = app.send_json("POST", &url, r#"{"max_steps": "many"}"#).await;
+    assert_error(status, &body, 400, "MALFORMED_JSON");
+    let missing = format!("/api/rooms/{}/auto/start", uuid::Uuid::now_v7());
+    let (status, body) = app.send_json("POST", &missing, r#"{"max_steps": 3, "max_seconds": 10}"#).await;
+    assert_error(status, &body, 404, "NOT_FOUND");
+    let (status, body) = app.send_json("POST", &format!("/api/rooms/{}/auto/stop", room.id), "{}").await;
+    assert_error(status, &body, 409, "CONFLICT");
+
+    start(&app, &room, json!({"max_steps": 50, "max_seconds": 30})).await;
+    let (status, body) = app.send_json("POST", &url, r#"{"max_steps": 3, "max_seconds": 10}"#).await;
+    assert_error(status, &body, 409, "CONFLICT");
+    let (status, stopped) = app.send_json("POST", &format!("/api/rooms/{}/auto/stop", room.id), "{}").await;
+    assert_eq!(status, 200, "{stopped}");
+    assert_eq!(stopped["status"], "stopped");
+    let (_, runs) = app.get_json(&format!("/api/rooms/{}/runs", room.id)).await;
+    assert_eq!(runs.as_array().unwrap().len(), 1, "refused starts created no run");
+    let (status, body) = app.get_json(&format!("/api/rooms/{}/runs/{}", room.id, uuid::Uuid::now_v7())).await;
+    assert_error(status, &body, 404, "NOT_FOUND");
+}
+
+async fn a_run_stops_at_max_steps_with_agents_alternating(db: Db) {
+    let fake = FakeLlm::start(Reply::words("I agree, and here is one more thought.")).await;
+    let app = app_with(db, &fake, &[]).await;
+    let room = room_with_agents(&app, &["Ada", "Bob"]).await;
+    let run_id = start(&app, &room, json!({"max_steps": 4, "max_seconds": 60})).await;
+    let run = wait_until_ended(&app, &room, &run_id, Duration::from_secs(10)).await;
+    assert_eq!(run["status"], "completed");
+    assert_eq!(run["stop_reason"], "max_steps");
+    assert_eq!(run["steps"], 4);
+    assert!(run["tokens_used"].as_i64().unwrap() > 0);
+    assert!(run["stopped_at"].is_string());
+    let messages = agent_messages(&app, &room).await;
+    assert_eq!(speakers(&messages), vec!["Ada", "Bob", "Ada", "Bob"]);
+    assert!(messages.iter().all(|m| m["run_id"] == run_id.as_str() && m["status"] == "complete"));
+    assert_eq!(messages[0]["selection_reason"], "First in rotation.");
+    assert_eq!(messages[1]["selection_reason"], "Next in rotation after Ada.");
+    assert_eq!(fake.request_count(), 4);
+}
+
+async fn a_hanging_provider_is_cut_off_at_max_seconds(db: Db) {
+    let fake = FakeLlm::start(Reply::Hang).await;
+    let app = app_with(db, &fake, &[("LLM_FIRST_TOKEN_TIMEOUT_MS", "60000")]).await;
+    let room = room_with_agents(&app, &["Ada", "Bob"]).await;
+    let started = Instant::now();
+    let run_id = start(&app, &room, json!({"max_steps": 10, "max_seconds": 1})).await;
+    let run = wait_until_ended(&app, &room, &run_id, Duration::from_secs(5)).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(1600), "ended {took:?} after start, near max_seconds");
+    assert_eq!((run["status"].as_str(), run["stop_reason"].as_str()), (Some("completed"), Some("max_seconds")));
+    let messages = agent_messages(&app, &room).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["status"], "stopped");
+    assert!(fake.wait_for_hang_ups(1, Duration::from_secs(2)).await, "the hanging request was closed");
+}
+
+async fn the_token_budget_is_enforced(db: Db) {
+    // Each reply reports 17 prompt + 8 completion tokens.
+    let fake = FakeLlm::start(Reply::words("one two three four five six seven eight")).await;
+    let app = app_with(db, &fake, &[]).await;
+    let room = room_with_agents(&app, &["Ada", "Bob"]).await;
+    let budget = 400;
+    let run_id = start(&app, &room, json!({"max_steps": 50, "max_seconds": 60, "budget_tokens": budget})).await;
+    let run = wait_until_ended(&app, &room, &run_id, Duration::from_secs(10)).await;
+    assert_eq!((run["status"].as_str(), run["stop_reason"].as_str()), (Some("completed"), Some("budget_tokens")));
+    let used = run["tokens_used"].as_i64().unwrap();
+    let steps = run["steps"].as_i64().unwrap();
+    assert!(used <= budget, "never over budget: {used}");
+    assert!((1..50).contains(&steps), "the budget, not max_steps, ended it after {steps} steps");
+    assert_eq!(used, steps * 25, "the provider's reported usage is what counts");
+    // Every request asked for no more than the budget had left.
+    let mut left = budget;
+    for request in fake.requests() {
+        assert!(request.body["max_tokens"].as_i64().unwrap() <= left, "reply capped to the remaining budget");
+        left -= 25;
+    }
+}
+
+async fn stop_cancels_the_provider_request_and_keeps_the_partial_message(db: Db) {
+    let words = (0..60).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
+    let fake = FakeLlm::start(Reply::words(&words).with_token_delay(Duration::from_millis(100))).await;
+    let app = app_with(db, &fake, &[]).await;
+    let room = room_with_agents(&app, &["Ada", "Bob"]).await;
+    let run_id = start(&app, &room, json!({"max_steps": 10, "max_seconds": 60})).await;
+    eventually(Duration::from_secs(5), "some streamed text", || async {
+        let Some(first) = agent_messages(&app, &room).await.into_iter().next() else { return false };
+        let id = uuid::Uuid::parse_str(first["id"].as_str().unwrap()).unwrap();
+        app.state.live_texts.get(id).is_some_and(|text| text.len() > 6)
+    })
+    .await;
+
+    let (status, stopped) = app.send_json("POST", &format!("/api/rooms/{}/auto/stop", room.id), "{}").await;
+    assert_eq!(status, 200);
+    assert_eq!(stopped["status"], "stopped");
+    assert_eq!(stopped["run_id"], run_id.as_str());
+    assert!(fake.wait_for_hang_ups(1, Duration::from_secs(1)).await, "the provider saw the request closed");
+
+    let (_, run) = app.get_json(&format!("/api/rooms/{}/runs/{run_id}", room.id)).await;
+    assert_eq!((run["status"].as_str(), run["stop_reason"].as_str()), (Some("stopped"), Some("user_stop")));
+    let messages = agent_messages(&app, &room).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["status"], "stopped");
+    let partial = messages[0]["content"].as_str().unwrap();
+    assert!(partial.starts_with("w0 w1") && partial.len() < words.len(), "partial text kept: {partial}");
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(agent_messages(&app, &room).await.len(), 1, "no further turn started");
+    assert_eq!(fake.request_count(), 1);
+}
+
+async fn a_failed_generation_is_retried_once_then_the_run_fails(db: Db) {
+    let fake = FakeLlm::start(Reply::Status { status: 500, message: "upstream exploded".into(), retry_after: None }).await;
+    let app = app_with(db, &fake, &[]).await;
+    let room = room_with_agents(&app, &["Ada", "Bob"]).await;
+    let run_id = start(&app, &room, json!({"max_steps": 10, "max_seconds": 30})).await;
+    let run = wait_until_ended(&app, &room, &run_id, Duration::from_secs(10)).await;
+    assert_eq!((run["status"].as_str(), run["stop_reason"].as_str()), (Some("failed"), Some("error")));
+    let messages = agent_messages(&app, &room).await;
+    assert_eq!(messages.len(), 2, "one failure, one retry");
+    assert!(messages.iter().all(|m| m["status"] == "failed"));
+    assert!(messages[0]["error"].as_str().unwrap().contains("upstream exploded"));
+}
+
+async fn a_person_cutting_in_is_answered_next(db: Db) {
+    let fake = FakeLlm::start(Reply::words("a b c d e f g h").with_token_delay(Duration::from_millis(40))).await;
+    let app = app_with(db, &fake, &[]).await;
+    let room = room_with_agents(&app, &["Ada", "Bob", "Cy"]).await;
+    let run_id = start(&app, &room, json!({"max_steps": 4, "max_seconds": 60})).await;
+    eventually(Duration::from_secs(5), "the first turn to start", || async { !agent_messages(&app, &room).await.is_empty() }).await;
+    let (status, _) =
+        app.send_json("POST", &format!("/api/rooms/{}/messages", room.id), r#"{"content": "@Cy, what about costs?"}"#).await;
+    assert_eq!(status, 201, "stored at once during the run");
+    let run = wait_until_ended(&app, &room, &run_id, Duration::from_secs(15)).await;
+    assert_eq!(run["stop_reason"], "max_steps");
+    let messages = agent_messages(&app, &room).await;
+    assert_eq!(messages.len(), 4, "the run answered; no extra reply was scheduled");
+    assert_eq!(messages[1]["sender_name"], "Cy");
+    assert_eq!(messages[1]["selection_reason"], "Answering Guest; mentioned as @Cy by Guest.");
+}
+
+async fn three_agents_rotate_with_cooldown(db: Db) {
+    let fake = FakeLlm::start(Reply::words("noted")).await;
+    let app = app_with(db, &fake, &[("RUN_COOLDOWN_TURNS", "2")]).await;
+    let room = room_with_agents(&app, &["A", "B", "C"]).await;
+    // A mention of the agent who just spoke must wait for its cooldown.
+    fake.script([Reply::words("over to you @A"), Reply::words("@A again?")]);
+    let run_id = start(&app, &room, json!({"max_steps": 6, "max_seconds": 60})).await;
+    wait_until_ended(&app, &room, &run_id, Duration::from_secs(10)).await;
+    let messages = agent_messages(&app, &room).await;
+    assert_eq!(speakers(&messages), vec!["A", "B", "C", "A", "B", "C"]);
+    assert!(messages[1]["selection_reason"].as_str().unwrap().starts_with("@A was mentioned but is cooling down"));
+}
+
+async fn runs_in_several_rooms_proceed_at_once(db: Db) {
+    let fake = FakeLlm::start(Reply::words("in parallel").with_token_delay(Duration::from_millis(20))).await;
+    let app = app_with(db, &fake, &[]).await;
+    let mut rooms = Vec::new();
+    for _ in 0..5 {
+        let room = room_with_agents(&app, &["A", "B"]).await;
+        let run_id = start(&app, &room, json!({"max_steps": 3, "max_seconds": 60})).await;
+        rooms.push((room, run_id));
+    }
+    for (room, run_id) in &rooms {
+        let run = wait_until_ended(&app, room, run_id, Duration::from_secs(15)).await;
+        assert_eq!(run["stop_reason"], "max_steps");
+        assert_eq!(speakers(&agent_messages(&app, room).await), vec!["A", "B", "A"]);
+    }
+    assert_eq!(app.state.runs.running_count(), 0);
+}
+
+async fn run_status_events_report_every_step(db: Db) {
+    let fake = FakeLlm::start(Reply::words("step done")).await;
+    let app = app_with(db, &fake, &[]).await;
+    let room = room_with_agents(&app, &["A", "B"]).await;
+    let server = app.spawn().await;
+    let mut stream = sse_connect(&format!("{server}/api/rooms/{}/stream", room.id), None).await;
+    let run_id = start(&app, &room, json!({"max_steps": 3, "max_seconds": 60, "budget_tokens": 10000})).await;
+    let mut statuses = Vec::new();
+    while let Ok(Some(event)) = tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
+        if event.event == "run.status" {
+            let status: Value = serde_json::from_str(&event.data).unwrap();
+            let last = status["status"] != "running";
+            statuses.push(status);
+            if last {
+                break;
+            }
+        }
+    }
+    let steps: Vec<i64> = statuses.iter().map(|s| s["step"].as_i64().unwrap()).collect();
+    assert_eq!(steps, vec![0, 1, 2, 3, 3], "on start, after every step, and at the end");
+    let last = statuses.last().unwrap();
+    for key in ["run_id", "status", "step", "max_steps", "elapsed_ms", "max_seconds", "tokens_used", "budget_tokens", "stop_reason"] {
+        assert!(last.get(key).is_some(), "run.status has {key}: {last}");
+    }
+    assert_eq!(last["run_id"], run_id.as_str());
+    assert_eq!((last["status"].as_str(), last["stop_reason"].as_str()), (Some("completed"), Some("max_steps")));
+    assert_eq!(last["budget_tokens"], 10000);
+    assert!(last["tokens_used"].as_i64().unwrap() > 0);
+}

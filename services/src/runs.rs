@@ -1,0 +1,358 @@
+//! Auto-dialogue runs: agents take turns on their own until a limit is reached or someone stops
+//! them. The orchestrator owns every running run; stopping one cancels the provider request in
+//! flight at once and keeps the partial message.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use domain::events::{RoomEvent, RunStatusEvent};
+use domain::rooms::{MessageStatus, SenderType};
+use domain::runs::{limits, Run, RunStarted, RunStatus, RunStopped, StartRun, StopReason};
+use domain::turns::{choose_run_speaker, RunTurnView};
+use storage::NewRun;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::replies::{run_turn, StopSignal, Turn, TurnOutcome};
+use crate::{AppState, ServiceError, ServiceResult};
+
+/// How long `stop` waits for the run to write its final state before answering.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+/// A failed generation is retried once; a second failure in a row ends the run.
+const MAX_CONSECUTIVE_FAILURES: u32 = 2;
+
+/// The handle of one running run.
+struct RunHandle {
+    run_id: Uuid,
+    user_stop: CancellationToken,
+    /// Becomes `Some` when the run has written its final state.
+    done: watch::Receiver<Option<RunStatus>>,
+}
+
+/// Owns the running runs, at most one per room.
+#[derive(Default)]
+pub struct RunOrchestrator {
+    running: Mutex<HashMap<Uuid, RunHandle>>,
+}
+
+impl RunOrchestrator {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, RunHandle>> {
+        self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How many runs are in progress (for metrics and tests).
+    pub fn running_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether a run is going in the room. Its next turn answers whatever a person just wrote,
+    /// so no separate reply is needed.
+    pub fn is_running(&self, room_id: Uuid) -> bool {
+        self.lock().contains_key(&room_id)
+    }
+}
+
+/// Starts an auto-dialogue run in a room.
+pub async fn start(state: &AppState, room_id: Uuid, input: StartRun) -> ServiceResult<RunStarted> {
+    if !(1..=limits::MAX_STEPS).contains(&input.max_steps) {
+        return Err(ServiceError::invalid("max_steps", format!("max_steps must be from 1 to {}.", limits::MAX_STEPS)));
+    }
+    if !(1..=limits::MAX_SECONDS).contains(&input.max_seconds) {
+        return Err(ServiceError::invalid(
+            "max_seconds",
+            format!("max_seconds must be from 1 to {}.", limits::MAX_SECONDS),
+        ));
+    }
+    if input.budget_tokens.is_some_and(|b| b < 1) {
+        return Err(ServiceError::invalid("budget_tokens", "budget_tokens must be a positive number of tokens."));
+    }
+    crate::rooms::get_room(state, room_id).await?;
+    let active = state.store.list_agents(room_id).await?.iter().filter(|a| a.is_active).count();
+    if active < limits::MIN_AGENTS {
+        return Err(ServiceError::invalid(
+            "agents",
+            format!("Auto mode needs at least {} active agents; this room has {active}.", limits::MIN_AGENTS),
+        ));
+    }
+    if state.runs.lock().contains_key(&room_id) {
+        return Err(ServiceError::Conflict("A run is already active in this room.".into()));
+    }
+    // The database refuses a second running run too, even from another server.
+    let run = state
+        .store
+        .create_run(NewRun {
+            room_id,
+            max_steps: input.max_steps,
+            max_seconds: input.max_seconds,
+            budget_tokens: input.budget_tokens,
+        })
+        .await
+        .map_err(|e| match e {
+            storage::StorageError::Conflict(_) => ServiceError::Conflict("A run is already active in this room.".into()),
+            other => other.into(),
+        })?;
+
+    let (done_sender, done) = watch::channel(None);
+    let handle = RunHandle { run_id: run.id, user_stop: CancellationToken::new(), done };
+    let driver = RunDriver {
+        state: state.clone(),
+        run: run.clone(),
+        user_stop: handle.user_stop.clone(),
+        started: Instant::now(),
+        steps: 0,
+        tokens_used: 0,
+        cost: 0.0,
+        spoke_at: Vec::new(),
+    };
+    state.runs.lock().insert(room_id, handle);
+    tracing::info!(%room_id, run_id = %run.id, max_steps = run.max_steps, max_seconds = run.max_seconds, "run started");
+    metrics::counter!("runs_started_total").increment(1);
+
+    let state_for_task = state.clone();
+    state.tasks.spawn(async move {
+        let status = driver.drive().await;
+        state_for_task.runs.lock().remove(&room_id);
+        let _ = done_sender.send(Some(status));
+    });
+    Ok(RunStarted { run_id: run.id })
+}
+
+/// Stops the room's running run and waits (briefly) for its final state.
+pub async fn stop(state: &AppState, room_id: Uuid) -> ServiceResult<RunStopped> {
+    crate::rooms::get_room(state, room_id).await?;
+    let handle = state.runs.lock().get(&room_id).map(|h| {
+        h.user_stop.cancel();
+        (h.run_id, h.done.clone())
+    });
+    let Some((run_id, mut done)) = handle else {
+        return Err(ServiceError::Conflict("No run is active in this room.".into()));
+    };
+    let finished = tokio::time::timeout(STOP_WAIT, done.wait_for(Option::is_some)).await;
+    let status = match finished {
+        Ok(Ok(status)) => (*status).unwrap_or(RunStatus::Stopped),
+        _ => RunStatus::Stopped,
+    };
+    Ok(RunStopped { status, run_id })
+}
+
+pub async fn list_runs(state: &AppState, room_id: Uuid) -> ServiceResult<Vec<Run>> {
+    crate::rooms::get_room(state, room_id).await?;
+    Ok(state.store.list_runs(room_id, 100).await?)
+}
+
+pub async fn get_run(state: &AppState, room_id: Uuid, run_id: Uuid) -> ServiceResult<Run> {
+    crate::rooms::get_room(state, room_id).await?;
+    state.store.get_run(room_id, run_id).await?.ok_or(ServiceError::NotFound("run"))
+}
+
+/// The status of a room's latest run, as the room page shows it on load.
+pub async fn latest_status(state: &AppState, room_id: Uuid) -> ServiceResult<Option<RunStatusEvent>> {
+    let Some(run) = state.store.list_runs(room_id, 1).await?.into_iter().next() else { return Ok(None) };
+    let cost = state.store.run_cost(run.id).await?;
+    let elapsed_ms = match run.stopped_at {
+        Some(stopped) => (stopped - run.started_at).num_milliseconds(),
+        None => (chrono::Utc::now() - run.started_at).num_milliseconds(),
+    };
+    Ok(Some(status_event(&run, run.status, run.steps, elapsed_ms, run.tokens_used, cost, run.stop_reason)))
+}
+
+fn status_event(
+    run: &Run,
+    status: RunStatus,
+    step: i64,
+    elapsed_ms: i64,
+    tokens_used: i64,
+    cost: f64,
+    stop_reason: Option<StopReason>,
+) -> RunStatusEvent {
+    RunStatusEvent {
+        run_id: run.id,
+        status,
+        step,
+        max_steps: run.max_steps,
+        elapsed_ms: elapsed_ms.max(0),
+        max_seconds: run.max_seconds,
+        tokens_used,
+        budget_tokens: run.budget_tokens,
+        stop_reason,
+        cost,
+    }
+}
+
+/// Ends every run a crash left marked running; called once at start-up.
+pub async fn close_orphaned_runs(state: &AppState) -> ServiceResult<usize> {
+    let closed = state.store.close_running_runs(RunStatus::Stopped, StopReason::ServerRestart).await?;
+    for run in &closed {
+        tracing::warn!(run_id = %run.id, room_id = %run.room_id, "a run left running by an earlier server was closed");
+    }
+    Ok(closed.len())
+}
+
+/// Drives one run from its first turn to its end.
+struct RunDriver {
+    state: AppState,
+    run: Run,
+    user_stop: CancellationToken,
+    started: Instant,
+    steps: i64,
+    tokens_used: i64,
+    cost: f64,
+    spoke_at: Vec<(Uuid, i64)>,
+}
+
+impl RunDriver {
+    fn deadline(&self) -> Instant {
+        self.started + Duration::from_secs(self.run.max_seconds as u64)
+    }
+
+    fn publish(&self, status: RunStatus, reason: Option<StopReason>) {
+        let elapsed = self.started.elapsed().as_millis() as i64;
+        let event = status_event(&self.run, status, self.steps, elapsed, self.tokens_used, self.cost, reason);
+        self.state.events.publish(self.run.room_id, &RoomEvent::RunStatus(event));
+    }
+
+    /// Runs turns until a stop condition holds, then records how the run ended.
+    async fn drive(mut self) -> RunStatus {
+        self.publish(RunStatus::Running, None);
+        let reason = match self.turns().await {
+            Ok(reason) => reason,
+            Err(error) => {
+                tracing::error!(run_id = %self.run.id, %error, "run failed");
+                StopReason::Error
+            }
+        };
+        let status = reason.final_status();
+        if let Err(error) = self.state.store.record_run_progress(self.run.id, self.steps, self.tokens_used).await {
+            tracing::error!(run_id = %self.run.id, %error, "could not save the run's final counters");
+        }
+        match self.state.store.finish_run(self.run.id, status, reason).await {
+            Ok(_) => {}
+            Err(error) => tracing::error!(run_id = %self.run.id, %error, "could not save the run's end"),
+        }
+        self.publish(status, Some(reason));
+        metrics::counter!("runs_finished_total", "reason" => reason.as_str()).increment(1);
+        tracing::info!(run_id = %self.run.id, steps = self.steps, tokens = self.tokens_used, reason = reason.as_str(), "run ended");
+        status
+    }
+
+    async fn turns(&mut self) -> ServiceResult<StopReason> {
+        let room_id = self.run.room_id;
+        let mut failures = 0;
+        loop {
+            if let Some(reason) = self.limit_reached() {
+                return Ok(reason);
+            }
+            // One speaker at a time in a room, whether replying by hand or in a run.
+            let _turn_lock = tokio::select! {
+                guard = self.state.room_turns.acquire(room_id) => guard,
+                _ = self.user_stop.cancelled() => return Ok(StopReason::UserStop),
+                _ = self.state.shutdown.cancelled() => return Ok(StopReason::ServerShutdown),
+                _ = tokio::time::sleep_until(self.deadline()) => return Ok(StopReason::MaxSeconds),
+            };
+            let Some(turn) = self.next_turn().await? else {
+                tracing::warn!(run_id = %self.run.id, "no agent can speak; ending the run");
+                return Ok(StopReason::Error);
+            };
+            let speaker = turn.agent.id;
+            let stop = StopSignal::new();
+            let mut stopped_by: Option<StopReason> = None;
+            let outcome = {
+                let turn_future = run_turn(&self.state, turn, &stop);
+                tokio::pin!(turn_future);
+                loop {
+                    tokio::select! {
+                        outcome = &mut turn_future => break outcome,
+                        _ = tokio::time::sleep_until(self.deadline()), if stopped_by.is_none() => {
+                            stopped_by = Some(StopReason::MaxSeconds);
+                            stop.stop(MessageStatus::Stopped);
+                        }
+                        _ = self.user_stop.cancelled(), if stopped_by.is_none() => {
+                            stopped_by = Some(StopReason::UserStop);
+                            stop.stop(MessageStatus::Stopped);
+                        }
+                    }
+                }
+            }?;
+            let result = match outcome {
+                TurnOutcome::OverBudget => return Ok(StopReason::BudgetTokens),
+                TurnOutcome::Spoke(result) => result,
+            };
+            self.steps += 1;
+            self.tokens_used += result.tokens();
+            self.cost += result.cost;
+            self.spoke_at.retain(|(id, _)| *id != speaker);
+            self.spoke_at.push((speaker, self.steps - 1));
+            self.state.store.record_run_progress(self.run.id, self.steps, self.tokens_used).await?;
+
+            if let Some(reason) = stopped_by {
+                return Ok(reason);
+            }
+            if self.state.shutdown.is_cancelled() || result.message.status == MessageStatus::Interrupted {
+                return Ok(StopReason::ServerShutdown);
+            }
+            self.publish(RunStatus::Running, None);
+            if result.message.status == MessageStatus::Failed {
+                failures += 1;
+                if failures >= MAX_CONSECUTIVE_FAILURES {
+                    return Ok(StopReason::Error);
+                }
+            } else {
+                failures = 0;
+            }
+        }
+    }
+
+    fn limit_reached(&self) -> Option<StopReason> {
+        if self.user_stop.is_cancelled() {
+            return Some(StopReason::UserStop);
+        }
+        if self.state.shutdown.is_cancelled() {
+            return Some(StopReason::ServerShutdown);
+        }
+        if self.steps >= self.run.max_steps {
+            return Some(StopReason::MaxSteps);
+        }
+        if Instant::now() >= self.deadline() {
+            return Some(StopReason::MaxSeconds);
+        }
+        if self.run.budget_tokens.is_some_and(|budget| self.tokens_used >= budget) {
+            return Some(StopReason::BudgetTokens);
+        }
+        None
+    }
+
+    /// Picks the next speaker from the room as it is now (a person may just have written).
+    async fn next_turn(&self) -> ServiceResult<Option<Turn>> {
+        let room_id = self.run.room_id;
+        let agents = self.state.store.list_agents(room_id).await?;
+        if agents.iter().filter(|a| a.is_active).count() < limits::MIN_AGENTS {
+            return Ok(None);
+        }
+        let latest = self.state.store.list_messages(room_id, None, 1).await?.messages.into_iter().next();
+        let last_agent = self.state.store.last_agent_speaker(room_id).await?;
+        let last_message = latest.as_ref().map(|m| {
+            let author = if m.sender_type == SenderType::Agent { m.sender_id } else { None };
+            (author, m.sender_name.as_str(), m.content.as_str())
+        });
+        let view = RunTurnView {
+            agents: &agents,
+            last_message,
+            last_agent,
+            spoke_at: &self.spoke_at,
+            step: self.steps,
+            cooldown_turns: self.state.config.run_cooldown_turns,
+        };
+        let Some((agent, reason)) = choose_run_speaker(&view) else { return Ok(None) };
+        let token_allowance = self.run.budget_tokens.map(|budget| budget - self.tokens_used);
+        Ok(Some(Turn {
+            room_id,
+            agent: agent.clone(),
+            selection_reason: reason,
+            run_id: Some(self.run.id),
+            token_allowance,
+        }))
+    }
+}
