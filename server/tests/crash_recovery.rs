@@ -1,0 +1,112 @@
+//! A server killed with SIGKILL in the middle of a run leaves rows that the next start makes
+//! consistent: the run is closed with `server_restart`, the message being written is kept as
+//! `interrupted` with the text saved so far, and a new run can start.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{eventually, Db};
+use fake_llm::{FakeLlm, Reply};
+use serde_json::{json, Value};
+
+on_both_databases!(a_killed_server_leaves_consistent_rows);
+
+struct ServerProcess {
+    child: Child,
+    base: String,
+}
+
+impl ServerProcess {
+    fn start(database_url: &str, fake: &FakeLlm) -> ServerProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(env!("CARGO_BIN_EXE_server"))
+            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", database_url)
+            .env("OPENAI_BASE_URL", fake.base_url())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the server binary");
+        ServerProcess { child, base: format!("http://127.0.0.1:{port}") }
+    }
+
+    async fn wait_ready(&self) {
+        let url = format!("{}/readyz", self.base);
+        eventually(Duration::from_secs(20), "the server to be ready", || async {
+            reqwest::get(&url).await.is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+    }
+
+    fn kill(mut self) {
+        // Child::kill sends SIGKILL on Unix: no shutdown code runs.
+        self.child.kill().expect("kill the server");
+        self.child.wait().expect("reap the server");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn post(client: &reqwest::Client, url: String, body: Value) -> Value {
+    let response = client.post(url).json(&body).send().await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    response.json().await.unwrap()
+}
+
+async fn a_killed_server_leaves_consistent_rows(db: Db) {
+    let words = (0..400).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ");
+    let fake = FakeLlm::start(Reply::words(&words).with_token_delay(Duration::from_millis(20))).await;
+    let database = match db {
+        Db::Sqlite => storage::testing::fresh_sqlite().await,
+        Db::Postgres => storage::testing::fresh_postgres().await,
+    };
+    let client = reqwest::Client::new();
+
+    let server = ServerProcess::start(&database.url, &fake);
+    server.wait_ready().await;
+    let base = server.base.clone();
+    let room = post(&client, format!("{base}/api/rooms"), json!({"name": "Crash test"})).await;
+    let room_id = room["id"].as_str().unwrap().to_owned();
+    for name in ["Ada", "Bob"] {
+        let agent = json!({"name": name, "model": "gpt-4o-mini", "system_prompt": "", "temperature": 0.3});
+        post(&client, format!("{base}/api/rooms/{room_id}/agents"), agent).await;
+    }
+    let started = post(&client, format!("{base}/api/rooms/{room_id}/auto/start"), json!({"max_steps": 10, "max_seconds": 120})).await;
+    let run_id = started["run_id"].as_str().unwrap().to_owned();
+
+    // Wait until the streaming message's text has been saved at least once.
+    let messages_url = format!("{base}/api/rooms/{room_id}/messages");
+    eventually(Duration::from_secs(10), "a saved partial message", || async {
+        let page: Value = client.get(&messages_url).send().await.unwrap().json().await.unwrap();
+        page["messages"].as_array().unwrap().iter().any(|m| m["status"] == "streaming" && m["content"] != "")
+    })
+    .await;
+    server.kill();
+
+    let restarted = ServerProcess::start(&database.url, &fake);
+    restarted.wait_ready().await;
+    let base = restarted.base.clone();
+    let run: Value = client.get(format!("{base}/api/rooms/{room_id}/runs/{run_id}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((run["status"].as_str(), run["stop_reason"].as_str()), (Some("stopped"), Some("server_restart")), "{run}");
+    assert!(run["stopped_at"].is_string());
+
+    let page: Value = client.get(format!("{base}/api/rooms/{room_id}/messages")).send().await.unwrap().json().await.unwrap();
+    let messages = page["messages"].as_array().unwrap();
+    assert!(messages.iter().all(|m| m["status"] != "streaming"), "nothing is left streaming");
+    let cut = messages.iter().find(|m| m["status"] == "interrupted").expect("the message being written is kept");
+    let text = cut["content"].as_str().unwrap();
+    assert!(text.starts_with("word0 word1"), "the saved text is kept: {text}");
+    assert!(cut["error"].as_str().is_some_and(|e| !e.is_empty()));
+
+    // The room is usable again: a new run starts and ends normally.
+    let started = post(&client, format!("{base}/api/rooms/{room_id}/auto/start"), json!({"max_steps": 1, "max_seconds": 60})).await;
+    assert!(started["run_id"].is_string());
+}
