@@ -1,6 +1,7 @@
 //! The AIS Chatrooms web application: rendered on the server (`ssr`) and hydrated in the
 //! browser (`hydrate`). Server-only code is behind `#[cfg(feature = "ssr")]`.
 
+pub mod control_plane;
 pub mod error;
 pub mod layout;
 pub mod markdown;
@@ -13,7 +14,7 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use crate::layout::{AppFooter, AppHeader};
-use crate::pages::{home::HomePage, not_found::NotFoundPage, room::RoomPage, rooms::RoomsPage};
+use crate::pages::{control_plane::ControlPlanePage, home::HomePage, not_found::NotFoundPage, room::RoomPage, rooms::RoomsPage};
 
 /// The HTML document around the application, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -62,6 +63,7 @@ pub fn App() -> impl IntoView {
                         // Rendered in full before sending, so a missing room answers with a real 404.
                         <Route path=path!("/rooms") view=RoomsPage ssr=SsrMode::Async />
                         <Route path=path!("/rooms/:id") view=RoomPage ssr=SsrMode::Async />
+                        <Route path=path!("/control-plane") view=ControlPlanePage />
                     </Routes>
                 </main>
                 <AppFooter />

@@ -91,6 +91,8 @@ pub struct Config {
     pub run_cooldown_turns: i64,
     /// Language-model providers and how agents use them.
     pub llm: LlmConfig,
+    /// The control plane's gateway: its folder, time limits and rate limits (`GATEWAY_*`).
+    pub gateway: gateway::GatewayConfig,
 }
 
 /// Where agents' replies come from and the limits on asking for them.
@@ -230,7 +232,11 @@ impl Config {
             _ => Err("expected a whole number from 0 to 11".to_owned()),
         })?;
 
+        let gateway = gateway::GatewayConfig::from_lookup(&lookup)
+            .map_err(|e| ConfigError { variable: e.variable, problem: e.problem })?;
+
         Ok(Config {
+            gateway,
             llm,
             sse_keep_alive,
             run_cooldown_turns,

@@ -30,6 +30,8 @@ pub struct AppState {
     pub live_texts: Arc<LiveTexts>,
     /// Running auto-dialogue runs.
     pub runs: Arc<RunOrchestrator>,
+    /// The control plane's gateway.
+    pub gateway: Arc<gateway::Gateway>,
     /// Cancelled when the server begins to shut down: streams end and workers stop.
     pub shutdown: CancellationToken,
     /// Background work that shutdown waits for.
@@ -40,6 +42,7 @@ impl AppState {
     /// Assembles the state; fails when part of the configuration cannot be used.
     pub fn new(config: Config, store: DynStore, leptos_options: LeptosOptions) -> Result<Self, String> {
         let models = LanguageModels::new(&config.llm)?;
+        let gateway = gateway::Gateway::new(config.gateway.clone()).map_err(|e| format!("control plane: {e}"))?;
         Ok(Self {
             config: Arc::new(config),
             store,
@@ -49,6 +52,7 @@ impl AppState {
             room_turns: Arc::new(RoomTurns::default()),
             live_texts: Arc::new(LiveTexts::default()),
             runs: Arc::new(RunOrchestrator::default()),
+            gateway: Arc::new(gateway),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
         })
@@ -58,5 +62,11 @@ impl AppState {
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos_options.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<gateway::Gateway> {
+    fn from_ref(state: &AppState) -> Self {
+        state.gateway.clone()
     }
 }

@@ -10,6 +10,7 @@ use crate::rooms::agents_panel::AgentsPanel;
 use crate::rooms::api::load_room;
 use crate::rooms::composer::Composer;
 use crate::rooms::live::follow_room;
+use crate::rooms::run_controls::RunControls;
 use crate::rooms::state::RoomState;
 use crate::rooms::timeline::Timeline;
 
@@ -59,6 +60,7 @@ fn RoomView(state: RoomState) -> impl IntoView {
                     {move || connection().label()}
                 </span>
             </header>
+            <RunControls state />
             <div class="room-body">
                 <section class="conversation" aria-label="Conversation">
                     <Timeline state />

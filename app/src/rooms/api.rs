@@ -50,3 +50,13 @@ pub async fn add_agent(room_id: Uuid, input: domain::rooms::CreateAgent) -> Resu
 pub async fn edit_agent(room_id: Uuid, agent_id: Uuid, input: domain::rooms::UpdateAgent) -> Result<Agent, AppError> {
     Ok(services::rooms::update_agent(&state(), room_id, agent_id, input).await?)
 }
+
+#[server(prefix = "/api/fn", endpoint = "runs/start", input = Json)]
+pub async fn start_auto(room_id: Uuid, input: domain::runs::StartRun) -> Result<domain::runs::RunStarted, AppError> {
+    Ok(services::runs::start(&state(), room_id, input).await?)
+}
+
+#[server(prefix = "/api/fn", endpoint = "runs/stop", input = Json)]
+pub async fn stop_auto(room_id: Uuid) -> Result<domain::runs::RunStopped, AppError> {
+    Ok(services::runs::stop(&state(), room_id).await?)
+}

@@ -4,5 +4,6 @@ pub mod agents_panel;
 pub mod api;
 pub mod composer;
 pub mod live;
+pub mod run_controls;
 pub mod state;
 pub mod timeline;

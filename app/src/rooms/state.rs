@@ -65,7 +65,7 @@ impl RoomState {
             connection: RwSignal::new(Connection::Connecting),
             last_event_id: RwSignal::new(String::new()),
             demo_mode: RwSignal::new(snapshot.demo_mode),
-            run: RwSignal::new(None),
+            run: RwSignal::new(snapshot.latest_run.clone()),
         };
         state.replace(snapshot);
         state
@@ -79,6 +79,7 @@ impl RoomState {
         self.older_cursor.set(snapshot.page.next_cursor);
         self.last_event_id.set(snapshot.last_event_id);
         self.demo_mode.set(snapshot.demo_mode);
+        self.run.set(snapshot.latest_run);
     }
 
     /// Applies one live event.

@@ -29,6 +29,7 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(metrics::router())
         .merge(rooms::router())
+        .merge(gateway::router())
         // Unknown API paths answer in JSON, not with the HTML 404 page.
         .route("/api/{*rest}", any(api_not_found))
         .leptos_routes(&state, pages, move || shell(leptos_options.clone()))

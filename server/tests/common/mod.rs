@@ -15,6 +15,8 @@ pub struct TestApp {
     pub state: AppState,
     pub router: Router,
     _database: TestDatabase,
+    /// The control plane's folder for this test.
+    pub gateway_root: tempfile::TempDir,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -34,9 +36,11 @@ impl TestApp {
             Db::Sqlite => storage::testing::fresh_sqlite().await,
             Db::Postgres => storage::testing::fresh_postgres().await,
         };
+        let gateway_root = tempfile::tempdir().expect("a temporary control-plane folder");
         let mut all: Vec<(String, String)> = vec![
             ("DATABASE_URL".into(), database.url.clone()),
             ("LEPTOS_SITE_ADDR".into(), "127.0.0.1:0".into()),
+            ("GATEWAY_ROOT".into(), gateway_root.path().display().to_string()),
         ];
         all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_lookup(|name| all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
@@ -44,7 +48,7 @@ impl TestApp {
         let options = server::startup::leptos_options(&config);
         let state = AppState::new(config, database.store.clone(), options).expect("test state");
         let router = server::app(state.clone());
-        TestApp { state, router, _database: database }
+        TestApp { state, router, _database: database, gateway_root }
     }
 
     pub async fn send(&self, request: Request<Body>) -> Response<Body> {
