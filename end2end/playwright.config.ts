@@ -7,7 +7,9 @@ import * as fs from "node:fs";
 const port = Number(process.env.E2E_PORT ?? 3137);
 const baseURL = `http://127.0.0.1:${port}`;
 const root = path.resolve(__dirname, "..");
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ais-chatrooms-e2e-"));
+// Created once by the main process; test workers inherit it through the environment.
+process.env.E2E_DATA_DIR ??= fs.mkdtempSync(path.join(os.tmpdir(), "ais-chatrooms-e2e-"));
+const dataDir = process.env.E2E_DATA_DIR;
 
 export default defineConfig({
   testDir: "./tests",

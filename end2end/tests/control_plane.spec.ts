@@ -1,0 +1,82 @@
+import { test, expect, Page } from "@playwright/test";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+const gatewayRoot = path.join(process.env.E2E_DATA_DIR!, "control-plane");
+
+/** The execution plane reports a task's progress by appending a JSON line to its own log. */
+function report(taskId: string, state: string, resultSummary?: string) {
+  const folder = path.join(gatewayRoot, "observability", "telemetry");
+  fs.mkdirSync(folder, { recursive: true });
+  const line = JSON.stringify({ task_id: taskId, state, ...(resultSummary ? { result_summary: resultSummary } : {}) });
+  fs.appendFileSync(path.join(folder, "lisa.jsonl"), line + "\n");
+}
+
+async function openPanel(page: Page) {
+  await page.goto("/control-plane");
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await expect(page.locator(".session-line code")).toHaveText(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-/);
+}
+
+test("preview, confirm and watch a high-risk task to done", async ({ page }) => {
+  await openPanel(page);
+  await page.getByLabel("Command").fill("lisa run backup_db");
+  await page.getByRole("button", { name: "Preview" }).click();
+
+  const card = page.getByRole("region", { name: "Preview" });
+  await expect(card.locator(".intent")).toHaveText("task_execution");
+  await expect(card.locator(".risk")).toHaveText("high risk");
+  await expect(card.locator(".lane")).toContainText("approval");
+  await expect(card.locator(".operations")).toContainText("task_runner");
+  await expect(card.locator(".operations")).toContainText("backup_db");
+  await expect(card.locator(".rule-id")).not.toBeEmpty();
+  await expect(card.getByRole("timer")).toHaveText(/expires in 4:5\d|expires in 5:00/);
+  // Nothing is written before confirming.
+  expect(fs.existsSync(path.join(gatewayRoot, "interface", "pending_approval")) &&
+    fs.readdirSync(path.join(gatewayRoot, "interface", "pending_approval")).length).toBeFalsy();
+
+  await card.getByRole("button", { name: "Confirm" }).click();
+  const task = page.getByRole("region", { name: "Confirmed task" });
+  await expect(task.locator(".path-written")).toHaveText(/^interface\/pending_approval\/task_.*\.yaml$/);
+  const taskId = (await task.locator(".task-id").innerText()).trim();
+  const written = path.join(gatewayRoot, (await task.locator(".path-written").innerText()).trim());
+  expect(fs.readFileSync(written, "utf8")).toContain("author: gmx");
+  await expect(task.locator(".state")).toHaveText("pending_approval");
+
+  report(taskId, "running");
+  await expect(task.locator(".state")).toHaveText("running");
+  report(taskId, "done", "backup_db finished: 3 tables, 12 MB");
+  await expect(task.locator(".state")).toHaveText("done");
+  await expect(task.locator(".result-summary")).toHaveText("backup_db finished: 3 tables, 12 MB");
+  await expect(page.locator(".tasks-table")).toContainText(taskId);
+  await expect(page.locator(".tasks-table")).toContainText("done");
+});
+
+test("a low-risk command goes to the inbox as accepted", async ({ page }) => {
+  await openPanel(page);
+  await page.getByLabel("Command").fill("liam check status");
+  await page.getByLabel("Channel").selectOption("terminal");
+  await page.getByRole("button", { name: "Preview" }).click();
+  const card = page.getByRole("region", { name: "Preview" });
+  await expect(card.locator(".risk")).toHaveText("low risk");
+  await expect(card.locator(".lane")).toContainText("fast");
+  await card.getByRole("button", { name: "Confirm" }).click();
+  const task = page.getByRole("region", { name: "Confirmed task" });
+  await expect(task.locator(".path-written")).toHaveText(/^interface\/inbox\/task_.*\.yaml$/);
+  await expect(task.locator(".state")).toHaveText("accepted");
+});
+
+test("chained input is never low risk, and unknown tasks need a structured override", async ({ page }) => {
+  await openPanel(page);
+  await page.getByLabel("Command").fill("liam check status; rm -rf /");
+  await page.getByRole("button", { name: "Preview" }).click();
+  const card = page.getByRole("region", { name: "Preview" });
+  await expect(card.locator(".intent")).toHaveText("unknown");
+  await expect(card.locator(".risk")).toHaveText("high risk");
+  await expect(card.getByLabel("Structured override (JSON)")).toBeVisible();
+  await card.getByRole("button", { name: "Confirm" }).click();
+  await expect(page.getByRole("alert")).toContainText("SCHEMA_INVALID");
+
+  await card.getByRole("button", { name: "Cancel" }).click();
+  await expect(page.getByRole("region", { name: "Preview" })).toHaveCount(0);
+});
