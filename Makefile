@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run build test test-rust test-wasm test-e2e setup-build setup-test bench lint lint-infra clean
+.PHONY: run build test test-rust test-wasm test-e2e audit setup-build setup-test bench lint lint-infra clean
 
 ## run: build the release app and serve it on http://127.0.0.1:3000 (embedded SQLite, no API key needed)
 run: setup-build
@@ -18,7 +18,7 @@ build: setup-build
 	cargo leptos build --release
 
 ## test: every test — Rust on SQLite and PostgreSQL, the wasm build, and the browser suite
-test: setup-test lint-infra test-rust test-wasm test-e2e
+test: setup-test lint-infra audit test-rust test-wasm test-e2e
 
 setup-build:
 	@scripts/setup.sh build
@@ -37,6 +37,18 @@ test-wasm:
 
 test-e2e:
 	cd end2end && npx playwright test
+
+## audit: the control plane never executes anything (spec 001 §2): no process or dynamic-loading code
+audit:
+	scripts/audit-gateway.sh gateway
+	scripts/audit-gateway.sh app/src/control_plane
+
+## bench: the performance figures — rooms, live fan-out, rendering, auto mode, control plane, bundle size
+bench: build
+	cargo build --release --locked -p bench
+	ulimit -n $$(ulimit -Hn); target/release/bench all
+	cargo bench --locked -p gateway --bench gateway_bench
+	scripts/bundle-size.sh
 
 lint:
 	cargo fmt --all --check

@@ -105,6 +105,10 @@ pub struct Recorded {
     pub received_at: Instant,
     /// When the first content chunk was handed to the connection.
     pub first_token_sent_at: Option<Instant>,
+    /// When each content chunk was handed to the connection, in order.
+    pub tokens_sent_at: Vec<Instant>,
+    /// When the reply's last chunk (`[DONE]`) was handed to the connection.
+    pub finished_at: Option<Instant>,
 }
 
 struct Shared {
@@ -136,6 +140,9 @@ impl FakeLlm {
         let app = Router::new().route("/{*path}", post(answer)).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
         let addr = listener.local_addr().expect("a local address");
+        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+            let _ = stream.set_nodelay(true);
+        });
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -200,7 +207,15 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let model = body.get("model").and_then(Value::as_str).unwrap_or("fake").to_owned();
     let index = {
         let mut recorded = shared.recorded.lock().unwrap();
-        recorded.push(Recorded { path_and_query, headers, body, received_at, first_token_sent_at: None });
+        recorded.push(Recorded {
+            path_and_query,
+            headers,
+            body,
+            received_at,
+            first_token_sent_at: None,
+            tokens_sent_at: Vec::new(),
+            finished_at: None,
+        });
         recorded.len() - 1
     };
     let reply = shared.script.lock().unwrap().pop_front().unwrap_or_else(|| shared.fallback.lock().unwrap().clone());
@@ -228,8 +243,11 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 for (i, token) in tokens.iter().enumerate() {
                     if i > 0 {
                         tokio::time::sleep(token_delay).await;
-                    } else if let Some(r) = guard.shared.recorded.lock().unwrap().get_mut(index) {
-                        r.first_token_sent_at = Some(Instant::now());
+                    }
+                    if let Some(r) = guard.shared.recorded.lock().unwrap().get_mut(index) {
+                        let now = Instant::now();
+                        r.first_token_sent_at.get_or_insert(now);
+                        r.tokens_sent_at.push(now);
                     }
                     let chunk = json!({
                         "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
@@ -251,6 +269,9 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
                                 "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
                             });
                             yield Ok(sse(&usage.to_string()));
+                        }
+                        if let Some(r) = guard.shared.recorded.lock().unwrap().get_mut(index) {
+                            r.finished_at = Some(Instant::now());
                         }
                         yield Ok(sse("[DONE]"));
                         guard.finished = true;

@@ -87,6 +87,12 @@ pub async fn serve(state: AppState) -> Result<(), StartupError> {
         shutdown.cancel();
     });
 
+    // Streamed tokens are small writes: send them at once instead of waiting to coalesce.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     let router = crate::http::app(state.clone());
     let served = axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(state.shutdown.clone().cancelled_owned())

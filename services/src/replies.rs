@@ -74,10 +74,51 @@ impl StopSignal {
     }
 }
 
+/// What a turn is decided and prompted from: the room's agents and its recent history, read
+/// once per turn.
+#[derive(Debug, Clone)]
+pub struct TurnContext {
+    pub agents: Vec<Agent>,
+    /// The newest messages of the room, oldest first.
+    pub history: Vec<Message>,
+    last_agent: Option<Uuid>,
+}
+
+impl TurnContext {
+    pub async fn load(state: &AppState, room_id: Uuid) -> ServiceResult<Self> {
+        let agents = state.store.list_agents(room_id).await?;
+        let history = state.store.list_messages(room_id, None, HISTORY_WINDOW).await?.messages;
+        let in_window = history.iter().rev().find(|m| m.sender_type == SenderType::Agent).and_then(|m| m.sender_id);
+        // Only a long human-only stretch hides the last agent from the window; then ask the database.
+        let last_agent = match in_window {
+            Some(agent) => Some(agent),
+            None if history.len() as i64 == HISTORY_WINDOW => state.store.last_agent_speaker(room_id).await?,
+            None => None,
+        };
+        Ok(Self { agents, history, last_agent })
+    }
+
+    /// The agent who spoke last in the room.
+    pub fn last_agent(&self) -> Option<Uuid> {
+        self.last_agent
+    }
+
+    /// The room's newest message.
+    pub fn latest(&self) -> Option<&Message> {
+        self.history.last()
+    }
+
+    pub fn agent_name(&self, id: Uuid) -> Option<&str> {
+        self.agents.iter().find(|a| a.id == id).map(|a| a.name.as_str())
+    }
+}
+
 /// Who speaks, why, and as part of which run.
 #[derive(Debug, Clone)]
 pub struct Turn {
     pub room_id: Uuid,
+    /// The room as it was when the speaker was chosen.
+    pub context: TurnContext,
     pub agent: Agent,
     pub selection_reason: String,
     pub run_id: Option<Uuid>,
@@ -112,11 +153,9 @@ impl TurnResult {
 #[tracing::instrument(skip_all, fields(room_id = %turn.room_id, agent_id = %turn.agent.id), err)]
 pub async fn run_turn(state: &AppState, turn: Turn, stop: &StopSignal) -> ServiceResult<TurnOutcome> {
     let store = &state.store;
-    let agents = store.list_agents(turn.room_id).await?;
-    let history = store.list_messages(turn.room_id, None, HISTORY_WINDOW).await?.messages;
     let config = &state.config.llm;
     let mut request = ChatRequest {
-        messages: build_prompt(&turn.agent, &agents, &history, config.context_tokens),
+        messages: build_prompt(&turn.agent, &turn.context.agents, &turn.context.history, config.context_tokens),
         temperature: turn.agent.temperature,
         max_tokens: config.max_output_tokens,
         speaker_name: turn.agent.name.clone(),

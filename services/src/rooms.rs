@@ -15,7 +15,7 @@ use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
 use crate::context::HUMAN_NAME;
-use crate::replies::{run_turn, StopSignal, Turn};
+use crate::replies::{run_turn, StopSignal, Turn, TurnContext};
 use crate::{AppState, ServiceError, ServiceResult};
 
 impl From<FieldError> for ServiceError {
@@ -184,17 +184,19 @@ fn schedule_reply(state: &AppState, trigger: Message) {
 }
 
 async fn answer(state: &AppState, trigger: &Message) -> ServiceResult<()> {
-    let agents = state.store.list_agents(trigger.room_id).await?;
-    let last_speaker = state.store.last_agent_speaker(trigger.room_id).await?;
-    let Some(selection) = choose_responder(&trigger.content, &agents, last_speaker) else {
+    let context = TurnContext::load(state, trigger.room_id).await?;
+    let last_speaker = context.last_agent();
+    let Some(selection) = choose_responder(&trigger.content, &context.agents, last_speaker) else {
         tracing::debug!(room_id = %trigger.room_id, "no active agent to answer");
         return Ok(());
     };
-    let last_name = last_speaker.and_then(|id| agents.iter().find(|a| a.id == id)).map(|a| a.name.as_str());
+    let agent = selection.agent().clone();
+    let selection_reason = selection.reason(last_speaker.and_then(|id| context.agent_name(id)));
     let turn = Turn {
         room_id: trigger.room_id,
-        agent: selection.agent().clone(),
-        selection_reason: selection.reason(last_name),
+        context,
+        agent,
+        selection_reason,
         run_id: None,
         token_allowance: None,
     };

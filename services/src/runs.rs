@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::replies::{run_turn, StopSignal, Turn, TurnOutcome};
+use crate::replies::{run_turn, StopSignal, Turn, TurnContext, TurnOutcome};
 use crate::{AppState, ServiceError, ServiceResult};
 
 /// How long `stop` waits for the run to write its final state before answering.
@@ -327,29 +327,29 @@ impl RunDriver {
     /// Picks the next speaker from the room as it is now (a person may just have written).
     async fn next_turn(&self) -> ServiceResult<Option<Turn>> {
         let room_id = self.run.room_id;
-        let agents = self.state.store.list_agents(room_id).await?;
-        if agents.iter().filter(|a| a.is_active).count() < limits::MIN_AGENTS {
+        let context = TurnContext::load(&self.state, room_id).await?;
+        if context.agents.iter().filter(|a| a.is_active).count() < limits::MIN_AGENTS {
             return Ok(None);
         }
-        let latest = self.state.store.list_messages(room_id, None, 1).await?.messages.into_iter().next();
-        let last_agent = self.state.store.last_agent_speaker(room_id).await?;
-        let last_message = latest.as_ref().map(|m| {
+        let last_message = context.latest().map(|m| {
             let author = if m.sender_type == SenderType::Agent { m.sender_id } else { None };
             (author, m.sender_name.as_str(), m.content.as_str())
         });
         let view = RunTurnView {
-            agents: &agents,
+            agents: &context.agents,
             last_message,
-            last_agent,
+            last_agent: context.last_agent(),
             spoke_at: &self.spoke_at,
             step: self.steps,
             cooldown_turns: self.state.config.run_cooldown_turns,
         };
         let Some((agent, reason)) = choose_run_speaker(&view) else { return Ok(None) };
+        let agent = agent.clone();
         let token_allowance = self.run.budget_tokens.map(|budget| budget - self.tokens_used);
         Ok(Some(Turn {
             room_id,
-            agent: agent.clone(),
+            context,
+            agent,
             selection_reason: reason,
             run_id: Some(self.run.id),
             token_allowance,

@@ -1,0 +1,357 @@
+//! `make bench`: measures the release server over real HTTP on loopback, against a fake
+//! provider in this process, and prints the figures.
+//!
+//!   bench [first-token|fan-out|ssr|runs|all]
+//!
+//! The server runs as its own process (target/release/server) on a fresh SQLite file, so its
+//! memory can be read from /proc without the benchmark's clients in it.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eventsource_stream::Eventsource;
+use fake_llm::{FakeLlm, Reply};
+use futures::StreamExt;
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> Result<(), Error> {
+    let which = std::env::args().nth(1).unwrap_or_else(|| "all".to_owned());
+    let all = which == "all";
+    if all || which == "first-token" {
+        first_token_overhead().await?;
+    }
+    if all || which == "fan-out" {
+        fan_out().await?;
+    }
+    if all || which == "ssr" {
+        server_rendering().await?;
+    }
+    if all || which == "runs" {
+        run_orchestration().await?;
+        concurrent_runs().await?;
+    }
+    Ok(())
+}
+
+/// The release server in its own process, on a free port and a fresh database.
+struct Server {
+    child: Child,
+    base: String,
+    _data: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start(fake: &FakeLlm, extra: &[(&str, &str)]) -> Result<Server, Error> {
+        let data = tempfile::tempdir()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let binary = std::env::var("BENCH_SERVER").unwrap_or_else(|_| "target/release/server".to_owned());
+        let mut command = Command::new(binary);
+        command
+            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+            .env("LEPTOS_SITE_ROOT", "target/site")
+            .env("DATABASE_URL", format!("sqlite://{}/bench.db?mode=rwc", data.path().display()))
+            .env("GATEWAY_ROOT", data.path().join("control-plane"))
+            .env("OPENAI_BASE_URL", fake.base_url())
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        let child = command.spawn().map_err(|e| format!("start target/release/server (run `make build` first): {e}"))?;
+        let server = Server { child, base: format!("http://127.0.0.1:{port}"), _data: data };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if reqwest::get(format!("{}/readyz", server.base)).await.is_ok_and(|r| r.status() == 200) {
+                return Ok(server);
+            }
+            if Instant::now() > deadline {
+                return Err("the server did not become ready".into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Resident memory of the server process, in KiB.
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn post(client: &reqwest::Client, url: String, body: Value) -> Result<Value, Error> {
+    let response = client.post(&url).json(&body).send().await?;
+    if !response.status().is_success() {
+        return Err(format!("POST {url}: {}", response.status()).into());
+    }
+    Ok(response.json().await?)
+}
+
+async fn room_with_agents(client: &reqwest::Client, base: &str, agents: &[&str]) -> Result<String, Error> {
+    let room = post(client, format!("{base}/api/rooms"), json!({"name": "Bench"})).await?;
+    let id = room["id"].as_str().ok_or("room id")?.to_owned();
+    for name in agents {
+        let agent = json!({"name": name, "model": "gpt-4o-mini", "system_prompt": format!("You are {name}."), "temperature": 0.5});
+        post(client, format!("{base}/api/rooms/{id}/agents"), agent).await?;
+    }
+    Ok(id)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn summarize(name: &str, unit: &str, mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.sort_by(|a, b| a.total_cmp(b));
+    let (p50, p95, p99) = (percentile(&values, 50.0), percentile(&values, 95.0), percentile(&values, 99.0));
+    println!(
+        "  {name}: n={} p50={p50:.2}{unit} p95={p95:.2}{unit} p99={p99:.2}{unit} max={:.2}{unit}",
+        values.len(),
+        values.last().copied().unwrap_or(f64::NAN)
+    );
+    (p50, p95, p99)
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "FAIL" }
+}
+
+/// POST a message → the first `message.delta` at an SSE client, minus the provider's own
+/// time to first token. Target: p95 ≤ 10 ms over 200 messages.
+async fn first_token_overhead() -> Result<(), Error> {
+    println!("first-token overhead (200 messages)");
+    let fake = FakeLlm::start(Reply::words("one two three")).await;
+    let server = Server::start(&fake, &[]).await?;
+    let client = reqwest::Client::new();
+    let room = room_with_agents(&client, &server.base, &["Ada"]).await?;
+    let response = client.get(format!("{}/api/rooms/{room}/stream", server.base)).send().await?;
+    let mut events = response.bytes_stream().eventsource();
+
+    let mut overheads = Vec::new();
+    for i in 0..220 {
+        let sent = Instant::now();
+        post(&client, format!("{}/api/rooms/{room}/messages", server.base), json!({"content": format!("question {i}")})).await?;
+        let mut first_delta = None;
+        while let Some(event) = events.next().await {
+            let event = event?;
+            if event.event == "message.delta" && first_delta.is_none() {
+                first_delta = Some(Instant::now());
+            }
+            if event.event == "message.done" && event.data.contains("\"sender_type\":\"agent\"") {
+                break;
+            }
+        }
+        let first_delta = first_delta.ok_or("no delta arrived")?;
+        let request = fake.requests().last().cloned().ok_or("no provider request")?;
+        let upstream = request.first_token_sent_at.ok_or("no token sent")? - request.received_at;
+        let total = first_delta - sent;
+        // The first 20 warm the connection pools and are not counted.
+        if i >= 20 {
+            overheads.push((total.saturating_sub(upstream)).as_secs_f64() * 1000.0);
+        }
+    }
+    let (_, p95, _) = summarize("overhead", " ms", overheads);
+    println!("  target p95 ≤ 10 ms: {}", verdict(p95 <= 10.0));
+    Ok(())
+}
+
+/// 1,000 SSE clients in one room while an agent streams 50 tokens/s: every delta reaches every
+/// client, p99 delivery lag ≤ 100 ms, and memory per idle connection ≤ 32 KiB.
+async fn fan_out() -> Result<(), Error> {
+    const CLIENTS: usize = 1000;
+    const TOKENS: usize = 150;
+    println!("fan-out ({CLIENTS} SSE clients, {TOKENS} tokens at 50 tokens/s)");
+    let words = (0..TOKENS).map(|i| format!("t{i}")).collect::<Vec<_>>().join(" ");
+    let fake = FakeLlm::start(Reply::words(&words).with_token_delay(Duration::from_millis(20))).await;
+    let server = Server::start(&fake, &[]).await?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build()?;
+    let room = room_with_agents(&client, &server.base, &["Ada"]).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = server.rss_kib();
+
+    let received: Arc<Mutex<Vec<Vec<Instant>>>> = Arc::new(Mutex::new(vec![Vec::new(); CLIENTS]));
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(CLIENTS);
+    let mut tasks = Vec::new();
+    for index in 0..CLIENTS {
+        let url = format!("{}/api/rooms/{room}/stream", server.base);
+        let client = reqwest::Client::new();
+        let received = received.clone();
+        let ready = ready_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+            let _ = ready.send(()).await;
+            let mut events = response.bytes_stream().eventsource();
+            let mut mine = Vec::with_capacity(TOKENS);
+            while let Some(event) = events.next().await {
+                let event = event.map_err(|e| e.to_string())?;
+                match event.event.as_str() {
+                    "message.delta" => mine.push(Instant::now()),
+                    "message.done" if event.data.contains("\"sender_type\":\"agent\"") => break,
+                    _ => {}
+                }
+            }
+            received.lock().await[index] = mine;
+            Ok::<(), String>(())
+        }));
+    }
+    drop(ready_tx);
+    for _ in 0..CLIENTS {
+        ready_rx.recv().await.ok_or("a client failed to connect")?;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = server.rss_kib();
+    let per_connection = (idle.saturating_sub(before)) as f64 / CLIENTS as f64;
+    println!("  server memory: {before} KiB before, {idle} KiB with {CLIENTS} idle streams → {per_connection:.1} KiB per connection");
+
+    post(&client, format!("{}/api/rooms/{room}/messages", server.base), json!({"content": "go"})).await?;
+    for task in tasks {
+        task.await?.map_err(|e| format!("client: {e}"))?;
+    }
+    let request = fake.requests().last().cloned().ok_or("no provider request")?;
+    let sent = &request.tokens_sent_at;
+    let received = received.lock().await;
+    let complete = received.iter().filter(|r| r.len() == sent.len()).count();
+    println!("  clients that received all {} deltas: {complete}/{CLIENTS}", sent.len());
+    let mut lags = Vec::with_capacity(CLIENTS * TOKENS);
+    for times in received.iter() {
+        for (i, at) in times.iter().enumerate() {
+            if let Some(sent_at) = sent.get(i) {
+                lags.push(at.saturating_duration_since(*sent_at).as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    let (_, _, p99) = summarize("delivery lag (provider send → client receive)", " ms", lags);
+    println!(
+        "  targets: all deltas everywhere {}, p99 ≤ 100 ms {}, ≤ 32 KiB per idle connection {}",
+        verdict(complete == CLIENTS),
+        verdict(p99 <= 100.0),
+        verdict(per_connection <= 32.0)
+    );
+    Ok(())
+}
+
+/// Server-side rendering of a room page whose room holds 500 messages. Target: p50 ≤ 20 ms.
+async fn server_rendering() -> Result<(), Error> {
+    println!("server rendering of a room with 500 messages");
+    let fake = FakeLlm::start(Reply::words("unused")).await;
+    let server = Server::start(&fake, &[]).await?;
+    let client = reqwest::Client::new();
+    let room = room_with_agents(&client, &server.base, &[]).await?;
+    for i in 0..500 {
+        let content = format!("Message {i} with **Markdown**, `code` and a [link](https://example.com/{i}).\n\n- one\n- two");
+        post(&client, format!("{}/api/rooms/{room}/messages", server.base), json!({"content": content})).await?;
+    }
+    let url = format!("{}/rooms/{room}", server.base);
+    let mut times = Vec::new();
+    for i in 0..220 {
+        let started = Instant::now();
+        let response = client.get(&url).send().await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        if !status.is_success() || body.len() < 1000 {
+            return Err(format!("GET {url}: {status}").into());
+        }
+        if i >= 20 {
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    let (p50, _, _) = summarize("GET /rooms/{id}", " ms", times);
+    println!("  target p50 ≤ 20 ms: {}", verdict(p50 <= 20.0));
+    Ok(())
+}
+
+/// One message done → the next provider request sent, in an auto-mode run. Target p95 ≤ 5 ms.
+async fn run_orchestration() -> Result<(), Error> {
+    println!("auto-mode orchestration overhead per turn");
+    let fake = FakeLlm::start(Reply::words("a short turn of five")).await;
+    let server = Server::start(&fake, &[]).await?;
+    let client = reqwest::Client::new();
+    let room = room_with_agents(&client, &server.base, &["Ada", "Bob"]).await?;
+    let started = post(
+        &client,
+        format!("{}/api/rooms/{room}/auto/start", server.base),
+        json!({"max_steps": 301, "max_seconds": 600}),
+    )
+    .await?;
+    let run_id = started["run_id"].as_str().ok_or("run id")?.to_owned();
+    loop {
+        let run: Value = client.get(format!("{}/api/rooms/{room}/runs/{run_id}", server.base)).send().await?.json().await?;
+        if run["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let requests = fake.requests();
+    let gaps: Vec<f64> = requests
+        .windows(2)
+        .filter_map(|pair| Some((pair[1].received_at.checked_duration_since(pair[0].finished_at?)?).as_secs_f64() * 1000.0))
+        .collect();
+    let (_, p95, _) = summarize("reply finished → next request", " ms", gaps);
+    println!("  target p95 ≤ 5 ms: {}", verdict(p95 <= 5.0));
+    Ok(())
+}
+
+/// 100 rooms running auto mode at once; every run must stop within 250 ms of its max_seconds.
+async fn concurrent_runs() -> Result<(), Error> {
+    const ROOMS: usize = 100;
+    const MAX_SECONDS: i64 = 5;
+    println!("{ROOMS} rooms in auto mode at once, max_seconds = {MAX_SECONDS}");
+    let words = (0..2000).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
+    let fake = FakeLlm::start(Reply::words(&words).with_token_delay(Duration::from_millis(50))).await;
+    let server = Server::start(&fake, &[("DATABASE_MAX_CONNECTIONS", "20")]).await?;
+    let client = reqwest::Client::new();
+    let mut runs = Vec::new();
+    for _ in 0..ROOMS {
+        let room = room_with_agents(&client, &server.base, &["Ada", "Bob"]).await?;
+        runs.push(room);
+    }
+    let mut started = Vec::new();
+    for room in &runs {
+        let run = post(
+            &client,
+            format!("{}/api/rooms/{room}/auto/start", server.base),
+            json!({"max_steps": 500, "max_seconds": MAX_SECONDS}),
+        )
+        .await?;
+        started.push((room.clone(), run["run_id"].as_str().ok_or("run id")?.to_owned()));
+    }
+    tokio::time::sleep(Duration::from_secs(MAX_SECONDS as u64 + 2)).await;
+    let mut overshoots = Vec::new();
+    let mut still_running = 0;
+    for (room, run_id) in &started {
+        let run: Value = client.get(format!("{}/api/rooms/{room}/runs/{run_id}", server.base)).send().await?.json().await?;
+        if run["status"] == "running" {
+            still_running += 1;
+            continue;
+        }
+        let start = chrono::DateTime::parse_from_rfc3339(run["started_at"].as_str().ok_or("started_at")?)?;
+        let stop = chrono::DateTime::parse_from_rfc3339(run["stopped_at"].as_str().ok_or("stopped_at")?)?;
+        let over = (stop - start).num_milliseconds() - MAX_SECONDS * 1000;
+        overshoots.push(over as f64);
+    }
+    println!("  runs still running after max_seconds + 2 s: {still_running}");
+    let (_, _, _) = summarize("stop time after max_seconds", " ms", overshoots.clone());
+    let worst = overshoots.iter().copied().fold(f64::MIN, f64::max);
+    println!("  target every run within 250 ms: {} (worst {worst:.0} ms)", verdict(still_running == 0 && worst <= 250.0));
+    Ok(())
+}
