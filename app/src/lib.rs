@@ -4,9 +4,9 @@
 pub mod control_plane;
 pub mod error;
 pub mod layout;
-pub mod markdown;
 pub mod pages;
 pub mod rooms;
+pub mod time;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};

@@ -112,6 +112,10 @@ pub struct Message {
     pub sender_id: Option<Uuid>,
     pub sender_name: String,
     pub content: String,
+    /// `content` rendered from Markdown to safe HTML by the server; absent while a message is
+    /// still being written and in rows straight from storage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_html: Option<String>,
     pub status: MessageStatus,
     pub tokens_in: Option<i64>,
     pub tokens_out: Option<i64>,

@@ -104,6 +104,7 @@ mod tests {
             sender_id: by.map(|a| a.id),
             sender_name: by.map(|a| a.name.clone()).unwrap_or_else(|| HUMAN_NAME.into()),
             content: text.into(),
+            content_html: None,
             status: MessageStatus::Complete,
             tokens_in: None,
             tokens_out: None,

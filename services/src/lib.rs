@@ -6,6 +6,7 @@ pub mod context;
 pub mod error;
 pub mod events;
 pub mod llm;
+pub mod markdown;
 pub mod replies;
 pub mod rooms;
 pub mod runs;

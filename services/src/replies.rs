@@ -359,6 +359,7 @@ async fn finish(
             },
         )
         .await?;
+    let finished = crate::markdown::with_html(finished);
     state.events.publish(finished.room_id, &RoomEvent::MessageDone(finished.clone()));
     Ok(finished)
 }

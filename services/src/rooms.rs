@@ -15,6 +15,7 @@ use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
 use crate::context::HUMAN_NAME;
+use crate::markdown::with_html;
 use crate::replies::{run_turn, StopSignal, Turn, TurnContext};
 use crate::{AppState, ServiceError, ServiceResult};
 
@@ -137,7 +138,8 @@ pub async fn list_messages(
     };
     get_room(state, room_id).await?;
     let page = state.store.list_messages(room_id, cursor, limit).await?;
-    Ok(MessagePage { messages: page.messages, next_cursor: page.older_cursor })
+    let messages = page.messages.into_iter().map(with_html).collect();
+    Ok(MessagePage { messages, next_cursor: page.older_cursor })
 }
 
 /// Stores a person's message, announces it, and lets an agent answer.
@@ -158,6 +160,7 @@ pub async fn post_message(state: &AppState, room_id: Uuid, input: PostMessage) -
             run_id: None,
         })
         .await?;
+    let message = with_html(message);
     // Stored before it is announced: a client never sees a message that could still be lost.
     state.events.publish(room_id, &RoomEvent::MessageNew(message.clone()));
     // During a run, its next turn answers; otherwise an agent replies now.

@@ -116,6 +116,7 @@ impl TryFrom<MessageRow> for Message {
             sender_id: row.sender_id,
             sender_name: row.sender_name,
             content: row.content,
+            content_html: None,
             status: row.status.parse()?,
             tokens_in: row.tokens_in,
             tokens_out: row.tokens_out,

@@ -210,7 +210,7 @@ pub fn ControlPlanePage() -> impl IntoView {
                                 <td><RiskBadge risk=task.risk /></td>
                                 <td>{task.lane.as_str()}</td>
                                 <td><span class=format!("badge state state--{}", task.state.as_str())>{task.state.as_str()}</span></td>
-                                <td><time datetime=task.updated_at.to_rfc3339()>{task.updated_at.format("%H:%M:%S UTC").to_string()}</time></td>
+                                <td><time datetime=task.updated_at.to_rfc3339()>{crate::time::clock_seconds(&task.updated_at)}</time></td>
                             </tr>
                         </For>
                     </tbody>

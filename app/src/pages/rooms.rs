@@ -52,7 +52,7 @@ pub fn RoomsPage() -> impl IntoView {
                                             <a href=format!("/rooms/{}", room.id)>{room.name}</a>
                                             <span class="badge">{room.mode.as_str()}</span>
                                             <time datetime=room.created_at.to_rfc3339()>
-                                                {room.created_at.format("%Y-%m-%d %H:%M UTC").to_string()}
+                                                {crate::time::date_time(&room.created_at)}
                                             </time>
                                         </li>
                                     }

@@ -6,7 +6,7 @@ use leptos::task::spawn_local;
 
 use super::api::older_messages;
 use super::state::{MessageEntry, RoomState};
-use crate::markdown::render_markdown;
+use crate::time::clock;
 
 #[component]
 pub fn Timeline(state: RoomState) -> impl IntoView {
@@ -78,9 +78,12 @@ fn MessageItem(entry: MessageEntry) -> impl IntoView {
     let kind = move || message.with(|m| m.sender_type);
     let status = move || message.with(|m| m.status);
     let class = move || format!("message message--{} status--{}", kind().as_str(), status().as_str());
-    let time = move || message.with(|m| m.created_at.format("%H:%M").to_string());
+    let time = move || message.with(|m| clock(&m.created_at));
     let datetime = move || message.with(|m| m.created_at.to_rfc3339());
-    let body = move || message.with(|m| render_markdown(&m.content));
+    // The server renders Markdown once a message is final; while it streams, its text is shown as
+    // it arrives (as text, never as HTML).
+    let rendered = move || message.with(|m| m.content_html.clone());
+    let plain = move || message.with(|m| m.content.clone());
     let status_badge = move || match status() {
         MessageStatus::Complete => None,
         MessageStatus::Streaming => Some(("writing…", "badge badge--live")),
@@ -97,7 +100,10 @@ fn MessageItem(entry: MessageEntry) -> impl IntoView {
                 <time datetime=datetime title=datetime>{time}</time>
                 {move || status_badge().map(|(label, class)| view! { <span class=class>{label}</span> })}
             </header>
-            <div class="message-body" inner_html=body></div>
+            {move || match rendered() {
+                Some(html) => view! { <div class="message-body" inner_html=html></div> }.into_any(),
+                None => view! { <div class="message-body message-body--plain">{plain}</div> }.into_any(),
+            }}
             {move || {
                 message
                     .with(|m| m.error.clone())

@@ -1,9 +1,19 @@
 //! Markdown for messages, made safe: raw HTML is shown as text, and links or images whose
 //! address is not http(s), mailto or relative (e.g. `javascript:`) are rendered as plain text.
 
+use domain::rooms::{Message, MessageStatus};
 use pulldown_cmark::{html, Event, Options, Parser, Tag, TagEnd};
 
-/// Renders message text to HTML that is safe to insert into the page.
+/// The message as clients receive it: with its rendered HTML once its text is final.
+pub fn with_html(mut message: Message) -> Message {
+    if message.status != MessageStatus::Streaming {
+        message.content_html = Some(render_markdown(&message.content));
+    }
+    message
+}
+
+/// Renders message text to HTML that is safe to insert into the page. Rendering happens on the
+/// server only, so the browser bundle carries no Markdown parser.
 pub fn render_markdown(text: &str) -> String {
     let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let mut dropping_link = false;
