@@ -14,7 +14,9 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use crate::layout::{AppFooter, AppHeader};
-use crate::pages::{control_plane::ControlPlanePage, home::HomePage, not_found::NotFoundPage, room::RoomPage, rooms::RoomsPage};
+use crate::pages::{
+    control_plane::ControlPlanePage, home::HomePage, not_found::NotFoundPage, room::RoomPage, rooms::RoomsPage,
+};
 
 /// The HTML document around the application, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {

@@ -63,7 +63,8 @@ impl Server {
         for (key, value) in extra {
             command.env(key, value);
         }
-        let child = command.spawn().map_err(|e| format!("start target/release/server (run `make build` first): {e}"))?;
+        let child =
+            command.spawn().map_err(|e| format!("start target/release/server (run `make build` first): {e}"))?;
         let server = Server { child, base: format!("http://127.0.0.1:{port}"), _data: data };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -133,7 +134,11 @@ fn summarize(name: &str, unit: &str, mut values: Vec<f64>) -> (f64, f64, f64) {
 }
 
 fn verdict(ok: bool) -> &'static str {
-    if ok { "PASS" } else { "FAIL" }
+    if ok {
+        "PASS"
+    } else {
+        "FAIL"
+    }
 }
 
 /// POST a message → the first `message.delta` at an SSE client, minus the provider's own
@@ -150,7 +155,12 @@ async fn first_token_overhead() -> Result<(), Error> {
     let mut overheads = Vec::new();
     for i in 0..220 {
         let sent = Instant::now();
-        post(&client, format!("{}/api/rooms/{room}/messages", server.base), json!({"content": format!("question {i}")})).await?;
+        post(
+            &client,
+            format!("{}/api/rooms/{room}/messages", server.base),
+            json!({"content": format!("question {i}")}),
+        )
+        .await?;
         let mut first_delta = None;
         while let Some(event) = events.next().await {
             let event = event?;
@@ -258,7 +268,8 @@ async fn server_rendering() -> Result<(), Error> {
     let client = reqwest::Client::new();
     let room = room_with_agents(&client, &server.base, &[]).await?;
     for i in 0..500 {
-        let content = format!("Message {i} with **Markdown**, `code` and a [link](https://example.com/{i}).\n\n- one\n- two");
+        let content =
+            format!("Message {i} with **Markdown**, `code` and a [link](https://example.com/{i}).\n\n- one\n- two");
         post(&client, format!("{}/api/rooms/{room}/messages", server.base), json!({"content": content})).await?;
     }
     let url = format!("{}/rooms/{room}", server.base);
@@ -295,7 +306,8 @@ async fn run_orchestration() -> Result<(), Error> {
     .await?;
     let run_id = started["run_id"].as_str().ok_or("run id")?.to_owned();
     loop {
-        let run: Value = client.get(format!("{}/api/rooms/{room}/runs/{run_id}", server.base)).send().await?.json().await?;
+        let run: Value =
+            client.get(format!("{}/api/rooms/{room}/runs/{run_id}", server.base)).send().await?.json().await?;
         if run["status"] != "running" {
             break;
         }
@@ -304,7 +316,9 @@ async fn run_orchestration() -> Result<(), Error> {
     let requests = fake.requests();
     let gaps: Vec<f64> = requests
         .windows(2)
-        .filter_map(|pair| Some((pair[1].received_at.checked_duration_since(pair[0].finished_at?)?).as_secs_f64() * 1000.0))
+        .filter_map(|pair| {
+            Some((pair[1].received_at.checked_duration_since(pair[0].finished_at?)?).as_secs_f64() * 1000.0)
+        })
         .collect();
     let (_, p95, _) = summarize("reply finished → next request", " ms", gaps);
     println!("  target p95 ≤ 5 ms: {}", verdict(p95 <= 5.0));
@@ -339,7 +353,8 @@ async fn concurrent_runs() -> Result<(), Error> {
     let mut overshoots = Vec::new();
     let mut still_running = 0;
     for (room, run_id) in &started {
-        let run: Value = client.get(format!("{}/api/rooms/{room}/runs/{run_id}", server.base)).send().await?.json().await?;
+        let run: Value =
+            client.get(format!("{}/api/rooms/{room}/runs/{run_id}", server.base)).send().await?.json().await?;
         if run["status"] == "running" {
             still_running += 1;
             continue;
@@ -352,6 +367,9 @@ async fn concurrent_runs() -> Result<(), Error> {
     println!("  runs still running after max_seconds + 2 s: {still_running}");
     let (_, _, _) = summarize("stop time after max_seconds", " ms", overshoots.clone());
     let worst = overshoots.iter().copied().fold(f64::MIN, f64::max);
-    println!("  target every run within 250 ms: {} (worst {worst:.0} ms)", verdict(still_running == 0 && worst <= 250.0));
+    println!(
+        "  target every run within 250 ms: {} (worst {worst:.0} ms)",
+        verdict(still_running == 0 && worst <= 250.0)
+    );
     Ok(())
 }

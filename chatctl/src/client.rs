@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use domain::control_plane::{
-    Channel, ConfirmRequest, ConfirmResponse, PreviewRequest, PreviewResponse, StructuredOverride,
-    WatchResponse,
+    Channel, ConfirmRequest, ConfirmResponse, PreviewRequest, PreviewResponse, StructuredOverride, WatchResponse,
 };
 use domain::ErrorBody;
 use reqwest::StatusCode;
@@ -15,12 +14,7 @@ use serde::de::DeserializeOwned;
 pub enum ClientError {
     /// The server refused the request with its error body.
     #[error("{code}: {message}")]
-    Api {
-        status: u16,
-        code: String,
-        message: String,
-        retry_after: Option<u64>,
-    },
+    Api { status: u16, code: String, message: String, retry_after: Option<u64> },
     /// The server answered something that is not the API's JSON.
     #[error("HTTP {status}: {body}")]
     Unexpected { status: u16, body: String },
@@ -61,16 +55,8 @@ impl Client {
             .timeout(Duration::from_secs(15))
             .user_agent(concat!("chatctl/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ClientError::Transport {
-                server: server.clone(),
-                detail: e.to_string(),
-            })?;
-        Ok(Self {
-            http,
-            server,
-            session_id,
-            channel,
-        })
+            .map_err(|e| ClientError::Transport { server: server.clone(), detail: e.to_string() })?;
+        Ok(Self { http, server, session_id, channel })
     }
 
     pub fn server(&self) -> &str {
@@ -83,12 +69,7 @@ impl Client {
             channel: self.channel,
             session_id: self.session_id.clone(),
         };
-        self.call(
-            self.http
-                .post(format!("{}/api/v1/chat/preview", self.server))
-                .json(&body),
-        )
-        .await
+        self.call(self.http.post(format!("{}/api/v1/chat/preview", self.server)).json(&body)).await
     }
 
     pub async fn confirm(
@@ -101,32 +82,17 @@ impl Client {
             session_id: self.session_id.clone(),
             structured_override,
         };
-        self.call(
-            self.http
-                .post(format!("{}/api/v1/chat/confirm", self.server))
-                .json(&body),
-        )
-        .await
+        self.call(self.http.post(format!("{}/api/v1/chat/confirm", self.server)).json(&body)).await
     }
 
     pub async fn watch(&self, task_id: &str) -> Result<WatchResponse, ClientError> {
         let url = format!("{}/api/v1/chat/watch/{}", self.server, urlencode(task_id));
-        self.call(
-            self.http
-                .get(url)
-                .query(&[("session_id", self.session_id.as_str())]),
-        )
-        .await
+        self.call(self.http.get(url).query(&[("session_id", self.session_id.as_str())])).await
     }
 
-    async fn call<T: DeserializeOwned>(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<T, ClientError> {
-        let transport = |e: reqwest::Error| ClientError::Transport {
-            server: self.server.clone(),
-            detail: e.to_string(),
-        };
+    async fn call<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, ClientError> {
+        let transport =
+            |e: reqwest::Error| ClientError::Transport { server: self.server.clone(), detail: e.to_string() };
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
         let retry_after = response
@@ -136,10 +102,8 @@ impl Client {
             .and_then(|v| v.parse().ok());
         let text = response.text().await.map_err(transport)?;
         if status == StatusCode::OK {
-            return serde_json::from_str(&text).map_err(|_| ClientError::Unexpected {
-                status: status.as_u16(),
-                body: clip(&text),
-            });
+            return serde_json::from_str(&text)
+                .map_err(|_| ClientError::Unexpected { status: status.as_u16(), body: clip(&text) });
         }
         match serde_json::from_str::<ErrorBody>(&text) {
             Ok(body) => Err(ClientError::Api {
@@ -148,10 +112,7 @@ impl Client {
                 message: body.error.message,
                 retry_after,
             }),
-            Err(_) => Err(ClientError::Unexpected {
-                status: status.as_u16(),
-                body: clip(&text),
-            }),
+            Err(_) => Err(ClientError::Unexpected { status: status.as_u16(), body: clip(&text) }),
         }
     }
 }
@@ -168,9 +129,7 @@ fn clip(text: &str) -> String {
 fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -182,21 +141,14 @@ mod tests {
 
     #[test]
     fn task_ids_stay_one_path_segment() {
-        assert_eq!(
-            urlencode("task_20260202T100000_0123456789ab"),
-            "task_20260202T100000_0123456789ab"
-        );
+        assert_eq!(urlencode("task_20260202T100000_0123456789ab"), "task_20260202T100000_0123456789ab");
         assert_eq!(urlencode("../x y"), "..%2Fx%20y");
     }
 
     #[test]
     fn api_errors_read_as_code_and_message() {
-        let error = ClientError::Api {
-            status: 410,
-            code: "PREVIEW_EXPIRED".into(),
-            message: "gone".into(),
-            retry_after: None,
-        };
+        let error =
+            ClientError::Api { status: 410, code: "PREVIEW_EXPIRED".into(), message: "gone".into(), retry_after: None };
         assert_eq!(error.to_string(), "PREVIEW_EXPIRED: gone");
         assert_eq!(error.code(), Some("PREVIEW_EXPIRED"));
         assert!(clip(&"x".repeat(500)).chars().count() <= 201);

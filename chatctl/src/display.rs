@@ -3,11 +3,7 @@
 use domain::control_plane::{ConfirmResponse, Operation, PreviewResponse, WatchResponse};
 
 pub fn operation(operation: &Operation) -> String {
-    let args: Vec<String> = operation
-        .args
-        .iter()
-        .map(|(name, value)| format!("{name}={value}"))
-        .collect();
+    let args: Vec<String> = operation.args.iter().map(|(name, value)| format!("{name}={value}")).collect();
     if args.is_empty() {
         operation.tool.clone()
     } else {
@@ -25,38 +21,22 @@ pub fn preview(preview: &PreviewResponse) -> String {
     for step in &task.operations {
         out.push_str(&format!("    - {}\n", operation(step)));
     }
-    out.push_str(&format!(
-        "  risk      {} ({})\n",
-        task.risk, preview.risk_reason
-    ));
+    out.push_str(&format!("  risk      {} ({})\n", task.risk, preview.risk_reason));
     out.push_str(&format!("  lane      {}\n", task.lane));
-    out.push_str(&format!(
-        "  rule      {} (rules {})\n",
-        preview.rule_id, preview.rules_version
-    ));
+    out.push_str(&format!("  rule      {} (rules {})\n", preview.rule_id, preview.rules_version));
     out.push_str(&format!("  ttl       {} s\n", preview.ttl_seconds));
     if preview.requires_structured_override {
-        out.push_str(
-            "  note      not recognised: it can only be confirmed with a structured override\n",
-        );
+        out.push_str("  note      not recognised: it can only be confirmed with a structured override\n");
     }
     out
 }
 
 pub fn confirmed(response: &ConfirmResponse) -> String {
-    format!(
-        "{}: {} written to {} ({})",
-        response.status, response.task_id, response.path_written, response.ack
-    )
+    format!("{}: {} written to {} ({})", response.status, response.task_id, response.path_written, response.ack)
 }
 
 pub fn state(watch: &WatchResponse) -> String {
-    let mut line = format!(
-        "{}  {}  {}",
-        watch.updated_at.format("%H:%M:%S"),
-        watch.task_id,
-        watch.state
-    );
+    let mut line = format!("{}  {}  {}", watch.updated_at.format("%H:%M:%S"), watch.task_id, watch.state);
     if let Some(summary) = &watch.result_summary {
         line.push_str(&format!(" - {summary}"));
     }
@@ -94,14 +74,9 @@ mod tests {
             rules_version: "v1".into(),
         };
         let text = super::preview(&preview);
-        for expected in [
-            "task_execution",
-            "task_runner task=backup_db",
-            "high (runs a task)",
-            "approval",
-            "lisa_run",
-            "300 s",
-        ] {
+        for expected in
+            ["task_execution", "task_runner task=backup_db", "high (runs a task)", "approval", "lisa_run", "300 s"]
+        {
             assert!(text.contains(expected), "{expected} missing from\n{text}");
         }
     }

@@ -22,11 +22,7 @@ pub const EXIT_TASK_FAILED: u8 = 3;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "chatctl",
-    version,
-    about = "Preview, confirm and watch control plane tasks from a terminal."
-)]
+#[command(name = "chatctl", version, about = "Preview, confirm and watch control plane tasks from a terminal.")]
 struct Cli {
     /// The server's base URL.
     #[arg(long, global = true, default_value = "http://127.0.0.1:3000")]
@@ -74,8 +70,7 @@ enum Command {
 }
 
 fn parse_channel(text: &str) -> Result<Channel, String> {
-    text.parse::<Channel>()
-        .map_err(|_| "expected terminal, telegram or web".to_owned())
+    text.parse::<Channel>().map_err(|_| "expected terminal, telegram or web".to_owned())
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -108,21 +103,16 @@ async fn main() -> ExitCode {
             }
             Err(error) => fail(&error),
         },
-        Command::Confirm {
-            preview_id,
-            structured_override,
-        } => {
-            let structured_override = match structured_override
-                .as_deref()
-                .map(serde_json::from_str::<StructuredOverride>)
-            {
-                None => None,
-                Some(Ok(parsed)) => Some(parsed),
-                Some(Err(error)) => {
-                    eprintln!("error: --override is not a structured override: {error}");
-                    return ExitCode::from(2);
-                }
-            };
+        Command::Confirm { preview_id, structured_override } => {
+            let structured_override =
+                match structured_override.as_deref().map(serde_json::from_str::<StructuredOverride>) {
+                    None => None,
+                    Some(Ok(parsed)) => Some(parsed),
+                    Some(Err(error)) => {
+                        eprintln!("error: --override is not a structured override: {error}");
+                        return ExitCode::from(2);
+                    }
+                };
             match client.confirm(&preview_id, structured_override).await {
                 Ok(response) => {
                     println!("{}", display::confirmed(&response));
@@ -169,12 +159,7 @@ fn verify_telemetry(file: &std::path::Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(broken) => {
-            println!(
-                "{}: hash chain broken at line {}: {}",
-                file.display(),
-                broken.line,
-                broken.problem
-            );
+            println!("{}: hash chain broken at line {}: {}", file.display(), broken.line, broken.problem);
             ExitCode::from(EXIT_ERROR)
         }
     }

@@ -98,12 +98,7 @@ async fn next_line(lines: &mut mpsc::UnboundedReceiver<String>) -> Option<String
 }
 
 pub async fn run(client: &Client, interval: Duration) -> ExitCode {
-    println!(
-        "chatctl: connected to {} as session {} on {}",
-        client.server(),
-        client.session_id,
-        client.channel
-    );
+    println!("chatctl: connected to {} as session {} on {}", client.server(), client.session_id, client.channel);
     println!("Type a command (e.g. `liam check status`), or `quit`.");
     let mut lines = stdin_lines();
     loop {

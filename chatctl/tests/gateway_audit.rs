@@ -8,31 +8,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
 
 fn audit(folder: &Path) -> (i32, String) {
-    let output = Command::new("bash")
-        .arg(repository().join("scripts/audit-gateway.sh"))
-        .arg(folder)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
+    let output = Command::new("bash").arg(repository().join("scripts/audit-gateway.sh")).arg(folder).output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
     (output.status.code().unwrap_or(-1), text)
 }
 
 fn planted(source: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("src/nested")).unwrap();
-    std::fs::write(
-        dir.path().join("src/lib.rs"),
-        "//! A clean file.\npub fn clean() {}\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("src/lib.rs"), "//! A clean file.\npub fn clean() {}\n").unwrap();
     std::fs::write(dir.path().join("src/nested/planted.rs"), source).unwrap();
     dir
 }
@@ -41,10 +29,7 @@ fn planted(source: &str) -> tempfile::TempDir {
 fn the_gateway_passes_the_audit() {
     let (code, output) = audit(&repository().join("gateway"));
     assert_eq!(code, 0, "{output}");
-    assert!(
-        output.contains("src/service.rs") && output.contains("src/http.rs"),
-        "it lists what it scanned: {output}"
-    );
+    assert!(output.contains("src/service.rs") && output.contains("src/http.rs"), "it lists what it scanned: {output}");
     assert!(output.contains("PASS"), "{output}");
 }
 
@@ -83,10 +68,7 @@ fn every_kind_of_violation_is_caught() {
         let dir = planted(&format!("// planted\n{violation}\n"));
         let (code, output) = audit(dir.path());
         assert_eq!(code, 1, "not caught: {violation}\n{output}");
-        assert!(
-            output.contains("VIOLATION src/nested/planted.rs:2"),
-            "the file and line are named: {output}"
-        );
+        assert!(output.contains("VIOLATION src/nested/planted.rs:2"), "the file and line are named: {output}");
         assert!(output.contains("FAIL"), "{output}");
     }
 }
@@ -94,11 +76,8 @@ fn every_kind_of_violation_is_caught() {
 #[test]
 fn a_forbidden_dependency_is_caught() {
     let dir = planted("pub fn clean() {}\n");
-    std::fs::write(
-        dir.path().join("Cargo.toml"),
-        "[package]\nname = \"x\"\n\n[dependencies]\nlibloading = \"0.8\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("Cargo.toml"), "[package]\nname = \"x\"\n\n[dependencies]\nlibloading = \"0.8\"\n")
+        .unwrap();
     let (code, output) = audit(dir.path());
     assert_eq!(code, 1, "{output}");
     assert!(output.contains("Cargo.toml:5"), "{output}");

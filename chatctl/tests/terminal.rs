@@ -26,30 +26,15 @@ struct Server {
 impl Server {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let gateway = Arc::new(Gateway::new(GatewayConfig::with_root(dir.path())).unwrap());
         let router = gateway::router::<Arc<Gateway>>().with_state(gateway);
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         runtime.spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap();
+            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
         });
-        Self {
-            dir,
-            url,
-            _runtime: runtime,
-        }
+        Self { dir, url, _runtime: runtime }
     }
 
     fn root(&self) -> &Path {
@@ -59,25 +44,17 @@ impl Server {
     /// Appends an execution-plane event.
     fn report(&self, line: serde_json::Value) {
         let path = self.root().join("observability/telemetry/executor.jsonl");
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .unwrap();
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
         writeln!(file, "{line}").unwrap();
     }
 
     fn files_in(&self, relative: &str) -> usize {
-        std::fs::read_dir(self.root().join(relative))
-            .map(|entries| entries.count())
-            .unwrap_or(0)
+        std::fs::read_dir(self.root().join(relative)).map(|entries| entries.count()).unwrap_or(0)
     }
 
     fn chatctl(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_chatctl"));
-        command
-            .args(["--server", &self.url, "--interval-ms", "100"])
-            .args(args);
+        command.args(["--server", &self.url, "--interval-ms", "100"]).args(args);
         command
     }
 
@@ -125,11 +102,7 @@ fn the_interactive_loop_previews_confirms_and_watches_until_done() {
         chatctl.exp_string(shown).unwrap();
     }
     chatctl.exp_string("Confirm? [y/N] ").unwrap();
-    assert_eq!(
-        server.files_in("interface/inbox"),
-        0,
-        "nothing is written before the confirm"
-    );
+    assert_eq!(server.files_in("interface/inbox"), 0, "nothing is written before the confirm");
     chatctl.send_line("y").unwrap();
     chatctl.exp_string("ok: ").unwrap();
     let (_, task_id) = chatctl.exp_regex(TASK_ID).unwrap();
@@ -138,9 +111,7 @@ fn the_interactive_loop_previews_confirms_and_watches_until_done() {
 
     server.report(json!({"task_id": task_id, "state": "running"}));
     chatctl.exp_string("running").unwrap();
-    server.report(
-        json!({"task_id": task_id, "state": "done", "result_summary": "all systems nominal"}),
-    );
+    server.report(json!({"task_id": task_id, "state": "done", "result_summary": "all systems nominal"}));
     chatctl.exp_string("done - all systems nominal").unwrap();
     chatctl.exp_string(&format!("{task_id} is done")).unwrap();
     chatctl.exp_string("chatctl> ").unwrap();
@@ -157,20 +128,14 @@ fn declining_writes_nothing_and_errors_read_as_code_and_message() {
     chatctl.send_line("show tasks").unwrap();
     chatctl.exp_string("Confirm? [y/N] ").unwrap();
     chatctl.send_line("").unwrap();
-    chatctl
-        .exp_string("not confirmed; nothing was written")
-        .unwrap();
+    chatctl.exp_string("not confirmed; nothing was written").unwrap();
     chatctl.exp_string("chatctl> ").unwrap();
     chatctl.send_line("please do something clever").unwrap();
     chatctl.exp_string("risk      high").unwrap();
     chatctl.exp_string("Not recognised").unwrap();
     chatctl.exp_string("chatctl> ").unwrap();
-    chatctl
-        .send_line(&format!("liam check status {}", "x".repeat(300)))
-        .unwrap();
-    chatctl
-        .exp_string("the input is longer than 256 bytes")
-        .unwrap();
+    chatctl.send_line(&format!("liam check status {}", "x".repeat(300))).unwrap();
+    chatctl.exp_string("the input is longer than 256 bytes").unwrap();
     chatctl.exp_string("chatctl> ").unwrap();
     // Three unconfirmed previews are pending; two more fill the session, the next is refused.
     for _ in 0..2 {
@@ -185,10 +150,7 @@ fn declining_writes_nothing_and_errors_read_as_code_and_message() {
     chatctl.send_control('d').unwrap();
     chatctl.exp_eof().unwrap();
     assert_eq!(exit_code(&mut chatctl), 0);
-    assert_eq!(
-        server.files_in("interface/inbox") + server.files_in("interface/pending_approval"),
-        0
-    );
+    assert_eq!(server.files_in("interface/inbox") + server.files_in("interface/pending_approval"), 0);
 }
 
 #[test]
@@ -216,37 +178,21 @@ fn ctrl_c_stops_watching_and_returns_to_the_prompt() {
 fn subcommands_preview_confirm_and_watch() {
     let server = Server::start();
     let session = session_id();
-    let (code, out, err) =
-        server.run(&["--session", &session, "preview", "liam", "session", "start"]);
+    let (code, out, err) = server.run(&["--session", &session, "preview", "liam", "session", "start"]);
     assert_eq!(code, 0, "{err}");
-    assert!(
-        out.contains("intent    session_start") && out.contains("lane      fast"),
-        "{out}"
-    );
-    let preview_id = out
-        .lines()
-        .next()
-        .unwrap()
-        .trim_start_matches("preview")
-        .trim()
-        .to_owned();
+    assert!(out.contains("intent    session_start") && out.contains("lane      fast"), "{out}");
+    let preview_id = out.lines().next().unwrap().trim_start_matches("preview").trim().to_owned();
     assert!(uuid::Uuid::parse_str(&preview_id).is_ok(), "{out}");
 
     // Another session may not confirm it.
     let (code, _, err) = server.run(&["--session", &session_id(), "confirm", &preview_id]);
     assert_eq!(code, 1);
-    assert!(
-        err.starts_with("SESSION_MISMATCH: Session ID does not match preview"),
-        "{err}"
-    );
+    assert!(err.starts_with("SESSION_MISMATCH: Session ID does not match preview"), "{err}");
 
     let (code, out, err) = server.run(&["--session", &session, "confirm", &preview_id]);
     assert_eq!(code, 0, "{err}");
     let task_id = out.split_whitespace().nth(1).unwrap().to_owned();
-    assert!(
-        out.contains(&format!("interface/inbox/{task_id}.yaml")),
-        "{out}"
-    );
+    assert!(out.contains(&format!("interface/inbox/{task_id}.yaml")), "{out}");
 
     let (code, _, err) = server.run(&["--session", &session, "confirm", &preview_id]);
     assert_eq!(code, 1);
@@ -268,36 +214,14 @@ fn subcommands_preview_confirm_and_watch() {
 fn a_structured_override_confirms_an_unrecognised_input() {
     let server = Server::start();
     let session = session_id();
-    let (_, out, _) = server.run(&[
-        "--session",
-        &session,
-        "--channel",
-        "telegram",
-        "preview",
-        "back",
-        "up",
-        "the",
-        "db",
-    ]);
-    let preview_id = out
-        .lines()
-        .next()
-        .unwrap()
-        .trim_start_matches("preview")
-        .trim()
-        .to_owned();
+    let (_, out, _) =
+        server.run(&["--session", &session, "--channel", "telegram", "preview", "back", "up", "the", "db"]);
+    let preview_id = out.lines().next().unwrap().trim_start_matches("preview").trim().to_owned();
     let (code, _, err) = server.run(&["--session", &session, "confirm", &preview_id]);
     assert_eq!(code, 1);
     assert!(err.starts_with("SCHEMA_INVALID: "), "{err}");
     let chosen = r#"{"intent":"task_execution","operations":[{"tool":"task_runner","args":{"task":"backup_db"}}]}"#;
-    let (code, out, err) = server.run(&[
-        "--session",
-        &session,
-        "confirm",
-        &preview_id,
-        "--override",
-        chosen,
-    ]);
+    let (code, out, err) = server.run(&["--session", &session, "confirm", &preview_id, "--override", chosen]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("interface/pending_approval/"), "{out}");
 }
@@ -311,22 +235,14 @@ fn errors_exit_non_zero_with_code_and_message() {
     let (code, _, err) = server.run(&["--session", &session_id(), "confirm", &session_id()]);
     assert_eq!(code, 1);
     assert!(err.starts_with("PREVIEW_NOT_FOUND: "), "{err}");
-    let (code, _, err) = server.run(&[
-        "--session",
-        &session_id(),
-        "watch",
-        "task_20200101T000000_000000000000",
-    ]);
+    let (code, _, err) = server.run(&["--session", &session_id(), "watch", "task_20200101T000000_000000000000"]);
     assert_eq!(code, 1);
     assert!(err.starts_with("TASK_NOT_FOUND: "), "{err}");
 
     // A default session is generated and printed.
     let (code, _, err) = server.run(&["preview", "show", "inbox"]);
     assert_eq!(code, 0, "{err}");
-    assert!(
-        err.starts_with("session ") && err.contains("--session"),
-        "{err}"
-    );
+    assert!(err.starts_with("session ") && err.contains("--session"), "{err}");
 
     let closed = Command::new(env!("CARGO_BIN_EXE_chatctl"))
         .args(["--server", "http://127.0.0.1:9", "preview", "show", "tasks"])
@@ -343,12 +259,7 @@ fn verify_telemetry_accepts_the_chain_and_names_a_tampered_line() {
     for _ in 0..2 {
         server.run(&["--session", &session, "preview", "show", "tasks"]);
     }
-    server.run(&[
-        "--session",
-        &session,
-        "watch",
-        "task_20200101T000000_000000000000",
-    ]);
+    server.run(&["--session", &session, "watch", "task_20200101T000000_000000000000"]);
     let log: PathBuf = server.root().join("observability/telemetry/gateway.jsonl");
     let (code, out, _) = server.run(&["verify-telemetry", log.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
@@ -359,13 +270,7 @@ fn verify_telemetry_accepts_the_chain_and_names_a_tampered_line() {
     let lines: Vec<String> = text
         .lines()
         .enumerate()
-        .map(|(i, line)| {
-            if i == 1 {
-                line.replace("show tasks", "show inbox")
-            } else {
-                line.to_owned()
-            }
-        })
+        .map(|(i, line)| if i == 1 { line.replace("show tasks", "show inbox") } else { line.to_owned() })
         .collect();
     std::fs::write(&tampered, lines.join("\n") + "\n").unwrap();
     let (code, out, _) = server.run(&["verify-telemetry", tampered.to_str().unwrap()]);

@@ -241,9 +241,7 @@ impl ControlPlaneErrorCode {
             PreviewExpired => 410,
             SessionMismatch => 403,
             TaskCollision | PreviewAlreadyConfirmed | TooManyPreviews => 409,
-            SchemaInvalid | OverrideNotAllowed | InvalidSessionId | InvalidInput | InvalidField => {
-                422
-            }
+            SchemaInvalid | OverrideNotAllowed | InvalidSessionId | InvalidInput | InvalidField => 422,
             RateLimited => 429,
             PreviewNotFound | TaskNotFound => 404,
             TooManySessions => 503,
@@ -260,18 +258,9 @@ mod tests {
 
     #[test]
     fn enums_use_the_spec_spelling() {
-        assert_eq!(
-            serde_json::to_string(&TaskState::PendingApproval).unwrap(),
-            "\"pending_approval\""
-        );
-        assert_eq!(
-            serde_json::to_string(&Channel::Telegram).unwrap(),
-            "\"telegram\""
-        );
-        assert_eq!(
-            serde_json::to_string(&ControlPlaneErrorCode::PreviewExpired).unwrap(),
-            "\"PREVIEW_EXPIRED\""
-        );
+        assert_eq!(serde_json::to_string(&TaskState::PendingApproval).unwrap(), "\"pending_approval\"");
+        assert_eq!(serde_json::to_string(&Channel::Telegram).unwrap(), "\"telegram\"");
+        assert_eq!(serde_json::to_string(&ControlPlaneErrorCode::PreviewExpired).unwrap(), "\"PREVIEW_EXPIRED\"");
         assert_eq!("web".parse::<Channel>().unwrap(), Channel::Web);
         assert!("irc".parse::<Channel>().is_err());
         assert_eq!(Risk::Low.lane(), Lane::Fast);
@@ -295,8 +284,7 @@ mod tests {
     #[test]
     fn confirm_request_override_is_optional_and_unknown_fields_are_ignored() {
         let request: ConfirmRequest =
-            serde_json::from_str(r#"{"preview_id":"p","session_id":"s","author":"mallory"}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"preview_id":"p","session_id":"s","author":"mallory"}"#).unwrap();
         assert_eq!(request.structured_override, None);
         let text = serde_json::to_string(&request).unwrap();
         assert!(!text.contains("structured_override"), "{text}");

@@ -21,7 +21,9 @@ pub fn mentioned_agent<'a>(text: &str, agents: &'a [Agent]) -> Option<&'a Agent>
             if at_boundary && starts_word {
                 let better = match best {
                     None => true,
-                    Some((best_start, best_len, _)) => start < best_start || (start == best_start && needle.len() > best_len),
+                    Some((best_start, best_len, _)) => {
+                        start < best_start || (start == best_start && needle.len() > best_len)
+                    }
                 };
                 if better {
                     best = Some((start, needle.len(), agent));
@@ -36,7 +38,7 @@ pub fn mentioned_agent<'a>(text: &str, agents: &'a [Agent]) -> Option<&'a Agent>
 
 /// The next active agent in round-robin order (the order agents were added) after the one who
 /// spoke last, never the last speaker itself unless it is the only active agent.
-pub fn next_in_rotation<'a>(agents: &'a [Agent], last_speaker: Option<Uuid>) -> Option<&'a Agent> {
+pub fn next_in_rotation(agents: &[Agent], last_speaker: Option<Uuid>) -> Option<&Agent> {
     let active: Vec<&Agent> = agents.iter().filter(|a| a.is_active).collect();
     if active.is_empty() {
         return None;
@@ -224,7 +226,10 @@ pub fn choose_run_speaker<'a>(view: &RunTurnView<'a, '_>) -> Option<(&'a Agent, 
         .copied()
         .filter(|a| Some(a.id) != view.last_agent || active.len() == 1)
         .min_by_key(|a| last_spoke(a).unwrap_or(i64::MIN))?;
-    Some((waited_longest, capitalize(&format!("{prefix}{note}everyone is cooling down; {} has waited longest.", waited_longest.name))))
+    Some((
+        waited_longest,
+        capitalize(&format!("{prefix}{note}everyone is cooling down; {} has waited longest.", waited_longest.name)),
+    ))
 }
 
 fn capitalize(text: &str) -> String {
@@ -265,7 +270,14 @@ mod run_tests {
         let mut names = Vec::new();
         for step in 0..steps {
             let last_message = last.map(|id| (Some(id), "someone", "plain words"));
-            let view = RunTurnView { agents, last_message, last_agent: last, spoke_at: &spoke_at, step, cooldown_turns: cooldown };
+            let view = RunTurnView {
+                agents,
+                last_message,
+                last_agent: last,
+                spoke_at: &spoke_at,
+                step,
+                cooldown_turns: cooldown,
+            };
             let (agent, _) = choose_run_speaker(&view).unwrap();
             spoke_at.retain(|(id, _)| *id != agent.id);
             spoke_at.push((agent.id, step));

@@ -53,11 +53,8 @@ impl Reply {
     pub fn words(text: &str) -> Reply {
         let words: Vec<&str> = text.split(' ').collect();
         let last = words.len().saturating_sub(1);
-        let tokens = words
-            .iter()
-            .enumerate()
-            .map(|(i, w)| if i == last { (*w).to_owned() } else { format!("{w} ") })
-            .collect();
+        let tokens =
+            words.iter().enumerate().map(|(i, w)| if i == last { (*w).to_owned() } else { format!("{w} ") }).collect();
         Reply::Stream {
             tokens,
             first_token_delay: Duration::ZERO,

@@ -55,22 +55,13 @@ fn merge(parts: Vec<(Vec<Duration>, usize)>, elapsed: Duration) -> Stats {
         errors += part_errors;
     }
     latencies.sort();
-    Stats {
-        latencies,
-        elapsed,
-        errors,
-    }
+    Stats { latencies, elapsed, errors }
 }
 
 async fn preview(client: &reqwest::Client, base: &str, session: &str) -> Result<Value, String> {
-    let body =
-        json!({"raw_input": "liam check status", "channel": "terminal", "session_id": session});
-    let response = client
-        .post(format!("{base}/api/v1/chat/preview"))
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+    let body = json!({"raw_input": "liam check status", "channel": "terminal", "session_id": session});
+    let response =
+        client.post(format!("{base}/api/v1/chat/preview")).json(&body).send().await.map_err(|e| e.to_string())?;
     let status = response.status();
     let value: Value = response.json().await.map_err(|e| e.to_string())?;
     if status.is_success() {
@@ -80,19 +71,10 @@ async fn preview(client: &reqwest::Client, base: &str, session: &str) -> Result<
     }
 }
 
-async fn confirm(
-    client: &reqwest::Client,
-    base: &str,
-    session: &str,
-    preview_id: &str,
-) -> Result<Value, String> {
+async fn confirm(client: &reqwest::Client, base: &str, session: &str, preview_id: &str) -> Result<Value, String> {
     let body = json!({"preview_id": preview_id, "session_id": session});
-    let response = client
-        .post(format!("{base}/api/v1/chat/confirm"))
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+    let response =
+        client.post(format!("{base}/api/v1/chat/confirm")).json(&body).send().await.map_err(|e| e.to_string())?;
     let status = response.status();
     let value: Value = response.json().await.map_err(|e| e.to_string())?;
     if status.is_success() {
@@ -108,10 +90,7 @@ async fn preview_run(base: &str, clients: usize, duration: Duration) -> Stats {
     let workers = (0..clients).map(|_| {
         let base = base.to_owned();
         tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .pool_max_idle_per_host(1)
-                .build()
-                .expect("an HTTP client");
+            let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().expect("an HTTP client");
             let mut latencies = Vec::new();
             let mut errors = 0;
             let mut session = uuid::Uuid::new_v4().to_string();
@@ -135,11 +114,7 @@ async fn preview_run(base: &str, clients: usize, duration: Duration) -> Stats {
             (latencies, errors)
         })
     });
-    let parts = futures::future::join_all(workers)
-        .await
-        .into_iter()
-        .map(|r| r.expect("a worker"))
-        .collect();
+    let parts = futures::future::join_all(workers).await.into_iter().map(|r| r.expect("a worker")).collect();
     merge(parts, started.elapsed())
 }
 
@@ -149,10 +124,7 @@ async fn confirm_run(base: &str, clients: usize, per_client: usize) -> Stats {
     let workers = (0..clients).map(|_| {
         let base = base.to_owned();
         tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .pool_max_idle_per_host(1)
-                .build()
-                .expect("an HTTP client");
+            let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().expect("an HTTP client");
             let mut latencies = Vec::new();
             let mut errors = 0;
             for _ in 0..per_client {
@@ -161,10 +133,7 @@ async fn confirm_run(base: &str, clients: usize, per_client: usize) -> Stats {
                     errors += 1;
                     continue;
                 };
-                let preview_id = previewed["preview_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
+                let preview_id = previewed["preview_id"].as_str().unwrap_or_default().to_owned();
                 let sent = Instant::now();
                 match confirm(&client, &base, &session, &preview_id).await {
                     Ok(_) => latencies.push(sent.elapsed()),
@@ -179,23 +148,15 @@ async fn confirm_run(base: &str, clients: usize, per_client: usize) -> Stats {
             (latencies, errors)
         })
     });
-    let parts = futures::future::join_all(workers)
-        .await
-        .into_iter()
-        .map(|r| r.expect("a worker"))
-        .collect();
+    let parts = futures::future::join_all(workers).await.into_iter().map(|r| r.expect("a worker")).collect();
     merge(parts, started.elapsed())
 }
 
 fn main() {
-    let base_dir = std::env::var("GATEWAY_BENCH_DIR")
-        .unwrap_or_else(|_| env!("CARGO_TARGET_TMPDIR").to_owned());
+    let base_dir = std::env::var("GATEWAY_BENCH_DIR").unwrap_or_else(|_| env!("CARGO_TARGET_TMPDIR").to_owned());
     std::fs::create_dir_all(&base_dir).expect("the benchmark folder");
     let dir = tempfile::tempdir_in(&base_dir).expect("a temporary root");
-    let seconds: u64 = std::env::var("GATEWAY_BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(4);
+    let seconds: u64 = std::env::var("GATEWAY_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(4);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
 
     let config = GatewayConfig {
@@ -208,53 +169,29 @@ fn main() {
     let router = gateway::router::<Arc<Gateway>>().with_state(gateway.clone());
 
     // The server gets its own runtime with one worker per core, as the real server does.
-    let server = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let listener = server
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("a loopback port");
+    let server =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(cores).enable_all().build().expect("a runtime");
+    let listener = server.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("a loopback port");
     let base = format!("http://{}", listener.local_addr().expect("an address"));
     server.spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .expect("serve");
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.expect("serve");
     });
 
-    let clients = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    println!(
-        "gateway-bench: {cores} core(s), root {}, {seconds} s per preview run",
-        dir.path().display()
-    );
+    let clients =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(cores).enable_all().build().expect("a runtime");
+    println!("gateway-bench: {cores} core(s), root {}, {seconds} s per preview run", dir.path().display());
     clients.block_on(async {
         preview_run(&base, 4, Duration::from_millis(500)).await; // warm-up
         for concurrency in [1, 4, 8, 16] {
-            preview_run(&base, concurrency, Duration::from_secs(seconds))
-                .await
-                .print("preview", concurrency);
+            preview_run(&base, concurrency, Duration::from_secs(seconds)).await.print("preview", concurrency);
         }
         for concurrency in [1, 4] {
-            confirm_run(&base, concurrency, 250)
-                .await
-                .print("confirm", concurrency);
+            confirm_run(&base, concurrency, 250).await.print("confirm", concurrency);
         }
     });
-    let lines =
-        std::fs::read_to_string(gateway.telemetry_path()).map_or(0, |text| text.lines().count());
+    let lines = std::fs::read_to_string(gateway.telemetry_path()).map_or(0, |text| text.lines().count());
     match gateway::verify_file(gateway.telemetry_path()) {
-        Ok(report) => println!(
-            "telemetry: {lines} lines, hash chain intact ({} verified)",
-            report.lines
-        ),
+        Ok(report) => println!("telemetry: {lines} lines, hash chain intact ({} verified)", report.lines),
         Err(broken) => println!("telemetry: chain broken: {broken}"),
     }
 }

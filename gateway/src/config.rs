@@ -54,14 +54,8 @@ impl Default for GatewayConfig {
             preview_ttl: Duration::from_secs(DEFAULT_PREVIEW_TTL_SECONDS),
             session_ttl: Duration::from_secs(DEFAULT_SESSION_TTL_SECONDS),
             max_sessions: DEFAULT_MAX_SESSIONS,
-            session_rate: RateLimit::new(
-                DEFAULT_SESSION_RATE_PER_SECOND,
-                DEFAULT_SESSION_RATE_BURST,
-            ),
-            address_rate: RateLimit::new(
-                DEFAULT_ADDRESS_RATE_PER_SECOND,
-                DEFAULT_ADDRESS_RATE_BURST,
-            ),
+            session_rate: RateLimit::new(DEFAULT_SESSION_RATE_PER_SECOND, DEFAULT_SESSION_RATE_BURST),
+            address_rate: RateLimit::new(DEFAULT_ADDRESS_RATE_PER_SECOND, DEFAULT_ADDRESS_RATE_BURST),
         }
     }
 }
@@ -77,10 +71,7 @@ pub struct GatewayConfigError {
 impl GatewayConfig {
     /// A configuration with every default but the root folder.
     pub fn with_root(root: impl Into<PathBuf>) -> Self {
-        Self {
-            root: root.into(),
-            ..Self::default()
-        }
+        Self { root: root.into(), ..Self::default() }
     }
 
     /// Reads the process environment.
@@ -89,56 +80,27 @@ impl GatewayConfig {
     }
 
     /// Reads configuration through `lookup`, so tests need not touch the process environment.
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, GatewayConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let seconds = |variable: &'static str,
-                       default: u64,
-                       max: u64|
-         -> Result<Duration, GatewayConfigError> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, GatewayConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let seconds = |variable: &'static str, default: u64, max: u64| -> Result<Duration, GatewayConfigError> {
             whole_number(&get, variable, default, 1, max).map(Duration::from_secs)
         };
         let rate = |variable: &'static str, default: u32| -> Result<u32, GatewayConfigError> {
-            whole_number(&get, variable, u64::from(default), 1, 1_000_000)
-                .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+            whole_number(&get, variable, u64::from(default), 1, 1_000_000).map(|n| u32::try_from(n).unwrap_or(u32::MAX))
         };
 
         Ok(GatewayConfig {
             root: PathBuf::from(get("GATEWAY_ROOT").unwrap_or_else(|| DEFAULT_ROOT.to_owned())),
-            preview_ttl: seconds(
-                "GATEWAY_PREVIEW_TTL_SECONDS",
-                DEFAULT_PREVIEW_TTL_SECONDS,
-                86_400,
-            )?,
-            session_ttl: seconds(
-                "GATEWAY_SESSION_TTL_SECONDS",
-                DEFAULT_SESSION_TTL_SECONDS,
-                86_400,
-            )?,
-            max_sessions: whole_number(
-                &get,
-                "GATEWAY_MAX_SESSIONS",
-                DEFAULT_MAX_SESSIONS as u64,
-                1,
-                10_000_000,
-            )? as usize,
+            preview_ttl: seconds("GATEWAY_PREVIEW_TTL_SECONDS", DEFAULT_PREVIEW_TTL_SECONDS, 86_400)?,
+            session_ttl: seconds("GATEWAY_SESSION_TTL_SECONDS", DEFAULT_SESSION_TTL_SECONDS, 86_400)?,
+            max_sessions: whole_number(&get, "GATEWAY_MAX_SESSIONS", DEFAULT_MAX_SESSIONS as u64, 1, 10_000_000)?
+                as usize,
             session_rate: RateLimit::new(
-                rate(
-                    "GATEWAY_RATE_SESSION_PER_SECOND",
-                    DEFAULT_SESSION_RATE_PER_SECOND,
-                )?,
+                rate("GATEWAY_RATE_SESSION_PER_SECOND", DEFAULT_SESSION_RATE_PER_SECOND)?,
                 rate("GATEWAY_RATE_SESSION_BURST", DEFAULT_SESSION_RATE_BURST)?,
             ),
             address_rate: RateLimit::new(
-                rate(
-                    "GATEWAY_RATE_ADDRESS_PER_SECOND",
-                    DEFAULT_ADDRESS_RATE_PER_SECOND,
-                )?,
+                rate("GATEWAY_RATE_ADDRESS_PER_SECOND", DEFAULT_ADDRESS_RATE_PER_SECOND)?,
                 rate("GATEWAY_RATE_ADDRESS_BURST", DEFAULT_ADDRESS_RATE_BURST)?,
             ),
         })
@@ -171,10 +133,7 @@ mod tests {
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<GatewayConfig, GatewayConfigError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         GatewayConfig::from_lookup(|name| vars.get(name).cloned())
     }
 
@@ -216,23 +175,11 @@ mod tests {
         assert_eq!(err.variable, "GATEWAY_PREVIEW_TTL_SECONDS");
         assert!(err.problem.contains("soon"));
         assert_eq!(
-            config(&[("GATEWAY_SESSION_TTL_SECONDS", "0")])
-                .unwrap_err()
-                .variable,
+            config(&[("GATEWAY_SESSION_TTL_SECONDS", "0")]).unwrap_err().variable,
             "GATEWAY_SESSION_TTL_SECONDS"
         );
-        assert_eq!(
-            config(&[("GATEWAY_RATE_SESSION_BURST", "-1")])
-                .unwrap_err()
-                .variable,
-            "GATEWAY_RATE_SESSION_BURST"
-        );
-        assert_eq!(
-            config(&[("GATEWAY_MAX_SESSIONS", "0")])
-                .unwrap_err()
-                .variable,
-            "GATEWAY_MAX_SESSIONS"
-        );
+        assert_eq!(config(&[("GATEWAY_RATE_SESSION_BURST", "-1")]).unwrap_err().variable, "GATEWAY_RATE_SESSION_BURST");
+        assert_eq!(config(&[("GATEWAY_MAX_SESSIONS", "0")]).unwrap_err().variable, "GATEWAY_MAX_SESSIONS");
     }
 
     #[test]

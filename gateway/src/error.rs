@@ -89,9 +89,7 @@ impl GatewayError {
     /// Seconds a client should wait before trying again, for `Retry-After`.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            GatewayError::RateLimited {
-                retry_after_seconds,
-            } => Some(*retry_after_seconds),
+            GatewayError::RateLimited { retry_after_seconds } => Some(*retry_after_seconds),
             GatewayError::TooManySessions => Some(60),
             _ => None,
         }
@@ -162,10 +160,7 @@ pub enum GatewayStartupError {
     #[error("the rules file is invalid: {0}")]
     InvalidRules(String),
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path} resolves outside the gateway root {root}")]
     OutsideRoot { path: PathBuf, root: PathBuf },
     #[error("the telemetry log {path} cannot be continued: {problem} (check it with `chatctl verify-telemetry`)")]
@@ -187,31 +182,14 @@ mod tests {
 
     #[test]
     fn spec_messages_are_verbatim() {
+        assert_eq!(GatewayError::PreviewExpired.public_message(), "Preview has expired, please re-preview");
+        assert_eq!(GatewayError::TaskCollision.public_message(), "Task ID already exists");
         assert_eq!(
-            GatewayError::PreviewExpired.public_message(),
-            "Preview has expired, please re-preview"
-        );
-        assert_eq!(
-            GatewayError::TaskCollision.public_message(),
-            "Task ID already exists"
-        );
-        assert_eq!(
-            GatewayError::RateLimited {
-                retry_after_seconds: 3
-            }
-            .public_message(),
+            GatewayError::RateLimited { retry_after_seconds: 3 }.public_message(),
             "Too many requests, wait 3 seconds"
         );
-        assert_eq!(
-            GatewayError::RateLimited {
-                retry_after_seconds: 3
-            }
-            .retry_after(),
-            Some(3)
-        );
-        assert!(GatewayError::SessionMismatch("x")
-            .public_message()
-            .starts_with("Session ID does not match preview"));
+        assert_eq!(GatewayError::RateLimited { retry_after_seconds: 3 }.retry_after(), Some(3));
+        assert!(GatewayError::SessionMismatch("x").public_message().starts_with("Session ID does not match preview"));
         assert!(GatewayError::SchemaInvalid("x".into())
             .public_message()
             .starts_with("Normalized task failed schema validation"));

@@ -61,18 +61,12 @@ pub struct ExecutionEvents {
 
 impl ExecutionEvents {
     pub fn new(dir: &Path) -> Self {
-        Self {
-            dir: dir.to_owned(),
-            index: Mutex::new(Index::default()),
-        }
+        Self { dir: dir.to_owned(), index: Mutex::new(Index::default()) }
     }
 
     /// Reads what was appended since the last refresh. Blocking: call it off the async workers.
     pub fn refresh(&self) -> io::Result<()> {
-        let mut index = self
-            .index
-            .lock()
-            .map_err(|_| io::Error::other("the events lock is poisoned"))?;
+        let mut index = self.index.lock().map_err(|_| io::Error::other("the events lock is poisoned"))?;
         let mut seen = Vec::new();
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
@@ -115,28 +109,20 @@ fn read_new_lines(path: &Path, index: &mut Index) -> io::Result<()> {
     let id = identity(&metadata);
     let cursor = index.cursors.entry(path.to_owned()).or_default();
     if length < cursor.offset || cursor.identity != id {
-        *cursor = Cursor {
-            identity: id,
-            ..Cursor::default()
-        };
+        *cursor = Cursor { identity: id, ..Cursor::default() };
     }
     if length == cursor.offset {
         return Ok(());
     }
     file.seek(SeekFrom::Start(cursor.offset))?;
     let mut bytes = Vec::new();
-    file.take(MAX_READ_PER_REFRESH.min(length - cursor.offset))
-        .read_to_end(&mut bytes)?;
+    file.take(MAX_READ_PER_REFRESH.min(length - cursor.offset)).read_to_end(&mut bytes)?;
     cursor.offset += bytes.len() as u64;
 
     let mut lines = Vec::new();
     for chunk in bytes.split_inclusive(|&b| b == b'\n') {
         let complete = chunk.last() == Some(&b'\n');
-        let body = if complete {
-            &chunk[..chunk.len() - 1]
-        } else {
-            chunk
-        };
+        let body = if complete { &chunk[..chunk.len() - 1] } else { chunk };
         if cursor.skipping {
             cursor.skipping = !complete;
             continue;
@@ -180,15 +166,7 @@ fn parse_event(line: &[u8]) -> Option<(String, ExecutionEvent)> {
         .filter_map(|key| event.get(*key).and_then(Value::as_str))
         .find_map(|text| DateTime::parse_from_rfc3339(text).ok())
         .map_or_else(Utc::now, |at| at.with_timezone(&Utc));
-    Some((
-        task_id.to_owned(),
-        ExecutionEvent {
-            state,
-            result_summary,
-            event,
-            updated_at,
-        },
-    ))
+    Some((task_id.to_owned(), ExecutionEvent { state, result_summary, event, updated_at }))
 }
 
 fn record(index: &mut Index, task_id: String, event: ExecutionEvent) {
@@ -217,11 +195,7 @@ mod tests {
     const TASK: &str = "task_20260202T100000_0123456789ab";
 
     fn append(path: &Path, text: &str) {
-        let mut file = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .unwrap();
+        let mut file = fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
         file.write_all(text.as_bytes()).unwrap();
     }
 
@@ -230,24 +204,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let events = ExecutionEvents::new(dir.path());
         let lisa = dir.path().join("lisa.jsonl");
-        append(
-            &lisa,
-            &format!("{{\"task_id\":\"{TASK}\",\"state\":\"running\"}}\n"),
-        );
+        append(&lisa, &format!("{{\"task_id\":\"{TASK}\",\"state\":\"running\"}}\n"));
         events.refresh().unwrap();
         assert_eq!(events.latest(TASK).unwrap().state, TaskState::Running);
 
         // Half a line is kept until its end arrives.
-        append(
-            &lisa,
-            &format!("{{\"task_id\":\"{TASK}\",\"state\":\"done\","),
-        );
+        append(&lisa, &format!("{{\"task_id\":\"{TASK}\",\"state\":\"done\","));
         events.refresh().unwrap();
         assert_eq!(events.latest(TASK).unwrap().state, TaskState::Running);
-        append(
-            &lisa,
-            "\"result_summary\":\"3 rows\",\"ts_utc\":\"2026-02-02T10:00:00Z\"}\n",
-        );
+        append(&lisa, "\"result_summary\":\"3 rows\",\"ts_utc\":\"2026-02-02T10:00:00Z\"}\n");
         events.refresh().unwrap();
         let latest = events.latest(TASK).unwrap();
         assert_eq!(latest.state, TaskState::Done);
@@ -255,10 +220,7 @@ mod tests {
         assert_eq!(latest.updated_at.to_rfc3339(), "2026-02-02T10:00:00+00:00");
 
         // A late `running` from another file does not undo a final state.
-        append(
-            &dir.path().join("other.jsonl"),
-            &format!("{{\"task_id\":\"{TASK}\",\"state\":\"running\"}}\n"),
-        );
+        append(&dir.path().join("other.jsonl"), &format!("{{\"task_id\":\"{TASK}\",\"state\":\"running\"}}\n"));
         events.refresh().unwrap();
         assert_eq!(events.latest(TASK).unwrap().state, TaskState::Done);
     }
@@ -267,32 +229,14 @@ mod tests {
     fn the_gateway_log_and_junk_are_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let events = ExecutionEvents::new(dir.path());
-        append(
-            &dir.path().join(GATEWAY_LOG),
-            &format!("{{\"task_id\":\"{TASK}\",\"state\":\"done\"}}\n"),
-        );
-        append(
-            &dir.path().join("x.jsonl"),
-            "not json\n{\"task_id\":\"../etc\",\"state\":\"done\"}\n",
-        );
-        append(
-            &dir.path().join("x.jsonl"),
-            &format!("{{\"task_id\":\"{TASK}\",\"state\":\"exploded\"}}\n"),
-        );
-        append(
-            &dir.path().join("x.log"),
-            &format!("{{\"task_id\":\"{TASK}\",\"state\":\"done\"}}\n"),
-        );
-        append(
-            &dir.path().join("x.jsonl"),
-            &format!("{}\n", "y".repeat(MAX_LINE_BYTES + 10)),
-        );
+        append(&dir.path().join(GATEWAY_LOG), &format!("{{\"task_id\":\"{TASK}\",\"state\":\"done\"}}\n"));
+        append(&dir.path().join("x.jsonl"), "not json\n{\"task_id\":\"../etc\",\"state\":\"done\"}\n");
+        append(&dir.path().join("x.jsonl"), &format!("{{\"task_id\":\"{TASK}\",\"state\":\"exploded\"}}\n"));
+        append(&dir.path().join("x.log"), &format!("{{\"task_id\":\"{TASK}\",\"state\":\"done\"}}\n"));
+        append(&dir.path().join("x.jsonl"), &format!("{}\n", "y".repeat(MAX_LINE_BYTES + 10)));
         events.refresh().unwrap();
         assert_eq!(events.latest(TASK), None);
-        append(
-            &dir.path().join("x.jsonl"),
-            &format!("{{\"task_id\":\"{TASK}\",\"state\":\"failed\"}}\n"),
-        );
+        append(&dir.path().join("x.jsonl"), &format!("{{\"task_id\":\"{TASK}\",\"state\":\"failed\"}}\n"));
         events.refresh().unwrap();
         assert_eq!(events.latest(TASK).unwrap().state, TaskState::Failed);
     }
@@ -304,17 +248,10 @@ mod tests {
         let path = dir.path().join("lisa.jsonl");
         append(
             &path,
-            &format!(
-                "{{\"task_id\":\"{TASK}\",\"state\":\"running\",\"padding\":\"{}\"}}\n",
-                "p".repeat(100)
-            ),
+            &format!("{{\"task_id\":\"{TASK}\",\"state\":\"running\",\"padding\":\"{}\"}}\n", "p".repeat(100)),
         );
         events.refresh().unwrap();
-        fs::write(
-            &path,
-            format!("{{\"task_id\":\"{TASK}\",\"state\":\"done\"}}\n"),
-        )
-        .unwrap();
+        fs::write(&path, format!("{{\"task_id\":\"{TASK}\",\"state\":\"done\"}}\n")).unwrap();
         events.refresh().unwrap();
         assert_eq!(events.latest(TASK).unwrap().state, TaskState::Done);
     }

@@ -31,9 +31,7 @@ const MAX_TASK_FILE_BYTES: u64 = 1024 * 1024;
 
 fn task_id_regex() -> &'static Regex {
     static REGEX: OnceLock<Regex> = OnceLock::new();
-    REGEX.get_or_init(|| {
-        Regex::new(TASK_ID_PATTERN).unwrap_or_else(|_| unreachable!("a constant pattern"))
-    })
+    REGEX.get_or_init(|| Regex::new(TASK_ID_PATTERN).unwrap_or_else(|_| unreachable!("a constant pattern")))
 }
 
 /// True when `text` is shaped like a task id the gateway generates.
@@ -44,11 +42,7 @@ pub fn is_task_id(text: &str) -> bool {
 /// A fresh task id for a task created at `at`.
 pub fn new_task_id(at: DateTime<Utc>) -> String {
     let random = uuid::Uuid::new_v4();
-    format!(
-        "task_{}_{}",
-        at.format("%Y%m%dT%H%M%S"),
-        &hex::encode(random.as_bytes())[..12]
-    )
+    format!("task_{}_{}", at.format("%Y%m%dT%H%M%S"), &hex::encode(random.as_bytes())[..12])
 }
 
 /// A task file as the execution plane reads it.
@@ -106,22 +100,14 @@ impl Folders {
             fs::create_dir_all(&path).map_err(io_error(&path))?;
             let resolved = fs::canonicalize(&path).map_err(io_error(&path))?;
             if !resolved.starts_with(&root) || resolved == root {
-                return Err(GatewayStartupError::OutsideRoot {
-                    path: resolved,
-                    root: root.clone(),
-                });
+                return Err(GatewayStartupError::OutsideRoot { path: resolved, root: root.clone() });
             }
             Ok(resolved)
         };
         let inbox = resolve(INBOX)?;
         let pending_approval = resolve(PENDING_APPROVAL)?;
         let telemetry = resolve(TELEMETRY)?;
-        Ok(Self {
-            root,
-            inbox,
-            pending_approval,
-            telemetry,
-        })
+        Ok(Self { root, inbox, pending_approval, telemetry })
     }
 
     pub fn root(&self) -> &Path {
@@ -183,17 +169,13 @@ impl Folders {
     /// Writes a new task file in its lane's folder without ever replacing an existing file.
     /// An id already used in either lane counts as taken.
     pub fn write_task(&self, task: &TaskFile) -> Result<PathBuf, WriteError> {
-        let path = self.task_path(task.lane, &task.task_id).ok_or_else(|| {
-            WriteError::Io(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a well-formed task id",
-            ))
-        })?;
+        let path = self
+            .task_path(task.lane, &task.task_id)
+            .ok_or_else(|| WriteError::Io(io::Error::new(io::ErrorKind::InvalidInput, "not a well-formed task id")))?;
         if self.locate(&task.task_id).is_some() {
             return Err(WriteError::Exists);
         }
-        let yaml =
-            serde_yaml_ng::to_string(task).map_err(|e| WriteError::Io(io::Error::other(e)))?;
+        let yaml = serde_yaml_ng::to_string(task).map_err(|e| WriteError::Io(io::Error::other(e)))?;
         write_new_file(&path, yaml.as_bytes())?;
         Ok(path)
     }
@@ -202,26 +184,18 @@ impl Folders {
     pub fn remove_task(&self, lane: Lane, task_id: &str) -> io::Result<()> {
         match self.task_path(lane, task_id) {
             Some(path) => fs::remove_file(path),
-            None => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a well-formed task id",
-            )),
+            None => Err(io::Error::new(io::ErrorKind::InvalidInput, "not a well-formed task id")),
         }
     }
 }
 
 /// Writes `bytes` to a new file at `path`: temporary file, fsync, hard link, fsync of the folder.
 fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| WriteError::Io(io::Error::other("a task path has a folder")))?;
+    let dir = path.parent().ok_or_else(|| WriteError::Io(io::Error::other("a task path has a folder")))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("task");
     let temporary = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
     let written = (|| -> io::Result<()> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temporary)?;
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&temporary)?;
         file.write_all(bytes)?;
         file.sync_all()
     })();
@@ -235,14 +209,10 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     }
     match linked {
         Ok(()) => {}
-        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
-            return Err(WriteError::Exists)
-        }
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => return Err(WriteError::Exists),
         Err(error) => return Err(WriteError::Io(error)),
     }
-    File::open(dir)
-        .and_then(|dir| dir.sync_all())
-        .map_err(WriteError::Io)
+    File::open(dir).and_then(|dir| dir.sync_all()).map_err(WriteError::Io)
 }
 
 #[cfg(test)]
@@ -256,10 +226,7 @@ mod tests {
             task_id: task_id.to_owned(),
             author: "gmx".to_owned(),
             intent: "status_check".to_owned(),
-            operations: vec![Operation {
-                tool: "status_reader".into(),
-                args: BTreeMap::new(),
-            }],
+            operations: vec![Operation { tool: "status_reader".into(), args: BTreeMap::new() }],
             risk: Risk::Low,
             lane,
             raw_input: "liam check status\u{0}\r\n\"".to_owned(),
@@ -303,28 +270,11 @@ mod tests {
         );
 
         let before = fs::read(&written).unwrap();
-        assert!(matches!(
-            folders.write_task(&task(&id, Lane::Fast)),
-            Err(WriteError::Exists)
-        ));
-        assert!(matches!(
-            folders.write_task(&task(&id, Lane::Approval)),
-            Err(WriteError::Exists)
-        ));
-        assert_eq!(
-            fs::read(&written).unwrap(),
-            before,
-            "an existing file is never replaced"
-        );
-        let leftovers: Vec<_> = fs::read_dir(dir.path().join(INBOX))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(
-            leftovers.len(),
-            1,
-            "no temporary files remain: {leftovers:?}"
-        );
+        assert!(matches!(folders.write_task(&task(&id, Lane::Fast)), Err(WriteError::Exists)));
+        assert!(matches!(folders.write_task(&task(&id, Lane::Approval)), Err(WriteError::Exists)));
+        assert_eq!(fs::read(&written).unwrap(), before, "an existing file is never replaced");
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join(INBOX)).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(leftovers.len(), 1, "no temporary files remain: {leftovers:?}");
     }
 
     #[test]
@@ -343,19 +293,13 @@ mod tests {
         let elsewhere = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("interface")).unwrap();
         std::os::unix::fs::symlink(elsewhere.path(), dir.path().join(INBOX)).unwrap();
-        assert!(matches!(
-            Folders::prepare(dir.path()),
-            Err(GatewayStartupError::OutsideRoot { .. })
-        ));
+        assert!(matches!(Folders::prepare(dir.path()), Err(GatewayStartupError::OutsideRoot { .. })));
     }
 
     impl TaskFile {
         /// The same task with the stored timestamp, which YAML may round to nanoseconds differently.
         fn clone_with_time(&self, stored: &TaskFile) -> TaskFile {
-            TaskFile {
-                created_at: stored.created_at,
-                ..self.clone()
-            }
+            TaskFile { created_at: stored.created_at, ..self.clone() }
         }
     }
 }

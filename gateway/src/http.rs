@@ -54,19 +54,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let connected = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0);
-        let mocked = || {
-            parts
-                .extensions
-                .get::<MockConnectInfo<SocketAddr>>()
-                .map(|info| info.0)
-        };
-        Ok(ClientAddr(
-            connected.or_else(mocked).map(|address| address.ip()),
-        ))
+        let connected = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
+        let mocked = || parts.extensions.get::<MockConnectInfo<SocketAddr>>().map(|info| info.0);
+        Ok(ClientAddr(connected.or_else(mocked).map(|address| address.ip())))
     }
 }
 
@@ -80,13 +70,7 @@ where
 {
     let result = match body {
         Ok(Json(request)) => gateway.preview(request, client).await,
-        Err(rejection) => Err(gateway
-            .refuse(
-                TelemetryEvent::Preview,
-                client,
-                from_json_rejection(&rejection),
-            )
-            .await),
+        Err(rejection) => Err(gateway.refuse(TelemetryEvent::Preview, client, from_json_rejection(&rejection)).await),
     };
     respond(result)
 }
@@ -101,13 +85,7 @@ where
 {
     let result = match body {
         Ok(Json(request)) => gateway.confirm(request, client).await,
-        Err(rejection) => Err(gateway
-            .refuse(
-                TelemetryEvent::Confirm,
-                client,
-                from_json_rejection(&rejection),
-            )
-            .await),
+        Err(rejection) => Err(gateway.refuse(TelemetryEvent::Confirm, client, from_json_rejection(&rejection)).await),
     };
     respond(result)
 }
@@ -123,13 +101,7 @@ where
 {
     let result = match query {
         Ok(Query(query)) => gateway.watch(&task_id, &query.session_id, client).await,
-        Err(rejection) => Err(gateway
-            .refuse(
-                TelemetryEvent::Watch,
-                client,
-                from_query_rejection(&rejection),
-            )
-            .await),
+        Err(rejection) => Err(gateway.refuse(TelemetryEvent::Watch, client, from_query_rejection(&rejection)).await),
     };
     respond(result)
 }
@@ -144,13 +116,7 @@ where
 {
     let result = match query {
         Ok(Query(query)) => gateway.session_tasks(&query.session_id, client).await,
-        Err(rejection) => Err(gateway
-            .refuse(
-                TelemetryEvent::Watch,
-                client,
-                from_query_rejection(&rejection),
-            )
-            .await),
+        Err(rejection) => Err(gateway.refuse(TelemetryEvent::Watch, client, from_query_rejection(&rejection)).await),
     };
     respond(result)
 }
@@ -167,9 +133,9 @@ pub fn from_json_rejection(rejection: &JsonRejection) -> GatewayError {
     match rejection {
         JsonRejection::JsonDataError(_) => GatewayError::InvalidField(rejection.body_text()),
         JsonRejection::JsonSyntaxError(_) => GatewayError::MalformedJson(rejection.body_text()),
-        JsonRejection::MissingJsonContentType(_) => GatewayError::MalformedJson(
-            "Send the body as JSON with Content-Type: application/json.".to_owned(),
-        ),
+        JsonRejection::MissingJsonContentType(_) => {
+            GatewayError::MalformedJson("Send the body as JSON with Content-Type: application/json.".to_owned())
+        }
         _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => GatewayError::PayloadTooLarge,
         _ => GatewayError::MalformedJson("The request body could not be read as JSON.".to_owned()),
     }
@@ -182,13 +148,10 @@ pub fn from_query_rejection(rejection: &QueryRejection) -> GatewayError {
 
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, Json(self.to_body())).into_response();
         if let Some(seconds) = self.retry_after() {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

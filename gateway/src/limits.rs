@@ -29,23 +29,15 @@ impl RateLimits {
     }
 
     pub fn check_address(&self, address: IpAddr) -> Result<(), GatewayError> {
-        self.per_address
-            .check_key(&address)
-            .map_err(|not_until| GatewayError::RateLimited {
-                retry_after_seconds: whole_seconds_at_least_one(
-                    not_until.wait_time_from(self.clock.now()),
-                ),
-            })
+        self.per_address.check_key(&address).map_err(|not_until| GatewayError::RateLimited {
+            retry_after_seconds: whole_seconds_at_least_one(not_until.wait_time_from(self.clock.now())),
+        })
     }
 
     pub fn check_session(&self, session_id: Uuid) -> Result<(), GatewayError> {
-        self.per_session
-            .check_key(&session_id)
-            .map_err(|not_until| GatewayError::RateLimited {
-                retry_after_seconds: whole_seconds_at_least_one(
-                    not_until.wait_time_from(self.clock.now()),
-                ),
-            })
+        self.per_session.check_key(&session_id).map_err(|not_until| GatewayError::RateLimited {
+            retry_after_seconds: whole_seconds_at_least_one(not_until.wait_time_from(self.clock.now())),
+        })
     }
 
     /// Forgets keys whose limits are back to full, so memory follows the active clients.
@@ -65,16 +57,9 @@ mod tests {
     fn a_burst_of_one_hundred_from_one_session_is_refused() {
         let limits = RateLimits::new(RateLimit::new(20, 40), RateLimit::new(1_000_000, 1_000_000));
         let session = Uuid::new_v4();
-        let refused: Vec<GatewayError> = (0..100)
-            .filter_map(|_| limits.check_session(session).err())
-            .collect();
+        let refused: Vec<GatewayError> = (0..100).filter_map(|_| limits.check_session(session).err()).collect();
         assert!(refused.len() >= 55, "only {} of 100 refused", refused.len());
-        assert!(matches!(
-            refused[0],
-            GatewayError::RateLimited {
-                retry_after_seconds: 1
-            }
-        ));
+        assert!(matches!(refused[0], GatewayError::RateLimited { retry_after_seconds: 1 }));
         // Other sessions have their own budget.
         assert!(limits.check_session(Uuid::new_v4()).is_ok());
     }

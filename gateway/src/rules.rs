@@ -124,26 +124,20 @@ impl RuleSet {
             return Err(invalid("version must be 1 or more".to_owned()));
         }
         if !(file.param_pattern.starts_with('^') && file.param_pattern.ends_with('$')) {
-            return Err(invalid(
-                "param_pattern must be anchored with ^ and $".to_owned(),
-            ));
+            return Err(invalid("param_pattern must be anchored with ^ and $".to_owned()));
         }
-        let param_pattern = Regex::new(&file.param_pattern)
-            .map_err(|e| invalid(format!("param_pattern does not compile: {e}")))?;
+        let param_pattern =
+            Regex::new(&file.param_pattern).map_err(|e| invalid(format!("param_pattern does not compile: {e}")))?;
         if file.rules.is_empty() {
             return Err(invalid("there must be at least one rule".to_owned()));
         }
 
         let fallback = file.fallback;
         if fallback.intent != UNKNOWN_INTENT || fallback.tool.is_empty() {
-            return Err(invalid(format!(
-                "the fallback's intent must be {UNKNOWN_INTENT:?} with a tool"
-            )));
+            return Err(invalid(format!("the fallback's intent must be {UNKNOWN_INTENT:?} with a tool")));
         }
         if fallback.risk != Risk::High || !fallback.requires_structured_override {
-            return Err(invalid(
-                "the fallback must be high risk and require a structured override".to_owned(),
-            ));
+            return Err(invalid("the fallback must be high risk and require a structured override".to_owned()));
         }
         if fallback.risk_reason.trim().is_empty() {
             return Err(invalid("the fallback needs a risk_reason".to_owned()));
@@ -155,30 +149,17 @@ impl RuleSet {
         for spec in file.rules {
             let rule = compile_rule(spec, &identifier, &param_pattern)?;
             if rule.intent == UNKNOWN_INTENT {
-                return Err(invalid(format!(
-                    "rule {}: the intent {UNKNOWN_INTENT:?} is the fallback's",
-                    rule.id
-                )));
+                return Err(invalid(format!("rule {}: the intent {UNKNOWN_INTENT:?} is the fallback's", rule.id)));
             }
             if !ids.insert(rule.id.clone()) || rule.id == FALLBACK_RULE_ID {
                 return Err(invalid(format!("rule id {} is used twice", rule.id)));
             }
-            tools_by_intent
-                .entry(rule.intent.clone())
-                .or_default()
-                .insert(rule.tool.clone());
+            tools_by_intent.entry(rule.intent.clone()).or_default().insert(rule.tool.clone());
             rules.push(rule);
         }
 
         let digest = hex::encode(Sha256::digest(text.as_bytes()));
-        Ok(RuleSet {
-            version: format!("v{}", file.version),
-            digest,
-            param_pattern,
-            rules,
-            fallback,
-            tools_by_intent,
-        })
+        Ok(RuleSet { version: format!("v{}", file.version), digest, param_pattern, rules, fallback, tools_by_intent })
     }
 
     /// The rules file's version, e.g. `v1`.
@@ -207,9 +188,7 @@ impl RuleSet {
                 continue;
             };
             for param in &rule.params {
-                let value = captures
-                    .name(&param_group(param))
-                    .map_or("", |m| m.as_str());
+                let value = captures.name(&param_group(param)).map_or("", |m| m.as_str());
                 if !self.param_pattern.is_match(value) {
                     return self.fallback(Some(format!(
                         "the value {value:?} of {{{param}}} in rule {} is not allowed",
@@ -223,24 +202,19 @@ impl RuleSet {
                 .map(|(name, template)| {
                     let value = match template {
                         ArgTemplate::Literal(text) => text.clone(),
-                        ArgTemplate::Alternative(n) => captures
-                            .name(&alternative_group(*n))
-                            .map_or("", |m| m.as_str())
-                            .to_owned(),
-                        ArgTemplate::Param(param) => captures
-                            .name(&param_group(param))
-                            .map_or("", |m| m.as_str())
-                            .to_owned(),
+                        ArgTemplate::Alternative(n) => {
+                            captures.name(&alternative_group(*n)).map_or("", |m| m.as_str()).to_owned()
+                        }
+                        ArgTemplate::Param(param) => {
+                            captures.name(&param_group(param)).map_or("", |m| m.as_str()).to_owned()
+                        }
                     };
                     (name.clone(), value)
                 })
                 .collect();
             return Normalized {
                 intent: rule.intent.clone(),
-                operations: vec![Operation {
-                    tool: rule.tool.clone(),
-                    args,
-                }],
+                operations: vec![Operation { tool: rule.tool.clone(), args }],
                 risk: rule.risk,
                 rule_id: rule.id.clone(),
                 risk_reason: rule.risk_reason.clone(),
@@ -257,10 +231,7 @@ impl RuleSet {
         };
         Normalized {
             intent: self.fallback.intent.clone(),
-            operations: vec![Operation {
-                tool: self.fallback.tool.clone(),
-                args: BTreeMap::new(),
-            }],
+            operations: vec![Operation { tool: self.fallback.tool.clone(), args: BTreeMap::new() }],
             risk: self.fallback.risk,
             rule_id: FALLBACK_RULE_ID.to_owned(),
             risk_reason,
@@ -273,18 +244,16 @@ impl RuleSet {
     /// names are identifiers and whose values match the parameter allowlist.
     pub fn validate_task(&self, intent: &str, operations: &[Operation]) -> Result<(), String> {
         if intent == UNKNOWN_INTENT {
-            return Err("the input was not recognised; confirm it with a structured_override naming a known intent"
-                .to_owned());
+            return Err(
+                "the input was not recognised; confirm it with a structured_override naming a known intent".to_owned()
+            );
         }
         let Some(tools) = self.tools_by_intent.get(intent) else {
             let known: BTreeSet<&str> = self.known_intents().collect();
             return Err(format!("intent {intent:?} is not one of {known:?}"));
         };
         if operations.is_empty() || operations.len() > MAX_OVERRIDE_OPERATIONS {
-            return Err(format!(
-                "a task needs 1 to {MAX_OVERRIDE_OPERATIONS} operations (got {})",
-                operations.len()
-            ));
+            return Err(format!("a task needs 1 to {MAX_OVERRIDE_OPERATIONS} operations (got {})", operations.len()));
         }
         let identifier = identifier();
         for (index, operation) in operations.iter().enumerate() {
@@ -295,15 +264,11 @@ impl RuleSet {
                 ));
             }
             if operation.args.len() > MAX_OPERATION_ARGS {
-                return Err(format!(
-                    "operations[{index}] has more than {MAX_OPERATION_ARGS} args"
-                ));
+                return Err(format!("operations[{index}] has more than {MAX_OPERATION_ARGS} args"));
             }
             for (name, value) in &operation.args {
                 if !identifier.is_match(name) {
-                    return Err(format!(
-                        "operations[{index}].args: {name:?} is not a valid argument name"
-                    ));
+                    return Err(format!("operations[{index}].args: {name:?} is not a valid argument name"));
                 }
                 if !self.param_pattern.is_match(value) {
                     return Err(format!(
@@ -317,10 +282,7 @@ impl RuleSet {
     }
 
     /// Checks a structured override against the task schema.
-    pub fn validate_override(
-        &self,
-        structured_override: &StructuredOverride,
-    ) -> Result<(), String> {
+    pub fn validate_override(&self, structured_override: &StructuredOverride) -> Result<(), String> {
         self.validate_task(&structured_override.intent, &structured_override.operations)
     }
 }
@@ -328,22 +290,14 @@ impl RuleSet {
 /// Returns the input lower-cased with runs of spaces collapsed, or why no rule may match it.
 fn screen(raw_input: &str) -> Result<String, String> {
     if raw_input.len() > MAX_RULE_INPUT_BYTES {
-        return Err(format!(
-            "the input is longer than {MAX_RULE_INPUT_BYTES} bytes"
-        ));
+        return Err(format!("the input is longer than {MAX_RULE_INPUT_BYTES} bytes"));
     }
     for c in raw_input.chars() {
         if !c.is_ascii() {
-            return Err(format!(
-                "the input contains the non-ASCII character U+{:04X}",
-                u32::from(c)
-            ));
+            return Err(format!("the input contains the non-ASCII character U+{:04X}", u32::from(c)));
         }
         if c.is_ascii_control() {
-            return Err(format!(
-                "the input contains the control character U+{:04X}",
-                u32::from(c)
-            ));
+            return Err(format!("the input contains the control character U+{:04X}", u32::from(c)));
         }
         if SHELL_METACHARACTERS.contains(c) {
             return Err(format!("the input contains the shell metacharacter {c:?}"));
@@ -352,12 +306,7 @@ fn screen(raw_input: &str) -> Result<String, String> {
             return Err(format!("the input contains {c:?}, which no rule accepts"));
         }
     }
-    Ok(raw_input
-        .split(' ')
-        .filter(|word| !word.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_ascii_lowercase())
+    Ok(raw_input.split(' ').filter(|word| !word.is_empty()).collect::<Vec<_>>().join(" ").to_ascii_lowercase())
 }
 
 fn param_group(name: &str) -> String {
@@ -368,14 +317,9 @@ fn alternative_group(n: usize) -> String {
     format!("a{n}")
 }
 
-fn compile_rule(
-    spec: RuleSpec,
-    identifier: &Regex,
-    param_pattern: &Regex,
-) -> Result<Rule, GatewayStartupError> {
+fn compile_rule(spec: RuleSpec, identifier: &Regex, param_pattern: &Regex) -> Result<Rule, GatewayStartupError> {
     let id = spec.id.clone();
-    let invalid =
-        |problem: String| GatewayStartupError::InvalidRules(format!("rule {id}: {problem}"));
+    let invalid = |problem: String| GatewayStartupError::InvalidRules(format!("rule {id}: {problem}"));
     let word = Regex::new("^[a-z0-9_.-]+$").map_err(|e| invalid(e.to_string()))?;
 
     if !identifier.is_match(&spec.id) {
@@ -383,9 +327,7 @@ fn compile_rule(
     }
     for (field, value) in [("intent", &spec.intent), ("tool", &spec.tool)] {
         if !identifier.is_match(value) {
-            return Err(invalid(format!(
-                "{field} {value:?} must be a lower-case identifier"
-            )));
+            return Err(invalid(format!("{field} {value:?} must be a lower-case identifier")));
         }
     }
     if spec.risk_reason.trim().is_empty() {
@@ -402,22 +344,14 @@ fn compile_rule(
         if let Some(inner) = token.strip_prefix('(').and_then(|t| t.strip_suffix(')')) {
             let options: Vec<&str> = inner.split('|').collect();
             if options.iter().any(|option| !word.is_match(option)) {
-                return Err(invalid(format!(
-                    "alternative {token:?} must list lower-case words"
-                )));
+                return Err(invalid(format!("alternative {token:?} must list lower-case words")));
             }
             alternatives += 1;
             let escaped: Vec<String> = options.iter().map(|option| regex::escape(option)).collect();
-            regex.push_str(&format!(
-                "(?P<{}>{})",
-                alternative_group(alternatives),
-                escaped.join("|")
-            ));
+            regex.push_str(&format!("(?P<{}>{})", alternative_group(alternatives), escaped.join("|")));
         } else if let Some(name) = token.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
             if !identifier.is_match(name) || params.iter().any(|p| p == name) {
-                return Err(invalid(format!(
-                    "parameter {token:?} must be a unique lower-case identifier"
-                )));
+                return Err(invalid(format!("parameter {token:?} must be a unique lower-case identifier")));
             }
             params.push(name.to_owned());
             regex.push_str(&format!("(?P<{}>[a-z0-9_.-]+)", param_group(name)));
@@ -431,8 +365,7 @@ fn compile_rule(
         }
     }
     regex.push('$');
-    let regex =
-        Regex::new(&regex).map_err(|e| invalid(format!("pattern does not compile: {e}")))?;
+    let regex = Regex::new(&regex).map_err(|e| invalid(format!("pattern does not compile: {e}")))?;
 
     let mut args = Vec::with_capacity(spec.args.len());
     if spec.args.len() > MAX_OPERATION_ARGS {
@@ -440,29 +373,17 @@ fn compile_rule(
     }
     for (name, value) in spec.args {
         if !identifier.is_match(&name) {
-            return Err(invalid(format!(
-                "arg name {name:?} must be a lower-case identifier"
-            )));
+            return Err(invalid(format!("arg name {name:?} must be a lower-case identifier")));
         }
         let template = match value.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
             Some(reference) => match reference.parse::<usize>() {
                 Ok(n) if (1..=alternatives).contains(&n) => ArgTemplate::Alternative(n),
-                Ok(_) => {
-                    return Err(invalid(format!(
-                        "arg {name}: {value:?} names no alternative"
-                    )))
-                }
-                Err(_) if params.iter().any(|p| p == reference) => {
-                    ArgTemplate::Param(reference.to_owned())
-                }
+                Ok(_) => return Err(invalid(format!("arg {name}: {value:?} names no alternative"))),
+                Err(_) if params.iter().any(|p| p == reference) => ArgTemplate::Param(reference.to_owned()),
                 Err(_) => return Err(invalid(format!("arg {name}: {value:?} names no parameter"))),
             },
             None if param_pattern.is_match(&value) => ArgTemplate::Literal(value),
-            None => {
-                return Err(invalid(format!(
-                    "arg {name}: {value:?} does not match param_pattern"
-                )))
-            }
+            None => return Err(invalid(format!("arg {name}: {value:?} does not match param_pattern"))),
         };
         args.push((name, template));
     }
@@ -488,10 +409,7 @@ mod tests {
     }
 
     fn args(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -504,31 +422,19 @@ mod tests {
         );
         assert_eq!(
             status.operations,
-            vec![Operation {
-                tool: "status_reader".into(),
-                args: args(&[("agent", "liam")])
-            }]
+            vec![Operation { tool: "status_reader".into(), args: args(&[("agent", "liam")]) }]
         );
         assert_eq!(rules.normalize("liam show status").intent, "status_check");
 
         let session = rules.normalize("liam session begin");
-        assert_eq!(
-            (session.intent.as_str(), session.risk),
-            ("session_start", Risk::Low)
-        );
+        assert_eq!((session.intent.as_str(), session.risk), ("session_start", Risk::Low));
         assert_eq!(session.operations[0].tool, "session_manager");
 
         let run = rules.normalize("lisa execute backup_db");
-        assert_eq!(
-            (run.intent.as_str(), run.risk),
-            ("task_execution", Risk::High)
-        );
+        assert_eq!((run.intent.as_str(), run.risk), ("task_execution", Risk::High));
         assert_eq!(
             run.operations[0],
-            Operation {
-                tool: "task_runner".into(),
-                args: args(&[("agent", "lisa"), ("task", "backup_db")])
-            }
+            Operation { tool: "task_runner".into(), args: args(&[("agent", "lisa"), ("task", "backup_db")]) }
         );
 
         let list = rules.normalize("show pending");
@@ -541,26 +447,12 @@ mod tests {
     #[test]
     fn matching_is_case_insensitive_and_whitespace_normalized_but_anchored() {
         let rules = rules();
-        assert_eq!(
-            rules.normalize("  LIAM   Check  STATUS ").rule_id,
-            "liam_status"
-        );
-        assert_eq!(
-            rules.normalize("Lisa Run Backup_DB").operations[0].args["task"],
-            "backup_db"
-        );
-        for partial in [
-            "liam check status now",
-            "please liam check status",
-            "liam check",
-            "show tasks tasks",
-            "lisa run",
-        ] {
-            assert_eq!(
-                rules.normalize(partial).rule_id,
-                FALLBACK_RULE_ID,
-                "{partial}"
-            );
+        assert_eq!(rules.normalize("  LIAM   Check  STATUS ").rule_id, "liam_status");
+        assert_eq!(rules.normalize("Lisa Run Backup_DB").operations[0].args["task"], "backup_db");
+        for partial in
+            ["liam check status now", "please liam check status", "liam check", "show tasks tasks", "lisa run"]
+        {
+            assert_eq!(rules.normalize(partial).rule_id, FALLBACK_RULE_ID, "{partial}");
         }
     }
 
@@ -568,13 +460,7 @@ mod tests {
     fn the_fallback_is_unknown_high_risk_and_needs_an_override() {
         let fallback = rules().normalize("make me a sandwich");
         assert_eq!(fallback.intent, "unknown");
-        assert_eq!(
-            fallback.operations,
-            vec![Operation {
-                tool: "unknown".into(),
-                args: BTreeMap::new()
-            }]
-        );
+        assert_eq!(fallback.operations, vec![Operation { tool: "unknown".into(), args: BTreeMap::new() }]);
         assert_eq!(fallback.risk, Risk::High);
         assert!(fallback.requires_structured_override);
         assert_eq!(fallback.rule_id, "fallback");
@@ -583,67 +469,33 @@ mod tests {
     #[test]
     fn parameters_outside_the_allowlist_fall_back() {
         let rules = rules();
-        for bad in [
-            "lisa run -rf",
-            "lisa run .hidden",
-            "lisa run ../etc",
-            &format!("lisa run {}", "a".repeat(65)),
-        ] {
+        for bad in ["lisa run -rf", "lisa run .hidden", "lisa run ../etc", &format!("lisa run {}", "a".repeat(65))] {
             let normalized = rules.normalize(bad);
             assert_eq!(normalized.rule_id, FALLBACK_RULE_ID, "{bad}");
             assert_eq!(normalized.risk, Risk::High);
         }
-        assert_eq!(
-            rules
-                .normalize(&format!("lisa run {}", "a".repeat(64)))
-                .rule_id,
-            "lisa_run"
-        );
+        assert_eq!(rules.normalize(&format!("lisa run {}", "a".repeat(64))).rule_id, "lisa_run");
     }
 
     #[test]
     fn unsafe_input_names_its_problem() {
         let rules = rules();
-        assert!(rules
-            .normalize("liam check status; rm -rf /")
-            .risk_reason
-            .contains("';'"));
-        assert!(rules
-            .normalize("liam check status\n")
-            .risk_reason
-            .contains("U+000A"));
-        assert!(rules
-            .normalize("liam check stаtus")
-            .risk_reason
-            .contains("U+0430"));
+        assert!(rules.normalize("liam check status; rm -rf /").risk_reason.contains("';'"));
+        assert!(rules.normalize("liam check status\n").risk_reason.contains("U+000A"));
+        assert!(rules.normalize("liam check stаtus").risk_reason.contains("U+0430"));
     }
 
     #[test]
     fn task_schema_rejects_unknown_intents_tools_and_bad_args() {
         let rules = rules();
-        let op = |tool: &str, pairs: &[(&str, &str)]| Operation {
-            tool: tool.into(),
-            args: args(pairs),
-        };
-        assert!(rules
-            .validate_task("status_check", &[op("status_reader", &[("agent", "liam")])])
-            .is_ok());
-        assert!(rules
-            .validate_task("unknown", &[op("unknown", &[])])
-            .is_err());
-        assert!(rules
-            .validate_task("format_disk", &[op("status_reader", &[])])
-            .is_err());
+        let op = |tool: &str, pairs: &[(&str, &str)]| Operation { tool: tool.into(), args: args(pairs) };
+        assert!(rules.validate_task("status_check", &[op("status_reader", &[("agent", "liam")])]).is_ok());
+        assert!(rules.validate_task("unknown", &[op("unknown", &[])]).is_err());
+        assert!(rules.validate_task("format_disk", &[op("status_reader", &[])]).is_err());
         assert!(rules.validate_task("status_check", &[]).is_err());
-        assert!(rules
-            .validate_task("status_check", &[op("task_runner", &[])])
-            .is_err());
-        assert!(rules
-            .validate_task("task_execution", &[op("task_runner", &[("task", "x; rm")])])
-            .is_err());
-        assert!(rules
-            .validate_task("task_execution", &[op("task_runner", &[("Bad Name", "x")])])
-            .is_err());
+        assert!(rules.validate_task("status_check", &[op("task_runner", &[])]).is_err());
+        assert!(rules.validate_task("task_execution", &[op("task_runner", &[("task", "x; rm")])]).is_err());
+        assert!(rules.validate_task("task_execution", &[op("task_runner", &[("Bad Name", "x")])]).is_err());
         let many = vec![op("inbox_reader", &[]); MAX_OVERRIDE_OPERATIONS + 1];
         assert!(rules.validate_task("task_list", &many).is_err());
     }
@@ -653,34 +505,13 @@ mod tests {
         let good = RULES_V1;
         let cases = [
             ("not yaml", "rules: [".to_owned()),
-            (
-                "unknown field",
-                good.replace("version: 1", "version: 1\nextra: true"),
-            ),
-            (
-                "unanchored",
-                good.replace("'^[a-z0-9_][a-z0-9_.-]{0,63}$'", "'[a-z]+'"),
-            ),
-            (
-                "bad regex",
-                good.replace("'^[a-z0-9_][a-z0-9_.-]{0,63}$'", "'^[a-z$'"),
-            ),
-            (
-                "duplicate id",
-                good.replace("id: liam_session", "id: liam_status"),
-            ),
-            (
-                "metacharacter in pattern",
-                good.replace("liam (check|show) status", "liam (check|show) status;"),
-            ),
-            (
-                "unknown reference",
-                good.replace("task: \"{task}\"", "task: \"{job}\""),
-            ),
-            (
-                "missing alternative",
-                good.replace("view: \"{1}\"", "view: \"{2}\""),
-            ),
+            ("unknown field", good.replace("version: 1", "version: 1\nextra: true")),
+            ("unanchored", good.replace("'^[a-z0-9_][a-z0-9_.-]{0,63}$'", "'[a-z]+'")),
+            ("bad regex", good.replace("'^[a-z0-9_][a-z0-9_.-]{0,63}$'", "'^[a-z$'")),
+            ("duplicate id", good.replace("id: liam_session", "id: liam_status")),
+            ("metacharacter in pattern", good.replace("liam (check|show) status", "liam (check|show) status;")),
+            ("unknown reference", good.replace("task: \"{task}\"", "task: \"{job}\"")),
+            ("missing alternative", good.replace("view: \"{1}\"", "view: \"{2}\"")),
             (
                 "low fallback",
                 good.replace(
@@ -689,20 +520,11 @@ mod tests {
                 ),
             ),
             ("bad risk", good.replace("risk: low", "risk: medium")),
-            (
-                "unknown intent rule",
-                good.replace("intent: task_list", "intent: unknown"),
-            ),
+            ("unknown intent rule", good.replace("intent: task_list", "intent: unknown")),
         ];
         for (name, text) in cases {
             assert_ne!(text, good, "{name}: the case must change the file");
-            assert!(
-                matches!(
-                    RuleSet::parse(&text),
-                    Err(GatewayStartupError::InvalidRules(_))
-                ),
-                "{name}"
-            );
+            assert!(matches!(RuleSet::parse(&text), Err(GatewayStartupError::InvalidRules(_))), "{name}");
         }
         let rules = rules();
         assert_eq!(rules.version(), "v1");

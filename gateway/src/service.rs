@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use domain::control_plane::{
-    ConfirmRequest, ConfirmResponse, ConfirmStatus, Lane, NormalizedTask, PreviewRequest,
-    PreviewResponse, SessionTask, SessionTasksResponse, StructuredOverride, TaskState,
-    WatchResponse, TASK_AUTHOR,
+    ConfirmRequest, ConfirmResponse, ConfirmStatus, Lane, NormalizedTask, PreviewRequest, PreviewResponse, SessionTask,
+    SessionTasksResponse, StructuredOverride, TaskState, WatchResponse, TASK_AUTHOR,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -26,9 +25,7 @@ use crate::folders::{is_task_id, new_task_id, Folders, TaskFile, WriteError};
 use crate::limits::RateLimits;
 use crate::rules::RuleSet;
 use crate::sessions::{PreviewEntry, SessionStore, TaskRecord};
-use crate::telemetry::{
-    canonical_json, Durability, Outcome, TelemetryEvent, TelemetryLog, TelemetryRecord,
-};
+use crate::telemetry::{canonical_json, Durability, Outcome, TelemetryEvent, TelemetryLog, TelemetryRecord};
 
 /// Longer inputs are refused with `INVALID_INPUT`.
 pub const MAX_RAW_INPUT_BYTES: usize = 4096;
@@ -66,10 +63,7 @@ impl Gateway {
     }
 
     /// Like [`Gateway::new`] with another rules file's text (validated the same way).
-    pub fn with_rules_text(
-        config: GatewayConfig,
-        rules: &str,
-    ) -> Result<Self, GatewayStartupError> {
+    pub fn with_rules_text(config: GatewayConfig, rules: &str) -> Result<Self, GatewayStartupError> {
         Self::with_rules(config, RuleSet::parse(rules)?)
     }
 
@@ -118,28 +112,19 @@ impl Gateway {
 
     /// Normalizes `raw_input` and keeps the result for the same session to confirm. Writes no task.
     #[instrument(skip_all, err(level = "info"))]
-    pub async fn preview(
-        &self,
-        request: PreviewRequest,
-        client: Option<IpAddr>,
-    ) -> GatewayResult<PreviewResponse> {
+    pub async fn preview(&self, request: PreviewRequest, client: Option<IpAddr>) -> GatewayResult<PreviewResponse> {
         let started = Instant::now();
         let mut record = self.shared.record(TelemetryEvent::Preview, client);
         record.session_id = Some(clip(&request.session_id, MAX_LOGGED_ID_BYTES));
         record.channel = Some(request.channel);
         record.raw_input = Some(clip(&request.raw_input, MAX_RAW_INPUT_BYTES));
         let result = self.shared.preview(request, client, &mut record);
-        self.shared
-            .finish(record, started, result, Durability::Flushed)
+        self.shared.finish(record, started, result, Durability::Flushed)
     }
 
     /// Writes the task of a preview, once, for the session that made the preview.
     #[instrument(skip_all, err(level = "info"))]
-    pub async fn confirm(
-        &self,
-        request: ConfirmRequest,
-        client: Option<IpAddr>,
-    ) -> GatewayResult<ConfirmResponse> {
+    pub async fn confirm(&self, request: ConfirmRequest, client: Option<IpAddr>) -> GatewayResult<ConfirmResponse> {
         let started = Instant::now();
         let shared = Arc::clone(&self.shared);
         tokio::task::spawn_blocking(move || shared.confirm(request, client, started))
@@ -149,12 +134,7 @@ impl Gateway {
 
     /// The state of a task confirmed by `session_id`.
     #[instrument(skip_all, err(level = "info"))]
-    pub async fn watch(
-        &self,
-        task_id: &str,
-        session_id: &str,
-        client: Option<IpAddr>,
-    ) -> GatewayResult<WatchResponse> {
+    pub async fn watch(&self, task_id: &str, session_id: &str, client: Option<IpAddr>) -> GatewayResult<WatchResponse> {
         let started = Instant::now();
         let shared = Arc::clone(&self.shared);
         let (task_id, session_id) = (task_id.to_owned(), session_id.to_owned());
@@ -171,11 +151,7 @@ impl Gateway {
 
     /// The tasks a live session confirmed, newest first, with their current state.
     #[instrument(skip_all, err(level = "info"))]
-    pub async fn session_tasks(
-        &self,
-        session_id: &str,
-        client: Option<IpAddr>,
-    ) -> GatewayResult<SessionTasksResponse> {
+    pub async fn session_tasks(&self, session_id: &str, client: Option<IpAddr>) -> GatewayResult<SessionTasksResponse> {
         let started = Instant::now();
         let shared = Arc::clone(&self.shared);
         let session_id = session_id.to_owned();
@@ -192,19 +168,11 @@ impl Gateway {
     /// Logs a request refused before it reached an operation (a body that is not JSON, a
     /// missing query parameter) and returns the error to answer with. A client over its address
     /// limit is told `RATE_LIMITED` instead.
-    pub async fn refuse(
-        &self,
-        event: TelemetryEvent,
-        client: Option<IpAddr>,
-        error: GatewayError,
-    ) -> GatewayError {
+    pub async fn refuse(&self, event: TelemetryEvent, client: Option<IpAddr>, error: GatewayError) -> GatewayError {
         let started = Instant::now();
         let record = self.shared.record(event, client);
         let result: GatewayResult<()> = self.shared.check_address(client).and(Err(error));
-        match self
-            .shared
-            .finish(record, started, result, Durability::Flushed)
-        {
+        match self.shared.finish(record, started, result, Durability::Flushed) {
             Err(error) => error,
             Ok(()) => GatewayError::Internal("a refusal cannot succeed".to_owned()),
         }
@@ -212,10 +180,7 @@ impl Gateway {
 
     /// Replaces the task id generator (tests force collisions with it).
     #[cfg(test)]
-    pub(crate) fn with_task_ids(
-        config: GatewayConfig,
-        task_ids: fn(DateTime<Utc>) -> String,
-    ) -> Self {
+    pub(crate) fn with_task_ids(config: GatewayConfig, task_ids: fn(DateTime<Utc>) -> String) -> Self {
         let rules = RuleSet::builtin().expect("the shipped rules are valid");
         let mut gateway = Self::with_rules(config, rules).expect("a gateway");
         if let Some(shared) = Arc::get_mut(&mut gateway.shared) {
@@ -240,10 +205,7 @@ fn clip(text: &str, max: usize) -> String {
 /// A client-generated session id: a UUID of version 4, nothing else.
 fn parse_session_id(text: &str) -> GatewayResult<Uuid> {
     match Uuid::parse_str(text) {
-        Ok(id)
-            if id.get_version() == Some(uuid::Version::Random)
-                && id.get_variant() == uuid::Variant::RFC4122 =>
-        {
+        Ok(id) if id.get_version() == Some(uuid::Version::Random) && id.get_variant() == uuid::Variant::RFC4122 => {
             Ok(id)
         }
         _ => Err(GatewayError::InvalidSessionId),
@@ -325,12 +287,7 @@ impl Shared {
     }
 
     /// Address limit, session id, session limit: the start of every operation.
-    fn admit(
-        &self,
-        client: Option<IpAddr>,
-        session_id: &str,
-        record: &mut TelemetryRecord,
-    ) -> GatewayResult<Uuid> {
+    fn admit(&self, client: Option<IpAddr>, session_id: &str, record: &mut TelemetryRecord) -> GatewayResult<Uuid> {
         self.check_address(client)?;
         let session_id = parse_session_id(session_id)?;
         record.session_id = Some(session_id.to_string());
@@ -345,21 +302,16 @@ impl Shared {
         record: &mut TelemetryRecord,
     ) -> GatewayResult<PreviewResponse> {
         let session_id = self.admit(client, &request.session_id, record)?;
-        let invalid_input =
-            request.raw_input.trim().is_empty() || request.raw_input.len() > MAX_RAW_INPUT_BYTES;
+        let invalid_input = request.raw_input.trim().is_empty() || request.raw_input.len() > MAX_RAW_INPUT_BYTES;
         if invalid_input {
             // A refused preview still counts as activity of a live session.
             self.sessions.touch(session_id, Instant::now());
         }
         if request.raw_input.trim().is_empty() {
-            return Err(GatewayError::InvalidInput(
-                "raw_input must not be empty.".to_owned(),
-            ));
+            return Err(GatewayError::InvalidInput("raw_input must not be empty.".to_owned()));
         }
         if request.raw_input.len() > MAX_RAW_INPUT_BYTES {
-            return Err(GatewayError::InvalidInput(format!(
-                "raw_input must be at most {MAX_RAW_INPUT_BYTES} bytes."
-            )));
+            return Err(GatewayError::InvalidInput(format!("raw_input must be at most {MAX_RAW_INPUT_BYTES} bytes.")));
         }
 
         let normalized = self.rules.normalize(&request.raw_input);
@@ -418,32 +370,23 @@ impl Shared {
         record.session_id = Some(clip(&request.session_id, MAX_LOGGED_ID_BYTES));
         record.preview_id = Some(clip(&request.preview_id, MAX_LOGGED_ID_BYTES));
 
-        let claimed = self
-            .admit(client, &request.session_id, &mut record)
-            .and_then(|session_id| {
-                let entry = self
-                    .sessions
-                    .claim(&request.preview_id, session_id, Instant::now())?;
-                record.channel = Some(entry.channel);
-                record.raw_input = Some(entry.raw_input.clone());
-                record.normalized_intent = Some(entry.task.intent.clone());
-                record.risk = Some(entry.task.risk);
-                record.lane = Some(entry.task.lane);
-                record.rule_id = Some(entry.rule_id.clone());
-                record.task_id = Some(entry.task.task_id.clone());
-                match self.write_task(
-                    &entry,
-                    request.structured_override.as_ref(),
-                    session_id,
-                    &mut record,
-                ) {
-                    Ok(written) => Ok((entry, written)),
-                    Err(error) => {
-                        self.sessions.release(entry.preview_id);
-                        Err(error)
-                    }
+        let claimed = self.admit(client, &request.session_id, &mut record).and_then(|session_id| {
+            let entry = self.sessions.claim(&request.preview_id, session_id, Instant::now())?;
+            record.channel = Some(entry.channel);
+            record.raw_input = Some(entry.raw_input.clone());
+            record.normalized_intent = Some(entry.task.intent.clone());
+            record.risk = Some(entry.task.risk);
+            record.lane = Some(entry.task.lane);
+            record.rule_id = Some(entry.rule_id.clone());
+            record.task_id = Some(entry.task.task_id.clone());
+            match self.write_task(&entry, request.structured_override.as_ref(), session_id, &mut record) {
+                Ok(written) => Ok((entry, written)),
+                Err(error) => {
+                    self.sessions.release(entry.preview_id);
+                    Err(error)
                 }
-            });
+            }
+        });
 
         let (entry, written) = match claimed {
             Ok(done) => done,
@@ -454,10 +397,7 @@ impl Shared {
             task_id: written.task_id.clone(),
             path_written: Folders::relative_task_path(written.lane, &written.task_id),
             ack: match written.lane {
-                Lane::Fast => format!(
-                    "Task {} is in the inbox for the execution plane.",
-                    written.task_id
-                ),
+                Lane::Fast => format!("Task {} is in the inbox for the execution plane.", written.task_id),
                 Lane::Approval => format!("Task {} is waiting for approval.", written.task_id),
             },
             lane: written.lane,
@@ -502,23 +442,17 @@ impl Shared {
     ) -> GatewayResult<TaskFile> {
         let binding = binding_hash(&entry.task, &self.rules, session_id);
         if binding != entry.binding {
-            return Err(GatewayError::SessionMismatch(
-                "the preview was made for another session or rules version",
-            ));
+            return Err(GatewayError::SessionMismatch("the preview was made for another session or rules version"));
         }
         let (intent, operations) = match (structured_override, entry.requires_structured_override) {
             (Some(_), false) => return Err(GatewayError::OverrideNotAllowed),
             (Some(chosen), true) => {
-                self.rules
-                    .validate_override(chosen)
-                    .map_err(GatewayError::SchemaInvalid)?;
+                self.rules.validate_override(chosen).map_err(GatewayError::SchemaInvalid)?;
                 (chosen.intent.clone(), chosen.operations.clone())
             }
             (None, _) => (entry.task.intent.clone(), entry.task.operations.clone()),
         };
-        self.rules
-            .validate_task(&intent, &operations)
-            .map_err(GatewayError::SchemaInvalid)?;
+        self.rules.validate_task(&intent, &operations).map_err(GatewayError::SchemaInvalid)?;
         record.normalized_intent = Some(intent.clone());
 
         let mut task = TaskFile {
@@ -549,9 +483,7 @@ impl Shared {
                     tracing::warn!(task_id = %task.task_id, attempt, "task id collision; generating another");
                     task.task_id = (self.task_ids)(Utc::now());
                 }
-                Err(WriteError::Io(error)) => {
-                    return Err(GatewayError::internal("writing a task file", error))
-                }
+                Err(WriteError::Io(error)) => return Err(GatewayError::internal("writing a task file", error)),
             }
         }
         Err(GatewayError::TaskCollision)
@@ -565,12 +497,8 @@ impl Shared {
         let task = match self.sessions.task(task_id) {
             Some(task) => task,
             None => {
-                let file = self
-                    .folders
-                    .read_task(task_id)
-                    .ok_or(GatewayError::TaskNotFound)?;
-                let owner =
-                    Uuid::parse_str(&file.session_id).map_err(|_| GatewayError::TaskNotFound)?;
+                let file = self.folders.read_task(task_id).ok_or(GatewayError::TaskNotFound)?;
+                let owner = Uuid::parse_str(&file.session_id).map_err(|_| GatewayError::TaskNotFound)?;
                 if file.task_id != task_id {
                     return Err(GatewayError::TaskNotFound);
                 }
@@ -611,10 +539,7 @@ impl Shared {
             };
         }
         // No report yet: the folder the task file is in now says whether it still awaits approval.
-        let lane = self
-            .folders
-            .locate(&task.task_id)
-            .map_or(task.lane, |(lane, _)| lane);
+        let lane = self.folders.locate(&task.task_id).map_or(task.lane, |(lane, _)| lane);
         let state = initial_state(lane);
         Status {
             state,
@@ -684,10 +609,7 @@ impl Shared {
                 }
             })
             .collect();
-        Ok(SessionTasksResponse {
-            session_id: session_id.to_string(),
-            tasks,
-        })
+        Ok(SessionTasksResponse { session_id: session_id.to_string(), tasks })
     }
 }
 
@@ -713,16 +635,8 @@ mod tests {
     #[test]
     fn session_ids_must_be_uuid_v4() {
         assert!(parse_session_id(&Uuid::new_v4().to_string()).is_ok());
-        for bad in [
-            "",
-            "abc",
-            "00000000-0000-0000-0000-000000000000",
-            "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
-        ] {
-            assert!(
-                matches!(parse_session_id(bad), Err(GatewayError::InvalidSessionId)),
-                "{bad}"
-            );
+        for bad in ["", "abc", "00000000-0000-0000-0000-000000000000", "6ba7b810-9dad-11d1-80b4-00c04fd430c8"] {
+            assert!(matches!(parse_session_id(bad), Err(GatewayError::InvalidSessionId)), "{bad}");
         }
     }
 
@@ -746,40 +660,20 @@ mod tests {
             session_id: session.clone(),
         };
 
-        let first = gateway
-            .preview(request("liam check status"), None)
-            .await
-            .unwrap();
-        let confirm = |preview_id: String| ConfirmRequest {
-            preview_id,
-            session_id: session.clone(),
-            structured_override: None,
-        };
-        gateway
-            .confirm(confirm(first.preview_id), None)
-            .await
-            .unwrap();
+        let first = gateway.preview(request("liam check status"), None).await.unwrap();
+        let confirm =
+            |preview_id: String| ConfirmRequest { preview_id, session_id: session.clone(), structured_override: None };
+        gateway.confirm(confirm(first.preview_id), None).await.unwrap();
 
         // Every id the generator gives is now taken: after the retries, TASK_COLLISION.
         let second = gateway.preview(request("show tasks"), None).await.unwrap();
-        let refused = gateway
-            .confirm(confirm(second.preview_id.clone()), None)
-            .await
-            .unwrap_err();
+        let refused = gateway.confirm(confirm(second.preview_id.clone()), None).await.unwrap_err();
         assert_eq!(refused, GatewayError::TaskCollision);
         assert_eq!(refused.http_status(), 409);
-        let files = std::fs::read_dir(dir.path().join("interface/inbox"))
-            .unwrap()
-            .count();
+        let files = std::fs::read_dir(dir.path().join("interface/inbox")).unwrap().count();
         assert_eq!(files, 1, "nothing was overwritten or added");
         // The preview stays usable for a later try.
-        assert_eq!(
-            gateway
-                .confirm(confirm(second.preview_id), None)
-                .await
-                .unwrap_err(),
-            GatewayError::TaskCollision
-        );
+        assert_eq!(gateway.confirm(confirm(second.preview_id), None).await.unwrap_err(), GatewayError::TaskCollision);
     }
 
     #[tokio::test]
@@ -789,36 +683,22 @@ mod tests {
         let session = Uuid::new_v4().to_string();
         let preview = gateway
             .preview(
-                PreviewRequest {
-                    raw_input: "show inbox".into(),
-                    channel: Channel::Web,
-                    session_id: session.clone(),
-                },
+                PreviewRequest { raw_input: "show inbox".into(), channel: Channel::Web, session_id: session.clone() },
                 None,
             )
             .await
             .unwrap();
-        let taken = dir
-            .path()
-            .join("interface/inbox")
-            .join(format!("{}.yaml", preview.normalized_task.task_id));
+        let taken = dir.path().join("interface/inbox").join(format!("{}.yaml", preview.normalized_task.task_id));
         std::fs::write(&taken, "someone else's task\n").unwrap();
         let confirmed = gateway
             .confirm(
-                ConfirmRequest {
-                    preview_id: preview.preview_id,
-                    session_id: session,
-                    structured_override: None,
-                },
+                ConfirmRequest { preview_id: preview.preview_id, session_id: session, structured_override: None },
                 None,
             )
             .await
             .unwrap();
         assert_ne!(confirmed.task_id, preview.normalized_task.task_id);
-        assert_eq!(
-            std::fs::read_to_string(&taken).unwrap(),
-            "someone else's task\n"
-        );
+        assert_eq!(std::fs::read_to_string(&taken).unwrap(), "someone else's task\n");
         assert!(dir.path().join(&confirmed.path_written).is_file());
     }
 
@@ -830,11 +710,7 @@ mod tests {
         let session = Uuid::new_v4().to_string();
         let preview = gateway
             .preview(
-                PreviewRequest {
-                    raw_input: "show inbox".into(),
-                    channel: Channel::Web,
-                    session_id: session.clone(),
-                },
+                PreviewRequest { raw_input: "show inbox".into(), channel: Channel::Web, session_id: session.clone() },
                 None,
             )
             .await
@@ -853,19 +729,13 @@ mod tests {
         let error = gateway.confirm(request, None).await.unwrap_err();
         assert_eq!(error.http_status(), 500);
         assert_eq!(
-            std::fs::read_dir(dir.path().join("interface/inbox"))
-                .unwrap()
-                .count(),
+            std::fs::read_dir(dir.path().join("interface/inbox")).unwrap().count(),
             0,
             "the task was taken back"
         );
         let error = gateway
             .preview(
-                PreviewRequest {
-                    raw_input: "show inbox".into(),
-                    channel: Channel::Web,
-                    session_id: session,
-                },
+                PreviewRequest { raw_input: "show inbox".into(), channel: Channel::Web, session_id: session },
                 None,
             )
             .await

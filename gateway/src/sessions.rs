@@ -12,9 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use domain::control_plane::{
-    Channel, Lane, NormalizedTask, Risk, MAX_PENDING_PREVIEWS_PER_SESSION,
-};
+use domain::control_plane::{Channel, Lane, NormalizedTask, Risk, MAX_PENDING_PREVIEWS_PER_SESSION};
 use uuid::Uuid;
 
 use crate::error::{whole_seconds_at_least_one, GatewayError};
@@ -131,22 +129,14 @@ impl SessionStore {
         let mut inner = self.inner.lock().map_err(|_| poisoned())?;
         inner.sweep_if_due(now, false);
         inner.expire_session_if_due(entry.session_id, now);
-        if !inner.sessions.contains_key(&entry.session_id)
-            && inner.sessions.len() >= self.max_sessions
-        {
+        if !inner.sessions.contains_key(&entry.session_id) && inner.sessions.len() >= self.max_sessions {
             inner.sweep_if_due(now, true);
             if inner.sessions.len() >= self.max_sessions {
                 return Err(GatewayError::TooManySessions);
             }
         }
         let session_ttl = self.session_ttl;
-        let Inner {
-            sessions,
-            previews,
-            tombstones,
-            tombstone_order,
-            ..
-        } = &mut *inner;
+        let Inner { sessions, previews, tombstones, tombstone_order, .. } = &mut *inner;
         let session = sessions.entry(entry.session_id).or_insert_with(|| Session {
             channel: entry.channel,
             expires: now + session_ttl,
@@ -155,22 +145,13 @@ impl SessionStore {
         });
         session.expires = now + session_ttl;
         if session.channel != entry.channel {
-            return Err(GatewayError::SessionMismatch(
-                "this session belongs to another channel",
-            ));
+            return Err(GatewayError::SessionMismatch("this session belongs to another channel"));
         }
         // Drop this session's expired previews before counting.
         session.pending.retain(|id| match previews.get(id) {
-            Some(stored)
-                if stored.entry.expires <= now && stored.state == PreviewState::Pending =>
-            {
+            Some(stored) if stored.entry.expires <= now && stored.state == PreviewState::Pending => {
                 previews.remove(id);
-                tombstones.insert(
-                    *id,
-                    Tombstone::Expired {
-                        session_id: entry.session_id,
-                    },
-                );
+                tombstones.insert(*id, Tombstone::Expired { session_id: entry.session_id });
                 tombstone_order.push_back((*id, now));
                 false
             }
@@ -186,31 +167,18 @@ impl SessionStore {
                 .min()
                 .unwrap_or(now);
             return Err(GatewayError::TooManyPreviews {
-                oldest_expires_in_seconds: whole_seconds_at_least_one(
-                    oldest.saturating_duration_since(now),
-                ),
+                oldest_expires_in_seconds: whole_seconds_at_least_one(oldest.saturating_duration_since(now)),
             });
         }
         session.pending.push(entry.preview_id);
-        previews.insert(
-            entry.preview_id,
-            StoredPreview {
-                entry,
-                state: PreviewState::Pending,
-            },
-        );
+        previews.insert(entry.preview_id, StoredPreview { entry, state: PreviewState::Pending });
         Ok(())
     }
 
     /// Takes a preview for confirmation: checks that it exists, belongs to `session_id`, has not
     /// expired and is not being or has not been confirmed. Until [`Self::complete`] or
     /// [`Self::release`], every other confirm of it is refused.
-    pub fn claim(
-        &self,
-        preview_id: &str,
-        session_id: Uuid,
-        now: Instant,
-    ) -> Result<PreviewEntry, GatewayError> {
+    pub fn claim(&self, preview_id: &str, session_id: Uuid, now: Instant) -> Result<PreviewEntry, GatewayError> {
         let mut inner = self.inner.lock().map_err(|_| poisoned())?;
         inner.sweep_if_due(now, false);
         inner.expire_session_if_due(session_id, now);
@@ -222,23 +190,16 @@ impl SessionStore {
         };
         let Some(stored) = inner.previews.get_mut(&preview_id) else {
             return Err(match inner.tombstones.get(&preview_id) {
-                Some(Tombstone::Expired { session_id: owner }) if *owner == session_id => {
-                    GatewayError::PreviewExpired
+                Some(Tombstone::Expired { session_id: owner }) if *owner == session_id => GatewayError::PreviewExpired,
+                Some(Tombstone::Confirmed { session_id: owner, task_id }) if *owner == session_id => {
+                    GatewayError::PreviewAlreadyConfirmed { task_id: Some(task_id.clone()) }
                 }
-                Some(Tombstone::Confirmed {
-                    session_id: owner,
-                    task_id,
-                }) if *owner == session_id => GatewayError::PreviewAlreadyConfirmed {
-                    task_id: Some(task_id.clone()),
-                },
                 Some(_) => GatewayError::SessionMismatch("the preview belongs to another session"),
                 None => GatewayError::PreviewNotFound,
             });
         };
         if stored.entry.session_id != session_id {
-            return Err(GatewayError::SessionMismatch(
-                "the preview belongs to another session",
-            ));
+            return Err(GatewayError::SessionMismatch("the preview belongs to another session"));
         }
         if stored.state == PreviewState::Confirming {
             return Err(GatewayError::PreviewAlreadyConfirmed { task_id: None });
@@ -267,10 +228,7 @@ impl SessionStore {
         };
         inner.forget_preview(
             preview_id,
-            Tombstone::Confirmed {
-                session_id: task.session_id,
-                task_id: task.task_id.clone(),
-            },
+            Tombstone::Confirmed { session_id: task.session_id, task_id: task.task_id.clone() },
             now,
         );
         if let Some(session) = inner.sessions.get_mut(&task.session_id) {
@@ -311,12 +269,7 @@ impl SessionStore {
         let Some(session) = inner.sessions.get(&session_id) else {
             return Vec::new();
         };
-        session
-            .tasks
-            .iter()
-            .rev()
-            .filter_map(|task_id| inner.tasks.get(task_id).cloned())
-            .collect()
+        session.tasks.iter().rev().filter_map(|task_id| inner.tasks.get(task_id).cloned()).collect()
     }
 
     /// Live sessions, for tests and metrics.
@@ -349,11 +302,7 @@ impl Inner {
     }
 
     fn expire_session_if_due(&mut self, session_id: Uuid, now: Instant) {
-        if self
-            .sessions
-            .get(&session_id)
-            .is_some_and(|session| session.expires <= now)
-        {
+        if self.sessions.get(&session_id).is_some_and(|session| session.expires <= now) {
             self.expire_session(session_id, now);
         }
     }
@@ -363,14 +312,9 @@ impl Inner {
             return;
         };
         for preview_id in session.pending {
-            if self
-                .previews
-                .get(&preview_id)
-                .is_some_and(|stored| stored.state == PreviewState::Pending)
-            {
+            if self.previews.get(&preview_id).is_some_and(|stored| stored.state == PreviewState::Pending) {
                 self.previews.remove(&preview_id);
-                self.tombstones
-                    .insert(preview_id, Tombstone::Expired { session_id });
+                self.tombstones.insert(preview_id, Tombstone::Expired { session_id });
                 self.tombstone_order.push_back((preview_id, now));
             }
         }
@@ -394,12 +338,8 @@ impl Inner {
             return;
         }
         self.last_sweep = now;
-        let expired_sessions: Vec<Uuid> = self
-            .sessions
-            .iter()
-            .filter(|(_, session)| session.expires <= now)
-            .map(|(id, _)| *id)
-            .collect();
+        let expired_sessions: Vec<Uuid> =
+            self.sessions.iter().filter(|(_, session)| session.expires <= now).map(|(id, _)| *id).collect();
         for session_id in expired_sessions {
             self.expire_session(session_id, now);
         }
@@ -467,41 +407,18 @@ mod tests {
         let now = Instant::now();
         let session = Uuid::new_v4();
         for _ in 0..MAX_PENDING_PREVIEWS_PER_SESSION {
-            store
-                .insert_preview(
-                    entry(session, Channel::Web, Duration::from_secs(300), now),
-                    now,
-                )
-                .unwrap();
+            store.insert_preview(entry(session, Channel::Web, Duration::from_secs(300), now), now).unwrap();
         }
-        let refused = store.insert_preview(
-            entry(session, Channel::Web, Duration::from_secs(300), now),
-            now,
-        );
+        let refused = store.insert_preview(entry(session, Channel::Web, Duration::from_secs(300), now), now);
         assert!(
-            matches!(
-                refused,
-                Err(GatewayError::TooManyPreviews {
-                    oldest_expires_in_seconds: 300
-                })
-            ),
+            matches!(refused, Err(GatewayError::TooManyPreviews { oldest_expires_in_seconds: 300 })),
             "{refused:?}"
         );
         // Another session is unaffected.
-        store
-            .insert_preview(
-                entry(Uuid::new_v4(), Channel::Web, Duration::from_secs(300), now),
-                now,
-            )
-            .unwrap();
+        store.insert_preview(entry(Uuid::new_v4(), Channel::Web, Duration::from_secs(300), now), now).unwrap();
         // Once the previews expire, the session may preview again.
         let later = now + Duration::from_secs(301);
-        store
-            .insert_preview(
-                entry(session, Channel::Web, Duration::from_secs(300), later),
-                later,
-            )
-            .unwrap();
+        store.insert_preview(entry(session, Channel::Web, Duration::from_secs(300), later), later).unwrap();
     }
 
     #[test]
@@ -513,10 +430,7 @@ mod tests {
         let id = preview.preview_id;
         store.insert_preview(preview, now).unwrap();
 
-        assert!(matches!(
-            store.claim(&id.to_string(), Uuid::new_v4(), now),
-            Err(GatewayError::SessionMismatch(_))
-        ));
+        assert!(matches!(store.claim(&id.to_string(), Uuid::new_v4(), now), Err(GatewayError::SessionMismatch(_))));
         store.claim(&id.to_string(), session, now).unwrap();
         assert!(matches!(
             store.claim(&id.to_string(), session, now),
@@ -524,27 +438,14 @@ mod tests {
         ));
         store.release(id);
         store.claim(&id.to_string(), session, now).unwrap();
-        store.complete(
-            id,
-            record("task_20260202T100000_0123456789ab", session),
-            now,
-        );
+        store.complete(id, record("task_20260202T100000_0123456789ab", session), now);
         assert!(matches!(
             store.claim(&id.to_string(), session, now),
             Err(GatewayError::PreviewAlreadyConfirmed { task_id: Some(_) })
         ));
-        assert!(matches!(
-            store.claim(&id.to_string(), Uuid::new_v4(), now),
-            Err(GatewayError::SessionMismatch(_))
-        ));
-        assert!(matches!(
-            store.claim("not-a-uuid", session, now),
-            Err(GatewayError::PreviewNotFound)
-        ));
-        assert!(matches!(
-            store.claim(&Uuid::new_v4().to_string(), session, now),
-            Err(GatewayError::PreviewNotFound)
-        ));
+        assert!(matches!(store.claim(&id.to_string(), Uuid::new_v4(), now), Err(GatewayError::SessionMismatch(_))));
+        assert!(matches!(store.claim("not-a-uuid", session, now), Err(GatewayError::PreviewNotFound)));
+        assert!(matches!(store.claim(&Uuid::new_v4().to_string(), session, now), Err(GatewayError::PreviewNotFound)));
         assert_eq!(store.session_tasks(session).len(), 1);
         assert_eq!(store.preview_count(), 0);
     }
@@ -558,27 +459,17 @@ mod tests {
         let short_id = short.preview_id;
         store.insert_preview(short, now).unwrap();
         let later = now + Duration::from_secs(6);
-        assert!(matches!(
-            store.claim(&short_id.to_string(), session, later),
-            Err(GatewayError::PreviewExpired)
-        ));
+        assert!(matches!(store.claim(&short_id.to_string(), session, later), Err(GatewayError::PreviewExpired)));
 
         // Each request resets the session's TTL.
         let long = entry(session, Channel::Terminal, Duration::from_secs(100), later);
         let long_id = long.preview_id;
         store.insert_preview(long, later).unwrap();
-        assert!(store
-            .touch(session, later + Duration::from_secs(9))
-            .is_some());
-        assert!(store
-            .touch(session, later + Duration::from_secs(18))
-            .is_some());
+        assert!(store.touch(session, later + Duration::from_secs(9)).is_some());
+        assert!(store.touch(session, later + Duration::from_secs(18)).is_some());
         // Then it goes quiet past its TTL: the session and its previews are gone.
         let expired = later + Duration::from_secs(29);
-        assert!(matches!(
-            store.claim(&long_id.to_string(), session, expired),
-            Err(GatewayError::PreviewExpired)
-        ));
+        assert!(matches!(store.claim(&long_id.to_string(), session, expired), Err(GatewayError::PreviewExpired)));
         assert_eq!(store.session_count(), 0);
     }
 
@@ -587,25 +478,12 @@ mod tests {
         let store = SessionStore::new(Duration::from_secs(10), 3);
         let now = Instant::now();
         for _ in 0..3 {
-            store
-                .insert_preview(
-                    entry(Uuid::new_v4(), Channel::Web, Duration::from_secs(5), now),
-                    now,
-                )
-                .unwrap();
+            store.insert_preview(entry(Uuid::new_v4(), Channel::Web, Duration::from_secs(5), now), now).unwrap();
         }
-        let refused = store.insert_preview(
-            entry(Uuid::new_v4(), Channel::Web, Duration::from_secs(5), now),
-            now,
-        );
+        let refused = store.insert_preview(entry(Uuid::new_v4(), Channel::Web, Duration::from_secs(5), now), now);
         assert!(matches!(refused, Err(GatewayError::TooManySessions)));
         let later = now + Duration::from_secs(11);
-        store
-            .insert_preview(
-                entry(Uuid::new_v4(), Channel::Web, Duration::from_secs(5), later),
-                later,
-            )
-            .unwrap();
+        store.insert_preview(entry(Uuid::new_v4(), Channel::Web, Duration::from_secs(5), later), later).unwrap();
         assert_eq!(store.session_count(), 1);
         assert_eq!(store.preview_count(), 1);
         store.sweep(later + Duration::from_secs(20));
@@ -617,16 +495,8 @@ mod tests {
         let store = SessionStore::new(Duration::from_secs(10), 3);
         let now = Instant::now();
         let session = Uuid::new_v4();
-        store
-            .insert_preview(
-                entry(session, Channel::Terminal, Duration::from_secs(5), now),
-                now,
-            )
-            .unwrap();
-        let refused = store.insert_preview(
-            entry(session, Channel::Telegram, Duration::from_secs(5), now),
-            now,
-        );
+        store.insert_preview(entry(session, Channel::Terminal, Duration::from_secs(5), now), now).unwrap();
+        let refused = store.insert_preview(entry(session, Channel::Telegram, Duration::from_secs(5), now), now);
         assert!(matches!(refused, Err(GatewayError::SessionMismatch(_))));
     }
 }

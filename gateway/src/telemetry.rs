@@ -117,30 +117,14 @@ pub struct TelemetryLog {
 impl TelemetryLog {
     /// Opens (or creates) the log and reads its last line to continue the chain.
     pub fn open(path: &Path) -> Result<Self, GatewayStartupError> {
-        let io_error = |source| GatewayStartupError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(path)
-            .map_err(io_error)?;
-        let (last_hash, last_seq, length) =
-            read_tail(&mut file).map_err(|problem| GatewayStartupError::TelemetryTail {
-                path: path.to_owned(),
-                problem,
-            })?;
+        let io_error = |source| GatewayStartupError::Io { path: path.to_owned(), source };
+        let mut file = OpenOptions::new().create(true).append(true).read(true).open(path).map_err(io_error)?;
+        let (last_hash, last_seq, length) = read_tail(&mut file)
+            .map_err(|problem| GatewayStartupError::TelemetryTail { path: path.to_owned(), problem })?;
         let sync_handle = file.try_clone().map_err(io_error)?;
         Ok(Self {
             path: path.to_owned(),
-            tail: Mutex::new(ChainTail {
-                file,
-                last_hash,
-                next_seq: last_seq + 1,
-                length,
-            }),
+            tail: Mutex::new(ChainTail { file, last_hash, next_seq: last_seq + 1, length }),
             sync_handle,
         })
     }
@@ -153,15 +137,10 @@ impl TelemetryLog {
     pub fn append(&self, record: &TelemetryRecord, durability: Durability) -> io::Result<()> {
         let value = serde_json::to_value(record).map_err(io::Error::other)?;
         let Value::Object(mut fields) = value else {
-            return Err(io::Error::other(
-                "a telemetry record must serialize to an object",
-            ));
+            return Err(io::Error::other("a telemetry record must serialize to an object"));
         };
         {
-            let mut tail = self
-                .tail
-                .lock()
-                .map_err(|_| io::Error::other("the telemetry lock is poisoned"))?;
+            let mut tail = self.tail.lock().map_err(|_| io::Error::other("the telemetry lock is poisoned"))?;
             fields.insert("seq".to_owned(), Value::from(tail.next_seq));
             fields.insert("prev_hash".to_owned(), Value::from(tail.last_hash.clone()));
             let hash = chain_hash(&fields);
@@ -191,9 +170,7 @@ impl TelemetryLog {
 fn chain_hash(fields: &Map<String, Value>) -> String {
     let mut fields = fields.clone();
     fields.remove("hash");
-    hex::encode(Sha256::digest(
-        canonical_json(&Value::Object(fields)).as_bytes(),
-    ))
+    hex::encode(Sha256::digest(canonical_json(&Value::Object(fields)).as_bytes()))
 }
 
 /// Compact JSON with every object's keys sorted, whatever map type serde_json was built with.
@@ -245,21 +222,15 @@ fn read_tail(file: &mut File) -> Result<(String, u64, u64), String> {
     let mut window: u64 = 64 * 1024;
     loop {
         let start = length.saturating_sub(window);
-        file.seek(SeekFrom::Start(start))
-            .map_err(|e| e.to_string())?;
+        file.seek(SeekFrom::Start(start)).map_err(|e| e.to_string())?;
         let mut bytes = Vec::with_capacity((length - start) as usize);
-        Read::by_ref(file)
-            .take(length - start)
-            .read_to_end(&mut bytes)
-            .map_err(|e| e.to_string())?;
+        Read::by_ref(file).take(length - start).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
         if bytes.last() != Some(&b'\n') {
             return Err("the last line is incomplete (no trailing newline)".to_owned());
         }
         let body = &bytes[..bytes.len() - 1];
         match body.iter().rposition(|&b| b == b'\n') {
-            Some(newline) => {
-                return parse_tail_line(&body[newline + 1..]).map(|(h, s)| (h, s, length))
-            }
+            Some(newline) => return parse_tail_line(&body[newline + 1..]).map(|(h, s)| (h, s, length)),
             None if start == 0 => return parse_tail_line(body).map(|(h, s)| (h, s, length)),
             None => window = window.saturating_mul(4),
         }
@@ -267,12 +238,8 @@ fn read_tail(file: &mut File) -> Result<(String, u64, u64), String> {
 }
 
 fn parse_tail_line(line: &[u8]) -> Result<(String, u64), String> {
-    let value: Value =
-        serde_json::from_slice(line).map_err(|e| format!("the last line is not JSON: {e}"))?;
-    let hash = value
-        .get("hash")
-        .and_then(Value::as_str)
-        .filter(|h| is_hex_hash(h));
+    let value: Value = serde_json::from_slice(line).map_err(|e| format!("the last line is not JSON: {e}"))?;
+    let hash = value.get("hash").and_then(Value::as_str).filter(|h| is_hex_hash(h));
     let seq = value.get("seq").and_then(Value::as_u64);
     match (hash, seq) {
         (Some(hash), Some(seq)) => Ok((hash.to_owned(), seq)),
@@ -281,10 +248,7 @@ fn parse_tail_line(line: &[u8]) -> Result<(String, u64), String> {
 }
 
 fn is_hex_hash(text: &str) -> bool {
-    text.len() == 64
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The result of checking a chain: how many lines were sound.
@@ -309,31 +273,20 @@ pub fn verify_chain(reader: impl BufRead) -> Result<ChainReport, ChainBreak> {
     let mut lines = 0u64;
     for (index, line) in reader.split(b'\n').enumerate() {
         let number = index as u64 + 1;
-        let broken = |problem: String| ChainBreak {
-            line: number,
-            problem,
-        };
+        let broken = |problem: String| ChainBreak { line: number, problem };
         let line = line.map_err(|e| broken(format!("cannot be read: {e}")))?;
-        let value: Value =
-            serde_json::from_slice(&line).map_err(|e| broken(format!("is not JSON: {e}")))?;
+        let value: Value = serde_json::from_slice(&line).map_err(|e| broken(format!("is not JSON: {e}")))?;
         let Value::Object(fields) = value else {
             return Err(broken("is not a JSON object".to_owned()));
         };
-        let stated = fields
-            .get("hash")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
+        let stated = fields.get("hash").and_then(Value::as_str).unwrap_or_default().to_owned();
         let computed = chain_hash(&fields);
         if stated != computed {
             return Err(broken(format!(
                 "its content does not match its hash (stated {stated:?}, computed {computed})"
             )));
         }
-        let prev_hash = fields
-            .get("prev_hash")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let prev_hash = fields.get("prev_hash").and_then(Value::as_str).unwrap_or_default();
         if prev_hash != previous_hash {
             return Err(broken(format!(
                 "prev_hash {prev_hash:?} does not match the hash of the line before ({previous_hash}); a line was removed, inserted or rewritten"
@@ -351,18 +304,12 @@ pub fn verify_chain(reader: impl BufRead) -> Result<ChainReport, ChainBreak> {
         previous_hash = computed;
         lines = number;
     }
-    Ok(ChainReport {
-        lines,
-        last_hash: previous_hash,
-    })
+    Ok(ChainReport { lines, last_hash: previous_hash })
 }
 
 /// Checks a telemetry file; see [`verify_chain`].
 pub fn verify_file(path: &Path) -> Result<ChainReport, ChainBreak> {
-    let file = File::open(path).map_err(|e| ChainBreak {
-        line: 0,
-        problem: format!("{}: {e}", path.display()),
-    })?;
+    let file = File::open(path).map_err(|e| ChainBreak { line: 0, problem: format!("{}: {e}", path.display()) })?;
     verify_chain(io::BufReader::new(file))
 }
 
@@ -380,10 +327,7 @@ mod tests {
     #[test]
     fn canonical_json_sorts_keys_at_every_depth() {
         let value = serde_json::json!({"b": 1, "a": {"d": [true, null], "c": "x"}});
-        assert_eq!(
-            canonical_json(&value),
-            r#"{"a":{"c":"x","d":[true,null]},"b":1}"#
-        );
+        assert_eq!(canonical_json(&value), r#"{"a":{"c":"x","d":[true,null]},"b":1}"#);
     }
 
     #[test]
@@ -391,28 +335,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gateway.jsonl");
         let log = TelemetryLog::open(&path).unwrap();
-        log.append(
-            &record(TelemetryEvent::Preview, "liam check status"),
-            Durability::Flushed,
-        )
-        .unwrap();
-        log.append(
-            &record(TelemetryEvent::Confirm, "weird \"quotes\"\n and \u{0}"),
-            Durability::Synced,
-        )
-        .unwrap();
+        log.append(&record(TelemetryEvent::Preview, "liam check status"), Durability::Flushed).unwrap();
+        log.append(&record(TelemetryEvent::Confirm, "weird \"quotes\"\n and \u{0}"), Durability::Synced).unwrap();
         drop(log);
         let log = TelemetryLog::open(&path).unwrap();
-        log.append(&record(TelemetryEvent::Watch, "x"), Durability::Flushed)
-            .unwrap();
+        log.append(&record(TelemetryEvent::Watch, "x"), Durability::Flushed).unwrap();
 
         let report = verify_file(&path).unwrap();
         assert_eq!(report.lines, 3);
         let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines[0]["prev_hash"], GENESIS_HASH);
         assert_eq!(lines[1]["prev_hash"], lines[0]["hash"]);
         assert_eq!(lines[2]["prev_hash"], lines[1]["hash"]);
@@ -428,8 +360,7 @@ mod tests {
         let path = dir.path().join("gateway.jsonl");
         let log = TelemetryLog::open(&path).unwrap();
         for input in ["one", "two", "three", "four"] {
-            log.append(&record(TelemetryEvent::Preview, input), Durability::Flushed)
-                .unwrap();
+            log.append(&record(TelemetryEvent::Preview, input), Durability::Flushed).unwrap();
         }
         let text = std::fs::read_to_string(&path).unwrap();
 
@@ -442,23 +373,13 @@ mod tests {
         assert_eq!(verify_chain(removed.as_bytes()).unwrap_err().line, 2);
 
         // A rewritten line with a recomputed hash still breaks the link from the next line.
-        let mut fields: Map<String, Value> =
-            serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+        let mut fields: Map<String, Value> = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
         fields.insert("raw_input".into(), Value::from("forged"));
         let hash = chain_hash(&fields);
         fields.insert("hash".into(), Value::from(hash));
         let forged_line = canonical_json(&Value::Object(fields));
-        let forged: Vec<String> = text
-            .lines()
-            .enumerate()
-            .map(|(i, l)| {
-                if i == 1 {
-                    forged_line.clone()
-                } else {
-                    l.to_owned()
-                }
-            })
-            .collect();
+        let forged: Vec<String> =
+            text.lines().enumerate().map(|(i, l)| if i == 1 { forged_line.clone() } else { l.to_owned() }).collect();
         let broken = verify_chain((forged.join("\n") + "\n").as_bytes()).unwrap_err();
         assert_eq!(broken.line, 3, "{broken}");
 
@@ -471,15 +392,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gateway.jsonl");
         std::fs::write(&path, "{\"hash\":\"ab").unwrap();
-        assert!(matches!(
-            TelemetryLog::open(&path),
-            Err(GatewayStartupError::TelemetryTail { .. })
-        ));
+        assert!(matches!(TelemetryLog::open(&path), Err(GatewayStartupError::TelemetryTail { .. })));
         std::fs::write(&path, "{\"no\":\"hash\"}\n").unwrap();
-        assert!(matches!(
-            TelemetryLog::open(&path),
-            Err(GatewayStartupError::TelemetryTail { .. })
-        ));
+        assert!(matches!(TelemetryLog::open(&path), Err(GatewayStartupError::TelemetryTail { .. })));
     }
 
     #[test]
@@ -487,23 +402,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gateway.jsonl");
         let log = TelemetryLog::open(&path).unwrap();
-        log.append(
-            &record(TelemetryEvent::Preview, "short"),
-            Durability::Flushed,
-        )
-        .unwrap();
-        log.append(
-            &record(TelemetryEvent::Preview, &"x".repeat(200_000)),
-            Durability::Flushed,
-        )
-        .unwrap();
+        log.append(&record(TelemetryEvent::Preview, "short"), Durability::Flushed).unwrap();
+        log.append(&record(TelemetryEvent::Preview, &"x".repeat(200_000)), Durability::Flushed).unwrap();
         drop(log);
         let log = TelemetryLog::open(&path).unwrap();
-        log.append(
-            &record(TelemetryEvent::Preview, "after"),
-            Durability::Flushed,
-        )
-        .unwrap();
+        log.append(&record(TelemetryEvent::Preview, "after"), Durability::Flushed).unwrap();
         assert_eq!(verify_file(&path).unwrap().lines, 3);
     }
 }

@@ -27,10 +27,7 @@ async fn preview_answers_the_contract_and_writes_no_task() {
     let task = &preview["normalized_task"];
     assert!(is_task_id(task["task_id"].as_str().unwrap()), "{task}");
     assert_eq!(task["intent"], "status_check");
-    assert_eq!(
-        task["operations"],
-        json!([{"tool": "status_reader", "args": {"agent": "liam"}}])
-    );
+    assert_eq!(task["operations"], json!([{"tool": "status_reader", "args": {"agent": "liam"}}]));
     assert_eq!(task["risk"], "low");
     assert_eq!(task["lane"], "fast");
     assert_eq!(preview["requires_confirm"], true);
@@ -55,23 +52,13 @@ async fn a_low_risk_confirm_lands_in_the_inbox_authored_by_gmx() {
     let reply = test.post("/api/v1/chat/confirm", body).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let task_id = reply.body["task_id"].as_str().unwrap();
-    assert_eq!(
-        task_id, preview["normalized_task"]["task_id"],
-        "the proposed id is kept"
-    );
+    assert_eq!(task_id, preview["normalized_task"]["task_id"], "the proposed id is kept");
     assert_eq!(reply.body["status"], "ok");
-    assert_eq!(
-        reply.body["path_written"],
-        format!("interface/inbox/{task_id}.yaml")
-    );
+    assert_eq!(reply.body["path_written"], format!("interface/inbox/{task_id}.yaml"));
     assert!(reply.body["ack"].as_str().unwrap().contains(task_id));
     assert_eq!(reply.body["state"], "accepted");
 
-    let text = std::fs::read_to_string(
-        test.root()
-            .join(reply.body["path_written"].as_str().unwrap()),
-    )
-    .unwrap();
+    let text = std::fs::read_to_string(test.root().join(reply.body["path_written"].as_str().unwrap())).unwrap();
     let file: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
     assert_eq!(file["author"], "gmx");
     assert_eq!(file["task_id"], task_id);
@@ -102,35 +89,20 @@ async fn a_high_risk_task_waits_for_approval_then_follows_the_execution_plane() 
     let preview = test.preview_ok(&session, "lisa run backup_db").await;
     assert_eq!(preview["normalized_task"]["risk"], "high");
     assert_eq!(preview["normalized_task"]["lane"], "approval");
-    let confirmed = test
-        .confirm(&session, preview["preview_id"].as_str().unwrap())
-        .await;
+    let confirmed = test.confirm(&session, preview["preview_id"].as_str().unwrap()).await;
     let task_id = confirmed.body["task_id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        confirmed.body["path_written"],
-        format!("interface/pending_approval/{task_id}.yaml")
-    );
-    assert_eq!(
-        test.watch(&session, &task_id).await.body["state"],
-        "pending_approval"
-    );
+    assert_eq!(confirmed.body["path_written"], format!("interface/pending_approval/{task_id}.yaml"));
+    assert_eq!(test.watch(&session, &task_id).await.body["state"], "pending_approval");
 
     // A person approves: the task file moves to the inbox.
     std::fs::rename(
-        test.root()
-            .join(format!("interface/pending_approval/{task_id}.yaml")),
+        test.root().join(format!("interface/pending_approval/{task_id}.yaml")),
         test.root().join(format!("interface/inbox/{task_id}.yaml")),
     )
     .unwrap();
-    assert_eq!(
-        test.watch(&session, &task_id).await.body["state"],
-        "accepted"
-    );
+    assert_eq!(test.watch(&session, &task_id).await.body["state"], "accepted");
 
-    test.report(
-        "lisa.jsonl",
-        json!({"task_id": task_id, "state": "running"}),
-    );
+    test.report("lisa.jsonl", json!({"task_id": task_id, "state": "running"}));
     let running = test.watch(&session, &task_id).await;
     assert_eq!(running.body["state"], "running");
     assert_eq!(running.body["last_event"]["state"], "running");
@@ -144,9 +116,7 @@ async fn a_high_risk_task_waits_for_approval_then_follows_the_execution_plane() 
     assert_eq!(done.body["result_summary"], "backup written");
     assert_eq!(done.body["updated_at"], "2030-01-01T00:00:00Z");
 
-    let tasks = test
-        .get(&format!("/api/v1/chat/tasks?session_id={session}"))
-        .await;
+    let tasks = test.get(&format!("/api/v1/chat/tasks?session_id={session}")).await;
     assert_eq!(tasks.status, StatusCode::OK, "{}", tasks.body);
     assert_eq!(tasks.body["tasks"][0]["task_id"], task_id.as_str());
     assert_eq!(tasks.body["tasks"][0]["state"], "done");
@@ -156,24 +126,15 @@ async fn a_high_risk_task_waits_for_approval_then_follows_the_execution_plane() 
 async fn an_unrecognised_input_needs_a_valid_structured_override() {
     let test = TestGateway::new();
     let session = session();
-    let preview = test
-        .preview_ok(&session, "please back up the database")
-        .await;
+    let preview = test.preview_ok(&session, "please back up the database").await;
     assert_eq!(preview["normalized_task"]["intent"], "unknown");
-    assert_eq!(
-        preview["normalized_task"]["operations"],
-        json!([{"tool": "unknown", "args": {}}])
-    );
+    assert_eq!(preview["normalized_task"]["operations"], json!([{"tool": "unknown", "args": {}}]));
     assert_eq!(preview["normalized_task"]["risk"], "high");
     assert_eq!(preview["rule_id"], "fallback");
     assert_eq!(preview["requires_structured_override"], true);
     let preview_id = preview["preview_id"].as_str().unwrap();
 
-    assert_error(
-        &test.confirm(&session, preview_id).await,
-        422,
-        "SCHEMA_INVALID",
-    );
+    assert_error(&test.confirm(&session, preview_id).await, 422, "SCHEMA_INVALID");
     let bad_overrides = [
         json!({"intent": "format_disk", "operations": [{"tool": "task_runner", "args": {}}]}),
         json!({"intent": "unknown", "operations": [{"tool": "unknown", "args": {}}]}),
@@ -182,36 +143,19 @@ async fn an_unrecognised_input_needs_a_valid_structured_override() {
         json!({"intent": "task_execution", "operations": [{"tool": "task_runner", "args": {"task": "x; rm -rf /"}}]}),
     ];
     for bad in bad_overrides {
-        let body =
-            json!({"preview_id": preview_id, "session_id": session, "structured_override": bad});
-        assert_error(
-            &test.post("/api/v1/chat/confirm", body).await,
-            422,
-            "SCHEMA_INVALID",
-        );
+        let body = json!({"preview_id": preview_id, "session_id": session, "structured_override": bad});
+        assert_error(&test.post("/api/v1/chat/confirm", body).await, 422, "SCHEMA_INVALID");
     }
     let malformed = json!({"preview_id": preview_id, "session_id": session, "structured_override": {"intent": 3}});
-    assert_error(
-        &test.post("/api/v1/chat/confirm", malformed).await,
-        422,
-        "INVALID_FIELD",
-    );
+    assert_error(&test.post("/api/v1/chat/confirm", malformed).await, 422, "INVALID_FIELD");
     assert!(test.files_in("interface/pending_approval").is_empty());
 
     let good = json!({"intent": "task_execution", "operations": [{"tool": "task_runner", "args": {"agent": "lisa", "task": "backup_db"}}]});
-    let body =
-        json!({"preview_id": preview_id, "session_id": session, "structured_override": good});
+    let body = json!({"preview_id": preview_id, "session_id": session, "structured_override": good});
     let reply = test.post("/api/v1/chat/confirm", body).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert_eq!(
-        reply.body["lane"], "approval",
-        "an override never lowers the risk"
-    );
-    let text = std::fs::read_to_string(
-        test.root()
-            .join(reply.body["path_written"].as_str().unwrap()),
-    )
-    .unwrap();
+    assert_eq!(reply.body["lane"], "approval", "an override never lowers the risk");
+    let text = std::fs::read_to_string(test.root().join(reply.body["path_written"].as_str().unwrap())).unwrap();
     assert!(text.contains("intent: task_execution"), "{text}");
     assert!(text.contains("structured_override: true"), "{text}");
     assert!(text.contains("risk: high"), "{text}");
@@ -226,18 +170,9 @@ async fn an_override_of_a_recognised_input_is_refused() {
         "preview_id": preview["preview_id"], "session_id": session,
         "structured_override": {"intent": "task_execution", "operations": [{"tool": "task_runner", "args": {"task": "x"}}]},
     });
-    assert_error(
-        &test.post("/api/v1/chat/confirm", body).await,
-        422,
-        "OVERRIDE_NOT_ALLOWED",
-    );
+    assert_error(&test.post("/api/v1/chat/confirm", body).await, 422, "OVERRIDE_NOT_ALLOWED");
     // The preview is still usable without the override.
-    assert_eq!(
-        test.confirm(&session, preview["preview_id"].as_str().unwrap())
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(test.confirm(&session, preview["preview_id"].as_str().unwrap()).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -245,38 +180,20 @@ async fn unknown_previews_are_not_found() {
     let test = TestGateway::new();
     let session = session();
     test.preview_ok(&session, "show inbox").await;
-    assert_error(
-        &test
-            .confirm(&session, &uuid::Uuid::new_v4().to_string())
-            .await,
-        404,
-        "PREVIEW_NOT_FOUND",
-    );
-    assert_error(
-        &test.confirm(&session, "../../interface/inbox").await,
-        404,
-        "PREVIEW_NOT_FOUND",
-    );
+    assert_error(&test.confirm(&session, &uuid::Uuid::new_v4().to_string()).await, 404, "PREVIEW_NOT_FOUND");
+    assert_error(&test.confirm(&session, "../../interface/inbox").await, 404, "PREVIEW_NOT_FOUND");
     assert_error(&test.confirm(&session, "").await, 404, "PREVIEW_NOT_FOUND");
 }
 
 #[tokio::test]
 async fn a_preview_expires_after_its_ttl() {
-    let test = TestGateway::with(|root| GatewayConfig {
-        preview_ttl: Duration::from_millis(300),
-        ..relaxed(root)
-    });
+    let test = TestGateway::with(|root| GatewayConfig { preview_ttl: Duration::from_millis(300), ..relaxed(root) });
     let session = session();
     let preview = test.preview_ok(&session, "liam session start").await;
     sleep(Duration::from_millis(400)).await;
-    let reply = test
-        .confirm(&session, preview["preview_id"].as_str().unwrap())
-        .await;
+    let reply = test.confirm(&session, preview["preview_id"].as_str().unwrap()).await;
     assert_error(&reply, 410, "PREVIEW_EXPIRED");
-    assert_eq!(
-        reply.body["error"]["message"],
-        "Preview has expired, please re-preview"
-    );
+    assert_eq!(reply.body["error"]["message"], "Preview has expired, please re-preview");
     assert!(test.files_in("interface/inbox").is_empty());
 }
 
@@ -292,28 +209,15 @@ async fn each_request_resets_the_session_ttl_and_an_idle_session_expires() {
     // Requests every 300 ms keep the session alive well past its 1 s TTL.
     for _ in 0..7 {
         sleep(Duration::from_millis(300)).await;
-        let reply = test
-            .get(&format!("/api/v1/chat/tasks?session_id={session}"))
-            .await;
+        let reply = test.get(&format!("/api/v1/chat/tasks?session_id={session}")).await;
         assert_eq!(reply.status, StatusCode::OK);
     }
-    assert_eq!(
-        test.confirm(&session, kept["preview_id"].as_str().unwrap())
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(test.confirm(&session, kept["preview_id"].as_str().unwrap()).await.status, StatusCode::OK);
 
     // Then it goes quiet past its TTL: its previews are gone with it.
     let lost = test.preview_ok(&session, "show pending").await;
     sleep(Duration::from_millis(1300)).await;
-    assert_error(
-        &test
-            .confirm(&session, lost["preview_id"].as_str().unwrap())
-            .await,
-        410,
-        "PREVIEW_EXPIRED",
-    );
+    assert_error(&test.confirm(&session, lost["preview_id"].as_str().unwrap()).await, 410, "PREVIEW_EXPIRED");
 }
 
 #[tokio::test]
@@ -324,21 +228,11 @@ async fn a_preview_is_valid_only_in_its_session() {
     let preview_id = preview["preview_id"].as_str().unwrap();
     let reply = test.confirm(&intruder, preview_id).await;
     assert_error(&reply, 403, "SESSION_MISMATCH");
-    assert!(reply.body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .starts_with("Session ID does not match preview"));
+    assert!(reply.body["error"]["message"].as_str().unwrap().starts_with("Session ID does not match preview"));
     assert!(test.files_in("interface/inbox").is_empty());
     // The owner can still confirm it; the intruder still cannot, even afterwards.
-    assert_eq!(
-        test.confirm(&owner, preview_id).await.status,
-        StatusCode::OK
-    );
-    assert_error(
-        &test.confirm(&intruder, preview_id).await,
-        403,
-        "SESSION_MISMATCH",
-    );
+    assert_eq!(test.confirm(&owner, preview_id).await.status, StatusCode::OK);
+    assert_error(&test.confirm(&intruder, preview_id).await, 403, "SESSION_MISMATCH");
 }
 
 #[tokio::test]
@@ -347,11 +241,7 @@ async fn a_session_stays_on_its_channel() {
     let session = session();
     test.preview_ok(&session, "show tasks").await;
     let body = json!({"raw_input": "show tasks", "channel": "telegram", "session_id": session});
-    assert_error(
-        &test.post("/api/v1/chat/preview", body).await,
-        403,
-        "SESSION_MISMATCH",
-    );
+    assert_error(&test.post("/api/v1/chat/preview", body).await, 403, "SESSION_MISMATCH");
 }
 
 #[tokio::test]
@@ -364,15 +254,8 @@ async fn confirm_is_single_use() {
     assert_eq!(first.status, StatusCode::OK);
     let replay = test.confirm(&session, preview_id).await;
     assert_error(&replay, 409, "PREVIEW_ALREADY_CONFIRMED");
-    assert!(replay.body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains(first.body["task_id"].as_str().unwrap()));
-    assert_eq!(
-        test.files_in("interface/inbox").len(),
-        1,
-        "a replay writes nothing new"
-    );
+    assert!(replay.body["error"]["message"].as_str().unwrap().contains(first.body["task_id"].as_str().unwrap()));
+    assert_eq!(test.files_in("interface/inbox").len(), 1, "a replay writes nothing new");
 }
 
 #[tokio::test]
@@ -383,26 +266,13 @@ async fn a_session_holds_at_most_five_pending_previews() {
     for _ in 0..5 {
         previews.push(test.preview_ok(&session, "show tasks").await);
     }
-    assert_error(
-        &test.preview(&session, "show tasks").await,
-        409,
-        "TOO_MANY_PREVIEWS",
-    );
+    assert_error(&test.preview(&session, "show tasks").await, 409, "TOO_MANY_PREVIEWS");
     // Another session is not affected.
     test.preview_ok(&common::session(), "show tasks").await;
     // Confirming one frees a place.
-    assert_eq!(
-        test.confirm(&session, previews[0]["preview_id"].as_str().unwrap())
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(test.confirm(&session, previews[0]["preview_id"].as_str().unwrap()).await.status, StatusCode::OK);
     test.preview_ok(&session, "show tasks").await;
-    assert_error(
-        &test.preview(&session, "show tasks").await,
-        409,
-        "TOO_MANY_PREVIEWS",
-    );
+    assert_error(&test.preview(&session, "show tasks").await, 409, "TOO_MANY_PREVIEWS");
 }
 
 #[tokio::test]
@@ -415,35 +285,22 @@ async fn a_burst_of_one_hundred_from_one_session_is_rate_limited() {
     let mut limited = Vec::new();
     let started = std::time::Instant::now();
     for _ in 0..100 {
-        let reply = test
-            .get(&format!("/api/v1/chat/tasks?session_id={session}"))
-            .await;
+        let reply = test.get(&format!("/api/v1/chat/tasks?session_id={session}")).await;
         if reply.status == StatusCode::TOO_MANY_REQUESTS {
             limited.push(reply);
         }
     }
     // 20/s with a burst of 40: within one second at most 60 of the 100 can pass.
     if started.elapsed() < Duration::from_secs(1) {
-        assert!(
-            limited.len() >= 40,
-            "only {} of 100 were limited",
-            limited.len()
-        );
+        assert!(limited.len() >= 40, "only {} of 100 were limited", limited.len());
     } else {
         assert!(!limited.is_empty(), "none of 100 was limited");
     }
     let reply = &limited[0];
     assert_error(reply, 429, "RATE_LIMITED");
-    let retry_after: u64 = reply.headers["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry_after: u64 = reply.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry_after >= 1);
-    assert_eq!(
-        reply.body["error"]["message"],
-        format!("Too many requests, wait {retry_after} seconds")
-    );
+    assert_eq!(reply.body["error"]["message"], format!("Too many requests, wait {retry_after} seconds"));
     // Another session from the same place is served.
     test.preview_ok(&common::session(), "show tasks").await;
 }
@@ -456,54 +313,29 @@ async fn one_address_is_rate_limited_across_sessions() {
     });
     let client: SocketAddr = "192.0.2.7:5000".parse().unwrap();
     let preview = |session: String| {
-        let body =
-            json!({"raw_input": "show tasks", "channel": "web", "session_id": session}).to_string();
+        let body = json!({"raw_input": "show tasks", "channel": "web", "session_id": session}).to_string();
         json_request("/api/v1/chat/preview", &body)
     };
     for _ in 0..3 {
-        assert_eq!(
-            test.send_from(client, preview(session())).await.status,
-            StatusCode::OK
-        );
+        assert_eq!(test.send_from(client, preview(session())).await.status, StatusCode::OK);
     }
     let reply = test.send_from(client, preview(session())).await;
     assert_error(&reply, 429, "RATE_LIMITED");
     assert!(reply.headers.contains_key("retry-after"));
     // Junk from the limited address is refused the same way.
-    assert_error(
-        &test
-            .send_from(client, json_request("/api/v1/chat/preview", "{"))
-            .await,
-        429,
-        "RATE_LIMITED",
-    );
+    assert_error(&test.send_from(client, json_request("/api/v1/chat/preview", "{")).await, 429, "RATE_LIMITED");
     let other: SocketAddr = "192.0.2.8:5000".parse().unwrap();
-    assert_eq!(
-        test.send_from(other, preview(session())).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(test.send_from(other, preview(session())).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn session_ids_must_be_client_generated_uuid_v4() {
     let test = TestGateway::new();
-    for bad in [
-        "",
-        "session-1",
-        "00000000-0000-0000-0000-000000000000",
-        "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
-        "../../etc",
-    ] {
-        assert_error(
-            &test.preview(bad, "show tasks").await,
-            422,
-            "INVALID_SESSION_ID",
-        );
-        assert_error(
-            &test.confirm(bad, &uuid::Uuid::new_v4().to_string()).await,
-            422,
-            "INVALID_SESSION_ID",
-        );
+    for bad in
+        ["", "session-1", "00000000-0000-0000-0000-000000000000", "6ba7b810-9dad-11d1-80b4-00c04fd430c8", "../../etc"]
+    {
+        assert_error(&test.preview(bad, "show tasks").await, 422, "INVALID_SESSION_ID");
+        assert_error(&test.confirm(bad, &uuid::Uuid::new_v4().to_string()).await, 422, "INVALID_SESSION_ID");
         let uri = format!("/api/v1/chat/watch/task_20260202T100000_0123456789ab?session_id={bad}");
         assert_error(&test.get(&uri).await, 422, "INVALID_SESSION_ID");
     }
@@ -516,10 +348,7 @@ async fn raw_input_must_be_present_and_bounded() {
     for bad in ["".to_owned(), "   ".to_owned(), "x".repeat(4097)] {
         assert_error(&test.preview(&session, &bad).await, 422, "INVALID_INPUT");
     }
-    assert_eq!(
-        test.preview(&session, &"x".repeat(4096)).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(test.preview(&session, &"x".repeat(4096)).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -527,20 +356,10 @@ async fn malformed_bodies_and_bad_fields_get_clear_codes() {
     let test = TestGateway::new();
     let session = session();
     for body in ["{", "not json", "{\"raw_input\":"] {
-        assert_error(
-            &test.send(json_request("/api/v1/chat/preview", body)).await,
-            400,
-            "MALFORMED_JSON",
-        );
-        assert_error(
-            &test.send(json_request("/api/v1/chat/confirm", body)).await,
-            400,
-            "MALFORMED_JSON",
-        );
+        assert_error(&test.send(json_request("/api/v1/chat/preview", body)).await, 400, "MALFORMED_JSON");
+        assert_error(&test.send(json_request("/api/v1/chat/confirm", body)).await, 400, "MALFORMED_JSON");
     }
-    let no_content_type = Request::post("/api/v1/chat/preview")
-        .body(Body::from("{}"))
-        .unwrap();
+    let no_content_type = Request::post("/api/v1/chat/preview").body(Body::from("{}")).unwrap();
     assert_error(&test.send(no_content_type).await, 400, "MALFORMED_JSON");
     let bad_fields = [
         json!({"raw_input": "show tasks", "session_id": session}),
@@ -552,16 +371,8 @@ async fn malformed_bodies_and_bad_fields_get_clear_codes() {
         let reply = test.post("/api/v1/chat/preview", body).await;
         assert_error(&reply, 422, "INVALID_FIELD");
     }
-    assert_error(
-        &test
-            .post("/api/v1/chat/confirm", json!({"session_id": session}))
-            .await,
-        422,
-        "INVALID_FIELD",
-    );
-    let no_session = test
-        .get("/api/v1/chat/watch/task_20260202T100000_0123456789ab")
-        .await;
+    assert_error(&test.post("/api/v1/chat/confirm", json!({"session_id": session})).await, 422, "INVALID_FIELD");
+    let no_session = test.get("/api/v1/chat/watch/task_20260202T100000_0123456789ab").await;
     assert_error(&no_session, 422, "INVALID_FIELD");
     assert_error(&test.get("/api/v1/chat/tasks").await, 422, "INVALID_FIELD");
 }
@@ -570,13 +381,8 @@ async fn malformed_bodies_and_bad_fields_get_clear_codes() {
 async fn oversized_bodies_are_refused_with_payload_too_large() {
     let mut test = TestGateway::new();
     test.router = test.router.clone().layer(DefaultBodyLimit::max(1024));
-    let body = json!({"raw_input": "x".repeat(2048), "channel": "web", "session_id": session()})
-        .to_string();
-    assert_error(
-        &test.send(json_request("/api/v1/chat/preview", &body)).await,
-        413,
-        "PAYLOAD_TOO_LARGE",
-    );
+    let body = json!({"raw_input": "x".repeat(2048), "channel": "web", "session_id": session()}).to_string();
+    assert_error(&test.send(json_request("/api/v1/chat/preview", &body)).await, 413, "PAYLOAD_TOO_LARGE");
     assert_eq!(test.telemetry_lines().len(), 1, "the refusal is logged");
 }
 
@@ -584,42 +390,20 @@ async fn oversized_bodies_are_refused_with_payload_too_large() {
 async fn unknown_and_foreign_tasks_are_not_found() {
     let test = TestGateway::new();
     let (owner, other) = (session(), session());
-    let task_id = test.create_task(&owner, "liam check status").await["task_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let task_id = test.create_task(&owner, "liam check status").await["task_id"].as_str().unwrap().to_owned();
     assert_eq!(test.watch(&owner, &task_id).await.status, StatusCode::OK);
     assert_error(&test.watch(&other, &task_id).await, 404, "TASK_NOT_FOUND");
-    assert_error(
-        &test
-            .watch(&owner, "task_20200101T000000_000000000000")
-            .await,
-        404,
-        "TASK_NOT_FOUND",
-    );
-    assert_error(
-        &test.watch(&owner, "not-a-task").await,
-        404,
-        "TASK_NOT_FOUND",
-    );
-    assert_error(
-        &test.watch(&owner, "..%2F..%2Fetc%2Fpasswd").await,
-        404,
-        "TASK_NOT_FOUND",
-    );
+    assert_error(&test.watch(&owner, "task_20200101T000000_000000000000").await, 404, "TASK_NOT_FOUND");
+    assert_error(&test.watch(&owner, "not-a-task").await, 404, "TASK_NOT_FOUND");
+    assert_error(&test.watch(&owner, "..%2F..%2Fetc%2Fpasswd").await, 404, "TASK_NOT_FOUND");
     // The other session's list does not show it.
-    let tasks = test
-        .get(&format!("/api/v1/chat/tasks?session_id={other}"))
-        .await;
+    let tasks = test.get(&format!("/api/v1/chat/tasks?session_id={other}")).await;
     assert_eq!(tasks.body["tasks"], json!([]));
 }
 
 #[tokio::test]
 async fn the_number_of_sessions_is_capped() {
-    let test = TestGateway::with(|root| GatewayConfig {
-        max_sessions: 2,
-        ..relaxed(root)
-    });
+    let test = TestGateway::with(|root| GatewayConfig { max_sessions: 2, ..relaxed(root) });
     test.preview_ok(&session(), "show tasks").await;
     test.preview_ok(&session(), "show tasks").await;
     let reply = test.preview(&session(), "show tasks").await;
@@ -633,22 +417,15 @@ async fn tasks_survive_a_restart_for_their_own_session_only() {
     let (owner, other) = (session(), session());
     let task_id = {
         let first = TestGateway::with(|_| relaxed(dir.path()));
-        first.create_task(&owner, "liam check status").await["task_id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        first.create_task(&owner, "liam check status").await["task_id"].as_str().unwrap().to_owned()
     };
     let second = TestGateway::with(|_| relaxed(dir.path()));
     let watch = second.watch(&owner, &task_id).await;
     assert_eq!(watch.status, StatusCode::OK, "{}", watch.body);
     assert_eq!(watch.body["state"], "accepted");
     assert_error(&second.watch(&other, &task_id).await, 404, "TASK_NOT_FOUND");
-    let report =
-        gateway::verify_file(&dir.path().join("observability/telemetry/gateway.jsonl")).unwrap();
-    assert_eq!(
-        report.lines, 4,
-        "preview + confirm before, two watches after, one chain"
-    );
+    let report = gateway::verify_file(&dir.path().join("observability/telemetry/gateway.jsonl")).unwrap();
+    assert_eq!(report.lines, 4, "preview + confirm before, two watches after, one chain");
 }
 
 #[tokio::test]
@@ -675,10 +452,7 @@ async fn the_router_serves_real_http_with_client_addresses() {
     assert_eq!(confirm.status(), StatusCode::OK);
     let lines = test.telemetry_lines();
     assert_eq!(lines.len(), 2);
-    assert!(
-        lines.iter().all(|line| line["client_addr"] == "127.0.0.1"),
-        "{lines:?}"
-    );
+    assert!(lines.iter().all(|line| line["client_addr"] == "127.0.0.1"), "{lines:?}");
 }
 
 /// The server's state holds the gateway beside other things and has an `/api/{*rest}` catch-all;
@@ -701,33 +475,16 @@ async fn the_router_merges_into_an_app_state_with_an_api_catch_all() {
     }
 
     let dir = tempfile::tempdir().unwrap();
-    let state = AppState {
-        gateway: std::sync::Arc::new(gateway::Gateway::new(relaxed(dir.path())).unwrap()),
-        _name: "app",
-    };
+    let state =
+        AppState { gateway: std::sync::Arc::new(gateway::Gateway::new(relaxed(dir.path())).unwrap()), _name: "app" };
     let app: axum::Router = axum::Router::new()
-        .route(
-            "/api/{*rest}",
-            any(|| async { (StatusCode::NOT_FOUND, "catch-all") }),
-        )
+        .route("/api/{*rest}", any(|| async { (StatusCode::NOT_FOUND, "catch-all") }))
         .merge(gateway::router::<AppState>())
         .with_state(state);
 
-    let body =
-        json!({"raw_input": "show tasks", "channel": "web", "session_id": session()}).to_string();
-    let response = app
-        .clone()
-        .oneshot(json_request("/api/v1/chat/preview", &body))
-        .await
-        .unwrap();
+    let body = json!({"raw_input": "show tasks", "channel": "web", "session_id": session()}).to_string();
+    let response = app.clone().oneshot(json_request("/api/v1/chat/preview", &body)).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let response = app
-        .oneshot(
-            Request::get("/api/v1/chat/elsewhere")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let response = app.oneshot(Request::get("/api/v1/chat/elsewhere").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }

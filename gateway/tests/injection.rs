@@ -6,13 +6,8 @@ use common::{session, TestGateway};
 use http::StatusCode;
 use serde_json::json;
 
-const LOW_RISK_COMMANDS: &[&str] = &[
-    "liam check status",
-    "liam show status",
-    "liam session start",
-    "show tasks",
-    "show inbox",
-];
+const LOW_RISK_COMMANDS: &[&str] =
+    &["liam check status", "liam show status", "liam session start", "show tasks", "show inbox"];
 
 /// Suffixes and infixes a shell would act on.
 const INJECTIONS: &[&str] = &[
@@ -116,18 +111,10 @@ async fn no_injection_or_look_alike_yields_low_risk() {
         let session = session();
         for input in chunk {
             let reply = test
-                .post(
-                    "/api/v1/chat/preview",
-                    json!({"raw_input": input, "channel": "terminal", "session_id": session}),
-                )
+                .post("/api/v1/chat/preview", json!({"raw_input": input, "channel": "terminal", "session_id": session}))
                 .await;
             if reply.status != StatusCode::OK {
-                assert_eq!(
-                    reply.status,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "{input:?}: {}",
-                    reply.body
-                );
+                assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{input:?}: {}", reply.body);
                 assert_eq!(reply.body["error"]["code"], "INVALID_INPUT", "{input:?}");
                 refused += 1;
                 continue;
@@ -135,22 +122,12 @@ async fn no_injection_or_look_alike_yields_low_risk() {
             let task = &reply.body["normalized_task"];
             assert_eq!(task["risk"], "high", "{input:?} yielded {}", reply.body);
             assert_eq!(task["lane"], "approval", "{input:?}");
-            assert_eq!(
-                reply.body["rule_id"], "fallback",
-                "{input:?} matched a rule: {}",
-                reply.body
-            );
+            assert_eq!(reply.body["rule_id"], "fallback", "{input:?} matched a rule: {}", reply.body);
             assert_eq!(task["intent"], "unknown", "{input:?}");
-            assert_eq!(
-                reply.body["requires_structured_override"], true,
-                "{input:?}"
-            );
+            assert_eq!(reply.body["requires_structured_override"], true, "{input:?}");
         }
     }
-    assert!(
-        refused >= 10,
-        "the oversized inputs are refused outright ({refused})"
-    );
+    assert!(refused >= 10, "the oversized inputs are refused outright ({refused})");
 }
 
 #[tokio::test]
@@ -158,9 +135,7 @@ async fn an_injected_confirm_cannot_smuggle_a_lower_risk() {
     // Even confirmed with an override, an unrecognised input stays high risk and goes to approval.
     let test = TestGateway::new();
     let session = session();
-    let preview = test
-        .preview_ok(&session, "liam check status; rm -rf /")
-        .await;
+    let preview = test.preview_ok(&session, "liam check status; rm -rf /").await;
     let body = json!({
         "preview_id": preview["preview_id"], "session_id": session,
         "structured_override": {"intent": "status_check", "operations": [{"tool": "status_reader", "args": {"agent": "liam"}}]},
@@ -169,10 +144,6 @@ async fn an_injected_confirm_cannot_smuggle_a_lower_risk() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["lane"], "approval");
     assert!(test.files_in("interface/inbox").is_empty());
-    let text = std::fs::read_to_string(
-        test.root()
-            .join(reply.body["path_written"].as_str().unwrap()),
-    )
-    .unwrap();
+    let text = std::fs::read_to_string(test.root().join(reply.body["path_written"].as_str().unwrap())).unwrap();
     assert!(text.contains("risk: high"), "{text}");
 }

@@ -47,34 +47,15 @@ async fn every_request_leaves_exactly_one_line() {
     expected.push(("watch", None));
 
     let refusals: Vec<(&str, Request<Body>, &str)> = vec![
-        (
-            "preview",
-            json_request("/api/v1/chat/preview", "{"),
-            "MALFORMED_JSON",
-        ),
-        (
-            "preview",
-            json_request("/api/v1/chat/preview", r#"{"raw_input":"x"}"#),
-            "INVALID_FIELD",
-        ),
-        (
-            "confirm",
-            json_request("/api/v1/chat/confirm", "nope"),
-            "MALFORMED_JSON",
-        ),
-        (
-            "watch",
-            Request::get(format!("/api/v1/chat/watch/{task_id}"))
-                .body(Body::empty())
-                .unwrap(),
-            "INVALID_FIELD",
-        ),
+        ("preview", json_request("/api/v1/chat/preview", "{"), "MALFORMED_JSON"),
+        ("preview", json_request("/api/v1/chat/preview", r#"{"raw_input":"x"}"#), "INVALID_FIELD"),
+        ("confirm", json_request("/api/v1/chat/confirm", "nope"), "MALFORMED_JSON"),
+        ("watch", Request::get(format!("/api/v1/chat/watch/{task_id}")).body(Body::empty()).unwrap(), "INVALID_FIELD"),
         (
             "preview",
             json_request(
                 "/api/v1/chat/preview",
-                &json!({"raw_input": "show tasks", "channel": "web", "session_id": "nope"})
-                    .to_string(),
+                &json!({"raw_input": "show tasks", "channel": "web", "session_id": "nope"}).to_string(),
             ),
             "INVALID_SESSION_ID",
         ),
@@ -82,17 +63,13 @@ async fn every_request_leaves_exactly_one_line() {
             "preview",
             json_request(
                 "/api/v1/chat/preview",
-                &json!({"raw_input": " ", "channel": "terminal", "session_id": session})
-                    .to_string(),
+                &json!({"raw_input": " ", "channel": "terminal", "session_id": session}).to_string(),
             ),
             "INVALID_INPUT",
         ),
         (
             "confirm",
-            json_request(
-                "/api/v1/chat/confirm",
-                &json!({"preview_id": preview_id, "session_id": session}).to_string(),
-            ),
+            json_request("/api/v1/chat/confirm", &json!({"preview_id": preview_id, "session_id": session}).to_string()),
             "PREVIEW_ALREADY_CONFIRMED",
         ),
         (
@@ -113,11 +90,9 @@ async fn every_request_leaves_exactly_one_line() {
         ),
         (
             "watch",
-            Request::get(format!(
-                "/api/v1/chat/watch/task_20200101T000000_000000000000?session_id={session}"
-            ))
-            .body(Body::empty())
-            .unwrap(),
+            Request::get(format!("/api/v1/chat/watch/task_20200101T000000_000000000000?session_id={session}"))
+                .body(Body::empty())
+                .unwrap(),
             "TASK_NOT_FOUND",
         ),
     ];
@@ -130,13 +105,7 @@ async fn every_request_leaves_exactly_one_line() {
     let stale = test.preview_ok(&session, "show tasks").await;
     expected.push(("preview", None));
     sleep(Duration::from_millis(1200)).await;
-    assert_error(
-        &test
-            .confirm(&session, stale["preview_id"].as_str().unwrap())
-            .await,
-        410,
-        "PREVIEW_EXPIRED",
-    );
+    assert_error(&test.confirm(&session, stale["preview_id"].as_str().unwrap()).await, 410, "PREVIEW_EXPIRED");
     expected.push(("confirm", Some("PREVIEW_EXPIRED")));
 
     // Exhaust the session's burst: the refusals are logged too.
@@ -159,11 +128,7 @@ async fn every_request_leaves_exactly_one_line() {
     assert_eq!(lines.len(), expected.len(), "one line per request");
     for (index, (line, (event, code))) in lines.iter().zip(&expected).enumerate() {
         for field in SPEC_FIELDS {
-            assert!(
-                line.get(*field).is_some(),
-                "line {}: no {field}: {line}",
-                index + 1
-            );
+            assert!(line.get(*field).is_some(), "line {}: no {field}: {line}", index + 1);
         }
         assert_eq!(line["module"], "chat_gateway");
         assert_eq!(line["event"], *event, "line {}: {line}", index + 1);
@@ -213,12 +178,7 @@ async fn the_verifier_accepts_the_chain_and_pinpoints_a_tampered_line() {
     assert_eq!(broken.line, 4, "{broken}");
 
     // The live gateway keeps appending to the untouched chain.
-    assert_eq!(
-        test.watch(&session, "task_20200101T000000_000000000000")
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(test.watch(&session, "task_20200101T000000_000000000000").await.status, StatusCode::NOT_FOUND);
     assert_eq!(gateway::verify_file(&path).unwrap().lines, 7);
 }
 
@@ -254,8 +214,5 @@ async fn concurrent_appends_never_interleave() {
     for result in futures::future::join_all(tasks).await {
         result.unwrap().unwrap();
     }
-    assert_eq!(
-        gateway::verify_file(&test.telemetry_path()).unwrap().lines,
-        200
-    );
+    assert_eq!(gateway::verify_file(&test.telemetry_path()).unwrap().lines, 200);
 }

@@ -19,12 +19,7 @@ fn files(dir: &Path) -> BTreeSet<String> {
             if entry.file_type().unwrap().is_dir() {
                 walk(base, &path, out);
             } else {
-                out.insert(
-                    path.strip_prefix(base)
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned(),
-                );
+                out.insert(path.strip_prefix(base).unwrap().to_string_lossy().into_owned());
             }
         }
     }
@@ -63,45 +58,21 @@ async fn hostile_requests_write_nothing_outside_the_three_places() {
         let reply = test.post("/api/v1/chat/confirm", body).await;
         assert_eq!(reply.status, StatusCode::OK, "{input}: {}", reply.body);
         let path = reply.body["path_written"].as_str().unwrap();
-        assert!(
-            path.starts_with("interface/pending_approval/task_") && !path.contains(".."),
-            "{path}"
-        );
+        assert!(path.starts_with("interface/pending_approval/task_") && !path.contains(".."), "{path}");
     }
-    for task_id in [
-        "..%2F..%2F.env",
-        "task_20260202T100000_0123456789ab%2F..%2F..%2F.env",
-        "..",
-        "%2E%2E",
-    ] {
-        let reply = test
-            .get(&format!(
-                "/api/v1/chat/watch/{task_id}?session_id={session}"
-            ))
-            .await;
-        assert_eq!(
-            reply.status,
-            StatusCode::NOT_FOUND,
-            "{task_id}: {}",
-            reply.body
-        );
+    for task_id in ["..%2F..%2F.env", "task_20260202T100000_0123456789ab%2F..%2F..%2F.env", "..", "%2E%2E"] {
+        let reply = test.get(&format!("/api/v1/chat/watch/{task_id}?session_id={session}")).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{task_id}: {}", reply.body);
         assert_eq!(reply.body["error"]["code"], "TASK_NOT_FOUND");
     }
     // A path with real slashes matches no gateway route at all (the server answers its JSON 404).
-    let nested = http::Request::get(format!(
-        "/api/v1/chat/watch/../../core/keep.txt?session_id={session}"
-    ))
-    .body(axum::body::Body::empty())
-    .unwrap();
-    let response = tower::ServiceExt::oneshot(test.router.clone(), nested)
-        .await
+    let nested = http::Request::get(format!("/api/v1/chat/watch/../../core/keep.txt?session_id={session}"))
+        .body(axum::body::Body::empty())
         .unwrap();
+    let response = tower::ServiceExt::oneshot(test.router.clone(), nested).await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let confirm = json!({"preview_id": "../../core/keep.txt", "session_id": session});
-    assert_eq!(
-        test.post("/api/v1/chat/confirm", confirm).await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(test.post("/api/v1/chat/confirm", confirm).await.status, StatusCode::NOT_FOUND);
     test.create_task(&session, "liam check status").await;
 
     for file in files(&root) {
@@ -112,19 +83,11 @@ async fn hostile_requests_write_nothing_outside_the_three_places() {
         assert!(allowed, "the gateway wrote {file}");
     }
     for forbidden in ["core/keep.txt", "core_brain/keep.txt", "runtime/keep.txt"] {
-        assert_eq!(
-            std::fs::read_to_string(root.join(forbidden)).unwrap(),
-            "untouched"
-        );
+        assert_eq!(std::fs::read_to_string(root.join(forbidden)).unwrap(), "untouched");
     }
-    assert_eq!(
-        std::fs::read_to_string(root.join(".env")).unwrap(),
-        "SECRET=1"
-    );
-    let outside: BTreeSet<String> = files(outer.path())
-        .into_iter()
-        .filter(|f| !f.starts_with("control-plane/"))
-        .collect();
+    assert_eq!(std::fs::read_to_string(root.join(".env")).unwrap(), "SECRET=1");
+    let outside: BTreeSet<String> =
+        files(outer.path()).into_iter().filter(|f| !f.starts_with("control-plane/")).collect();
     assert!(outside.is_empty(), "written outside the root: {outside:?}");
     let count = |folder: &str| std::fs::read_dir(root.join(folder)).unwrap().count();
     assert_eq!(count("interface/pending_approval"), hostile_inputs.len());
@@ -141,10 +104,7 @@ async fn a_lane_folder_linked_outside_the_root_stops_start_up() {
     std::fs::create_dir_all(&elsewhere).unwrap();
     std::os::unix::fs::symlink(&elsewhere, root.join("interface/pending_approval")).unwrap();
     let error = gateway::Gateway::new(relaxed(&root)).unwrap_err();
-    assert!(
-        matches!(error, gateway::GatewayStartupError::OutsideRoot { .. }),
-        "{error}"
-    );
+    assert!(matches!(error, gateway::GatewayStartupError::OutsideRoot { .. }), "{error}");
 }
 
 #[test]
@@ -152,11 +112,6 @@ fn an_invalid_rules_file_stops_start_up() {
     let dir = tempfile::tempdir().unwrap();
     let broken = gateway::rules::RULES_V1.replace("risk: low", "risk: none");
     let error = gateway::Gateway::with_rules_text(relaxed(dir.path()), &broken).unwrap_err();
-    assert!(
-        matches!(error, gateway::GatewayStartupError::InvalidRules(_)),
-        "{error}"
-    );
-    assert!(
-        gateway::Gateway::with_rules_text(relaxed(dir.path()), gateway::rules::RULES_V1).is_ok()
-    );
+    assert!(matches!(error, gateway::GatewayStartupError::InvalidRules(_)), "{error}");
+    assert!(gateway::Gateway::with_rules_text(relaxed(dir.path()), gateway::rules::RULES_V1).is_ok());
 }

@@ -34,10 +34,8 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
 
 /// Opens (and migrates) the database and assembles the state every part of the server shares.
 pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
-    let limits = PoolLimits {
-        max_connections: config.database_max_connections,
-        acquire_timeout: Duration::from_secs(5),
-    };
+    let limits =
+        PoolLimits { max_connections: config.database_max_connections, acquire_timeout: Duration::from_secs(5) };
     let store = storage::open(config.database_url.expose(), limits).await?;
     tracing::info!(backend = store.backend().as_str(), database = %config.database_url.redacted(), "database ready");
     // A crash may have left agent messages mid-stream: keep their text, mark them interrupted.
@@ -77,8 +75,7 @@ fn spawn_housekeeping(state: &AppState) {
 /// configured grace period and closes the database.
 pub async fn serve(state: AppState) -> Result<(), StartupError> {
     let addr = state.config.site_addr;
-    let listener =
-        tokio::net::TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
     tracing::info!(%addr, "listening on http://{addr}");
 
     let shutdown = state.shutdown.clone();

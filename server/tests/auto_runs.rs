@@ -46,7 +46,8 @@ async fn room_with_agents(app: &TestApp, names: &[&str]) -> Room {
 }
 
 async fn start(app: &TestApp, room: &Room, body: Value) -> String {
-    let (status, started) = app.send_json("POST", &format!("/api/rooms/{}/auto/start", room.id), &body.to_string()).await;
+    let (status, started) =
+        app.send_json("POST", &format!("/api/rooms/{}/auto/start", room.id), &body.to_string()).await;
     assert_eq!(status, 201, "{started}");
     started["run_id"].as_str().unwrap().to_owned()
 }
@@ -197,7 +198,8 @@ async fn stop_cancels_the_provider_request_and_keeps_the_partial_message(db: Db)
 }
 
 async fn a_failed_generation_is_retried_once_then_the_run_fails(db: Db) {
-    let fake = FakeLlm::start(Reply::Status { status: 500, message: "upstream exploded".into(), retry_after: None }).await;
+    let fake =
+        FakeLlm::start(Reply::Status { status: 500, message: "upstream exploded".into(), retry_after: None }).await;
     let app = app_with(db, &fake, &[]).await;
     let room = room_with_agents(&app, &["Ada", "Bob"]).await;
     let run_id = start(&app, &room, json!({"max_steps": 10, "max_seconds": 30})).await;
@@ -214,9 +216,13 @@ async fn a_person_cutting_in_is_answered_next(db: Db) {
     let app = app_with(db, &fake, &[]).await;
     let room = room_with_agents(&app, &["Ada", "Bob", "Cy"]).await;
     let run_id = start(&app, &room, json!({"max_steps": 4, "max_seconds": 60})).await;
-    eventually(Duration::from_secs(5), "the first turn to start", || async { !agent_messages(&app, &room).await.is_empty() }).await;
-    let (status, _) =
-        app.send_json("POST", &format!("/api/rooms/{}/messages", room.id), r#"{"content": "@Cy, what about costs?"}"#).await;
+    eventually(Duration::from_secs(5), "the first turn to start", || async {
+        !agent_messages(&app, &room).await.is_empty()
+    })
+    .await;
+    let (status, _) = app
+        .send_json("POST", &format!("/api/rooms/{}/messages", room.id), r#"{"content": "@Cy, what about costs?"}"#)
+        .await;
     assert_eq!(status, 201, "stored at once during the run");
     let run = wait_until_ended(&app, &room, &run_id, Duration::from_secs(15)).await;
     assert_eq!(run["stop_reason"], "max_steps");
@@ -277,7 +283,17 @@ async fn run_status_events_report_every_step(db: Db) {
     let steps: Vec<i64> = statuses.iter().map(|s| s["step"].as_i64().unwrap()).collect();
     assert_eq!(steps, vec![0, 1, 2, 3, 3], "on start, after every step, and at the end");
     let last = statuses.last().unwrap();
-    for key in ["run_id", "status", "step", "max_steps", "elapsed_ms", "max_seconds", "tokens_used", "budget_tokens", "stop_reason"] {
+    for key in [
+        "run_id",
+        "status",
+        "step",
+        "max_steps",
+        "elapsed_ms",
+        "max_seconds",
+        "tokens_used",
+        "budget_tokens",
+        "stop_reason",
+    ] {
         assert!(last.get(key).is_some(), "run.status has {key}: {last}");
     }
     assert_eq!(last["run_id"], run_id.as_str());

@@ -79,7 +79,9 @@ async fn a_killed_server_leaves_consistent_rows(db: Db) {
         let agent = json!({"name": name, "model": "gpt-4o-mini", "system_prompt": "", "temperature": 0.3});
         post(&client, format!("{base}/api/rooms/{room_id}/agents"), agent).await;
     }
-    let started = post(&client, format!("{base}/api/rooms/{room_id}/auto/start"), json!({"max_steps": 10, "max_seconds": 120})).await;
+    let started =
+        post(&client, format!("{base}/api/rooms/{room_id}/auto/start"), json!({"max_steps": 10, "max_seconds": 120}))
+            .await;
     let run_id = started["run_id"].as_str().unwrap().to_owned();
 
     // Wait until the streaming message's text has been saved at least once.
@@ -94,11 +96,17 @@ async fn a_killed_server_leaves_consistent_rows(db: Db) {
     let restarted = ServerProcess::start(&database.url, &fake);
     restarted.wait_ready().await;
     let base = restarted.base.clone();
-    let run: Value = client.get(format!("{base}/api/rooms/{room_id}/runs/{run_id}")).send().await.unwrap().json().await.unwrap();
-    assert_eq!((run["status"].as_str(), run["stop_reason"].as_str()), (Some("stopped"), Some("server_restart")), "{run}");
+    let run: Value =
+        client.get(format!("{base}/api/rooms/{room_id}/runs/{run_id}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (run["status"].as_str(), run["stop_reason"].as_str()),
+        (Some("stopped"), Some("server_restart")),
+        "{run}"
+    );
     assert!(run["stopped_at"].is_string());
 
-    let page: Value = client.get(format!("{base}/api/rooms/{room_id}/messages")).send().await.unwrap().json().await.unwrap();
+    let page: Value =
+        client.get(format!("{base}/api/rooms/{room_id}/messages")).send().await.unwrap().json().await.unwrap();
     let messages = page["messages"].as_array().unwrap();
     assert!(messages.iter().all(|m| m["status"] != "streaming"), "nothing is left streaming");
     let cut = messages.iter().find(|m| m["status"] == "interrupted").expect("the message being written is kept");
@@ -107,6 +115,8 @@ async fn a_killed_server_leaves_consistent_rows(db: Db) {
     assert!(cut["error"].as_str().is_some_and(|e| !e.is_empty()));
 
     // The room is usable again: a new run starts and ends normally.
-    let started = post(&client, format!("{base}/api/rooms/{room_id}/auto/start"), json!({"max_steps": 1, "max_seconds": 60})).await;
+    let started =
+        post(&client, format!("{base}/api/rooms/{room_id}/auto/start"), json!({"max_steps": 1, "max_seconds": 60}))
+            .await;
     assert!(started["run_id"].is_string());
 }

@@ -34,7 +34,10 @@ async fn setup(db: Db, fake: &FakeLlm, extra: &[(&str, &str)]) -> (TestApp, Stri
 }
 
 async fn next_event(stream: &mut (impl Stream<Item = Event> + Unpin)) -> Event {
-    tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("an event in time").expect("the stream is open")
+    tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("an event in time")
+        .expect("the stream is open")
 }
 
 /// Reads events until `message.done` of an agent message, returning all of them.
@@ -134,7 +137,11 @@ async fn idle_streams_send_keep_alives(db: Db) {
     assert_eq!(response.headers()["x-accel-buffering"], "no");
     assert!(response.headers()["cache-control"].to_str().unwrap().contains("no-cache"));
     let mut bytes = response.bytes_stream();
-    let chunk = tokio::time::timeout(Duration::from_secs(3), bytes.next()).await.expect("a keep-alive in time").unwrap().unwrap();
+    let chunk = tokio::time::timeout(Duration::from_secs(3), bytes.next())
+        .await
+        .expect("a keep-alive in time")
+        .unwrap()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&chunk), ": keep-alive\n\n");
 }
 

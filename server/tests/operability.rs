@@ -29,7 +29,13 @@ async fn readiness_follows_the_database(db: Db) {
     let (status, body) = app.get_json("/readyz").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "ready");
-    assert_eq!(body["database"], match db { Db::Sqlite => "sqlite", Db::Postgres => "postgres" });
+    assert_eq!(
+        body["database"],
+        match db {
+            Db::Sqlite => "sqlite",
+            Db::Postgres => "postgres",
+        }
+    );
 
     app.state.store.close().await;
     let (status, body) = app.get_json("/readyz").await;
@@ -49,7 +55,9 @@ async fn metrics_count_requests_by_route_and_status(db: Db) {
     assert_eq!(status, StatusCode::OK);
     assert!(text.contains("# TYPE http_requests_total counter"), "{text}");
     assert!(
-        text.lines().any(|l| l.starts_with("http_requests_total{") && l.contains("route=\"/healthz\"") && l.contains("status=\"200\"")),
+        text.lines().any(|l| l.starts_with("http_requests_total{")
+            && l.contains("route=\"/healthz\"")
+            && l.contains("status=\"200\"")),
         "{text}"
     );
     assert!(text.contains("http_request_duration_seconds_bucket{"), "a latency histogram: {text}");
@@ -58,9 +66,8 @@ async fn metrics_count_requests_by_route_and_status(db: Db) {
 
 async fn request_ids_are_kept_or_generated(db: Db) {
     let app = TestApp::new(db).await;
-    let response = app
-        .send(Request::get("/healthz").header("x-request-id", "trace-me-42").body(Body::empty()).unwrap())
-        .await;
+    let response =
+        app.send(Request::get("/healthz").header("x-request-id", "trace-me-42").body(Body::empty()).unwrap()).await;
     assert_eq!(response.headers()["x-request-id"], "trace-me-42");
 
     let response = app.send(Request::get("/healthz").body(Body::empty()).unwrap()).await;

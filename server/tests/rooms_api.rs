@@ -24,7 +24,8 @@ on_both_databases!(
 );
 
 async fn create_room(app: &TestApp, name: &str) -> Value {
-    let (status, room) = app.send_json("POST", "/api/rooms", &json!({"name": name, "mode": "manual"}).to_string()).await;
+    let (status, room) =
+        app.send_json("POST", "/api/rooms", &json!({"name": name, "mode": "manual"}).to_string()).await;
     assert_eq!(status, StatusCode::CREATED, "{room}");
     room
 }
@@ -179,7 +180,13 @@ async fn bad_agent_input_is_refused(db: Db) {
         assert_error(status, &err, status_code, code);
     }
     assert_eq!(
-        app.send_json("POST", &url, &json!({"name": "B", "model": "demo", "system_prompt": "p".repeat(20_000)}).to_string()).await.0,
+        app.send_json(
+            "POST",
+            &url,
+            &json!({"name": "B", "model": "demo", "system_prompt": "p".repeat(20_000)}).to_string()
+        )
+        .await
+        .0,
         StatusCode::CREATED
     );
 
@@ -210,8 +217,18 @@ async fn messages_are_posted_and_paged(db: Db) {
     assert_eq!(status, StatusCode::CREATED, "{posted}");
     let message = &posted["message"];
     for key in [
-        "id", "room_id", "sender_type", "sender_id", "sender_name", "content", "status", "tokens_in", "tokens_out",
-        "latency_ms", "run_id", "created_at",
+        "id",
+        "room_id",
+        "sender_type",
+        "sender_id",
+        "sender_name",
+        "content",
+        "status",
+        "tokens_in",
+        "tokens_out",
+        "latency_ms",
+        "run_id",
+        "created_at",
     ] {
         assert!(message.get(key).is_some(), "message has {key}: {message}");
     }
@@ -254,7 +271,10 @@ async fn bad_message_input_is_refused(db: Db) {
         let (status, err) = app.send_json("POST", &url, &body.to_string()).await;
         assert_error(status, &err, status_code, code);
     }
-    assert_eq!(app.send_json("POST", &url, &json!({"content": "c".repeat(32_000)}).to_string()).await.0, StatusCode::CREATED);
+    assert_eq!(
+        app.send_json("POST", &url, &json!({"content": "c".repeat(32_000)}).to_string()).await.0,
+        StatusCode::CREATED
+    );
     let (status, err) = app.get_json(&format!("{url}?cursor=nope")).await;
     assert_error(status, &err, 422, "VALIDATION_FAILED");
     for limit in ["0", "201", "-3"] {
@@ -293,7 +313,8 @@ async fn a_configured_provider_answers_with_real_usage_and_cost(db: Db) {
     let app = TestApp::with_env(db, &[("OPENAI_BASE_URL", &base), ("OPENAI_API_KEY", "sk-x")]).await;
     let room = create_room(&app, "Real").await;
     let room_id = room["id"].as_str().unwrap();
-    let body = json!({"name": "Ada", "model": "gpt-4o-mini", "system_prompt": "You are Ada, terse.", "temperature": 0.2});
+    let body =
+        json!({"name": "Ada", "model": "gpt-4o-mini", "system_prompt": "You are Ada, terse.", "temperature": 0.2});
     app.send_json("POST", &format!("/api/rooms/{room_id}/agents"), &body.to_string()).await;
     app.send_json("POST", &format!("/api/rooms/{room_id}/messages"), r#"{"content": "Caching?"}"#).await;
     let reply = wait_for_agent_reply(&app, room_id, 1).await.remove(0);
@@ -323,7 +344,8 @@ async fn mentions_and_rotation_choose_the_speaker(db: Db) {
     add_agent(&app, room_id, "Ada").await;
     add_agent(&app, room_id, "Bob").await;
     let url = format!("/api/rooms/{room_id}/messages");
-    let speakers = [("first", "Ada"), ("second", "Bob"), ("third", "Ada"), ("@Ada once more", "Ada"), ("@bob you?", "Bob")];
+    let speakers =
+        [("first", "Ada"), ("second", "Bob"), ("third", "Ada"), ("@Ada once more", "Ada"), ("@bob you?", "Bob")];
     for (n, (text, expected)) in speakers.iter().enumerate() {
         app.send_json("POST", &url, &json!({"content": text}).to_string()).await;
         let replies = wait_for_agent_reply(&app, room_id, n + 1).await;

@@ -168,11 +168,9 @@ impl Config {
             });
         }
 
-        let database_max_connections = parse_or(&get, "DATABASE_MAX_CONNECTIONS", "10", |v| {
-            match v.parse::<u32>() {
-                Ok(n) if (1..=1000).contains(&n) => Ok(n),
-                _ => Err("expected a whole number from 1 to 1000".to_owned()),
-            }
+        let database_max_connections = parse_or(&get, "DATABASE_MAX_CONNECTIONS", "10", |v| match v.parse::<u32>() {
+            Ok(n) if (1..=1000).contains(&n) => Ok(n),
+            _ => Err("expected a whole number from 1 to 1000".to_owned()),
         })?;
 
         let log_format = parse_or(&get, "LOG_FORMAT", "json", |v| match v.to_ascii_lowercase().as_str() {
@@ -218,7 +216,9 @@ impl Config {
             })?,
             prices: get("LLM_PRICES").unwrap_or_default(),
             demo_token_delay: parse_or(&get, "DEMO_TOKEN_DELAY_MS", "40", |v| {
-                v.parse::<u64>().map(Duration::from_millis).map_err(|_| "expected a whole number of milliseconds".to_owned())
+                v.parse::<u64>()
+                    .map(Duration::from_millis)
+                    .map_err(|_| "expected a whole number of milliseconds".to_owned())
             })?,
         };
 

@@ -22,7 +22,11 @@ pub fn build_prompt(agent: &Agent, roster: &[Agent], history: &[Message], budget
          Messages from others are shown as \"Name: text\". Reply as {name} only, in your own voice, \
          without putting your name in front.",
         name = agent.name,
-        others = if others.is_empty() { HUMAN_NAME.to_owned() } else { format!("{}, and {HUMAN_NAME} (a person)", others.join(", ")) },
+        others = if others.is_empty() {
+            HUMAN_NAME.to_owned()
+        } else {
+            format!("{}, and {HUMAN_NAME} (a person)", others.join(", "))
+        },
     ));
 
     let mut budget = budget_tokens as i64 - estimate_tokens(&system);
@@ -136,8 +140,9 @@ mod tests {
     #[test]
     fn history_is_cut_to_the_budget_keeping_the_newest() {
         let ada = agent(1, "Ada");
-        let history: Vec<Message> = (0..100).map(|i| said(None, &format!("message number {i} {}", "x".repeat(200)))).collect();
-        let prompt = build_prompt(&ada, &[ada.clone()], &history, 1000);
+        let history: Vec<Message> =
+            (0..100).map(|i| said(None, &format!("message number {i} {}", "x".repeat(200)))).collect();
+        let prompt = build_prompt(&ada, std::slice::from_ref(&ada), &history, 1000);
         let total: i64 = prompt.iter().map(|m| estimate_tokens(&m.content) + 4).sum();
         assert!(total <= 1000, "within budget: {total}");
         assert!(prompt.last().unwrap().content.contains("message number 99"));
@@ -148,7 +153,7 @@ mod tests {
     fn an_oversized_last_message_keeps_its_end() {
         let ada = agent(1, "Ada");
         let history = vec![said(None, &format!("{}THE QUESTION", "y".repeat(40_000)))];
-        let prompt = build_prompt(&ada, &[ada.clone()], &history, 1000);
+        let prompt = build_prompt(&ada, std::slice::from_ref(&ada), &history, 1000);
         assert_eq!(prompt.len(), 2);
         assert!(prompt[1].content.ends_with("THE QUESTION"));
         assert!(estimate_tokens(&prompt[1].content) < 1000);
@@ -160,7 +165,7 @@ mod tests {
         let mut streaming = said(Some(&agent(2, "Bob")), "half");
         streaming.status = MessageStatus::Streaming;
         let history = vec![said(None, "question"), streaming, said(None, "   ")];
-        let prompt = build_prompt(&ada, &[ada.clone()], &history, 1000);
+        let prompt = build_prompt(&ada, std::slice::from_ref(&ada), &history, 1000);
         assert_eq!(prompt.len(), 2);
         assert_eq!(prompt[1].content, "Guest: question");
     }
@@ -168,7 +173,7 @@ mod tests {
     #[test]
     fn the_agent_is_prompted_on_when_it_spoke_last() {
         let ada = agent(1, "Ada");
-        let prompt = build_prompt(&ada, &[ada.clone()], &[said(Some(&ada), "I said this")], 1000);
+        let prompt = build_prompt(&ada, std::slice::from_ref(&ada), &[said(Some(&ada), "I said this")], 1000);
         assert_eq!(prompt.last().unwrap().role, "user");
     }
 }

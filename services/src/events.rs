@@ -305,7 +305,9 @@ mod tests {
         assert!(matches!(hub.subscribe(room, Some(&future)).resume, Resume::Reset(_)), "from the future");
         // The oldest retained event's predecessor is still a valid resume point.
         let seventh = format!("{}-7", hub.current_id(room).rsplit_once('-').unwrap().0);
-        assert!(matches!(hub.subscribe(room, Some(&seventh)).resume, Resume::Replay(ref m) if ids(m) == vec![8, 9, 10]));
+        assert!(
+            matches!(hub.subscribe(room, Some(&seventh)).resume, Resume::Replay(ref m) if ids(m) == vec![8, 9, 10])
+        );
     }
 
     #[tokio::test]

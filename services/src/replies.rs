@@ -129,7 +129,7 @@ pub struct Turn {
 /// Whether the agent spoke, or the turn could not fit the token allowance.
 #[derive(Debug, Clone)]
 pub enum TurnOutcome {
-    Spoke(TurnResult),
+    Spoke(Box<TurnResult>),
     OverBudget,
 }
 
@@ -188,9 +188,10 @@ pub async fn run_turn(state: &AppState, turn: Turn, stop: &StopSignal) -> Servic
     let route = match route {
         Ok(route) => route,
         Err(error) => {
-            let outcome = Streamed { status: MessageStatus::Failed, error: Some(error.to_string()), ..Streamed::default() };
+            let outcome =
+                Streamed { status: MessageStatus::Failed, error: Some(error.to_string()), ..Streamed::default() };
             let message = finish(state, &message, outcome, &request, None).await?;
-            return Ok(TurnOutcome::Spoke(TurnResult { message, tokens_in: 0, tokens_out: 0, cost: 0.0 }));
+            return Ok(TurnOutcome::Spoke(Box::new(TurnResult { message, tokens_in: 0, tokens_out: 0, cost: 0.0 })));
         }
     };
 
@@ -215,7 +216,7 @@ pub async fn run_turn(state: &AppState, turn: Turn, stop: &StopSignal) -> Servic
         .await?;
     metrics::counter!("llm_generations_total", "provider" => route.provider.as_str(), "status" => message.status.as_str())
         .increment(1);
-    Ok(TurnOutcome::Spoke(TurnResult { message, tokens_in, tokens_out, cost }))
+    Ok(TurnOutcome::Spoke(Box::new(TurnResult { message, tokens_in, tokens_out, cost })))
 }
 
 struct Streamed {

@@ -110,7 +110,12 @@ fn agent_limit_message(error: storage::StorageError) -> ServiceError {
 }
 
 /// `@Name` mentions must point at one agent, so two agents of a room may not share a name.
-async fn ensure_unique_agent_name(state: &AppState, room_id: Uuid, name: &str, except: Option<Uuid>) -> ServiceResult<()> {
+async fn ensure_unique_agent_name(
+    state: &AppState,
+    room_id: Uuid,
+    name: &str,
+    except: Option<Uuid>,
+) -> ServiceResult<()> {
     let taken = state
         .store
         .list_agents(room_id)
@@ -195,14 +200,7 @@ async fn answer(state: &AppState, trigger: &Message) -> ServiceResult<()> {
     };
     let agent = selection.agent().clone();
     let selection_reason = selection.reason(last_speaker.and_then(|id| context.agent_name(id)));
-    let turn = Turn {
-        room_id: trigger.room_id,
-        context,
-        agent,
-        selection_reason,
-        run_id: None,
-        token_allowance: None,
-    };
+    let turn = Turn { room_id: trigger.room_id, context, agent, selection_reason, run_id: None, token_allowance: None };
     run_turn(state, turn, &StopSignal::new()).await?;
     Ok(())
 }

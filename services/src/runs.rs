@@ -91,7 +91,9 @@ pub async fn start(state: &AppState, room_id: Uuid, input: StartRun) -> ServiceR
         })
         .await
         .map_err(|e| match e {
-            storage::StorageError::Conflict(_) => ServiceError::Conflict("A run is already active in this room.".into()),
+            storage::StorageError::Conflict(_) => {
+                ServiceError::Conflict("A run is already active in this room.".into())
+            }
             other => other.into(),
         })?;
 
@@ -346,13 +348,6 @@ impl RunDriver {
         let Some((agent, reason)) = choose_run_speaker(&view) else { return Ok(None) };
         let agent = agent.clone();
         let token_allowance = self.run.budget_tokens.map(|budget| budget - self.tokens_used);
-        Ok(Some(Turn {
-            room_id,
-            context,
-            agent,
-            selection_reason: reason,
-            run_id: Some(self.run.id),
-            token_allowance,
-        }))
+        Ok(Some(Turn { room_id, context, agent, selection_reason: reason, run_id: Some(self.run.id), token_allowance }))
     }
 }

@@ -100,7 +100,9 @@ async fn qwen_goes_through_dashscope_compatible_mode() {
 
 #[tokio::test]
 async fn client_errors_are_reported_with_the_providers_message_and_not_retried() {
-    let fake = FakeLlm::start(Reply::Status { status: 401, message: "Incorrect API key provided".into(), retry_after: None }).await;
+    let fake =
+        FakeLlm::start(Reply::Status { status: 401, message: "Incorrect API key provided".into(), retry_after: None })
+            .await;
     let models = openai(&fake, &[]);
     let error = collect(&models, &models.route("m").unwrap()).await.unwrap_err();
     assert_eq!(error.to_string(), "The provider answered HTTP 401: Incorrect API key provided");
@@ -182,17 +184,16 @@ async fn an_unreachable_provider_is_a_connect_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let models = models(&[
-        ("OPENAI_BASE_URL", format!("http://127.0.0.1:{port}/v1")),
-        ("LLM_MAX_RETRIES", "0".to_owned()),
-    ]);
+    let models =
+        models(&[("OPENAI_BASE_URL", format!("http://127.0.0.1:{port}/v1")), ("LLM_MAX_RETRIES", "0".to_owned())]);
     let error = collect(&models, &models.route("m").unwrap()).await.unwrap_err();
     assert!(matches!(error, LlmError::Connect(_)), "{error:?}");
 }
 
 #[tokio::test]
 async fn dropping_a_stream_closes_the_provider_connection() {
-    let fake = FakeLlm::start(Reply::words("one two three four five six").with_token_delay(Duration::from_millis(100))).await;
+    let fake =
+        FakeLlm::start(Reply::words("one two three four five six").with_token_delay(Duration::from_millis(100))).await;
     let models = openai(&fake, &[]);
     let mut stream = models.open(&models.route("m").unwrap(), &request()).await.unwrap();
     assert!(matches!(stream.next().await, Some(Ok(Chunk::Text(_)))));

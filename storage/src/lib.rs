@@ -79,9 +79,7 @@ pub async fn open(url: &str, limits: PoolLimits) -> Result<DynStore> {
     match Backend::from_url(url) {
         Some(Backend::Sqlite) => Ok(Arc::new(SqliteStore::open(url, limits).await?)),
         Some(Backend::Postgres) => Ok(Arc::new(PostgresStore::open(url, limits).await?)),
-        None => Err(StorageError::Corrupt(
-            "DATABASE_URL must start with sqlite: or postgres://".to_owned(),
-        )),
+        None => Err(StorageError::Corrupt("DATABASE_URL must start with sqlite: or postgres://".to_owned())),
     }
 }
 
@@ -120,13 +118,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// In the order they were added.
     async fn list_agents(&self, room_id: Uuid) -> Result<Vec<Agent>>;
     /// Applies the patch; reactivating fails with `LimitReached` when the room is full.
-    async fn update_agent(
-        &self,
-        room_id: Uuid,
-        agent_id: Uuid,
-        patch: AgentPatch,
-        max_active: i64,
-    ) -> Result<Agent>;
+    async fn update_agent(&self, room_id: Uuid, agent_id: Uuid, patch: AgentPatch, max_active: i64) -> Result<Agent>;
 
     // --- messages ---
     async fn insert_message(&self, new: NewMessage) -> Result<Message>;

@@ -70,9 +70,6 @@ mod tests {
     fn replaces_or_adds_the_database_name() {
         assert_eq!(with_database("postgres://u@127.0.0.1:5433/postgres", "t1"), "postgres://u@127.0.0.1:5433/t1");
         assert_eq!(with_database("postgres://u@127.0.0.1:5433", "t1"), "postgres://u@127.0.0.1:5433/t1");
-        assert_eq!(
-            with_database("postgres://u@h/db?sslmode=disable", "t1"),
-            "postgres://u@h/t1?sslmode=disable"
-        );
+        assert_eq!(with_database("postgres://u@h/db?sslmode=disable", "t1"), "postgres://u@h/t1?sslmode=disable");
     }
 }

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use domain::rooms::{MemberRole, MessageStatus, RoomMode, SenderType};
 use domain::runs::{RunStatus, StopReason};
 use storage::{
-    AgentPatch, DynStore, MessageOutcome, NewAgent, NewMessage, NewRoom, NewRun, NewUsageEvent, NewUser,
-    PoolLimits, StorageError,
+    AgentPatch, DynStore, MessageOutcome, NewAgent, NewMessage, NewRoom, NewRun, NewUsageEvent, NewUser, PoolLimits,
+    StorageError,
 };
 use uuid::Uuid;
 
@@ -220,7 +220,10 @@ async fn streaming_messages_are_flushed_finished_and_interrupted(store: &DynStor
         .await
         .unwrap();
     assert_eq!(done.status, MessageStatus::Complete);
-    assert_eq!((done.tokens_in, done.tokens_out, done.latency_ms, done.first_token_ms), (Some(42), Some(3), Some(812), Some(120)));
+    assert_eq!(
+        (done.tokens_in, done.tokens_out, done.latency_ms, done.first_token_ms),
+        (Some(42), Some(3), Some(812), Some(120))
+    );
     assert_eq!(done.selection_reason.as_deref(), Some("round-robin"));
     // A finished message is no longer overwritten by a late flush.
     store.save_streaming_text(done.id, "late").await.unwrap();
@@ -297,7 +300,8 @@ async fn crashed_runs_are_closed(store: &DynStore, _url: &str) {
 async fn usage_events_sum_to_the_run_cost(store: &DynStore, _url: &str) {
     let room = store.create_room(new_room("usage")).await.unwrap();
     let speaker = store.create_agent(agent(room.id, "Ada"), 12).await.unwrap();
-    let run = store.create_run(NewRun { room_id: room.id, max_steps: 5, max_seconds: 5, budget_tokens: None }).await.unwrap();
+    let run =
+        store.create_run(NewRun { room_id: room.id, max_steps: 5, max_seconds: 5, budget_tokens: None }).await.unwrap();
     assert_eq!(store.run_cost(run.id).await.unwrap(), 0.0);
     for cost in [0.25, 0.5] {
         store

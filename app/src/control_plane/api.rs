@@ -38,7 +38,11 @@ mod ssr {
 }
 
 #[server(prefix = "/api/fn", endpoint = "control-plane/preview", input = Json)]
-pub async fn preview_command(raw_input: String, channel: Channel, session_id: String) -> Result<PreviewResponse, AppError> {
+pub async fn preview_command(
+    raw_input: String,
+    channel: Channel,
+    session_id: String,
+) -> Result<PreviewResponse, AppError> {
     let request = domain::control_plane::PreviewRequest { raw_input, channel, session_id };
     ssr::gateway().preview(request, ssr::client().await).await.map_err(ssr::refused)
 }

@@ -250,7 +250,11 @@ fn PreviewCard(
     }
     let countdown = move || {
         let left = remaining.get();
-        if left <= 0 { "expired".to_owned() } else { format!("expires in {}:{:02}", left / 60, left % 60) }
+        if left <= 0 {
+            "expired".to_owned()
+        } else {
+            format!("expires in {}:{:02}", left / 60, left % 60)
+        }
     };
     let lane_label = match task.lane {
         Lane::Fast => "fast — written to the inbox",

@@ -8,7 +8,8 @@ use super::api::{add_agent, edit_agent};
 use super::state::RoomState;
 
 /// Suggestions for the model field; any provider-prefixed name is accepted.
-const MODEL_SUGGESTIONS: &[&str] = &["demo", "gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "azure:", "qwen:qwen-plus", "qwen:qwen-max"];
+const MODEL_SUGGESTIONS: &[&str] =
+    &["demo", "gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "azure:", "qwen:qwen-plus", "qwen:qwen-max"];
 
 #[component]
 pub fn AgentsPanel(state: RoomState) -> impl IntoView {

@@ -54,7 +54,11 @@ pub fn RunControls(state: RoomState) -> impl IntoView {
             Ok(StartRun {
                 max_steps: parse(max_steps.get_untracked(), "Max steps")?,
                 max_seconds: parse(max_seconds.get_untracked(), "Max seconds")?,
-                budget_tokens: if budget_text.trim().is_empty() { None } else { Some(parse(budget_text, "Token budget")?) },
+                budget_tokens: if budget_text.trim().is_empty() {
+                    None
+                } else {
+                    Some(parse(budget_text, "Token budget")?)
+                },
             })
         })();
         let input = match input {
@@ -87,7 +91,8 @@ pub fn RunControls(state: RoomState) -> impl IntoView {
     let meters = move || {
         state.run.get().map(|run| {
             let live = run.status == RunStatus::Running;
-            let elapsed_ms = run.elapsed_ms as f64 + if live { (now_ms.get() - received_ms.get()).max(0.0) } else { 0.0 };
+            let elapsed_ms =
+                run.elapsed_ms as f64 + if live { (now_ms.get() - received_ms.get()).max(0.0) } else { 0.0 };
             let seconds = (elapsed_ms / 1000.0).min(run.max_seconds as f64);
             view! { <RunMeters run seconds /> }
         })

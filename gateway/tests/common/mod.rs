@@ -52,12 +52,7 @@ impl TestGateway {
         let gateway = Arc::new(Gateway::new(configure(dir.path())).expect("a gateway"));
         let router = gateway::router::<Arc<Gateway>>().with_state(gateway.clone());
         let root = gateway.root().to_owned();
-        Self {
-            dir,
-            root,
-            gateway,
-            router,
-        }
+        Self { dir, root, gateway, router }
     }
 
     pub fn root(&self) -> PathBuf {
@@ -75,37 +70,20 @@ impl TestGateway {
     /// Files in a folder under the root, by name.
     pub fn files_in(&self, relative: &str) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.root.join(relative))
-            .map(|entries| {
-                entries
-                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
+            .map(|entries| entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
             .unwrap_or_default();
         names.sort();
         names
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
-        into_reply(
-            self.router
-                .clone()
-                .oneshot(request)
-                .await
-                .expect("the router never fails"),
-        )
-        .await
+        into_reply(self.router.clone().oneshot(request).await.expect("the router never fails")).await
     }
 
     /// Sends a request as if from `client`.
     pub async fn send_from(&self, client: SocketAddr, request: Request<Body>) -> Reply {
         let router = self.router.clone().layer(MockConnectInfo(client));
-        into_reply(
-            router
-                .oneshot(request)
-                .await
-                .expect("the router never fails"),
-        )
-        .await
+        into_reply(router.oneshot(request).await.expect("the router never fails")).await
     }
 
     pub async fn post(&self, uri: &str, body: Value) -> Reply {
@@ -113,57 +91,34 @@ impl TestGateway {
     }
 
     pub async fn get(&self, uri: &str) -> Reply {
-        self.send(Request::get(uri).body(Body::empty()).unwrap())
-            .await
+        self.send(Request::get(uri).body(Body::empty()).unwrap()).await
     }
 
     pub async fn preview(&self, session: &str, raw_input: &str) -> Reply {
-        self.post(
-            "/api/v1/chat/preview",
-            json!({"raw_input": raw_input, "channel": "terminal", "session_id": session}),
-        )
-        .await
+        self.post("/api/v1/chat/preview", json!({"raw_input": raw_input, "channel": "terminal", "session_id": session}))
+            .await
     }
 
     /// Previews and asserts success; returns the preview.
     pub async fn preview_ok(&self, session: &str, raw_input: &str) -> Value {
         let reply = self.preview(session, raw_input).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::OK,
-            "preview of {raw_input:?}: {}",
-            reply.body
-        );
+        assert_eq!(reply.status, StatusCode::OK, "preview of {raw_input:?}: {}", reply.body);
         reply.body
     }
 
     pub async fn confirm(&self, session: &str, preview_id: &str) -> Reply {
-        self.post(
-            "/api/v1/chat/confirm",
-            json!({"preview_id": preview_id, "session_id": session}),
-        )
-        .await
+        self.post("/api/v1/chat/confirm", json!({"preview_id": preview_id, "session_id": session})).await
     }
 
     pub async fn watch(&self, session: &str, task_id: &str) -> Reply {
-        self.get(&format!(
-            "/api/v1/chat/watch/{task_id}?session_id={session}"
-        ))
-        .await
+        self.get(&format!("/api/v1/chat/watch/{task_id}?session_id={session}")).await
     }
 
     /// Previews and confirms; returns the confirm's body.
     pub async fn create_task(&self, session: &str, raw_input: &str) -> Value {
         let preview = self.preview_ok(session, raw_input).await;
-        let reply = self
-            .confirm(session, preview["preview_id"].as_str().unwrap())
-            .await;
-        assert_eq!(
-            reply.status,
-            StatusCode::OK,
-            "confirm of {raw_input:?}: {}",
-            reply.body
-        );
+        let reply = self.confirm(session, preview["preview_id"].as_str().unwrap()).await;
+        assert_eq!(reply.status, StatusCode::OK, "confirm of {raw_input:?}: {}", reply.body);
         reply.body
     }
 
@@ -173,12 +128,7 @@ impl TestGateway {
         let address = listener.local_addr().unwrap();
         let router = self.router.clone();
         tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap();
+            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
         });
         format!("http://{address}")
     }
@@ -187,45 +137,27 @@ impl TestGateway {
     pub fn report(&self, file: &str, line: Value) {
         use std::io::Write;
         let path = self.root.join("observability/telemetry").join(file);
-        let mut handle = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .unwrap();
+        let mut handle = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
         writeln!(handle, "{line}").unwrap();
     }
 }
 
 pub fn json_request(uri: &str, body: &str) -> Request<Body> {
-    Request::post(uri)
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_owned()))
-        .unwrap()
+    Request::post(uri).header("content-type", "application/json").body(Body::from(body.to_owned())).unwrap()
 }
 
 async fn into_reply(response: http::Response<Body>) -> Reply {
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("read the body")
-        .to_bytes();
+    let bytes = response.into_body().collect().await.expect("read the body").to_bytes();
     let body = serde_json::from_slice(&bytes)
         .unwrap_or_else(|e| panic!("non-JSON answer ({e}): {}", String::from_utf8_lossy(&bytes)));
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    Reply { status, headers, body }
 }
 
 pub fn read_json_lines(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .map(|line| serde_json::from_str(line).expect("a JSON line"))
-        .collect()
+    text.lines().map(|line| serde_json::from_str(line).expect("a JSON line")).collect()
 }
 
 pub fn session() -> String {
@@ -234,17 +166,8 @@ pub fn session() -> String {
 
 /// Asserts the API's error shape, status and code.
 pub fn assert_error(reply: &Reply, status: u16, code: &str) {
-    assert_eq!(
-        reply.status.as_u16(),
-        status,
-        "unexpected status; body: {}",
-        reply.body
-    );
-    assert_eq!(
-        reply.body["error"]["code"], code,
-        "unexpected code; body: {}",
-        reply.body
-    );
+    assert_eq!(reply.status.as_u16(), status, "unexpected status; body: {}", reply.body);
+    assert_eq!(reply.body["error"]["code"], code, "unexpected code; body: {}", reply.body);
     let message = reply.body["error"]["message"].as_str().unwrap_or_default();
     assert!(!message.is_empty(), "a human message; body: {}", reply.body);
 }

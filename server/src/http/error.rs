@@ -49,11 +49,9 @@ impl ApiError {
             ApiError::Path(_) => {
                 (StatusCode::NOT_FOUND, ErrorCode::NotFound.as_str().to_owned(), "No such resource.".to_owned())
             }
-            ApiError::Query(rejection) => (
-                StatusCode::BAD_REQUEST,
-                ErrorCode::ValidationFailed.as_str().to_owned(),
-                rejection.body_text(),
-            ),
+            ApiError::Query(rejection) => {
+                (StatusCode::BAD_REQUEST, ErrorCode::ValidationFailed.as_str().to_owned(), rejection.body_text())
+            }
             ApiError::NotFound(what) => {
                 (StatusCode::NOT_FOUND, ErrorCode::NotFound.as_str().to_owned(), format!("{what} not found"))
             }

@@ -4,10 +4,12 @@
 use axum::extract::State;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
-use domain::rooms::{Agent, CreateAgent, CreateRoom, MessagePage, PostMessage, PostedMessage, Room, RoomSummary, UpdateAgent};
+use domain::rooms::{
+    Agent, CreateAgent, CreateRoom, MessagePage, PostMessage, PostedMessage, Room, RoomSummary, UpdateAgent,
+};
+use domain::runs::{Run, RunStarted, RunStopped, StartRun};
 use http::StatusCode;
 use serde::Deserialize;
-use domain::runs::{Run, RunStarted, RunStopped, StartRun};
 use services::{rooms, runs, AppState};
 use uuid::Uuid;
 

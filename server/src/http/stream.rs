@@ -4,7 +4,6 @@
 //! send, or the `last_event_id` query parameter for the first connection) gets exactly the events
 //! after it while they are retained; beyond that it receives `stream.reset` and reloads.
 
-use std::convert::Infallible;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +13,7 @@ use http::HeaderMap;
 use serde::Deserialize;
 use services::events::{Feed, PublishedEvent, Resume};
 use services::{rooms, AppState};
+use std::convert::Infallible;
 use uuid::Uuid;
 
 use crate::http::extract::{ApiPath, ApiQuery};

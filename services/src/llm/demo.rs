@@ -58,10 +58,7 @@ pub fn demo_reply(request: &ChatRequest) -> String {
         _ => ("everyone".to_owned(), last),
     };
     // "Ada, a careful engineer" reads better as "a careful engineer" after "Speaking as Ada".
-    let persona = persona
-        .strip_prefix(&format!("{}, ", request.speaker_name))
-        .map(str::to_owned)
-        .unwrap_or(persona);
+    let persona = persona.strip_prefix(&format!("{}, ", request.speaker_name)).map(str::to_owned).unwrap_or(persona);
     let topic = topic_of(said);
     let seed = said.bytes().fold(request.speaker_name.len() as u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
     let me = &request.speaker_name;
@@ -82,11 +79,8 @@ pub fn demo_reply(request: &ChatRequest) -> String {
     if said.to_lowercase().contains("code") || said.contains("```") || said.to_lowercase().contains("rust") {
         reply.push_str("\nA first sketch:\n\n```rust\nfn main() {\n    println!(\"step one: measure\");\n}\n```\n");
     }
-    let closings = [
-        "What would you add?",
-        "Does that match what you had in mind?",
-        "Which part should we dig into next?",
-    ];
+    let closings =
+        ["What would you add?", "Does that match what you had in mind?", "Which part should we dig into next?"];
     reply.push('\n');
     reply.push_str(closings[((seed / 7) % closings.len() as u64) as usize]);
     reply.push_str(" _(demo model: no provider is configured)_");
@@ -127,7 +121,8 @@ mod tests {
 
     #[test]
     fn replies_speak_in_character_about_the_topic() {
-        let reply = demo_reply(&request("You are a careful reviewer. Be brief.", "Guest: How should we handle caching?"));
+        let reply =
+            demo_reply(&request("You are a careful reviewer. Be brief.", "Guest: How should we handle caching?"));
         assert!(reply.contains("Guest"), "{reply}");
         assert!(reply.contains("Ada"), "{reply}");
         assert!(reply.contains("a careful reviewer"), "{reply}");
@@ -148,7 +143,13 @@ mod tests {
         let expected = demo_reply(&req);
         let pieces: Vec<_> = stream(&req, Duration::ZERO).collect().await;
         assert!(pieces.len() > 10, "streamed in many pieces");
-        let text: String = pieces.into_iter().map(|p| match p.unwrap() { Chunk::Text(t) => t, Chunk::Usage(_) => String::new() }).collect();
+        let text: String = pieces
+            .into_iter()
+            .map(|p| match p.unwrap() {
+                Chunk::Text(t) => t,
+                Chunk::Usage(_) => String::new(),
+            })
+            .collect();
         assert_eq!(text, expected);
         assert!(text.contains("```rust"));
     }

@@ -173,9 +173,7 @@ impl LanguageModels {
 
     /// True when no provider is configured, so every agent answers with the demo model.
     pub fn demo_only(&self) -> bool {
-        !self.openai_configured()
-            && self.config.azure_endpoint.is_none()
-            && self.config.dashscope_api_key.is_none()
+        !self.openai_configured() && self.config.azure_endpoint.is_none() && self.config.dashscope_api_key.is_none()
     }
 
     pub fn prices(&self) -> &PriceTable {
@@ -199,7 +197,10 @@ impl LanguageModels {
             }
             Some(("qwen" | "dashscope", model)) => {
                 if self.config.dashscope_api_key.is_none() {
-                    return Err(LlmError::NotConfigured { provider: "Qwen (DashScope)", variables: "DASHSCOPE_API_KEY" });
+                    return Err(LlmError::NotConfigured {
+                        provider: "Qwen (DashScope)",
+                        variables: "DASHSCOPE_API_KEY",
+                    });
                 }
                 route(Provider::DashScope, model)
             }
@@ -362,12 +363,21 @@ mod tests {
             ("DASHSCOPE_API_KEY", "k"),
         ]);
         assert!(!models.demo_only());
-        assert_eq!(models.route("gpt-4o-mini").unwrap(), ModelRoute { provider: Provider::OpenAi, model: "gpt-4o-mini".into() });
-        assert_eq!(models.route("azure:my-gpt4o").unwrap(), ModelRoute { provider: Provider::Azure, model: "my-gpt4o".into() });
+        assert_eq!(
+            models.route("gpt-4o-mini").unwrap(),
+            ModelRoute { provider: Provider::OpenAi, model: "gpt-4o-mini".into() }
+        );
+        assert_eq!(
+            models.route("azure:my-gpt4o").unwrap(),
+            ModelRoute { provider: Provider::Azure, model: "my-gpt4o".into() }
+        );
         assert_eq!(models.route("qwen:qwen-plus").unwrap().label(), "qwen:qwen-plus");
         assert_eq!(models.route("demo").unwrap().provider, Provider::Demo);
         // Model names with colons (Ollama tags) go to the OpenAI-compatible endpoint whole.
-        assert_eq!(models.route("llama3.1:8b").unwrap(), ModelRoute { provider: Provider::OpenAi, model: "llama3.1:8b".into() });
+        assert_eq!(
+            models.route("llama3.1:8b").unwrap(),
+            ModelRoute { provider: Provider::OpenAi, model: "llama3.1:8b".into() }
+        );
     }
 
     #[test]
@@ -387,7 +397,10 @@ mod tests {
         assert!(!LlmError::Status { status: 401, detail: String::new(), retry_after: None }.is_retryable());
         assert!(LlmError::FirstTokenTimeout(1).is_retryable());
         assert!(!LlmError::IdleTimeout(1).is_retryable());
-        let wait = backoff(0, &LlmError::Status { status: 429, detail: String::new(), retry_after: Some(Duration::from_secs(2)) });
+        let wait = backoff(
+            0,
+            &LlmError::Status { status: 429, detail: String::new(), retry_after: Some(Duration::from_secs(2)) },
+        );
         assert_eq!(wait, Duration::from_secs(2));
         assert!(backoff(2, &LlmError::Connect(String::new())) >= Duration::from_millis(1000));
     }

@@ -155,7 +155,10 @@ fn parse_event(data: &str) -> Option<Result<Parsed, LlmError>> {
         }
     }
     if let Some(usage) = chunk.usage {
-        out.push(Chunk::Usage(Usage { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens }));
+        out.push(Chunk::Usage(Usage {
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+        }));
     }
     Some(Ok(Parsed::Chunks(out)))
 }
@@ -203,8 +206,7 @@ mod tests {
 
     #[test]
     fn chunks_yield_text_and_usage() {
-        let Some(Ok(Parsed::Chunks(chunks))) =
-            parse_event(r#"{"choices":[{"index":0,"delta":{"content":"Hel"}}]}"#)
+        let Some(Ok(Parsed::Chunks(chunks))) = parse_event(r#"{"choices":[{"index":0,"delta":{"content":"Hel"}}]}"#)
         else {
             panic!("chunks")
         };
@@ -217,7 +219,9 @@ mod tests {
         assert_eq!(chunks, vec![Chunk::Usage(Usage { prompt_tokens: 12, completion_tokens: 5 })]);
         assert!(matches!(parse_event("[DONE]"), Some(Ok(Parsed::Done))));
         assert!(matches!(parse_event("{not json"), Some(Err(LlmError::Stream(_)))));
-        assert!(matches!(parse_event(r#"{"error":{"message":"overloaded"}}"#), Some(Err(LlmError::Upstream(m))) if m == "overloaded"));
+        assert!(
+            matches!(parse_event(r#"{"error":{"message":"overloaded"}}"#), Some(Err(LlmError::Upstream(m))) if m == "overloaded")
+        );
     }
 
     #[test]

@@ -31,10 +31,13 @@ impl PriceTable {
                 let (input, output) = prices.split_once('/')?;
                 let input: f64 = input.trim().parse().ok()?;
                 let output: f64 = output.trim().parse().ok()?;
-                (input >= 0.0 && output >= 0.0 && !model.trim().is_empty()).then(|| (model.trim().to_owned(), (input, output)))
+                (input >= 0.0 && output >= 0.0 && !model.trim().is_empty())
+                    .then(|| (model.trim().to_owned(), (input, output)))
             });
             let Some((model, prices)) = parsed else {
-                return Err(format!("LLM_PRICES: cannot read {entry:?}; expected model=input/output in dollars per million tokens"));
+                return Err(format!(
+                    "LLM_PRICES: cannot read {entry:?}; expected model=input/output in dollars per million tokens"
+                ));
             };
             per_million.insert(model, prices);
         }
