@@ -27,7 +27,7 @@ setup-test:
 	@scripts/setup.sh test
 
 test-rust:
-	scripts/with-postgres.sh cargo test --locked
+	scripts/with-postgres.sh timeout 45m cargo test --locked
 
 # The browser bundle must never pull in server crates, and must not grow past its regression
 # ceiling (the 400 KB target is tracked by `make bench`).

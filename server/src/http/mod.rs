@@ -8,11 +8,13 @@ mod observe;
 pub mod rooms;
 pub mod stream;
 
+use std::sync::OnceLock;
+
 use app::{shell, App};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::any;
 use axum::Router;
-use leptos_axum::{file_and_error_handler, generate_route_list, LeptosRoutes};
+use leptos_axum::{file_and_error_handler, generate_route_list, AxumRouteListing, LeptosRoutes};
 use services::AppState;
 
 pub use error::ApiError;
@@ -20,9 +22,17 @@ pub use error::ApiError;
 /// The largest request body any endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The page routes, generated once per process. Generating them renders the app with resource
+/// loading suppressed process-wide, so doing it while another router serves a page could leave
+/// that page's resources waiting forever.
+fn page_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// The whole application as a router, so tests can drive it without a socket.
 pub fn app(state: AppState) -> Router {
-    let pages = generate_route_list(App);
+    let pages = page_routes();
     let leptos_options = state.leptos_options.clone();
 
     Router::new()
