@@ -1,5 +1,6 @@
-//! The AIS Chatrooms web application: rendered on the server (`ssr`) and hydrated in the
-//! browser (`hydrate`). Server-only code is behind `#[cfg(feature = "ssr")]`.
+//! The AIS Chatrooms web application: rendered on the server (`ssr`); its interactive parts —
+//! the islands (`#[island]`) — are hydrated in the browser (`hydrate`). Everything else is plain
+//! server-rendered HTML and ships no code. Server-only code is behind `#[cfg(feature = "ssr")]`.
 
 pub mod control_plane;
 pub mod error;
@@ -29,7 +30,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <AutoReload options=options.clone() />
-                <HydrationScripts options />
+                // Only the interactive parts of a page (its islands) load code in the browser.
+                <HydrationScripts options islands=true />
                 <MetaTags />
             </head>
             <body>
@@ -42,14 +44,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-
-    // Effects only run in the browser, so this marks the moment the page became interactive;
-    // browser tests wait for it instead of guessing.
-    Effect::new(|_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
 
     view! {
         <Stylesheet id="leptos" href="/pkg/ais-chatrooms.css" />

@@ -12,6 +12,13 @@ test.describe("without JavaScript", () => {
     await expect(page.locator("footer .version")).toHaveText(/^v\d+\.\d+\.\d+/);
   });
 
+  test("a room can be created with a plain form post", async ({ page }) => {
+    await page.goto("/rooms");
+    await page.getByLabel("Room name").fill("Made without script");
+    await page.getByRole("button", { name: "Create room" }).click();
+    await expect(page.getByRole("link", { name: "Made without script" })).toBeVisible();
+  });
+
   test("unknown paths get a 404 page with the navigation", async ({ page }) => {
     const response = await page.goto("/no/such/page");
     expect(response?.status()).toBe(404);

@@ -1,5 +1,8 @@
 //! The server: builds the application state, serves HTTP and shuts down gracefully.
 
+// The application's server-rendered view types are deeply nested.
+#![recursion_limit = "256"]
+
 pub mod http;
 pub mod shutdown;
 pub mod startup;

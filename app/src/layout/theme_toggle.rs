@@ -3,7 +3,7 @@ use leptos::prelude::*;
 const STORAGE_KEY: &str = "ais-chatrooms.theme";
 
 /// Switches between the light and dark themes and remembers the choice in the browser.
-#[component]
+#[island]
 pub fn ThemeToggle() -> impl IntoView {
     // The server cannot know the stored choice, so it renders the light theme and the browser
     // applies the stored one after hydration.

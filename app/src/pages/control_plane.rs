@@ -12,6 +12,22 @@ use crate::control_plane::session::tab_session_id;
 /// watched until the execution plane reports it done or failed.
 #[component]
 pub fn ControlPlanePage() -> impl IntoView {
+    view! {
+        <Title text="Control plane" />
+        <div class="page-head">
+            <h1>"Control plane"</h1>
+            <p class="lede">
+                "Type a command in plain language. You see the structured task, its risk and its lane first; "
+                "nothing is written until you confirm. The gateway never executes anything, and every step is logged."
+            </p>
+        </div>
+        <ControlPanel />
+    }
+}
+
+/// The panel itself, interactive from end to end.
+#[island]
+fn ControlPanel() -> impl IntoView {
     let session = RwSignal::new(String::new());
     let command = RwSignal::new(String::new());
     let channel = RwSignal::new(Channel::Web);
@@ -100,14 +116,6 @@ pub fn ControlPlanePage() -> impl IntoView {
     watch_until_final(confirmed, watched, session, refresh_tasks);
 
     view! {
-        <Title text="Control plane" />
-        <div class="page-head">
-            <h1>"Control plane"</h1>
-            <p class="lede">
-                "Type a command in plain language. You see the structured task, its risk and its lane first; "
-                "nothing is written until you confirm. The gateway never executes anything, and every step is logged."
-            </p>
-        </div>
         <form class="command-form" on:submit=on_preview>
             <div class="field command-field">
                 <label for="cp-command">"Command"</label>

@@ -3,6 +3,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
+use domain::rooms::RoomSnapshot;
 use uuid::Uuid;
 
 use crate::error::AppError;
@@ -30,7 +31,10 @@ pub fn RoomPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading">"Loading the room…"</p> }>
             {move || Suspend::new(async move {
                 match snapshot.await {
-                    Ok(snapshot) => Either::Left(view! { <RoomView state=RoomState::from_snapshot(snapshot) /> }),
+                    Ok(snapshot) => Either::Left(view! {
+                        <Title text=snapshot.room.name.clone() />
+                        <RoomView snapshot />
+                    }),
                     Err(error) => Either::Right(view! { <RoomUnavailable error /> }),
                 }
             })}
@@ -38,18 +42,20 @@ pub fn RoomPage() -> impl IntoView {
     }
 }
 
-#[component]
-fn RoomView(state: RoomState) -> impl IntoView {
+/// The live room: everything on it is interactive, so it is one island, started from the
+/// snapshot the server rendered.
+#[island]
+fn RoomView(snapshot: RoomSnapshot) -> impl IntoView {
+    let state = RoomState::from_snapshot(snapshot);
     follow_room(state);
     let name = move || state.room.with(|r| r.name.clone());
     let connection = move || state.connection.get();
 
     view! {
-        <Title text=name />
         <div class="room">
             <header class="room-header">
                 <div>
-                    <p class="breadcrumb"><A href="/rooms">"Rooms"</A> " / "</p>
+                    <p class="breadcrumb"><a href="/rooms">"Rooms"</a> " / "</p>
                     <h1>{name}</h1>
                 </div>
                 <span

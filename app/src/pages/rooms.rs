@@ -1,24 +1,13 @@
 use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_navigate;
 
 use crate::rooms::api::{list_rooms, CreateRoom};
 
 /// The list of rooms, newest first, and the form that creates one.
 #[component]
 pub fn RoomsPage() -> impl IntoView {
-    let create = ServerAction::<CreateRoom>::new();
-    let rooms = Resource::new(move || create.version().get(), |_| list_rooms());
-
-    // With JavaScript, go straight into the new room.
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(room)) = create.value().get() {
-            navigate(&format!("/rooms/{}", room.id), Default::default());
-        }
-    });
-    let create_error = move || create.value().get().and_then(Result::err).map(|e| e.message);
+    let rooms = Resource::new(|| (), |_| list_rooms());
 
     view! {
         <Title text="Rooms" />
@@ -26,16 +15,11 @@ pub fn RoomsPage() -> impl IntoView {
             <h1>"Rooms"</h1>
             <p class="lede">"Each room holds its own agents and conversation. Everything is kept."</p>
         </div>
-        <ActionForm action=create attr:class="create-room">
+        <CreateRoomForm />
             <div class="field">
                 <label for="room-name">"Room name"</label>
                 <input id="room-name" name="name" required maxlength="100" placeholder="e.g. Product strategy" />
             </div>
-            <button type="submit" class="primary" disabled=move || create.pending().get()>
-                "Create room"
-            </button>
-        </ActionForm>
-        {move || create_error().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
         <Suspense fallback=|| view! { <p class="loading">"Loading rooms…"</p> }>
             {move || Suspend::new(async move {
                 match rooms.await {
@@ -64,5 +48,31 @@ pub fn RoomsPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// Creates a room. Without JavaScript the form posts and the page comes back with the new room
+/// listed; with it, the browser goes straight into the new room.
+#[island]
+fn CreateRoomForm() -> impl IntoView {
+    let create = ServerAction::<CreateRoom>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(room)) = create.value().get() {
+            let _ = window().location().set_href(&format!("/rooms/{}", room.id));
+        }
+    });
+    let create_error = move || create.value().get().and_then(Result::err).map(|e| e.message);
+
+    view! {
+        <ActionForm action=create attr:class="create-room">
+            <div class="field">
+                <label for="room-name">"Room name"</label>
+                <input id="room-name" name="name" required maxlength="100" placeholder="e.g. Product strategy" />
+            </div>
+            <button type="submit" class="primary" disabled=move || create.pending().get()>
+                "Create room"
+            </button>
+        </ActionForm>
+        {move || create_error().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
     }
 }
