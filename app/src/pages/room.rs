@@ -1,9 +1,9 @@
+use domain::rooms::RoomSnapshot;
 use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
-use domain::rooms::RoomSnapshot;
 use uuid::Uuid;
 
 use crate::error::AppError;
