@@ -92,7 +92,7 @@ mod tests {
 
     use super::*;
 
-    fn agents(names: &[&str]) -> Vec<Agent> {
+    pub(super) fn agents(names: &[&str]) -> Vec<Agent> {
         names
             .iter()
             .enumerate()
@@ -247,20 +247,7 @@ mod run_tests {
     use super::*;
 
     fn team(names: &[&str]) -> Vec<Agent> {
-        names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| Agent {
-                id: Uuid::from_u128(i as u128 + 1),
-                room_id: Uuid::nil(),
-                name: (*name).to_owned(),
-                model: "demo".into(),
-                system_prompt: String::new(),
-                temperature: 0.7,
-                is_active: true,
-                created_at: Utc::now(),
-            })
-            .collect()
+        super::tests::agents(names)
     }
 
     /// Simulates `steps` turns with no mentions and returns who spoke.

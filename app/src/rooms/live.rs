@@ -68,7 +68,8 @@ mod browser {
             }
         });
         let last = state.last_event_id.get_untracked();
-        let url = format!("/api/rooms/{}/stream?last_event_id={}", state.room_id, url_encode(&last));
+        let last = percent_encoding::utf8_percent_encode(&last, percent_encoding::NON_ALPHANUMERIC);
+        let url = format!("/api/rooms/{}/stream?last_event_id={last}", state.room_id);
         let Ok(source) = EventSource::new(&url) else {
             state.connection.set(Connection::Offline);
             return;
@@ -133,15 +134,5 @@ mod browser {
                 }
             }
         });
-    }
-
-    fn url_encode(value: &str) -> String {
-        value
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-                other => format!("%{other:02X}"),
-            })
-            .collect()
     }
 }

@@ -318,14 +318,12 @@ fn backoff(attempt: u32, error: &LlmError) -> Duration {
     base + Duration::from_millis(rand::random_range(0..100))
 }
 
+/// Characters that stay as they are in a URL path segment (RFC 3986 "unreserved").
+const PATH_SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
 fn percent_encode_segment(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(value, PATH_SEGMENT).to_string()
 }
 
 /// A rough token count (about four characters per token) for when a provider reports none.
