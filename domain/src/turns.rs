@@ -242,7 +242,6 @@ fn capitalize(text: &str) -> String {
 
 #[cfg(test)]
 mod run_tests {
-    use chrono::Utc;
 
     use super::*;
 
