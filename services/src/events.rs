@@ -87,10 +87,6 @@ impl EventHub {
         Self { epoch, retention, rooms: Mutex::new(HashMap::new()) }
     }
 
-    pub fn retention(&self) -> Retention {
-        self.retention
-    }
-
     fn channel(&self, room_id: Uuid) -> Arc<Mutex<RoomChannel>> {
         let mut rooms = lock(&self.rooms);
         rooms

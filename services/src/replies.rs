@@ -64,10 +64,6 @@ impl StopSignal {
         self.token.cancel();
     }
 
-    pub fn is_stopped(&self) -> bool {
-        self.token.is_cancelled()
-    }
-
     async fn stopped(&self) -> MessageStatus {
         self.token.cancelled().await;
         self.status.get().copied().unwrap_or(MessageStatus::Stopped)

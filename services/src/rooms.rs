@@ -50,12 +50,19 @@ pub async fn room_snapshot(state: &AppState, room_id: Uuid) -> ServiceResult<Roo
     let last_event_id = state.events.current_id(room_id);
     let room = get_room(state, room_id).await?;
     let agents = state.store.list_agents(room_id).await?;
-    let mut page = list_messages(state, room_id, None, None).await?;
-    for message in page.messages.iter_mut().filter(|m| m.status == MessageStatus::Streaming) {
-        if let Some(text) = state.live_texts.get(message.id) {
-            message.content = text;
-        }
-    }
+    let stored = state.store.list_messages(room_id, None, limits::PAGE_DEFAULT).await?;
+    let messages = stored
+        .messages
+        .into_iter()
+        .map(|mut message| {
+            if let Some(text) = state.live_texts.get(message.id).filter(|_| message.status == MessageStatus::Streaming)
+            {
+                message.content = text;
+            }
+            with_html(message)
+        })
+        .collect();
+    let page = MessagePage { messages, next_cursor: stored.older_cursor };
     let latest_run = crate::runs::latest_status(state, room_id).await?;
     Ok(RoomSnapshot { room, agents, page, last_event_id, demo_mode: state.models.demo_only(), latest_run })
 }
@@ -73,8 +80,9 @@ pub async fn create_agent(state: &AppState, room_id: Uuid, input: CreateAgent) -
         system_prompt: validate_system_prompt(&input.system_prompt)?,
         temperature: validate_temperature(input.temperature)?,
     };
-    ensure_unique_agent_name(state, room_id, &new.name, None).await?;
-    let agent = state.store.create_agent(new, limits::MAX_ACTIVE_AGENTS).await.map_err(agent_limit_message)?;
+    let name = new.name.clone();
+    let agent =
+        state.store.create_agent(new, limits::MAX_ACTIVE_AGENTS).await.map_err(|e| agent_write_error(e, &name))?;
     tracing::info!(room_id = %room_id, agent_id = %agent.id, "agent added");
     Ok(agent)
 }
@@ -87,45 +95,29 @@ pub async fn update_agent(state: &AppState, room_id: Uuid, agent_id: Uuid, input
         temperature: input.temperature.map(validate_temperature).transpose()?,
         is_active: input.is_active,
     };
-    if let Some(name) = &patch.name {
-        ensure_unique_agent_name(state, room_id, name, Some(agent_id)).await?;
-    }
     get_room(state, room_id).await?;
+    let name = patch.name.clone().unwrap_or_default();
     let agent = state
         .store
         .update_agent(room_id, agent_id, patch, limits::MAX_ACTIVE_AGENTS)
         .await
-        .map_err(agent_limit_message)?;
+        .map_err(|e| agent_write_error(e, &name))?;
     Ok(agent)
 }
 
-fn agent_limit_message(error: storage::StorageError) -> ServiceError {
+/// The refusals of an agent write in words for people. Names are unique per room (ignoring
+/// case) so that an `@Name` mention points at one agent; the database enforces it.
+fn agent_write_error(error: storage::StorageError, name: &str) -> ServiceError {
     match error {
         storage::StorageError::LimitReached(_) => ServiceError::LimitReached(format!(
             "A room can have at most {} active agents; deactivate one first.",
             limits::MAX_ACTIVE_AGENTS
         )),
+        storage::StorageError::Conflict(_) => {
+            ServiceError::Conflict(format!("This room already has an agent named {name}."))
+        }
         other => other.into(),
     }
-}
-
-/// `@Name` mentions must point at one agent, so two agents of a room may not share a name.
-async fn ensure_unique_agent_name(
-    state: &AppState,
-    room_id: Uuid,
-    name: &str,
-    except: Option<Uuid>,
-) -> ServiceResult<()> {
-    let taken = state
-        .store
-        .list_agents(room_id)
-        .await?
-        .iter()
-        .any(|a| Some(a.id) != except && a.name.eq_ignore_ascii_case(name));
-    if taken {
-        return Err(ServiceError::Conflict(format!("This room already has an agent named {name}.")));
-    }
-    Ok(())
 }
 
 pub async fn list_messages(

@@ -43,7 +43,10 @@ impl From<domain::rooms::UnknownVariant> for StorageError {
     }
 }
 
-/// True when the error is the database refusing a duplicate under a unique index.
-pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+/// Turns the database refusing a duplicate under a unique index into `Conflict(message)`.
+pub(crate) fn conflict_on_duplicate<T>(result: Result<T, sqlx::Error>, message: &'static str) -> Result<T> {
+    match result {
+        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Err(StorageError::Conflict(message)),
+        other => Ok(other?),
+    }
 }

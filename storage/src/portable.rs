@@ -69,12 +69,7 @@ macro_rules! impl_portable_store {
                 .bind($crate::now())
                 .fetch_one(&self.pool)
                 .await;
-                match result {
-                    Err(e) if $crate::error::is_unique_violation(&e) => {
-                        Err($crate::StorageError::Conflict("a user with this email already exists"))
-                    }
-                    other => Ok(other?),
-                }
+                $crate::error::conflict_on_duplicate(result, "a user with this email already exists")
             }
 
             #[tracing::instrument(skip_all, err)]
@@ -102,12 +97,7 @@ macro_rules! impl_portable_store {
                 .bind(role.as_str())
                 .fetch_one(&self.pool)
                 .await;
-                match result {
-                    Err(e) if $crate::error::is_unique_violation(&e) => {
-                        Err($crate::StorageError::Conflict("the user is already a member of this room"))
-                    }
-                    other => other?.try_into(),
-                }
+                $crate::error::conflict_on_duplicate(result, "the user is already a member of this room")?.try_into()
             }
 
             #[tracing::instrument(skip_all, err)]
@@ -166,7 +156,7 @@ macro_rules! impl_portable_store {
                 if active >= max_active {
                     return Err($crate::StorageError::LimitReached("the room already has the maximum number of active agents"));
                 }
-                let agent: domain::rooms::Agent = sqlx::query_as::<_, $crate::rows::AgentRow>(concat!(
+                let agent = sqlx::query_as::<_, $crate::rows::AgentRow>(concat!(
                     "INSERT INTO agents (id, room_id, name, model, system_prompt, temperature, is_active, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, TRUE, $7) RETURNING ", $crate::portable::agent_columns!()
                 ))
@@ -178,8 +168,9 @@ macro_rules! impl_portable_store {
                 .bind(new.temperature)
                 .bind($crate::now())
                 .fetch_one(&mut *tx)
-                .await?
-                .try_into()?;
+                .await;
+                let agent: domain::rooms::Agent =
+                    $crate::error::conflict_on_duplicate(agent, $crate::portable::DUPLICATE_AGENT_NAME)?.try_into()?;
                 tx.commit().await?;
                 Ok(agent)
             }
@@ -232,7 +223,7 @@ macro_rules! impl_portable_store {
                 {
                     return Err($crate::StorageError::LimitReached("the room already has the maximum number of active agents"));
                 }
-                let agent: domain::rooms::Agent = sqlx::query_as::<_, $crate::rows::AgentRow>(concat!(
+                let agent = sqlx::query_as::<_, $crate::rows::AgentRow>(concat!(
                     "UPDATE agents SET name = COALESCE($3, name), model = COALESCE($4, model), \
                      system_prompt = COALESCE($5, system_prompt), temperature = COALESCE($6, temperature), \
                      is_active = COALESCE($7, is_active) WHERE room_id = $1 AND id = $2 RETURNING ",
@@ -246,8 +237,9 @@ macro_rules! impl_portable_store {
                 .bind(patch.temperature)
                 .bind(patch.is_active)
                 .fetch_one(&mut *tx)
-                .await?
-                .try_into()?;
+                .await;
+                let agent: domain::rooms::Agent =
+                    $crate::error::conflict_on_duplicate(agent, $crate::portable::DUPLICATE_AGENT_NAME)?.try_into()?;
                 tx.commit().await?;
                 Ok(agent)
             }
@@ -395,12 +387,7 @@ macro_rules! impl_portable_store {
                 .bind($crate::now())
                 .fetch_one(&self.pool)
                 .await;
-                match result {
-                    Err(e) if $crate::error::is_unique_violation(&e) => {
-                        Err($crate::StorageError::Conflict("a run is already active in this room"))
-                    }
-                    other => other?.try_into(),
-                }
+                $crate::error::conflict_on_duplicate(result, "a run is already active in this room")?.try_into()
             }
 
             #[tracing::instrument(skip_all, err)]
@@ -565,6 +552,9 @@ macro_rules! impl_portable_store {
         }
     };
 }
+
+/// What storage says when two agents of a room would share a name.
+pub(crate) const DUPLICATE_AGENT_NAME: &str = "the room already has an agent with this name";
 
 pub(crate) use {
     agent_columns, impl_portable_store, message_columns, room_columns, run_columns, usage_columns, user_columns,

@@ -38,6 +38,7 @@ on_both_backends!(
     rooms_are_stored_and_listed_newest_first,
     agents_are_limited_per_room_and_patched,
     concurrent_agent_creation_never_exceeds_the_limit,
+    agent_names_are_unique_in_a_room,
     messages_page_backwards_in_chronological_pages,
     streaming_messages_are_flushed_finished_and_interrupted,
     one_running_run_per_room,
@@ -154,6 +155,26 @@ async fn concurrent_agent_creation_never_exceeds_the_limit(store: &DynStore, _ur
     let succeeded = results.into_iter().filter(|r| r.as_ref().unwrap().is_ok()).count();
     assert_eq!(succeeded, 12);
     assert_eq!(store.list_agents(room.id).await.unwrap().len(), 12);
+}
+
+async fn agent_names_are_unique_in_a_room(store: &DynStore, _url: &str) {
+    let room = store.create_room(new_room("names")).await.unwrap();
+    let other = store.create_room(new_room("elsewhere")).await.unwrap();
+    store.create_agent(agent(room.id, "Ada"), 12).await.unwrap();
+    let bob = store.create_agent(agent(room.id, "Bob"), 12).await.unwrap();
+    let duplicate = store.create_agent(agent(room.id, "ADA"), 12).await.unwrap_err();
+    assert!(matches!(duplicate, StorageError::Conflict(_)), "{duplicate:?}");
+    let rename = AgentPatch { name: Some("ada".into()), ..Default::default() };
+    let renamed = store.update_agent(room.id, bob.id, rename, 12).await.unwrap_err();
+    assert!(matches!(renamed, StorageError::Conflict(_)), "{renamed:?}");
+    assert_eq!(
+        store.get_agent(room.id, bob.id).await.unwrap().unwrap().name,
+        "Bob",
+        "the refused rename changed nothing"
+    );
+    store.create_agent(agent(other.id, "Ada"), 12).await.expect("another room may use the name");
+    let keep = AgentPatch { name: Some("Bob".into()), temperature: Some(1.0), ..Default::default() };
+    store.update_agent(room.id, bob.id, keep, 12).await.expect("an agent keeps its own name");
 }
 
 async fn messages_page_backwards_in_chronological_pages(store: &DynStore, _url: &str) {

@@ -44,7 +44,7 @@ fn split_keeping_spaces(text: &str) -> Vec<String> {
 }
 
 /// The demo model's reply to the conversation in `request`.
-pub fn demo_reply(request: &ChatRequest) -> String {
+fn demo_reply(request: &ChatRequest) -> String {
     let persona = request
         .messages
         .iter()

@@ -18,7 +18,6 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::config::{LlmConfig, DEFAULT_OPENAI_BASE_URL};
-pub use demo::demo_reply;
 pub use pricing::PriceTable;
 
 /// Who serves a model.
