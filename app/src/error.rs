@@ -1,6 +1,7 @@
-//! The error every server function returns: the same `{code, message}` the REST API sends.
+//! The error every server function returns: the same `{code, message}` the REST API sends,
+//! with the code typed so pages branch on it without comparing strings.
 
-use domain::ErrorBody;
+use domain::{ErrorBody, ErrorCode};
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
@@ -8,28 +9,26 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{message}")]
 pub struct AppError {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl AppError {
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into() }
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
     }
 
     /// A 404 for something the page itself knows cannot exist (e.g. a malformed id).
     pub fn not_found(what: &str) -> Self {
         #[cfg(feature = "ssr")]
-        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-            response.set_status(http::StatusCode::NOT_FOUND);
-        }
-        Self::new("NOT_FOUND", format!("{what} not found"))
+        ssr::set_status(ErrorCode::NotFound.http_status());
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
     }
 }
 
 impl From<ErrorBody> for AppError {
     fn from(body: ErrorBody) -> Self {
-        Self { code: body.error.code, message: body.error.message }
+        Self { code: body.code().unwrap_or(ErrorCode::Internal), message: body.error.message }
     }
 }
 
@@ -40,29 +39,48 @@ impl FromServerFnError for AppError {
         match value {
             // Arguments the server could not read are the client's fault, and safe to describe.
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
-                AppError::new("MALFORMED_JSON", "The request could not be read.")
+                AppError::new(ErrorCode::MalformedJson, "The request could not be read.")
             }
             ServerFnErrorErr::Request(_) => {
-                AppError::new("NETWORK", "The server could not be reached. Check your connection and retry.")
+                AppError::new(ErrorCode::Network, "The server could not be reached. Check your connection and retry.")
             }
-            _ => AppError::new("INTERNAL", "Something went wrong; please retry."),
+            _ => AppError::new(ErrorCode::Internal, "Something went wrong; please retry."),
         }
     }
 }
 
 #[cfg(feature = "ssr")]
-impl From<services::ServiceError> for AppError {
-    /// Logs server faults once, with their details, and sets the HTTP status of the response.
-    fn from(error: services::ServiceError) -> Self {
-        if error.is_server_fault() {
-            tracing::error!(error = %error, "server function failed");
-        }
-        let code = error.code();
+mod ssr {
+    use domain::PublicError;
+    use error_response::ErrorReply;
+
+    use super::AppError;
+
+    pub fn set_status(status: u16) {
         if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-            if let Ok(status) = http::StatusCode::from_u16(code.http_status()) {
+            if let Ok(status) = http::StatusCode::from_u16(status) {
                 response.set_status(status);
             }
         }
-        AppError::new(code.as_str(), error.public_message())
+    }
+
+    /// A server function's failure takes the one path every error takes to a response: its
+    /// status goes on the response, its public body to the browser.
+    fn reply(error: &impl PublicError) -> AppError {
+        let reply = ErrorReply::new(error);
+        set_status(reply.status.as_u16());
+        AppError::from(reply.body)
+    }
+
+    impl From<services::ServiceError> for AppError {
+        fn from(error: services::ServiceError) -> Self {
+            reply(&error)
+        }
+    }
+
+    impl From<gateway::GatewayError> for AppError {
+        fn from(error: gateway::GatewayError) -> Self {
+            reply(&error)
+        }
     }
 }

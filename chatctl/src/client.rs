@@ -5,7 +5,7 @@ use std::time::Duration;
 use domain::control_plane::{
     Channel, ConfirmRequest, ConfirmResponse, PreviewRequest, PreviewResponse, StructuredOverride, WatchResponse,
 };
-use domain::ErrorBody;
+use domain::{ErrorBody, ErrorCode};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
@@ -24,9 +24,10 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    pub fn code(&self) -> Option<&str> {
+    /// The error code, when the server sent one this version knows.
+    pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            ClientError::Api { code, .. } => Some(code),
+            ClientError::Api { code, .. } => code.parse().ok(),
             _ => None,
         }
     }
@@ -150,7 +151,7 @@ mod tests {
         let error =
             ClientError::Api { status: 410, code: "PREVIEW_EXPIRED".into(), message: "gone".into(), retry_after: None };
         assert_eq!(error.to_string(), "PREVIEW_EXPIRED: gone");
-        assert_eq!(error.code(), Some("PREVIEW_EXPIRED"));
+        assert_eq!(error.code(), Some(ErrorCode::PreviewExpired));
         assert!(clip(&"x".repeat(500)).chars().count() <= 201);
     }
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use domain::control_plane::TaskState;
+use domain::ErrorCode;
 use tokio::sync::mpsc;
 
 use crate::client::{Client, ClientError};
@@ -38,7 +39,7 @@ pub async fn watch_until_final(client: &Client, task_id: &str, interval: Duratio
                 }
                 interval
             }
-            Err(error) if error.code() == Some("RATE_LIMITED") => {
+            Err(error) if error.code() == Some(ErrorCode::RateLimited) => {
                 Duration::from_secs(error.retry_after().unwrap_or(1)).max(interval)
             }
             Err(error @ ClientError::Transport { .. }) => {

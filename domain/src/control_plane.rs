@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::rooms::string_enum;
+use crate::string_enum::string_enum;
 
 /// How long a preview can be confirmed, unless the server is configured otherwise (§3.1).
 pub const DEFAULT_PREVIEW_TTL_SECONDS: u64 = 300;
@@ -193,65 +193,6 @@ pub struct SessionTasksResponse {
     pub tasks: Vec<SessionTask>,
 }
 
-string_enum! {
-    /// Every error code of the control plane's API. The first five are spec 001 §8's.
-    ControlPlaneErrorCode {
-        /// The preview's TTL (or its session's) ran out.
-        PreviewExpired => "PREVIEW_EXPIRED",
-        /// The session does not own the preview, or is bound to another channel.
-        SessionMismatch => "SESSION_MISMATCH",
-        /// Every generated task id collided with an existing task.
-        TaskCollision => "TASK_COLLISION",
-        /// The task (or its structured override) failed schema validation.
-        SchemaInvalid => "SCHEMA_INVALID",
-        /// Too many requests from one session or one address.
-        RateLimited => "RATE_LIMITED",
-        /// No preview with that id exists.
-        PreviewNotFound => "PREVIEW_NOT_FOUND",
-        /// The preview was already confirmed (or is being confirmed); confirm is single-use.
-        PreviewAlreadyConfirmed => "PREVIEW_ALREADY_CONFIRMED",
-        /// The session already holds the most unconfirmed previews it may.
-        TooManyPreviews => "TOO_MANY_PREVIEWS",
-        /// The server holds as many sessions as it may.
-        TooManySessions => "TOO_MANY_SESSIONS",
-        /// A structured override was sent for an input that a rule recognised.
-        OverrideNotAllowed => "OVERRIDE_NOT_ALLOWED",
-        /// No task with that id exists in this session.
-        TaskNotFound => "TASK_NOT_FOUND",
-        /// `session_id` is not a UUIDv4.
-        InvalidSessionId => "INVALID_SESSION_ID",
-        /// `raw_input` is empty or too long.
-        InvalidInput => "INVALID_INPUT",
-        /// The body is not JSON, or not sent as JSON.
-        MalformedJson => "MALFORMED_JSON",
-        /// A field is missing or has the wrong type or value.
-        InvalidField => "INVALID_FIELD",
-        /// The body is larger than the server accepts.
-        PayloadTooLarge => "PAYLOAD_TOO_LARGE",
-        /// Something failed inside the server; details are in its log only.
-        Internal => "INTERNAL",
-    }
-}
-
-impl ControlPlaneErrorCode {
-    /// The HTTP status that goes with this code.
-    pub fn http_status(self) -> u16 {
-        use ControlPlaneErrorCode::*;
-        match self {
-            PreviewExpired => 410,
-            SessionMismatch => 403,
-            TaskCollision | PreviewAlreadyConfirmed | TooManyPreviews => 409,
-            SchemaInvalid | OverrideNotAllowed | InvalidSessionId | InvalidInput | InvalidField => 422,
-            RateLimited => 429,
-            PreviewNotFound | TaskNotFound => 404,
-            TooManySessions => 503,
-            MalformedJson => 400,
-            PayloadTooLarge => 413,
-            Internal => 500,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,25 +201,12 @@ mod tests {
     fn enums_use_the_spec_spelling() {
         assert_eq!(serde_json::to_string(&TaskState::PendingApproval).unwrap(), "\"pending_approval\"");
         assert_eq!(serde_json::to_string(&Channel::Telegram).unwrap(), "\"telegram\"");
-        assert_eq!(serde_json::to_string(&ControlPlaneErrorCode::PreviewExpired).unwrap(), "\"PREVIEW_EXPIRED\"");
         assert_eq!("web".parse::<Channel>().unwrap(), Channel::Web);
         assert!("irc".parse::<Channel>().is_err());
         assert_eq!(Risk::Low.lane(), Lane::Fast);
         assert_eq!(Risk::High.lane(), Lane::Approval);
         assert!(TaskState::Done.is_final() && TaskState::Failed.is_final());
         assert!(!TaskState::Accepted.is_final() && !TaskState::PendingApproval.is_final());
-    }
-
-    #[test]
-    fn spec_error_codes_have_their_statuses() {
-        assert_eq!(ControlPlaneErrorCode::PreviewExpired.http_status(), 410);
-        assert_eq!(ControlPlaneErrorCode::SessionMismatch.http_status(), 403);
-        assert_eq!(ControlPlaneErrorCode::TaskCollision.http_status(), 409);
-        assert_eq!(ControlPlaneErrorCode::SchemaInvalid.http_status(), 422);
-        assert_eq!(ControlPlaneErrorCode::RateLimited.http_status(), 429);
-        for code in ControlPlaneErrorCode::ALL {
-            assert!((400..600).contains(&code.http_status()), "{code}");
-        }
     }
 
     #[test]

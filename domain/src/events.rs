@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::rooms::Message;
-use crate::runs::{RunStatus, StopReason};
+use crate::runs::RunStatusEvent;
 
 /// SSE event names, verbatim from the specification.
 pub mod names {
@@ -25,23 +25,6 @@ pub struct MessageDelta {
     /// Byte length of the message text before this delta, so a client that already has part of
     /// the text (from a snapshot) appends exactly the rest.
     pub offset: usize,
-}
-
-/// `run.status`: the state and meters of an auto-dialogue run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunStatusEvent {
-    pub run_id: Uuid,
-    pub status: RunStatus,
-    pub step: i64,
-    pub max_steps: i64,
-    pub elapsed_ms: i64,
-    pub max_seconds: i64,
-    pub tokens_used: i64,
-    pub budget_tokens: Option<i64>,
-    pub stop_reason: Option<StopReason>,
-    /// Summed cost of the run's generations, in US dollars.
-    #[serde(default)]
-    pub cost: f64,
 }
 
 /// `stream.reset`: why the client must reload.

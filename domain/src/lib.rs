@@ -7,9 +7,12 @@ pub mod error;
 pub mod events;
 pub mod rooms;
 pub mod runs;
+pub mod snapshot;
+mod string_enum;
 pub mod turns;
 
-pub use error::{ErrorBody, ErrorCode};
+pub use error::{ErrorBody, ErrorCode, PublicError};
+pub use string_enum::UnknownVariant;
 
 /// The product version shown in the footer and reported by the server.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

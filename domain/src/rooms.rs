@@ -4,53 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Declares a string-backed enum with its wire name, `as_str` and `FromStr`, so storage and
-/// the wire use the same spelling.
-macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum $name {
-            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
-        }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = crate::rooms::UnknownVariant;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s {
-                    $($text => Ok($name::$variant),)+
-                    other => Err(crate::rooms::UnknownVariant {
-                        kind: stringify!($name),
-                        value: other.to_owned(),
-                    }),
-                }
-            }
-        }
-    };
-}
-pub(crate) use string_enum;
-
-/// A stored string that names no variant of the enum it should decode into.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {kind} value {value:?}")]
-pub struct UnknownVariant {
-    pub kind: &'static str,
-    pub value: String,
-}
+use crate::string_enum::string_enum;
 
 string_enum! {
     /// Whether agents only answer people (`manual`) or may also talk among themselves (`auto`).
@@ -270,21 +224,6 @@ pub struct MessagePage {
     pub messages: Vec<Message>,
     /// Pass as `cursor` to get the previous page; `null` when this page starts at the first message.
     pub next_cursor: Option<Uuid>,
-}
-
-/// Everything the room page needs to render at once.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RoomSnapshot {
-    pub room: Room,
-    pub agents: Vec<Agent>,
-    pub page: MessagePage,
-    /// The id of the last live event published before the snapshot was read; the browser's
-    /// live stream resumes from here so nothing between rendering and connecting is lost.
-    pub last_event_id: String,
-    /// True when no language-model provider is configured and agents answer with the demo model.
-    pub demo_mode: bool,
-    /// The room's latest auto-dialogue run, if it has had one.
-    pub latest_run: Option<crate::events::RunStatusEvent>,
 }
 
 /// A field that breaks a rule, with a message meant for people.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::rooms::string_enum;
+use crate::string_enum::string_enum;
 
 string_enum! {
     RunStatus { Running => "running", Completed => "completed", Stopped => "stopped", Failed => "failed" }
@@ -35,6 +35,23 @@ pub struct Run {
     pub started_at: DateTime<Utc>,
     pub stopped_at: Option<DateTime<Utc>>,
     pub stop_reason: Option<StopReason>,
+}
+
+/// `run.status`: the state and meters of an auto-dialogue run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunStatusEvent {
+    pub run_id: Uuid,
+    pub status: RunStatus,
+    pub step: i64,
+    pub max_steps: i64,
+    pub elapsed_ms: i64,
+    pub max_seconds: i64,
+    pub tokens_used: i64,
+    pub budget_tokens: Option<i64>,
+    pub stop_reason: Option<StopReason>,
+    /// Summed cost of the run's generations, in US dollars.
+    #[serde(default)]
+    pub cost: f64,
 }
 
 /// Limits on auto-dialogue runs.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use domain::control_plane::{DEFAULT_PREVIEW_TTL_SECONDS, DEFAULT_SESSION_TTL_SECONDS};
-use thiserror::Error;
+use settings::{ConfigError, Env};
 
 pub const DEFAULT_ROOT: &str = "data/control-plane";
 pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
@@ -60,41 +60,20 @@ impl Default for GatewayConfig {
     }
 }
 
-/// A variable that is set but cannot be used.
-#[derive(Debug, Error, PartialEq, Eq)]
-#[error("{variable}: {problem}")]
-pub struct GatewayConfigError {
-    pub variable: &'static str,
-    pub problem: String,
-}
-
 impl GatewayConfig {
     /// A configuration with every default but the root folder.
     pub fn with_root(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into(), ..Self::default() }
     }
 
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, GatewayConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads configuration through `lookup`, so tests need not touch the process environment.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, GatewayConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let seconds = |variable: &'static str, default: u64, max: u64| -> Result<Duration, GatewayConfigError> {
-            whole_number(&get, variable, default, 1, max).map(Duration::from_secs)
-        };
-        let rate = |variable: &'static str, default: u32| -> Result<u32, GatewayConfigError> {
-            whole_number(&get, variable, u64::from(default), 1, 1_000_000).map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-        };
-
+    /// Reads the `GATEWAY_*` variables.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let rate = |variable: &'static str, default: u32| env.number(variable, default, 1..=1_000_000);
         Ok(GatewayConfig {
-            root: PathBuf::from(get("GATEWAY_ROOT").unwrap_or_else(|| DEFAULT_ROOT.to_owned())),
-            preview_ttl: seconds("GATEWAY_PREVIEW_TTL_SECONDS", DEFAULT_PREVIEW_TTL_SECONDS, 86_400)?,
-            session_ttl: seconds("GATEWAY_SESSION_TTL_SECONDS", DEFAULT_SESSION_TTL_SECONDS, 86_400)?,
-            max_sessions: whole_number(&get, "GATEWAY_MAX_SESSIONS", DEFAULT_MAX_SESSIONS as u64, 1, 10_000_000)?
-                as usize,
+            root: PathBuf::from(env.text_or("GATEWAY_ROOT", DEFAULT_ROOT)),
+            preview_ttl: env.seconds("GATEWAY_PREVIEW_TTL_SECONDS", DEFAULT_PREVIEW_TTL_SECONDS, 1..=86_400)?,
+            session_ttl: env.seconds("GATEWAY_SESSION_TTL_SECONDS", DEFAULT_SESSION_TTL_SECONDS, 1..=86_400)?,
+            max_sessions: env.number("GATEWAY_MAX_SESSIONS", DEFAULT_MAX_SESSIONS, 1..=10_000_000)?,
             session_rate: RateLimit::new(
                 rate("GATEWAY_RATE_SESSION_PER_SECOND", DEFAULT_SESSION_RATE_PER_SECOND)?,
                 rate("GATEWAY_RATE_SESSION_BURST", DEFAULT_SESSION_RATE_BURST)?,
@@ -107,34 +86,12 @@ impl GatewayConfig {
     }
 }
 
-fn whole_number(
-    get: &impl Fn(&str) -> Option<String>,
-    variable: &'static str,
-    default: u64,
-    min: u64,
-    max: u64,
-) -> Result<u64, GatewayConfigError> {
-    let Some(value) = get(variable) else {
-        return Ok(default);
-    };
-    match value.parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(GatewayConfigError {
-            variable,
-            problem: format!("expected a whole number from {min} to {max} (got {value:?})"),
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
-    fn config(vars: &[(&str, &str)]) -> Result<GatewayConfig, GatewayConfigError> {
-        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        GatewayConfig::from_lookup(|name| vars.get(name).cloned())
+    fn config(vars: &[(&str, &str)]) -> Result<GatewayConfig, ConfigError> {
+        GatewayConfig::from_env(&Env::from_pairs(vars))
     }
 
     #[test]

@@ -4,8 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use domain::control_plane::ControlPlaneErrorCode;
-use domain::ErrorBody;
+use domain::{ErrorCode, PublicError};
 use thiserror::Error;
 
 pub type GatewayResult<T> = Result<T, GatewayError>;
@@ -58,9 +57,11 @@ impl GatewayError {
     pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
         GatewayError::Internal(format!("{context}: {error}"))
     }
+}
 
-    pub fn code(&self) -> ControlPlaneErrorCode {
-        use ControlPlaneErrorCode as Code;
+impl PublicError for GatewayError {
+    fn code(&self) -> ErrorCode {
+        use ErrorCode as Code;
         match self {
             GatewayError::PreviewExpired => Code::PreviewExpired,
             GatewayError::SessionMismatch(_) => Code::SessionMismatch,
@@ -82,12 +83,12 @@ impl GatewayError {
         }
     }
 
-    pub fn http_status(&self) -> u16 {
-        self.code().http_status()
+    /// Only a fault inside the gateway; a full session table is a refusal, not a fault.
+    fn is_server_fault(&self) -> bool {
+        matches!(self, GatewayError::Internal(_))
     }
 
-    /// Seconds a client should wait before trying again, for `Retry-After`.
-    pub fn retry_after(&self) -> Option<u64> {
+    fn retry_after(&self) -> Option<u64> {
         match self {
             GatewayError::RateLimited { retry_after_seconds } => Some(*retry_after_seconds),
             GatewayError::TooManySessions => Some(60),
@@ -95,13 +96,8 @@ impl GatewayError {
         }
     }
 
-    /// True for errors that reveal a fault in the gateway rather than in the request.
-    pub fn is_server_fault(&self) -> bool {
-        matches!(self, GatewayError::Internal(_))
-    }
-
-    /// The message a client may see. The first five are spec 001 §8's wording.
-    pub fn public_message(&self) -> String {
+    /// The first five are the control-plane specification's wording, verbatim.
+    fn public_message(&self) -> String {
         match self {
             GatewayError::PreviewExpired => "Preview has expired, please re-preview".to_owned(),
             GatewayError::SessionMismatch(detail) => format!("Session ID does not match preview: {detail}"),
@@ -140,11 +136,6 @@ impl GatewayError {
             GatewayError::PayloadTooLarge => "The request body is too large.".to_owned(),
             GatewayError::Internal(_) => "Something went wrong on our side; it has been logged.".to_owned(),
         }
-    }
-
-    /// The API's error body for this error.
-    pub fn to_body(&self) -> ErrorBody {
-        ErrorBody::new(self.code().as_str(), self.public_message())
     }
 }
 

@@ -20,7 +20,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use domain::control_plane::{ConfirmRequest, PreviewRequest, SessionQuery};
 use http::request::Parts;
-use http::{header, HeaderValue, StatusCode};
+use error_response::ErrorReply;
+use http::StatusCode;
 use serde::Serialize;
 
 use crate::error::{GatewayError, GatewayResult};
@@ -148,11 +149,6 @@ pub fn from_query_rejection(rejection: &QueryRejection) -> GatewayError {
 
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, Json(self.to_body())).into_response();
-        if let Some(seconds) = self.retry_after() {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        response
+        ErrorReply::new(&self).into_response()
     }
 }

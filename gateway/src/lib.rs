@@ -18,7 +18,7 @@ pub mod service;
 pub mod sessions;
 pub mod telemetry;
 
-pub use config::{GatewayConfig, GatewayConfigError, RateLimit};
+pub use config::{GatewayConfig, RateLimit};
 pub use error::{GatewayError, GatewayResult, GatewayStartupError};
 pub use http::{router, ClientAddr};
 pub use service::Gateway;

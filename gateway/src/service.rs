@@ -19,6 +19,7 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use crate::config::GatewayConfig;
+use domain::PublicError;
 use crate::error::{GatewayError, GatewayResult, GatewayStartupError};
 use crate::events::ExecutionEvents;
 use crate::folders::{is_task_id, new_task_id, Folders, TaskFile, WriteError};

@@ -6,6 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{session, TestGateway};
+use domain::PublicError;
 use domain::control_plane::{Channel, ConfirmRequest, PreviewRequest};
 use futures::future::join_all;
 use http::StatusCode;

@@ -1,21 +1,26 @@
-//! The server: builds the application state, serves HTTP and shuts down gracefully.
+//! The server: reads the configuration, builds the application state, serves HTTP and shuts
+//! down gracefully.
 
 // The application's server-rendered view types are deeply nested.
 #![recursion_limit = "256"]
 
+pub mod config;
 pub mod http;
 pub mod shutdown;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 
 use std::process::ExitCode;
 
+pub use crate::config::Config;
 pub use crate::http::app;
-pub use crate::startup::{build_state, StartupError};
+pub use crate::startup::{assemble, build_state, StartupError};
+pub use crate::state::AppState;
 
 /// Reads the configuration, starts everything and serves until SIGTERM or SIGINT.
 pub async fn run() -> ExitCode {
-    let config = match services::Config::from_env() {
+    let config = match Config::from_process_env() {
         Ok(config) => config,
         Err(error) => {
             eprintln!("configuration error: {error}");

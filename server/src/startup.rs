@@ -1,11 +1,15 @@
 //! Building the application state and running the server until shutdown.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use leptos::config::LeptosOptions;
-use services::{AppState, Config};
+use services::{ServiceError, Services};
 use storage::PoolLimits;
 use thiserror::Error;
+
+use crate::config::Config;
+use crate::state::AppState;
 
 /// The name of the compiled browser bundle (`/pkg/<name>.js`, `.wasm`, `.css`).
 pub const BUNDLE_NAME: &str = "ais-chatrooms";
@@ -14,8 +18,12 @@ pub const BUNDLE_NAME: &str = "ais-chatrooms";
 pub enum StartupError {
     #[error("cannot open the database: {0}")]
     Database(#[from] storage::StorageError),
-    #[error("configuration error: {0}")]
-    Config(String),
+    #[error("cannot recover the state an earlier process left: {0}")]
+    Recovery(#[source] ServiceError),
+    #[error(transparent)]
+    ModelClient(#[from] services::llm::HttpClientError),
+    #[error("the control plane cannot start: {0}")]
+    Gateway(#[from] gateway::GatewayStartupError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("server error: {0}")]
@@ -32,30 +40,33 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
         .build()
 }
 
-/// Opens (and migrates) the database and assembles the state every part of the server shares.
+/// Assembles the state from its parts, with nothing started: tests use it with a store of
+/// their own.
+pub fn assemble(config: Config, store: storage::DynStore) -> Result<AppState, StartupError> {
+    let services = Services::new(config.services.clone(), store)?;
+    let gateway = gateway::Gateway::new(config.gateway.clone())?;
+    let leptos_options = leptos_options(&config);
+    Ok(AppState { config: Arc::new(config), services, gateway: Arc::new(gateway), leptos_options })
+}
+
+/// Opens (and migrates) the database, assembles the state every part of the server shares and
+/// repairs what a crash may have left.
 pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
     let limits =
         PoolLimits { max_connections: config.database_max_connections, acquire_timeout: Duration::from_secs(5) };
     let store = storage::open(config.database_url.expose(), limits).await?;
     tracing::info!(backend = store.backend().as_str(), database = %config.database_url.redacted(), "database ready");
-    // A crash may have left agent messages mid-stream: keep their text, mark them interrupted.
-    let interrupted = store.interrupt_streaming_messages().await?;
-    if interrupted > 0 {
-        tracing::warn!(interrupted, "messages left streaming by an earlier run were marked interrupted");
-    }
-    let options = leptos_options(&config);
-    let state = AppState::new(config, store, options).map_err(StartupError::Config)?;
-    // Runs a crash left marked running end with server_restart.
-    services::runs::close_orphaned_runs(&state).await.map_err(|e| StartupError::Config(e.to_string()))?;
-    spawn_housekeeping(&state);
+    let state = assemble(config, store)?;
+    state.services.recover().await.map_err(StartupError::Recovery)?;
+    spawn_housekeeping(&state.services);
     Ok(state)
 }
 
 /// Periodic upkeep that lives as long as the server.
-fn spawn_housekeeping(state: &AppState) {
-    let events = state.events.clone();
-    let shutdown = state.shutdown.clone();
-    state.tasks.spawn(async move {
+fn spawn_housekeeping(services: &Services) {
+    let events = services.events.clone();
+    let shutdown = services.shutdown.clone();
+    services.tasks.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tokio::select! {
@@ -78,7 +89,8 @@ pub async fn serve(state: AppState) -> Result<(), StartupError> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
     tracing::info!(%addr, "listening on http://{addr}");
 
-    let shutdown = state.shutdown.clone();
+    let services = state.services.clone();
+    let shutdown = services.shutdown.clone();
     tokio::spawn(async move {
         crate::shutdown::signal().await;
         shutdown.cancel();
@@ -90,16 +102,17 @@ pub async fn serve(state: AppState) -> Result<(), StartupError> {
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
     });
-    let router = crate::http::app(state.clone());
+    let grace = state.config.shutdown_grace;
+    let router = crate::http::app(state);
     let served = axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(state.shutdown.clone().cancelled_owned())
+        .with_graceful_shutdown(services.shutdown.clone().cancelled_owned())
         .await;
 
-    state.tasks.close();
-    if tokio::time::timeout(state.config.shutdown_grace, state.tasks.wait()).await.is_err() {
+    services.tasks.close();
+    if tokio::time::timeout(grace, services.tasks.wait()).await.is_err() {
         tracing::warn!("background work did not finish within the shutdown grace period");
     }
-    state.store.close().await;
+    services.store.close().await;
     tracing::info!("shut down");
     served.map_err(StartupError::Serve)
 }

@@ -1,6 +1,6 @@
 //! Logging through `tracing`: JSON lines by default, readable output with `LOG_FORMAT=pretty`.
 
-use services::config::{Config, LogFormat};
+use crate::config::{Config, LogFormat};
 use tracing_subscriber::{fmt, EnvFilter};
 
 /// Installs the global subscriber. Safe to call more than once (later calls are ignored).

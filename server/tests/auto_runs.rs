@@ -174,7 +174,7 @@ async fn stop_cancels_the_provider_request_and_keeps_the_partial_message(db: Db)
     eventually(Duration::from_secs(5), "some streamed text", || async {
         let Some(first) = agent_messages(&app, &room).await.into_iter().next() else { return false };
         let id = uuid::Uuid::parse_str(first["id"].as_str().unwrap()).unwrap();
-        app.state.live_texts.get(id).is_some_and(|text| text.len() > 6)
+        app.state.services.live_texts.get(id).is_some_and(|text| text.len() > 6)
     })
     .await;
 
@@ -259,7 +259,7 @@ async fn runs_in_several_rooms_proceed_at_once(db: Db) {
         assert_eq!(run["stop_reason"], "max_steps");
         assert_eq!(speakers(&agent_messages(&app, room).await), vec!["A", "B", "A"]);
     }
-    assert_eq!(app.state.runs.running_count(), 0);
+    assert_eq!(app.state.services.runs.count(), 0);
 }
 
 async fn run_status_events_report_every_step(db: Db) {

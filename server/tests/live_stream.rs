@@ -149,7 +149,7 @@ async fn streams_end_at_shutdown(db: Db) {
     let fake = FakeLlm::start(Reply::words("hi")).await;
     let (app, room_id, server) = setup(db, &fake, &[]).await;
     let mut stream = sse_connect(&format!("{server}/api/rooms/{room_id}/stream"), None).await;
-    app.state.shutdown.cancel();
+    app.state.services.shutdown.cancel();
     let ended = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("the stream ends in time");
     assert!(ended.is_none());
 }

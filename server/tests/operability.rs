@@ -37,7 +37,7 @@ async fn readiness_follows_the_database(db: Db) {
         }
     );
 
-    app.state.store.close().await;
+    app.state.services.store.close().await;
     let (status, body) = app.get_json("/readyz").await;
     assert_error(status, &body, 503, "UNAVAILABLE");
     let message = body["error"]["message"].as_str().unwrap();
@@ -107,7 +107,7 @@ async fn graceful_shutdown_ends_the_server(db: Db) {
     assert_eq!(response.status(), 200);
     assert!(body_text_len(response).await > 0);
 
-    app.state.shutdown.cancel();
+    app.state.services.shutdown.cancel();
     // Once shut down, the port no longer accepts requests.
     let mut refused = false;
     for _ in 0..50 {

@@ -330,7 +330,7 @@ async fn a_configured_provider_answers_with_real_usage_and_cost(db: Db) {
     assert_eq!(sent.body["messages"].as_array().unwrap().last().unwrap()["content"], "Guest: Caching?");
 
     let room_uuid = uuid::Uuid::parse_str(room_id).unwrap();
-    let usage = app.state.store.list_usage_events(room_uuid).await.unwrap();
+    let usage = app.state.services.store.list_usage_events(room_uuid).await.unwrap();
     assert_eq!(usage.len(), 1);
     assert_eq!((usage[0].provider.as_str(), usage[0].input_tokens, usage[0].output_tokens), ("openai", 17, 5));
     let expected = (0.15 * 17.0 + 0.60 * 5.0) / 1_000_000.0;

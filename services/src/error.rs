@@ -1,6 +1,7 @@
 //! The service layer's error: what went wrong, in terms a client may be told.
 
-use domain::ErrorCode;
+use domain::rooms::FieldError;
+use domain::{ErrorCode, PublicError};
 use storage::StorageError;
 use thiserror::Error;
 
@@ -29,8 +30,10 @@ impl ServiceError {
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         ServiceError::Invalid { field, message: message.into() }
     }
+}
 
-    pub fn code(&self) -> ErrorCode {
+impl PublicError for ServiceError {
+    fn code(&self) -> ErrorCode {
         match self {
             ServiceError::NotFound(_) => ErrorCode::NotFound,
             ServiceError::Invalid { .. } => ErrorCode::ValidationFailed,
@@ -41,8 +44,7 @@ impl ServiceError {
         }
     }
 
-    /// The message a client may see: never database or internal error text.
-    pub fn public_message(&self) -> String {
+    fn public_message(&self) -> String {
         match self {
             ServiceError::NotFound(what) => format!("{what} not found"),
             ServiceError::Invalid { message, .. } => message.clone(),
@@ -51,10 +53,11 @@ impl ServiceError {
             ServiceError::Internal(_) => "Something went wrong on our side; it has been logged.".to_owned(),
         }
     }
+}
 
-    /// True for errors that reveal a fault in the server rather than in the request.
-    pub fn is_server_fault(&self) -> bool {
-        matches!(self, ServiceError::Unavailable(_) | ServiceError::Internal(_))
+impl From<FieldError> for ServiceError {
+    fn from(error: FieldError) -> Self {
+        ServiceError::Invalid { field: error.field, message: error.message }
     }
 }
 

@@ -6,12 +6,14 @@
 //! subscriber's replayed backlog and its live feed neither overlap nor leave a gap.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use domain::events::RoomEvent;
 use tokio::sync::broadcast;
 use uuid::Uuid;
+
+use crate::lock;
 
 /// How many events of each room are kept for replay, and for how long.
 #[derive(Debug, Clone, Copy)]
@@ -74,12 +76,6 @@ pub enum Feed {
 }
 
 const CHANNEL_CAPACITY: usize = 4096;
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock cannot leave the channel inconsistent (every update is a
-    // single push or assignment), so a poisoned lock is still safe to use.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 impl EventHub {
     pub fn new(retention: Retention) -> Self {

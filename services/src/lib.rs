@@ -1,17 +1,31 @@
 //! The service layer. The REST handlers in `server` and the server functions in `app` both call
-//! into it, so every rule is written once.
+//! into it, so every rule is written once. It knows nothing of HTTP, pages or the control plane:
+//! it is built from a [`ServicesConfig`] and a store, and tested on its own.
 
 pub mod config;
 pub mod context;
 pub mod error;
 pub mod events;
+pub mod live_texts;
 pub mod llm;
 pub mod markdown;
 pub mod replies;
+pub mod room_turns;
 pub mod rooms;
+pub mod running_runs;
 pub mod runs;
-pub mod state;
+pub mod snapshot;
+mod state;
 
-pub use config::Config;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+pub use config::ServicesConfig;
 pub use error::{ServiceError, ServiceResult};
-pub use state::AppState;
+pub use state::{Recovered, Services};
+
+/// Locks a mutex of the service layer. Every structure behind these locks is changed by single
+/// inserts, removals or appends, so a panic elsewhere cannot leave one half-updated: a poisoned
+/// lock is still safe to use, and recovering keeps one panic from taking every request down.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -13,38 +13,12 @@ use uuid::Uuid;
 
 use crate::context::build_prompt;
 use crate::llm::{estimate_tokens, ChatRequest, Chunk, LlmError, ModelRoute, Usage};
-use crate::{AppState, ServiceResult};
+use crate::{Services, ServiceResult};
 
 /// How often a streaming message's text is saved.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 /// How many recent messages are considered for the prompt before the token budget cuts them.
 const HISTORY_WINDOW: i64 = 200;
-
-/// The text so far of every message being streamed, so a page rendered mid-stream shows it all
-/// (the database copy is only saved every half second).
-#[derive(Default)]
-pub struct LiveTexts {
-    texts: std::sync::Mutex<std::collections::HashMap<Uuid, String>>,
-}
-
-impl LiveTexts {
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Uuid, String>> {
-        self.texts.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn append(&self, message_id: Uuid, delta: &str) {
-        self.lock().entry(message_id).or_default().push_str(delta);
-    }
-
-    fn remove(&self, message_id: Uuid) {
-        self.lock().remove(&message_id);
-    }
-
-    /// The current text of a streaming message, if it is still streaming here.
-    pub fn get(&self, message_id: Uuid) -> Option<String> {
-        self.lock().get(&message_id).cloned()
-    }
-}
 
 /// Asks a generation to stop, saying how its message should end.
 #[derive(Clone, Default)]
@@ -81,14 +55,14 @@ pub struct TurnContext {
 }
 
 impl TurnContext {
-    pub async fn load(state: &AppState, room_id: Uuid) -> ServiceResult<Self> {
-        let agents = state.store.list_agents(room_id).await?;
-        let history = state.store.list_messages(room_id, None, HISTORY_WINDOW).await?.messages;
+    pub async fn load(services: &Services, room_id: Uuid) -> ServiceResult<Self> {
+        let agents = services.store.list_agents(room_id).await?;
+        let history = services.store.list_messages(room_id, None, HISTORY_WINDOW).await?.messages;
         let in_window = history.iter().rev().find(|m| m.sender_type == SenderType::Agent).and_then(|m| m.sender_id);
         // Only a long human-only stretch hides the last agent from the window; then ask the database.
         let last_agent = match in_window {
             Some(agent) => Some(agent),
-            None if history.len() as i64 == HISTORY_WINDOW => state.store.last_agent_speaker(room_id).await?,
+            None if history.len() as i64 == HISTORY_WINDOW => services.store.last_agent_speaker(room_id).await?,
             None => None,
         };
         Ok(Self { agents, history, last_agent })
@@ -147,9 +121,9 @@ impl TurnResult {
 /// Runs one agent turn to its end. Storage failures are returned; provider failures end the
 /// message as `failed` with a readable error and are not errors of this function.
 #[tracing::instrument(skip_all, fields(room_id = %turn.room_id, agent_id = %turn.agent.id), err)]
-pub async fn run_turn(state: &AppState, turn: Turn, stop: &StopSignal) -> ServiceResult<TurnOutcome> {
-    let store = &state.store;
-    let config = &state.config.llm;
+pub async fn run_turn(services: &Services, turn: Turn, stop: &StopSignal) -> ServiceResult<TurnOutcome> {
+    let store = &services.store;
+    let config = &services.config.llm;
     let mut request = ChatRequest {
         messages: build_prompt(&turn.agent, &turn.context.agents, &turn.context.history, config.context_tokens),
         temperature: turn.agent.temperature,
@@ -164,7 +138,7 @@ pub async fn run_turn(state: &AppState, turn: Turn, stop: &StopSignal) -> Servic
         }
         request.max_tokens = request.max_tokens.min(u32::try_from(room_for_reply).unwrap_or(u32::MAX));
     }
-    let route = state.models.route(&turn.agent.model);
+    let route = services.models.route(&turn.agent.model);
 
     let message = store
         .insert_message(NewMessage {
@@ -179,23 +153,23 @@ pub async fn run_turn(state: &AppState, turn: Turn, stop: &StopSignal) -> Servic
             run_id: turn.run_id,
         })
         .await?;
-    state.events.publish(turn.room_id, &RoomEvent::MessageNew(message.clone()));
+    services.events.publish(turn.room_id, &RoomEvent::MessageNew(message.clone()));
 
     let route = match route {
         Ok(route) => route,
         Err(error) => {
             let outcome =
                 Streamed { status: MessageStatus::Failed, error: Some(error.to_string()), ..Streamed::default() };
-            let message = finish(state, &message, outcome, &request, None).await?;
+            let message = finish(services, &message, outcome, &request, None).await?;
             return Ok(TurnOutcome::Spoke(Box::new(TurnResult { message, tokens_in: 0, tokens_out: 0, cost: 0.0 })));
         }
     };
 
-    let streamed = stream_reply(state, &message, &route, &request, stop).await;
+    let streamed = stream_reply(services, &message, &route, &request, stop).await;
     let tokens_in = streamed.usage.map(|u| u.prompt_tokens).unwrap_or_else(|| prompt_estimate(&request));
     let tokens_out = streamed.usage.map(|u| u.completion_tokens).unwrap_or_else(|| estimate_tokens(&streamed.text));
-    let cost = state.models.prices().cost(&turn.agent.model, &route.model, tokens_in, tokens_out).unwrap_or(0.0);
-    let message = finish(state, &message, streamed, &request, Some(&route)).await?;
+    let cost = services.models.prices().cost(&turn.agent.model, &route.model, tokens_in, tokens_out).unwrap_or(0.0);
+    let message = finish(services, &message, streamed, &request, Some(&route)).await?;
     store
         .insert_usage_event(NewUsageEvent {
             room_id: turn.room_id,
@@ -239,7 +213,7 @@ impl Default for Streamed {
 
 /// Streams the provider's reply into the message until it ends, fails or is stopped.
 async fn stream_reply(
-    state: &AppState,
+    services: &Services,
     message: &Message,
     route: &ModelRoute,
     request: &ChatRequest,
@@ -252,8 +226,8 @@ async fn stream_reply(
     let opened = tokio::select! {
         biased;
         status = stop.stopped() => { out.status = status; None }
-        _ = state.shutdown.cancelled() => { out.status = MessageStatus::Interrupted; None }
-        opened = state.models.open(route, request) => Some(opened),
+        _ = services.shutdown.cancelled() => { out.status = MessageStatus::Interrupted; None }
+        opened = services.models.open(route, request) => Some(opened),
     };
     let mut reply = match opened {
         None => {
@@ -263,7 +237,7 @@ async fn stream_reply(
         Some(Err(error)) => return failed(out, error, started),
         Some(Ok(reply)) => reply,
     };
-    let _forget_live_text = ForgetLiveText { state, message_id: message.id };
+    let _forget_live_text = ForgetLiveText { services, message_id: message.id };
 
     let mut last_flush = Instant::now();
     let mut saved_len = 0;
@@ -271,7 +245,7 @@ async fn stream_reply(
         let next = tokio::select! {
             biased;
             status = stop.stopped() => { out.status = status; break; }
-            _ = state.shutdown.cancelled() => { out.status = MessageStatus::Interrupted; break; }
+            _ = services.shutdown.cancelled() => { out.status = MessageStatus::Interrupted; break; }
             next = reply.next() => next,
         };
         match next {
@@ -281,13 +255,13 @@ async fn stream_reply(
                 out.first_token_ms.get_or_insert_with(|| elapsed_ms(started));
                 let offset = out.text.len();
                 out.text.push_str(&delta);
-                state.live_texts.append(message.id, &delta);
-                state.events.publish(
+                services.live_texts.append(message.id, &delta);
+                services.events.publish(
                     message.room_id,
                     &RoomEvent::MessageDelta(MessageDelta { message_id: message.id, delta, offset }),
                 );
                 if last_flush.elapsed() >= FLUSH_INTERVAL && out.text.len() > saved_len {
-                    if let Err(error) = state.store.save_streaming_text(message.id, &out.text).await {
+                    if let Err(error) = services.store.save_streaming_text(message.id, &out.text).await {
                         tracing::warn!(%error, "could not save streaming text; it will be saved at the end");
                     }
                     saved_len = out.text.len();
@@ -305,13 +279,13 @@ async fn stream_reply(
 
 /// Forgets a message's live text however its stream ends.
 struct ForgetLiveText<'a> {
-    state: &'a AppState,
+    services: &'a Services,
     message_id: Uuid,
 }
 
 impl Drop for ForgetLiveText<'_> {
     fn drop(&mut self) {
-        self.state.live_texts.remove(self.message_id);
+        self.services.live_texts.remove(self.message_id);
     }
 }
 
@@ -329,7 +303,7 @@ fn prompt_estimate(request: &ChatRequest) -> i64 {
 
 /// Writes the final state and announces it with `message.done`.
 async fn finish(
-    state: &AppState,
+    services: &Services,
     message: &Message,
     streamed: Streamed,
     request: &ChatRequest,
@@ -340,7 +314,7 @@ async fn finish(
         (None, Some(_)) => (Some(prompt_estimate(request)), Some(estimate_tokens(&streamed.text))),
         (None, None) => (None, None),
     };
-    let finished = state
+    let finished = services
         .store
         .finish_message(
             message.id,
@@ -357,6 +331,6 @@ async fn finish(
         )
         .await?;
     let finished = crate::markdown::with_html(finished);
-    state.events.publish(finished.room_id, &RoomEvent::MessageDone(finished.clone()));
+    services.events.publish(finished.room_id, &RoomEvent::MessageDone(finished.clone()));
     Ok(finished)
 }

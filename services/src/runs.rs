@@ -2,13 +2,11 @@
 //! them. The orchestrator owns every running run; stopping one cancels the provider request in
 //! flight at once and keeps the partial message.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use domain::events::{RoomEvent, RunStatusEvent};
+use domain::events::RoomEvent;
 use domain::rooms::{MessageStatus, SenderType};
-use domain::runs::{limits, Run, RunStarted, RunStatus, RunStopped, StartRun, StopReason};
+use domain::runs::{limits, Run, RunStarted, RunStatus, RunStatusEvent, RunStopped, StartRun, StopReason};
 use domain::turns::{choose_run_speaker, RunTurnView};
 use storage::NewRun;
 use tokio::sync::watch;
@@ -17,46 +15,16 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::replies::{run_turn, StopSignal, Turn, TurnContext, TurnOutcome};
-use crate::{AppState, ServiceError, ServiceResult};
+use crate::running_runs::RunHandle;
+use crate::{Services, ServiceError, ServiceResult};
 
 /// How long `stop` waits for the run to write its final state before answering.
 const STOP_WAIT: Duration = Duration::from_secs(5);
 /// A failed generation is retried once; a second failure in a row ends the run.
 const MAX_CONSECUTIVE_FAILURES: u32 = 2;
 
-/// The handle of one running run.
-struct RunHandle {
-    run_id: Uuid,
-    user_stop: CancellationToken,
-    /// Becomes `Some` when the run has written its final state.
-    done: watch::Receiver<Option<RunStatus>>,
-}
-
-/// Owns the running runs, at most one per room.
-#[derive(Default)]
-pub struct RunOrchestrator {
-    running: Mutex<HashMap<Uuid, RunHandle>>,
-}
-
-impl RunOrchestrator {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, RunHandle>> {
-        self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// How many runs are in progress (for metrics and tests).
-    pub fn running_count(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether a run is going in the room. Its next turn answers whatever a person just wrote,
-    /// so no separate reply is needed.
-    pub fn is_running(&self, room_id: Uuid) -> bool {
-        self.lock().contains_key(&room_id)
-    }
-}
-
 /// Starts an auto-dialogue run in a room.
-pub async fn start(state: &AppState, room_id: Uuid, input: StartRun) -> ServiceResult<RunStarted> {
+pub async fn start(services: &Services, room_id: Uuid, input: StartRun) -> ServiceResult<RunStarted> {
     if !(1..=limits::MAX_STEPS).contains(&input.max_steps) {
         return Err(ServiceError::invalid("max_steps", format!("max_steps must be from 1 to {}.", limits::MAX_STEPS)));
     }
@@ -69,19 +37,19 @@ pub async fn start(state: &AppState, room_id: Uuid, input: StartRun) -> ServiceR
     if input.budget_tokens.is_some_and(|b| b < 1) {
         return Err(ServiceError::invalid("budget_tokens", "budget_tokens must be a positive number of tokens."));
     }
-    crate::rooms::get_room(state, room_id).await?;
-    let active = state.store.list_agents(room_id).await?.iter().filter(|a| a.is_active).count();
+    crate::rooms::get_room(services, room_id).await?;
+    let active = services.store.list_agents(room_id).await?.iter().filter(|a| a.is_active).count();
     if active < limits::MIN_AGENTS {
         return Err(ServiceError::invalid(
             "agents",
             format!("Auto mode needs at least {} active agents; this room has {active}.", limits::MIN_AGENTS),
         ));
     }
-    if state.runs.lock().contains_key(&room_id) {
+    if services.runs.is_running(room_id) {
         return Err(ServiceError::Conflict("A run is already active in this room.".into()));
     }
     // The database refuses a second running run too, even from another server.
-    let run = state
+    let run = services
         .store
         .create_run(NewRun {
             room_id,
@@ -100,7 +68,7 @@ pub async fn start(state: &AppState, room_id: Uuid, input: StartRun) -> ServiceR
     let (done_sender, done) = watch::channel(None);
     let handle = RunHandle { run_id: run.id, user_stop: CancellationToken::new(), done };
     let driver = RunDriver {
-        state: state.clone(),
+        services: services.clone(),
         run: run.clone(),
         user_stop: handle.user_stop.clone(),
         started: Instant::now(),
@@ -109,27 +77,29 @@ pub async fn start(state: &AppState, room_id: Uuid, input: StartRun) -> ServiceR
         cost: 0.0,
         spoke_at: Vec::new(),
     };
-    state.runs.lock().insert(room_id, handle);
+    if services.runs.insert(room_id, handle).is_err() {
+        // Another request started one in between; the database row must not stay running.
+        if let Err(error) = services.store.finish_run(run.id, RunStatus::Stopped, StopReason::Error).await {
+            tracing::error!(run_id = %run.id, %error, "could not close a run that lost the race to start");
+        }
+        return Err(ServiceError::Conflict("A run is already active in this room.".into()));
+    }
     tracing::info!(%room_id, run_id = %run.id, max_steps = run.max_steps, max_seconds = run.max_seconds, "run started");
     metrics::counter!("runs_started_total").increment(1);
 
-    let state_for_task = state.clone();
-    state.tasks.spawn(async move {
+    let services_for_task = services.clone();
+    services.tasks.spawn(async move {
         let status = driver.drive().await;
-        state_for_task.runs.lock().remove(&room_id);
+        services_for_task.runs.remove(room_id);
         let _ = done_sender.send(Some(status));
     });
     Ok(RunStarted { run_id: run.id })
 }
 
-/// Stops the room's running run and waits (briefly) for its final state.
-pub async fn stop(state: &AppState, room_id: Uuid) -> ServiceResult<RunStopped> {
-    crate::rooms::get_room(state, room_id).await?;
-    let handle = state.runs.lock().get(&room_id).map(|h| {
-        h.user_stop.cancel();
-        (h.run_id, h.done.clone())
-    });
-    let Some((run_id, mut done)) = handle else {
+/// Stops the room's running run and waits (briefly) for its final services.
+pub async fn stop(services: &Services, room_id: Uuid) -> ServiceResult<RunStopped> {
+    crate::rooms::get_room(services, room_id).await?;
+    let Some((run_id, mut done)) = services.runs.request_stop(room_id) else {
         return Err(ServiceError::Conflict("No run is active in this room.".into()));
     };
     let finished = tokio::time::timeout(STOP_WAIT, done.wait_for(Option::is_some)).await;
@@ -140,20 +110,20 @@ pub async fn stop(state: &AppState, room_id: Uuid) -> ServiceResult<RunStopped> 
     Ok(RunStopped { status, run_id })
 }
 
-pub async fn list_runs(state: &AppState, room_id: Uuid) -> ServiceResult<Vec<Run>> {
-    crate::rooms::get_room(state, room_id).await?;
-    Ok(state.store.list_runs(room_id, 100).await?)
+pub async fn list_runs(services: &Services, room_id: Uuid) -> ServiceResult<Vec<Run>> {
+    crate::rooms::get_room(services, room_id).await?;
+    Ok(services.store.list_runs(room_id, 100).await?)
 }
 
-pub async fn get_run(state: &AppState, room_id: Uuid, run_id: Uuid) -> ServiceResult<Run> {
-    crate::rooms::get_room(state, room_id).await?;
-    state.store.get_run(room_id, run_id).await?.ok_or(ServiceError::NotFound("run"))
+pub async fn get_run(services: &Services, room_id: Uuid, run_id: Uuid) -> ServiceResult<Run> {
+    crate::rooms::get_room(services, room_id).await?;
+    services.store.get_run(room_id, run_id).await?.ok_or(ServiceError::NotFound("run"))
 }
 
 /// The status of a room's latest run, as the room page shows it on load.
-pub async fn latest_status(state: &AppState, room_id: Uuid) -> ServiceResult<Option<RunStatusEvent>> {
-    let Some(run) = state.store.list_runs(room_id, 1).await?.into_iter().next() else { return Ok(None) };
-    let cost = state.store.run_cost(run.id).await?;
+pub async fn latest_status(services: &Services, room_id: Uuid) -> ServiceResult<Option<RunStatusEvent>> {
+    let Some(run) = services.store.list_runs(room_id, 1).await?.into_iter().next() else { return Ok(None) };
+    let cost = services.store.run_cost(run.id).await?;
     let elapsed_ms = match run.stopped_at {
         Some(stopped) => (stopped - run.started_at).num_milliseconds(),
         None => (chrono::Utc::now() - run.started_at).num_milliseconds(),
@@ -185,8 +155,8 @@ fn status_event(
 }
 
 /// Ends every run a crash left marked running; called once at start-up.
-pub async fn close_orphaned_runs(state: &AppState) -> ServiceResult<usize> {
-    let closed = state.store.close_running_runs(RunStatus::Stopped, StopReason::ServerRestart).await?;
+pub(crate) async fn close_orphaned_runs(services: &Services) -> ServiceResult<usize> {
+    let closed = services.store.close_running_runs(RunStatus::Stopped, StopReason::ServerRestart).await?;
     for run in &closed {
         tracing::warn!(run_id = %run.id, room_id = %run.room_id, "a run left running by an earlier server was closed");
     }
@@ -195,7 +165,7 @@ pub async fn close_orphaned_runs(state: &AppState) -> ServiceResult<usize> {
 
 /// Drives one run from its first turn to its end.
 struct RunDriver {
-    state: AppState,
+    services: Services,
     run: Run,
     user_stop: CancellationToken,
     started: Instant,
@@ -213,7 +183,7 @@ impl RunDriver {
     fn publish(&self, status: RunStatus, reason: Option<StopReason>) {
         let elapsed = self.started.elapsed().as_millis() as i64;
         let event = status_event(&self.run, status, self.steps, elapsed, self.tokens_used, self.cost, reason);
-        self.state.events.publish(self.run.room_id, &RoomEvent::RunStatus(event));
+        self.services.events.publish(self.run.room_id, &RoomEvent::RunStatus(event));
     }
 
     /// Runs turns until a stop condition holds, then records how the run ended.
@@ -227,10 +197,10 @@ impl RunDriver {
             }
         };
         let status = reason.final_status();
-        if let Err(error) = self.state.store.record_run_progress(self.run.id, self.steps, self.tokens_used).await {
+        if let Err(error) = self.services.store.record_run_progress(self.run.id, self.steps, self.tokens_used).await {
             tracing::error!(run_id = %self.run.id, %error, "could not save the run's final counters");
         }
-        match self.state.store.finish_run(self.run.id, status, reason).await {
+        match self.services.store.finish_run(self.run.id, status, reason).await {
             Ok(_) => {}
             Err(error) => tracing::error!(run_id = %self.run.id, %error, "could not save the run's end"),
         }
@@ -249,9 +219,9 @@ impl RunDriver {
             }
             // One speaker at a time in a room, whether replying by hand or in a run.
             let _turn_lock = tokio::select! {
-                guard = self.state.room_turns.acquire(room_id) => guard,
+                guard = self.services.room_turns.acquire(room_id) => guard,
                 _ = self.user_stop.cancelled() => return Ok(StopReason::UserStop),
-                _ = self.state.shutdown.cancelled() => return Ok(StopReason::ServerShutdown),
+                _ = self.services.shutdown.cancelled() => return Ok(StopReason::ServerShutdown),
                 _ = tokio::time::sleep_until(self.deadline()) => return Ok(StopReason::MaxSeconds),
             };
             let Some(turn) = self.next_turn().await? else {
@@ -262,7 +232,7 @@ impl RunDriver {
             let stop = StopSignal::new();
             let mut stopped_by: Option<StopReason> = None;
             let outcome = {
-                let turn_future = run_turn(&self.state, turn, &stop);
+                let turn_future = run_turn(&self.services, turn, &stop);
                 tokio::pin!(turn_future);
                 loop {
                     tokio::select! {
@@ -287,12 +257,12 @@ impl RunDriver {
             self.cost += result.cost;
             self.spoke_at.retain(|(id, _)| *id != speaker);
             self.spoke_at.push((speaker, self.steps - 1));
-            self.state.store.record_run_progress(self.run.id, self.steps, self.tokens_used).await?;
+            self.services.store.record_run_progress(self.run.id, self.steps, self.tokens_used).await?;
 
             if let Some(reason) = stopped_by {
                 return Ok(reason);
             }
-            if self.state.shutdown.is_cancelled() || result.message.status == MessageStatus::Interrupted {
+            if self.services.shutdown.is_cancelled() || result.message.status == MessageStatus::Interrupted {
                 return Ok(StopReason::ServerShutdown);
             }
             self.publish(RunStatus::Running, None);
@@ -311,7 +281,7 @@ impl RunDriver {
         if self.user_stop.is_cancelled() {
             return Some(StopReason::UserStop);
         }
-        if self.state.shutdown.is_cancelled() {
+        if self.services.shutdown.is_cancelled() {
             return Some(StopReason::ServerShutdown);
         }
         if self.steps >= self.run.max_steps {
@@ -329,7 +299,7 @@ impl RunDriver {
     /// Picks the next speaker from the room as it is now (a person may just have written).
     async fn next_turn(&self) -> ServiceResult<Option<Turn>> {
         let room_id = self.run.room_id;
-        let context = TurnContext::load(&self.state, room_id).await?;
+        let context = TurnContext::load(&self.services, room_id).await?;
         if context.agents.iter().filter(|a| a.is_active).count() < limits::MIN_AGENTS {
             return Ok(None);
         }
@@ -343,7 +313,7 @@ impl RunDriver {
             last_agent: context.last_agent(),
             spoke_at: &self.spoke_at,
             step: self.steps,
-            cooldown_turns: self.state.config.run_cooldown_turns,
+            cooldown_turns: self.services.config.run_cooldown_turns,
         };
         let Some((agent, reason)) = choose_run_speaker(&view) else { return Ok(None) };
         let agent = agent.clone();

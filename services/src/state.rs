@@ -1,25 +1,25 @@
-//! The one application state, shared by every handler, server function and worker.
+//! The service layer's shared state: what every operation on rooms, replies and runs needs.
 
 use std::sync::Arc;
 
-use axum::extract::FromRef;
-use leptos_config::LeptosOptions;
 use storage::DynStore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::config::ServicesConfig;
 use crate::events::{EventHub, Retention};
-use crate::llm::LanguageModels;
-use crate::replies::LiveTexts;
-use crate::rooms::RoomTurns;
-use crate::runs::RunOrchestrator;
+use crate::live_texts::LiveTexts;
+use crate::llm::{HttpClientError, LanguageModels};
+use crate::room_turns::RoomTurns;
+use crate::running_runs::RunningRuns;
+use crate::ServiceResult;
 
+/// The service layer, cheap to clone and shared by the REST API, the server functions and the
+/// background work.
 #[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
+pub struct Services {
+    pub config: Arc<ServicesConfig>,
     pub store: DynStore,
-    pub leptos_options: LeptosOptions,
     /// Live room events, with replay for reconnecting clients.
     pub events: Arc<EventHub>,
     /// The language-model providers agents speak through.
@@ -28,45 +28,48 @@ pub struct AppState {
     pub room_turns: Arc<RoomTurns>,
     /// The full text so far of messages being streamed.
     pub live_texts: Arc<LiveTexts>,
-    /// Running auto-dialogue runs.
-    pub runs: Arc<RunOrchestrator>,
-    /// The control plane's gateway.
-    pub gateway: Arc<gateway::Gateway>,
+    /// The auto-dialogue runs in progress.
+    pub runs: Arc<RunningRuns>,
     /// Cancelled when the server begins to shut down: streams end and workers stop.
     pub shutdown: CancellationToken,
     /// Background work that shutdown waits for.
     pub tasks: TaskTracker,
 }
 
-impl AppState {
-    /// Assembles the state; fails when part of the configuration cannot be used.
-    pub fn new(config: Config, store: DynStore, leptos_options: LeptosOptions) -> Result<Self, String> {
+/// What start-up found left over by a process that stopped abruptly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Agent messages that were streaming, now `interrupted` with their text kept.
+    pub interrupted_messages: u64,
+    /// Runs that were marked running, now stopped with `server_restart`.
+    pub closed_runs: usize,
+}
+
+impl Services {
+    pub fn new(config: ServicesConfig, store: DynStore) -> Result<Self, HttpClientError> {
         let models = LanguageModels::new(&config.llm)?;
-        let gateway = gateway::Gateway::new(config.gateway.clone()).map_err(|e| format!("control plane: {e}"))?;
         Ok(Self {
             config: Arc::new(config),
             store,
-            leptos_options,
             events: Arc::new(EventHub::new(Retention::default())),
             models: Arc::new(models),
             room_turns: Arc::new(RoomTurns::default()),
             live_texts: Arc::new(LiveTexts::default()),
-            runs: Arc::new(RunOrchestrator::default()),
-            gateway: Arc::new(gateway),
+            runs: Arc::new(RunningRuns::default()),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
         })
     }
-}
 
-impl FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
-    }
-}
-
-impl FromRef<AppState> for Arc<gateway::Gateway> {
-    fn from_ref(state: &AppState) -> Self {
-        state.gateway.clone()
+    /// Brings the stored state in line after a crash: messages left streaming keep their text
+    /// and become `interrupted`; runs left running end with `server_restart`. Called once, at
+    /// start-up, before anything is served.
+    pub async fn recover(&self) -> ServiceResult<Recovered> {
+        let interrupted_messages = self.store.interrupt_streaming_messages().await?;
+        if interrupted_messages > 0 {
+            tracing::warn!(interrupted_messages, "messages left streaming by an earlier run were marked interrupted");
+        }
+        let closed_runs = crate::runs::close_orphaned_runs(self).await?;
+        Ok(Recovered { interrupted_messages, closed_runs })
     }
 }

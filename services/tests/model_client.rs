@@ -3,12 +3,12 @@
 use std::time::{Duration, Instant};
 
 use fake_llm::{Ending, FakeLlm, Reply};
-use services::config::Config;
+use services::config::LlmConfig;
 use services::llm::{ChatMessage, ChatRequest, Chunk, LanguageModels, LlmError, ModelRoute, Provider, Usage};
 
 fn models(vars: &[(&str, String)]) -> LanguageModels {
-    let config = Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).unwrap();
-    LanguageModels::new(&config.llm).unwrap()
+    let config = LlmConfig::from_env(&settings::Env::from_pairs(vars)).unwrap();
+    LanguageModels::new(&config).unwrap()
 }
 
 fn openai(fake: &FakeLlm, extra: &[(&'static str, &str)]) -> LanguageModels {

@@ -17,6 +17,9 @@ pub enum StorageError {
     /// The database could not be reached in time.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
+    /// The connection URL names no database this product supports.
+    #[error("unsupported database URL: expected sqlite: or postgres://")]
+    UnsupportedUrl,
     /// A stored value cannot be read back as the type it should have.
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -37,8 +40,8 @@ impl From<sqlx::Error> for StorageError {
     }
 }
 
-impl From<domain::rooms::UnknownVariant> for StorageError {
-    fn from(error: domain::rooms::UnknownVariant) -> Self {
+impl From<domain::UnknownVariant> for StorageError {
+    fn from(error: domain::UnknownVariant) -> Self {
         StorageError::Corrupt(error.to_string())
     }
 }

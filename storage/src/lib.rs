@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
-use domain::rooms::{Agent, MemberRole, Message, Room, RoomMember, UsageEvent};
+use domain::rooms::{Agent, MemberRole, Message, MessagePage, Room, RoomMember, UsageEvent};
 use domain::runs::{Run, RunStatus, StopReason};
 use uuid::Uuid;
 
@@ -79,7 +79,7 @@ pub async fn open(url: &str, limits: PoolLimits) -> Result<DynStore> {
     match Backend::from_url(url) {
         Some(Backend::Sqlite) => Ok(Arc::new(SqliteStore::open(url, limits).await?)),
         Some(Backend::Postgres) => Ok(Arc::new(PostgresStore::open(url, limits).await?)),
-        None => Err(StorageError::Corrupt("DATABASE_URL must start with sqlite: or postgres://".to_owned())),
+        None => Err(StorageError::UnsupportedUrl),
     }
 }
 
@@ -123,7 +123,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     // --- messages ---
     async fn insert_message(&self, new: NewMessage) -> Result<Message>;
     async fn get_message(&self, message_id: Uuid) -> Result<Option<Message>>;
-    /// Up to `limit` messages older than `before` (or the newest ones), oldest first.
+    /// Up to `limit` messages older than `before` (or the newest ones), oldest first, with the
+    /// cursor of the page before them.
     async fn list_messages(&self, room_id: Uuid, before: Option<Uuid>, limit: i64) -> Result<MessagePage>;
     /// Saves the text so far of a message that is still streaming.
     async fn save_streaming_text(&self, message_id: Uuid, content: &str) -> Result<()>;

@@ -286,7 +286,7 @@ macro_rules! impl_portable_store {
                 room_id: uuid::Uuid,
                 before: Option<uuid::Uuid>,
                 limit: i64,
-            ) -> $crate::Result<$crate::MessagePage> {
+            ) -> $crate::Result<domain::rooms::MessagePage> {
                 // One extra row tells whether an older page exists.
                 let query = match before {
                     Some(before) => sqlx::query_as::<_, $crate::rows::MessageRow>(concat!(
@@ -307,8 +307,8 @@ macro_rules! impl_portable_store {
                 rows.truncate(limit.max(0) as usize);
                 rows.reverse();
                 let messages: Vec<domain::rooms::Message> = $crate::rows::convert_all(rows)?;
-                let older_cursor = if has_older { messages.first().map(|m| m.id) } else { None };
-                Ok($crate::MessagePage { messages, older_cursor })
+                let next_cursor = if has_older { messages.first().map(|m| m.id) } else { None };
+                Ok(domain::rooms::MessagePage { messages, next_cursor })
             }
 
             #[tracing::instrument(skip_all, err)]

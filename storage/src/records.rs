@@ -84,10 +84,3 @@ pub struct NewUsageEvent {
     pub cost: f64,
 }
 
-/// A page of a room's timeline, oldest first, with the cursor of the page before it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MessagePage {
-    pub messages: Vec<domain::rooms::Message>,
-    /// Pass as `before` to get the next older page; `None` when this page reaches the first message.
-    pub older_cursor: Option<Uuid>,
-}

@@ -188,19 +188,19 @@ async fn messages_page_backwards_in_chronological_pages(store: &DynStore, _url: 
 
     let newest = store.list_messages(room.id, None, 10).await.unwrap();
     assert_eq!(newest.messages.iter().map(|m| m.id).collect::<Vec<_>>(), ids[15..25]);
-    assert_eq!(newest.older_cursor, Some(ids[15]));
+    assert_eq!(newest.next_cursor, Some(ids[15]));
 
-    let middle = store.list_messages(room.id, newest.older_cursor, 10).await.unwrap();
+    let middle = store.list_messages(room.id, newest.next_cursor, 10).await.unwrap();
     assert_eq!(middle.messages.iter().map(|m| m.id).collect::<Vec<_>>(), ids[5..15]);
 
-    let oldest = store.list_messages(room.id, middle.older_cursor, 10).await.unwrap();
+    let oldest = store.list_messages(room.id, middle.next_cursor, 10).await.unwrap();
     assert_eq!(oldest.messages.iter().map(|m| m.id).collect::<Vec<_>>(), ids[0..5]);
-    assert_eq!(oldest.older_cursor, None);
+    assert_eq!(oldest.next_cursor, None);
     assert_eq!(oldest.messages[0].content, "message 0");
 
     let exact = store.list_messages(other.id, None, 25).await.unwrap();
     assert_eq!(exact.messages.len(), 25);
-    assert_eq!(exact.older_cursor, None, "no older page when the page holds the first message");
+    assert_eq!(exact.next_cursor, None, "no older page when the page holds the first message");
 }
 
 async fn streaming_messages_are_flushed_finished_and_interrupted(store: &DynStore, _url: &str) {

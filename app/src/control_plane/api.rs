@@ -12,28 +12,15 @@ use crate::error::AppError;
 #[cfg(feature = "ssr")]
 mod ssr {
     use std::net::IpAddr;
+    use std::sync::Arc;
 
-    use crate::error::AppError;
-
-    pub fn gateway() -> std::sync::Arc<gateway::Gateway> {
-        leptos::prelude::expect_context::<services::AppState>().gateway.clone()
+    pub fn gateway() -> Arc<gateway::Gateway> {
+        leptos::prelude::expect_context::<Arc<gateway::Gateway>>()
     }
 
     /// The caller's address, for the per-address rate limit.
     pub async fn client() -> Option<IpAddr> {
         leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>().await.ok().map(|info| info.0.ip())
-    }
-
-    pub fn refused(error: gateway::GatewayError) -> AppError {
-        if error.is_server_fault() {
-            tracing::error!(error = %error, "control plane request failed");
-        }
-        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-            if let Ok(status) = http::StatusCode::from_u16(error.http_status()) {
-                response.set_status(status);
-            }
-        }
-        AppError::new(error.code().as_str(), error.public_message())
     }
 }
 
@@ -44,7 +31,7 @@ pub async fn preview_command(
     session_id: String,
 ) -> Result<PreviewResponse, AppError> {
     let request = domain::control_plane::PreviewRequest { raw_input, channel, session_id };
-    ssr::gateway().preview(request, ssr::client().await).await.map_err(ssr::refused)
+    ssr::gateway().preview(request, ssr::client().await).await.map_err(AppError::from)
 }
 
 #[server(prefix = "/api/fn", endpoint = "control-plane/confirm", input = Json)]
@@ -54,15 +41,15 @@ pub async fn confirm_preview(
     structured_override: Option<StructuredOverride>,
 ) -> Result<ConfirmResponse, AppError> {
     let request = domain::control_plane::ConfirmRequest { preview_id, session_id, structured_override };
-    ssr::gateway().confirm(request, ssr::client().await).await.map_err(ssr::refused)
+    ssr::gateway().confirm(request, ssr::client().await).await.map_err(AppError::from)
 }
 
 #[server(prefix = "/api/fn", endpoint = "control-plane/watch", input = Json)]
 pub async fn watch_task(task_id: String, session_id: String) -> Result<WatchResponse, AppError> {
-    ssr::gateway().watch(&task_id, &session_id, ssr::client().await).await.map_err(ssr::refused)
+    ssr::gateway().watch(&task_id, &session_id, ssr::client().await).await.map_err(AppError::from)
 }
 
 #[server(prefix = "/api/fn", endpoint = "control-plane/tasks", input = Json)]
 pub async fn session_tasks(session_id: String) -> Result<SessionTasksResponse, AppError> {
-    ssr::gateway().session_tasks(&session_id, ssr::client().await).await.map_err(ssr::refused)
+    ssr::gateway().session_tasks(&session_id, ssr::client().await).await.map_err(AppError::from)
 }

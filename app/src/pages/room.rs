@@ -1,4 +1,4 @@
-use domain::rooms::RoomSnapshot;
+use domain::snapshot::RoomSnapshot;
 use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -80,7 +80,7 @@ fn RoomView(snapshot: RoomSnapshot) -> impl IntoView {
 
 #[component]
 fn RoomUnavailable(error: AppError) -> impl IntoView {
-    let missing = error.code == "NOT_FOUND";
+    let missing = error.code == domain::ErrorCode::NotFound;
     view! {
         <Title text=if missing { "Room not found" } else { "Room unavailable" } />
         <section class="not-found">

@@ -1,6 +1,6 @@
 //! Auto mode in the room header: limits, Start and Stop, and live meters of the running run.
 
-use domain::events::RunStatusEvent;
+use domain::runs::RunStatusEvent;
 use domain::runs::{limits, RunStatus, StartRun, StopReason};
 use leptos::prelude::*;
 use leptos::task::spawn_local;

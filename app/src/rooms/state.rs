@@ -1,7 +1,9 @@
 //! The room page's state: the room, its agents and its timeline, kept current by live events.
 
-use domain::events::{MessageDelta, RoomEvent, RunStatusEvent};
-use domain::rooms::{Agent, Message, MessagePage, MessageStatus, Room, RoomSnapshot};
+use domain::events::{MessageDelta, RoomEvent};
+use domain::rooms::{Agent, Message, MessagePage, MessageStatus, Room};
+use domain::runs::RunStatusEvent;
+use domain::snapshot::RoomSnapshot;
 use leptos::prelude::*;
 use uuid::Uuid;
 

@@ -1,11 +1,12 @@
-//! The API's one error type: every failure becomes `{"error": {"code", "message"}}` with the
-//! matching status. Server faults are logged here, once, with their details; the client only
-//! ever sees the public message.
+//! The REST API's error: a service-layer error, or a request the extractors refused. It is a
+//! [`PublicError`] like every other, so it answers through the one path in `error-response`.
+
+use std::fmt;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use domain::{ErrorBody, ErrorCode};
+use domain::{ErrorCode, PublicError};
+use error_response::ErrorReply;
 use http::StatusCode;
 use services::ServiceError;
 
@@ -16,62 +17,66 @@ pub enum ApiError {
     Path(PathRejection),
     Query(QueryRejection),
     NotFound(&'static str),
-    Internal,
+    /// A handler panicked; the panic's text was logged where it was caught.
+    Panicked,
 }
 
-impl ApiError {
-    fn parts(&self) -> (StatusCode, String, String) {
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ApiError::Service(error) => {
-                if error.is_server_fault() {
-                    tracing::error!(error = %error, "request failed in the service layer");
-                }
-                let code = error.code();
-                (status_of(code), code.as_str().to_owned(), error.public_message())
-            }
-            ApiError::Json(rejection) => {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    (
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        ErrorCode::PayloadTooLarge.as_str().to_owned(),
-                        format!("The request body is larger than {} bytes.", super::MAX_BODY_BYTES),
-                    )
-                } else if matches!(rejection, JsonRejection::MissingJsonContentType(_)) {
-                    (
-                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                        ErrorCode::MalformedJson.as_str().to_owned(),
-                        "Send the body as JSON with Content-Type: application/json.".to_owned(),
-                    )
-                } else {
-                    (StatusCode::BAD_REQUEST, ErrorCode::MalformedJson.as_str().to_owned(), rejection.body_text())
-                }
-            }
-            ApiError::Path(_) => {
-                (StatusCode::NOT_FOUND, ErrorCode::NotFound.as_str().to_owned(), "No such resource.".to_owned())
-            }
-            ApiError::Query(rejection) => {
-                (StatusCode::BAD_REQUEST, ErrorCode::ValidationFailed.as_str().to_owned(), rejection.body_text())
-            }
-            ApiError::NotFound(what) => {
-                (StatusCode::NOT_FOUND, ErrorCode::NotFound.as_str().to_owned(), format!("{what} not found"))
-            }
-            ApiError::Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                ErrorCode::Internal.as_str().to_owned(),
-                "Something went wrong on our side; it has been logged.".to_owned(),
-            ),
+            ApiError::Service(error) => error.fmt(f),
+            ApiError::Json(rejection) => rejection.fmt(f),
+            ApiError::Path(rejection) => rejection.fmt(f),
+            ApiError::Query(rejection) => rejection.fmt(f),
+            ApiError::NotFound(what) => write!(f, "{what} not found"),
+            ApiError::Panicked => f.write_str("a handler panicked"),
         }
     }
 }
 
-fn status_of(code: ErrorCode) -> StatusCode {
-    StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+impl PublicError for ApiError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::Service(error) => error.code(),
+            ApiError::Json(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ErrorCode::PayloadTooLarge
+            }
+            ApiError::Json(_) => ErrorCode::MalformedJson,
+            ApiError::Path(_) | ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::Query(_) => ErrorCode::ValidationFailed,
+            ApiError::Panicked => ErrorCode::Internal,
+        }
+    }
+
+    fn http_status(&self) -> u16 {
+        match self {
+            ApiError::Json(JsonRejection::MissingJsonContentType(_)) => StatusCode::UNSUPPORTED_MEDIA_TYPE.as_u16(),
+            other => other.code().http_status(),
+        }
+    }
+
+    fn public_message(&self) -> String {
+        match self {
+            ApiError::Service(error) => error.public_message(),
+            ApiError::Json(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                format!("The request body is larger than {} bytes.", super::MAX_BODY_BYTES)
+            }
+            ApiError::Json(JsonRejection::MissingJsonContentType(_)) => {
+                "Send the body as JSON with Content-Type: application/json.".to_owned()
+            }
+            // The extractors' texts describe the request, never the server: safe to show.
+            ApiError::Json(rejection) => rejection.body_text(),
+            ApiError::Query(rejection) => rejection.body_text(),
+            ApiError::Path(_) => "No such resource.".to_owned(),
+            ApiError::NotFound(what) => format!("{what} not found"),
+            ApiError::Panicked => "Something went wrong on our side; it has been logged.".to_owned(),
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code, message) = self.parts();
-        (status, Json(ErrorBody::new(code, message))).into_response()
+        ErrorReply::new(&self).into_response()
     }
 }
 

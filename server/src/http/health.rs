@@ -6,9 +6,10 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use services::{AppState, ServiceError};
+use services::{ServiceError, Services};
 
 use crate::http::ApiError;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
@@ -20,9 +21,9 @@ async fn healthz() -> Json<Value> {
 }
 
 /// The process can do useful work: the database answers within two seconds.
-async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
-        Ok(Ok(())) => Ok(Json(json!({ "status": "ready", "database": state.store.backend().as_str() }))),
+async fn readyz(State(services): State<Services>) -> Result<Json<Value>, ApiError> {
+    match tokio::time::timeout(Duration::from_secs(2), services.store.ping()).await {
+        Ok(Ok(())) => Ok(Json(json!({ "status": "ready", "database": services.store.backend().as_str() }))),
         Ok(Err(error)) => {
             tracing::warn!(error = %error, "readiness check failed");
             Err(ServiceError::from(error).into())

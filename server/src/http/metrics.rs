@@ -11,7 +11,8 @@ use axum::routing::get;
 use axum::Router;
 use http::{header, Request};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use services::AppState;
+
+use crate::state::AppState;
 
 const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 

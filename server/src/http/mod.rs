@@ -14,8 +14,10 @@ use app::{shell, App};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::any;
 use axum::Router;
-use leptos_axum::{file_and_error_handler, generate_route_list, AxumRouteListing, LeptosRoutes};
-use services::AppState;
+use leptos::prelude::provide_context;
+use leptos_axum::{file_and_error_handler_with_context, generate_route_list, AxumRouteListing, LeptosRoutes};
+
+use crate::state::AppState;
 
 pub use error::ApiError;
 
@@ -34,16 +36,22 @@ fn page_routes() -> Vec<AxumRouteListing> {
 pub fn app(state: AppState) -> Router {
     let pages = page_routes();
     let leptos_options = state.leptos_options.clone();
+    // Pages and server functions see the parts they use, not the composition root.
+    let (services, gateway) = (state.services.clone(), state.gateway.clone());
+    let page_context = move || {
+        provide_context(services.clone());
+        provide_context(gateway.clone());
+    };
 
     Router::new()
         .merge(health::router())
         .merge(metrics::router())
         .merge(rooms::router())
-        .merge(gateway::router())
+        .merge(gateway::router::<AppState>())
         // Unknown API paths answer in JSON, not with the HTML 404 page.
         .route("/api/{*rest}", any(api_not_found))
-        .leptos_routes(&state, pages, move || shell(leptos_options.clone()))
-        .fallback(file_and_error_handler::<AppState, _>(shell))
+        .leptos_routes_with_context(&state, pages, page_context.clone(), move || shell(leptos_options.clone()))
+        .fallback(file_and_error_handler_with_context::<AppState, _>(page_context, shell))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(observe::observe_layers!())

@@ -10,11 +10,12 @@ use domain::rooms::{
 use domain::runs::{Run, RunStarted, RunStopped, StartRun};
 use http::StatusCode;
 use serde::Deserialize;
-use services::{rooms, runs, AppState};
+use services::{rooms, runs, Services};
 use uuid::Uuid;
 
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::ApiError;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -32,39 +33,39 @@ pub fn router() -> Router<AppState> {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-async fn list_rooms(State(state): State<AppState>) -> ApiResult<Json<Vec<RoomSummary>>> {
-    Ok(Json(rooms::list_rooms(&state).await?))
+async fn list_rooms(State(services): State<Services>) -> ApiResult<Json<Vec<RoomSummary>>> {
+    Ok(Json(rooms::list_rooms(&services).await?))
 }
 
 async fn create_room(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     ApiJson(input): ApiJson<CreateRoom>,
 ) -> ApiResult<(StatusCode, Json<RoomSummary>)> {
-    Ok((StatusCode::CREATED, Json(rooms::create_room(&state, input).await?)))
+    Ok((StatusCode::CREATED, Json(rooms::create_room(&services, input).await?)))
 }
 
-async fn get_room(State(state): State<AppState>, ApiPath(room_id): ApiPath<Uuid>) -> ApiResult<Json<Room>> {
-    Ok(Json(rooms::get_room(&state, room_id).await?))
+async fn get_room(State(services): State<Services>, ApiPath(room_id): ApiPath<Uuid>) -> ApiResult<Json<Room>> {
+    Ok(Json(rooms::get_room(&services, room_id).await?))
 }
 
-async fn list_agents(State(state): State<AppState>, ApiPath(room_id): ApiPath<Uuid>) -> ApiResult<Json<Vec<Agent>>> {
-    Ok(Json(rooms::list_agents(&state, room_id).await?))
+async fn list_agents(State(services): State<Services>, ApiPath(room_id): ApiPath<Uuid>) -> ApiResult<Json<Vec<Agent>>> {
+    Ok(Json(rooms::list_agents(&services, room_id).await?))
 }
 
 async fn create_agent(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     ApiPath(room_id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<CreateAgent>,
 ) -> ApiResult<(StatusCode, Json<Agent>)> {
-    Ok((StatusCode::CREATED, Json(rooms::create_agent(&state, room_id, input).await?)))
+    Ok((StatusCode::CREATED, Json(rooms::create_agent(&services, room_id, input).await?)))
 }
 
 async fn update_agent(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     ApiPath((room_id, agent_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(input): ApiJson<UpdateAgent>,
 ) -> ApiResult<Json<Agent>> {
-    Ok(Json(rooms::update_agent(&state, room_id, agent_id, input).await?))
+    Ok(Json(rooms::update_agent(&services, room_id, agent_id, input).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,7 +78,7 @@ struct PageQuery {
 }
 
 async fn list_messages(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     ApiPath(room_id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<MessagePage>> {
@@ -87,37 +88,37 @@ async fn list_messages(
             services::ServiceError::invalid("cursor", "cursor must be a next_cursor value from an earlier page.")
         })?),
     };
-    Ok(Json(rooms::list_messages(&state, room_id, cursor, query.limit).await?))
+    Ok(Json(rooms::list_messages(&services, room_id, cursor, query.limit).await?))
 }
 
 async fn post_message(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     ApiPath(room_id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<PostMessage>,
 ) -> ApiResult<(StatusCode, Json<PostedMessage>)> {
-    let message = rooms::post_message(&state, room_id, input).await?;
+    let message = rooms::post_message(&services, room_id, input).await?;
     Ok((StatusCode::CREATED, Json(PostedMessage { message })))
 }
 
 async fn start_run(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     ApiPath(room_id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<StartRun>,
 ) -> ApiResult<(StatusCode, Json<RunStarted>)> {
-    Ok((StatusCode::CREATED, Json(runs::start(&state, room_id, input).await?)))
+    Ok((StatusCode::CREATED, Json(runs::start(&services, room_id, input).await?)))
 }
 
-async fn stop_run(State(state): State<AppState>, ApiPath(room_id): ApiPath<Uuid>) -> ApiResult<Json<RunStopped>> {
-    Ok(Json(runs::stop(&state, room_id).await?))
+async fn stop_run(State(services): State<Services>, ApiPath(room_id): ApiPath<Uuid>) -> ApiResult<Json<RunStopped>> {
+    Ok(Json(runs::stop(&services, room_id).await?))
 }
 
-async fn list_runs(State(state): State<AppState>, ApiPath(room_id): ApiPath<Uuid>) -> ApiResult<Json<Vec<Run>>> {
-    Ok(Json(runs::list_runs(&state, room_id).await?))
+async fn list_runs(State(services): State<Services>, ApiPath(room_id): ApiPath<Uuid>) -> ApiResult<Json<Vec<Run>>> {
+    Ok(Json(runs::list_runs(&services, room_id).await?))
 }
 
 async fn get_run(
-    State(state): State<AppState>,
+    State(services): State<Services>,
     ApiPath((room_id, run_id)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Run>> {
-    Ok(Json(runs::get_run(&state, room_id, run_id).await?))
+    Ok(Json(runs::get_run(&services, room_id, run_id).await?))
 }

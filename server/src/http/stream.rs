@@ -12,12 +12,13 @@ use futures::Stream;
 use http::HeaderMap;
 use serde::Deserialize;
 use services::events::{Feed, PublishedEvent, Resume};
-use services::{rooms, AppState};
+use services::rooms;
 use std::convert::Infallible;
 use uuid::Uuid;
 
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::ApiError;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct StreamQuery {
@@ -31,7 +32,7 @@ pub async fn room_stream(
     ApiQuery(query): ApiQuery<StreamQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    rooms::get_room(&state, room_id).await?;
+    rooms::get_room(&state.services, room_id).await?;
     // The header a reconnecting browser sends wins over the query of the first connection.
     let last_event_id = headers
         .get("last-event-id")
@@ -39,10 +40,10 @@ pub async fn room_stream(
         .map(str::to_owned)
         .or(query.last_event_id)
         .filter(|id| !id.trim().is_empty());
-    let subscription = state.events.subscribe(room_id, last_event_id.as_deref());
-    let current_id = state.events.current_id(room_id);
+    let subscription = state.services.events.subscribe(room_id, last_event_id.as_deref());
+    let current_id = state.services.events.current_id(room_id);
     let keep_alive = KeepAlive::new().interval(state.config.sse_keep_alive).text("keep-alive");
-    let events = feed(subscription, current_id, state.shutdown.clone());
+    let events = feed(subscription, current_id, state.services.shutdown.clone());
     let mut response = Sse::new(events).keep_alive(keep_alive).into_response();
     // Tell reverse proxies such as nginx not to buffer the stream.
     response.headers_mut().insert("x-accel-buffering", http::HeaderValue::from_static("no"));

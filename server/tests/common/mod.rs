@@ -7,7 +7,8 @@ use axum::Router;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
-use services::{AppState, Config};
+use server::{AppState, Config};
+use settings::Env;
 use storage::testing::TestDatabase;
 use tower::ServiceExt;
 
@@ -43,10 +44,8 @@ impl TestApp {
             ("GATEWAY_ROOT".into(), gateway_root.path().display().to_string()),
         ];
         all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let config = Config::from_lookup(|name| all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-            .expect("test configuration");
-        let options = server::startup::leptos_options(&config);
-        let state = AppState::new(config, database.store.clone(), options).expect("test state");
+        let config = Config::from_env(&Env::from_pairs(&all)).expect("test configuration");
+        let state = server::assemble(config, database.store.clone()).expect("test state");
         let router = server::app(state.clone());
         TestApp { state, router, _database: database, gateway_root }
     }
@@ -84,7 +83,7 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = self.router.clone();
-        let shutdown = self.state.shutdown.clone();
+        let shutdown = self.state.services.shutdown.clone();
         tokio::spawn(async move {
             axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
                 .with_graceful_shutdown(shutdown.cancelled_owned())

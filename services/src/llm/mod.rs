@@ -147,23 +147,25 @@ impl ReplyStream {
     }
 }
 
+/// The HTTP client for providers could not be built (its TLS backend failed to start).
+#[derive(Debug, Error)]
+#[error("cannot build the HTTP client for model providers: {0}")]
+pub struct HttpClientError(#[from] reqwest::Error);
+
 /// The providers this server can use.
 pub struct LanguageModels {
     http: reqwest::Client,
     config: LlmConfig,
-    prices: PriceTable,
 }
 
 impl LanguageModels {
-    pub fn new(config: &LlmConfig) -> Result<Self, String> {
+    pub fn new(config: &LlmConfig) -> Result<Self, HttpClientError> {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .user_agent(concat!("ais-chatrooms/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        let prices = PriceTable::with_overrides(&config.prices)?;
-        Ok(Self { http, config: config.clone(), prices })
+            .build()?;
+        Ok(Self { http, config: config.clone() })
     }
 
     fn openai_configured(&self) -> bool {
@@ -176,7 +178,7 @@ impl LanguageModels {
     }
 
     pub fn prices(&self) -> &PriceTable {
-        &self.prices
+        &self.config.prices
     }
 
     /// Resolves an agent's model: `azure:<deployment>`, `qwen:<model>`, `openai:<model>`,
@@ -333,12 +335,10 @@ pub fn estimate_tokens(text: &str) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
 
     fn models(vars: &[(&str, &str)]) -> LanguageModels {
-        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let config = Config::from_lookup(|n| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())).unwrap();
-        LanguageModels::new(&config.llm).unwrap()
+        let config = LlmConfig::from_env(&settings::Env::from_pairs(vars)).unwrap();
+        LanguageModels::new(&config).unwrap()
     }
 
     #[test]

@@ -7,7 +7,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::{ChatMessage, ChatRequest, Chunk, LlmError, Usage};
-use crate::config::Secret;
+use settings::Secret;
 
 pub struct Endpoint {
     pub url: String,

@@ -36,7 +36,7 @@ impl PriceTable {
             });
             let Some((model, prices)) = parsed else {
                 return Err(format!(
-                    "LLM_PRICES: cannot read {entry:?}; expected model=input/output in dollars per million tokens"
+                    "cannot read {entry:?}; expected model=input/output in dollars per million tokens"
                 ));
             };
             per_million.insert(model, prices);

@@ -1,0 +1,21 @@
+//! The composition root: the one application state, shared by every handler, server function
+//! and worker. Handlers take only the part they need through `FromRef`.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use gateway::Gateway;
+use leptos::config::LeptosOptions;
+use services::Services;
+
+use crate::config::Config;
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    /// Rooms, agents, replies and runs.
+    pub services: Services,
+    /// The control plane's gateway.
+    pub gateway: Arc<Gateway>,
+    pub leptos_options: LeptosOptions,
+}

@@ -1,0 +1,34 @@
+//! The room page's first paint: the room, its agents, its latest messages and its latest run,
+//! with the live-stream position they match.
+
+use domain::rooms::{limits, MessagePage, MessageStatus};
+use domain::snapshot::RoomSnapshot;
+use uuid::Uuid;
+
+use crate::markdown::with_html;
+use crate::{ServiceResult, Services};
+
+/// The room, its agents and its latest messages, with the live-stream position they match.
+pub async fn room_snapshot(services: &Services, room_id: Uuid) -> ServiceResult<RoomSnapshot> {
+    // Read the stream position first: anything published later is replayed to the client, and
+    // message deltas carry offsets, so text already in the snapshot is never applied twice.
+    let last_event_id = services.events.current_id(room_id);
+    let room = crate::rooms::get_room(services, room_id).await?;
+    let agents = services.store.list_agents(room_id).await?;
+    let stored = services.store.list_messages(room_id, None, limits::PAGE_DEFAULT).await?;
+    let messages = stored
+        .messages
+        .into_iter()
+        .map(|mut message| {
+            if let Some(text) = services.live_texts.get(message.id).filter(|_| message.status == MessageStatus::Streaming)
+            {
+                message.content = text;
+            }
+            with_html(message)
+        })
+        .collect();
+    let page = MessagePage { messages, next_cursor: stored.next_cursor };
+    let latest_run = crate::runs::latest_status(services, room_id).await?;
+    Ok(RoomSnapshot { room, agents, page, last_event_id, demo_mode: services.models.demo_only(), latest_run })
+}
+

@@ -1,0 +1,117 @@
+//! One agent turn through the service layer alone: streaming, usage and cost, provider failures
+//! and stopping, against a fake provider over real HTTP.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{agent, eventually, next_event, room, services, Db};
+use domain::events::RoomEvent;
+use domain::rooms::MessageStatus;
+use fake_llm::{FakeLlm, Reply};
+use services::replies::{run_turn, StopSignal, Turn, TurnContext, TurnOutcome};
+use services::Services;
+use uuid::Uuid;
+
+on_both_databases!(
+    a_turn_streams_its_reply_and_records_usage_and_cost,
+    a_provider_failure_ends_the_message_failed_with_a_readable_error,
+    a_stopped_turn_keeps_its_partial_text_and_hangs_up,
+    a_turn_that_cannot_fit_its_allowance_writes_nothing,
+);
+
+async fn turn(services: &Services, room_id: Uuid, allowance: Option<i64>) -> Turn {
+    let context = TurnContext::load(services, room_id).await.unwrap();
+    let agent = context.agents[0].clone();
+    Turn { room_id, context, agent, selection_reason: "test".into(), run_id: None, token_allowance: allowance }
+}
+
+async fn a_turn_streams_its_reply_and_records_usage_and_cost(db: Db) {
+    let fake = FakeLlm::start(Reply::words("Tea is ready").with_token_delay(Duration::from_millis(5))).await;
+    let services = services(db, &fake, &[]).await;
+    let room_id = room(&services, "Tea").await;
+    let ada = agent(&services, room_id, "Ada").await;
+    let mut live = services.events.subscribe(room_id, None);
+
+    let outcome = run_turn(&services, turn(&services, room_id, None).await, &StopSignal::new()).await.unwrap();
+    let TurnOutcome::Spoke(result) = outcome else { panic!("the agent spoke") };
+    assert_eq!(result.message.content, "Tea is ready");
+    assert_eq!(result.message.status, MessageStatus::Complete);
+    assert_eq!((result.tokens_in, result.tokens_out), (17, 3));
+    // gpt-4o-mini: $0.15 in and $0.60 out per million tokens.
+    let expected_cost = (17.0 * 0.15 + 3.0 * 0.60) / 1_000_000.0;
+    assert!((result.cost - expected_cost).abs() < 1e-12, "{}", result.cost);
+    assert!(result.message.first_token_ms.is_some() && result.message.latency_ms.is_some());
+    assert!(result.message.content_html.is_some(), "the final message is rendered");
+
+    let mut names = Vec::new();
+    while let Ok(Some(services::events::Feed::Event(event))) =
+        tokio::time::timeout(Duration::from_millis(200), live.next()).await
+    {
+        names.push(event.name);
+    }
+    assert_eq!(names, ["message.new", "message.delta", "message.delta", "message.delta", "message.done"]);
+
+    let usage = services.store.list_usage_events(room_id).await.unwrap();
+    assert_eq!(usage.len(), 1);
+    assert_eq!((usage[0].agent_id, usage[0].message_id), (Some(ada.id), Some(result.message.id)));
+    assert_eq!((usage[0].provider.as_str(), usage[0].model.as_str()), ("openai", "gpt-4o-mini"));
+    assert!(!usage[0].estimated);
+    assert!(services.live_texts.get(result.message.id).is_none(), "nothing is left streaming");
+}
+
+async fn a_provider_failure_ends_the_message_failed_with_a_readable_error(db: Db) {
+    let fake = FakeLlm::start(Reply::Status { status: 401, message: "bad key sk-live-123".into(), retry_after: None })
+        .await;
+    let services = services(db, &fake, &[("OPENAI_API_KEY", "sk-live-123")]).await;
+    let room_id = room(&services, "Broken").await;
+    agent(&services, room_id, "Ada").await;
+
+    let outcome = run_turn(&services, turn(&services, room_id, None).await, &StopSignal::new()).await.unwrap();
+    let TurnOutcome::Spoke(result) = outcome else { panic!("the turn ended") };
+    assert_eq!(result.message.status, MessageStatus::Failed);
+    let error = result.message.error.clone().unwrap();
+    assert!(error.contains("401"), "{error}");
+    let stored = services.store.get_message(result.message.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, MessageStatus::Failed);
+    assert_eq!(fake.request_count(), 1, "a 401 is not retried");
+}
+
+async fn a_stopped_turn_keeps_its_partial_text_and_hangs_up(db: Db) {
+    let slow = Reply::words("one two three four five six seven eight").with_token_delay(Duration::from_millis(200));
+    let fake = FakeLlm::start(slow).await;
+    let services = services(db, &fake, &[]).await;
+    let room_id = room(&services, "Slow").await;
+    agent(&services, room_id, "Ada").await;
+    let mut live = services.events.subscribe(room_id, None);
+
+    let stop = StopSignal::new();
+    let turn = turn(&services, room_id, None).await;
+    let running = tokio::spawn({
+        let (services, stop) = (services.services.clone(), stop.clone());
+        async move { run_turn(&services, turn, &stop).await }
+    });
+    assert!(matches!(next_event(&mut live, Duration::from_secs(5)).await, RoomEvent::MessageNew(_)));
+    assert!(matches!(next_event(&mut live, Duration::from_secs(5)).await, RoomEvent::MessageDelta(_)));
+    stop.stop(MessageStatus::Stopped);
+    let TurnOutcome::Spoke(result) = running.await.unwrap().unwrap() else { panic!("the turn ended") };
+    assert_eq!(result.message.status, MessageStatus::Stopped);
+    assert!(result.message.content.starts_with("one"), "{}", result.message.content);
+    assert!(!result.message.content.contains("eight"));
+    assert!(fake.wait_for_hang_ups(1, Duration::from_secs(5)).await, "the provider saw the hang-up");
+    eventually(Duration::from_secs(2), "the usage row", || async {
+        services.store.list_usage_events(room_id).await.unwrap().len() == 1
+    })
+    .await;
+}
+
+async fn a_turn_that_cannot_fit_its_allowance_writes_nothing(db: Db) {
+    let fake = FakeLlm::start(Reply::words("never")).await;
+    let services = services(db, &fake, &[]).await;
+    let room_id = room(&services, "Tight").await;
+    agent(&services, room_id, "Ada").await;
+    let outcome = run_turn(&services, turn(&services, room_id, Some(3)).await, &StopSignal::new()).await.unwrap();
+    assert!(matches!(outcome, TurnOutcome::OverBudget));
+    assert_eq!(fake.request_count(), 0);
+    assert!(services.store.list_messages(room_id, None, 10).await.unwrap().messages.is_empty());
+}
