@@ -9,10 +9,10 @@
 
 pub mod config;
 pub mod error;
-pub mod events;
+pub mod execution_reports;
 pub mod folders;
 pub mod http;
-pub mod limits;
+pub mod rate_limits;
 pub mod rules;
 pub mod service;
 pub mod sessions;

@@ -20,9 +20,9 @@ use uuid::Uuid;
 
 use crate::config::GatewayConfig;
 use crate::error::{GatewayError, GatewayResult, GatewayStartupError};
-use crate::events::ExecutionEvents;
+use crate::execution_reports::ExecutionReports;
 use crate::folders::{is_task_id, new_task_id, Folders, TaskFile, WriteError};
-use crate::limits::RateLimits;
+use crate::rate_limits::RateLimits;
 use crate::rules::RuleSet;
 use crate::sessions::{PreviewEntry, SessionStore, TaskRecord};
 use crate::telemetry::{canonical_json, Durability, Outcome, TelemetryEvent, TelemetryLog, TelemetryRecord};
@@ -46,9 +46,9 @@ struct Shared {
     rules: RuleSet,
     folders: Folders,
     sessions: SessionStore,
-    limits: RateLimits,
+    rate_limits: RateLimits,
     telemetry: TelemetryLog,
-    events: ExecutionEvents,
+    reports: ExecutionReports,
     limiter_cleanup: Mutex<Instant>,
     task_ids: fn(DateTime<Utc>) -> String,
 }
@@ -70,7 +70,7 @@ impl Gateway {
     fn with_rules(config: GatewayConfig, rules: RuleSet) -> Result<Self, GatewayStartupError> {
         let folders = Folders::prepare(&config.root)?;
         let telemetry = TelemetryLog::open(&folders.gateway_log())?;
-        let events = ExecutionEvents::new(folders.telemetry_dir());
+        let reports = ExecutionReports::new(folders.telemetry_dir());
         tracing::info!(
             root = %folders.root().display(),
             rules_version = rules.version(),
@@ -79,12 +79,12 @@ impl Gateway {
         Ok(Self {
             shared: Arc::new(Shared {
                 sessions: SessionStore::new(config.session_ttl, config.max_sessions),
-                limits: RateLimits::new(config.session_rate, config.address_rate),
+                rate_limits: RateLimits::new(config.session_rate, config.address_rate),
                 config,
                 rules,
                 folders,
                 telemetry,
-                events,
+                reports,
                 limiter_cleanup: Mutex::new(Instant::now()),
                 task_ids: new_task_id,
             }),
@@ -277,11 +277,11 @@ impl Shared {
         if let Ok(mut last) = self.limiter_cleanup.try_lock() {
             if last.elapsed() >= LIMITER_CLEANUP_INTERVAL {
                 *last = Instant::now();
-                self.limits.forget_idle();
+                self.rate_limits.forget_idle();
             }
         }
         match client {
-            Some(address) => self.limits.check_address(address),
+            Some(address) => self.rate_limits.check_address(address),
             None => Ok(()),
         }
     }
@@ -291,7 +291,7 @@ impl Shared {
         self.check_address(client)?;
         let session_id = parse_session_id(session_id)?;
         record.session_id = Some(session_id.to_string());
-        self.limits.check_session(session_id)?;
+        self.rate_limits.check_session(session_id)?;
         Ok(session_id)
     }
 
@@ -523,19 +523,19 @@ impl Shared {
         Ok(task)
     }
 
-    fn refresh_events(&self) {
-        if let Err(error) = self.events.refresh() {
+    fn refresh_reports(&self) {
+        if let Err(error) = self.reports.refresh() {
             tracing::warn!(error = %error, "could not read the execution plane's events; reporting what is known");
         }
     }
 
     fn status(&self, task: &TaskRecord) -> Status {
-        if let Some(event) = self.events.latest(&task.task_id) {
+        if let Some(report) = self.reports.latest(&task.task_id) {
             return Status {
-                state: event.state,
-                last_event: event.event,
-                result_summary: event.result_summary,
-                updated_at: event.updated_at,
+                state: report.state,
+                last_event: report.line,
+                result_summary: report.result_summary,
+                updated_at: report.updated_at,
             };
         }
         // No report yet: the folder the task file is in now says whether it still awaits approval.
@@ -569,7 +569,7 @@ impl Shared {
         record.normalized_intent = Some(task.intent.clone());
         record.risk = Some(task.risk);
         record.lane = Some(task.lane);
-        self.refresh_events();
+        self.refresh_reports();
         let status = self.status(&task);
         Ok(WatchResponse {
             task_id: task.task_id,
@@ -588,7 +588,7 @@ impl Shared {
     ) -> GatewayResult<SessionTasksResponse> {
         let session_id = self.admit(client, session_id, record)?;
         record.channel = self.sessions.touch(session_id, Instant::now());
-        self.refresh_events();
+        self.refresh_reports();
         let tasks = self
             .sessions
             .session_tasks(session_id)
