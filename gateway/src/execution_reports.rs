@@ -16,6 +16,7 @@ use domain::control_plane::TaskState;
 use serde_json::Value;
 
 use crate::folders::{is_task_id, GATEWAY_LOG};
+use crate::locks::lock;
 
 /// The most tasks whose latest report is kept; the oldest are forgotten first.
 const MAX_TRACKED_TASKS: usize = 100_000;
@@ -66,7 +67,7 @@ impl ExecutionReports {
 
     /// Reads what was appended since the last refresh. Blocking: call it off the async workers.
     pub fn refresh(&self) -> io::Result<()> {
-        let mut index = self.index.lock().map_err(|_| io::Error::other("the events lock is poisoned"))?;
+        let mut index = lock(&self.index);
         let mut seen = Vec::new();
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
@@ -87,7 +88,7 @@ impl ExecutionReports {
 
     /// The latest report about a task, if the execution plane sent any.
     pub fn latest(&self, task_id: &str) -> Option<ExecutionReport> {
-        self.index.lock().ok()?.latest.get(task_id).cloned()
+        lock(&self.index).latest.get(task_id).cloned()
     }
 }
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod execution_reports;
 pub mod folders;
 pub mod http;
+mod locks;
 pub mod rate_limits;
 pub mod rules;
 pub mod service;

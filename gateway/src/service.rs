@@ -22,6 +22,7 @@ use crate::config::GatewayConfig;
 use crate::error::{GatewayError, GatewayResult, GatewayStartupError};
 use crate::execution_reports::ExecutionReports;
 use crate::folders::{is_task_id, new_task_id, Folders, TaskFile, WriteError};
+use crate::locks::try_lock;
 use crate::rate_limits::RateLimits;
 use crate::rules::RuleSet;
 use crate::sessions::{PreviewEntry, SessionStore, TaskRecord};
@@ -274,7 +275,7 @@ impl Shared {
     }
 
     fn check_address(&self, client: Option<IpAddr>) -> GatewayResult<()> {
-        if let Ok(mut last) = self.limiter_cleanup.try_lock() {
+        if let Some(mut last) = try_lock(&self.limiter_cleanup) {
             if last.elapsed() >= LIMITER_CLEANUP_INTERVAL {
                 *last = Instant::now();
                 self.rate_limits.forget_idle();
