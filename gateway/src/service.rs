@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::config::GatewayConfig;
 use crate::error::{GatewayError, GatewayResult, GatewayStartupError};
-use crate::execution_reports::ExecutionReports;
+use crate::execution_reports::{ExecutionReport, ExecutionReports};
 use crate::folders::{is_task_id, new_task_id, Folders, TaskFile, WriteError};
 use crate::locks::try_lock;
 use crate::rate_limits::RateLimits;
@@ -231,12 +231,58 @@ fn initial_state(lane: Lane) -> TaskState {
     }
 }
 
-/// What a watch reports about a task.
+/// Where a task stands: the execution plane's latest report, or else the gateway's own confirm.
 struct Status {
     state: TaskState,
     last_event: serde_json::Value,
     result_summary: Option<String>,
     updated_at: DateTime<Utc>,
+}
+
+impl From<ExecutionReport> for Status {
+    fn from(report: ExecutionReport) -> Self {
+        Self {
+            state: report.state,
+            last_event: report.line,
+            result_summary: report.result_summary,
+            updated_at: report.updated_at,
+        }
+    }
+}
+
+/// A confirmed task and where it stands, as a watch or a task list shows it.
+struct TaskView {
+    task: TaskRecord,
+    status: Status,
+}
+
+impl From<TaskView> for WatchResponse {
+    fn from(TaskView { task, status }: TaskView) -> Self {
+        Self {
+            task_id: task.task_id,
+            state: status.state,
+            last_event: status.last_event,
+            result_summary: status.result_summary,
+            updated_at: status.updated_at,
+        }
+    }
+}
+
+impl From<TaskView> for SessionTask {
+    fn from(TaskView { task, status }: TaskView) -> Self {
+        Self {
+            path_written: Folders::relative_task_path(task.lane, &task.task_id),
+            task_id: task.task_id,
+            intent: task.intent,
+            risk: task.risk,
+            lane: task.lane,
+            state: status.state,
+            raw_input: task.raw_input,
+            created_at: task.created_at,
+            updated_at: status.updated_at,
+            result_summary: status.result_summary,
+        }
+    }
 }
 
 impl Shared {
@@ -404,28 +450,16 @@ impl Shared {
             lane: written.lane,
             state: initial_state(written.lane),
         };
+        let task = TaskRecord::from_file(written, entry.session_id);
         match self.finish(record, started, Ok(()), Durability::Synced) {
             Ok(()) => {
-                self.sessions.complete(
-                    entry.preview_id,
-                    TaskRecord {
-                        task_id: written.task_id.clone(),
-                        session_id: entry.session_id,
-                        channel: entry.channel,
-                        intent: written.intent.clone(),
-                        risk: written.risk,
-                        lane: written.lane,
-                        raw_input: written.raw_input.clone(),
-                        created_at: written.created_at,
-                    },
-                    Instant::now(),
-                );
+                self.sessions.complete(entry.preview_id, task, Instant::now());
                 Ok(response)
             }
             Err(error) => {
                 // No operation goes unlogged: the task is taken back and the preview stays usable.
-                if let Err(remove) = self.folders.remove_task(written.lane, &written.task_id) {
-                    tracing::error!(error = %remove, task_id = %written.task_id, "could not remove an unlogged task file");
+                if let Err(remove) = self.folders.remove_task(task.lane, &task.task_id) {
+                    tracing::error!(error = %remove, task_id = %task.task_id, "could not remove an unlogged task file");
                 }
                 self.sessions.release(entry.preview_id);
                 Err(error)
@@ -503,16 +537,7 @@ impl Shared {
                 if file.task_id != task_id {
                     return Err(GatewayError::TaskNotFound);
                 }
-                let task = TaskRecord {
-                    task_id: file.task_id,
-                    session_id: owner,
-                    channel: file.channel,
-                    intent: file.intent,
-                    risk: file.risk,
-                    lane: file.lane,
-                    raw_input: file.raw_input,
-                    created_at: file.created_at,
-                };
+                let task = TaskRecord::from_file(file, owner);
                 self.sessions.remember_task(task.clone());
                 task
             }
@@ -530,19 +555,14 @@ impl Shared {
         }
     }
 
-    fn status(&self, task: &TaskRecord) -> Status {
+    fn describe(&self, task: TaskRecord) -> TaskView {
         if let Some(report) = self.reports.latest(&task.task_id) {
-            return Status {
-                state: report.state,
-                last_event: report.line,
-                result_summary: report.result_summary,
-                updated_at: report.updated_at,
-            };
+            return TaskView { task, status: report.into() };
         }
         // No report yet: the folder the task file is in now says whether it still awaits approval.
         let lane = self.folders.locate(&task.task_id).map_or(task.lane, |(lane, _)| lane);
         let state = initial_state(lane);
-        Status {
+        let status = Status {
             state,
             last_event: json!({
                 "module": crate::telemetry::MODULE,
@@ -553,7 +573,8 @@ impl Shared {
             }),
             result_summary: None,
             updated_at: task.created_at,
-        }
+        };
+        TaskView { task, status }
     }
 
     fn watch(
@@ -571,14 +592,7 @@ impl Shared {
         record.risk = Some(task.risk);
         record.lane = Some(task.lane);
         self.refresh_reports();
-        let status = self.status(&task);
-        Ok(WatchResponse {
-            task_id: task.task_id,
-            state: status.state,
-            last_event: status.last_event,
-            result_summary: status.result_summary,
-            updated_at: status.updated_at,
-        })
+        Ok(self.describe(task).into())
     }
 
     fn session_tasks(
@@ -590,26 +604,8 @@ impl Shared {
         let session_id = self.admit(client, session_id, record)?;
         record.channel = self.sessions.touch(session_id, Instant::now());
         self.refresh_reports();
-        let tasks = self
-            .sessions
-            .session_tasks(session_id)
-            .into_iter()
-            .map(|task| {
-                let status = self.status(&task);
-                SessionTask {
-                    path_written: Folders::relative_task_path(task.lane, &task.task_id),
-                    task_id: task.task_id,
-                    intent: task.intent,
-                    risk: task.risk,
-                    lane: task.lane,
-                    state: status.state,
-                    raw_input: task.raw_input,
-                    created_at: task.created_at,
-                    updated_at: status.updated_at,
-                    result_summary: status.result_summary,
-                }
-            })
-            .collect();
+        let tasks =
+            self.sessions.session_tasks(session_id).into_iter().map(|task| self.describe(task).into()).collect();
         Ok(SessionTasksResponse { session_id: session_id.to_string(), tasks })
     }
 }

@@ -16,6 +16,7 @@ use domain::control_plane::{Channel, Lane, NormalizedTask, Risk, MAX_PENDING_PRE
 use uuid::Uuid;
 
 use crate::error::{whole_seconds_at_least_one, GatewayError};
+use crate::folders::TaskFile;
 use crate::locks::lock;
 
 /// How long tombstones of expired and confirmed previews are kept, at least.
@@ -56,6 +57,22 @@ pub struct TaskRecord {
     pub lane: Lane,
     pub raw_input: String,
     pub created_at: DateTime<Utc>,
+}
+
+impl TaskRecord {
+    /// What is remembered of a task file written for (or read back as owned by) `session_id`.
+    pub fn from_file(file: TaskFile, session_id: Uuid) -> Self {
+        Self {
+            task_id: file.task_id,
+            session_id,
+            channel: file.channel,
+            intent: file.intent,
+            risk: file.risk,
+            lane: file.lane,
+            raw_input: file.raw_input,
+            created_at: file.created_at,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
