@@ -277,21 +277,6 @@ impl SessionStore {
         };
         session.tasks.iter().rev().filter_map(|task_id| inner.tasks.get(task_id).cloned()).collect()
     }
-
-    /// Live sessions, for tests and metrics.
-    pub fn session_count(&self) -> usize {
-        lock(&self.inner).sessions.len()
-    }
-
-    /// Unconfirmed previews held, for tests and metrics.
-    pub fn preview_count(&self) -> usize {
-        lock(&self.inner).previews.len()
-    }
-
-    /// Sweeps expired entries now.
-    pub fn sweep(&self, now: Instant) {
-        lock(&self.inner).sweep_if_due(now, true);
-    }
 }
 
 impl Inner {
@@ -370,6 +355,21 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl SessionStore {
+        fn session_count(&self) -> usize {
+            lock(&self.inner).sessions.len()
+        }
+
+        fn preview_count(&self) -> usize {
+            lock(&self.inner).previews.len()
+        }
+
+        /// Sweeps expired entries now.
+        fn sweep(&self, now: Instant) {
+            lock(&self.inner).sweep_if_due(now, true);
+        }
+    }
 
     fn entry(session_id: Uuid, channel: Channel, ttl: Duration, now: Instant) -> PreviewEntry {
         PreviewEntry {
