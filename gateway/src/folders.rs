@@ -11,7 +11,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use domain::control_plane::{Channel, Lane, Operation, Risk};
@@ -29,14 +29,12 @@ pub const TASK_ID_PATTERN: &str = "^task_[0-9]{8}T[0-9]{6}_[0-9a-f]{12}$";
 /// Task files larger than this are not read back.
 const MAX_TASK_FILE_BYTES: u64 = 1024 * 1024;
 
-fn task_id_regex() -> &'static Regex {
-    static REGEX: OnceLock<Regex> = OnceLock::new();
-    REGEX.get_or_init(|| Regex::new(TASK_ID_PATTERN).unwrap_or_else(|_| unreachable!("a constant pattern")))
-}
+static TASK_ID: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(TASK_ID_PATTERN).unwrap_or_else(|_| unreachable!("a constant pattern")));
 
 /// True when `text` is shaped like a task id the gateway generates.
 pub fn is_task_id(text: &str) -> bool {
-    task_id_regex().is_match(text)
+    TASK_ID.is_match(text)
 }
 
 /// A fresh task id for a task created at `at`.

@@ -7,16 +7,17 @@
 //! [`router`] into the server's router, or call the operations ([`Gateway::preview`],
 //! [`Gateway::confirm`], [`Gateway::watch`], [`Gateway::session_tasks`]) directly.
 
-pub mod config;
-pub mod error;
-pub mod events;
-pub mod folders;
-pub mod http;
-pub mod limits;
-pub mod rules;
-pub mod service;
-pub mod sessions;
-pub mod telemetry;
+mod config;
+mod error;
+mod execution_reports;
+mod folders;
+mod http;
+mod locks;
+mod rate_limits;
+mod rules;
+mod service;
+mod sessions;
+mod telemetry;
 
 pub use config::{GatewayConfig, RateLimit};
 pub use error::{GatewayError, GatewayResult, GatewayStartupError};

@@ -7,6 +7,7 @@
 //! fallback, whose risk is always high.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::LazyLock;
 
 use domain::control_plane::{Operation, Risk, StructuredOverride, UNKNOWN_INTENT};
 use regex::Regex;
@@ -103,10 +104,12 @@ pub struct RuleSet {
     tools_by_intent: HashMap<String, BTreeSet<String>>,
 }
 
-fn identifier() -> Regex {
-    // A fixed, valid pattern: compiling it cannot fail.
-    Regex::new("^[a-z][a-z0-9_]{0,63}$").unwrap_or_else(|_| unreachable!("a constant pattern"))
-}
+/// Rule ids, intents, tools, parameter and argument names.
+static IDENTIFIER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new("^[a-z][a-z0-9_]{0,63}$").unwrap_or_else(|_| unreachable!("a constant pattern")));
+/// A literal word of a rule's pattern, or one of its alternatives.
+static WORD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new("^[a-z0-9_.-]+$").unwrap_or_else(|_| unreachable!("a constant pattern")));
 
 impl RuleSet {
     /// The rules file shipped with the gateway.
@@ -118,7 +121,6 @@ impl RuleSet {
     pub fn parse(text: &str) -> Result<Self, GatewayStartupError> {
         let invalid = GatewayStartupError::InvalidRules;
         let file: RulesFile = serde_yaml_ng::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        let identifier = identifier();
 
         if file.version == 0 {
             return Err(invalid("version must be 1 or more".to_owned()));
@@ -147,7 +149,7 @@ impl RuleSet {
         let mut rules = Vec::with_capacity(file.rules.len());
         let mut tools_by_intent: HashMap<String, BTreeSet<String>> = HashMap::new();
         for spec in file.rules {
-            let rule = compile_rule(spec, &identifier, &param_pattern)?;
+            let rule = compile_rule(spec, &param_pattern)?;
             if rule.intent == UNKNOWN_INTENT {
                 return Err(invalid(format!("rule {}: the intent {UNKNOWN_INTENT:?} is the fallback's", rule.id)));
             }
@@ -255,7 +257,6 @@ impl RuleSet {
         if operations.is_empty() || operations.len() > MAX_OVERRIDE_OPERATIONS {
             return Err(format!("a task needs 1 to {MAX_OVERRIDE_OPERATIONS} operations (got {})", operations.len()));
         }
-        let identifier = identifier();
         for (index, operation) in operations.iter().enumerate() {
             if !tools.contains(&operation.tool) {
                 return Err(format!(
@@ -267,7 +268,7 @@ impl RuleSet {
                 return Err(format!("operations[{index}] has more than {MAX_OPERATION_ARGS} args"));
             }
             for (name, value) in &operation.args {
-                if !identifier.is_match(name) {
+                if !IDENTIFIER.is_match(name) {
                     return Err(format!("operations[{index}].args: {name:?} is not a valid argument name"));
                 }
                 if !self.param_pattern.is_match(value) {
@@ -317,16 +318,15 @@ fn alternative_group(n: usize) -> String {
     format!("a{n}")
 }
 
-fn compile_rule(spec: RuleSpec, identifier: &Regex, param_pattern: &Regex) -> Result<Rule, GatewayStartupError> {
+fn compile_rule(spec: RuleSpec, param_pattern: &Regex) -> Result<Rule, GatewayStartupError> {
     let id = spec.id.clone();
     let invalid = |problem: String| GatewayStartupError::InvalidRules(format!("rule {id}: {problem}"));
-    let word = Regex::new("^[a-z0-9_.-]+$").map_err(|e| invalid(e.to_string()))?;
 
-    if !identifier.is_match(&spec.id) {
+    if !IDENTIFIER.is_match(&spec.id) {
         return Err(invalid("the id must be a lower-case identifier".to_owned()));
     }
     for (field, value) in [("intent", &spec.intent), ("tool", &spec.tool)] {
-        if !identifier.is_match(value) {
+        if !IDENTIFIER.is_match(value) {
             return Err(invalid(format!("{field} {value:?} must be a lower-case identifier")));
         }
     }
@@ -343,19 +343,19 @@ fn compile_rule(spec: RuleSpec, identifier: &Regex, param_pattern: &Regex) -> Re
         }
         if let Some(inner) = token.strip_prefix('(').and_then(|t| t.strip_suffix(')')) {
             let options: Vec<&str> = inner.split('|').collect();
-            if options.iter().any(|option| !word.is_match(option)) {
+            if options.iter().any(|option| !WORD.is_match(option)) {
                 return Err(invalid(format!("alternative {token:?} must list lower-case words")));
             }
             alternatives += 1;
             let escaped: Vec<String> = options.iter().map(|option| regex::escape(option)).collect();
             regex.push_str(&format!("(?P<{}>{})", alternative_group(alternatives), escaped.join("|")));
         } else if let Some(name) = token.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
-            if !identifier.is_match(name) || params.iter().any(|p| p == name) {
+            if !IDENTIFIER.is_match(name) || params.iter().any(|p| p == name) {
                 return Err(invalid(format!("parameter {token:?} must be a unique lower-case identifier")));
             }
             params.push(name.to_owned());
             regex.push_str(&format!("(?P<{}>[a-z0-9_.-]+)", param_group(name)));
-        } else if word.is_match(token) {
+        } else if WORD.is_match(token) {
             regex.push_str(&regex::escape(token));
         } else {
             return Err(invalid(format!(
@@ -372,7 +372,7 @@ fn compile_rule(spec: RuleSpec, identifier: &Regex, param_pattern: &Regex) -> Re
         return Err(invalid(format!("at most {MAX_OPERATION_ARGS} args")));
     }
     for (name, value) in spec.args {
-        if !identifier.is_match(&name) {
+        if !IDENTIFIER.is_match(&name) {
             return Err(invalid(format!("arg name {name:?} must be a lower-case identifier")));
         }
         let template = match value.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {

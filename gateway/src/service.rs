@@ -21,9 +21,10 @@ use uuid::Uuid;
 use crate::config::GatewayConfig;
 use domain::PublicError;
 use crate::error::{GatewayError, GatewayResult, GatewayStartupError};
-use crate::events::ExecutionEvents;
+use crate::execution_reports::{ExecutionReport, ExecutionReports};
 use crate::folders::{is_task_id, new_task_id, Folders, TaskFile, WriteError};
-use crate::limits::RateLimits;
+use crate::locks::try_lock;
+use crate::rate_limits::RateLimits;
 use crate::rules::RuleSet;
 use crate::sessions::{PreviewEntry, SessionStore, TaskRecord};
 use crate::telemetry::{canonical_json, Durability, Outcome, TelemetryEvent, TelemetryLog, TelemetryRecord};
@@ -47,9 +48,9 @@ struct Shared {
     rules: RuleSet,
     folders: Folders,
     sessions: SessionStore,
-    limits: RateLimits,
+    rate_limits: RateLimits,
     telemetry: TelemetryLog,
-    events: ExecutionEvents,
+    reports: ExecutionReports,
     limiter_cleanup: Mutex<Instant>,
     task_ids: fn(DateTime<Utc>) -> String,
 }
@@ -71,7 +72,7 @@ impl Gateway {
     fn with_rules(config: GatewayConfig, rules: RuleSet) -> Result<Self, GatewayStartupError> {
         let folders = Folders::prepare(&config.root)?;
         let telemetry = TelemetryLog::open(&folders.gateway_log())?;
-        let events = ExecutionEvents::new(folders.telemetry_dir());
+        let reports = ExecutionReports::new(folders.telemetry_dir());
         tracing::info!(
             root = %folders.root().display(),
             rules_version = rules.version(),
@@ -80,12 +81,12 @@ impl Gateway {
         Ok(Self {
             shared: Arc::new(Shared {
                 sessions: SessionStore::new(config.session_ttl, config.max_sessions),
-                limits: RateLimits::new(config.session_rate, config.address_rate),
+                rate_limits: RateLimits::new(config.session_rate, config.address_rate),
                 config,
                 rules,
                 folders,
                 telemetry,
-                events,
+                reports,
                 limiter_cleanup: Mutex::new(Instant::now()),
                 task_ids: new_task_id,
             }),
@@ -114,69 +115,94 @@ impl Gateway {
     /// Normalizes `raw_input` and keeps the result for the same session to confirm. Writes no task.
     #[instrument(skip_all, err(level = "info"))]
     pub async fn preview(&self, request: PreviewRequest, client: Option<IpAddr>) -> GatewayResult<PreviewResponse> {
-        let started = Instant::now();
-        let mut record = self.shared.record(TelemetryEvent::Preview, client);
-        record.session_id = Some(clip(&request.session_id, MAX_LOGGED_ID_BYTES));
-        record.channel = Some(request.channel);
-        record.raw_input = Some(clip(&request.raw_input, MAX_RAW_INPUT_BYTES));
-        let result = self.shared.preview(request, client, &mut record);
-        self.shared.finish(record, started, result, Durability::Flushed)
+        self.operate(TelemetryEvent::Preview, client, Durability::Flushed, move |shared, record| {
+            Ok((shared.preview(request, client, record)?, ()))
+        })
+        .await
     }
 
     /// Writes the task of a preview, once, for the session that made the preview.
     #[instrument(skip_all, err(level = "info"))]
     pub async fn confirm(&self, request: ConfirmRequest, client: Option<IpAddr>) -> GatewayResult<ConfirmResponse> {
-        let started = Instant::now();
-        let shared = Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || shared.confirm(request, client, started))
-            .await
-            .map_err(|e| GatewayError::internal("the confirm worker stopped", e))?
+        self.operate(TelemetryEvent::Confirm, client, Durability::Synced, move |shared, record| {
+            shared.confirm(request, client, record)
+        })
+        .await
     }
 
     /// The state of a task confirmed by `session_id`.
     #[instrument(skip_all, err(level = "info"))]
     pub async fn watch(&self, task_id: &str, session_id: &str, client: Option<IpAddr>) -> GatewayResult<WatchResponse> {
-        let started = Instant::now();
-        let shared = Arc::clone(&self.shared);
         let (task_id, session_id) = (task_id.to_owned(), session_id.to_owned());
-        tokio::task::spawn_blocking(move || {
-            let mut record = shared.record(TelemetryEvent::Watch, client);
-            record.task_id = Some(clip(&task_id, MAX_LOGGED_ID_BYTES));
-            record.session_id = Some(clip(&session_id, MAX_LOGGED_ID_BYTES));
-            let result = shared.watch(&task_id, &session_id, client, &mut record);
-            shared.finish(record, started, result, Durability::Flushed)
+        self.operate(TelemetryEvent::Watch, client, Durability::Flushed, move |shared, record| {
+            Ok((shared.watch(&task_id, &session_id, client, record)?, ()))
         })
         .await
-        .map_err(|e| GatewayError::internal("the watch worker stopped", e))?
     }
 
     /// The tasks a live session confirmed, newest first, with their current state.
     #[instrument(skip_all, err(level = "info"))]
     pub async fn session_tasks(&self, session_id: &str, client: Option<IpAddr>) -> GatewayResult<SessionTasksResponse> {
-        let started = Instant::now();
-        let shared = Arc::clone(&self.shared);
         let session_id = session_id.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let mut record = shared.record(TelemetryEvent::Watch, client);
-            record.session_id = Some(clip(&session_id, MAX_LOGGED_ID_BYTES));
-            let result = shared.session_tasks(&session_id, client, &mut record);
-            shared.finish(record, started, result, Durability::Flushed)
+        self.operate(TelemetryEvent::Watch, client, Durability::Flushed, move |shared, record| {
+            Ok((shared.session_tasks(&session_id, client, record)?, ()))
         })
         .await
-        .map_err(|e| GatewayError::internal("the task list worker stopped", e))?
     }
 
     /// Logs a request refused before it reached an operation (a body that is not JSON, a
     /// missing query parameter) and returns the error to answer with. A client over its address
     /// limit is told `RATE_LIMITED` instead.
     pub async fn refuse(&self, event: TelemetryEvent, client: Option<IpAddr>, error: GatewayError) -> GatewayError {
-        let started = Instant::now();
-        let record = self.shared.record(event, client);
-        let result: GatewayResult<()> = self.shared.check_address(client).and(Err(error));
-        match self.shared.finish(record, started, result, Durability::Flushed) {
+        let refused = self
+            .operate(event, client, Durability::Flushed, move |shared, _| {
+                shared.check_address(client)?;
+                Err::<((), ()), _>(error)
+            })
+            .await;
+        match refused {
             Err(error) => error,
             Ok(()) => GatewayError::Internal("a refusal cannot succeed".to_owned()),
         }
+    }
+
+    /// Runs one call: `operation` on a blocking thread (it reads and writes files), then its
+    /// telemetry line, timed from here. The line is written whatever the outcome, and a line that
+    /// cannot be written fails the call with `INTERNAL` and takes back what the operation did.
+    async fn operate<T, S>(
+        &self,
+        event: TelemetryEvent,
+        client: Option<IpAddr>,
+        durability: Durability,
+        operation: impl FnOnce(&Shared, &mut TelemetryRecord) -> GatewayResult<(T, S)> + Send + 'static,
+    ) -> GatewayResult<T>
+    where
+        T: Send + 'static,
+        S: Settle,
+    {
+        let started = Instant::now();
+        let shared = Arc::clone(&self.shared);
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _span = span.enter();
+            let mut record = shared.record(event, client);
+            let result = operation(&shared, &mut record);
+            let logged = shared.log(record, started, result.as_ref().err(), durability);
+            match (result, logged) {
+                (Ok((answer, effects)), Ok(())) => {
+                    effects.commit(&shared);
+                    Ok(answer)
+                }
+                (Ok((_, effects)), Err(unlogged)) => {
+                    effects.undo(&shared);
+                    Err(unlogged)
+                }
+                (Err(refused), Ok(())) => Err(refused),
+                (Err(_), Err(unlogged)) => Err(unlogged),
+            }
+        })
+        .await
+        .map_err(|e| GatewayError::internal("a gateway worker stopped", e))?
     }
 
     /// Replaces the task id generator (tests force collisions with it).
@@ -231,12 +257,94 @@ fn initial_state(lane: Lane) -> TaskState {
     }
 }
 
-/// What a watch reports about a task.
+/// Where a task stands: the execution plane's latest report, or else the gateway's own confirm.
 struct Status {
     state: TaskState,
     last_event: serde_json::Value,
     result_summary: Option<String>,
     updated_at: DateTime<Utc>,
+}
+
+impl From<ExecutionReport> for Status {
+    fn from(report: ExecutionReport) -> Self {
+        Self {
+            state: report.state,
+            last_event: report.line,
+            result_summary: report.result_summary,
+            updated_at: report.updated_at,
+        }
+    }
+}
+
+/// A confirmed task and where it stands, as a watch or a task list shows it.
+struct TaskView {
+    task: TaskRecord,
+    status: Status,
+}
+
+impl From<TaskView> for WatchResponse {
+    fn from(TaskView { task, status }: TaskView) -> Self {
+        Self {
+            task_id: task.task_id,
+            state: status.state,
+            last_event: status.last_event,
+            result_summary: status.result_summary,
+            updated_at: status.updated_at,
+        }
+    }
+}
+
+impl From<TaskView> for SessionTask {
+    fn from(TaskView { task, status }: TaskView) -> Self {
+        Self {
+            path_written: Folders::relative_task_path(task.lane, &task.task_id),
+            task_id: task.task_id,
+            intent: task.intent,
+            risk: task.risk,
+            lane: task.lane,
+            state: status.state,
+            raw_input: task.raw_input,
+            created_at: task.created_at,
+            updated_at: status.updated_at,
+            result_summary: status.result_summary,
+        }
+    }
+}
+
+/// What an operation's effects become once its telemetry line is written, or cannot be.
+trait Settle: Send + 'static {
+    /// The line is written: the effects stand.
+    fn commit(self, shared: &Shared);
+    /// The line cannot be written: the effects are taken back, so no operation goes unlogged.
+    fn undo(self, shared: &Shared);
+}
+
+/// The effects of an operation that writes no task file; a preview or a session's TTL left
+/// behind by an unlogged call is harmless.
+impl Settle for () {
+    fn commit(self, _: &Shared) {}
+    fn undo(self, _: &Shared) {}
+}
+
+/// A task file a confirm wrote for a claimed preview.
+struct WrittenTask {
+    preview_id: Uuid,
+    task: TaskRecord,
+}
+
+impl Settle for WrittenTask {
+    /// The preview is used up and the task belongs to its session.
+    fn commit(self, shared: &Shared) {
+        shared.sessions.complete(self.preview_id, self.task, Instant::now());
+    }
+
+    /// The task file is removed and the preview stays usable.
+    fn undo(self, shared: &Shared) {
+        if let Err(error) = shared.folders.remove_task(self.task.lane, &self.task.task_id) {
+            tracing::error!(error = %error, task_id = %self.task.task_id, "could not remove an unlogged task file");
+        }
+        shared.sessions.release(self.preview_id);
+    }
 }
 
 impl Shared {
@@ -246,20 +354,20 @@ impl Shared {
         record
     }
 
-    /// Writes the operation's telemetry line; a line that cannot be written fails the operation.
-    fn finish<T>(
+    /// Writes a call's telemetry line; `failure` is the error the call answers with, if any.
+    fn log(
         &self,
         mut record: TelemetryRecord,
         started: Instant,
-        result: GatewayResult<T>,
+        failure: Option<&GatewayError>,
         durability: Durability,
-    ) -> GatewayResult<T> {
+    ) -> GatewayResult<()> {
         let elapsed = started.elapsed();
         record.latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         record.latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        match &result {
-            Ok(_) => record.outcome = Outcome::Ok,
-            Err(error) => {
+        match failure {
+            None => record.outcome = Outcome::Ok,
+            Some(error) => {
                 record.outcome = Outcome::Error;
                 record.error_code = Some(error.code().as_str());
                 if error.is_server_fault() {
@@ -267,22 +375,21 @@ impl Shared {
                 }
             }
         }
-        if let Err(error) = self.telemetry.append(&record, durability) {
+        self.telemetry.append(&record, durability).map_err(|error| {
             tracing::error!(error = %error, path = %self.telemetry.path().display(), "could not write a telemetry line");
-            return Err(GatewayError::internal("telemetry", error));
-        }
-        result
+            GatewayError::internal("telemetry", error)
+        })
     }
 
     fn check_address(&self, client: Option<IpAddr>) -> GatewayResult<()> {
-        if let Ok(mut last) = self.limiter_cleanup.try_lock() {
+        if let Some(mut last) = try_lock(&self.limiter_cleanup) {
             if last.elapsed() >= LIMITER_CLEANUP_INTERVAL {
                 *last = Instant::now();
-                self.limits.forget_idle();
+                self.rate_limits.forget_idle();
             }
         }
         match client {
-            Some(address) => self.limits.check_address(address),
+            Some(address) => self.rate_limits.check_address(address),
             None => Ok(()),
         }
     }
@@ -292,7 +399,7 @@ impl Shared {
         self.check_address(client)?;
         let session_id = parse_session_id(session_id)?;
         record.session_id = Some(session_id.to_string());
-        self.limits.check_session(session_id)?;
+        self.rate_limits.check_session(session_id)?;
         Ok(session_id)
     }
 
@@ -302,6 +409,9 @@ impl Shared {
         client: Option<IpAddr>,
         record: &mut TelemetryRecord,
     ) -> GatewayResult<PreviewResponse> {
+        record.session_id = Some(clip(&request.session_id, MAX_LOGGED_ID_BYTES));
+        record.channel = Some(request.channel);
+        record.raw_input = Some(clip(&request.raw_input, MAX_RAW_INPUT_BYTES));
         let session_id = self.admit(client, &request.session_id, record)?;
         let invalid_input = request.raw_input.trim().is_empty() || request.raw_input.len() > MAX_RAW_INPUT_BYTES;
         if invalid_input {
@@ -365,34 +475,24 @@ impl Shared {
         &self,
         request: ConfirmRequest,
         client: Option<IpAddr>,
-        started: Instant,
-    ) -> GatewayResult<ConfirmResponse> {
-        let mut record = self.record(TelemetryEvent::Confirm, client);
+        record: &mut TelemetryRecord,
+    ) -> GatewayResult<(ConfirmResponse, WrittenTask)> {
         record.session_id = Some(clip(&request.session_id, MAX_LOGGED_ID_BYTES));
         record.preview_id = Some(clip(&request.preview_id, MAX_LOGGED_ID_BYTES));
+        let session_id = self.admit(client, &request.session_id, record)?;
+        let entry = self.sessions.claim(&request.preview_id, session_id, Instant::now())?;
+        record.channel = Some(entry.channel);
+        record.raw_input = Some(entry.raw_input.clone());
+        record.normalized_intent = Some(entry.task.intent.clone());
+        record.risk = Some(entry.task.risk);
+        record.lane = Some(entry.task.lane);
+        record.rule_id = Some(entry.rule_id.clone());
+        record.task_id = Some(entry.task.task_id.clone());
+        // A confirm that wrote nothing gives the preview back.
+        let written = self
+            .write_task(&entry, request.structured_override.as_ref(), session_id, record)
+            .inspect_err(|_| self.sessions.release(entry.preview_id))?;
 
-        let claimed = self.admit(client, &request.session_id, &mut record).and_then(|session_id| {
-            let entry = self.sessions.claim(&request.preview_id, session_id, Instant::now())?;
-            record.channel = Some(entry.channel);
-            record.raw_input = Some(entry.raw_input.clone());
-            record.normalized_intent = Some(entry.task.intent.clone());
-            record.risk = Some(entry.task.risk);
-            record.lane = Some(entry.task.lane);
-            record.rule_id = Some(entry.rule_id.clone());
-            record.task_id = Some(entry.task.task_id.clone());
-            match self.write_task(&entry, request.structured_override.as_ref(), session_id, &mut record) {
-                Ok(written) => Ok((entry, written)),
-                Err(error) => {
-                    self.sessions.release(entry.preview_id);
-                    Err(error)
-                }
-            }
-        });
-
-        let (entry, written) = match claimed {
-            Ok(done) => done,
-            Err(error) => return self.finish(record, started, Err(error), Durability::Synced),
-        };
         let response = ConfirmResponse {
             status: ConfirmStatus::Ok,
             task_id: written.task_id.clone(),
@@ -404,33 +504,8 @@ impl Shared {
             lane: written.lane,
             state: initial_state(written.lane),
         };
-        match self.finish(record, started, Ok(()), Durability::Synced) {
-            Ok(()) => {
-                self.sessions.complete(
-                    entry.preview_id,
-                    TaskRecord {
-                        task_id: written.task_id.clone(),
-                        session_id: entry.session_id,
-                        channel: entry.channel,
-                        intent: written.intent.clone(),
-                        risk: written.risk,
-                        lane: written.lane,
-                        raw_input: written.raw_input.clone(),
-                        created_at: written.created_at,
-                    },
-                    Instant::now(),
-                );
-                Ok(response)
-            }
-            Err(error) => {
-                // No operation goes unlogged: the task is taken back and the preview stays usable.
-                if let Err(remove) = self.folders.remove_task(written.lane, &written.task_id) {
-                    tracing::error!(error = %remove, task_id = %written.task_id, "could not remove an unlogged task file");
-                }
-                self.sessions.release(entry.preview_id);
-                Err(error)
-            }
-        }
+        let task = TaskRecord::from_file(written, entry.session_id);
+        Ok((response, WrittenTask { preview_id: entry.preview_id, task }))
     }
 
     /// Checks the claimed preview and writes its task file, regenerating the id on a collision.
@@ -503,16 +578,7 @@ impl Shared {
                 if file.task_id != task_id {
                     return Err(GatewayError::TaskNotFound);
                 }
-                let task = TaskRecord {
-                    task_id: file.task_id,
-                    session_id: owner,
-                    channel: file.channel,
-                    intent: file.intent,
-                    risk: file.risk,
-                    lane: file.lane,
-                    raw_input: file.raw_input,
-                    created_at: file.created_at,
-                };
+                let task = TaskRecord::from_file(file, owner);
                 self.sessions.remember_task(task.clone());
                 task
             }
@@ -524,25 +590,20 @@ impl Shared {
         Ok(task)
     }
 
-    fn refresh_events(&self) {
-        if let Err(error) = self.events.refresh() {
+    fn refresh_reports(&self) {
+        if let Err(error) = self.reports.refresh() {
             tracing::warn!(error = %error, "could not read the execution plane's events; reporting what is known");
         }
     }
 
-    fn status(&self, task: &TaskRecord) -> Status {
-        if let Some(event) = self.events.latest(&task.task_id) {
-            return Status {
-                state: event.state,
-                last_event: event.event,
-                result_summary: event.result_summary,
-                updated_at: event.updated_at,
-            };
+    fn describe(&self, task: TaskRecord) -> TaskView {
+        if let Some(report) = self.reports.latest(&task.task_id) {
+            return TaskView { task, status: report.into() };
         }
         // No report yet: the folder the task file is in now says whether it still awaits approval.
         let lane = self.folders.locate(&task.task_id).map_or(task.lane, |(lane, _)| lane);
         let state = initial_state(lane);
-        Status {
+        let status = Status {
             state,
             last_event: json!({
                 "module": crate::telemetry::MODULE,
@@ -553,7 +614,8 @@ impl Shared {
             }),
             result_summary: None,
             updated_at: task.created_at,
-        }
+        };
+        TaskView { task, status }
     }
 
     fn watch(
@@ -563,6 +625,8 @@ impl Shared {
         client: Option<IpAddr>,
         record: &mut TelemetryRecord,
     ) -> GatewayResult<WatchResponse> {
+        record.task_id = Some(clip(task_id, MAX_LOGGED_ID_BYTES));
+        record.session_id = Some(clip(session_id, MAX_LOGGED_ID_BYTES));
         let session_id = self.admit(client, session_id, record)?;
         record.channel = self.sessions.touch(session_id, Instant::now());
         let task = self.owned_task(task_id, session_id)?;
@@ -570,15 +634,8 @@ impl Shared {
         record.normalized_intent = Some(task.intent.clone());
         record.risk = Some(task.risk);
         record.lane = Some(task.lane);
-        self.refresh_events();
-        let status = self.status(&task);
-        Ok(WatchResponse {
-            task_id: task.task_id,
-            state: status.state,
-            last_event: status.last_event,
-            result_summary: status.result_summary,
-            updated_at: status.updated_at,
-        })
+        self.refresh_reports();
+        Ok(self.describe(task).into())
     }
 
     fn session_tasks(
@@ -587,29 +644,12 @@ impl Shared {
         client: Option<IpAddr>,
         record: &mut TelemetryRecord,
     ) -> GatewayResult<SessionTasksResponse> {
+        record.session_id = Some(clip(session_id, MAX_LOGGED_ID_BYTES));
         let session_id = self.admit(client, session_id, record)?;
         record.channel = self.sessions.touch(session_id, Instant::now());
-        self.refresh_events();
-        let tasks = self
-            .sessions
-            .session_tasks(session_id)
-            .into_iter()
-            .map(|task| {
-                let status = self.status(&task);
-                SessionTask {
-                    path_written: Folders::relative_task_path(task.lane, &task.task_id),
-                    task_id: task.task_id,
-                    intent: task.intent,
-                    risk: task.risk,
-                    lane: task.lane,
-                    state: status.state,
-                    raw_input: task.raw_input,
-                    created_at: task.created_at,
-                    updated_at: status.updated_at,
-                    result_summary: status.result_summary,
-                }
-            })
-            .collect();
+        self.refresh_reports();
+        let tasks =
+            self.sessions.session_tasks(session_id).into_iter().map(|task| self.describe(task).into()).collect();
         Ok(SessionTasksResponse { session_id: session_id.to_string(), tasks })
     }
 }
@@ -631,6 +671,23 @@ mod tests {
 
     fn gateway(dir: &std::path::Path) -> Gateway {
         Gateway::new(GatewayConfig::with_root(dir)).unwrap()
+    }
+
+    fn preview_request(session: &str, raw_input: &str) -> PreviewRequest {
+        PreviewRequest { raw_input: raw_input.into(), channel: Channel::Web, session_id: session.to_owned() }
+    }
+
+    fn confirm_request(session: &str, preview_id: &str) -> ConfirmRequest {
+        ConfirmRequest { preview_id: preview_id.to_owned(), session_id: session.to_owned(), structured_override: None }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn swap_telemetry(gateway: &mut Gateway, path: &std::path::Path) {
+        let log = TelemetryLog::open(path).expect("a telemetry log");
+        match Arc::get_mut(&mut gateway.shared) {
+            Some(shared) => shared.telemetry = log,
+            None => panic!("the gateway is not shared yet"),
+        }
     }
 
     #[test]
@@ -655,26 +712,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gateway = Gateway::with_task_ids(GatewayConfig::with_root(dir.path()), fixed);
         let session = Uuid::new_v4().to_string();
-        let request = |raw: &str| PreviewRequest {
-            raw_input: raw.into(),
-            channel: Channel::Terminal,
-            session_id: session.clone(),
-        };
 
-        let first = gateway.preview(request("liam check status"), None).await.unwrap();
-        let confirm =
-            |preview_id: String| ConfirmRequest { preview_id, session_id: session.clone(), structured_override: None };
-        gateway.confirm(confirm(first.preview_id), None).await.unwrap();
+        let first = gateway.preview(preview_request(&session, "liam check status"), None).await.unwrap();
+        gateway.confirm(confirm_request(&session, &first.preview_id), None).await.unwrap();
 
         // Every id the generator gives is now taken: after the retries, TASK_COLLISION.
-        let second = gateway.preview(request("show tasks"), None).await.unwrap();
-        let refused = gateway.confirm(confirm(second.preview_id.clone()), None).await.unwrap_err();
+        let second = gateway.preview(preview_request(&session, "show tasks"), None).await.unwrap();
+        let refused = gateway.confirm(confirm_request(&session, &second.preview_id), None).await.unwrap_err();
         assert_eq!(refused, GatewayError::TaskCollision);
         assert_eq!(refused.http_status(), 409);
         let files = std::fs::read_dir(dir.path().join("interface/inbox")).unwrap().count();
         assert_eq!(files, 1, "nothing was overwritten or added");
         // The preview stays usable for a later try.
-        assert_eq!(gateway.confirm(confirm(second.preview_id), None).await.unwrap_err(), GatewayError::TaskCollision);
+        let again = gateway.confirm(confirm_request(&session, &second.preview_id), None).await.unwrap_err();
+        assert_eq!(again, GatewayError::TaskCollision);
     }
 
     #[tokio::test]
@@ -682,22 +733,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gateway = gateway(dir.path());
         let session = Uuid::new_v4().to_string();
-        let preview = gateway
-            .preview(
-                PreviewRequest { raw_input: "show inbox".into(), channel: Channel::Web, session_id: session.clone() },
-                None,
-            )
-            .await
-            .unwrap();
+        let preview = gateway.preview(preview_request(&session, "show inbox"), None).await.unwrap();
         let taken = dir.path().join("interface/inbox").join(format!("{}.yaml", preview.normalized_task.task_id));
         std::fs::write(&taken, "someone else's task\n").unwrap();
-        let confirmed = gateway
-            .confirm(
-                ConfirmRequest { preview_id: preview.preview_id, session_id: session, structured_override: None },
-                None,
-            )
-            .await
-            .unwrap();
+        let confirmed = gateway.confirm(confirm_request(&session, &preview.preview_id), None).await.unwrap();
         assert_ne!(confirmed.task_id, preview.normalized_task.task_id);
         assert_eq!(std::fs::read_to_string(&taken).unwrap(), "someone else's task\n");
         assert!(dir.path().join(&confirmed.path_written).is_file());
@@ -709,39 +748,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut gateway = gateway(dir.path());
         let session = Uuid::new_v4().to_string();
-        let preview = gateway
-            .preview(
-                PreviewRequest { raw_input: "show inbox".into(), channel: Channel::Web, session_id: session.clone() },
-                None,
-            )
-            .await
-            .unwrap();
+        let preview = gateway.preview(preview_request(&session, "show inbox"), None).await.unwrap();
         // /dev/full accepts the open and fails every write, like a full disk.
-        let broken = TelemetryLog::open(std::path::Path::new("/dev/full")).expect("open /dev/full");
-        match Arc::get_mut(&mut gateway.shared) {
-            Some(shared) => shared.telemetry = broken,
-            None => panic!("the gateway is not shared yet"),
-        }
-        let request = ConfirmRequest {
-            preview_id: preview.preview_id.clone(),
-            session_id: session.clone(),
-            structured_override: None,
-        };
-        let error = gateway.confirm(request, None).await.unwrap_err();
+        swap_telemetry(&mut gateway, std::path::Path::new("/dev/full"));
+        let error = gateway.confirm(confirm_request(&session, &preview.preview_id), None).await.unwrap_err();
         assert_eq!(error.http_status(), 500);
         assert_eq!(
             std::fs::read_dir(dir.path().join("interface/inbox")).unwrap().count(),
             0,
             "the task was taken back"
         );
-        let error = gateway
-            .preview(
-                PreviewRequest { raw_input: "show inbox".into(), channel: Channel::Web, session_id: session },
-                None,
-            )
-            .await
-            .unwrap_err();
+        let error = gateway.preview(preview_request(&session, "show inbox"), None).await.unwrap_err();
         assert_eq!(error.code().as_str(), "INTERNAL");
         assert!(!error.public_message().contains("full"));
+
+        // Once lines can be written again, the same preview is confirmed.
+        swap_telemetry(&mut gateway, &dir.path().join("observability/telemetry/gateway.jsonl"));
+        let confirmed = gateway.confirm(confirm_request(&session, &preview.preview_id), None).await.unwrap();
+        assert!(dir.path().join(&confirmed.path_written).is_file());
     }
 }

@@ -16,6 +16,8 @@ use domain::control_plane::{Channel, Lane, NormalizedTask, Risk, MAX_PENDING_PRE
 use uuid::Uuid;
 
 use crate::error::{whole_seconds_at_least_one, GatewayError};
+use crate::folders::TaskFile;
+use crate::locks::lock;
 
 /// How long tombstones of expired and confirmed previews are kept, at least.
 const TOMBSTONE_RETENTION: Duration = Duration::from_secs(3600);
@@ -55,6 +57,22 @@ pub struct TaskRecord {
     pub lane: Lane,
     pub raw_input: String,
     pub created_at: DateTime<Utc>,
+}
+
+impl TaskRecord {
+    /// What is remembered of a task file written for (or read back as owned by) `session_id`.
+    pub fn from_file(file: TaskFile, session_id: Uuid) -> Self {
+        Self {
+            task_id: file.task_id,
+            session_id,
+            channel: file.channel,
+            intent: file.intent,
+            risk: file.risk,
+            lane: file.lane,
+            raw_input: file.raw_input,
+            created_at: file.created_at,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,10 +121,6 @@ pub struct SessionStore {
     inner: Mutex<Inner>,
 }
 
-fn poisoned() -> GatewayError {
-    GatewayError::Internal("the session store lock is poisoned".to_owned())
-}
-
 impl SessionStore {
     pub fn new(session_ttl: Duration, max_sessions: usize) -> Self {
         Self {
@@ -126,7 +140,7 @@ impl SessionStore {
 
     /// Stores a new preview, creating its session on first use and resetting the session's TTL.
     pub fn insert_preview(&self, entry: PreviewEntry, now: Instant) -> Result<(), GatewayError> {
-        let mut inner = self.inner.lock().map_err(|_| poisoned())?;
+        let mut inner = lock(&self.inner);
         inner.sweep_if_due(now, false);
         inner.expire_session_if_due(entry.session_id, now);
         if !inner.sessions.contains_key(&entry.session_id) && inner.sessions.len() >= self.max_sessions {
@@ -179,7 +193,7 @@ impl SessionStore {
     /// expired and is not being or has not been confirmed. Until [`Self::complete`] or
     /// [`Self::release`], every other confirm of it is refused.
     pub fn claim(&self, preview_id: &str, session_id: Uuid, now: Instant) -> Result<PreviewEntry, GatewayError> {
-        let mut inner = self.inner.lock().map_err(|_| poisoned())?;
+        let mut inner = lock(&self.inner);
         inner.sweep_if_due(now, false);
         inner.expire_session_if_due(session_id, now);
         if let Some(session) = inner.sessions.get_mut(&session_id) {
@@ -214,18 +228,14 @@ impl SessionStore {
 
     /// Gives a claimed preview back after a confirm that wrote nothing.
     pub fn release(&self, preview_id: Uuid) {
-        if let Ok(mut inner) = self.inner.lock() {
-            if let Some(stored) = inner.previews.get_mut(&preview_id) {
-                stored.state = PreviewState::Pending;
-            }
+        if let Some(stored) = lock(&self.inner).previews.get_mut(&preview_id) {
+            stored.state = PreviewState::Pending;
         }
     }
 
     /// Records a successful confirm: the preview is used up and the task belongs to its session.
     pub fn complete(&self, preview_id: Uuid, task: TaskRecord, now: Instant) {
-        let Ok(mut inner) = self.inner.lock() else {
-            return;
-        };
+        let mut inner = lock(&self.inner);
         inner.forget_preview(
             preview_id,
             Tombstone::Confirmed { session_id: task.session_id, task_id: task.task_id.clone() },
@@ -242,14 +252,12 @@ impl SessionStore {
 
     /// Remembers a task read back from its file.
     pub fn remember_task(&self, task: TaskRecord) {
-        if let Ok(mut inner) = self.inner.lock() {
-            inner.remember_task(task);
-        }
+        lock(&self.inner).remember_task(task);
     }
 
     /// Resets the session's TTL if it is live; returns its channel.
     pub fn touch(&self, session_id: Uuid, now: Instant) -> Option<Channel> {
-        let mut inner = self.inner.lock().ok()?;
+        let mut inner = lock(&self.inner);
         inner.sweep_if_due(now, false);
         inner.expire_session_if_due(session_id, now);
         let session = inner.sessions.get_mut(&session_id)?;
@@ -258,35 +266,16 @@ impl SessionStore {
     }
 
     pub fn task(&self, task_id: &str) -> Option<TaskRecord> {
-        self.inner.lock().ok()?.tasks.get(task_id).cloned()
+        lock(&self.inner).tasks.get(task_id).cloned()
     }
 
     /// The tasks confirmed in a live session, newest first.
     pub fn session_tasks(&self, session_id: Uuid) -> Vec<TaskRecord> {
-        let Ok(inner) = self.inner.lock() else {
-            return Vec::new();
-        };
+        let inner = lock(&self.inner);
         let Some(session) = inner.sessions.get(&session_id) else {
             return Vec::new();
         };
         session.tasks.iter().rev().filter_map(|task_id| inner.tasks.get(task_id).cloned()).collect()
-    }
-
-    /// Live sessions, for tests and metrics.
-    pub fn session_count(&self) -> usize {
-        self.inner.lock().map_or(0, |inner| inner.sessions.len())
-    }
-
-    /// Unconfirmed previews held, for tests and metrics.
-    pub fn preview_count(&self) -> usize {
-        self.inner.lock().map_or(0, |inner| inner.previews.len())
-    }
-
-    /// Sweeps expired entries now.
-    pub fn sweep(&self, now: Instant) {
-        if let Ok(mut inner) = self.inner.lock() {
-            inner.sweep_if_due(now, true);
-        }
     }
 }
 
@@ -366,6 +355,21 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl SessionStore {
+        fn session_count(&self) -> usize {
+            lock(&self.inner).sessions.len()
+        }
+
+        fn preview_count(&self) -> usize {
+            lock(&self.inner).previews.len()
+        }
+
+        /// Sweeps expired entries now.
+        fn sweep(&self, now: Instant) {
+            lock(&self.inner).sweep_if_due(now, true);
+        }
+    }
 
     fn entry(session_id: Uuid, channel: Channel, ttl: Duration, now: Instant) -> PreviewEntry {
         PreviewEntry {

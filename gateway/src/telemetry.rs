@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::GatewayStartupError;
+use crate::locks::lock;
 
 /// The `module` of every line.
 pub const MODULE: &str = "chat_gateway";
@@ -140,7 +141,7 @@ impl TelemetryLog {
             return Err(io::Error::other("a telemetry record must serialize to an object"));
         };
         {
-            let mut tail = self.tail.lock().map_err(|_| io::Error::other("the telemetry lock is poisoned"))?;
+            let mut tail = lock(&self.tail);
             fields.insert("seq".to_owned(), Value::from(tail.next_seq));
             fields.insert("prev_hash".to_owned(), Value::from(tail.last_hash.clone()));
             let hash = chain_hash(&fields);

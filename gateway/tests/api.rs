@@ -4,6 +4,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -11,11 +12,11 @@ use axum::extract::DefaultBodyLimit;
 use common::{assert_error, json_request, relaxed, session, sleep, TestGateway};
 use gateway::{GatewayConfig, RateLimit};
 use http::{Request, StatusCode};
+use regex::Regex;
 use serde_json::{json, Value};
 
-fn is_task_id(text: &str) -> bool {
-    gateway::folders::is_task_id(text)
-}
+/// `task_<yyyymmddThhmmss>_<12 hex digits>`, the task id the execution plane expects.
+static TASK_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new("^task_[0-9]{8}T[0-9]{6}_[0-9a-f]{12}$").unwrap());
 
 #[tokio::test]
 async fn preview_answers_the_contract_and_writes_no_task() {
@@ -25,7 +26,7 @@ async fn preview_answers_the_contract_and_writes_no_task() {
 
     assert!(uuid::Uuid::parse_str(preview["preview_id"].as_str().unwrap()).is_ok());
     let task = &preview["normalized_task"];
-    assert!(is_task_id(task["task_id"].as_str().unwrap()), "{task}");
+    assert!(TASK_ID.is_match(task["task_id"].as_str().unwrap()), "{task}");
     assert_eq!(task["intent"], "status_check");
     assert_eq!(task["operations"], json!([{"tool": "status_reader", "args": {"agent": "liam"}}]));
     assert_eq!(task["risk"], "low");

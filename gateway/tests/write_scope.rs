@@ -110,8 +110,9 @@ async fn a_lane_folder_linked_outside_the_root_stops_start_up() {
 #[test]
 fn an_invalid_rules_file_stops_start_up() {
     let dir = tempfile::tempdir().unwrap();
-    let broken = gateway::rules::RULES_V1.replace("risk: low", "risk: none");
+    let shipped = include_str!("../rules/v1.yaml");
+    let broken = shipped.replace("risk: low", "risk: none");
     let error = gateway::Gateway::with_rules_text(relaxed(dir.path()), &broken).unwrap_err();
     assert!(matches!(error, gateway::GatewayStartupError::InvalidRules(_)), "{error}");
-    assert!(gateway::Gateway::with_rules_text(relaxed(dir.path()), gateway::rules::RULES_V1).is_ok());
+    assert!(gateway::Gateway::with_rules_text(relaxed(dir.path()), shipped).is_ok());
 }

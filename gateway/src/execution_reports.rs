@@ -16,8 +16,9 @@ use domain::control_plane::TaskState;
 use serde_json::Value;
 
 use crate::folders::{is_task_id, GATEWAY_LOG};
+use crate::locks::lock;
 
-/// The most tasks whose latest event is kept; the oldest are forgotten first.
+/// The most tasks whose latest report is kept; the oldest are forgotten first.
 const MAX_TRACKED_TASKS: usize = 100_000;
 /// The most bytes read from one file in one refresh; the rest is read by the next.
 const MAX_READ_PER_REFRESH: u64 = 8 * 1024 * 1024;
@@ -28,11 +29,11 @@ const MAX_SUMMARY_CHARS: usize = 4096;
 
 /// The latest thing the execution plane said about a task.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ExecutionEvent {
+pub struct ExecutionReport {
     pub state: TaskState,
     pub result_summary: Option<String>,
     /// The line as the execution plane wrote it.
-    pub event: Value,
+    pub line: Value,
     /// The line's own time (`ts_utc` or `ts`), else when the gateway read it.
     pub updated_at: DateTime<Utc>,
 }
@@ -50,23 +51,23 @@ struct Cursor {
 #[derive(Debug, Default)]
 struct Index {
     cursors: HashMap<PathBuf, Cursor>,
-    latest: HashMap<String, ExecutionEvent>,
+    latest: HashMap<String, ExecutionReport>,
     order: VecDeque<String>,
 }
 
-pub struct ExecutionEvents {
+pub struct ExecutionReports {
     dir: PathBuf,
     index: Mutex<Index>,
 }
 
-impl ExecutionEvents {
+impl ExecutionReports {
     pub fn new(dir: &Path) -> Self {
         Self { dir: dir.to_owned(), index: Mutex::new(Index::default()) }
     }
 
     /// Reads what was appended since the last refresh. Blocking: call it off the async workers.
     pub fn refresh(&self) -> io::Result<()> {
-        let mut index = self.index.lock().map_err(|_| io::Error::other("the events lock is poisoned"))?;
+        let mut index = lock(&self.index);
         let mut seen = Vec::new();
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
@@ -85,9 +86,9 @@ impl ExecutionEvents {
         Ok(())
     }
 
-    /// The latest event about a task, if the execution plane reported any.
-    pub fn latest(&self, task_id: &str) -> Option<ExecutionEvent> {
-        self.index.lock().ok()?.latest.get(task_id).cloned()
+    /// The latest report about a task, if the execution plane sent any.
+    pub fn latest(&self, task_id: &str) -> Option<ExecutionReport> {
+        lock(&self.index).latest.get(task_id).cloned()
     }
 }
 
@@ -138,42 +139,42 @@ fn read_new_lines(path: &Path, index: &mut Index) -> io::Result<()> {
         }
     }
     for line in lines {
-        if let Some((task_id, event)) = parse_event(&line) {
-            record(index, task_id, event);
+        if let Some((task_id, report)) = parse_report(&line) {
+            remember(index, task_id, report);
         }
     }
     Ok(())
 }
 
-fn parse_event(line: &[u8]) -> Option<(String, ExecutionEvent)> {
-    let event: Value = serde_json::from_slice(line).ok()?;
-    let task_id = event.get("task_id")?.as_str()?;
+fn parse_report(line: &[u8]) -> Option<(String, ExecutionReport)> {
+    let line: Value = serde_json::from_slice(line).ok()?;
+    let task_id = line.get("task_id")?.as_str()?;
     if !is_task_id(task_id) {
         return None;
     }
-    let state = match event.get("state")?.as_str()? {
+    let state = match line.get("state")?.as_str()? {
         "running" => TaskState::Running,
         "done" => TaskState::Done,
         "failed" => TaskState::Failed,
         _ => return None,
     };
-    let result_summary = event
+    let result_summary = line
         .get("result_summary")
         .and_then(Value::as_str)
         .map(|summary| summary.chars().take(MAX_SUMMARY_CHARS).collect());
     let updated_at = ["ts_utc", "ts"]
         .iter()
-        .filter_map(|key| event.get(*key).and_then(Value::as_str))
+        .filter_map(|key| line.get(*key).and_then(Value::as_str))
         .find_map(|text| DateTime::parse_from_rfc3339(text).ok())
         .map_or_else(Utc::now, |at| at.with_timezone(&Utc));
-    Some((task_id.to_owned(), ExecutionEvent { state, result_summary, event, updated_at }))
+    Some((task_id.to_owned(), ExecutionReport { state, result_summary, line, updated_at }))
 }
 
-fn record(index: &mut Index, task_id: String, event: ExecutionEvent) {
+fn remember(index: &mut Index, task_id: String, report: ExecutionReport) {
     match index.latest.get_mut(&task_id) {
         // A final state is never replaced by `running` read later from another file.
-        Some(current) if current.state.is_final() && !event.state.is_final() => {}
-        Some(current) => *current = event,
+        Some(current) if current.state.is_final() && !report.state.is_final() => {}
+        Some(current) => *current = report,
         None => {
             if index.latest.len() >= MAX_TRACKED_TASKS {
                 if let Some(oldest) = index.order.pop_front() {
@@ -181,7 +182,7 @@ fn record(index: &mut Index, task_id: String, event: ExecutionEvent) {
                 }
             }
             index.order.push_back(task_id.clone());
-            index.latest.insert(task_id, event);
+            index.latest.insert(task_id, report);
         }
     }
 }
@@ -202,57 +203,57 @@ mod tests {
     #[test]
     fn appended_lines_are_read_once_and_the_latest_wins() {
         let dir = tempfile::tempdir().unwrap();
-        let events = ExecutionEvents::new(dir.path());
+        let reports = ExecutionReports::new(dir.path());
         let lisa = dir.path().join("lisa.jsonl");
         append(&lisa, &format!("{{\"task_id\":\"{TASK}\",\"state\":\"running\"}}\n"));
-        events.refresh().unwrap();
-        assert_eq!(events.latest(TASK).unwrap().state, TaskState::Running);
+        reports.refresh().unwrap();
+        assert_eq!(reports.latest(TASK).unwrap().state, TaskState::Running);
 
         // Half a line is kept until its end arrives.
         append(&lisa, &format!("{{\"task_id\":\"{TASK}\",\"state\":\"done\","));
-        events.refresh().unwrap();
-        assert_eq!(events.latest(TASK).unwrap().state, TaskState::Running);
+        reports.refresh().unwrap();
+        assert_eq!(reports.latest(TASK).unwrap().state, TaskState::Running);
         append(&lisa, "\"result_summary\":\"3 rows\",\"ts_utc\":\"2026-02-02T10:00:00Z\"}\n");
-        events.refresh().unwrap();
-        let latest = events.latest(TASK).unwrap();
+        reports.refresh().unwrap();
+        let latest = reports.latest(TASK).unwrap();
         assert_eq!(latest.state, TaskState::Done);
         assert_eq!(latest.result_summary.as_deref(), Some("3 rows"));
         assert_eq!(latest.updated_at.to_rfc3339(), "2026-02-02T10:00:00+00:00");
 
         // A late `running` from another file does not undo a final state.
         append(&dir.path().join("other.jsonl"), &format!("{{\"task_id\":\"{TASK}\",\"state\":\"running\"}}\n"));
-        events.refresh().unwrap();
-        assert_eq!(events.latest(TASK).unwrap().state, TaskState::Done);
+        reports.refresh().unwrap();
+        assert_eq!(reports.latest(TASK).unwrap().state, TaskState::Done);
     }
 
     #[test]
     fn the_gateway_log_and_junk_are_ignored() {
         let dir = tempfile::tempdir().unwrap();
-        let events = ExecutionEvents::new(dir.path());
+        let reports = ExecutionReports::new(dir.path());
         append(&dir.path().join(GATEWAY_LOG), &format!("{{\"task_id\":\"{TASK}\",\"state\":\"done\"}}\n"));
         append(&dir.path().join("x.jsonl"), "not json\n{\"task_id\":\"../etc\",\"state\":\"done\"}\n");
         append(&dir.path().join("x.jsonl"), &format!("{{\"task_id\":\"{TASK}\",\"state\":\"exploded\"}}\n"));
         append(&dir.path().join("x.log"), &format!("{{\"task_id\":\"{TASK}\",\"state\":\"done\"}}\n"));
         append(&dir.path().join("x.jsonl"), &format!("{}\n", "y".repeat(MAX_LINE_BYTES + 10)));
-        events.refresh().unwrap();
-        assert_eq!(events.latest(TASK), None);
+        reports.refresh().unwrap();
+        assert_eq!(reports.latest(TASK), None);
         append(&dir.path().join("x.jsonl"), &format!("{{\"task_id\":\"{TASK}\",\"state\":\"failed\"}}\n"));
-        events.refresh().unwrap();
-        assert_eq!(events.latest(TASK).unwrap().state, TaskState::Failed);
+        reports.refresh().unwrap();
+        assert_eq!(reports.latest(TASK).unwrap().state, TaskState::Failed);
     }
 
     #[test]
     fn a_truncated_file_is_read_from_its_start() {
         let dir = tempfile::tempdir().unwrap();
-        let events = ExecutionEvents::new(dir.path());
+        let reports = ExecutionReports::new(dir.path());
         let path = dir.path().join("lisa.jsonl");
         append(
             &path,
             &format!("{{\"task_id\":\"{TASK}\",\"state\":\"running\",\"padding\":\"{}\"}}\n", "p".repeat(100)),
         );
-        events.refresh().unwrap();
+        reports.refresh().unwrap();
         fs::write(&path, format!("{{\"task_id\":\"{TASK}\",\"state\":\"done\"}}\n")).unwrap();
-        events.refresh().unwrap();
-        assert_eq!(events.latest(TASK).unwrap().state, TaskState::Done);
+        reports.refresh().unwrap();
+        assert_eq!(reports.latest(TASK).unwrap().state, TaskState::Done);
     }
 }
