@@ -23,10 +23,17 @@ const MAX_TRANSPORT_RETRIES: u32 = 5;
 
 /// Polls a task until `done` or `failed`, printing each change of state, or until Ctrl-C.
 pub async fn watch_until_final(client: &Client, task_id: &str, interval: Duration) -> WatchEnd {
+    // One listener for the whole watch: a Ctrl-C that lands while a request is in flight counts too.
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
     let mut last_state: Option<TaskState> = None;
     let mut transport_failures = 0;
     loop {
-        let wait = match client.watch(task_id).await {
+        let answer = tokio::select! {
+            answer = client.watch(task_id) => answer,
+            _ = &mut interrupted => return stopped_watching(task_id),
+        };
+        let wait = match answer {
             Ok(watch) => {
                 transport_failures = 0;
                 if last_state != Some(watch.state) {
@@ -54,13 +61,15 @@ pub async fn watch_until_final(client: &Client, task_id: &str, interval: Duratio
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = tokio::signal::ctrl_c() => {
-                println!("stopped watching {task_id}");
-                flush();
-                return WatchEnd::Interrupted;
-            }
+            _ = &mut interrupted => return stopped_watching(task_id),
         }
     }
+}
+
+fn stopped_watching(task_id: &str) -> WatchEnd {
+    println!("stopped watching {task_id}");
+    flush();
+    WatchEnd::Interrupted
 }
 
 fn flush() {

@@ -369,15 +369,12 @@ impl Shared {
             None => record.outcome = Outcome::Ok,
             Some(error) => {
                 record.outcome = Outcome::Error;
+                // The caller reports the error, with its details when it is a fault.
                 record.error_code = Some(error.code().as_str());
-                if error.is_server_fault() {
-                    tracing::error!(error = %error, event = ?record.event, "gateway operation failed");
-                }
             }
         }
         self.telemetry.append(&record, durability).map_err(|error| {
-            tracing::error!(error = %error, path = %self.telemetry.path().display(), "could not write a telemetry line");
-            GatewayError::internal("telemetry", error)
+            GatewayError::internal(&format!("appending to {}", self.telemetry.path().display()), error)
         })
     }
 

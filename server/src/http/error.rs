@@ -51,6 +51,8 @@ impl PublicError for ApiError {
     fn http_status(&self) -> u16 {
         match self {
             ApiError::Json(JsonRejection::MissingJsonContentType(_)) => StatusCode::UNSUPPORTED_MEDIA_TYPE.as_u16(),
+            // A query string that does not parse is a bad request, not a value that breaks a rule.
+            ApiError::Query(_) => StatusCode::BAD_REQUEST.as_u16(),
             other => other.code().http_status(),
         }
     }
