@@ -38,7 +38,7 @@ test-wasm:
 test-e2e:
 	cd end2end && npx playwright test
 
-## audit: the control plane never executes anything (spec 001 §2): no process or dynamic-loading code
+## audit: the control plane never executes anything: no process or dynamic-loading code
 audit:
 	scripts/audit-gateway.sh gateway
 	scripts/audit-gateway.sh app/src/control_plane

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Static audit of the control plane's gateway (spec 001 §2 `no_gateway_execution`, §6.2).
+# Static audit of the control plane's gateway, which must never execute anything: it only
+# writes task files for a separate execution plane.
 #
 # Fails when any Rust file under the gateway mentions process execution (std::process,
 # tokio::process, Command::new, libc exec*/system/fork/posix_spawn, nix exec/fork) or dynamic

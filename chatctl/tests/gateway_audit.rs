@@ -1,4 +1,4 @@
-//! The gateway's static audit (spec 001 §2 `no_gateway_execution`, §6.2): the real gateway
+//! The gateway's static audit (the gateway never executes anything): the real gateway
 //! passes, and every kind of planted violation is caught.
 //!
 //! This test lives outside `gateway/` because running the audit script needs process

@@ -1,7 +1,8 @@
-//! The governed control plane's wire types (spec 001): preview, confirm and watch, shared by
+//! The governed control plane's wire types: preview, confirm and watch, shared by
 //! the gateway, the browser and `chatctl`.
 //!
-//! Field names, states and error codes are the spec's, verbatim. Fields beside the contract
+//! Field names, states and error codes are a contract with every client (the panel, `chatctl`,
+//! the execution plane): never rename them. Fields beside the contract
 //! ones (`rule_id`, `risk_reason`, `expires_at`, ...) are additions that clients may ignore.
 
 use std::collections::BTreeMap;
@@ -11,15 +12,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::string_enum::string_enum;
 
-/// How long a preview can be confirmed, unless the server is configured otherwise (§3.1).
+/// How long a preview can be confirmed, unless the server is configured otherwise.
 pub const DEFAULT_PREVIEW_TTL_SECONDS: u64 = 300;
-/// How long a session lives without a request, unless configured otherwise (§4).
+/// How long a session lives without a request, unless configured otherwise.
 pub const DEFAULT_SESSION_TTL_SECONDS: u64 = 600;
-/// The most previews one session may hold unconfirmed at once (§4).
+/// The most previews one session may hold unconfirmed at once.
 pub const MAX_PENDING_PREVIEWS_PER_SESSION: usize = 5;
-/// The author of every task file (§2 `single_author`); injected by the server, never taken from a client.
+/// The one author of every task file; injected by the server, never taken from a client.
 pub const TASK_AUTHOR: &str = "gmx";
-/// The intent of an input no rule recognises (§5 fallback).
+/// The intent of an input no rule recognises; such a task is always high risk.
 pub const UNKNOWN_INTENT: &str = "unknown";
 
 string_enum! {
@@ -83,7 +84,7 @@ pub struct Operation {
     pub args: BTreeMap<String, String>,
 }
 
-/// The task that an input was normalized into (§3.1).
+/// The task that an input was normalized into.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NormalizedTask {
     /// The proposed id; confirm keeps it unless it collides with an existing task.

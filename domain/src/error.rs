@@ -7,7 +7,7 @@ use crate::string_enum::string_enum;
 
 string_enum! {
     /// Machine-readable error codes shared by every API of the product, spelled in
-    /// `SCREAMING_SNAKE_CASE` so the control plane's codes of its specification appear verbatim.
+    /// `SCREAMING_SNAKE_CASE`. They are a contract with every client: never renamed.
     ErrorCode {
         /// The request body is not valid JSON, not sent as JSON, or does not have the expected shape.
         MalformedJson => "MALFORMED_JSON",

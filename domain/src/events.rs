@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::rooms::Message;
 use crate::runs::RunStatusEvent;
 
-/// SSE event names, verbatim from the specification.
+/// SSE event names: a contract with every client, never renamed.
 pub mod names {
     pub const MESSAGE_NEW: &str = "message.new";
     pub const MESSAGE_DELTA: &str = "message.delta";

@@ -95,7 +95,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_follow_the_spec() {
+    fn defaults_are_the_documented_ones() {
         let config = config(&[]).unwrap();
         assert_eq!(config, GatewayConfig::default());
         assert_eq!(config.root, PathBuf::from("data/control-plane"));

@@ -96,7 +96,7 @@ impl PublicError for GatewayError {
         }
     }
 
-    /// The first five are the control-plane specification's wording, verbatim.
+    /// The first five messages are part of the API contract, word for word: clients show them.
     fn public_message(&self) -> String {
         match self {
             GatewayError::PreviewExpired => "Preview has expired, please re-preview".to_owned(),

@@ -1,4 +1,4 @@
-//! The gateway's write scope (spec 001 §6.1): `interface/inbox/`, `interface/pending_approval/`
+//! The gateway's write scope, the only places it may ever write: `interface/inbox/`, `interface/pending_approval/`
 //! and `observability/telemetry/gateway.jsonl` under the root, and nothing else.
 //!
 //! The folders are created and canonicalized at start-up; a folder that resolves outside the root
@@ -47,7 +47,7 @@ pub fn new_task_id(at: DateTime<Utc>) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskFile {
     pub task_id: String,
-    /// Always `gmx` (spec 001 §2 `single_author`).
+    /// Always `gmx`: every task has one author, set by the server and never taken from a client.
     pub author: String,
     pub intent: String,
     pub operations: Vec<Operation>,

@@ -1,4 +1,4 @@
-//! The control plane's gateway (spec 001): it turns a plain-language command into a structured
+//! The control plane's gateway: it turns a plain-language command into a structured
 //! task with deterministic rules, shows a preview, and writes the task file for the execution
 //! plane only when the same session confirms. It never executes anything, and it logs every
 //! operation to a hash-chained telemetry file.

@@ -1,4 +1,5 @@
-//! The deterministic normalizer (spec 001 §5): a versioned rules file, embedded in the binary and
+//! The deterministic normalizer (no model, no guessing: the same input always gives the same
+//! task): a versioned rules file, embedded in the binary and
 //! validated at start-up, turns raw input into an intent, operations and a risk.
 //!
 //! Only inputs of at most [`MAX_RULE_INPUT_BYTES`] bytes made of ASCII letters, digits, spaces,

@@ -1,4 +1,5 @@
-//! Sessions and their previews (spec 001 §4), in memory and bounded.
+//! Sessions and their previews, in memory and bounded: a session is a client-made UUIDv4, and
+//! only the session that made a preview may confirm it.
 //!
 //! A session is created by its first preview and lives until it goes `session_ttl` without a
 //! request. It holds at most [`MAX_PENDING_PREVIEWS_PER_SESSION`] unconfirmed previews, each

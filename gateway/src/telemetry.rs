@@ -1,4 +1,4 @@
-//! The gateway's forensic trace (spec 001 §7): one line in `observability/telemetry/gateway.jsonl`
+//! The gateway's forensic trace: one line in `observability/telemetry/gateway.jsonl`
 //! for every preview, confirm and watch, refused ones included.
 //!
 //! Lines form a hash chain. Each line is a JSON object whose keys are sorted; `hash` is the

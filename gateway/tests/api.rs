@@ -1,4 +1,4 @@
-//! The control plane's API contract (spec 001 §3, §4, §8): shapes, lanes, every error code and
+//! The control plane's API contract: request and response shapes, lanes, every error code and
 //! every session rule.
 
 mod common;

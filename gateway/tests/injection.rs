@@ -1,4 +1,5 @@
-//! No injected, disguised or oversized input ever yields a low-risk task (spec 001 §5, §6).
+//! No injected, disguised or oversized input ever yields a low-risk task: whatever no rule
+//! recognises exactly is `unknown` and high risk.
 
 mod common;
 

@@ -1,5 +1,5 @@
-//! The forensic trace (spec 001 §7): every request, refused ones included, leaves exactly one
-//! line with the spec's fields, and the lines form a verifiable hash chain.
+//! The forensic trace: every request, refused ones included, leaves exactly one
+//! line with every field of the record, and the lines form a verifiable hash chain.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! The write scope (spec 001 §6.1): the gateway writes only under `interface/inbox/`,
+//! The write scope: the gateway writes only under `interface/inbox/`,
 //! `interface/pending_approval/` and `observability/telemetry/gateway.jsonl`, whatever it is sent.
 
 mod common;

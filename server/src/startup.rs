@@ -57,7 +57,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
     let store = storage::open(config.database_url.expose(), limits).await?;
     tracing::info!(backend = store.backend().as_str(), database = %config.database_url.redacted(), "database ready");
     let state = assemble(config, store)?;
-    state.services.recover().await.map_err(StartupError::Recovery)?;
+    services::recovery::recover(&state.services).await.map_err(StartupError::Recovery)?;
     spawn_housekeeping(&state.services);
     Ok(state)
 }

@@ -9,6 +9,7 @@ pub mod events;
 pub mod live_texts;
 pub mod llm;
 pub mod markdown;
+pub mod recovery;
 pub mod replies;
 pub mod room_turns;
 pub mod rooms;
@@ -21,7 +22,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 pub use config::ServicesConfig;
 pub use error::{ServiceError, ServiceResult};
-pub use state::{Recovered, Services};
+pub use recovery::Recovered;
+pub use state::Services;
 
 /// Locks a mutex of the service layer. Every structure behind these locks is changed by single
 /// inserts, removals or appends, so a panic elsewhere cannot leave one half-updated: a poisoned

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::replies::{run_turn, StopSignal, Turn, TurnContext, TurnOutcome};
 use crate::running_runs::RunHandle;
-use crate::{Services, ServiceError, ServiceResult};
+use crate::{ServiceError, ServiceResult, Services};
 
 /// How long `stop` waits for the run to write its final state before answering.
 const STOP_WAIT: Duration = Duration::from_secs(5);
@@ -152,15 +152,6 @@ fn status_event(
         stop_reason,
         cost,
     }
-}
-
-/// Ends every run a crash left marked running; called once at start-up.
-pub(crate) async fn close_orphaned_runs(services: &Services) -> ServiceResult<usize> {
-    let closed = services.store.close_running_runs(RunStatus::Stopped, StopReason::ServerRestart).await?;
-    for run in &closed {
-        tracing::warn!(run_id = %run.id, room_id = %run.room_id, "a run left running by an earlier server was closed");
-    }
-    Ok(closed.len())
 }
 
 /// Drives one run from its first turn to its end.

@@ -12,7 +12,6 @@ use crate::live_texts::LiveTexts;
 use crate::llm::{HttpClientError, LanguageModels};
 use crate::room_turns::RoomTurns;
 use crate::running_runs::RunningRuns;
-use crate::ServiceResult;
 
 /// The service layer, cheap to clone and shared by the REST API, the server functions and the
 /// background work.
@@ -36,15 +35,6 @@ pub struct Services {
     pub tasks: TaskTracker,
 }
 
-/// What start-up found left over by a process that stopped abruptly.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Recovered {
-    /// Agent messages that were streaming, now `interrupted` with their text kept.
-    pub interrupted_messages: u64,
-    /// Runs that were marked running, now stopped with `server_restart`.
-    pub closed_runs: usize,
-}
-
 impl Services {
     pub fn new(config: ServicesConfig, store: DynStore) -> Result<Self, HttpClientError> {
         let models = LanguageModels::new(&config.llm)?;
@@ -59,17 +49,5 @@ impl Services {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
         })
-    }
-
-    /// Brings the stored state in line after a crash: messages left streaming keep their text
-    /// and become `interrupted`; runs left running end with `server_restart`. Called once, at
-    /// start-up, before anything is served.
-    pub async fn recover(&self) -> ServiceResult<Recovered> {
-        let interrupted_messages = self.store.interrupt_streaming_messages().await?;
-        if interrupted_messages > 0 {
-            tracing::warn!(interrupted_messages, "messages left streaming by an earlier run were marked interrupted");
-        }
-        let closed_runs = crate::runs::close_orphaned_runs(self).await?;
-        Ok(Recovered { interrupted_messages, closed_runs })
     }
 }

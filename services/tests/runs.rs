@@ -130,11 +130,15 @@ async fn recovery_closes_what_a_crash_left(db: Db) {
         .unwrap();
     services.store.save_streaming_text(streaming.id, "half a thou").await.unwrap();
 
-    let recovered = services.recover().await.unwrap();
+    let recovered = services::recovery::recover(&services).await.unwrap();
     assert_eq!(recovered, Recovered { interrupted_messages: 1, closed_runs: 1 });
     let message = services.store.get_message(streaming.id).await.unwrap().unwrap();
     assert_eq!((message.status, message.content.as_str()), (MessageStatus::Interrupted, "half a thou"));
     let closed = runs::get_run(&services, room_id, run.id).await.unwrap();
     assert_eq!((closed.status, closed.stop_reason), (RunStatus::Stopped, Some(StopReason::ServerRestart)));
-    assert_eq!(services.recover().await.unwrap(), Recovered::default(), "a second recovery finds nothing");
+    assert_eq!(
+        services::recovery::recover(&services).await.unwrap(),
+        Recovered::default(),
+        "a second recovery finds nothing"
+    );
 }

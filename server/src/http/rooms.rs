@@ -1,4 +1,4 @@
-//! The rooms REST API (spec 000 §7): rooms, agents and messages. Each handler only translates
+//! The rooms REST API: rooms, agents, messages and auto-mode runs. Each handler only translates
 //! HTTP to a call of the service layer, which the server functions call too.
 
 use axum::extract::State;
@@ -70,7 +70,7 @@ async fn update_agent(
 
 #[derive(Debug, Deserialize)]
 struct PageQuery {
-    /// Empty means "the newest page", so `?cursor=` works as the specification writes it.
+    /// Empty means "the newest page", so a client may send `?cursor=` for the first page.
     #[serde(default)]
     cursor: Option<String>,
     #[serde(default)]
