@@ -17,9 +17,12 @@ pub struct ConfigError {
     pub problem: String,
 }
 
+/// Finds a variable's raw value by name.
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
 /// Where variables come from: the process environment, or a lookup function in tests.
 pub struct Env<'a> {
-    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    lookup: Lookup<'a>,
 }
 
 impl Env<'static> {
