@@ -19,4 +19,3 @@ pub struct RoomSnapshot {
     /// The room's latest auto-dialogue run, if it has had one.
     pub latest_run: Option<RunStatusEvent>,
 }
-

@@ -47,4 +47,3 @@ pub struct UnknownVariant {
     pub kind: &'static str,
     pub value: String,
 }
-

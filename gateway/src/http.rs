@@ -19,8 +19,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use domain::control_plane::{ConfirmRequest, PreviewRequest, SessionQuery};
-use http::request::Parts;
 use error_response::ErrorReply;
+use http::request::Parts;
 use http::StatusCode;
 use serde::Serialize;
 

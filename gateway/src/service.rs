@@ -19,7 +19,6 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use crate::config::GatewayConfig;
-use domain::PublicError;
 use crate::error::{GatewayError, GatewayResult, GatewayStartupError};
 use crate::execution_reports::{ExecutionReport, ExecutionReports};
 use crate::folders::{is_task_id, new_task_id, Folders, TaskFile, WriteError};
@@ -28,6 +27,7 @@ use crate::rate_limits::RateLimits;
 use crate::rules::RuleSet;
 use crate::sessions::{PreviewEntry, SessionStore, TaskRecord};
 use crate::telemetry::{canonical_json, Durability, Outcome, TelemetryEvent, TelemetryLog, TelemetryRecord};
+use domain::PublicError;
 
 /// Longer inputs are refused with `INVALID_INPUT`.
 pub const MAX_RAW_INPUT_BYTES: usize = 4096;

@@ -6,8 +6,8 @@ mod common;
 use std::sync::Arc;
 
 use common::{session, TestGateway};
-use domain::PublicError;
 use domain::control_plane::{Channel, ConfirmRequest, PreviewRequest};
+use domain::PublicError;
 use futures::future::join_all;
 use http::StatusCode;
 use serde_json::json;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::context::build_prompt;
 use crate::llm::{estimate_tokens, ChatRequest, Chunk, LlmError, ModelRoute, Usage};
-use crate::{Services, ServiceResult};
+use crate::{ServiceResult, Services};
 
 /// How often a streaming message's text is saved.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(500);

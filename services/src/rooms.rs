@@ -3,8 +3,8 @@
 use domain::events::RoomEvent;
 use domain::rooms::{
     limits, validate_content, validate_model, validate_name, validate_system_prompt, validate_temperature, Agent,
-    CreateAgent, CreateRoom, Message, MessagePage, MessageStatus, PostMessage, Room,
-    RoomSummary, SenderType, UpdateAgent,
+    CreateAgent, CreateRoom, Message, MessagePage, MessageStatus, PostMessage, Room, RoomSummary, SenderType,
+    UpdateAgent,
 };
 use domain::turns::choose_responder;
 use storage::{AgentPatch, NewAgent, NewMessage, NewRoom};
@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::context::HUMAN_NAME;
 use crate::markdown::with_html;
 use crate::replies::{run_turn, StopSignal, Turn, TurnContext};
-use crate::{Services, ServiceError, ServiceResult};
+use crate::{ServiceError, ServiceResult, Services};
 
 /// At most this many rooms are listed.
 const ROOM_LIST_LIMIT: i64 = 200;
@@ -53,7 +53,12 @@ pub async fn create_agent(services: &Services, room_id: Uuid, input: CreateAgent
     Ok(agent)
 }
 
-pub async fn update_agent(services: &Services, room_id: Uuid, agent_id: Uuid, input: UpdateAgent) -> ServiceResult<Agent> {
+pub async fn update_agent(
+    services: &Services,
+    room_id: Uuid,
+    agent_id: Uuid,
+    input: UpdateAgent,
+) -> ServiceResult<Agent> {
     let patch = AgentPatch {
         name: input.name.as_deref().map(|n| validate_name("name", "Agent name", n)).transpose()?,
         model: input.model.as_deref().map(validate_model).transpose()?,

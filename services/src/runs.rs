@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::replies::{run_turn, StopSignal, Turn, TurnContext, TurnOutcome};
 use crate::running_runs::RunHandle;
-use crate::{Services, ServiceError, ServiceResult};
+use crate::{ServiceError, ServiceResult, Services};
 
 /// How long `stop` waits for the run to write its final state before answering.
 const STOP_WAIT: Duration = Duration::from_secs(5);

@@ -20,7 +20,8 @@ pub async fn room_snapshot(services: &Services, room_id: Uuid) -> ServiceResult<
         .messages
         .into_iter()
         .map(|mut message| {
-            if let Some(text) = services.live_texts.get(message.id).filter(|_| message.status == MessageStatus::Streaming)
+            if let Some(text) =
+                services.live_texts.get(message.id).filter(|_| message.status == MessageStatus::Streaming)
             {
                 message.content = text;
             }
@@ -31,4 +32,3 @@ pub async fn room_snapshot(services: &Services, room_id: Uuid) -> ServiceResult<
     let latest_run = crate::runs::latest_status(services, room_id).await?;
     Ok(RoomSnapshot { room, agents, page, last_event_id, demo_mode: services.models.demo_only(), latest_run })
 }
-

@@ -61,8 +61,8 @@ async fn a_turn_streams_its_reply_and_records_usage_and_cost(db: Db) {
 }
 
 async fn a_provider_failure_ends_the_message_failed_with_a_readable_error(db: Db) {
-    let fake = FakeLlm::start(Reply::Status { status: 401, message: "bad key sk-live-123".into(), retry_after: None })
-        .await;
+    let fake =
+        FakeLlm::start(Reply::Status { status: 401, message: "bad key sk-live-123".into(), retry_after: None }).await;
     let services = services(db, &fake, &[("OPENAI_API_KEY", "sk-live-123")]).await;
     let room_id = room(&services, "Broken").await;
     agent(&services, room_id, "Ada").await;

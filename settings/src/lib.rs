@@ -83,11 +83,7 @@ impl<'a> Env<'a> {
             Ok(n) if range.contains(&n) => Ok(n),
             _ => Err(ConfigError {
                 variable,
-                problem: format!(
-                    "expected a whole number from {} to {} (got {value:?})",
-                    range.start(),
-                    range.end()
-                ),
+                problem: format!("expected a whole number from {} to {} (got {value:?})", range.start(), range.end()),
             }),
         }
     }

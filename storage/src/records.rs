@@ -83,4 +83,3 @@ pub struct NewUsageEvent {
     pub estimated: bool,
     pub cost: f64,
 }
-
