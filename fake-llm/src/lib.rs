@@ -4,19 +4,29 @@
 //! whether the client hung up early.
 
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
 use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+/// Request bodies larger than this are recorded as `null`.
+const BODY_LIMIT: usize = 10 * 1024 * 1024;
+
+type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
 /// How one reply ends after its tokens.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,7 +131,7 @@ struct Shared {
 pub struct FakeLlm {
     pub addr: SocketAddr,
     shared: Arc<Shared>,
-    _server: tokio::task::JoinHandle<()>,
+    _server: Server,
 }
 
 impl FakeLlm {
@@ -134,15 +144,9 @@ impl FakeLlm {
             hung_up: AtomicUsize::new(0),
             completed: AtomicUsize::new(0),
         });
-        let app = Router::new().route("/{*path}", post(answer)).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
         let addr = listener.local_addr().expect("a local address");
-        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-            let _ = stream.set_nodelay(true);
-        });
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = Server(tokio::spawn(serve(listener, shared.clone())));
         FakeLlm { addr, shared, _server: server }
     }
 
@@ -195,11 +199,57 @@ impl FakeLlm {
     }
 }
 
-async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+/// The accept loop. Connections live in a set owned by this task, so aborting the task closes them too.
+async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let mut connections = JoinSet::new();
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                // Usually out of file descriptors under load; give connections time to close.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        // Each chunk should leave as soon as it is written, as a real provider's tokens do.
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        connections.spawn(async move {
+            let service = service_fn(move |request| answer(shared.clone(), request));
+            // Without half-close support (the default), a client closing its end drops the pending reply,
+            // which is how hang-ups are noticed.
+            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+        while connections.try_join_next().is_some() {}
+    }
+}
+
+/// Aborts the server when the `FakeLlm` is dropped.
+struct Server(JoinHandle<()>);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    // Every path below the root is an endpoint (OpenAI's `/v1/...`, Azure's deployments), POST only.
+    if request.uri().path() == "/" {
+        return Ok(full(StatusCode::NOT_FOUND, ""));
+    }
+    if request.method() != Method::POST {
+        let mut response = full(StatusCode::METHOD_NOT_ALLOWED, "");
+        response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
+        return Ok(response);
+    }
     let received_at = Instant::now();
     let path_and_query = request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
     let headers = request.headers().clone();
-    let body = axum::body::to_bytes(request.into_body(), 10 * 1024 * 1024).await.unwrap_or_default();
+    let body = match Limited::new(request.into_body(), BODY_LIMIT).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => Bytes::new(),
+    };
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let model = body.get("model").and_then(Value::as_str).unwrap_or("fake").to_owned();
     let index = {
@@ -221,17 +271,17 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
         Reply::Status { status, message, retry_after } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let body = json!({"error": {"message": message, "type": "fake_error"}}).to_string();
-            let mut response = (status, [("content-type", "application/json")], body).into_response();
+            let mut response = full(status, body);
+            response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             if let Some(seconds) = retry_after {
-                response.headers_mut().insert("retry-after", seconds.into());
+                response.headers_mut().insert(RETRY_AFTER, seconds.into());
             }
-            response
+            Ok(response)
         }
         Reply::Hang => {
             // Never answer; the guard counts the client giving up.
             let _guard = HangUpGuard { shared: shared.clone(), finished: false };
-            std::future::pending::<()>().await;
-            unreachable_response()
+            match std::future::pending::<Infallible>().await {}
         }
         Reply::Stream { tokens, first_token_delay, token_delay, usage, ending } => {
             let stream = async_stream::stream! {
@@ -250,7 +300,7 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
                         "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
                         "choices": [{"index": 0, "delta": {"role": "assistant", "content": token}, "finish_reason": null}]
                     });
-                    yield Ok::<Bytes, std::io::Error>(sse(&chunk.to_string()));
+                    yield Ok::<_, std::io::Error>(sse(&chunk.to_string()));
                 }
                 match ending {
                     Ending::Done => {
@@ -289,22 +339,24 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
                     }
                 }
             };
-            Response::builder()
-                .status(StatusCode::OK)
-                .header("content-type", "text/event-stream")
-                .header("cache-control", "no-cache")
-                .body(Body::from_stream(stream))
-                .unwrap_or_else(|_| unreachable_response())
+            let mut response = Response::new(StreamBody::new(stream).boxed_unsync());
+            response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            Ok(response)
         }
     }
 }
 
-fn sse(data: &str) -> Bytes {
-    Bytes::from(format!("data: {data}\n\n"))
+/// One SSE event as a body frame.
+fn sse(data: &str) -> Frame<Bytes> {
+    Frame::data(Bytes::from(format!("data: {data}\n\n")))
 }
 
-fn unreachable_response() -> Response {
-    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+/// A response with the whole body at once.
+fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()).map_err(|never| match never {}).boxed_unsync());
+    *response.status_mut() = status;
+    response
 }
 
 /// Counts a reply as hung up when it is dropped before it finished.
