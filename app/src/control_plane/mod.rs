@@ -2,3 +2,4 @@
 
 pub mod api;
 pub mod session;
+pub mod state;
