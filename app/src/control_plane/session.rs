@@ -1,5 +1,5 @@
-//! The panel's session id: a UUIDv4 made by the browser and kept for the tab (sessionStorage),
-//! as spec 001 §4 asks of clients.
+//! The panel's session id: a UUIDv4 made by the browser and kept for the tab (sessionStorage).
+//! The gateway takes session ids only from clients and ties every preview to the one that made it.
 
 const STORAGE_KEY: &str = "ais-chatrooms.control-plane-session";
 
