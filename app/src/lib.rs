@@ -2,6 +2,7 @@
 //! the islands (`#[island]`) — are hydrated in the browser (`hydrate`). Everything else is plain
 //! server-rendered HTML and ships no code. Server-only code is behind `#[cfg(feature = "ssr")]`.
 
+pub mod caller;
 pub mod control_plane;
 pub mod error;
 pub mod layout;

@@ -25,6 +25,14 @@ string_enum! {
         Unavailable => "UNAVAILABLE",
         /// Something failed inside the server; details are in the server log only.
         Internal => "INTERNAL",
+        /// The request needs a signed-in person (or a valid API token), and has none.
+        Unauthenticated => "UNAUTHENTICATED",
+        /// The person is signed in but may not do this.
+        Forbidden => "FORBIDDEN",
+        /// The agent's model is not on the server's list of allowed models.
+        ModelNotAllowed => "MODEL_NOT_ALLOWED",
+        /// A spending or usage limit was reached; the message names it and when it resets.
+        QuotaExceeded => "QUOTA_EXCEEDED",
         /// Control plane: the preview's time to live (or its session's) ran out.
         PreviewExpired => "PREVIEW_EXPIRED",
         /// Control plane: the session does not own the preview, or is bound to another channel.
@@ -64,14 +72,15 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             MalformedJson => 400,
-            SessionMismatch => 403,
+            Unauthenticated => 401,
+            SessionMismatch | Forbidden => 403,
             NotFound | PreviewNotFound | TaskNotFound => 404,
             Conflict | TaskCollision | PreviewAlreadyConfirmed | TooManyPreviews => 409,
             PreviewExpired => 410,
             PayloadTooLarge => 413,
-            ValidationFailed | LimitReached | SchemaInvalid | OverrideNotAllowed | InvalidSessionId | InvalidInput
+            ValidationFailed | LimitReached | ModelNotAllowed | SchemaInvalid | OverrideNotAllowed | InvalidSessionId | InvalidInput
             | InvalidField => 422,
-            RateLimited => 429,
+            RateLimited | QuotaExceeded => 429,
             Internal => 500,
             Unavailable | TooManySessions | Network => 503,
         }

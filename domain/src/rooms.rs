@@ -33,8 +33,21 @@ string_enum! {
 }
 
 string_enum! {
-    /// A member's role in a room.
+    /// A member's role in a room: owners manage it (settings, agents, members, deleting it),
+    /// members take part (post, start and stop runs), viewers read.
     MemberRole { Owner => "owner", Member => "member", Viewer => "viewer" }
+}
+
+string_enum! {
+    /// Who may see a room besides its members.
+    RoomVisibility {
+        /// Members only.
+        Private => "private",
+        /// Every signed-in person reads; members write.
+        Public => "public",
+        /// Guests too, as far as the server's guest access allows.
+        Demo => "demo",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,6 +55,7 @@ pub struct Room {
     pub id: Uuid,
     pub name: String,
     pub mode: RoomMode,
+    pub visibility: RoomVisibility,
     pub owner_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
@@ -87,14 +101,6 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RoomMember {
-    pub id: Uuid,
-    pub room_id: Uuid,
-    pub user_id: Uuid,
-    pub role: MemberRole,
-}
-
 /// One generation's token usage and cost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsageEvent {
@@ -109,6 +115,9 @@ pub struct UsageEvent {
     pub output_tokens: i64,
     pub estimated: bool,
     pub cost: f64,
+    /// Whose daily budget the generation counts against.
+    #[serde(default)]
+    pub user_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -155,10 +164,27 @@ pub struct CreateRoom {
     pub name: String,
     #[serde(default = "default_mode")]
     pub mode: RoomMode,
+    #[serde(default = "default_visibility")]
+    pub visibility: RoomVisibility,
 }
 
 fn default_mode() -> RoomMode {
     RoomMode::Manual
+}
+
+fn default_visibility() -> RoomVisibility {
+    RoomVisibility::Private
+}
+
+/// `PATCH /api/rooms/:id`: only the fields present change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateRoom {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<RoomMode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<RoomVisibility>,
 }
 
 /// The room as `POST /api/rooms` answers it: `{id, name, mode}` plus its creation time.
@@ -167,12 +193,13 @@ pub struct RoomSummary {
     pub id: Uuid,
     pub name: String,
     pub mode: RoomMode,
+    pub visibility: RoomVisibility,
     pub created_at: DateTime<Utc>,
 }
 
 impl From<Room> for RoomSummary {
     fn from(room: Room) -> Self {
-        Self { id: room.id, name: room.name, mode: room.mode, created_at: room.created_at }
+        Self { id: room.id, name: room.name, mode: room.mode, visibility: room.visibility, created_at: room.created_at }
     }
 }
 
@@ -235,7 +262,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
         Self { field, message: message.into() }
     }
 }

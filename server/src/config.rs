@@ -74,6 +74,10 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// `SSE_KEEPALIVE_SECONDS`: how often an idle live stream sends a keep-alive comment.
     pub sse_keep_alive: Duration,
+    /// `PUBLIC_URL`: the address people reach the app at; `https://` makes cookies `Secure`.
+    pub public_url: String,
+    /// `GATEWAY_ENABLED`: whether the control plane's routes and panel exist at all.
+    pub gateway_enabled: bool,
     /// Language-model providers and auto-mode turn-taking.
     pub services: ServicesConfig,
     /// The control plane's gateway: its folder, time limits and rate limits (`GATEWAY_*`).
@@ -81,6 +85,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// Cookies are `Secure` when people reach the app over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
     /// Reads the process environment.
     pub fn from_process_env() -> Result<Self, ConfigError> {
         Self::from_env(&Env::process())
@@ -110,6 +119,15 @@ impl Config {
             log_format,
             shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECONDS", 10, 0..=3600)?,
             sse_keep_alive: env.seconds("SSE_KEEPALIVE_SECONDS", 15, 1..=300)?,
+            public_url: env.parse_or("PUBLIC_URL", &format!("http://{site_addr}"), |v| {
+                let url = v.trim_end_matches('/');
+                if url.starts_with("http://") || url.starts_with("https://") {
+                    Ok(url.to_owned())
+                } else {
+                    Err("expected an http:// or https:// address".to_owned())
+                }
+            })?,
+            gateway_enabled: env.flag("GATEWAY_ENABLED", true)?,
             services: ServicesConfig::from_env(env)?,
             gateway: GatewayConfig::from_env(env)?,
         })

@@ -4,6 +4,7 @@
 // The application's server-rendered view types are deeply nested.
 #![recursion_limit = "256"]
 
+pub mod auth;
 pub mod config;
 pub mod http;
 pub mod shutdown;

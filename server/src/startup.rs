@@ -8,6 +8,9 @@ use services::{ServiceError, Services};
 use storage::PoolLimits;
 use thiserror::Error;
 
+use tower_sessions::session_store::ExpiredDeletion;
+
+use crate::auth::SessionRecords;
 use crate::config::Config;
 use crate::state::AppState;
 
@@ -22,6 +25,8 @@ pub enum StartupError {
     Recovery(#[source] ServiceError),
     #[error(transparent)]
     ModelClient(#[from] services::llm::HttpClientError),
+    #[error("cannot prepare the sign-in session table: {0}")]
+    Sessions(#[source] sqlx::Error),
     #[error("the control plane cannot start: {0}")]
     Gateway(#[from] gateway::GatewayStartupError),
     #[error("cannot listen on {addr}: {source}")]
@@ -40,13 +45,14 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
         .build()
 }
 
-/// Assembles the state from its parts, with nothing started: tests use it with a store of
-/// their own.
-pub fn assemble(config: Config, store: storage::DynStore) -> Result<AppState, StartupError> {
+/// Assembles the state from its parts, with no background work started: tests use it with a
+/// store of their own.
+pub async fn assemble(config: Config, store: storage::DynStore) -> Result<AppState, StartupError> {
+    let sessions = SessionRecords::open(store.pool()).await.map_err(StartupError::Sessions)?;
     let services = Services::new(config.services.clone(), store)?;
     let gateway = gateway::Gateway::new(config.gateway.clone())?;
     let leptos_options = leptos_options(&config);
-    Ok(AppState { config: Arc::new(config), services, gateway: Arc::new(gateway), leptos_options })
+    Ok(AppState { config: Arc::new(config), services, gateway: Arc::new(gateway), leptos_options, sessions })
 }
 
 /// Opens (and migrates) the database, assembles the state every part of the server shares and
@@ -56,15 +62,18 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         PoolLimits { max_connections: config.database_max_connections, acquire_timeout: Duration::from_secs(5) };
     let store = storage::open(config.database_url.expose(), limits).await?;
     tracing::info!(backend = store.backend().as_str(), database = %config.database_url.redacted(), "database ready");
-    let state = assemble(config, store)?;
+    let state = assemble(config, store).await?;
     services::recovery::recover(&state.services).await.map_err(StartupError::Recovery)?;
-    spawn_housekeeping(&state.services);
+    spawn_housekeeping(&state);
     Ok(state)
 }
 
 /// Periodic upkeep that lives as long as the server.
-fn spawn_housekeeping(services: &Services) {
+fn spawn_housekeeping(state: &AppState) {
+    let services = &state.services;
     let events = services.events.clone();
+    let sign_in_limits = services.sign_in_limits.clone();
+    let sessions = state.sessions.clone();
     let shutdown = services.shutdown.clone();
     services.tasks.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -75,6 +84,10 @@ fn spawn_housekeeping(services: &Services) {
                     let swept = events.sweep();
                     if swept > 0 {
                         tracing::debug!(swept, "idle room channels released");
+                    }
+                    sign_in_limits.forget_idle();
+                    if let Err(error) = sessions.delete_expired().await {
+                        tracing::warn!(%error, "could not delete expired sign-in sessions");
                     }
                 }
             }

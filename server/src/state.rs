@@ -8,6 +8,7 @@ use gateway::Gateway;
 use leptos::config::LeptosOptions;
 use services::Services;
 
+use crate::auth::SessionRecords;
 use crate::config::Config;
 
 #[derive(Clone, FromRef)]
@@ -18,4 +19,6 @@ pub struct AppState {
     /// The control plane's gateway.
     pub gateway: Arc<Gateway>,
     pub leptos_options: LeptosOptions,
+    /// Where sign-in sessions are kept.
+    pub sessions: SessionRecords,
 }

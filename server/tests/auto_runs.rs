@@ -267,7 +267,7 @@ async fn run_status_events_report_every_step(db: Db) {
     let app = app_with(db, &fake, &[]).await;
     let room = room_with_agents(&app, &["A", "B"]).await;
     let server = app.spawn().await;
-    let mut stream = sse_connect(&format!("{server}/api/rooms/{}/stream", room.id), None).await;
+    let mut stream = sse_connect(&app.token, &format!("{server}/api/rooms/{}/stream", room.id), None).await;
     let run_id = start(&app, &room, json!({"max_steps": 3, "max_seconds": 60, "budget_tokens": 10000})).await;
     let mut statuses = Vec::new();
     while let Ok(Some(event)) = tokio::time::timeout(Duration::from_secs(10), stream.next()).await {

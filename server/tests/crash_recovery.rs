@@ -68,11 +68,10 @@ async fn a_killed_server_leaves_consistent_rows(db: Db) {
         Db::Sqlite => storage::testing::fresh_sqlite().await,
         Db::Postgres => storage::testing::fresh_postgres().await,
     };
-    let client = reqwest::Client::new();
-
     let server = ServerProcess::start(&database.url, &fake);
     server.wait_ready().await;
     let base = server.base.clone();
+    let client = common::client_with_token(&common::sign_up_over_http(&base, "Crash Tester").await);
     let room = post(&client, format!("{base}/api/rooms"), json!({"name": "Crash test"})).await;
     let room_id = room["id"].as_str().unwrap().to_owned();
     for name in ["Ada", "Bob"] {

@@ -61,7 +61,7 @@ fn seq(event: &Event) -> u64 {
 async fn a_reply_streams_as_new_deltas_and_done_in_order(db: Db) {
     let fake = FakeLlm::start(Reply::words("one two three four five")).await;
     let (app, room_id, server) = setup(db, &fake, &[]).await;
-    let mut stream = sse_connect(&format!("{server}/api/rooms/{room_id}/stream"), None).await;
+    let mut stream = sse_connect(&app.token, &format!("{server}/api/rooms/{room_id}/stream"), None).await;
     app.send_json("POST", &format!("/api/rooms/{room_id}/messages"), r#"{"content": "count to five"}"#).await;
     let events = until_agent_done(&mut stream).await;
 
@@ -95,14 +95,14 @@ async fn reconnecting_replays_exactly_the_missed_events(db: Db) {
     let fake = FakeLlm::start(Reply::words("alpha beta gamma delta epsilon zeta")).await;
     let (app, room_id, server) = setup(db, &fake, &[]).await;
     let url = format!("{server}/api/rooms/{room_id}/stream");
-    let mut first = sse_connect(&url, None).await;
+    let mut first = sse_connect(&app.token, &url, None).await;
     app.send_json("POST", &format!("/api/rooms/{room_id}/messages"), r#"{"content": "first"}"#).await;
     let all = until_agent_done(&mut first).await;
     drop(first);
 
     // Resume from the middle: exactly the events after it come back, in order.
     let cut = all.len() / 2;
-    let mut resumed = sse_connect(&url, Some(&all[cut].id)).await;
+    let mut resumed = sse_connect(&app.token, &url, Some(&all[cut].id)).await;
     for expected in &all[cut + 1..] {
         let event = next_event(&mut resumed).await;
         assert_eq!((&event.id, &event.event, &event.data), (&expected.id, &expected.event, &expected.data));
@@ -115,15 +115,15 @@ async fn reconnecting_replays_exactly_the_missed_events(db: Db) {
 
     // The first connection's position, via the query parameter a page uses on its first connect.
     let from_start = format!("{url}?last_event_id={}", all[0].id);
-    let mut replay = sse_connect(&from_start, None).await;
+    let mut replay = sse_connect(&app.token, &from_start, None).await;
     assert_eq!(next_event(&mut replay).await.id, all[1].id);
 }
 
 async fn an_unknown_last_event_id_resets_the_client(db: Db) {
     let fake = FakeLlm::start(Reply::words("hi")).await;
-    let (_app, room_id, server) = setup(db, &fake, &[]).await;
+    let (app, room_id, server) = setup(db, &fake, &[]).await;
     let url = format!("{server}/api/rooms/{room_id}/stream");
-    let mut stream = sse_connect(&url, Some("1f00aa-12")).await;
+    let mut stream = sse_connect(&app.token, &url, Some("1f00aa-12")).await;
     let reset = next_event(&mut stream).await;
     assert_eq!(reset.event, "stream.reset");
     let body: Value = serde_json::from_str(&reset.data).unwrap();
@@ -148,7 +148,7 @@ async fn idle_streams_send_keep_alives(db: Db) {
 async fn streams_end_at_shutdown(db: Db) {
     let fake = FakeLlm::start(Reply::words("hi")).await;
     let (app, room_id, server) = setup(db, &fake, &[]).await;
-    let mut stream = sse_connect(&format!("{server}/api/rooms/{room_id}/stream"), None).await;
+    let mut stream = sse_connect(&app.token, &format!("{server}/api/rooms/{room_id}/stream"), None).await;
     app.state.services.shutdown.cancel();
     let ended = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("the stream ends in time");
     assert!(ended.is_none());

@@ -14,6 +14,52 @@ pub struct ServicesConfig {
     pub llm: LlmConfig,
     /// `RUN_COOLDOWN_TURNS`: in auto mode, how many other turns an agent waits before speaking again.
     pub run_cooldown_turns: i64,
+    /// Who may create an account and what guests may do.
+    pub access: AccessConfig,
+}
+
+/// `SIGNUP`: who may create an account. The first account may always be created; it becomes
+/// the admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignupPolicy {
+    /// Anyone.
+    Open,
+    /// Only addresses an admin invited.
+    Invite,
+    /// Nobody but the first account.
+    Closed,
+}
+
+/// `GUEST_ACCESS`: what people who are not signed in may do in `demo` rooms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestAccess {
+    Off,
+    Read,
+    Send,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessConfig {
+    pub signup: SignupPolicy,
+    pub guests: GuestAccess,
+}
+
+impl AccessConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let signup = env.parse_or("SIGNUP", "open", |v| match v.to_ascii_lowercase().as_str() {
+            "open" => Ok(SignupPolicy::Open),
+            "invite" => Ok(SignupPolicy::Invite),
+            "closed" => Ok(SignupPolicy::Closed),
+            _ => Err("expected open, invite or closed".to_owned()),
+        })?;
+        let guests = env.parse_or("GUEST_ACCESS", "read", |v| match v.to_ascii_lowercase().as_str() {
+            "off" => Ok(GuestAccess::Off),
+            "read" => Ok(GuestAccess::Read),
+            "send" => Ok(GuestAccess::Send),
+            _ => Err("expected off, read or send".to_owned()),
+        })?;
+        Ok(Self { signup, guests })
+    }
 }
 
 /// Where agents' replies come from and the limits on asking for them.
@@ -57,7 +103,11 @@ pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
 
 impl ServicesConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self { llm: LlmConfig::from_env(env)?, run_cooldown_turns: env.number("RUN_COOLDOWN_TURNS", 1, 0..=11)? })
+        Ok(Self {
+            llm: LlmConfig::from_env(env)?,
+            run_cooldown_turns: env.number("RUN_COOLDOWN_TURNS", 1, 0..=11)?,
+            access: AccessConfig::from_env(env)?,
+        })
     }
 }
 
@@ -104,6 +154,8 @@ mod tests {
     fn defaults_use_the_demo_model() {
         let config = config(&[]).unwrap();
         assert_eq!(config.run_cooldown_turns, 1);
+        assert_eq!(config.access.signup, SignupPolicy::Open);
+        assert_eq!(config.access.guests, GuestAccess::Read);
         assert_eq!(config.llm.openai_base_url, None);
         assert_eq!(config.llm.max_retries, 2);
         assert_eq!(config.llm.context_tokens, 4000);
@@ -140,6 +192,8 @@ mod tests {
         assert_eq!(config(&[("LLM_IDLE_TIMEOUT_MS", "0")]).unwrap_err().variable, "LLM_IDLE_TIMEOUT_MS");
         assert_eq!(config(&[("RUN_COOLDOWN_TURNS", "12")]).unwrap_err().variable, "RUN_COOLDOWN_TURNS");
         assert_eq!(config(&[("LLM_CONTEXT_TOKENS", "99")]).unwrap_err().variable, "LLM_CONTEXT_TOKENS");
+        assert_eq!(config(&[("SIGNUP", "maybe")]).unwrap_err().variable, "SIGNUP");
+        assert_eq!(config(&[("GUEST_ACCESS", "all")]).unwrap_err().variable, "GUEST_ACCESS");
         let prices = config(&[("LLM_PRICES", "gpt=1")]).unwrap_err();
         assert_eq!(prices.variable, "LLM_PRICES");
         assert!(prices.problem.contains("gpt=1"), "{prices}");

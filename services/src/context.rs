@@ -5,8 +5,8 @@ use domain::rooms::{Agent, Message, MessageStatus, SenderType};
 
 use crate::llm::{estimate_tokens, ChatMessage};
 
-/// How people appear to agents; there are no accounts yet, so every person is a guest.
-pub const HUMAN_NAME: &str = "Guest";
+/// How someone who is not signed in appears in a room; people who are signed in appear by name.
+pub const GUEST_NAME: &str = "Guest";
 
 /// Builds the messages for `agent`'s next turn from `history` (oldest first).
 pub fn build_prompt(agent: &Agent, roster: &[Agent], history: &[Message], budget_tokens: usize) -> Vec<ChatMessage> {
@@ -23,9 +23,9 @@ pub fn build_prompt(agent: &Agent, roster: &[Agent], history: &[Message], budget
          without putting your name in front.",
         name = agent.name,
         others = if others.is_empty() {
-            HUMAN_NAME.to_owned()
+            "the people in the room".to_owned()
         } else {
-            format!("{}, and {HUMAN_NAME} (a person)", others.join(", "))
+            format!("{}, and the people in the room", others.join(", "))
         },
     ));
 
@@ -54,7 +54,7 @@ pub fn build_prompt(agent: &Agent, roster: &[Agent], history: &[Message], budget
     turns.reverse();
     // Chat models answer the last user turn; when the agent itself spoke last, prompt it on.
     if turns.last().is_none_or(|t| t.role == "assistant") {
-        turns.push(ChatMessage::user(format!("{HUMAN_NAME}: (Please continue the conversation.)")));
+        turns.push(ChatMessage::user("(Please continue the conversation.)"));
     }
 
     let mut messages = Vec::with_capacity(turns.len() + 1);
@@ -106,7 +106,7 @@ mod tests {
             room_id: Uuid::nil(),
             sender_type: if by.is_some() { SenderType::Agent } else { SenderType::Human },
             sender_id: by.map(|a| a.id),
-            sender_name: by.map(|a| a.name.clone()).unwrap_or_else(|| HUMAN_NAME.into()),
+            sender_name: by.map(|a| a.name.clone()).unwrap_or_else(|| GUEST_NAME.into()),
             content: text.into(),
             content_html: None,
             status: MessageStatus::Complete,
@@ -131,7 +131,7 @@ mod tests {
         let prompt = build_prompt(&ada, &[ada.clone(), bob.clone()], &history, 4000);
         assert_eq!(prompt[0].role, "system");
         assert!(prompt[0].content.starts_with("You are Ada, a tester."));
-        assert!(prompt[0].content.contains("Others here: Bob, and Guest"));
+        assert!(prompt[0].content.contains("Others here: Bob, and the people in the room"));
         assert_eq!(prompt[1], ChatMessage::user("Guest: Hi all"));
         assert_eq!(prompt[2], ChatMessage::assistant("Hello!"));
         assert_eq!(prompt[3], ChatMessage::user("Bob: Hey Ada"));

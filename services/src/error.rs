@@ -18,6 +18,18 @@ pub enum ServiceError {
     Conflict(String),
     #[error("{0}")]
     LimitReached(String),
+    /// The request needs a signed-in person.
+    #[error("not signed in")]
+    Unauthenticated,
+    /// Signing in failed; one message whether the address is unknown or the password wrong.
+    #[error("wrong email or password")]
+    WrongCredentials,
+    /// Signed in, but not allowed; the message says what would be needed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many attempts; try again after the given number of seconds.
+    #[error("rate limited for {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
     /// A dependency (the database, a provider) cannot be reached; the text is for the log.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -39,6 +51,9 @@ impl PublicError for ServiceError {
             ServiceError::Invalid { .. } => ErrorCode::ValidationFailed,
             ServiceError::Conflict(_) => ErrorCode::Conflict,
             ServiceError::LimitReached(_) => ErrorCode::LimitReached,
+            ServiceError::Unauthenticated | ServiceError::WrongCredentials => ErrorCode::Unauthenticated,
+            ServiceError::Forbidden(_) => ErrorCode::Forbidden,
+            ServiceError::RateLimited { .. } => ErrorCode::RateLimited,
             ServiceError::Unavailable(_) => ErrorCode::Unavailable,
             ServiceError::Internal(_) => ErrorCode::Internal,
         }
@@ -49,8 +64,21 @@ impl PublicError for ServiceError {
             ServiceError::NotFound(what) => format!("{what} not found"),
             ServiceError::Invalid { message, .. } => message.clone(),
             ServiceError::Conflict(message) | ServiceError::LimitReached(message) => message.clone(),
+            ServiceError::Unauthenticated => "Sign in first.".to_owned(),
+            ServiceError::WrongCredentials => "The email or password is wrong.".to_owned(),
+            ServiceError::Forbidden(message) => message.clone(),
+            ServiceError::RateLimited { retry_after_seconds } => {
+                format!("Too many attempts; wait {retry_after_seconds} seconds and try again.")
+            }
             ServiceError::Unavailable(_) => "The service is temporarily unavailable; please retry.".to_owned(),
             ServiceError::Internal(_) => "Something went wrong on our side; it has been logged.".to_owned(),
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ServiceError::RateLimited { retry_after_seconds } => Some(*retry_after_seconds),
+            _ => None,
         }
     }
 }

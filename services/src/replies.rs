@@ -94,6 +94,9 @@ pub struct Turn {
     pub run_id: Option<Uuid>,
     /// Tokens (prompt and reply) this turn may use at most: a run's remaining budget.
     pub token_allowance: Option<i64>,
+    /// Whose daily budget the generation counts against: who wrote the message being answered,
+    /// or who started the run.
+    pub billed_to: Option<Uuid>,
 }
 
 /// Whether the agent spoke, or the turn could not fit the token allowance.
@@ -182,6 +185,7 @@ pub async fn run_turn(services: &Services, turn: Turn, stop: &StopSignal) -> Ser
             output_tokens: tokens_out,
             estimated: message.usage_estimated,
             cost,
+            user_id: turn.billed_to,
         })
         .await?;
     metrics::counter!("llm_generations_total", "provider" => route.provider.as_str(), "status" => message.status.as_str())

@@ -4,13 +4,16 @@ use domain::events::RoomEvent;
 use domain::rooms::{
     limits, validate_content, validate_model, validate_name, validate_system_prompt, validate_temperature, Agent,
     CreateAgent, CreateRoom, Message, MessagePage, MessageStatus, PostMessage, Room, RoomSummary, SenderType,
-    UpdateAgent,
+    UpdateAgent, UpdateRoom,
 };
+use domain::accounts::Role;
 use domain::turns::choose_responder;
-use storage::{AgentPatch, NewAgent, NewMessage, NewRoom};
+use storage::{AgentPatch, NewAgent, NewMessage, NewRoom, RoomPatch, RoomViewer};
 use uuid::Uuid;
 
-use crate::context::HUMAN_NAME;
+use crate::access::{authorize_room, Actor, RoomAction};
+use crate::config::GuestAccess;
+use crate::context::GUEST_NAME;
 use crate::markdown::with_html;
 use crate::replies::{run_turn, StopSignal, Turn, TurnContext};
 use crate::{ServiceError, ServiceResult, Services};
@@ -18,27 +21,62 @@ use crate::{ServiceError, ServiceResult, Services};
 /// At most this many rooms are listed.
 const ROOM_LIST_LIMIT: i64 = 200;
 
-pub async fn create_room(services: &Services, input: CreateRoom) -> ServiceResult<RoomSummary> {
+/// Creates a room owned by the person creating it.
+pub async fn create_room(services: &Services, actor: &Actor, input: CreateRoom) -> ServiceResult<RoomSummary> {
+    let person = actor.require_person()?;
     let name = validate_name("name", "Room name", &input.name)?;
-    let room = services.store.create_room(NewRoom { name, mode: input.mode, owner_id: None }).await?;
-    tracing::info!(room_id = %room.id, "room created");
+    let new = NewRoom { name, mode: input.mode, visibility: input.visibility, owner_id: Some(person.id) };
+    let room = services.store.create_room(new).await?;
+    tracing::info!(room_id = %room.id, owner_id = %person.id, "room created");
     Ok(room.into())
 }
 
-pub async fn list_rooms(services: &Services) -> ServiceResult<Vec<RoomSummary>> {
-    Ok(services.store.list_rooms(ROOM_LIST_LIMIT).await?.into_iter().map(RoomSummary::from).collect())
+/// The rooms the actor may see, newest first.
+pub async fn list_rooms(services: &Services, actor: &Actor) -> ServiceResult<Vec<RoomSummary>> {
+    let viewer = match actor.person() {
+        Some(person) if person.role == Role::Admin => RoomViewer::Everything,
+        Some(person) => RoomViewer::Person(person.id),
+        None if services.config.access.guests == GuestAccess::Off => return Err(ServiceError::Unauthenticated),
+        None => RoomViewer::Guest,
+    };
+    Ok(services.store.list_rooms(viewer, ROOM_LIST_LIMIT).await?.into_iter().map(RoomSummary::from).collect())
 }
 
-pub async fn get_room(services: &Services, room_id: Uuid) -> ServiceResult<Room> {
-    services.store.get_room(room_id).await?.ok_or(ServiceError::NotFound("room"))
+pub async fn get_room(services: &Services, actor: &Actor, room_id: Uuid) -> ServiceResult<Room> {
+    authorize_room(services, actor, room_id, RoomAction::Read).await
 }
 
-pub async fn list_agents(services: &Services, room_id: Uuid) -> ServiceResult<Vec<Agent>> {
-    get_room(services, room_id).await?;
+/// Renames the room or changes its mode or visibility (owners).
+pub async fn update_room(services: &Services, actor: &Actor, room_id: Uuid, input: UpdateRoom) -> ServiceResult<Room> {
+    authorize_room(services, actor, room_id, RoomAction::Manage).await?;
+    let patch = RoomPatch {
+        name: input.name.as_deref().map(|n| validate_name("name", "Room name", n)).transpose()?,
+        mode: input.mode,
+        visibility: input.visibility,
+    };
+    let room = services.store.update_room(room_id, patch).await?;
+    tracing::info!(%room_id, "room changed");
+    Ok(room)
+}
+
+/// Deletes the room with its agents, messages and runs (owners). A run going on in it is stopped first.
+pub async fn delete_room(services: &Services, actor: &Actor, room_id: Uuid) -> ServiceResult<()> {
+    authorize_room(services, actor, room_id, RoomAction::Manage).await?;
+    if services.runs.is_running(room_id) {
+        crate::runs::stop_running(services, room_id).await;
+    }
+    services.store.delete_room(room_id).await?;
+    tracing::info!(%room_id, "room deleted");
+    Ok(())
+}
+
+pub async fn list_agents(services: &Services, actor: &Actor, room_id: Uuid) -> ServiceResult<Vec<Agent>> {
+    authorize_room(services, actor, room_id, RoomAction::Read).await?;
     Ok(services.store.list_agents(room_id).await?)
 }
 
-pub async fn create_agent(services: &Services, room_id: Uuid, input: CreateAgent) -> ServiceResult<Agent> {
+pub async fn create_agent(services: &Services, actor: &Actor, room_id: Uuid, input: CreateAgent) -> ServiceResult<Agent> {
+    authorize_room(services, actor, room_id, RoomAction::Manage).await?;
     let new = NewAgent {
         room_id,
         name: validate_name("name", "Agent name", &input.name)?,
@@ -55,10 +93,12 @@ pub async fn create_agent(services: &Services, room_id: Uuid, input: CreateAgent
 
 pub async fn update_agent(
     services: &Services,
+    actor: &Actor,
     room_id: Uuid,
     agent_id: Uuid,
     input: UpdateAgent,
 ) -> ServiceResult<Agent> {
+    authorize_room(services, actor, room_id, RoomAction::Manage).await?;
     let patch = AgentPatch {
         name: input.name.as_deref().map(|n| validate_name("name", "Agent name", n)).transpose()?,
         model: input.model.as_deref().map(validate_model).transpose()?,
@@ -66,7 +106,6 @@ pub async fn update_agent(
         temperature: input.temperature.map(validate_temperature).transpose()?,
         is_active: input.is_active,
     };
-    get_room(services, room_id).await?;
     let name = patch.name.clone().unwrap_or_default();
     let agent = services
         .store
@@ -93,10 +132,12 @@ fn agent_write_error(error: storage::StorageError, name: &str) -> ServiceError {
 
 pub async fn list_messages(
     services: &Services,
+    actor: &Actor,
     room_id: Uuid,
     cursor: Option<Uuid>,
     limit: Option<i64>,
 ) -> ServiceResult<MessagePage> {
+    authorize_room(services, actor, room_id, RoomAction::Read).await?;
     let limit = match limit {
         None => limits::PAGE_DEFAULT,
         Some(n) if (1..=limits::PAGE_MAX).contains(&n) => n,
@@ -104,23 +145,31 @@ pub async fn list_messages(
             return Err(ServiceError::invalid("limit", format!("limit must be from 1 to {}.", limits::PAGE_MAX)));
         }
     };
-    get_room(services, room_id).await?;
     let mut page = services.store.list_messages(room_id, cursor, limit).await?;
     page.messages = page.messages.into_iter().map(with_html).collect();
     Ok(page)
 }
 
 /// Stores a person's message, announces it, and lets an agent answer.
-pub async fn post_message(services: &Services, room_id: Uuid, input: PostMessage) -> ServiceResult<Message> {
+pub async fn post_message(
+    services: &Services,
+    actor: &Actor,
+    room_id: Uuid,
+    input: PostMessage,
+) -> ServiceResult<Message> {
+    authorize_room(services, actor, room_id, RoomAction::Post).await?;
     let content = validate_content(&input.content)?;
-    get_room(services, room_id).await?;
+    let (sender_id, sender_name) = match actor.person() {
+        Some(person) => (Some(person.id), person.name.clone()),
+        None => (None, GUEST_NAME.to_owned()),
+    };
     let message = services
         .store
         .insert_message(NewMessage {
             room_id,
             sender_type: SenderType::Human,
-            sender_id: None,
-            sender_name: HUMAN_NAME.to_owned(),
+            sender_id,
+            sender_name,
             content,
             status: MessageStatus::Complete,
             model: None,
@@ -133,14 +182,14 @@ pub async fn post_message(services: &Services, room_id: Uuid, input: PostMessage
     services.events.publish(room_id, &RoomEvent::MessageNew(message.clone()));
     // During a run, its next turn answers; otherwise an agent replies now.
     if !services.runs.is_running(room_id) {
-        schedule_reply(services, message.clone());
+        schedule_reply(services, message.clone(), actor.user_id());
     }
     Ok(message)
 }
 
 /// Answers `trigger` with one agent turn in the background. Replies in a room are taken one at
 /// a time, so they never interleave.
-fn schedule_reply(services: &Services, trigger: Message) {
+fn schedule_reply(services: &Services, trigger: Message, billed_to: Option<Uuid>) {
     let services = services.clone();
     services.tasks.clone().spawn(async move {
         let room_id = trigger.room_id;
@@ -148,13 +197,13 @@ fn schedule_reply(services: &Services, trigger: Message) {
         if services.shutdown.is_cancelled() {
             return;
         }
-        if let Err(error) = answer(&services, &trigger).await {
+        if let Err(error) = answer(&services, &trigger, billed_to).await {
             tracing::error!(%room_id, %error, "could not answer a message");
         }
     });
 }
 
-async fn answer(services: &Services, trigger: &Message) -> ServiceResult<()> {
+async fn answer(services: &Services, trigger: &Message, billed_to: Option<Uuid>) -> ServiceResult<()> {
     let context = TurnContext::load(services, trigger.room_id).await?;
     let last_speaker = context.last_agent();
     let Some(selection) = choose_responder(&trigger.content, &context.agents, last_speaker) else {
@@ -163,7 +212,15 @@ async fn answer(services: &Services, trigger: &Message) -> ServiceResult<()> {
     };
     let agent = selection.agent().clone();
     let selection_reason = selection.reason(last_speaker.and_then(|id| context.agent_name(id)));
-    let turn = Turn { room_id: trigger.room_id, context, agent, selection_reason, run_id: None, token_allowance: None };
+    let turn = Turn {
+        room_id: trigger.room_id,
+        context,
+        agent,
+        selection_reason,
+        run_id: None,
+        token_allowance: None,
+        billed_to,
+    };
     run_turn(services, turn, &StopSignal::new()).await?;
     Ok(())
 }

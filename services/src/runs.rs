@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::access::{authorize_room, Actor, RoomAction};
 use crate::replies::{run_turn, StopSignal, Turn, TurnContext, TurnOutcome};
 use crate::running_runs::RunHandle;
 use crate::{ServiceError, ServiceResult, Services};
@@ -24,7 +25,8 @@ const STOP_WAIT: Duration = Duration::from_secs(5);
 const MAX_CONSECUTIVE_FAILURES: u32 = 2;
 
 /// Starts an auto-dialogue run in a room.
-pub async fn start(services: &Services, room_id: Uuid, input: StartRun) -> ServiceResult<RunStarted> {
+pub async fn start(services: &Services, actor: &Actor, room_id: Uuid, input: StartRun) -> ServiceResult<RunStarted> {
+    authorize_room(services, actor, room_id, RoomAction::Run).await?;
     if !(1..=limits::MAX_STEPS).contains(&input.max_steps) {
         return Err(ServiceError::invalid("max_steps", format!("max_steps must be from 1 to {}.", limits::MAX_STEPS)));
     }
@@ -37,7 +39,6 @@ pub async fn start(services: &Services, room_id: Uuid, input: StartRun) -> Servi
     if input.budget_tokens.is_some_and(|b| b < 1) {
         return Err(ServiceError::invalid("budget_tokens", "budget_tokens must be a positive number of tokens."));
     }
-    crate::rooms::get_room(services, room_id).await?;
     let active = services.store.list_agents(room_id).await?.iter().filter(|a| a.is_active).count();
     if active < limits::MIN_AGENTS {
         return Err(ServiceError::invalid(
@@ -56,6 +57,7 @@ pub async fn start(services: &Services, room_id: Uuid, input: StartRun) -> Servi
             max_steps: input.max_steps,
             max_seconds: input.max_seconds,
             budget_tokens: input.budget_tokens,
+            started_by: actor.user_id(),
         })
         .await
         .map_err(|e| match e {
@@ -70,6 +72,7 @@ pub async fn start(services: &Services, room_id: Uuid, input: StartRun) -> Servi
     let driver = RunDriver {
         services: services.clone(),
         run: run.clone(),
+        started_by: actor.user_id(),
         user_stop: handle.user_stop.clone(),
         started: Instant::now(),
         steps: 0,
@@ -96,27 +99,30 @@ pub async fn start(services: &Services, room_id: Uuid, input: StartRun) -> Servi
     Ok(RunStarted { run_id: run.id })
 }
 
-/// Stops the room's running run and waits (briefly) for its final services.
-pub async fn stop(services: &Services, room_id: Uuid) -> ServiceResult<RunStopped> {
-    crate::rooms::get_room(services, room_id).await?;
-    let Some((run_id, mut done)) = services.runs.request_stop(room_id) else {
-        return Err(ServiceError::Conflict("No run is active in this room.".into()));
-    };
+/// Stops the room's running run and waits (briefly) for its final state.
+pub async fn stop(services: &Services, actor: &Actor, room_id: Uuid) -> ServiceResult<RunStopped> {
+    authorize_room(services, actor, room_id, RoomAction::Run).await?;
+    stop_running(services, room_id).await.ok_or_else(|| ServiceError::Conflict("No run is active in this room.".into()))
+}
+
+/// Stops the room's run, if one is going, and waits (briefly) for its final state.
+pub(crate) async fn stop_running(services: &Services, room_id: Uuid) -> Option<RunStopped> {
+    let (run_id, mut done) = services.runs.request_stop(room_id)?;
     let finished = tokio::time::timeout(STOP_WAIT, done.wait_for(Option::is_some)).await;
     let status = match finished {
         Ok(Ok(status)) => (*status).unwrap_or(RunStatus::Stopped),
         _ => RunStatus::Stopped,
     };
-    Ok(RunStopped { status, run_id })
+    Some(RunStopped { status, run_id })
 }
 
-pub async fn list_runs(services: &Services, room_id: Uuid) -> ServiceResult<Vec<Run>> {
-    crate::rooms::get_room(services, room_id).await?;
+pub async fn list_runs(services: &Services, actor: &Actor, room_id: Uuid) -> ServiceResult<Vec<Run>> {
+    authorize_room(services, actor, room_id, RoomAction::Read).await?;
     Ok(services.store.list_runs(room_id, 100).await?)
 }
 
-pub async fn get_run(services: &Services, room_id: Uuid, run_id: Uuid) -> ServiceResult<Run> {
-    crate::rooms::get_room(services, room_id).await?;
+pub async fn get_run(services: &Services, actor: &Actor, room_id: Uuid, run_id: Uuid) -> ServiceResult<Run> {
+    authorize_room(services, actor, room_id, RoomAction::Read).await?;
     services.store.get_run(room_id, run_id).await?.ok_or(ServiceError::NotFound("run"))
 }
 
@@ -158,6 +164,8 @@ fn status_event(
 struct RunDriver {
     services: Services,
     run: Run,
+    /// Who started the run; its generations count against their budget.
+    started_by: Option<Uuid>,
     user_stop: CancellationToken,
     started: Instant,
     steps: i64,
@@ -309,6 +317,14 @@ impl RunDriver {
         let Some((agent, reason)) = choose_run_speaker(&view) else { return Ok(None) };
         let agent = agent.clone();
         let token_allowance = self.run.budget_tokens.map(|budget| budget - self.tokens_used);
-        Ok(Some(Turn { room_id, context, agent, selection_reason: reason, run_id: Some(self.run.id), token_allowance }))
+        Ok(Some(Turn {
+            room_id,
+            context,
+            agent,
+            selection_reason: reason,
+            run_id: Some(self.run.id),
+            token_allowance,
+            billed_to: self.started_by,
+        }))
     }
 }

@@ -5,15 +5,16 @@ use domain::rooms::{limits, MessagePage, MessageStatus};
 use domain::snapshot::RoomSnapshot;
 use uuid::Uuid;
 
+use crate::access::{authorize_room, Actor, RoomAction};
 use crate::markdown::with_html;
 use crate::{ServiceResult, Services};
 
 /// The room, its agents and its latest messages, with the live-stream position they match.
-pub async fn room_snapshot(services: &Services, room_id: Uuid) -> ServiceResult<RoomSnapshot> {
+pub async fn room_snapshot(services: &Services, actor: &Actor, room_id: Uuid) -> ServiceResult<RoomSnapshot> {
+    let room = authorize_room(services, actor, room_id, RoomAction::Read).await?;
     // Read the stream position first: anything published later is replayed to the client, and
     // message deltas carry offsets, so text already in the snapshot is never applied twice.
     let last_event_id = services.events.current_id(room_id);
-    let room = crate::rooms::get_room(services, room_id).await?;
     let agents = services.store.list_agents(room_id).await?;
     let stored = services.store.list_messages(room_id, None, limits::PAGE_DEFAULT).await?;
     let messages = stored

@@ -6,6 +6,7 @@ use storage::DynStore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::accounts::SignInLimits;
 use crate::config::ServicesConfig;
 use crate::events::{EventHub, Retention};
 use crate::live_texts::LiveTexts;
@@ -33,6 +34,8 @@ pub struct Services {
     pub shutdown: CancellationToken,
     /// Background work that shutdown waits for.
     pub tasks: TaskTracker,
+    /// Limits on sign-in attempts.
+    pub sign_in_limits: Arc<SignInLimits>,
 }
 
 impl Services {
@@ -48,6 +51,7 @@ impl Services {
             runs: Arc::new(RunningRuns::default()),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            sign_in_limits: Arc::new(SignInLimits::default()),
         })
     }
 }

@@ -91,6 +91,16 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`), or `default` when unset.
+    pub fn flag(&self, variable: &'static str, default: bool) -> Result<bool, ConfigError> {
+        let default = if default { "true" } else { "false" };
+        self.parse_or(variable, default, |v| match v.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err("expected true or false".to_owned()),
+        })
+    }
+
     /// Whole seconds within `range`, or `default` seconds when unset.
     pub fn seconds(
         &self,
@@ -168,6 +178,16 @@ mod tests {
             .parse_or("MODE", "json", |v| if v == "json" { Ok(()) } else { Err("expected json".to_owned()) })
             .unwrap_err();
         assert_eq!(refused.to_string(), "MODE: expected json (got \"xml\")");
+    }
+
+    #[test]
+    fn flags_read_the_usual_spellings() {
+        let pairs = [("A", "Yes"), ("B", "off"), ("C", "maybe")];
+        let env = Env::from_pairs(&pairs);
+        assert!(env.flag("A", false).unwrap());
+        assert!(!env.flag("B", true).unwrap());
+        assert!(env.flag("UNSET", true).unwrap());
+        assert_eq!(env.flag("C", true).unwrap_err().variable, "C");
     }
 
     #[test]

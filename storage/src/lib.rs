@@ -4,6 +4,7 @@
 //! each backend; what differs — connecting, pragmas, migrations — lives in `sqlite.rs` and
 //! `postgres.rs`.
 
+mod accounts;
 mod error;
 mod portable;
 mod postgres;
@@ -19,7 +20,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
-use domain::rooms::{Agent, MemberRole, Message, MessagePage, Room, RoomMember, UsageEvent};
+use domain::accounts::{ApiToken, Member, Role};
+use domain::rooms::{Agent, MemberRole, Message, MessagePage, Room, UsageEvent};
 use domain::runs::{Run, RunStatus, StopReason};
 use uuid::Uuid;
 
@@ -88,10 +90,67 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(3)
 }
 
+/// Whose view of the room list to give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomViewer {
+    /// Every room (an admin).
+    Everything,
+    /// A signed-in person: public and demo rooms, and the rooms they belong to.
+    Person(Uuid),
+    /// Someone not signed in: demo rooms only.
+    Guest,
+}
+
+/// The connection pool behind a store, for parts of the server that keep their own tables in the
+/// same database (sign-in sessions).
+#[derive(Debug, Clone)]
+pub enum DatabasePool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// People and their rights: accounts, personal API tokens, invitations, room membership.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Fails with `Conflict` when the email is taken.
+    async fn create_user(&self, new: NewUser) -> Result<User>;
+    async fn count_users(&self) -> Result<i64>;
+    async fn get_user(&self, user_id: Uuid) -> Result<Option<User>>;
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>>;
+    /// Oldest first.
+    async fn list_users(&self, limit: i64) -> Result<Vec<User>>;
+    /// Fails with `Conflict` when it would leave no admin.
+    async fn set_user_role(&self, user_id: Uuid, role: Role) -> Result<User>;
+
+    /// Fails with `LimitReached` when the person already holds `max_per_user` tokens.
+    async fn create_token(&self, user_id: Uuid, name: &str, token_hash: &str, max_per_user: i64) -> Result<ApiToken>;
+    async fn list_tokens(&self, user_id: Uuid) -> Result<Vec<ApiToken>>;
+    /// Only the token's owner may delete it; another person's token is `NotFound`.
+    async fn delete_token(&self, user_id: Uuid, token_id: Uuid) -> Result<()>;
+    /// The token's owner, noting that the token was used.
+    async fn user_by_token_hash(&self, token_hash: &str) -> Result<Option<User>>;
+
+    async fn invite(&self, email: &str, invited_by: Uuid) -> Result<()>;
+    async fn is_invited(&self, email: &str) -> Result<bool>;
+
+    async fn membership(&self, room_id: Uuid, user_id: Uuid) -> Result<Option<MemberRole>>;
+    /// In the order they joined.
+    async fn list_members(&self, room_id: Uuid) -> Result<Vec<Member>>;
+    /// Fails with `Conflict` when the person is already a member.
+    async fn add_member(&self, room_id: Uuid, user_id: Uuid, role: MemberRole) -> Result<()>;
+    /// Fails with `Conflict` when it would leave the room without an owner.
+    async fn set_member_role(&self, room_id: Uuid, user_id: Uuid, role: MemberRole) -> Result<()>;
+    /// Fails with `Conflict` when it would leave the room without an owner.
+    async fn remove_member(&self, room_id: Uuid, user_id: Uuid) -> Result<()>;
+}
+
 /// Everything the product stores, independent of the database behind it.
 #[async_trait]
-pub trait Store: Send + Sync + fmt::Debug {
+pub trait Store: AccountStore + Send + Sync + fmt::Debug {
     fn backend(&self) -> Backend;
+
+    /// The pool itself, for tables the store does not manage (sign-in sessions).
+    fn pool(&self) -> DatabasePool;
 
     /// Succeeds when the database answers a trivial query.
     async fn ping(&self) -> Result<()>;
@@ -99,17 +158,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Closes every pooled connection; called once on shutdown.
     async fn close(&self);
 
-    // --- users and membership ---
-    async fn create_user(&self, new: NewUser) -> Result<User>;
-    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>>;
-    async fn add_room_member(&self, room_id: Uuid, user_id: Uuid, role: MemberRole) -> Result<RoomMember>;
-    async fn list_room_members(&self, room_id: Uuid) -> Result<Vec<RoomMember>>;
-
     // --- rooms ---
+    /// Creates the room and, when it has one, makes its owner a member with the `owner` role.
     async fn create_room(&self, new: NewRoom) -> Result<Room>;
     async fn get_room(&self, room_id: Uuid) -> Result<Option<Room>>;
-    /// Newest first.
-    async fn list_rooms(&self, limit: i64) -> Result<Vec<Room>>;
+    async fn update_room(&self, room_id: Uuid, patch: RoomPatch) -> Result<Room>;
+    /// Deletes the room with everything in it.
+    async fn delete_room(&self, room_id: Uuid) -> Result<()>;
+    /// The rooms `viewer` may see, newest first.
+    async fn list_rooms(&self, viewer: RoomViewer, limit: i64) -> Result<Vec<Room>>;
 
     // --- agents ---
     /// Fails with `LimitReached` when the room already has `max_active` active agents.
@@ -142,6 +199,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Newest first.
     async fn list_runs(&self, room_id: Uuid, limit: i64) -> Result<Vec<Run>>;
     async fn running_run(&self, room_id: Uuid) -> Result<Option<Run>>;
+    /// How many runs the person started are still running.
+    async fn count_running_runs_started_by(&self, user_id: Uuid) -> Result<i64>;
     async fn record_run_progress(&self, run_id: Uuid, steps: i64, tokens_used: i64) -> Result<()>;
     /// Ends a running run; `None` when it had already ended.
     async fn finish_run(&self, run_id: Uuid, status: RunStatus, reason: StopReason) -> Result<Option<Run>>;
@@ -151,6 +210,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     // --- usage ---
     async fn insert_usage_event(&self, new: NewUsageEvent) -> Result<UsageEvent>;
     async fn list_usage_events(&self, room_id: Uuid) -> Result<Vec<UsageEvent>>;
+    /// Tokens (prompt and reply) of the generations counted against the person since `since`.
+    async fn tokens_used_by_since(&self, user_id: Uuid, since: DateTime<Utc>) -> Result<i64>;
     /// The summed cost of a run's generations.
     async fn run_cost(&self, run_id: Uuid) -> Result<f64>;
 }

@@ -6,7 +6,7 @@
 
 macro_rules! room_columns {
     () => {
-        "id, name, mode, owner_id, created_at"
+        "id, name, mode, visibility, owner_id, created_at"
     };
 }
 macro_rules! agent_columns {
@@ -29,12 +29,7 @@ macro_rules! run_columns {
 macro_rules! usage_columns {
     () => {
         "id, room_id, agent_id, message_id, run_id, provider, model, input_tokens, output_tokens, \
-         estimated, cost, created_at"
-    };
-}
-macro_rules! user_columns {
-    () => {
-        "id, email, name, password_hash, created_at"
+         estimated, cost, user_id, created_at"
     };
 }
 
@@ -44,6 +39,10 @@ macro_rules! impl_portable_store {
         impl $crate::Store for $store {
             fn backend(&self) -> $crate::Backend {
                 <$store>::BACKEND
+            }
+
+            fn pool(&self) -> $crate::DatabasePool {
+                <$store>::database_pool(&self.pool)
             }
 
             #[tracing::instrument(skip_all, err)]
@@ -57,74 +56,58 @@ macro_rules! impl_portable_store {
             }
 
             #[tracing::instrument(skip_all, err)]
-            async fn create_user(&self, new: $crate::NewUser) -> $crate::Result<$crate::User> {
-                let result = sqlx::query_as::<_, $crate::User>(concat!(
-                    "INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5) \
-                     RETURNING ", $crate::portable::user_columns!()
-                ))
-                .bind(uuid::Uuid::now_v7())
-                .bind(&new.email)
-                .bind(&new.name)
-                .bind(&new.password_hash)
-                .bind($crate::now())
-                .fetch_one(&self.pool)
-                .await;
-                $crate::error::conflict_on_duplicate(result, "a user with this email already exists")
-            }
-
-            #[tracing::instrument(skip_all, err)]
-            async fn find_user_by_email(&self, email: &str) -> $crate::Result<Option<$crate::User>> {
-                Ok(sqlx::query_as::<_, $crate::User>(concat!("SELECT ", $crate::portable::user_columns!(), " FROM users WHERE email = $1"))
-                    .bind(email)
-                    .fetch_optional(&self.pool)
-                    .await?)
-            }
-
-            #[tracing::instrument(skip_all, err)]
-            async fn add_room_member(
-                &self,
-                room_id: uuid::Uuid,
-                user_id: uuid::Uuid,
-                role: domain::rooms::MemberRole,
-            ) -> $crate::Result<domain::rooms::RoomMember> {
-                let result = sqlx::query_as::<_, $crate::rows::RoomMemberRow>(
-                    "INSERT INTO room_members (id, room_id, user_id, role) VALUES ($1, $2, $3, $4) \
-                     RETURNING id, room_id, user_id, role",
-                )
-                .bind(uuid::Uuid::now_v7())
-                .bind(room_id)
-                .bind(user_id)
-                .bind(role.as_str())
-                .fetch_one(&self.pool)
-                .await;
-                $crate::error::conflict_on_duplicate(result, "the user is already a member of this room")?.try_into()
-            }
-
-            #[tracing::instrument(skip_all, err)]
-            async fn list_room_members(&self, room_id: uuid::Uuid) -> $crate::Result<Vec<domain::rooms::RoomMember>> {
-                let rows = sqlx::query_as::<_, $crate::rows::RoomMemberRow>(
-                    "SELECT id, room_id, user_id, role FROM room_members WHERE room_id = $1 ORDER BY id",
-                )
-                .bind(room_id)
-                .fetch_all(&self.pool)
-                .await?;
-                $crate::rows::convert_all(rows)
-            }
-
-            #[tracing::instrument(skip_all, err)]
             async fn create_room(&self, new: $crate::NewRoom) -> $crate::Result<domain::rooms::Room> {
-                sqlx::query_as::<_, $crate::rows::RoomRow>(concat!(
-                    "INSERT INTO rooms (id, name, mode, owner_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING ",
+                let mut tx = self.pool.begin().await?;
+                let room: domain::rooms::Room = sqlx::query_as::<_, $crate::rows::RoomRow>(concat!(
+                    "INSERT INTO rooms (id, name, mode, visibility, owner_id, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                     RETURNING ",
                     $crate::portable::room_columns!()
                 ))
                 .bind(uuid::Uuid::now_v7())
                 .bind(&new.name)
                 .bind(new.mode.as_str())
+                .bind(new.visibility.as_str())
                 .bind(new.owner_id)
                 .bind($crate::now())
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *tx)
                 .await?
+                .try_into()?;
+                if let Some(owner) = new.owner_id {
+                    sqlx::query("INSERT INTO room_members (id, room_id, user_id, role) VALUES ($1, $2, $3, 'owner')")
+                        .bind(uuid::Uuid::now_v7())
+                        .bind(room.id)
+                        .bind(owner)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(room)
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn update_room(&self, room_id: uuid::Uuid, patch: $crate::RoomPatch) -> $crate::Result<domain::rooms::Room> {
+                sqlx::query_as::<_, $crate::rows::RoomRow>(concat!(
+                    "UPDATE rooms SET name = COALESCE($2, name), mode = COALESCE($3, mode), \
+                     visibility = COALESCE($4, visibility) WHERE id = $1 RETURNING ",
+                    $crate::portable::room_columns!()
+                ))
+                .bind(room_id)
+                .bind(&patch.name)
+                .bind(patch.mode.map(|m| m.as_str()))
+                .bind(patch.visibility.map(|v| v.as_str()))
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or($crate::StorageError::NotFound("room"))?
                 .try_into()
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn delete_room(&self, room_id: uuid::Uuid) -> $crate::Result<()> {
+                let deleted = sqlx::query("DELETE FROM rooms WHERE id = $1").bind(room_id).execute(&self.pool).await?;
+                if deleted.rows_affected() == 0 {
+                    return Err($crate::StorageError::NotFound("room"));
+                }
+                Ok(())
             }
 
             #[tracing::instrument(skip_all, err)]
@@ -138,13 +121,27 @@ macro_rules! impl_portable_store {
             }
 
             #[tracing::instrument(skip_all, err)]
-            async fn list_rooms(&self, limit: i64) -> $crate::Result<Vec<domain::rooms::Room>> {
-                let rows = sqlx::query_as::<_, $crate::rows::RoomRow>(concat!(
-                    "SELECT ", $crate::portable::room_columns!(), " FROM rooms ORDER BY created_at DESC, id DESC LIMIT $1"
-                ))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
+            async fn list_rooms(&self, viewer: $crate::RoomViewer, limit: i64) -> $crate::Result<Vec<domain::rooms::Room>> {
+                let query = match viewer {
+                    $crate::RoomViewer::Everything => sqlx::query_as::<_, $crate::rows::RoomRow>(concat!(
+                        "SELECT ", $crate::portable::room_columns!(), " FROM rooms ORDER BY created_at DESC, id DESC LIMIT $1"
+                    ))
+                    .bind(limit),
+                    $crate::RoomViewer::Person(user_id) => sqlx::query_as::<_, $crate::rows::RoomRow>(concat!(
+                        "SELECT ", $crate::portable::room_columns!(), " FROM rooms \
+                         WHERE visibility IN ('public', 'demo') \
+                            OR id IN (SELECT room_id FROM room_members WHERE user_id = $2) \
+                         ORDER BY created_at DESC, id DESC LIMIT $1"
+                    ))
+                    .bind(limit)
+                    .bind(user_id),
+                    $crate::RoomViewer::Guest => sqlx::query_as::<_, $crate::rows::RoomRow>(concat!(
+                        "SELECT ", $crate::portable::room_columns!(), " FROM rooms WHERE visibility = 'demo' \
+                         ORDER BY created_at DESC, id DESC LIMIT $1"
+                    ))
+                    .bind(limit),
+                };
+                let rows = query.fetch_all(&self.pool).await?;
                 $crate::rows::convert_all(rows)
             }
 
@@ -375,8 +372,8 @@ macro_rules! impl_portable_store {
             #[tracing::instrument(skip_all, err)]
             async fn create_run(&self, new: $crate::NewRun) -> $crate::Result<domain::runs::Run> {
                 let result = sqlx::query_as::<_, $crate::rows::RunRow>(concat!(
-                    "INSERT INTO runs (id, room_id, status, max_steps, max_seconds, budget_tokens, steps, tokens_used, started_at) \
-                     VALUES ($1, $2, 'running', $3, $4, $5, 0, 0, $6) RETURNING ",
+                    "INSERT INTO runs (id, room_id, status, max_steps, max_seconds, budget_tokens, steps, tokens_used, \
+                     started_at, started_by) VALUES ($1, $2, 'running', $3, $4, $5, 0, 0, $6, $7) RETURNING ",
                     $crate::portable::run_columns!()
                 ))
                 .bind(uuid::Uuid::now_v7())
@@ -385,6 +382,7 @@ macro_rules! impl_portable_store {
                 .bind(new.max_seconds)
                 .bind(new.budget_tokens)
                 .bind($crate::now())
+                .bind(new.started_by)
                 .fetch_one(&self.pool)
                 .await;
                 $crate::error::conflict_on_duplicate(result, "a run is already active in this room")?.try_into()
@@ -425,6 +423,14 @@ macro_rules! impl_portable_store {
                 .await?
                 .map(TryInto::try_into)
                 .transpose()
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn count_running_runs_started_by(&self, user_id: uuid::Uuid) -> $crate::Result<i64> {
+                Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM runs WHERE started_by = $1 AND status = 'running'")
+                    .bind(user_id)
+                    .fetch_one(&self.pool)
+                    .await?)
             }
 
             #[tracing::instrument(skip_all, err)]
@@ -482,8 +488,8 @@ macro_rules! impl_portable_store {
             async fn insert_usage_event(&self, new: $crate::NewUsageEvent) -> $crate::Result<domain::rooms::UsageEvent> {
                 sqlx::query_as::<_, $crate::rows::UsageEventRow>(concat!(
                     "INSERT INTO usage_events (id, room_id, agent_id, message_id, run_id, provider, model, \
-                     input_tokens, output_tokens, estimated, cost, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ",
+                     input_tokens, output_tokens, estimated, cost, user_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ",
                     $crate::portable::usage_columns!()
                 ))
                 .bind(uuid::Uuid::now_v7())
@@ -497,6 +503,7 @@ macro_rules! impl_portable_store {
                 .bind(new.output_tokens)
                 .bind(new.estimated)
                 .bind(new.cost)
+                .bind(new.user_id)
                 .bind($crate::now())
                 .fetch_one(&self.pool)
                 .await?
@@ -512,6 +519,22 @@ macro_rules! impl_portable_store {
                 .fetch_all(&self.pool)
                 .await?;
                 $crate::rows::convert_all(rows)
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn tokens_used_by_since(
+                &self,
+                user_id: uuid::Uuid,
+                since: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<i64> {
+                Ok(sqlx::query_scalar::<_, i64>(
+                    "SELECT CAST(COALESCE(SUM(input_tokens + output_tokens), 0) AS BIGINT) FROM usage_events \
+                     WHERE user_id = $1 AND created_at >= $2",
+                )
+                .bind(user_id)
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await?)
             }
 
             #[tracing::instrument(skip_all, err)]
@@ -556,9 +579,7 @@ macro_rules! impl_portable_store {
 /// What storage says when two agents of a room would share a name.
 pub(crate) const DUPLICATE_AGENT_NAME: &str = "the room already has an agent with this name";
 
-pub(crate) use {
-    agent_columns, impl_portable_store, message_columns, room_columns, run_columns, usage_columns, user_columns,
-};
+pub(crate) use {agent_columns, impl_portable_store, message_columns, room_columns, run_columns, usage_columns};
 
 /// Names the sqlx database a store type talks to, so the shared helpers can be typed per backend.
 pub(crate) trait HasDatabase {

@@ -13,6 +13,10 @@ pub struct PostgresStore {
 impl PostgresStore {
     pub const BACKEND: Backend = Backend::Postgres;
 
+    fn database_pool(pool: &PgPool) -> crate::DatabasePool {
+        crate::DatabasePool::Postgres(pool.clone())
+    }
+
     /// Connects and migrates.
     pub async fn open(url: &str, limits: PoolLimits) -> Result<Self> {
         let pool = PgPoolOptions::new()
@@ -29,4 +33,5 @@ impl crate::portable::HasDatabase for PostgresStore {
     type Database = sqlx::Postgres;
 }
 
+crate::accounts::impl_account_store!(PostgresStore);
 crate::portable::impl_portable_store!(PostgresStore);

@@ -1,20 +1,33 @@
 //! What callers hand to storage to create or change rows.
 
-use domain::rooms::{MessageStatus, RoomMode, SenderType};
+use domain::accounts::Role;
+use domain::rooms::{MessageStatus, RoomMode, RoomVisibility, SenderType};
 use uuid::Uuid;
 
 #[derive(Debug, Clone)]
 pub struct NewUser {
+    /// Already normalized (trimmed, lower case).
     pub email: String,
     pub name: String,
     pub password_hash: Option<String>,
+    pub role: Role,
 }
 
 #[derive(Debug, Clone)]
 pub struct NewRoom {
     pub name: String,
     pub mode: RoomMode,
+    pub visibility: RoomVisibility,
+    /// Becomes the room's first owner (a member with the `owner` role) in the same transaction.
     pub owner_id: Option<Uuid>,
+}
+
+/// A partial update of a room; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct RoomPatch {
+    pub name: Option<String>,
+    pub mode: Option<RoomMode>,
+    pub visibility: Option<RoomVisibility>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +81,8 @@ pub struct NewRun {
     pub max_steps: i64,
     pub max_seconds: i64,
     pub budget_tokens: Option<i64>,
+    /// Who started it; the per-person limit on active runs counts these.
+    pub started_by: Option<Uuid>,
 }
 
 #[derive(Debug, Clone)]
@@ -82,4 +97,6 @@ pub struct NewUsageEvent {
     pub output_tokens: i64,
     pub estimated: bool,
     pub cost: f64,
+    /// Whose daily budget this counts against: the person who asked for the reply or started the run.
+    pub user_id: Option<Uuid>,
 }

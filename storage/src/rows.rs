@@ -4,20 +4,87 @@
 //! `DateTime<Utc>` (TEXT on SQLite), enums are their stored names.
 
 use chrono::{DateTime, Utc};
-use domain::rooms::{Agent, Message, Room, RoomMember, UsageEvent};
+use domain::accounts::{ApiToken, Member, Role};
+use domain::rooms::{Agent, Message, Room, UsageEvent};
 use domain::runs::Run;
 use uuid::Uuid;
 
 use crate::error::StorageError;
 
 /// A stored user. Not a wire type: it carries the password hash.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Clone, PartialEq)]
 pub struct User {
     pub id: Uuid,
     pub email: String,
     pub name: String,
+    /// An argon2 PHC string; `None` for an account that cannot sign in with a password.
     pub password_hash: Option<String>,
+    pub role: Role,
     pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: Uuid,
+    email: String,
+    name: String,
+    password_hash: Option<String>,
+    role: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StorageError;
+    fn try_from(row: UserRow) -> Result<Self, StorageError> {
+        Ok(User {
+            id: row.id,
+            email: row.email,
+            name: row.name,
+            password_hash: row.password_hash,
+            role: row.role.parse()?,
+            created_at: row.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ApiTokenRow {
+    id: Uuid,
+    name: String,
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<ApiTokenRow> for ApiToken {
+    type Error = StorageError;
+    fn try_from(row: ApiTokenRow) -> Result<Self, StorageError> {
+        Ok(ApiToken { id: row.id, name: row.name, created_at: row.created_at, last_used_at: row.last_used_at })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MemberRow {
+    user_id: Uuid,
+    email: String,
+    name: String,
+    role: String,
+}
+
+impl TryFrom<MemberRow> for Member {
+    type Error = StorageError;
+    fn try_from(row: MemberRow) -> Result<Self, StorageError> {
+        Ok(Member { user_id: row.user_id, email: row.email, name: row.name, role: row.role.parse()? })
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -25,6 +92,7 @@ pub(crate) struct RoomRow {
     id: Uuid,
     name: String,
     mode: String,
+    visibility: String,
     owner_id: Option<Uuid>,
     created_at: DateTime<Utc>,
 }
@@ -36,24 +104,10 @@ impl TryFrom<RoomRow> for Room {
             id: row.id,
             name: row.name,
             mode: row.mode.parse()?,
+            visibility: row.visibility.parse()?,
             owner_id: row.owner_id,
             created_at: row.created_at,
         })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct RoomMemberRow {
-    id: Uuid,
-    room_id: Uuid,
-    user_id: Uuid,
-    role: String,
-}
-
-impl TryFrom<RoomMemberRow> for RoomMember {
-    type Error = StorageError;
-    fn try_from(row: RoomMemberRow) -> Result<Self, StorageError> {
-        Ok(RoomMember { id: row.id, room_id: row.room_id, user_id: row.user_id, role: row.role.parse()? })
     }
 }
 
@@ -179,6 +233,7 @@ pub(crate) struct UsageEventRow {
     output_tokens: i64,
     estimated: bool,
     cost: f64,
+    user_id: Option<Uuid>,
     created_at: DateTime<Utc>,
 }
 
@@ -197,6 +252,7 @@ impl TryFrom<UsageEventRow> for UsageEvent {
             output_tokens: row.output_tokens,
             estimated: row.estimated,
             cost: row.cost,
+            user_id: row.user_id,
             created_at: row.created_at,
         })
     }

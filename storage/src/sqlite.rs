@@ -17,6 +17,10 @@ pub struct SqliteStore {
 impl SqliteStore {
     pub const BACKEND: Backend = Backend::Sqlite;
 
+    fn database_pool(pool: &SqlitePool) -> crate::DatabasePool {
+        crate::DatabasePool::Sqlite(pool.clone())
+    }
+
     /// Opens (creating if the URL says `mode=rwc`) the database file and migrates it.
     pub async fn open(url: &str, limits: PoolLimits) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
@@ -43,4 +47,5 @@ impl crate::portable::HasDatabase for SqliteStore {
     type Database = sqlx::Sqlite;
 }
 
+crate::accounts::impl_account_store!(SqliteStore);
 crate::portable::impl_portable_store!(SqliteStore);

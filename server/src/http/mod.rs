@@ -1,5 +1,6 @@
 //! The HTTP surface: one router per area, merged, with the shared middleware around them.
 
+pub mod accounts;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -17,6 +18,7 @@ use axum::Router;
 use leptos::prelude::provide_context;
 use leptos_axum::{file_and_error_handler_with_context, generate_route_list, AxumRouteListing, LeptosRoutes};
 
+use crate::auth::{self, Caller};
 use crate::state::AppState;
 
 pub use error::ApiError;
@@ -47,11 +49,14 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(metrics::router())
         .merge(rooms::router())
-        .merge(gateway::router::<AppState>())
+        .merge(accounts::router())
+        .merge(control_plane(&state))
         // Unknown API paths answer in JSON, not with the HTML 404 page.
         .route("/api/{*rest}", any(api_not_found))
         .leptos_routes_with_context(&state, pages, page_context.clone(), move || shell(leptos_options.clone()))
         .fallback(file_and_error_handler_with_context::<AppState, _>(page_context, shell))
+        .layer(axum::middleware::from_fn_with_state(state.services.clone(), auth::identify))
+        .layer(auth::session_layer(state.sessions.clone(), state.services.clone(), state.config.secure_cookies()))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(observe::observe_layers!())
@@ -60,4 +65,25 @@ pub fn app(state: AppState) -> Router {
 
 async fn api_not_found() -> ApiError {
     ApiError::NotFound("endpoint")
+}
+
+/// The control plane's routes, for operators and admins only, or none when it is turned off.
+fn control_plane(state: &AppState) -> Router<AppState> {
+    if !state.config.gateway_enabled {
+        return Router::new();
+    }
+    gateway::router::<AppState>().route_layer(axum::middleware::from_fn(require_operator))
+}
+
+/// Refuses anyone who may not operate before the gateway sees (and logs) the request.
+async fn require_operator(
+    Caller(actor): Caller,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match actor.require_role(domain::accounts::Role::may_operate, "operators and admins") {
+        Ok(_) => next.run(request).await,
+        Err(refused) => ApiError::from(refused).into_response(),
+    }
 }

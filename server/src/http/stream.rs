@@ -17,6 +17,7 @@ use std::convert::Infallible;
 use uuid::Uuid;
 
 use crate::http::extract::{ApiPath, ApiQuery};
+use crate::auth::Caller;
 use crate::http::ApiError;
 use crate::state::AppState;
 
@@ -28,11 +29,12 @@ pub struct StreamQuery {
 
 pub async fn room_stream(
     State(state): State<AppState>,
+    Caller(actor): Caller,
     ApiPath(room_id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<StreamQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    rooms::get_room(&state.services, room_id).await?;
+    rooms::get_room(&state.services, &actor, room_id).await?;
     // The header a reconnecting browser sends wins over the query of the first connection.
     let last_event_id = headers
         .get("last-event-id")

@@ -18,6 +18,31 @@ pub struct TestApp {
     _database: TestDatabase,
     /// The control plane's folder for this test.
     pub gateway_root: tempfile::TempDir,
+    /// A personal API token of the first account, an admin named [`ADMIN_NAME`]; requests
+    /// carry it unless they name another caller.
+    pub token: String,
+}
+
+/// The name of the admin every test app starts with.
+pub const ADMIN_NAME: &str = "Ada Admin";
+
+/// A personal API token for a new account on `services`, with the given global role.
+pub async fn person(services: &services::Services, name: &str, role: domain::accounts::Role) -> String {
+    let signup = domain::accounts::Signup {
+        email: format!("{}@example.com", name.to_lowercase().replace(' ', ".")),
+        password: "correct horse battery".into(),
+        name: name.into(),
+    };
+    let user = services::accounts::signup(services, signup).await.expect("an account");
+    if user.role != role {
+        services.store.set_user_role(user.id, role).await.expect("a role");
+    }
+    let principal = services::Principal { role, ..services::Principal::from(&user) };
+    let actor = services::Actor::Person(principal);
+    let token = services::accounts::create_token(services, &actor, domain::accounts::NewToken { name: "tests".into() })
+        .await
+        .expect("a token");
+    token.secret
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -45,12 +70,22 @@ impl TestApp {
         ];
         all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_env(&Env::from_pairs(&all)).expect("test configuration");
-        let state = server::assemble(config, database.store.clone()).expect("test state");
+        let state = server::assemble(config, database.store.clone()).await.expect("test state");
         let router = server::app(state.clone());
-        TestApp { state, router, _database: database, gateway_root }
+        let token = person(&state.services, ADMIN_NAME, domain::accounts::Role::Admin).await;
+        TestApp { state, router, _database: database, gateway_root, token }
     }
 
-    pub async fn send(&self, request: Request<Body>) -> Response<Body> {
+    /// Sends the request as the app's admin unless it already says who it comes from.
+    pub async fn send(&self, mut request: Request<Body>) -> Response<Body> {
+        if !request.headers().contains_key("authorization") && !request.headers().contains_key("cookie") {
+            request.headers_mut().insert("authorization", format!("Bearer {}", self.token).parse().unwrap());
+        }
+        self.send_as_is(request).await
+    }
+
+    /// Sends the request exactly as it is, so without credentials it comes from a guest.
+    pub async fn send_as_is(&self, request: Request<Body>) -> Response<Body> {
         self.router.clone().oneshot(request).await.expect("the router never fails")
     }
 
@@ -112,14 +147,16 @@ where
     }
 }
 
-/// A live-stream client over real HTTP: yields parsed SSE events.
+/// A live-stream client over real HTTP, signed in with `token`: yields parsed SSE events.
 pub async fn sse_connect(
+    token: &str,
     url: &str,
     last_event_id: Option<&str>,
 ) -> impl futures::Stream<Item = eventsource_stream::Event> + Unpin {
     use eventsource_stream::Eventsource;
     use futures::StreamExt;
-    let mut request = reqwest::Client::new().get(url).header("accept", "text/event-stream");
+    let mut request =
+        reqwest::Client::new().get(url).header("accept", "text/event-stream").bearer_auth(token);
     if let Some(id) = last_event_id {
         request = request.header("last-event-id", id);
     }
@@ -127,6 +164,35 @@ pub async fn sse_connect(
     assert_eq!(response.status(), 200, "stream status");
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     Box::pin(response.bytes_stream().eventsource().map(|e| e.expect("a well-formed event")))
+}
+
+/// Creates an account on a server reached over HTTP, as a browser would (the session cookie),
+/// then a personal API token with that session; returns the token.
+pub async fn sign_up_over_http(base: &str, name: &str) -> String {
+    let client = reqwest::Client::new();
+    let email = format!("{}@example.com", name.to_lowercase().replace(' ', "."));
+    let signup = serde_json::json!({"email": email, "password": "correct horse battery", "name": name});
+    let response = client.post(format!("{base}/api/auth/signup")).json(&signup).send().await.unwrap();
+    assert_eq!(response.status(), 201, "sign-up");
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let token: Value = client
+        .post(format!("{base}/api/tokens"))
+        .header("cookie", cookie)
+        .json(&serde_json::json!({"name": "tests"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    token["secret"].as_str().expect("a token").to_owned()
+}
+
+/// An HTTP client that sends `token` with every request.
+pub fn client_with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
 }
 
 pub async fn body_text(response: Response<Body>) -> String {
