@@ -8,7 +8,6 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::DefaultBodyLimit;
 use common::{assert_error, json_request, relaxed, session, sleep, TestGateway};
 use gateway::{GatewayConfig, RateLimit};
 use http::{Request, StatusCode};
@@ -380,11 +379,23 @@ async fn malformed_bodies_and_bad_fields_get_clear_codes() {
 
 #[tokio::test]
 async fn oversized_bodies_are_refused_with_payload_too_large() {
-    let mut test = TestGateway::new();
-    test.router = test.router.clone().layer(DefaultBodyLimit::max(1024));
-    let body = json!({"raw_input": "x".repeat(2048), "channel": "web", "session_id": session()}).to_string();
-    assert_error(&test.send(json_request("/api/v1/chat/preview", &body)).await, 413, "PAYLOAD_TOO_LARGE");
-    assert_eq!(test.telemetry_lines().len(), 1, "the refusal is logged");
+    // The gateway's own router reads at most 1 MiB, like the server it is merged into.
+    const LIMIT: usize = 1024 * 1024;
+    let test = TestGateway::new();
+    let session = session();
+    let body = |raw_input_bytes: usize| {
+        json!({"raw_input": "x".repeat(raw_input_bytes), "channel": "web", "session_id": session}).to_string()
+    };
+    let within = body(LIMIT - 200);
+    assert!(within.len() <= LIMIT);
+    // Read in full, then refused for what it says.
+    assert_error(&test.send(json_request("/api/v1/chat/preview", &within)).await, 422, "INVALID_INPUT");
+    let over = body(LIMIT);
+    assert!(over.len() > LIMIT);
+    assert_error(&test.send(json_request("/api/v1/chat/preview", &over)).await, 413, "PAYLOAD_TOO_LARGE");
+    let lines = test.telemetry_lines();
+    assert_eq!(lines.len(), 2, "both refusals are logged");
+    assert_eq!(lines[1]["error_code"], "PAYLOAD_TOO_LARGE");
 }
 
 #[tokio::test]
