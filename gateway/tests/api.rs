@@ -21,6 +21,7 @@ static TASK_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new("^task_[0-9]{8}T[0
 async fn preview_answers_the_contract_and_writes_no_task() {
     let test = TestGateway::new();
     let session = session();
+    let before = test.tree();
     let preview = test.preview_ok(&session, "liam check status").await;
 
     assert!(uuid::Uuid::parse_str(preview["preview_id"].as_str().unwrap()).is_ok());
@@ -38,8 +39,7 @@ async fn preview_answers_the_contract_and_writes_no_task() {
     assert_eq!(preview["requires_structured_override"], false);
     assert!(preview["expires_at"].as_str().is_some());
 
-    assert!(test.files_in("interface/inbox").is_empty());
-    assert!(test.files_in("interface/pending_approval").is_empty());
+    test.assert_nothing_written_since(&before);
 }
 
 #[tokio::test]
@@ -126,6 +126,7 @@ async fn a_high_risk_task_waits_for_approval_then_follows_the_execution_plane() 
 async fn an_unrecognised_input_needs_a_valid_structured_override() {
     let test = TestGateway::new();
     let session = session();
+    let before = test.tree();
     let preview = test.preview_ok(&session, "please back up the database").await;
     assert_eq!(preview["normalized_task"]["intent"], "unknown");
     assert_eq!(preview["normalized_task"]["operations"], json!([{"tool": "unknown", "args": {}}]));
@@ -148,7 +149,7 @@ async fn an_unrecognised_input_needs_a_valid_structured_override() {
     }
     let malformed = json!({"preview_id": preview_id, "session_id": session, "structured_override": {"intent": 3}});
     assert_error(&test.post("/api/v1/chat/confirm", malformed).await, 422, "INVALID_FIELD");
-    assert!(test.files_in("interface/pending_approval").is_empty());
+    test.assert_nothing_written_since(&before);
 
     let good = json!({"intent": "task_execution", "operations": [{"tool": "task_runner", "args": {"agent": "lisa", "task": "backup_db"}}]});
     let body = json!({"preview_id": preview_id, "session_id": session, "structured_override": good});
@@ -226,10 +227,11 @@ async fn a_preview_is_valid_only_in_its_session() {
     let (owner, intruder) = (session(), session());
     let preview = test.preview_ok(&owner, "liam check status").await;
     let preview_id = preview["preview_id"].as_str().unwrap();
+    let before = test.tree();
     let reply = test.confirm(&intruder, preview_id).await;
     assert_error(&reply, 403, "SESSION_MISMATCH");
     assert!(reply.body["error"]["message"].as_str().unwrap().starts_with("Session ID does not match preview"));
-    assert!(test.files_in("interface/inbox").is_empty());
+    test.assert_nothing_written_since(&before);
     // The owner can still confirm it; the intruder still cannot, even afterwards.
     assert_eq!(test.confirm(&owner, preview_id).await.status, StatusCode::OK);
     assert_error(&test.confirm(&intruder, preview_id).await, 403, "SESSION_MISMATCH");
@@ -252,10 +254,12 @@ async fn confirm_is_single_use() {
     let preview_id = preview["preview_id"].as_str().unwrap();
     let first = test.confirm(&session, preview_id).await;
     assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(test.files_in("interface/inbox").len(), 1);
+    let before = test.tree();
     let replay = test.confirm(&session, preview_id).await;
     assert_error(&replay, 409, "PREVIEW_ALREADY_CONFIRMED");
     assert!(replay.body["error"]["message"].as_str().unwrap().contains(first.body["task_id"].as_str().unwrap()));
-    assert_eq!(test.files_in("interface/inbox").len(), 1, "a replay writes nothing new");
+    test.assert_nothing_written_since(&before);
 }
 
 #[tokio::test]
