@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use axum::body::Body;
-use common::{assert_error, json_request, relaxed, session, sleep, TestGateway};
+use common::{assert_error, json_request, relaxed, session, TestGateway};
 use gateway::{GatewayConfig, RateLimit};
 use http::{Request, StatusCode};
 use regex::Regex;
@@ -188,36 +188,43 @@ async fn unknown_previews_are_not_found() {
 
 #[tokio::test]
 async fn a_preview_expires_after_its_ttl() {
-    let test = TestGateway::with(|root| GatewayConfig { preview_ttl: Duration::from_millis(300), ..relaxed(root) });
+    let test = TestGateway::new();
+    let ttl = test.gateway.config().preview_ttl;
     let session = session();
-    let preview = test.preview_ok(&session, "liam session start").await;
-    sleep(Duration::from_millis(400)).await;
-    let reply = test.confirm(&session, preview["preview_id"].as_str().unwrap()).await;
+    let in_time = test.preview_ok(&session, "liam session start").await;
+    let late = test.preview_ok(&session, "liam session start").await;
+    // A millisecond before its TTL a preview is confirmed; at its TTL it has expired.
+    test.clock.advance(ttl - Duration::from_millis(1));
+    assert_eq!(test.confirm(&session, in_time["preview_id"].as_str().unwrap()).await.status, StatusCode::OK);
+    let before = test.tree();
+    test.clock.advance(Duration::from_millis(1));
+    let reply = test.confirm(&session, late["preview_id"].as_str().unwrap()).await;
     assert_error(&reply, 410, "PREVIEW_EXPIRED");
     assert_eq!(reply.body["error"]["message"], "Preview has expired, please re-preview");
-    assert!(test.files_in("interface/inbox").is_empty());
+    test.assert_nothing_written_since(&before);
 }
 
 #[tokio::test]
 async fn each_request_resets_the_session_ttl_and_an_idle_session_expires() {
+    let ttl = Duration::from_secs(60);
     let test = TestGateway::with(|root| GatewayConfig {
-        session_ttl: Duration::from_millis(1000),
-        preview_ttl: Duration::from_secs(60),
+        session_ttl: ttl,
+        preview_ttl: Duration::from_secs(3600),
         ..relaxed(root)
     });
     let session = session();
     let kept = test.preview_ok(&session, "show tasks").await;
-    // Requests every 300 ms keep the session alive well past its 1 s TTL.
+    // A request every 50 s keeps the session alive well past its 60 s TTL.
     for _ in 0..7 {
-        sleep(Duration::from_millis(300)).await;
+        test.clock.advance(Duration::from_secs(50));
         let reply = test.get(&format!("/api/v1/chat/tasks?session_id={session}")).await;
         assert_eq!(reply.status, StatusCode::OK);
     }
     assert_eq!(test.confirm(&session, kept["preview_id"].as_str().unwrap()).await.status, StatusCode::OK);
 
-    // Then it goes quiet past its TTL: its previews are gone with it.
+    // Then it goes quiet for its TTL: its previews are gone with it.
     let lost = test.preview_ok(&session, "show pending").await;
-    sleep(Duration::from_millis(1300)).await;
+    test.clock.advance(ttl);
     assert_error(&test.confirm(&session, lost["preview_id"].as_str().unwrap()).await, 410, "PREVIEW_EXPIRED");
 }
 
@@ -286,27 +293,26 @@ async fn a_burst_of_one_hundred_from_one_session_is_rate_limited() {
         ..GatewayConfig::with_root(root)
     });
     let session = session();
+    let tasks = format!("/api/v1/chat/tasks?session_id={session}");
     let mut limited = Vec::new();
-    let started = std::time::Instant::now();
     for _ in 0..100 {
-        let reply = test.get(&format!("/api/v1/chat/tasks?session_id={session}")).await;
+        let reply = test.get(&tasks).await;
         if reply.status == StatusCode::TOO_MANY_REQUESTS {
             limited.push(reply);
         }
     }
-    // 20/s with a burst of 40: within one second at most 60 of the 100 can pass.
-    if started.elapsed() < Duration::from_secs(1) {
-        assert!(limited.len() >= 40, "only {} of 100 were limited", limited.len());
-    } else {
-        assert!(!limited.is_empty(), "none of 100 was limited");
-    }
+    // 20/s with a burst of 40, and no time passes: the burst is served, the other 60 are not.
+    assert_eq!(limited.len(), 60);
     let reply = &limited[0];
     assert_error(reply, 429, "RATE_LIMITED");
     let retry_after: u64 = reply.headers["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!(retry_after >= 1);
+    assert_eq!(retry_after, 1, "the next request is allowed 50 ms later, rounded up");
     assert_eq!(reply.body["error"]["message"], format!("Too many requests, wait {retry_after} seconds"));
     // Another session from the same place is served.
     test.preview_ok(&common::session(), "show tasks").await;
+    // After the wait it was told, the session is served again.
+    test.clock.advance(Duration::from_secs(retry_after));
+    assert_eq!(test.get(&tasks).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -325,11 +331,14 @@ async fn one_address_is_rate_limited_across_sessions() {
     }
     let reply = test.send_from(client, preview(session())).await;
     assert_error(&reply, 429, "RATE_LIMITED");
-    assert!(reply.headers.contains_key("retry-after"));
+    let retry_after: u64 = reply.headers["retry-after"].to_str().unwrap().parse().unwrap();
     // Junk from the limited address is refused the same way.
     assert_error(&test.send_from(client, json_request("/api/v1/chat/preview", "{")).await, 429, "RATE_LIMITED");
     let other: SocketAddr = "192.0.2.8:5000".parse().unwrap();
     assert_eq!(test.send_from(other, preview(session())).await.status, StatusCode::OK);
+    // After the wait it was told, the address is served again.
+    test.clock.advance(Duration::from_secs(retry_after));
+    assert_eq!(test.send_from(client, preview(session())).await.status, StatusCode::OK);
 }
 
 #[tokio::test]

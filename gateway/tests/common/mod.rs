@@ -6,12 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::Router;
-use gateway::{Gateway, GatewayConfig, RateLimit};
+use gateway::{Gateway, GatewayConfig, ManualClock, RateLimit};
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -25,6 +24,9 @@ pub struct TestGateway {
     pub root: PathBuf,
     pub gateway: Arc<Gateway>,
     pub router: Router,
+    /// The gateway's clock: it stands still until a test advances it, so lifetimes and rate
+    /// limits do not depend on how fast the test runs.
+    pub clock: Arc<ManualClock>,
 }
 
 /// Every folder (as `None`) and file (with its bytes) under a root, by relative path.
@@ -56,10 +58,11 @@ impl TestGateway {
     /// A gateway whose configuration `configure` builds from the temporary root.
     pub fn with(configure: impl FnOnce(&Path) -> GatewayConfig) -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let gateway = Arc::new(Gateway::new(configure(dir.path())).expect("a gateway"));
+        let clock = Arc::new(ManualClock::new());
+        let gateway = Arc::new(Gateway::with_clock(configure(dir.path()), clock.clone()).expect("a gateway"));
         let router = gateway::router::<Arc<Gateway>>().with_state(gateway.clone());
         let root = gateway.root().to_owned();
-        Self { dir, root, gateway, router }
+        Self { dir, root, gateway, router, clock }
     }
 
     pub fn root(&self) -> PathBuf {
@@ -213,8 +216,4 @@ pub fn tree(root: &Path) -> Tree {
     let mut out = Tree::new();
     walk(root, root, &mut out);
     out
-}
-
-pub async fn sleep(duration: Duration) {
-    tokio::time::sleep(duration).await;
 }
