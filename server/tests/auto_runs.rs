@@ -3,10 +3,11 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::{assert_error, eventually, sse_connect, Db, TestApp};
-use fake_llm::{FakeLlm, Reply};
+use fake_llm::{FakeLlm, Recorded, Reply};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -65,6 +66,12 @@ async fn agent_messages(app: &TestApp, room: &Room) -> Vec<Value> {
 
 fn speakers(messages: &[Value]) -> Vec<&str> {
     messages.iter().map(|m| m["sender_name"].as_str().unwrap()).collect()
+}
+
+/// Who a provider request was for: its system prompt opens with "You are <name>."
+fn addressed_to(request: &Recorded) -> String {
+    let system = request.body["messages"][0]["content"].as_str().unwrap();
+    system.strip_prefix("You are ").and_then(|rest| rest.split_once('.')).unwrap().0.to_owned()
 }
 
 async fn bad_start_requests_are_refused(db: Db) {
@@ -263,20 +270,46 @@ async fn three_agents_rotate_with_cooldown(db: Db) {
 }
 
 async fn runs_in_several_rooms_proceed_at_once(db: Db) {
-    let fake = FakeLlm::start(Reply::words("in parallel").with_token_delay(Duration::from_millis(20))).await;
+    const ROOMS: usize = 5;
+    let fake = FakeLlm::start(Reply::words("in parallel")).await;
+    // The first replies the provider gives hold their second token back for a few seconds.
+    let held = Reply::words("in parallel").with_token_delay(Duration::from_secs(4));
+    fake.script(std::iter::repeat_n(held, ROOMS));
     let app = app_with(db, &fake, &[]).await;
     let mut rooms = Vec::new();
-    for _ in 0..5 {
-        let room = room_with_agents(&app, &["A", "B"]).await;
-        let run_id = start(&app, &room, json!({"max_steps": 3, "max_seconds": 60})).await;
-        rooms.push((room, run_id));
+    for i in 0..ROOMS {
+        rooms.push(room_with_agents(&app, &[&format!("A{i}"), &format!("B{i}")]).await);
     }
-    for (room, run_id) in &rooms {
-        let run = wait_until_ended(&app, room, run_id, Duration::from_secs(15)).await;
+    let mut run_ids = Vec::new();
+    for room in &rooms {
+        run_ids.push(start(&app, room, json!({"max_steps": 3, "max_seconds": 60})).await);
+    }
+    for (i, (room, run_id)) in rooms.iter().zip(&run_ids).enumerate() {
+        let run = wait_until_ended(&app, room, run_id, Duration::from_secs(60)).await;
         assert_eq!(run["stop_reason"], "max_steps");
-        assert_eq!(speakers(&agent_messages(&app, room).await), vec!["A", "B", "A"]);
+        let (a, b) = (format!("A{i}"), format!("B{i}"));
+        assert_eq!(speakers(&agent_messages(&app, room).await), vec![a.as_str(), b.as_str(), a.as_str()]);
     }
     assert_eq!(app.state.services.runs.count(), 0);
+
+    // Had the runs gone one after another, a room's second turn would have come before some
+    // other room's first. Instead the first requests were every room's first turn, and the
+    // last of them arrived while all the others were still streaming.
+    let requests = fake.requests();
+    let first = &requests[..ROOMS];
+    let speakers: BTreeSet<String> = first.iter().map(addressed_to).collect();
+    assert_eq!(
+        speakers,
+        (0..ROOMS).map(|i| format!("A{i}")).collect(),
+        "the first requests were every room's first turn"
+    );
+    let last_arrival = first.iter().map(|r| r.received_at).max().unwrap();
+    let first_finish = first.iter().map(|r| r.finished_at.expect("each first turn finished")).min().unwrap();
+    assert!(
+        last_arrival < first_finish,
+        "the last first turn began {:?} after another had finished",
+        last_arrival - first_finish
+    );
 }
 
 async fn run_status_events_report_every_step(db: Db) {
