@@ -96,7 +96,7 @@ pub async fn start(services: &Services, room_id: Uuid, input: StartRun) -> Servi
     Ok(RunStarted { run_id: run.id })
 }
 
-/// Stops the room's running run and waits (briefly) for its final services.
+/// Stops the room's running run and waits (briefly) for its final state.
 pub async fn stop(services: &Services, room_id: Uuid) -> ServiceResult<RunStopped> {
     crate::rooms::get_room(services, room_id).await?;
     let Some((run_id, mut done)) = services.runs.request_stop(room_id) else {
