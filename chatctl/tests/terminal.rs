@@ -1,6 +1,7 @@
 //! `chatctl` driven as a person would: in a pseudo-terminal, against a real gateway on a
 //! loopback port, with the execution plane simulated by appending lines to a telemetry file.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -48,8 +49,42 @@ impl Server {
         writeln!(file, "{line}").unwrap();
     }
 
+    /// How many files a folder under the root holds. The gateway makes its folders at start-up,
+    /// so a missing one is a failure, not an empty folder.
     fn files_in(&self, relative: &str) -> usize {
-        std::fs::read_dir(self.root().join(relative)).map(|entries| entries.count()).unwrap_or(0)
+        std::fs::read_dir(self.root().join(relative)).unwrap_or_else(|e| panic!("{relative}: {e}")).count()
+    }
+
+    /// Every folder (as `None`) and file (with its bytes) under the root, by relative path.
+    fn tree(&self) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+        fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Option<Vec<u8>>>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                let relative = path.strip_prefix(root).unwrap().to_owned();
+                if path.is_dir() {
+                    out.insert(relative, None);
+                    walk(root, &path, out);
+                } else {
+                    out.insert(relative, Some(std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk(self.root(), self.root(), &mut out);
+        out
+    }
+
+    /// Asserts that nothing under the root changed since `before` but lines appended to the
+    /// gateway's own log.
+    fn assert_nothing_written_since(&self, before: &BTreeMap<PathBuf, Option<Vec<u8>>>) {
+        let log = Path::new("observability/telemetry/gateway.jsonl");
+        let (mut before, mut after) = (before.clone(), self.tree());
+        let logged_before = before.remove(log).flatten().unwrap_or_default();
+        let logged_after = after.remove(log).flatten().unwrap_or_default();
+        assert!(logged_after.starts_with(&logged_before), "the gateway's log was rewritten, not appended to");
+        let changed: BTreeSet<&PathBuf> =
+            before.keys().chain(after.keys()).filter(|path| before.get(*path) != after.get(*path)).collect();
+        assert!(changed.is_empty(), "written under the root: {changed:?}");
     }
 
     fn chatctl(&self, args: &[&str]) -> Command {
@@ -87,6 +122,7 @@ fn session_id() -> String {
 #[test]
 fn the_interactive_loop_previews_confirms_and_watches_until_done() {
     let server = Server::start();
+    let before = server.tree();
     let mut chatctl = server.spawn(&[]);
     chatctl.exp_string("as session ").unwrap();
     chatctl.exp_string("chatctl> ").unwrap();
@@ -102,7 +138,8 @@ fn the_interactive_loop_previews_confirms_and_watches_until_done() {
         chatctl.exp_string(shown).unwrap();
     }
     chatctl.exp_string("Confirm? [y/N] ").unwrap();
-    assert_eq!(server.files_in("interface/inbox"), 0, "nothing is written before the confirm");
+    // Nothing is written before the confirm.
+    server.assert_nothing_written_since(&before);
     chatctl.send_line("y").unwrap();
     chatctl.exp_string("ok: ").unwrap();
     let (_, task_id) = chatctl.exp_regex(TASK_ID).unwrap();
@@ -123,6 +160,7 @@ fn the_interactive_loop_previews_confirms_and_watches_until_done() {
 #[test]
 fn declining_writes_nothing_and_errors_read_as_code_and_message() {
     let server = Server::start();
+    let before = server.tree();
     let mut chatctl = server.spawn(&[]);
     chatctl.exp_string("chatctl> ").unwrap();
     chatctl.send_line("show tasks").unwrap();
@@ -150,7 +188,7 @@ fn declining_writes_nothing_and_errors_read_as_code_and_message() {
     chatctl.send_control('d').unwrap();
     chatctl.exp_eof().unwrap();
     assert_eq!(exit_code(&mut chatctl), 0);
-    assert_eq!(server.files_in("interface/inbox") + server.files_in("interface/pending_approval"), 0);
+    server.assert_nothing_written_since(&before);
 }
 
 #[test]

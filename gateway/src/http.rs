@@ -6,7 +6,8 @@
 //! - `GET /api/v1/chat/tasks?session_id=` → [`SessionTasksResponse`](domain::control_plane::SessionTasksResponse)
 //!
 //! Errors answer `{"error": {"code", "message"}}` with the code's status, and `Retry-After` when
-//! waiting helps. A body that is not JSON is logged to telemetry like any refused request.
+//! waiting helps. A body that is not JSON, or larger than [`MAX_BODY_BYTES`], is logged to
+//! telemetry like any refused request.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -14,7 +15,7 @@ use std::sync::Arc;
 
 use axum::extract::connect_info::MockConnectInfo;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{ConnectInfo, FromRef, FromRequestParts, Path, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, FromRequestParts, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -33,6 +34,10 @@ pub const CONFIRM_PATH: &str = "/api/v1/chat/confirm";
 pub const WATCH_PATH: &str = "/api/v1/chat/watch/{task_id}";
 pub const TASKS_PATH: &str = "/api/v1/chat/tasks";
 
+/// The largest request body the routes read, the same as the server's limit; larger ones are
+/// refused with `PAYLOAD_TOO_LARGE` wherever the router is served.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
 /// The control plane's routes, for any state that can hand out the shared [`Gateway`].
 pub fn router<S>() -> Router<S>
 where
@@ -44,6 +49,7 @@ where
         .route(CONFIRM_PATH, post(confirm::<S>))
         .route(WATCH_PATH, get(watch::<S>))
         .route(TASKS_PATH, get(session_tasks::<S>))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 /// The client's IP address from `ConnectInfo<SocketAddr>` (or axum's `MockConnectInfo` in tests),

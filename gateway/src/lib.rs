@@ -6,7 +6,9 @@
 //! Build a [`Gateway`] from a [`GatewayConfig`], share it as `Arc<Gateway>`, merge
 //! [`router`] into the server's router, or call the operations ([`Gateway::preview`],
 //! [`Gateway::confirm`], [`Gateway::watch`], [`Gateway::session_tasks`]) directly.
+//! [`Gateway::with_clock`] runs its time-to-live and rate-limit rules on another [`Clock`].
 
+mod clock;
 mod config;
 mod error;
 mod execution_reports;
@@ -19,6 +21,7 @@ mod service;
 mod sessions;
 mod telemetry;
 
+pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use config::{GatewayConfig, RateLimit};
 pub use error::{GatewayError, GatewayResult, GatewayStartupError};
 pub use http::{router, ClientAddr};

@@ -1,18 +1,23 @@
-//! Rate limits per session and per client address (governor's GCRA, keyed).
+//! Rate limits per session and per client address (governor's GCRA, keyed), on the gateway's clock.
 
 use std::net::IpAddr;
+use std::time::Instant;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 use uuid::Uuid;
 
+use crate::clock::SharedClock;
 use crate::config::RateLimit;
 use crate::error::{whole_seconds_at_least_one, GatewayError};
 
+type KeyedLimiter<K> = RateLimiter<K, DefaultKeyedStateStore<K>, SharedClock, NoOpMiddleware<Instant>>;
+
 pub struct RateLimits {
-    per_session: DefaultKeyedRateLimiter<Uuid>,
-    per_address: DefaultKeyedRateLimiter<IpAddr>,
-    clock: DefaultClock,
+    per_session: KeyedLimiter<Uuid>,
+    per_address: KeyedLimiter<IpAddr>,
+    clock: SharedClock,
 }
 
 fn quota(limit: RateLimit) -> Quota {
@@ -20,11 +25,11 @@ fn quota(limit: RateLimit) -> Quota {
 }
 
 impl RateLimits {
-    pub fn new(session: RateLimit, address: RateLimit) -> Self {
+    pub fn new(session: RateLimit, address: RateLimit, clock: SharedClock) -> Self {
         Self {
-            per_session: RateLimiter::keyed(quota(session)),
-            per_address: RateLimiter::keyed(quota(address)),
-            clock: DefaultClock::default(),
+            per_session: RateLimiter::new(quota(session), DefaultKeyedStateStore::default(), clock.clone()),
+            per_address: RateLimiter::new(quota(address), DefaultKeyedStateStore::default(), clock.clone()),
+            clock,
         }
     }
 
@@ -51,27 +56,71 @@ impl RateLimits {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
     use super::*;
+    use crate::clock::ManualClock;
+
+    /// Limits on a clock that stands still until the test moves it.
+    fn limits(session: RateLimit, address: RateLimit) -> (RateLimits, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new());
+        (RateLimits::new(session, address, SharedClock::new(clock.clone())), clock)
+    }
+
+    impl RateLimits {
+        fn tracked_keys(&self) -> usize {
+            self.per_session.len() + self.per_address.len()
+        }
+    }
 
     #[test]
     fn a_burst_of_one_hundred_from_one_session_is_refused() {
-        let limits = RateLimits::new(RateLimit::new(20, 40), RateLimit::new(1_000_000, 1_000_000));
+        let (limits, clock) = limits(RateLimit::new(20, 40), RateLimit::new(1_000_000, 1_000_000));
         let session = Uuid::new_v4();
         let refused: Vec<GatewayError> = (0..100).filter_map(|_| limits.check_session(session).err()).collect();
-        assert!(refused.len() >= 55, "only {} of 100 refused", refused.len());
+        // The clock stands still: the burst of 40 passes, the other 60 are refused.
+        assert_eq!(refused.len(), 60);
         assert!(matches!(refused[0], GatewayError::RateLimited { retry_after_seconds: 1 }));
         // Other sessions have their own budget.
         assert!(limits.check_session(Uuid::new_v4()).is_ok());
+        // One cell comes back every 50 ms.
+        clock.advance(Duration::from_millis(50));
+        assert!(limits.check_session(session).is_ok());
+        assert!(limits.check_session(session).is_err());
     }
 
     #[test]
     fn addresses_are_limited_separately() {
-        let limits = RateLimits::new(RateLimit::new(1_000, 1_000), RateLimit::new(1, 2));
+        let (limits, _clock) = limits(RateLimit::new(1_000, 1_000), RateLimit::new(1, 2));
         let address: IpAddr = "127.0.0.1".parse().unwrap();
         assert!(limits.check_address(address).is_ok());
         assert!(limits.check_address(address).is_ok());
         assert!(limits.check_address(address).is_err());
         assert!(limits.check_address("127.0.0.2".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn forgetting_idle_keys_keeps_the_others_and_lifts_no_limit() {
+        let (limits, clock) = limits(RateLimit::new(1_000, 1_000), RateLimit::new(1, 5));
+        let (busy, quiet): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap());
+        for _ in 0..5 {
+            assert!(limits.check_address(busy).is_ok());
+        }
+        assert!(limits.check_address(busy).is_err());
+        assert!(limits.check_address(quiet).is_ok());
         limits.forget_idle();
+        assert_eq!(limits.tracked_keys(), 2, "both addresses are in use");
+        assert!(limits.check_address(busy).is_err(), "forgetting lifted no limit");
+
+        // 2.5 s on, the quiet address has long refilled its one cell; the busy one is still refilling its five.
+        clock.advance(Duration::from_millis(2_500));
+        limits.forget_idle();
+        assert_eq!(limits.tracked_keys(), 1, "only the quiet address is forgotten");
+
+        // Once the busy address has refilled too, nothing is kept.
+        clock.advance(Duration::from_secs(4));
+        limits.forget_idle();
+        assert_eq!(limits.tracked_keys(), 0);
     }
 }

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use tracing::instrument;
 use uuid::Uuid;
 
+use crate::clock::{Clock, MonotonicClock, SharedClock};
 use crate::config::GatewayConfig;
 use crate::error::{GatewayError, GatewayResult, GatewayStartupError};
 use crate::execution_reports::{ExecutionReport, ExecutionReports};
@@ -51,6 +52,8 @@ struct Shared {
     rate_limits: RateLimits,
     telemetry: TelemetryLog,
     reports: ExecutionReports,
+    /// What session and preview lifetimes and rate limits are measured on.
+    clock: SharedClock,
     limiter_cleanup: Mutex<Instant>,
     task_ids: fn(DateTime<Utc>) -> String,
 }
@@ -60,16 +63,21 @@ impl Gateway {
     /// log, continuing its hash chain. Fails on an invalid rules file, a folder that resolves
     /// outside the root, or a telemetry log whose last line is damaged.
     pub fn new(config: GatewayConfig) -> Result<Self, GatewayStartupError> {
+        Self::with_clock(config, Arc::new(MonotonicClock))
+    }
+
+    /// Like [`Gateway::new`], measuring sessions, previews and rate limits on `clock`.
+    pub fn with_clock(config: GatewayConfig, clock: Arc<dyn Clock>) -> Result<Self, GatewayStartupError> {
         let rules = RuleSet::builtin()?;
-        Self::with_rules(config, rules)
+        Self::with_rules(config, rules, SharedClock::new(clock))
     }
 
     /// Like [`Gateway::new`] with another rules file's text (validated the same way).
     pub fn with_rules_text(config: GatewayConfig, rules: &str) -> Result<Self, GatewayStartupError> {
-        Self::with_rules(config, RuleSet::parse(rules)?)
+        Self::with_rules(config, RuleSet::parse(rules)?, SharedClock::new(Arc::new(MonotonicClock)))
     }
 
-    fn with_rules(config: GatewayConfig, rules: RuleSet) -> Result<Self, GatewayStartupError> {
+    fn with_rules(config: GatewayConfig, rules: RuleSet, clock: SharedClock) -> Result<Self, GatewayStartupError> {
         let folders = Folders::prepare(&config.root)?;
         let telemetry = TelemetryLog::open(&folders.gateway_log())?;
         let reports = ExecutionReports::new(folders.telemetry_dir());
@@ -81,13 +89,14 @@ impl Gateway {
         Ok(Self {
             shared: Arc::new(Shared {
                 sessions: SessionStore::new(config.session_ttl, config.max_sessions),
-                rate_limits: RateLimits::new(config.session_rate, config.address_rate),
+                rate_limits: RateLimits::new(config.session_rate, config.address_rate, clock.clone()),
                 config,
                 rules,
                 folders,
                 telemetry,
                 reports,
-                limiter_cleanup: Mutex::new(Instant::now()),
+                limiter_cleanup: Mutex::new(clock.now()),
+                clock,
                 task_ids: new_task_id,
             }),
         })
@@ -209,7 +218,8 @@ impl Gateway {
     #[cfg(test)]
     pub(crate) fn with_task_ids(config: GatewayConfig, task_ids: fn(DateTime<Utc>) -> String) -> Self {
         let rules = RuleSet::builtin().expect("the shipped rules are valid");
-        let mut gateway = Self::with_rules(config, rules).expect("a gateway");
+        let mut gateway =
+            Self::with_rules(config, rules, SharedClock::new(Arc::new(MonotonicClock))).expect("a gateway");
         if let Some(shared) = Arc::get_mut(&mut gateway.shared) {
             shared.task_ids = task_ids;
         }
@@ -335,7 +345,7 @@ struct WrittenTask {
 impl Settle for WrittenTask {
     /// The preview is used up and the task belongs to its session.
     fn commit(self, shared: &Shared) {
-        shared.sessions.complete(self.preview_id, self.task, Instant::now());
+        shared.sessions.complete(self.preview_id, self.task, shared.clock.now());
     }
 
     /// The task file is removed and the preview stays usable.
@@ -380,8 +390,9 @@ impl Shared {
 
     fn check_address(&self, client: Option<IpAddr>) -> GatewayResult<()> {
         if let Some(mut last) = try_lock(&self.limiter_cleanup) {
-            if last.elapsed() >= LIMITER_CLEANUP_INTERVAL {
-                *last = Instant::now();
+            let now = self.clock.now();
+            if now.saturating_duration_since(*last) >= LIMITER_CLEANUP_INTERVAL {
+                *last = now;
                 self.rate_limits.forget_idle();
             }
         }
@@ -413,7 +424,7 @@ impl Shared {
         let invalid_input = request.raw_input.trim().is_empty() || request.raw_input.len() > MAX_RAW_INPUT_BYTES;
         if invalid_input {
             // A refused preview still counts as activity of a live session.
-            self.sessions.touch(session_id, Instant::now());
+            self.sessions.touch(session_id, self.clock.now());
         }
         if request.raw_input.trim().is_empty() {
             return Err(GatewayError::InvalidInput("raw_input must not be empty.".to_owned()));
@@ -439,6 +450,7 @@ impl Shared {
         };
         let preview_id = Uuid::new_v4();
         let ttl = self.config.preview_ttl;
+        let previewed_at = self.clock.now();
         let entry = PreviewEntry {
             preview_id,
             session_id,
@@ -449,9 +461,9 @@ impl Shared {
             rule_id: normalized.rule_id.clone(),
             risk_reason: normalized.risk_reason.clone(),
             requires_structured_override: normalized.requires_structured_override,
-            expires: Instant::now() + ttl,
+            expires: previewed_at + ttl,
         };
-        self.sessions.insert_preview(entry, Instant::now())?;
+        self.sessions.insert_preview(entry, previewed_at)?;
         record.preview_id = Some(preview_id.to_string());
         record.task_id = Some(task.task_id.clone());
 
@@ -477,7 +489,7 @@ impl Shared {
         record.session_id = Some(clip(&request.session_id, MAX_LOGGED_ID_BYTES));
         record.preview_id = Some(clip(&request.preview_id, MAX_LOGGED_ID_BYTES));
         let session_id = self.admit(client, &request.session_id, record)?;
-        let entry = self.sessions.claim(&request.preview_id, session_id, Instant::now())?;
+        let entry = self.sessions.claim(&request.preview_id, session_id, self.clock.now())?;
         record.channel = Some(entry.channel);
         record.raw_input = Some(entry.raw_input.clone());
         record.normalized_intent = Some(entry.task.intent.clone());
@@ -625,7 +637,7 @@ impl Shared {
         record.task_id = Some(clip(task_id, MAX_LOGGED_ID_BYTES));
         record.session_id = Some(clip(session_id, MAX_LOGGED_ID_BYTES));
         let session_id = self.admit(client, session_id, record)?;
-        record.channel = self.sessions.touch(session_id, Instant::now());
+        record.channel = self.sessions.touch(session_id, self.clock.now());
         let task = self.owned_task(task_id, session_id)?;
         record.channel = Some(task.channel);
         record.normalized_intent = Some(task.intent.clone());
@@ -643,7 +655,7 @@ impl Shared {
     ) -> GatewayResult<SessionTasksResponse> {
         record.session_id = Some(clip(session_id, MAX_LOGGED_ID_BYTES));
         let session_id = self.admit(client, session_id, record)?;
-        record.channel = self.sessions.touch(session_id, Instant::now());
+        record.channel = self.sessions.touch(session_id, self.clock.now());
         self.refresh_reports();
         let tasks =
             self.sessions.session_tasks(session_id).into_iter().map(|task| self.describe(task).into()).collect();

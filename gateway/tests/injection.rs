@@ -141,10 +141,14 @@ async fn an_injected_confirm_cannot_smuggle_a_lower_risk() {
         "preview_id": preview["preview_id"], "session_id": session,
         "structured_override": {"intent": "status_check", "operations": [{"tool": "status_reader", "args": {"agent": "liam"}}]},
     });
+    let before = test.tree();
     let reply = test.post("/api/v1/chat/confirm", body).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["lane"], "approval");
-    assert!(test.files_in("interface/inbox").is_empty());
+    let path_written = reply.body["path_written"].as_str().unwrap();
+    assert!(path_written.starts_with("interface/pending_approval/"), "{path_written}");
+    let added: Vec<String> = test.tree().into_keys().filter(|path| !before.contains_key(path)).collect();
+    assert_eq!(added, [path_written], "the one task file, waiting for approval, is all that was added");
     let text = std::fs::read_to_string(test.root().join(reply.body["path_written"].as_str().unwrap())).unwrap();
     assert!(text.contains("risk: high"), "{text}");
 }

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use axum::body::Body;
-use common::{assert_error, json_request, relaxed, session, sleep, TestGateway};
+use common::{assert_error, json_request, relaxed, session, TestGateway};
 use gateway::{GatewayConfig, RateLimit};
 use http::{Request, StatusCode};
 use serde_json::{json, Value};
@@ -104,7 +104,7 @@ async fn every_request_leaves_exactly_one_line() {
 
     let stale = test.preview_ok(&session, "show tasks").await;
     expected.push(("preview", None));
-    sleep(Duration::from_millis(1200)).await;
+    test.clock.advance(Duration::from_secs(1));
     assert_error(&test.confirm(&session, stale["preview_id"].as_str().unwrap()).await, 410, "PREVIEW_EXPIRED");
     expected.push(("confirm", Some("PREVIEW_EXPIRED")));
 

@@ -3,10 +3,11 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::collections::BTreeSet;
+use std::time::Duration;
 
 use common::{assert_error, eventually, sse_connect, Db, TestApp};
-use fake_llm::{FakeLlm, Reply};
+use fake_llm::{FakeLlm, Recorded, Reply};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -67,8 +68,15 @@ fn speakers(messages: &[Value]) -> Vec<&str> {
     messages.iter().map(|m| m["sender_name"].as_str().unwrap()).collect()
 }
 
+/// Who a provider request was for: its system prompt opens with "You are <name>."
+fn addressed_to(request: &Recorded) -> String {
+    let system = request.body["messages"][0]["content"].as_str().unwrap();
+    system.strip_prefix("You are ").and_then(|rest| rest.split_once('.')).unwrap().0.to_owned()
+}
+
 async fn bad_start_requests_are_refused(db: Db) {
-    let fake = FakeLlm::start(Reply::words("ok").with_token_delay(Duration::from_millis(50))).await;
+    // A first turn that holds its second word back: the run is still going when started again and stopped.
+    let fake = FakeLlm::start(Reply::words("ok ok").with_token_delay(Duration::from_secs(60))).await;
     let app = app_with(db, &fake, &[]).await;
     let lonely = room_with_agents(&app, &["Solo"]).await;
     let url = format!("/api/rooms/{}/auto/start", lonely.id);
@@ -129,18 +137,20 @@ async fn a_run_stops_at_max_steps_with_agents_alternating(db: Db) {
 
 async fn a_hanging_provider_is_cut_off_at_max_seconds(db: Db) {
     let fake = FakeLlm::start(Reply::Hang).await;
+    // Left to the provider, the first turn would wait a minute for its first token.
     let app = app_with(db, &fake, &[("LLM_FIRST_TOKEN_TIMEOUT_MS", "60000")]).await;
     let room = room_with_agents(&app, &["Ada", "Bob"]).await;
-    let started = Instant::now();
     let run_id = start(&app, &room, json!({"max_steps": 10, "max_seconds": 1})).await;
-    let run = wait_until_ended(&app, &room, &run_id, Duration::from_secs(5)).await;
-    let took = started.elapsed();
-    assert!(took < Duration::from_millis(1600), "ended {took:?} after start, near max_seconds");
+    let run = wait_until_ended(&app, &room, &run_id, Duration::from_secs(30)).await;
     assert_eq!((run["status"].as_str(), run["stop_reason"].as_str()), (Some("completed"), Some("max_seconds")));
+    // The stored times say it ended at its deadline: not before, and long before the provider's timeout.
+    let run: domain::runs::Run = serde_json::from_value(run).unwrap();
+    let lasted_ms = (run.stopped_at.expect("a stop time") - run.started_at).num_milliseconds();
+    assert!((1_000..10_000).contains(&lasted_ms), "the run lasted {lasted_ms} ms");
     let messages = agent_messages(&app, &room).await;
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0]["status"], "stopped");
-    assert!(fake.wait_for_hang_ups(1, Duration::from_secs(2)).await, "the hanging request was closed");
+    assert!(fake.wait_for_hang_ups(1, Duration::from_secs(10)).await, "the hanging request was closed");
 }
 
 async fn the_token_budget_is_enforced(db: Db) {
@@ -166,15 +176,16 @@ async fn the_token_budget_is_enforced(db: Db) {
 }
 
 async fn stop_cancels_the_provider_request_and_keeps_the_partial_message(db: Db) {
+    // A token a second: the reply is still streaming for the better part of a minute when stopped.
     let words = (0..60).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
-    let fake = FakeLlm::start(Reply::words(&words).with_token_delay(Duration::from_millis(100))).await;
+    let fake = FakeLlm::start(Reply::words(&words).with_token_delay(Duration::from_secs(1))).await;
     let app = app_with(db, &fake, &[]).await;
     let room = room_with_agents(&app, &["Ada", "Bob"]).await;
-    let run_id = start(&app, &room, json!({"max_steps": 10, "max_seconds": 60})).await;
-    eventually(Duration::from_secs(5), "some streamed text", || async {
+    let run_id = start(&app, &room, json!({"max_steps": 10, "max_seconds": 120})).await;
+    eventually(Duration::from_secs(10), "some streamed text", || async {
         let Some(first) = agent_messages(&app, &room).await.into_iter().next() else { return false };
         let id = uuid::Uuid::parse_str(first["id"].as_str().unwrap()).unwrap();
-        app.state.services.live_texts.get(id).is_some_and(|text| text.len() > 6)
+        app.state.services.live_texts.get(id).is_some_and(|text| text.starts_with("w0 w1"))
     })
     .await;
 
@@ -182,7 +193,8 @@ async fn stop_cancels_the_provider_request_and_keeps_the_partial_message(db: Db)
     assert_eq!(status, 200);
     assert_eq!(stopped["status"], "stopped");
     assert_eq!(stopped["run_id"], run_id.as_str());
-    assert!(fake.wait_for_hang_ups(1, Duration::from_secs(1)).await, "the provider saw the request closed");
+    assert!(fake.wait_for_hang_ups(1, Duration::from_secs(10)).await, "the provider saw the request closed");
+    assert!(fake.requests()[0].finished_at.is_none(), "the reply was cut off, not waited for");
 
     let (_, run) = app.get_json(&format!("/api/rooms/{}/runs/{run_id}", room.id)).await;
     assert_eq!((run["status"].as_str(), run["stop_reason"].as_str()), (Some("stopped"), Some("user_stop")));
@@ -192,7 +204,12 @@ async fn stop_cancels_the_provider_request_and_keeps_the_partial_message(db: Db)
     let partial = messages[0]["content"].as_str().unwrap();
     assert!(partial.starts_with("w0 w1") && partial.len() < words.len(), "partial text kept: {partial}");
 
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Once the run's driver is gone no turn can start, so what is there now is final.
+    let room_id = uuid::Uuid::parse_str(&room.id).unwrap();
+    eventually(Duration::from_secs(10), "the run to let go of the room", || async {
+        !app.state.services.runs.is_running(room_id)
+    })
+    .await;
     assert_eq!(agent_messages(&app, &room).await.len(), 1, "no further turn started");
     assert_eq!(fake.request_count(), 1);
 }
@@ -212,22 +229,29 @@ async fn a_failed_generation_is_retried_once_then_the_run_fails(db: Db) {
 }
 
 async fn a_person_cutting_in_is_answered_next(db: Db) {
-    let fake = FakeLlm::start(Reply::words("a b c d e f g h").with_token_delay(Duration::from_millis(40))).await;
+    let fake = FakeLlm::start(Reply::words("a b c d")).await;
+    // The first turn sends one token, then holds the second back: the cut-in lands mid-turn.
+    fake.script([Reply::words("a b").with_token_delay(Duration::from_secs(5))]);
     let app = app_with(db, &fake, &[]).await;
     let room = room_with_agents(&app, &["Ada", "Bob", "Cy"]).await;
     let run_id = start(&app, &room, json!({"max_steps": 4, "max_seconds": 60})).await;
-    eventually(Duration::from_secs(5), "the first turn to start", || async {
-        !agent_messages(&app, &room).await.is_empty()
+    eventually(Duration::from_secs(10), "the first turn's first token", || async {
+        fake.requests().first().is_some_and(|r| r.first_token_sent_at.is_some())
     })
     .await;
     let (status, _) = app
         .send_json("POST", &format!("/api/rooms/{}/messages", room.id), r#"{"content": "@Cy, what about costs?"}"#)
         .await;
     assert_eq!(status, 201, "stored at once during the run");
-    let run = wait_until_ended(&app, &room, &run_id, Duration::from_secs(15)).await;
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 1, "no second turn had begun");
+    assert!(requests[0].finished_at.is_none(), "the first turn was still streaming when the person wrote");
+
+    let run = wait_until_ended(&app, &room, &run_id, Duration::from_secs(30)).await;
     assert_eq!(run["stop_reason"], "max_steps");
     let messages = agent_messages(&app, &room).await;
     assert_eq!(messages.len(), 4, "the run answered; no extra reply was scheduled");
+    assert_eq!((messages[0]["sender_name"].as_str(), messages[0]["status"].as_str()), (Some("Ada"), Some("complete")));
     assert_eq!(messages[1]["sender_name"], "Cy");
     assert_eq!(messages[1]["selection_reason"], "Answering Guest; mentioned as @Cy by Guest.");
 }
@@ -246,20 +270,46 @@ async fn three_agents_rotate_with_cooldown(db: Db) {
 }
 
 async fn runs_in_several_rooms_proceed_at_once(db: Db) {
-    let fake = FakeLlm::start(Reply::words("in parallel").with_token_delay(Duration::from_millis(20))).await;
+    const ROOMS: usize = 5;
+    let fake = FakeLlm::start(Reply::words("in parallel")).await;
+    // The first replies the provider gives hold their second token back for a few seconds.
+    let held = Reply::words("in parallel").with_token_delay(Duration::from_secs(4));
+    fake.script(std::iter::repeat_n(held, ROOMS));
     let app = app_with(db, &fake, &[]).await;
     let mut rooms = Vec::new();
-    for _ in 0..5 {
-        let room = room_with_agents(&app, &["A", "B"]).await;
-        let run_id = start(&app, &room, json!({"max_steps": 3, "max_seconds": 60})).await;
-        rooms.push((room, run_id));
+    for i in 0..ROOMS {
+        rooms.push(room_with_agents(&app, &[&format!("A{i}"), &format!("B{i}")]).await);
     }
-    for (room, run_id) in &rooms {
-        let run = wait_until_ended(&app, room, run_id, Duration::from_secs(15)).await;
+    let mut run_ids = Vec::new();
+    for room in &rooms {
+        run_ids.push(start(&app, room, json!({"max_steps": 3, "max_seconds": 60})).await);
+    }
+    for (i, (room, run_id)) in rooms.iter().zip(&run_ids).enumerate() {
+        let run = wait_until_ended(&app, room, run_id, Duration::from_secs(60)).await;
         assert_eq!(run["stop_reason"], "max_steps");
-        assert_eq!(speakers(&agent_messages(&app, room).await), vec!["A", "B", "A"]);
+        let (a, b) = (format!("A{i}"), format!("B{i}"));
+        assert_eq!(speakers(&agent_messages(&app, room).await), vec![a.as_str(), b.as_str(), a.as_str()]);
     }
     assert_eq!(app.state.services.runs.count(), 0);
+
+    // Had the runs gone one after another, a room's second turn would have come before some
+    // other room's first. Instead the first requests were every room's first turn, and the
+    // last of them arrived while all the others were still streaming.
+    let requests = fake.requests();
+    let first = &requests[..ROOMS];
+    let speakers: BTreeSet<String> = first.iter().map(addressed_to).collect();
+    assert_eq!(
+        speakers,
+        (0..ROOMS).map(|i| format!("A{i}")).collect(),
+        "the first requests were every room's first turn"
+    );
+    let last_arrival = first.iter().map(|r| r.received_at).max().unwrap();
+    let first_finish = first.iter().map(|r| r.finished_at.expect("each first turn finished")).min().unwrap();
+    assert!(
+        last_arrival < first_finish,
+        "the last first turn began {:?} after another had finished",
+        last_arrival - first_finish
+    );
 }
 
 async fn run_status_events_report_every_step(db: Db) {

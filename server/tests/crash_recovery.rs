@@ -1,6 +1,6 @@
 //! A server killed with SIGKILL in the middle of a run leaves rows that the next start makes
 //! consistent: the run is closed with `server_restart`, the message being written is kept as
-//! `interrupted` with the text saved so far, and a new run can start.
+//! `interrupted` with the text saved so far, and a new run starts and ends normally.
 
 mod common;
 
@@ -85,7 +85,7 @@ async fn a_killed_server_leaves_consistent_rows(db: Db) {
 
     // Wait until the streaming message's text has been saved at least once.
     let messages_url = format!("{base}/api/rooms/{room_id}/messages");
-    eventually(Duration::from_secs(10), "a saved partial message", || async {
+    eventually(Duration::from_secs(20), "a saved partial message", || async {
         let page: Value = client.get(&messages_url).send().await.unwrap().json().await.unwrap();
         page["messages"].as_array().unwrap().iter().any(|m| m["status"] == "streaming" && m["content"] != "")
     })
@@ -114,8 +114,32 @@ async fn a_killed_server_leaves_consistent_rows(db: Db) {
     assert!(cut["error"].as_str().is_some_and(|e| !e.is_empty()));
 
     // The room is usable again: a new run starts and ends normally.
+    fake.set_fallback(Reply::words("back on track"));
     let started =
         post(&client, format!("{base}/api/rooms/{room_id}/auto/start"), json!({"max_steps": 1, "max_seconds": 60}))
             .await;
-    assert!(started["run_id"].is_string());
+    let new_run_id = started["run_id"].as_str().unwrap().to_owned();
+    let run_url = format!("{base}/api/rooms/{room_id}/runs/{new_run_id}");
+    let get = |url: String| {
+        let client = client.clone();
+        async move { client.get(url).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    eventually(Duration::from_secs(30), "the new run to end", || async {
+        get(run_url.clone()).await["status"] != "running"
+    })
+    .await;
+    let run = get(run_url).await;
+    assert_eq!(
+        (run["status"].as_str(), run["stop_reason"].as_str(), run["steps"].as_i64()),
+        (Some("completed"), Some("max_steps"), Some(1)),
+        "{run}"
+    );
+    let page = get(format!("{base}/api/rooms/{room_id}/messages")).await;
+    let replies: Vec<&Value> =
+        page["messages"].as_array().unwrap().iter().filter(|m| m["run_id"] == new_run_id.as_str()).collect();
+    assert_eq!(replies.len(), 1, "{page}");
+    assert_eq!(
+        (replies[0]["status"].as_str(), replies[0]["content"].as_str()),
+        (Some("complete"), Some("back on track"))
+    );
 }

@@ -1,6 +1,6 @@
 //! The model client against a fake OpenAI-compatible provider over real HTTP and SSE framing.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fake_llm::{Ending, FakeLlm, Reply};
 use services::config::LlmConfig;
@@ -136,12 +136,17 @@ async fn retries_stop_at_the_limit() {
 async fn a_provider_that_never_answers_hits_the_first_token_timeout() {
     let fake = FakeLlm::start(Reply::Hang).await;
     let models = openai(&fake, &[("LLM_FIRST_TOKEN_TIMEOUT_MS", "300"), ("LLM_MAX_RETRIES", "1")]);
-    let started = Instant::now();
-    let error = collect(&models, &models.route("m").unwrap()).await.unwrap_err();
+    // Without the timeout this would wait forever; the bound only keeps a broken build from hanging.
+    let error = tokio::time::timeout(Duration::from_secs(30), collect(&models, &models.route("m").unwrap()))
+        .await
+        .expect("the first-token timeout ended the wait")
+        .unwrap_err();
     assert!(matches!(error, LlmError::FirstTokenTimeout(_)), "{error:?}");
-    assert_eq!(fake.request_count(), 2, "retried once");
-    assert!(started.elapsed() < Duration::from_secs(3));
-    assert!(fake.wait_for_hang_ups(2, Duration::from_secs(2)).await, "both abandoned requests were closed");
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2, "retried once");
+    // The retry came only after the first request had waited out its timeout.
+    assert!(requests[1].received_at - requests[0].received_at >= Duration::from_millis(300));
+    assert!(fake.wait_for_hang_ups(2, Duration::from_secs(10)).await, "both abandoned requests were closed");
 }
 
 #[tokio::test]
@@ -150,14 +155,18 @@ async fn a_pause_between_tokens_hits_the_idle_timeout_and_keeps_the_text() {
     let models = openai(&fake, &[("LLM_IDLE_TIMEOUT_MS", "300")]);
     let mut stream = models.open(&models.route("m").unwrap(), &request()).await.unwrap();
     let mut text = String::new();
-    let error = loop {
-        match stream.next().await {
-            Some(Ok(Chunk::Text(t))) => text.push_str(&t),
-            Some(Ok(Chunk::Usage(_))) => {}
-            Some(Err(error)) => break error,
-            None => panic!("the stream should fail, not end"),
+    // Without the idle timeout this would wait forever; the bound only keeps a broken build from hanging.
+    let reading = async {
+        loop {
+            match stream.next().await {
+                Some(Ok(Chunk::Text(t))) => text.push_str(&t),
+                Some(Ok(Chunk::Usage(_))) => {}
+                Some(Err(error)) => break error,
+                None => panic!("the stream should fail, not end"),
+            }
         }
     };
+    let error = tokio::time::timeout(Duration::from_secs(30), reading).await.expect("the idle timeout ended the wait");
     assert_eq!(text, "partial words then");
     assert!(matches!(error, LlmError::IdleTimeout(_)), "{error:?}");
     assert_eq!(fake.request_count(), 1, "no retry after the first token");
@@ -198,5 +207,5 @@ async fn dropping_a_stream_closes_the_provider_connection() {
     let mut stream = models.open(&models.route("m").unwrap(), &request()).await.unwrap();
     assert!(matches!(stream.next().await, Some(Ok(Chunk::Text(_)))));
     drop(stream);
-    assert!(fake.wait_for_hang_ups(1, Duration::from_secs(2)).await, "the fake provider saw the client hang up");
+    assert!(fake.wait_for_hang_ups(1, Duration::from_secs(10)).await, "the fake provider saw the client hang up");
 }

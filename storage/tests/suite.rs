@@ -1,8 +1,6 @@
 //! The storage suite: every test runs once on a fresh SQLite file and once on a fresh
 //! PostgreSQL database, so both implementations are held to the same behaviour.
 
-use std::collections::HashSet;
-
 use domain::rooms::{MemberRole, MessageStatus, RoomMode, SenderType};
 use domain::runs::{RunStatus, StopReason};
 use storage::{
@@ -151,9 +149,14 @@ async fn concurrent_agent_creation_never_exceeds_the_limit(store: &DynStore, _ur
         let store = store.clone();
         tokio::spawn(async move { store.create_agent(agent(room.id, &format!("racer-{i}")), 12).await })
     });
-    let results = futures::future::join_all(attempts).await;
-    let succeeded = results.into_iter().filter(|r| r.as_ref().unwrap().is_ok()).count();
+    let results: Vec<_> =
+        futures::future::join_all(attempts).await.into_iter().map(|r| r.expect("the attempt ran")).collect();
+    let succeeded = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(succeeded, 12);
+    // Every other attempt met the limit, not some other failure.
+    for refused in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(matches!(refused, StorageError::LimitReached(_)), "{refused:?}");
+    }
     assert_eq!(store.list_agents(room.id).await.unwrap().len(), 12);
 }
 
@@ -383,7 +386,9 @@ async fn reopening_keeps_the_data_and_migrations_are_idempotent(store: &DynStore
 }
 
 async fn ping_answers(store: &DynStore, _url: &str) {
-    store.ping().await.unwrap();
-    let ids: HashSet<Uuid> = (0..1000).map(|_| Uuid::now_v7()).collect();
-    assert_eq!(ids.len(), 1000);
+    store.ping().await.expect("an open database answers");
+    // Readiness relies on a ping that reaches the database: once it is closed, the ping fails.
+    store.close().await;
+    let refused = store.ping().await.unwrap_err();
+    assert!(matches!(refused, StorageError::Unavailable(_)), "{refused:?}");
 }

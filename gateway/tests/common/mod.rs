@@ -2,15 +2,15 @@
 //! through its router in-process or served on a loopback port.
 #![allow(dead_code)]
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::Router;
-use gateway::{Gateway, GatewayConfig, RateLimit};
+use gateway::{Gateway, GatewayConfig, ManualClock, RateLimit};
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -24,7 +24,16 @@ pub struct TestGateway {
     pub root: PathBuf,
     pub gateway: Arc<Gateway>,
     pub router: Router,
+    /// The gateway's clock: it stands still until a test advances it, so lifetimes and rate
+    /// limits do not depend on how fast the test runs.
+    pub clock: Arc<ManualClock>,
 }
+
+/// Every folder (as `None`) and file (with its bytes) under a root, by relative path.
+pub type Tree = BTreeMap<String, Option<Vec<u8>>>;
+
+/// The gateway's own log, which every request appends to.
+pub const GATEWAY_LOG: &str = "observability/telemetry/gateway.jsonl";
 
 pub struct Reply {
     pub status: StatusCode,
@@ -49,10 +58,11 @@ impl TestGateway {
     /// A gateway whose configuration `configure` builds from the temporary root.
     pub fn with(configure: impl FnOnce(&Path) -> GatewayConfig) -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let gateway = Arc::new(Gateway::new(configure(dir.path())).expect("a gateway"));
+        let clock = Arc::new(ManualClock::new());
+        let gateway = Arc::new(Gateway::with_clock(configure(dir.path()), clock.clone()).expect("a gateway"));
         let router = gateway::router::<Arc<Gateway>>().with_state(gateway.clone());
         let root = gateway.root().to_owned();
-        Self { dir, root, gateway, router }
+        Self { dir, root, gateway, router, clock }
     }
 
     pub fn root(&self) -> PathBuf {
@@ -60,20 +70,37 @@ impl TestGateway {
     }
 
     pub fn telemetry_path(&self) -> PathBuf {
-        self.root.join("observability/telemetry/gateway.jsonl")
+        self.root.join(GATEWAY_LOG)
     }
 
     pub fn telemetry_lines(&self) -> Vec<Value> {
         read_json_lines(&self.telemetry_path())
     }
 
-    /// Files in a folder under the root, by name.
+    /// Files in a folder under the root, by name. The gateway makes its folders at start-up, so a
+    /// missing one is a failure, not an empty folder.
     pub fn files_in(&self, relative: &str) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.root.join(relative))
-            .map(|entries| entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
-            .unwrap_or_default();
+        let entries = std::fs::read_dir(self.root.join(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"));
+        let mut names: Vec<String> = entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         names.sort();
         names
+    }
+
+    /// Everything under the root now.
+    pub fn tree(&self) -> Tree {
+        tree(&self.root)
+    }
+
+    /// Asserts that nothing under the root was created, changed or removed since `before`, except
+    /// lines appended to the gateway's log.
+    pub fn assert_nothing_written_since(&self, before: &Tree) {
+        let (mut before, mut after) = (before.clone(), self.tree());
+        let logged_before = before.remove(GATEWAY_LOG).flatten().unwrap_or_default();
+        let logged_after = after.remove(GATEWAY_LOG).flatten().unwrap_or_default();
+        assert!(logged_after.starts_with(&logged_before), "the gateway's log was rewritten, not appended to");
+        let changed: BTreeSet<&String> =
+            before.keys().chain(after.keys()).filter(|path| before.get(*path) != after.get(*path)).collect();
+        assert!(changed.is_empty(), "written under the root: {changed:?}");
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
@@ -172,6 +199,21 @@ pub fn assert_error(reply: &Reply, status: u16, code: &str) {
     assert!(!message.is_empty(), "a human message; body: {}", reply.body);
 }
 
-pub async fn sleep(duration: Duration) {
-    tokio::time::sleep(duration).await;
+/// Every folder and file under `root`.
+pub fn tree(root: &Path) -> Tree {
+    fn walk(root: &Path, dir: &Path, out: &mut Tree) {
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            let relative = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                out.insert(relative, None);
+                walk(root, &path, out);
+            } else {
+                out.insert(relative, Some(std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Tree::new();
+    walk(root, root, &mut out);
+    out
 }
