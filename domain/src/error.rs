@@ -78,8 +78,8 @@ impl ErrorCode {
             Conflict | TaskCollision | PreviewAlreadyConfirmed | TooManyPreviews => 409,
             PreviewExpired => 410,
             PayloadTooLarge => 413,
-            ValidationFailed | LimitReached | ModelNotAllowed | SchemaInvalid | OverrideNotAllowed | InvalidSessionId | InvalidInput
-            | InvalidField => 422,
+            ValidationFailed | LimitReached | ModelNotAllowed | SchemaInvalid | OverrideNotAllowed
+            | InvalidSessionId | InvalidInput | InvalidField => 422,
             RateLimited | QuotaExceeded => 429,
             Internal => 500,
             Unavailable | TooManySessions | Network => 503,

@@ -137,9 +137,8 @@ async fn verify_password(password: String, stored_hash: Option<String>) -> Servi
     static DECOY: OnceLock<String> = OnceLock::new();
     let known = stored_hash.is_some();
     tokio::task::spawn_blocking(move || {
-        let hash = stored_hash.unwrap_or_else(|| {
-            DECOY.get_or_init(|| password_auth::generate_hash("a password nobody has")).clone()
-        });
+        let hash = stored_hash
+            .unwrap_or_else(|| DECOY.get_or_init(|| password_auth::generate_hash("a password nobody has")).clone());
         known && password_auth::verify_password(password, &hash).is_ok()
     })
     .await
@@ -202,7 +201,9 @@ pub async fn list_users(services: &Services, actor: &Actor) -> ServiceResult<Vec
 pub async fn set_role(services: &Services, actor: &Actor, user_id: Uuid, input: SetRole) -> ServiceResult<UserSummary> {
     let admin = require_admin(actor)?;
     let user = services.store.set_user_role(user_id, input.role).await.map_err(|error| match error {
-        StorageError::Conflict(_) => ServiceError::Conflict("Someone must stay admin; make another admin first.".into()),
+        StorageError::Conflict(_) => {
+            ServiceError::Conflict("Someone must stay admin; make another admin first.".into())
+        }
         other => other.into(),
     })?;
     tracing::info!(admin_id = %admin.id, %user_id, role = input.role.as_str(), "role changed");

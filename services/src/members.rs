@@ -30,7 +30,9 @@ pub async fn add_member(services: &Services, actor: &Actor, room_id: Uuid, input
         return Err(ServiceError::invalid("email", "No account uses this email; ask them to create one first."));
     };
     services.store.add_member(room_id, user.id, input.role).await.map_err(|error| match error {
-        StorageError::Conflict(_) => ServiceError::Conflict(format!("{} is already a member of this room.", user.email)),
+        StorageError::Conflict(_) => {
+            ServiceError::Conflict(format!("{} is already a member of this room.", user.email))
+        }
         other => other.into(),
     })?;
     tracing::info!(%room_id, user_id = %user.id, role = input.role.as_str(), "member added");

@@ -1,12 +1,12 @@
 //! Rooms, agents and messages: the operations behind both the REST API and the server functions.
 
+use domain::accounts::Role;
 use domain::events::RoomEvent;
 use domain::rooms::{
     limits, validate_content, validate_model, validate_name, validate_system_prompt, validate_temperature, Agent,
     CreateAgent, CreateRoom, Message, MessagePage, MessageStatus, PostMessage, Room, RoomSummary, SenderType,
     UpdateAgent, UpdateRoom,
 };
-use domain::accounts::Role;
 use domain::turns::choose_responder;
 use storage::{AgentPatch, NewAgent, NewMessage, NewRoom, RoomPatch, RoomViewer};
 use uuid::Uuid;
@@ -75,7 +75,12 @@ pub async fn list_agents(services: &Services, actor: &Actor, room_id: Uuid) -> S
     Ok(services.store.list_agents(room_id).await?)
 }
 
-pub async fn create_agent(services: &Services, actor: &Actor, room_id: Uuid, input: CreateAgent) -> ServiceResult<Agent> {
+pub async fn create_agent(
+    services: &Services,
+    actor: &Actor,
+    room_id: Uuid,
+    input: CreateAgent,
+) -> ServiceResult<Agent> {
     authorize_room(services, actor, room_id, RoomAction::Manage).await?;
     let new = NewAgent {
         room_id,

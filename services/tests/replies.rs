@@ -23,7 +23,16 @@ on_both_databases!(
 async fn turn(services: &Services, room_id: Uuid, allowance: Option<i64>) -> Turn {
     let context = TurnContext::load(services, room_id).await.unwrap();
     let agent = context.agents[0].clone();
-    Turn { room_id, context, agent, selection_reason: "test".into(), run_id: None, token_allowance: allowance }
+    let billed_to = services.store.list_users(1).await.unwrap().first().map(|user| user.id);
+    Turn {
+        room_id,
+        context,
+        agent,
+        selection_reason: "test".into(),
+        run_id: None,
+        token_allowance: allowance,
+        billed_to,
+    }
 }
 
 async fn a_turn_streams_its_reply_and_records_usage_and_cost(db: Db) {

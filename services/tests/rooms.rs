@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use common::{agent, next_event, room, services, Db};
 use domain::events::RoomEvent;
-use domain::rooms::{limits, CreateAgent, CreateRoom, MessageStatus, PostMessage, RoomMode, SenderType, UpdateAgent};
+use domain::rooms::{
+    limits, CreateAgent, CreateRoom, MessageStatus, PostMessage, RoomMode, RoomVisibility, SenderType, UpdateAgent,
+};
 use domain::{ErrorCode, PublicError};
 use fake_llm::{FakeLlm, Reply};
 use services::{rooms, snapshot, ServiceError};
@@ -28,36 +30,50 @@ async fn rooms_and_agents_keep_their_rules(db: Db) {
     let fake = FakeLlm::start(Reply::words("ok")).await;
     let services = services(db, &fake, &[]).await;
 
-    let blank = rooms::create_room(&services, CreateRoom { name: "   ".into(), mode: RoomMode::Manual }).await;
+    let blank = rooms::create_room(
+        &services,
+        &services.admin,
+        CreateRoom { name: "   ".into(), mode: RoomMode::Manual, visibility: RoomVisibility::Private },
+    )
+    .await;
     assert!(matches!(blank, Err(ServiceError::Invalid { field: "name", .. })), "{blank:?}");
-    let missing = rooms::get_room(&services, Uuid::now_v7()).await.unwrap_err();
+    let missing = rooms::get_room(&services, &services.admin, Uuid::now_v7()).await.unwrap_err();
     assert_eq!(missing.code(), ErrorCode::NotFound);
-    assert_eq!(rooms::list_agents(&services, Uuid::now_v7()).await.unwrap_err().code(), ErrorCode::NotFound);
+    assert_eq!(
+        rooms::list_agents(&services, &services.admin, Uuid::now_v7()).await.unwrap_err().code(),
+        ErrorCode::NotFound
+    );
 
     let room_id = room(&services, "Rules").await;
-    let ada = rooms::create_agent(&services, room_id, agent_input("Ada")).await.unwrap();
-    let duplicate = rooms::create_agent(&services, room_id, agent_input("ADA")).await.unwrap_err();
+    let ada = rooms::create_agent(&services, &services.admin, room_id, agent_input("Ada")).await.unwrap();
+    let duplicate = rooms::create_agent(&services, &services.admin, room_id, agent_input("ADA")).await.unwrap_err();
     assert_eq!(duplicate.code(), ErrorCode::Conflict);
     assert!(duplicate.public_message().contains("ADA"), "{}", duplicate.public_message());
 
     let hot = CreateAgent { temperature: 2.5, ..agent_input("Hot") };
-    let refused = rooms::create_agent(&services, room_id, hot).await.unwrap_err();
+    let refused = rooms::create_agent(&services, &services.admin, room_id, hot).await.unwrap_err();
     assert!(matches!(refused, ServiceError::Invalid { field: "temperature", .. }), "{refused:?}");
 
     for n in 1..limits::MAX_ACTIVE_AGENTS {
-        rooms::create_agent(&services, room_id, agent_input(&format!("Agent {n}"))).await.unwrap();
+        rooms::create_agent(&services, &services.admin, room_id, agent_input(&format!("Agent {n}"))).await.unwrap();
     }
-    let full = rooms::create_agent(&services, room_id, agent_input("One too many")).await.unwrap_err();
+    let full = rooms::create_agent(&services, &services.admin, room_id, agent_input("One too many")).await.unwrap_err();
     assert_eq!(full.code(), ErrorCode::LimitReached);
 
     // Deactivating frees a place; renaming onto a taken name is refused.
     let patch = UpdateAgent { is_active: Some(false), ..UpdateAgent::default() };
-    let resting = rooms::update_agent(&services, room_id, ada.id, patch).await.unwrap();
+    let resting = rooms::update_agent(&services, &services.admin, room_id, ada.id, patch).await.unwrap();
     assert!(!resting.is_active);
-    rooms::create_agent(&services, room_id, agent_input("Newcomer")).await.unwrap();
+    rooms::create_agent(&services, &services.admin, room_id, agent_input("Newcomer")).await.unwrap();
     let clash = UpdateAgent { name: Some("newcomer".into()), ..UpdateAgent::default() };
-    assert_eq!(rooms::update_agent(&services, room_id, ada.id, clash).await.unwrap_err().code(), ErrorCode::Conflict);
-    assert_eq!(rooms::list_agents(&services, room_id).await.unwrap().len() as i64, limits::MAX_ACTIVE_AGENTS + 1);
+    assert_eq!(
+        rooms::update_agent(&services, &services.admin, room_id, ada.id, clash).await.unwrap_err().code(),
+        ErrorCode::Conflict
+    );
+    assert_eq!(
+        rooms::list_agents(&services, &services.admin, room_id).await.unwrap().len() as i64,
+        limits::MAX_ACTIVE_AGENTS + 1
+    );
 }
 
 async fn a_posted_message_is_stored_announced_and_answered(db: Db) {
@@ -67,9 +83,13 @@ async fn a_posted_message_is_stored_announced_and_answered(db: Db) {
     let ada = agent(&services, room_id, "Ada").await;
     let mut live = services.events.subscribe(room_id, None);
 
-    let empty = rooms::post_message(&services, room_id, PostMessage { content: "  ".into() }).await.unwrap_err();
+    let empty = rooms::post_message(&services, &services.admin, room_id, PostMessage { content: "  ".into() })
+        .await
+        .unwrap_err();
     assert_eq!(empty.code(), ErrorCode::ValidationFailed);
-    let posted = rooms::post_message(&services, room_id, PostMessage { content: "Hi **Ada**".into() }).await.unwrap();
+    let posted = rooms::post_message(&services, &services.admin, room_id, PostMessage { content: "Hi **Ada**".into() })
+        .await
+        .unwrap();
     assert_eq!(posted.sender_type, SenderType::Human);
     assert!(posted.content_html.as_deref().unwrap().contains("<strong>Ada</strong>"));
 
@@ -92,7 +112,7 @@ async fn a_posted_message_is_stored_announced_and_answered(db: Db) {
     assert_eq!(done.status, MessageStatus::Complete);
     assert_eq!((done.tokens_in, done.tokens_out), (Some(17), Some(3)));
 
-    let page = rooms::list_messages(&services, room_id, None, None).await.unwrap();
+    let page = rooms::list_messages(&services, &services.admin, room_id, None, None).await.unwrap();
     let stored: Vec<_> = page.messages.iter().map(|m| (m.sender_name.as_str(), m.content.as_str())).collect();
     assert_eq!(stored, vec![("Guest", "Hi **Ada**"), ("Ada", "Hello there, Guest!")]);
     let prompt = &fake.requests()[0].body["messages"];
@@ -106,16 +126,18 @@ async fn pages_of_messages_are_bounded_and_ordered(db: Db) {
     // No agents: nobody answers, so the room holds exactly what is posted.
     let room_id = room(&services, "Quiet").await;
     for n in 0..7 {
-        rooms::post_message(&services, room_id, PostMessage { content: format!("message {n}") }).await.unwrap();
+        rooms::post_message(&services, &services.admin, room_id, PostMessage { content: format!("message {n}") })
+            .await
+            .unwrap();
     }
     for limit in [0, limits::PAGE_MAX + 1] {
-        let refused = rooms::list_messages(&services, room_id, None, Some(limit)).await.unwrap_err();
+        let refused = rooms::list_messages(&services, &services.admin, room_id, None, Some(limit)).await.unwrap_err();
         assert!(matches!(refused, ServiceError::Invalid { field: "limit", .. }), "{limit}");
     }
-    let newest = rooms::list_messages(&services, room_id, None, Some(5)).await.unwrap();
+    let newest = rooms::list_messages(&services, &services.admin, room_id, None, Some(5)).await.unwrap();
     let texts: Vec<_> = newest.messages.iter().map(|m| m.content.as_str()).collect();
     assert_eq!(texts, ["message 2", "message 3", "message 4", "message 5", "message 6"]);
-    let older = rooms::list_messages(&services, room_id, newest.next_cursor, Some(5)).await.unwrap();
+    let older = rooms::list_messages(&services, &services.admin, room_id, newest.next_cursor, Some(5)).await.unwrap();
     let texts: Vec<_> = older.messages.iter().map(|m| m.content.as_str()).collect();
     assert_eq!(texts, ["message 0", "message 1"]);
     assert_eq!(older.next_cursor, None);
@@ -125,17 +147,22 @@ async fn the_snapshot_matches_the_stream_position(db: Db) {
     let fake = FakeLlm::start(Reply::words("ok")).await;
     let services = services(db, &fake, &[]).await;
     let room_id = room(&services, "Snap").await;
-    rooms::post_message(&services, room_id, PostMessage { content: "before".into() }).await.unwrap();
-    let snapshot = snapshot::room_snapshot(&services, room_id).await.unwrap();
+    rooms::post_message(&services, &services.admin, room_id, PostMessage { content: "before".into() }).await.unwrap();
+    let snapshot = snapshot::room_snapshot(&services, &services.admin, room_id).await.unwrap();
     assert_eq!(snapshot.room.id, room_id);
     assert_eq!(snapshot.page.messages.len(), 1);
     assert!(!snapshot.demo_mode, "a provider is configured");
     assert_eq!(snapshot.latest_run, None);
     // Resuming from the snapshot's position replays exactly what came after it.
-    let after = rooms::post_message(&services, room_id, PostMessage { content: "after".into() }).await.unwrap();
+    let after = rooms::post_message(&services, &services.admin, room_id, PostMessage { content: "after".into() })
+        .await
+        .unwrap();
     let resumed = services.events.subscribe(room_id, Some(&snapshot.last_event_id));
     let services::events::Resume::Replay(missed) = resumed.resume else { panic!("a replay") };
     assert_eq!(missed.len(), 1);
     assert!(missed[0].data.contains(&after.id.to_string()));
-    assert_eq!(snapshot::room_snapshot(&services, Uuid::now_v7()).await.unwrap_err().code(), ErrorCode::NotFound);
+    assert_eq!(
+        snapshot::room_snapshot(&services, &services.admin, Uuid::now_v7()).await.unwrap_err().code(),
+        ErrorCode::NotFound
+    );
 }

@@ -5,12 +5,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{agent, eventually, room, services, Db};
+use common::{agent, eventually, room, services, Db, TestServices};
 use domain::rooms::{MessageStatus, SenderType};
 use domain::runs::{RunStatus, StartRun, StopReason};
 use domain::{ErrorCode, PublicError};
 use fake_llm::{FakeLlm, Reply};
-use services::{runs, Recovered, Services};
+use services::{runs, Recovered};
 use storage::{NewMessage, NewRun};
 use uuid::Uuid;
 
@@ -25,8 +25,8 @@ fn limits(max_steps: i64, max_seconds: i64) -> StartRun {
     StartRun { max_steps, max_seconds, budget_tokens: None }
 }
 
-async fn run_status(services: &Services, room_id: Uuid, run_id: Uuid) -> RunStatus {
-    runs::get_run(services, room_id, run_id).await.unwrap().status
+async fn run_status(services: &TestServices, room_id: Uuid, run_id: Uuid) -> RunStatus {
+    runs::get_run(services, &services.admin, room_id, run_id).await.unwrap().status
 }
 
 async fn a_run_alternates_its_agents_until_the_step_limit(db: Db) {
@@ -36,12 +36,12 @@ async fn a_run_alternates_its_agents_until_the_step_limit(db: Db) {
     agent(&services, room_id, "Ada").await;
     agent(&services, room_id, "Bob").await;
 
-    let started = runs::start(&services, room_id, limits(4, 30)).await.unwrap();
+    let started = runs::start(&services, &services.admin, room_id, limits(4, 30)).await.unwrap();
     eventually(Duration::from_secs(15), "the run to end", || async {
         run_status(&services, room_id, started.run_id).await != RunStatus::Running
     })
     .await;
-    let run = runs::get_run(&services, room_id, started.run_id).await.unwrap();
+    let run = runs::get_run(&services, &services.admin, room_id, started.run_id).await.unwrap();
     assert_eq!((run.status, run.stop_reason, run.steps), (RunStatus::Completed, Some(StopReason::MaxSteps), 4));
     assert_eq!(run.tokens_used, 4 * (17 + 2));
     let page = services.store.list_messages(room_id, None, 50).await.unwrap();
@@ -63,16 +63,16 @@ async fn stop_ends_a_run_at_once_even_mid_reply(db: Db) {
     agent(&services, room_id, "Ada").await;
     agent(&services, room_id, "Bob").await;
 
-    let started = runs::start(&services, room_id, limits(50, 600)).await.unwrap();
+    let started = runs::start(&services, &services.admin, room_id, limits(50, 600)).await.unwrap();
     eventually(Duration::from_secs(10), "the first tokens", || async {
         fake.requests().first().is_some_and(|r| !r.tokens_sent_at.is_empty())
     })
     .await;
-    let stopped = runs::stop(&services, room_id).await.unwrap();
+    let stopped = runs::stop(&services, &services.admin, room_id).await.unwrap();
     // `stop` reports the run's own final status once its driver has ended.
     assert_eq!((stopped.run_id, stopped.status), (started.run_id, RunStatus::Stopped));
     assert!(!services.runs.is_running(room_id));
-    let run = runs::get_run(&services, room_id, started.run_id).await.unwrap();
+    let run = runs::get_run(&services, &services.admin, room_id, started.run_id).await.unwrap();
     assert_eq!(run.stop_reason, Some(StopReason::UserStop));
     let page = services.store.list_messages(room_id, None, 50).await.unwrap();
     let partial = page.messages.last().unwrap();
@@ -82,7 +82,7 @@ async fn stop_ends_a_run_at_once_even_mid_reply(db: Db) {
     assert!(partial.content.len() < words.trim_end().len(), "{}", partial.content);
     assert!(fake.wait_for_hang_ups(1, Duration::from_secs(10)).await, "the provider request was closed");
     assert!(fake.requests()[0].finished_at.is_none());
-    assert_eq!(runs::stop(&services, room_id).await.unwrap_err().code(), ErrorCode::Conflict);
+    assert_eq!(runs::stop(&services, &services.admin, room_id).await.unwrap_err().code(), ErrorCode::Conflict);
 }
 
 async fn bad_or_second_starts_are_refused(db: Db) {
@@ -91,21 +91,33 @@ async fn bad_or_second_starts_are_refused(db: Db) {
     let services = services(db, &fake, &[]).await;
     let room_id = room(&services, "Strict").await;
     agent(&services, room_id, "Ada").await;
-    let lonely = runs::start(&services, room_id, limits(3, 10)).await.unwrap_err();
+    let lonely = runs::start(&services, &services.admin, room_id, limits(3, 10)).await.unwrap_err();
     assert_eq!(lonely.code(), ErrorCode::ValidationFailed);
     assert!(lonely.public_message().contains("at least 2 active agents"), "{}", lonely.public_message());
     agent(&services, room_id, "Bob").await;
 
     for bad in [limits(0, 10), limits(501, 10), limits(3, 0), limits(3, 3601)] {
-        assert_eq!(runs::start(&services, room_id, bad).await.unwrap_err().code(), ErrorCode::ValidationFailed);
+        assert_eq!(
+            runs::start(&services, &services.admin, room_id, bad).await.unwrap_err().code(),
+            ErrorCode::ValidationFailed
+        );
     }
     let broke = StartRun { budget_tokens: Some(0), ..limits(3, 10) };
-    assert_eq!(runs::start(&services, room_id, broke).await.unwrap_err().code(), ErrorCode::ValidationFailed);
-    assert_eq!(runs::start(&services, Uuid::now_v7(), limits(3, 10)).await.unwrap_err().code(), ErrorCode::NotFound);
+    assert_eq!(
+        runs::start(&services, &services.admin, room_id, broke).await.unwrap_err().code(),
+        ErrorCode::ValidationFailed
+    );
+    assert_eq!(
+        runs::start(&services, &services.admin, Uuid::now_v7(), limits(3, 10)).await.unwrap_err().code(),
+        ErrorCode::NotFound
+    );
 
-    runs::start(&services, room_id, limits(3, 10)).await.unwrap();
-    assert_eq!(runs::start(&services, room_id, limits(3, 10)).await.unwrap_err().code(), ErrorCode::Conflict);
-    runs::stop(&services, room_id).await.unwrap();
+    runs::start(&services, &services.admin, room_id, limits(3, 10)).await.unwrap();
+    assert_eq!(
+        runs::start(&services, &services.admin, room_id, limits(3, 10)).await.unwrap_err().code(),
+        ErrorCode::Conflict
+    );
+    runs::stop(&services, &services.admin, room_id).await.unwrap();
 }
 
 async fn recovery_closes_what_a_crash_left(db: Db) {
@@ -116,7 +128,7 @@ async fn recovery_closes_what_a_crash_left(db: Db) {
     // What a process killed mid-run leaves: a run marked running and a message mid-stream.
     let run = services
         .store
-        .create_run(NewRun { room_id, max_steps: 5, max_seconds: 60, budget_tokens: None })
+        .create_run(NewRun { room_id, max_steps: 5, max_seconds: 60, budget_tokens: None, started_by: None })
         .await
         .unwrap();
     let streaming = services
@@ -140,7 +152,7 @@ async fn recovery_closes_what_a_crash_left(db: Db) {
     assert_eq!(recovered, Recovered { interrupted_messages: 1, closed_runs: 1 });
     let message = services.store.get_message(streaming.id).await.unwrap().unwrap();
     assert_eq!((message.status, message.content.as_str()), (MessageStatus::Interrupted, "half a thou"));
-    let closed = runs::get_run(&services, room_id, run.id).await.unwrap();
+    let closed = runs::get_run(&services, &services.admin, room_id, run.id).await.unwrap();
     assert_eq!((closed.status, closed.stop_reason), (RunStatus::Stopped, Some(StopReason::ServerRestart)));
     assert_eq!(
         services::recovery::recover(&services).await.unwrap(),

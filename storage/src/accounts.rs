@@ -15,7 +15,8 @@ macro_rules! impl_account_store {
             async fn create_user(&self, new: $crate::NewUser) -> $crate::Result<$crate::User> {
                 let result = sqlx::query_as::<_, $crate::rows::UserRow>(concat!(
                     "INSERT INTO users (id, email, name, password_hash, role, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING ", $crate::accounts::user_columns!()
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
+                    $crate::accounts::user_columns!()
                 ))
                 .bind(uuid::Uuid::now_v7())
                 .bind(&new.email)
@@ -36,7 +37,9 @@ macro_rules! impl_account_store {
             #[tracing::instrument(skip_all, err)]
             async fn get_user(&self, user_id: uuid::Uuid) -> $crate::Result<Option<$crate::User>> {
                 sqlx::query_as::<_, $crate::rows::UserRow>(concat!(
-                    "SELECT ", $crate::accounts::user_columns!(), " FROM users WHERE id = $1"
+                    "SELECT ",
+                    $crate::accounts::user_columns!(),
+                    " FROM users WHERE id = $1"
                 ))
                 .bind(user_id)
                 .fetch_optional(&self.pool)
@@ -48,7 +51,9 @@ macro_rules! impl_account_store {
             #[tracing::instrument(skip_all, err)]
             async fn find_user_by_email(&self, email: &str) -> $crate::Result<Option<$crate::User>> {
                 sqlx::query_as::<_, $crate::rows::UserRow>(concat!(
-                    "SELECT ", $crate::accounts::user_columns!(), " FROM users WHERE email = $1"
+                    "SELECT ",
+                    $crate::accounts::user_columns!(),
+                    " FROM users WHERE email = $1"
                 ))
                 .bind(email)
                 .fetch_optional(&self.pool)
@@ -60,7 +65,9 @@ macro_rules! impl_account_store {
             #[tracing::instrument(skip_all, err)]
             async fn list_users(&self, limit: i64) -> $crate::Result<Vec<$crate::User>> {
                 let rows = sqlx::query_as::<_, $crate::rows::UserRow>(concat!(
-                    "SELECT ", $crate::accounts::user_columns!(), " FROM users ORDER BY created_at, id LIMIT $1"
+                    "SELECT ",
+                    $crate::accounts::user_columns!(),
+                    " FROM users ORDER BY created_at, id LIMIT $1"
                 ))
                 .bind(limit)
                 .fetch_all(&self.pool)
@@ -69,7 +76,11 @@ macro_rules! impl_account_store {
             }
 
             #[tracing::instrument(skip_all, err)]
-            async fn set_user_role(&self, user_id: uuid::Uuid, role: domain::accounts::Role) -> $crate::Result<$crate::User> {
+            async fn set_user_role(
+                &self,
+                user_id: uuid::Uuid,
+                role: domain::accounts::Role,
+            ) -> $crate::Result<$crate::User> {
                 // The last admin cannot be demoted: someone must always be able to manage people.
                 let result = sqlx::query_as::<_, $crate::rows::UserRow>(concat!(
                     "UPDATE users SET role = $2 WHERE id = $1 AND ($2 = 'admin' OR role <> 'admin' \
@@ -184,7 +195,11 @@ macro_rules! impl_account_store {
             }
 
             #[tracing::instrument(skip_all, err)]
-            async fn membership(&self, room_id: uuid::Uuid, user_id: uuid::Uuid) -> $crate::Result<Option<domain::rooms::MemberRole>> {
+            async fn membership(
+                &self,
+                room_id: uuid::Uuid,
+                user_id: uuid::Uuid,
+            ) -> $crate::Result<Option<domain::rooms::MemberRole>> {
                 sqlx::query_scalar::<_, String>("SELECT role FROM room_members WHERE room_id = $1 AND user_id = $2")
                     .bind(room_id)
                     .bind(user_id)
@@ -213,13 +228,14 @@ macro_rules! impl_account_store {
                 user_id: uuid::Uuid,
                 role: domain::rooms::MemberRole,
             ) -> $crate::Result<()> {
-                let result = sqlx::query("INSERT INTO room_members (id, room_id, user_id, role) VALUES ($1, $2, $3, $4)")
-                    .bind(uuid::Uuid::now_v7())
-                    .bind(room_id)
-                    .bind(user_id)
-                    .bind(role.as_str())
-                    .execute(&self.pool)
-                    .await;
+                let result =
+                    sqlx::query("INSERT INTO room_members (id, room_id, user_id, role) VALUES ($1, $2, $3, $4)")
+                        .bind(uuid::Uuid::now_v7())
+                        .bind(room_id)
+                        .bind(user_id)
+                        .bind(role.as_str())
+                        .execute(&self.pool)
+                        .await;
                 $crate::error::conflict_on_duplicate(result, "the person is already a member of this room")?;
                 Ok(())
             }

@@ -1,11 +1,12 @@
 //! The storage suite: every test runs once on a fresh SQLite file and once on a fresh
 //! PostgreSQL database, so both implementations are held to the same behaviour.
 
-use domain::rooms::{MemberRole, MessageStatus, RoomMode, SenderType};
+use domain::accounts::Role;
+use domain::rooms::{MemberRole, MessageStatus, RoomMode, RoomVisibility, SenderType};
 use domain::runs::{RunStatus, StopReason};
 use storage::{
     AgentPatch, DynStore, MessageOutcome, NewAgent, NewMessage, NewRoom, NewRun, NewUsageEvent, NewUser, PoolLimits,
-    StorageError,
+    RoomPatch, RoomViewer, StorageError, User,
 };
 use uuid::Uuid;
 
@@ -43,12 +44,22 @@ on_both_backends!(
     crashed_runs_are_closed,
     usage_events_sum_to_the_run_cost,
     users_and_members_are_unique,
+    the_last_admin_and_the_last_owner_stay,
+    tokens_are_found_by_their_hash_and_capped,
+    rooms_are_listed_by_who_may_see_them,
+    rooms_are_changed_and_deleted_with_their_contents,
+    usage_and_runs_count_per_person,
     reopening_keeps_the_data_and_migrations_are_idempotent,
     ping_answers,
 );
 
 fn new_room(name: &str) -> NewRoom {
-    NewRoom { name: name.to_owned(), mode: RoomMode::Manual, owner_id: None }
+    NewRoom { name: name.to_owned(), mode: RoomMode::Manual, visibility: RoomVisibility::Private, owner_id: None }
+}
+
+async fn user(store: &DynStore, name: &str, role: Role) -> User {
+    let email = format!("{}@example.com", name.to_lowercase());
+    store.create_user(NewUser { email, name: name.into(), password_hash: None, role }).await.unwrap()
 }
 
 fn agent(room_id: Uuid, name: &str) -> NewAgent {
@@ -84,9 +95,9 @@ async fn rooms_are_stored_and_listed_newest_first(store: &DynStore, _url: &str) 
     assert_eq!(fetched, first);
     assert!(store.get_room(Uuid::now_v7()).await.unwrap().is_none());
 
-    let listed = store.list_rooms(10).await.unwrap();
+    let listed = store.list_rooms(RoomViewer::Everything, 10).await.unwrap();
     assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), vec![second.id, first.id]);
-    assert_eq!(store.list_rooms(1).await.unwrap().len(), 1);
+    assert_eq!(store.list_rooms(RoomViewer::Everything, 1).await.unwrap().len(), 1);
 }
 
 async fn agents_are_limited_per_room_and_patched(store: &DynStore, _url: &str) {
@@ -284,7 +295,8 @@ async fn streaming_messages_are_flushed_finished_and_interrupted(store: &DynStor
 async fn one_running_run_per_room(store: &DynStore, _url: &str) {
     let room = store.create_room(new_room("runs")).await.unwrap();
     let other = store.create_room(new_room("other runs")).await.unwrap();
-    let new_run = |room_id| NewRun { room_id, max_steps: 10, max_seconds: 60, budget_tokens: Some(5_000) };
+    let new_run =
+        |room_id| NewRun { room_id, max_steps: 10, max_seconds: 60, budget_tokens: Some(5_000), started_by: None };
 
     let run = store.create_run(new_run(room.id)).await.unwrap();
     assert_eq!(run.status, RunStatus::Running);
@@ -313,7 +325,10 @@ async fn crashed_runs_are_closed(store: &DynStore, _url: &str) {
     let a = store.create_room(new_room("a")).await.unwrap();
     let b = store.create_room(new_room("b")).await.unwrap();
     for room_id in [a.id, b.id] {
-        store.create_run(NewRun { room_id, max_steps: 5, max_seconds: 5, budget_tokens: None }).await.unwrap();
+        store
+            .create_run(NewRun { room_id, max_steps: 5, max_seconds: 5, budget_tokens: None, started_by: None })
+            .await
+            .unwrap();
     }
     let closed = store.close_running_runs(RunStatus::Stopped, StopReason::ServerRestart).await.unwrap();
     assert_eq!(closed.len(), 2);
@@ -324,8 +339,10 @@ async fn crashed_runs_are_closed(store: &DynStore, _url: &str) {
 async fn usage_events_sum_to_the_run_cost(store: &DynStore, _url: &str) {
     let room = store.create_room(new_room("usage")).await.unwrap();
     let speaker = store.create_agent(agent(room.id, "Ada"), 12).await.unwrap();
-    let run =
-        store.create_run(NewRun { room_id: room.id, max_steps: 5, max_seconds: 5, budget_tokens: None }).await.unwrap();
+    let run = store
+        .create_run(NewRun { room_id: room.id, max_steps: 5, max_seconds: 5, budget_tokens: None, started_by: None })
+        .await
+        .unwrap();
     assert_eq!(store.run_cost(run.id).await.unwrap(), 0.0);
     for cost in [0.25, 0.5] {
         store
@@ -340,6 +357,7 @@ async fn usage_events_sum_to_the_run_cost(store: &DynStore, _url: &str) {
                 output_tokens: 20,
                 estimated: false,
                 cost,
+                user_id: None,
             })
             .await
             .unwrap();
@@ -352,26 +370,174 @@ async fn usage_events_sum_to_the_run_cost(store: &DynStore, _url: &str) {
 }
 
 async fn users_and_members_are_unique(store: &DynStore, _url: &str) {
-    let user = store
-        .create_user(NewUser { email: "ada@example.com".into(), name: "Ada".into(), password_hash: None })
-        .await
-        .unwrap();
+    assert_eq!(store.count_users().await.unwrap(), 0);
+    let ada = user(store, "Ada", Role::Admin).await;
     let dup = store
-        .create_user(NewUser { email: "ada@example.com".into(), name: "Other".into(), password_hash: None })
+        .create_user(NewUser {
+            email: "ada@example.com".into(),
+            name: "Other".into(),
+            password_hash: None,
+            role: Role::User,
+        })
         .await
         .unwrap_err();
     assert!(matches!(dup, StorageError::Conflict(_)), "{dup:?}");
-    assert_eq!(store.find_user_by_email("ada@example.com").await.unwrap().unwrap(), user);
+    assert_eq!(store.find_user_by_email("ada@example.com").await.unwrap().unwrap(), ada);
+    assert_eq!(store.get_user(ada.id).await.unwrap().unwrap(), ada);
     assert!(store.find_user_by_email("nobody@example.com").await.unwrap().is_none());
+    assert_eq!(store.count_users().await.unwrap(), 1);
 
-    let room = store.create_room(NewRoom { owner_id: Some(user.id), ..new_room("owned") }).await.unwrap();
-    assert_eq!(room.owner_id, Some(user.id));
-    store.add_room_member(room.id, user.id, MemberRole::Owner).await.unwrap();
-    let dup = store.add_room_member(room.id, user.id, MemberRole::Member).await.unwrap_err();
+    // The creator of a room is its first owner, in the same transaction.
+    let room = store.create_room(NewRoom { owner_id: Some(ada.id), ..new_room("owned") }).await.unwrap();
+    assert_eq!(room.owner_id, Some(ada.id));
+    assert_eq!(store.membership(room.id, ada.id).await.unwrap(), Some(MemberRole::Owner));
+    let dup = store.add_member(room.id, ada.id, MemberRole::Member).await.unwrap_err();
     assert!(matches!(dup, StorageError::Conflict(_)), "{dup:?}");
-    let members = store.list_room_members(room.id).await.unwrap();
-    assert_eq!(members.len(), 1);
-    assert_eq!(members[0].role, MemberRole::Owner);
+    let bob = user(store, "Bob", Role::User).await;
+    store.add_member(room.id, bob.id, MemberRole::Viewer).await.unwrap();
+    let members = store.list_members(room.id).await.unwrap();
+    let listed: Vec<_> = members.iter().map(|m| (m.name.as_str(), m.email.as_str(), m.role)).collect();
+    assert_eq!(listed, [("Ada", "ada@example.com", MemberRole::Owner), ("Bob", "bob@example.com", MemberRole::Viewer)]);
+    assert_eq!(store.membership(room.id, Uuid::now_v7()).await.unwrap(), None);
+}
+
+async fn the_last_admin_and_the_last_owner_stay(store: &DynStore, _url: &str) {
+    let ada = user(store, "Ada", Role::Admin).await;
+    let bob = user(store, "Bob", Role::User).await;
+    let refused = store.set_user_role(ada.id, Role::User).await.unwrap_err();
+    assert!(matches!(refused, StorageError::Conflict(_)), "{refused:?}");
+    assert_eq!(store.set_user_role(bob.id, Role::Admin).await.unwrap().role, Role::Admin);
+    assert_eq!(store.set_user_role(ada.id, Role::Operator).await.unwrap().role, Role::Operator);
+    assert!(matches!(store.set_user_role(Uuid::now_v7(), Role::User).await, Err(StorageError::NotFound(_))));
+    let listed: Vec<_> = store.list_users(10).await.unwrap().into_iter().map(|u| (u.name, u.role)).collect();
+    assert_eq!(listed, [("Ada".to_owned(), Role::Operator), ("Bob".to_owned(), Role::Admin)]);
+
+    let room = store.create_room(NewRoom { owner_id: Some(ada.id), ..new_room("kept") }).await.unwrap();
+    let refused = store.set_member_role(room.id, ada.id, MemberRole::Member).await.unwrap_err();
+    assert!(matches!(refused, StorageError::Conflict(_)), "{refused:?}");
+    assert!(matches!(store.remove_member(room.id, ada.id).await, Err(StorageError::Conflict(_))));
+    store.add_member(room.id, bob.id, MemberRole::Owner).await.unwrap();
+    store.set_member_role(room.id, ada.id, MemberRole::Viewer).await.unwrap();
+    assert_eq!(store.membership(room.id, ada.id).await.unwrap(), Some(MemberRole::Viewer));
+    assert!(matches!(store.remove_member(room.id, bob.id).await, Err(StorageError::Conflict(_))));
+    store.remove_member(room.id, ada.id).await.unwrap();
+    assert_eq!(store.membership(room.id, ada.id).await.unwrap(), None);
+    assert!(matches!(store.remove_member(room.id, ada.id).await, Err(StorageError::NotFound(_))));
+}
+
+async fn tokens_are_found_by_their_hash_and_capped(store: &DynStore, _url: &str) {
+    let ada = user(store, "Ada", Role::User).await;
+    let bob = user(store, "Bob", Role::User).await;
+    let token = store.create_token(ada.id, "laptop", "hash-1", 2).await.unwrap();
+    assert_eq!(token.name, "laptop");
+    assert_eq!(token.last_used_at, None);
+    store.create_token(ada.id, "ci", "hash-2", 2).await.unwrap();
+    let full = store.create_token(ada.id, "third", "hash-3", 2).await.unwrap_err();
+    assert!(matches!(full, StorageError::LimitReached(_)), "{full:?}");
+
+    assert_eq!(store.user_by_token_hash("hash-1").await.unwrap().unwrap().id, ada.id);
+    assert!(store.user_by_token_hash("nope").await.unwrap().is_none());
+    let listed = store.list_tokens(ada.id).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed[0].last_used_at.is_some(), "use is noted");
+    // Only the owner deletes a token; another person's is as good as missing.
+    assert!(matches!(store.delete_token(bob.id, token.id).await, Err(StorageError::NotFound(_))));
+    store.delete_token(ada.id, token.id).await.unwrap();
+    assert!(store.user_by_token_hash("hash-1").await.unwrap().is_none());
+
+    store.invite("carol@example.com", ada.id).await.unwrap();
+    assert!(store.is_invited("carol@example.com").await.unwrap());
+    assert!(!store.is_invited("dave@example.com").await.unwrap());
+    assert!(matches!(store.invite("carol@example.com", ada.id).await, Err(StorageError::Conflict(_))));
+}
+
+async fn rooms_are_listed_by_who_may_see_them(store: &DynStore, _url: &str) {
+    let ada = user(store, "Ada", Role::User).await;
+    let bob = user(store, "Bob", Role::User).await;
+    let room =
+        |name: &str, visibility, owner: &User| NewRoom { visibility, owner_id: Some(owner.id), ..new_room(name) };
+    let private = store.create_room(room("private", RoomVisibility::Private, &ada)).await.unwrap();
+    let public = store.create_room(room("public", RoomVisibility::Public, &ada)).await.unwrap();
+    let demo = store.create_room(room("demo", RoomVisibility::Demo, &ada)).await.unwrap();
+    let shared = store.create_room(room("shared", RoomVisibility::Private, &ada)).await.unwrap();
+    store.add_member(shared.id, bob.id, MemberRole::Viewer).await.unwrap();
+
+    let names = |rooms: Vec<domain::rooms::Room>| rooms.into_iter().map(|r| r.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(store.list_rooms(RoomViewer::Person(ada.id), 10).await.unwrap()),
+        ["shared", "demo", "public", "private"]
+    );
+    assert_eq!(names(store.list_rooms(RoomViewer::Person(bob.id), 10).await.unwrap()), ["shared", "demo", "public"]);
+    assert_eq!(names(store.list_rooms(RoomViewer::Guest, 10).await.unwrap()), ["demo"]);
+    assert_eq!(store.list_rooms(RoomViewer::Everything, 10).await.unwrap().len(), 4);
+    assert_eq!(private.visibility, RoomVisibility::Private);
+    assert_eq!(public.visibility, RoomVisibility::Public);
+    assert_eq!(demo.visibility, RoomVisibility::Demo);
+}
+
+async fn rooms_are_changed_and_deleted_with_their_contents(store: &DynStore, _url: &str) {
+    let room = store.create_room(new_room("before")).await.unwrap();
+    let changed = store
+        .update_room(room.id, RoomPatch { name: Some("after".into()), mode: Some(RoomMode::Auto), visibility: None })
+        .await
+        .unwrap();
+    assert_eq!(
+        (changed.name.as_str(), changed.mode, changed.visibility),
+        ("after", RoomMode::Auto, RoomVisibility::Private)
+    );
+    let public = store
+        .update_room(room.id, RoomPatch { visibility: Some(RoomVisibility::Public), ..RoomPatch::default() })
+        .await
+        .unwrap();
+    assert_eq!((public.name.as_str(), public.visibility), ("after", RoomVisibility::Public));
+    assert!(matches!(store.update_room(Uuid::now_v7(), RoomPatch::default()).await, Err(StorageError::NotFound(_))));
+
+    store.create_agent(agent(room.id, "Ada"), 12).await.unwrap();
+    let message = store.insert_message(human_message(room.id, "gone soon")).await.unwrap();
+    store.delete_room(room.id).await.unwrap();
+    assert!(store.get_room(room.id).await.unwrap().is_none());
+    assert!(store.get_message(message.id).await.unwrap().is_none(), "its messages went with it");
+    assert!(store.list_agents(room.id).await.unwrap().is_empty());
+    assert!(matches!(store.delete_room(room.id).await, Err(StorageError::NotFound(_))));
+}
+
+async fn usage_and_runs_count_per_person(store: &DynStore, _url: &str) {
+    let ada = user(store, "Ada", Role::User).await;
+    let bob = user(store, "Bob", Role::User).await;
+    let rooms = [store.create_room(new_room("one")).await.unwrap(), store.create_room(new_room("two")).await.unwrap()];
+    for room in &rooms {
+        let run =
+            NewRun { room_id: room.id, max_steps: 5, max_seconds: 5, budget_tokens: None, started_by: Some(ada.id) };
+        store.create_run(run).await.unwrap();
+    }
+    assert_eq!(store.count_running_runs_started_by(ada.id).await.unwrap(), 2);
+    assert_eq!(store.count_running_runs_started_by(bob.id).await.unwrap(), 0);
+    store.close_running_runs(RunStatus::Stopped, StopReason::ServerRestart).await.unwrap();
+    assert_eq!(store.count_running_runs_started_by(ada.id).await.unwrap(), 0);
+
+    let before = storage::now() - chrono::Duration::seconds(1);
+    for (who, tokens) in [(Some(ada.id), 100), (Some(ada.id), 50), (Some(bob.id), 7), (None, 1000)] {
+        store
+            .insert_usage_event(NewUsageEvent {
+                room_id: rooms[0].id,
+                agent_id: None,
+                message_id: None,
+                run_id: None,
+                provider: "demo".into(),
+                model: "demo".into(),
+                input_tokens: tokens,
+                output_tokens: 1,
+                estimated: true,
+                cost: 0.0,
+                user_id: who,
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.tokens_used_by_since(ada.id, before).await.unwrap(), 152);
+    assert_eq!(store.tokens_used_by_since(bob.id, before).await.unwrap(), 8);
+    let later = storage::now() + chrono::Duration::seconds(5);
+    assert_eq!(store.tokens_used_by_since(ada.id, later).await.unwrap(), 0);
 }
 
 async fn reopening_keeps_the_data_and_migrations_are_idempotent(store: &DynStore, url: &str) {

@@ -6,8 +6,7 @@ use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use domain::accounts::{AddMember, Member, UpdateMember};
 use domain::rooms::{
-    Agent, CreateAgent, CreateRoom, MessagePage, PostMessage, PostedMessage, Room, RoomSummary, UpdateAgent,
-    UpdateRoom,
+    Agent, CreateAgent, CreateRoom, MessagePage, PostMessage, PostedMessage, Room, RoomSummary, UpdateAgent, UpdateRoom,
 };
 use domain::runs::{Run, RunStarted, RunStopped, StartRun};
 use http::StatusCode;
@@ -15,8 +14,8 @@ use serde::Deserialize;
 use services::{members, rooms, runs, Services};
 use uuid::Uuid;
 
-use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::auth::Caller;
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::ApiError;
 use crate::state::AppState;
 
@@ -50,13 +49,19 @@ async fn create_room(
     Ok((StatusCode::CREATED, Json(rooms::create_room(&services, &actor, input).await?)))
 }
 
-async fn get_room(State(services): State<Services>,
-    Caller(actor): Caller, ApiPath(room_id): ApiPath<Uuid>) -> ApiResult<Json<Room>> {
+async fn get_room(
+    State(services): State<Services>,
+    Caller(actor): Caller,
+    ApiPath(room_id): ApiPath<Uuid>,
+) -> ApiResult<Json<Room>> {
     Ok(Json(rooms::get_room(&services, &actor, room_id).await?))
 }
 
-async fn list_agents(State(services): State<Services>,
-    Caller(actor): Caller, ApiPath(room_id): ApiPath<Uuid>) -> ApiResult<Json<Vec<Agent>>> {
+async fn list_agents(
+    State(services): State<Services>,
+    Caller(actor): Caller,
+    ApiPath(room_id): ApiPath<Uuid>,
+) -> ApiResult<Json<Vec<Agent>>> {
     Ok(Json(rooms::list_agents(&services, &actor, room_id).await?))
 }
 
@@ -121,13 +126,19 @@ async fn start_run(
     Ok((StatusCode::CREATED, Json(runs::start(&services, &actor, room_id, input).await?)))
 }
 
-async fn stop_run(State(services): State<Services>,
-    Caller(actor): Caller, ApiPath(room_id): ApiPath<Uuid>) -> ApiResult<Json<RunStopped>> {
+async fn stop_run(
+    State(services): State<Services>,
+    Caller(actor): Caller,
+    ApiPath(room_id): ApiPath<Uuid>,
+) -> ApiResult<Json<RunStopped>> {
     Ok(Json(runs::stop(&services, &actor, room_id).await?))
 }
 
-async fn list_runs(State(services): State<Services>,
-    Caller(actor): Caller, ApiPath(room_id): ApiPath<Uuid>) -> ApiResult<Json<Vec<Run>>> {
+async fn list_runs(
+    State(services): State<Services>,
+    Caller(actor): Caller,
+    ApiPath(room_id): ApiPath<Uuid>,
+) -> ApiResult<Json<Vec<Run>>> {
     Ok(Json(runs::list_runs(&services, &actor, room_id).await?))
 }
 

@@ -16,8 +16,8 @@ use services::rooms;
 use std::convert::Infallible;
 use uuid::Uuid;
 
-use crate::http::extract::{ApiPath, ApiQuery};
 use crate::auth::Caller;
+use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::ApiError;
 use crate::state::AppState;
 

@@ -155,8 +155,7 @@ pub async fn sse_connect(
 ) -> impl futures::Stream<Item = eventsource_stream::Event> + Unpin {
     use eventsource_stream::Eventsource;
     use futures::StreamExt;
-    let mut request =
-        reqwest::Client::new().get(url).header("accept", "text/event-stream").bearer_auth(token);
+    let mut request = reqwest::Client::new().get(url).header("accept", "text/event-stream").bearer_auth(token);
     if let Some(id) = last_event_id {
         request = request.header("last-event-id", id);
     }

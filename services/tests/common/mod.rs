@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
+use domain::accounts::Signup;
 use domain::events::RoomEvent;
-use domain::rooms::{Agent, CreateAgent, CreateRoom, RoomMode};
+use domain::rooms::{Agent, CreateAgent, CreateRoom, RoomMode, RoomVisibility};
 use fake_llm::FakeLlm;
 use services::events::{Feed, Subscription};
-use services::{rooms, Services, ServicesConfig};
+use services::{rooms, Actor, Principal, Services, ServicesConfig};
 use settings::Env;
 use storage::testing::TestDatabase;
 use uuid::Uuid;
@@ -21,6 +22,8 @@ pub enum Db {
 
 pub struct TestServices {
     pub services: Services,
+    /// The first account: an admin, who may do anything in any room.
+    pub admin: Actor,
     _database: TestDatabase,
 }
 
@@ -50,22 +53,34 @@ pub async fn services(db: Db, fake: &FakeLlm, extra: &[(&str, &str)]) -> TestSer
     vars.extend_from_slice(extra);
     let config = ServicesConfig::from_env(&Env::from_pairs(&vars)).expect("test configuration");
     let services = Services::new(config, database.store.clone()).expect("the services");
-    TestServices { services, _database: database }
+    let admin = person(&services, "Ada Admin").await;
+    TestServices { services, admin, _database: database }
 }
 
-pub async fn room(services: &Services, name: &str) -> Uuid {
-    let input = CreateRoom { name: name.to_owned(), mode: RoomMode::Auto };
-    rooms::create_room(services, input).await.expect("a room").id
+/// A new account; the first one made on a database is its admin.
+pub async fn person(services: &Services, name: &str) -> Actor {
+    let signup = Signup {
+        email: format!("{}@example.com", name.to_lowercase().replace(' ', ".")),
+        password: "correct horse battery".into(),
+        name: name.into(),
+    };
+    let user = services::accounts::signup(services, signup).await.expect("an account");
+    Actor::Person(Principal::from(&user))
 }
 
-pub async fn agent(services: &Services, room_id: Uuid, name: &str) -> Agent {
+pub async fn room(services: &TestServices, name: &str) -> Uuid {
+    let input = CreateRoom { name: name.to_owned(), mode: RoomMode::Auto, visibility: RoomVisibility::Private };
+    rooms::create_room(services, &services.admin, input).await.expect("a room").id
+}
+
+pub async fn agent(services: &TestServices, room_id: Uuid, name: &str) -> Agent {
     let input = CreateAgent {
         name: name.to_owned(),
         model: "gpt-4o-mini".to_owned(),
         system_prompt: format!("You are {name}."),
         temperature: 0.5,
     };
-    rooms::create_agent(services, room_id, input).await.expect("an agent")
+    rooms::create_agent(services, &services.admin, room_id, input).await.expect("an agent")
 }
 
 /// The next live event of a subscription, or a panic after `within`.
