@@ -114,7 +114,8 @@ async fn a_posted_message_is_stored_announced_and_answered(db: Db) {
 
     let page = rooms::list_messages(&services, &services.admin, room_id, None, None).await.unwrap();
     let stored: Vec<_> = page.messages.iter().map(|m| (m.sender_name.as_str(), m.content.as_str())).collect();
-    assert_eq!(stored, vec![("Guest", "Hi **Ada**"), ("Ada", "Hello there, Guest!")]);
+    assert_eq!(stored, vec![("Ada Admin", "Hi **Ada**"), ("Ada", "Hello there, Guest!")]);
+    assert_eq!(page.messages[0].sender_id, services.admin.user_id(), "a person's message names its author");
     let prompt = &fake.requests()[0].body["messages"];
     assert_eq!(prompt[0]["role"], "system");
     assert!(prompt.to_string().contains("Hi **Ada**"), "{prompt}");
