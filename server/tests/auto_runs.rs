@@ -253,7 +253,7 @@ async fn a_person_cutting_in_is_answered_next(db: Db) {
     assert_eq!(messages.len(), 4, "the run answered; no extra reply was scheduled");
     assert_eq!((messages[0]["sender_name"].as_str(), messages[0]["status"].as_str()), (Some("Ada"), Some("complete")));
     assert_eq!(messages[1]["sender_name"], "Cy");
-    assert_eq!(messages[1]["selection_reason"], "Answering Guest; mentioned as @Cy by Guest.");
+    assert_eq!(messages[1]["selection_reason"], "Answering Ada Admin; mentioned as @Cy by Ada Admin.");
 }
 
 async fn three_agents_rotate_with_cooldown(db: Db) {

@@ -132,8 +132,9 @@ async fn an_unknown_last_event_id_resets_the_client(db: Db) {
 
 async fn idle_streams_send_keep_alives(db: Db) {
     let fake = FakeLlm::start(Reply::words("hi")).await;
-    let (_app, room_id, server) = setup(db, &fake, &[("SSE_KEEPALIVE_SECONDS", "1")]).await;
-    let response = reqwest::get(format!("{server}/api/rooms/{room_id}/stream")).await.unwrap();
+    let (app, room_id, server) = setup(db, &fake, &[("SSE_KEEPALIVE_SECONDS", "1")]).await;
+    let response =
+        common::client_with_token(&app.token).get(format!("{server}/api/rooms/{room_id}/stream")).send().await.unwrap();
     assert_eq!(response.headers()["x-accel-buffering"], "no");
     assert!(response.headers()["cache-control"].to_str().unwrap().contains("no-cache"));
     let mut bytes = response.bytes_stream();

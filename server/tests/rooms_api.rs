@@ -327,7 +327,7 @@ async fn a_configured_provider_answers_with_real_usage_and_cost(db: Db) {
     let sent = &fake.requests()[0];
     assert_eq!(sent.body["temperature"], 0.2);
     assert!(sent.body["messages"][0]["content"].as_str().unwrap().starts_with("You are Ada, terse."));
-    assert_eq!(sent.body["messages"].as_array().unwrap().last().unwrap()["content"], "Guest: Caching?");
+    assert_eq!(sent.body["messages"].as_array().unwrap().last().unwrap()["content"], "Ada Admin: Caching?");
 
     let room_uuid = uuid::Uuid::parse_str(room_id).unwrap();
     let usage = app.state.services.store.list_usage_events(room_uuid).await.unwrap();

@@ -58,9 +58,11 @@ async fn signing_in_has_one_answer_for_every_wrong_guess_and_a_limit(db: Db) {
     let login = |email: &str, password: &str| Login { email: email.into(), password: password.into() };
     let client = Some("192.0.2.1".parse().unwrap());
 
-    let user = accounts::sign_in(&services, login(" Ada.Admin@Example.com ", "correct horse battery"), client).await.unwrap();
+    let user =
+        accounts::sign_in(&services, login(" Ada.Admin@Example.com ", "correct horse battery"), client).await.unwrap();
     assert_eq!(user.name, "Ada Admin");
-    let wrong_password = accounts::sign_in(&services, login("ada.admin@example.com", "nope nope"), client).await.unwrap_err();
+    let wrong_password =
+        accounts::sign_in(&services, login("ada.admin@example.com", "nope nope"), client).await.unwrap_err();
     let unknown = accounts::sign_in(&services, login("nobody@example.com", "nope nope"), client).await.unwrap_err();
     assert_eq!(wrong_password.code(), ErrorCode::Unauthenticated);
     assert_eq!(wrong_password.public_message(), unknown.public_message());
@@ -125,11 +127,17 @@ async fn each_room_role_may_do_what_it_should(db: Db) {
     assert_eq!(rooms::list_messages(&services, &viewer, room_id, None, None).await.unwrap().messages.len(), 1);
     // A private room is not there for someone outside it, whatever they try.
     assert_eq!(rooms::get_room(&services, &outsider, room_id).await.unwrap_err().code(), ErrorCode::NotFound);
-    assert_eq!(rooms::post_message(&services, &outsider, room_id, post("x")).await.unwrap_err().code(), ErrorCode::NotFound);
+    assert_eq!(
+        rooms::post_message(&services, &outsider, room_id, post("x")).await.unwrap_err().code(),
+        ErrorCode::NotFound
+    );
     assert!(rooms::list_rooms(&services, &outsider).await.unwrap().is_empty());
 
     let rename = || UpdateRoom { name: Some("Renamed".into()), ..UpdateRoom::default() };
-    assert_eq!(rooms::update_room(&services, &member, room_id, rename()).await.unwrap_err().code(), ErrorCode::Forbidden);
+    assert_eq!(
+        rooms::update_room(&services, &member, room_id, rename()).await.unwrap_err().code(),
+        ErrorCode::Forbidden
+    );
     rooms::update_room(&services, &owner, room_id, rename()).await.unwrap();
     let listed = members::list_members(&services, &viewer, room_id).await.unwrap();
     assert_eq!(listed.len(), 3);
@@ -138,7 +146,10 @@ async fn each_room_role_may_do_what_it_should(db: Db) {
     let public = UpdateRoom { visibility: Some(RoomVisibility::Public), ..UpdateRoom::default() };
     rooms::update_room(&services, &owner, room_id, public).await.unwrap();
     assert_eq!(rooms::get_room(&services, &outsider, room_id).await.unwrap().name, "Renamed");
-    assert_eq!(rooms::post_message(&services, &outsider, room_id, post("x")).await.unwrap_err().code(), ErrorCode::Forbidden);
+    assert_eq!(
+        rooms::post_message(&services, &outsider, room_id, post("x")).await.unwrap_err().code(),
+        ErrorCode::Forbidden
+    );
     assert_eq!(members::list_members(&services, &outsider, room_id).await.unwrap_err().code(), ErrorCode::Forbidden);
 
     // A room keeps an owner; a member may leave.
@@ -191,7 +202,8 @@ async fn admins_manage_people(db: Db) {
     let bob_id = bob.user_id().unwrap();
     assert_eq!(accounts::list_users(&services, &bob).await.unwrap_err().code(), ErrorCode::Forbidden);
     assert_eq!(accounts::list_users(&services, &Actor::Guest).await.unwrap_err().code(), ErrorCode::Unauthenticated);
-    let promoted = accounts::set_role(&services, &services.admin, bob_id, SetRole { role: Role::Operator }).await.unwrap();
+    let promoted =
+        accounts::set_role(&services, &services.admin, bob_id, SetRole { role: Role::Operator }).await.unwrap();
     assert_eq!(promoted.role, Role::Operator);
     let people = accounts::list_users(&services, &services.admin).await.unwrap();
     assert_eq!(people.len(), 2);

@@ -45,9 +45,9 @@ pub fn app(state: AppState) -> Router {
         provide_context(gateway.clone());
     };
 
-    Router::new()
-        .merge(health::router())
-        .merge(metrics::router())
+    // Everything people and scripts reach knows who is asking; probes and metrics must answer
+    // even when the database cannot, so they stay outside.
+    let identified = Router::new()
         .merge(rooms::router())
         .merge(accounts::router())
         .merge(control_plane(&state))
@@ -56,7 +56,12 @@ pub fn app(state: AppState) -> Router {
         .leptos_routes_with_context(&state, pages, page_context.clone(), move || shell(leptos_options.clone()))
         .fallback(file_and_error_handler_with_context::<AppState, _>(page_context, shell))
         .layer(axum::middleware::from_fn_with_state(state.services.clone(), auth::identify))
-        .layer(auth::session_layer(state.sessions.clone(), state.services.clone(), state.config.secure_cookies()))
+        .layer(auth::session_layer(state.sessions.clone(), state.services.clone(), state.config.secure_cookies()));
+
+    Router::new()
+        .merge(health::router())
+        .merge(metrics::router())
+        .merge(identified)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(observe::observe_layers!())
