@@ -42,6 +42,8 @@ async fn main() -> Result<(), Error> {
 struct Server {
     child: Child,
     base: String,
+    /// A personal API token of the first account (the admin), which every request carries.
+    token: String,
     _data: tempfile::TempDir,
 }
 
@@ -65,10 +67,11 @@ impl Server {
         }
         let child =
             command.spawn().map_err(|e| format!("start target/release/server (run `make build` first): {e}"))?;
-        let server = Server { child, base: format!("http://127.0.0.1:{port}"), _data: data };
+        let mut server = Server { child, base: format!("http://127.0.0.1:{port}"), token: String::new(), _data: data };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if reqwest::get(format!("{}/readyz", server.base)).await.is_ok_and(|r| r.status() == 200) {
+                server.token = server.first_account_token().await?;
                 return Ok(server);
             }
             if Instant::now() > deadline {
@@ -76,6 +79,39 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Creates the first account, as a newcomer does, and a personal API token with its session.
+    async fn first_account_token(&self) -> Result<String, Error> {
+        let client = reqwest::Client::new();
+        let signup = json!({"email": "bench@example.com", "password": "bench password 123", "name": "Bench"});
+        let response = client.post(format!("{}/api/auth/signup", self.base)).json(&signup).send().await?;
+        if response.status() != 201 {
+            return Err(format!("sign-up: {}", response.status()).into());
+        }
+        let cookie = response.headers().get("set-cookie").ok_or("a session cookie")?.to_str()?;
+        let cookie = cookie.split(';').next().unwrap_or_default().to_owned();
+        let token: Value = client
+            .post(format!("{}/api/tokens", self.base))
+            .header("cookie", cookie)
+            .json(&json!({"name": "bench"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(token["secret"].as_str().ok_or("a token")?.to_owned())
+    }
+
+    /// An HTTP client that signs every request with the admin's token.
+    fn client_builder(&self) -> reqwest::ClientBuilder {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let value = format!("Bearer {}", self.token).parse().expect("a valid header value");
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        reqwest::Client::builder().default_headers(headers)
+    }
+
+    fn client(&self) -> reqwest::Client {
+        self.client_builder().build().expect("an HTTP client")
     }
 
     /// Resident memory of the server process, in KiB.
@@ -147,7 +183,7 @@ async fn first_token_overhead() -> Result<(), Error> {
     println!("first-token overhead (200 messages)");
     let fake = FakeLlm::start(Reply::words("one two three")).await;
     let server = Server::start(&fake, &[]).await?;
-    let client = reqwest::Client::new();
+    let client = server.client();
     let room = room_with_agents(&client, &server.base, &["Ada"]).await?;
     let response = client.get(format!("{}/api/rooms/{room}/stream", server.base)).send().await?;
     let mut events = response.bytes_stream().eventsource();
@@ -194,7 +230,7 @@ async fn fan_out() -> Result<(), Error> {
     let words = (0..TOKENS).map(|i| format!("t{i}")).collect::<Vec<_>>().join(" ");
     let fake = FakeLlm::start(Reply::words(&words).with_token_delay(Duration::from_millis(20))).await;
     let server = Server::start(&fake, &[]).await?;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build()?;
+    let client = server.client_builder().pool_max_idle_per_host(0).build()?;
     let room = room_with_agents(&client, &server.base, &["Ada"]).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = server.rss_kib();
@@ -204,7 +240,7 @@ async fn fan_out() -> Result<(), Error> {
     let mut tasks = Vec::new();
     for index in 0..CLIENTS {
         let url = format!("{}/api/rooms/{room}/stream", server.base);
-        let client = reqwest::Client::new();
+        let client = server.client();
         let received = received.clone();
         let ready = ready_tx.clone();
         tasks.push(tokio::spawn(async move {
@@ -265,7 +301,7 @@ async fn server_rendering() -> Result<(), Error> {
     println!("server rendering of a room with 500 messages");
     let fake = FakeLlm::start(Reply::words("unused")).await;
     let server = Server::start(&fake, &[]).await?;
-    let client = reqwest::Client::new();
+    let client = server.client();
     let room = room_with_agents(&client, &server.base, &[]).await?;
     for i in 0..500 {
         let content =
@@ -296,7 +332,7 @@ async fn run_orchestration() -> Result<(), Error> {
     println!("auto-mode orchestration overhead per turn");
     let fake = FakeLlm::start(Reply::words("a short turn of five")).await;
     let server = Server::start(&fake, &[]).await?;
-    let client = reqwest::Client::new();
+    let client = server.client();
     let room = room_with_agents(&client, &server.base, &["Ada", "Bob"]).await?;
     let started = post(
         &client,
@@ -333,7 +369,7 @@ async fn concurrent_runs() -> Result<(), Error> {
     let words = (0..2000).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
     let fake = FakeLlm::start(Reply::words(&words).with_token_delay(Duration::from_millis(50))).await;
     let server = Server::start(&fake, &[("DATABASE_MAX_CONNECTIONS", "20")]).await?;
-    let client = reqwest::Client::new();
+    let client = server.client();
     let mut runs = Vec::new();
     for _ in 0..ROOMS {
         let room = room_with_agents(&client, &server.base, &["Ada", "Bob"]).await?;
