@@ -52,8 +52,10 @@ where
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
-/// The client's IP address from `ConnectInfo<SocketAddr>` (or axum's `MockConnectInfo` in tests),
-/// when the server provides it. Forwarding headers are not trusted.
+/// The client's IP address. A server that resolves it itself (behind proxies it trusts) leaves
+/// it in the request's extensions as a `ClientAddr`, which wins; otherwise it is the peer from
+/// `ConnectInfo<SocketAddr>` (or axum's `MockConnectInfo` in tests). Forwarding headers are
+/// never read here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub Option<IpAddr>);
 
@@ -61,6 +63,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(resolved) = parts.extensions.get::<ClientAddr>() {
+            return Ok(*resolved);
+        }
         let connected = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
         let mocked = || parts.extensions.get::<MockConnectInfo<SocketAddr>>().map(|info| info.0);
         Ok(ClientAddr(connected.or_else(mocked).map(|address| address.ip())))

@@ -60,6 +60,7 @@ impl SignInLimits {
     fn check(&self, address: Option<IpAddr>, email: &str) -> ServiceResult<()> {
         let now = governor::clock::Clock::now(&governor::clock::DefaultClock::default());
         let refused = |not_until: governor::NotUntil<_>| ServiceError::RateLimited {
+            limit: "Too many sign-in attempts".to_owned(),
             retry_after_seconds: not_until.wait_time_from(now).as_secs().max(1),
         };
         if let Some(address) = address {
@@ -78,6 +79,8 @@ impl SignInLimits {
 /// Creates an account. The very first one becomes the admin and may always be created, so a new
 /// installation needs no set-up; after that, `SIGNUP` decides.
 pub async fn signup(services: &Services, input: Signup) -> ServiceResult<User> {
+    // Nobody is signed in yet: only the client address limits how fast accounts are made.
+    services.write_limits.check(&Actor::Guest)?;
     let email = validate_email(&input.email)?;
     validate_password(&input.password)?;
     let name = validate_name("name", "Name", &input.name)?;

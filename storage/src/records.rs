@@ -39,6 +39,13 @@ pub struct NewAgent {
     pub temperature: f64,
 }
 
+/// How many agents a room may hold: active ones, and all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentLimits {
+    pub max_active: i64,
+    pub max_total: i64,
+}
+
 /// A partial update of an agent; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct AgentPatch {
