@@ -35,8 +35,10 @@ impl RateLimits {
 
     /// IPv6 clients are limited by their /64, which one subscriber commonly holds whole.
     pub fn check_address(&self, address: IpAddr) -> Result<(), GatewayError> {
-        self.per_address.check_key(&domain::addresses::rate_key(address)).map_err(|not_until| GatewayError::RateLimited {
-            retry_after_seconds: whole_seconds_at_least_one(not_until.wait_time_from(self.clock.now())),
+        self.per_address.check_key(&domain::addresses::rate_key(address)).map_err(|not_until| {
+            GatewayError::RateLimited {
+                retry_after_seconds: whole_seconds_at_least_one(not_until.wait_time_from(self.clock.now())),
+            }
         })
     }
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Days, Utc};
 use uuid::Uuid;
 
+use crate::llm::Provider;
 use crate::{lock, ServiceError, ServiceResult, Services};
 
 /// The wall clock budgets are counted on: the system's, unless stopped at an instant (tests
@@ -87,11 +88,16 @@ impl DailyBudget {
         format!("It resets at 00:00 UTC, in {wait}.")
     }
 
-    /// The refusal of a run start, for the person who asked.
+    /// The refusal of a request that would have a model generate on this budget (posting where
+    /// an agent would answer, starting a run): `QUOTA_EXCEEDED`, naming the limit and its reset.
     pub fn refusal(&self) -> ServiceError {
+        let whose = match self.payer {
+            Payer::Person(_) => "Your daily token budget",
+            Payer::Guests => "The daily token budget guests share",
+        };
         ServiceError::QuotaExceeded {
             message: format!(
-                "Your daily token budget is used up ({} tokens a day, {}). {}",
+                "{whose} is used up ({} tokens a day, {}). {}",
                 self.limit.unwrap_or_default(),
                 self.variable(),
                 self.resets()
@@ -140,6 +146,25 @@ pub async fn daily(services: &Services, payer: Payer) -> ServiceResult<DailyBudg
     Ok(DailyBudget { payer, limit: Some(limit), used, resets_at, now })
 }
 
+/// Refuses a post in `room_id` on `payer`'s account when their budget is spent and an agent on a
+/// paid model would answer it, so the writer is told at once instead of by a notice later. Rooms
+/// whose active agents all use the demo model cost nothing and are never refused.
+pub async fn check_before_reply(services: &Services, room_id: Uuid, payer: Payer) -> ServiceResult<()> {
+    let budget = daily(services, payer).await?;
+    if !budget.is_spent() {
+        return Ok(());
+    }
+    let agents = services.store.list_agents(room_id).await?;
+    let paid = agents
+        .iter()
+        .filter(|agent| agent.is_active)
+        .any(|agent| services.models.resolve(&agent.model).is_ok_and(|route| route.provider != Provider::Demo));
+    if paid {
+        return Err(budget.refusal());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +199,12 @@ mod tests {
         let guests = DailyBudget { payer: Payer::Guests, now: at("2025-03-04T23:00:00Z"), ..budget };
         assert!(guests.notice("-").contains("guests share") && guests.notice("-").contains("in 1 h."));
         assert_eq!(guests.refusal().retry_after(), Some(3600));
+        assert!(guests.refusal().public_message().starts_with("The daily token budget guests share is used up"));
+        assert_eq!(
+            budget.refusal().public_message(),
+            "Your daily token budget is used up (100 tokens a day, USER_DAILY_TOKENS). It resets at 00:00 UTC, \
+             in 5 h 13 min."
+        );
     }
 
     #[test]

@@ -28,8 +28,8 @@ pub mod write_limits;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 pub use access::{Actor, Principal, RoomAction};
-pub use domain::addresses::rate_key;
 pub use config::ServicesConfig;
+pub use domain::addresses::rate_key;
 pub use error::{ServiceError, ServiceResult};
 pub use recovery::Recovered;
 pub use state::Services;

@@ -213,6 +213,7 @@ pub async fn run_turn(services: &Services, turn: Turn, stop: &StopSignal) -> Ser
             estimated: message.usage_estimated,
             cost,
             user_id: turn.billed_to,
+            created_at: services.clock.now(),
         })
         .await?;
     metrics::counter!("llm_generations_total", "provider" => route.provider.as_str(), "status" => message.status.as_str())

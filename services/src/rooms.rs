@@ -12,6 +12,7 @@ use storage::{AgentLimits, AgentPatch, NewAgent, NewMessage, NewRoom, RoomPatch,
 use uuid::Uuid;
 
 use crate::access::{authorize_room, Actor, RoomAction};
+use crate::budgets::Payer;
 use crate::config::GuestAccess;
 use crate::context::GUEST_NAME;
 use crate::markdown::with_html;
@@ -93,12 +94,9 @@ pub async fn create_agent(
         temperature: validate_temperature(input.temperature)?,
     };
     let name = new.name.clone();
-    let limits = AgentLimits { max_active: limits::MAX_ACTIVE_AGENTS, max_total: services.config.limits.agents_per_room };
-    let agent = services
-        .store
-        .create_agent(new, limits)
-        .await
-        .map_err(|e| agent_write_error(services, e, &name))?;
+    let limits =
+        AgentLimits { max_active: limits::MAX_ACTIVE_AGENTS, max_total: services.config.limits.agents_per_room };
+    let agent = services.store.create_agent(new, limits).await.map_err(|e| agent_write_error(services, e, &name))?;
     tracing::info!(room_id = %room_id, agent_id = %agent.id, "agent added");
     Ok(agent)
 }
@@ -113,7 +111,13 @@ pub async fn update_agent(
     authorize_room(services, actor, room_id, RoomAction::Manage).await?;
     let patch = AgentPatch {
         name: input.name.as_deref().map(|n| validate_name("name", "Agent name", n)).transpose()?,
-        model: input.model.as_deref().map(validate_model).transpose()?.map(|m| allowed_model(services, m)).transpose()?,
+        model: input
+            .model
+            .as_deref()
+            .map(validate_model)
+            .transpose()?
+            .map(|m| allowed_model(services, m))
+            .transpose()?,
         system_prompt: input.system_prompt.as_deref().map(validate_system_prompt).transpose()?,
         temperature: input.temperature.map(validate_temperature).transpose()?,
         is_active: input.is_active,
@@ -189,6 +193,10 @@ pub async fn post_message(
     services.write_limits.check(actor)?;
     authorize_room(services, actor, room_id, RoomAction::Post).await?;
     let content = validate_content(&input.content)?;
+    // During a run, its next turn answers on its starter's budget; otherwise the writer's pays.
+    if !services.runs.is_running(room_id) {
+        crate::budgets::check_before_reply(services, room_id, Payer::from(actor.user_id())).await?;
+    }
     let (sender_id, sender_name) = match actor.person() {
         Some(person) => (Some(person.id), person.name.clone()),
         None => (None, GUEST_NAME.to_owned()),

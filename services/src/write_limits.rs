@@ -47,7 +47,10 @@ impl WriteLimits {
         if let (Some(person), Some(limit)) = (actor.person(), &self.per_person) {
             limit.limiter.check_key(&person.id).map_err(|not_until| {
                 refusal(
-                    format!("Too many writes: at most {} a minute per person (WRITE_RATE_PER_MINUTE)", limit.per_minute),
+                    format!(
+                        "Too many writes: at most {} a minute per person (WRITE_RATE_PER_MINUTE)",
+                        limit.per_minute
+                    ),
                     not_until,
                 )
             })?;
@@ -94,7 +97,12 @@ mod tests {
     use domain::accounts::Role;
 
     fn person() -> Actor {
-        Actor::Person(Principal { id: Uuid::new_v4(), email: "a@example.com".into(), name: "A".into(), role: Role::User })
+        Actor::Person(Principal {
+            id: Uuid::new_v4(),
+            email: "a@example.com".into(),
+            name: "A".into(),
+            role: Role::User,
+        })
     }
 
     fn config(per_person: u32, per_address: u32) -> LimitsConfig {
@@ -122,7 +130,9 @@ mod tests {
     #[tokio::test]
     async fn addresses_are_limited_by_their_key() {
         let limits = WriteLimits::new(&config(0, 1));
-        let at = |address: &str| crate::client::with_client(Some(address.parse().unwrap()), async { limits.check(&Actor::Guest) });
+        let at = |address: &str| {
+            crate::client::with_client(Some(address.parse().unwrap()), async { limits.check(&Actor::Guest) })
+        };
         assert!(at("2001:db8:1:2::1").await.is_ok());
         let refused = at("2001:db8:1:2::ffff").await.unwrap_err();
         assert!(refused.to_string().contains("WRITE_RATE_PER_ADDRESS_PER_MINUTE"), "{refused}");

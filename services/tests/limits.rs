@@ -17,7 +17,7 @@ use domain::rooms::{
 };
 use domain::runs::{RunStatus, StartRun, StopReason};
 use domain::{ErrorCode, PublicError};
-use fake_llm::{FakeLlm, Reply};
+use fake_llm::{FakeLlm, Gate, Reply};
 use services::client::with_client;
 use services::{accounts, rooms, runs, Actor, Services, ServicesConfig};
 use settings::Env;
@@ -115,8 +115,9 @@ async fn models_off_the_list_are_refused_and_fail_their_turn(db: Db) {
 }
 
 async fn at_most_the_configured_generations_are_in_flight(db: Db) {
-    // Every reply streams for a while, so replies asked for together would overlap.
-    let fake = FakeLlm::start(Reply::words("one two three").with_token_delay(Duration::from_millis(150))).await;
+    // Every reply is held back until the gate opens, so replies asked for together overlap.
+    let gate = Gate::new();
+    let fake = FakeLlm::start(Reply::words("one two three").held_by(&gate)).await;
     let services = services(db, &fake, &[("LLM_MAX_CONCURRENT", "2")]).await;
     let mut room_ids = Vec::new();
     for i in 0..5 {
@@ -127,6 +128,21 @@ async fn at_most_the_configured_generations_are_in_flight(db: Db) {
     for room_id in &room_ids {
         rooms::post_message(&services, &services.admin, *room_id, post("Go")).await.unwrap();
     }
+    // Every turn has begun (its message is written), but only two reached the provider; the
+    // other three wait for a slot.
+    eventually(WAIT, "every turn to begin", || async {
+        let mut begun = 0;
+        for room_id in &room_ids {
+            begun += messages(&services, *room_id).await.iter().filter(|m| m.sender_type == SenderType::Agent).count();
+        }
+        begun == 5
+    })
+    .await;
+    eventually(WAIT, "two requests", || async { fake.request_count() == 2 }).await;
+    assert_eq!(services.models.free_generation_slots(), 0);
+    assert_eq!(fake.request_count(), 2, "the slots are taken: no third request");
+
+    gate.open();
     for room_id in &room_ids {
         let replies = finished_agent_messages(&services, *room_id, 1).await;
         assert_eq!(replies[0].status, MessageStatus::Complete);
@@ -139,7 +155,9 @@ async fn at_most_the_configured_generations_are_in_flight(db: Db) {
         .map(|arrival| {
             requests
                 .iter()
-                .filter(|r| r.received_at <= arrival.received_at && r.finished_at.expect("finished") > arrival.received_at)
+                .filter(|r| {
+                    r.received_at <= arrival.received_at && r.finished_at.expect("finished") > arrival.received_at
+                })
                 .count()
         })
         .collect();
@@ -219,8 +237,9 @@ async fn a_person_may_have_only_so_many_runs_going(db: Db) {
 
 async fn a_burst_of_posts_is_answered_once_after_the_newest(db: Db) {
     let fake = FakeLlm::start(Reply::words("Got it")).await;
-    // The first answer streams for a second: the burst arrives meanwhile.
-    fake.script([Reply::words("First answer").with_token_delay(Duration::from_secs(1))]);
+    // The first answer is held back: the burst arrives while it is being written.
+    let gate = Gate::new();
+    fake.script([Reply::words("First answer").held_by(&gate)]);
     let services = services(db, &fake, &[]).await;
     let room_id = room(&services, "Busy").await;
     agent(&services, room_id, "Ada").await;
@@ -231,6 +250,7 @@ async fn a_burst_of_posts_is_answered_once_after_the_newest(db: Db) {
         rooms::post_message(&services, &services.admin, room_id, post(&format!("message {n}"))).await.unwrap();
     }
     assert!(services.queued_replies.is_queued(room_id), "one reply waits for its turn");
+    gate.open();
 
     let replies = finished_agent_messages(&services, room_id, 2).await;
     settled(&services).await;
@@ -246,7 +266,8 @@ async fn a_burst_of_posts_is_answered_once_after_the_newest(db: Db) {
 
 async fn a_waiting_reply_gives_up_at_stop_and_at_shutdown(db: Db) {
     let fake = FakeLlm::start(Reply::words("Never needed")).await;
-    fake.script([Reply::words("Slow answer").with_token_delay(Duration::from_secs(1))]);
+    let first = Gate::new();
+    fake.script([Reply::words("Slow answer").held_by(&first)]);
     let services = services(db, &fake, &[]).await;
     let admin = &services.admin;
     let room_id = room(&services, "Stoppable").await;
@@ -261,21 +282,39 @@ async fn a_waiting_reply_gives_up_at_stop_and_at_shutdown(db: Db) {
     let started = runs::start(&services, admin, room_id, run_limits(5)).await.unwrap();
     runs::stop(&services, admin, room_id).await.unwrap();
     assert!(!services.queued_replies.is_queued(room_id));
+    first.open();
     finished_agent_messages(&services, room_id, 1).await;
     settled(&services).await;
     assert_eq!(fake.request_count(), 1, "neither the waiting reply nor the run spoke");
     let run = runs::get_run(&services, admin, room_id, started.run_id).await.unwrap();
     assert_eq!((run.stop_reason, run.steps), (Some(StopReason::UserStop), 0));
 
-    // At shutdown a waiting reply gives up as well.
-    fake.script([Reply::words("Cut short").with_token_delay(Duration::from_secs(5))]);
+    // Stop answers that no run is going, yet still drops a reply waiting for its turn.
+    let second = Gate::new();
+    fake.script([Reply::words("Held again").held_by(&second)]);
     rooms::post_message(&services, admin, room_id, post("third")).await.unwrap();
     eventually(WAIT, "the next answer to begin", || async { fake.request_count() == 2 }).await;
     rooms::post_message(&services, admin, room_id, post("fourth")).await.unwrap();
     assert!(services.queued_replies.is_queued(room_id));
+    let no_run = runs::stop(&services, admin, room_id).await.unwrap_err();
+    assert_eq!(no_run.code(), ErrorCode::Conflict);
+    assert!(!services.queued_replies.is_queued(room_id));
+    second.open();
+    finished_agent_messages(&services, room_id, 2).await;
+    settled(&services).await;
+    assert_eq!(fake.request_count(), 2, "the dropped reply never asked");
+
+    // At shutdown a waiting reply gives up as well.
+    fake.script([Reply::words("Cut short").held_by(&Gate::new())]);
+    rooms::post_message(&services, admin, room_id, post("fifth")).await.unwrap();
+    eventually(WAIT, "the next answer to begin", || async { fake.request_count() == 3 }).await;
+    rooms::post_message(&services, admin, room_id, post("sixth")).await.unwrap();
+    assert!(services.queued_replies.is_queued(room_id));
     services.shutdown.cancel();
     settled(&services).await;
-    assert_eq!(fake.request_count(), 2, "the waiting reply never asked");
+    assert_eq!(fake.request_count(), 3, "the waiting reply never asked");
+    let cut = finished_agent_messages(&services, room_id, 3).await.pop().unwrap();
+    assert_eq!((cut.content.as_str(), cut.status), ("", MessageStatus::Interrupted));
 }
 
 async fn inactive_agents_count_towards_the_room_cap(db: Db) {
@@ -313,10 +352,38 @@ async fn the_daily_budget_stops_replies_and_runs_until_the_day_turns(db: Db) {
     rooms::post_message(&services, admin, room_id, post("first")).await.unwrap();
     finished_agent_messages(&services, room_id, 1).await;
     settled(&services).await;
-    let mut live = services.events.subscribe(room_id, None);
-    rooms::post_message(&services, admin, room_id, post("second")).await.unwrap();
-    settled(&services).await;
+    // With the budget spent, a post an agent would answer is refused, and nothing is stored.
+    let refused = rooms::post_message(&services, admin, room_id, post("second")).await.unwrap_err();
+    assert_eq!((refused.code(), refused.http_status()), (ErrorCode::QuotaExceeded, 429));
+    assert!(refused.retry_after().is_some_and(|s| (1..=86_400).contains(&s)), "{:?}", refused.retry_after());
+    let message = refused.public_message();
+    assert!(message.contains("USER_DAILY_TOKENS") && message.contains("resets at 00:00 UTC"), "{message}");
+    assert_eq!(messages(&services, room_id).await.len(), 2);
     assert_eq!(fake.request_count(), 1, "a spent budget sends nothing");
+    // Nor may a run start on a spent budget.
+    let refused = runs::start(&services, admin, room_id, run_limits(5)).await.unwrap_err();
+    assert_eq!((refused.code(), refused.http_status()), (ErrorCode::QuotaExceeded, 429));
+    assert!(refused.public_message().contains("USER_DAILY_TOKENS"), "{}", refused.public_message());
+    // Agents on the demo model cost nothing: a room of them still answers.
+    let free = room(&services, "Free").await;
+    rooms::create_agent(&services, admin, free, agent_input("Dee", "demo")).await.unwrap();
+    rooms::post_message(&services, admin, free, post("still here?")).await.unwrap();
+    assert_eq!(finished_agent_messages(&services, free, 1).await[0].model.as_deref(), Some("demo"));
+
+    // A new UTC day, a new budget. A reply is held back while a second post waits for its
+    // turn; the first reply spends the day's budget, so the waiting one is not made and the
+    // room is told why, live.
+    services.clock.set(Some(today.checked_add_days(Days::new(1)).unwrap()));
+    let gate = Gate::new();
+    fake.script([Reply::words("one two three").held_by(&gate)]);
+    rooms::post_message(&services, admin, room_id, post("third")).await.unwrap();
+    eventually(WAIT, "the answer to begin", || async { fake.request_count() == 2 }).await;
+    rooms::post_message(&services, admin, room_id, post("fourth")).await.unwrap();
+    let mut live = services.events.subscribe(room_id, None);
+    gate.open();
+    finished_agent_messages(&services, room_id, 2).await;
+    settled(&services).await;
+    assert_eq!(fake.request_count(), 2, "the waiting reply was not made");
     let notice = messages(&services, room_id).await.pop().unwrap();
     assert_eq!((notice.sender_type, notice.sender_name.as_str()), (SenderType::System, "System"));
     for part in ["Ada Admin's daily token budget", "20 tokens a day, USER_DAILY_TOKENS", "resets at 00:00 UTC"] {
@@ -329,19 +396,6 @@ async fn the_daily_budget_stops_replies_and_runs_until_the_day_turns(db: Db) {
         }
     }
     assert!(announced, "the notice was announced live");
-
-    // Nor may a run start on a spent budget.
-    let refused = runs::start(&services, admin, room_id, run_limits(5)).await.unwrap_err();
-    assert_eq!((refused.code(), refused.http_status()), (ErrorCode::QuotaExceeded, 429));
-    assert!(refused.retry_after().is_some_and(|s| (1..=86_400).contains(&s)), "{:?}", refused.retry_after());
-    assert!(refused.public_message().contains("USER_DAILY_TOKENS"), "{}", refused.public_message());
-
-    // A new UTC day, a new budget.
-    services.clock.set(Some(today.checked_add_days(Days::new(1)).unwrap()));
-    rooms::post_message(&services, admin, room_id, post("third")).await.unwrap();
-    finished_agent_messages(&services, room_id, 2).await;
-    settled(&services).await;
-    assert_eq!(fake.request_count(), 2);
 
     // A run's turns count against whoever started it: its first turn spends the day's budget and
     // the run ends before a second, saying why.
@@ -371,12 +425,11 @@ async fn guests_share_one_daily_budget(db: Db) {
     finished_agent_messages(&services, room_id, 1).await;
     settled(&services).await;
     assert_eq!(services.store.list_usage_events(room_id).await.unwrap()[0].user_id, None, "billed to the guests");
-    rooms::post_message(&services, &Actor::Guest, room_id, post("again")).await.unwrap();
-    settled(&services).await;
+    let refused = rooms::post_message(&services, &Actor::Guest, room_id, post("again")).await.unwrap_err();
+    assert_eq!((refused.code(), refused.http_status()), (ErrorCode::QuotaExceeded, 429));
+    let message = refused.public_message();
+    assert!(message.contains("guests share") && message.contains("GUEST_DAILY_TOKENS"), "{message}");
     assert_eq!(fake.request_count(), 1);
-    let notice = messages(&services, room_id).await.pop().unwrap();
-    assert_eq!(notice.sender_type, SenderType::System);
-    assert!(notice.content.contains("guests share") && notice.content.contains("GUEST_DAILY_TOKENS"), "{}", notice.content);
 
     // A signed-in person in the same room pays from their own budget.
     rooms::post_message(&services, &services.admin, room_id, post("my turn")).await.unwrap();

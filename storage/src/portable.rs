@@ -506,7 +506,7 @@ macro_rules! impl_portable_store {
                 .bind(new.estimated)
                 .bind(new.cost)
                 .bind(new.user_id)
-                .bind($crate::now())
+                .bind(chrono::SubsecRound::trunc_subsecs(new.created_at, 3))
                 .fetch_one(&self.pool)
                 .await?
                 .try_into()

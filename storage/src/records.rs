@@ -1,5 +1,6 @@
 //! What callers hand to storage to create or change rows.
 
+use chrono::{DateTime, Utc};
 use domain::accounts::Role;
 use domain::rooms::{MessageStatus, RoomMode, RoomVisibility, SenderType};
 use uuid::Uuid;
@@ -106,4 +107,6 @@ pub struct NewUsageEvent {
     pub cost: f64,
     /// Whose daily budget this counts against: the person who asked for the reply or started the run.
     pub user_id: Option<Uuid>,
+    /// When the generation ended, on the clock daily budgets are counted on (stored to the millisecond).
+    pub created_at: DateTime<Utc>,
 }

@@ -5,8 +5,8 @@ use domain::accounts::Role;
 use domain::rooms::{MemberRole, MessageStatus, RoomMode, RoomVisibility, SenderType};
 use domain::runs::{RunStatus, StopReason};
 use storage::{
-    AgentLimits, AgentPatch, DynStore, MessageOutcome, NewAgent, NewMessage, NewRoom, NewRun, NewUsageEvent, NewUser, PoolLimits,
-    RoomPatch, RoomViewer, StorageError, User,
+    AgentLimits, AgentPatch, DynStore, MessageOutcome, NewAgent, NewMessage, NewRoom, NewRun, NewUsageEvent, NewUser,
+    PoolLimits, RoomPatch, RoomViewer, StorageError, User,
 };
 use uuid::Uuid;
 
@@ -376,6 +376,7 @@ async fn usage_events_sum_to_the_run_cost(store: &DynStore, _url: &str) {
                 estimated: false,
                 cost,
                 user_id: None,
+                created_at: storage::now(),
             })
             .await
             .unwrap();
@@ -533,17 +534,21 @@ async fn usage_and_runs_count_per_person(store: &DynStore, _url: &str) {
     store.close_running_runs(RunStatus::Stopped, StopReason::ServerRestart).await.unwrap();
     assert_eq!(store.count_running_runs_started_by(ada.id).await.unwrap(), 0);
 
-    let before = storage::now() - chrono::Duration::seconds(1);
+    // A day of usage, stamped as the service layer stamps it, plus one event a moment before it.
+    let day: chrono::DateTime<chrono::Utc> = "2030-01-02T00:00:00Z".parse().unwrap();
+    let during = day + chrono::Duration::hours(9);
     // The demo model's generations are free: they count against nobody's budget.
-    for (who, tokens, provider) in [
-        (Some(ada.id), 100, "openai"),
-        (Some(ada.id), 50, "azure"),
-        (Some(ada.id), 5000, "demo"),
-        (Some(bob.id), 7, "qwen"),
-        (None, 1000, "openai"),
-        (None, 3000, "demo"),
+    for (who, tokens, provider, at) in [
+        (Some(ada.id), 100, "openai", during),
+        (Some(ada.id), 50, "azure", day),
+        (Some(ada.id), 5000, "demo", during),
+        (Some(ada.id), 70, "openai", day - chrono::Duration::milliseconds(1)),
+        (Some(bob.id), 7, "qwen", during),
+        (None, 1000, "openai", during),
+        (None, 3000, "demo", during),
+        (None, 400, "openai", day - chrono::Duration::hours(1)),
     ] {
-        store
+        let event = store
             .insert_usage_event(NewUsageEvent {
                 room_id: rooms[0].id,
                 agent_id: None,
@@ -556,16 +561,21 @@ async fn usage_and_runs_count_per_person(store: &DynStore, _url: &str) {
                 estimated: true,
                 cost: 0.0,
                 user_id: who,
+                created_at: at,
             })
             .await
             .unwrap();
+        assert_eq!(event.created_at, at, "stored at the time it was given");
     }
-    assert_eq!(store.tokens_used_by_since(ada.id, before).await.unwrap(), 152);
-    assert_eq!(store.tokens_used_by_since(bob.id, before).await.unwrap(), 8);
-    assert_eq!(store.tokens_used_by_guests_since(before).await.unwrap(), 1001);
-    let later = storage::now() + chrono::Duration::seconds(5);
-    assert_eq!(store.tokens_used_by_since(ada.id, later).await.unwrap(), 0);
-    assert_eq!(store.tokens_used_by_guests_since(later).await.unwrap(), 0);
+    assert_eq!(store.tokens_used_by_since(ada.id, day).await.unwrap(), 152);
+    assert_eq!(store.tokens_used_by_since(bob.id, day).await.unwrap(), 8);
+    assert_eq!(store.tokens_used_by_guests_since(day).await.unwrap(), 1001);
+    let yesterday = day - chrono::Duration::days(1);
+    assert_eq!(store.tokens_used_by_since(ada.id, yesterday).await.unwrap(), 223);
+    assert_eq!(store.tokens_used_by_guests_since(yesterday).await.unwrap(), 1402);
+    let next_day = day + chrono::Duration::days(1);
+    assert_eq!(store.tokens_used_by_since(ada.id, next_day).await.unwrap(), 0);
+    assert_eq!(store.tokens_used_by_guests_since(next_day).await.unwrap(), 0);
 }
 
 async fn reopening_keeps_the_data_and_migrations_are_idempotent(store: &DynStore, url: &str) {

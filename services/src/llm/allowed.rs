@@ -106,7 +106,8 @@ mod tests {
     #[test]
     fn wildcards_match_any_run_of_characters() {
         let list = AllowedModels::parse(" demo, gpt-4o-mini ,azure:*,qwen:qwen-*,gpt-4.1*,*-instruct ").unwrap();
-        for allowed in ["demo", "gpt-4o-mini", "azure:", "azure:my-gpt", "qwen:qwen-plus", "gpt-4.1", "gpt-4.1-nano", "x-instruct"]
+        for allowed in
+            ["demo", "gpt-4o-mini", "azure:", "azure:my-gpt", "qwen:qwen-plus", "gpt-4.1", "gpt-4.1-nano", "x-instruct"]
         {
             assert!(list.allows(allowed), "{allowed}");
         }

@@ -207,10 +207,7 @@ impl LanguageModels {
     pub fn resolve(&self, agent_model: &str) -> Result<ModelRoute, LlmError> {
         let route = self.route(agent_model)?;
         if !self.config.allowed_models.allows(&route.label()) {
-            return Err(LlmError::NotAllowed {
-                model: route.label(),
-                allowed: self.config.allowed_models.to_string(),
-            });
+            return Err(LlmError::NotAllowed { model: route.label(), allowed: self.config.allowed_models.to_string() });
         }
         Ok(route)
     }
