@@ -163,3 +163,36 @@ impl IntoResponse for GatewayError {
         ErrorReply::new(&self).into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn client_of(request: http::Request<()>) -> Option<IpAddr> {
+        let (mut parts, ()) = request.into_parts();
+        let Ok(ClientAddr(client)) = ClientAddr::from_request_parts(&mut parts, &()).await;
+        client
+    }
+
+    fn peer(address: &str) -> ConnectInfo<SocketAddr> {
+        ConnectInfo(SocketAddr::new(address.parse().unwrap(), 40_000))
+    }
+
+    #[tokio::test]
+    async fn the_address_the_server_resolved_wins_over_the_peer() {
+        let mut request = http::Request::new(());
+        request.extensions_mut().insert(peer("10.0.0.2"));
+        request.headers_mut().insert("x-forwarded-for", "198.51.100.1".parse().unwrap());
+        assert_eq!(client_of(request).await, Some("10.0.0.2".parse().unwrap()), "headers are never read here");
+
+        let mut request = http::Request::new(());
+        request.extensions_mut().insert(peer("10.0.0.2"));
+        request.extensions_mut().insert(ClientAddr(Some("203.0.113.4".parse().unwrap())));
+        assert_eq!(client_of(request).await, Some("203.0.113.4".parse().unwrap()));
+
+        let mut request = http::Request::new(());
+        request.extensions_mut().insert(MockConnectInfo(SocketAddr::new("192.0.2.9".parse().unwrap(), 1)));
+        assert_eq!(client_of(request).await, Some("192.0.2.9".parse().unwrap()));
+        assert_eq!(client_of(http::Request::new(())).await, None);
+    }
+}

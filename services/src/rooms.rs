@@ -50,6 +50,7 @@ pub async fn get_room(services: &Services, actor: &Actor, room_id: Uuid) -> Serv
 
 /// Renames the room or changes its mode or visibility (owners).
 pub async fn update_room(services: &Services, actor: &Actor, room_id: Uuid, input: UpdateRoom) -> ServiceResult<Room> {
+    services.write_limits.check(actor)?;
     authorize_room(services, actor, room_id, RoomAction::Manage).await?;
     let patch = RoomPatch {
         name: input.name.as_deref().map(|n| validate_name("name", "Room name", n)).transpose()?,
@@ -108,6 +109,7 @@ pub async fn update_agent(
     agent_id: Uuid,
     input: UpdateAgent,
 ) -> ServiceResult<Agent> {
+    services.write_limits.check(actor)?;
     authorize_room(services, actor, room_id, RoomAction::Manage).await?;
     let patch = AgentPatch {
         name: input.name.as_deref().map(|n| validate_name("name", "Agent name", n)).transpose()?,

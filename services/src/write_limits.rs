@@ -1,5 +1,5 @@
-//! Limits on how fast people write — posting, creating rooms and agents, starting runs, signing
-//! up — per person (`WRITE_RATE_PER_MINUTE`) and per client address
+//! Limits on how fast people write — posting, creating and changing rooms and agents, starting
+//! runs, signing up — per person (`WRITE_RATE_PER_MINUTE`) and per client address
 //! (`WRITE_RATE_PER_ADDRESS_PER_MINUTE`, IPv6 by /64), so a script cannot flood rooms or the
 //! model providers behind them. Guests are limited by their address only.
 
@@ -42,7 +42,9 @@ impl WriteLimits {
     }
 
     /// Counts one write by `actor` from the address of the request being served; refused with
-    /// `RATE_LIMITED` and how long to wait when either limit is spent.
+    /// `RATE_LIMITED` and how long to wait when either limit is spent. The person's allowance is
+    /// checked first, so one person's refused attempts never eat into what others at their
+    /// address may write; an attempt the address refuses still counts against its person.
     pub fn check(&self, actor: &Actor) -> ServiceResult<()> {
         if let (Some(person), Some(limit)) = (actor.person(), &self.per_person) {
             limit.limiter.check_key(&person.id).map_err(|not_until| {

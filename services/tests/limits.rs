@@ -442,7 +442,7 @@ async fn writes_are_limited_per_person(db: Db) {
     let services = services(db, &fake, &[("WRITE_RATE_PER_MINUTE", "3")]).await;
     let admin = &services.admin;
     let room_id = room(&services, "One").await;
-    agent(&services, room_id, "Ada").await;
+    let ada = agent(&services, room_id, "Ada").await;
     rooms::post_message(&services, admin, room_id, post("three writes")).await.unwrap();
 
     let refused = rooms::post_message(&services, admin, room_id, post("a fourth")).await.unwrap_err();
@@ -454,6 +454,11 @@ async fn writes_are_limited_per_person(db: Db) {
     let refused = rooms::create_agent(&services, admin, room_id, agent_input("Bob", "gpt-4o-mini")).await;
     assert_eq!(refused.unwrap_err().code(), ErrorCode::RateLimited);
     assert_eq!(runs::start(&services, admin, room_id, run_limits(1)).await.unwrap_err().code(), ErrorCode::RateLimited);
+    let rename = UpdateAgent { name: Some("Ada Lovelace".into()), ..UpdateAgent::default() };
+    let refused = rooms::update_agent(&services, admin, room_id, ada.id, rename).await;
+    assert_eq!(refused.unwrap_err().code(), ErrorCode::RateLimited);
+    let rename = UpdateRoom { name: Some("Uno".into()), ..UpdateRoom::default() };
+    assert_eq!(rooms::update_room(&services, admin, room_id, rename).await.unwrap_err().code(), ErrorCode::RateLimited);
     // Reading is not writing.
     rooms::list_messages(&services, admin, room_id, None, None).await.unwrap();
 
