@@ -75,9 +75,10 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> I
 }
 
 /// One `X-Forwarded-For` entry: an address, possibly with a port (`192.0.2.1:4711`,
-/// `[2001:db8::1]:443`), as some proxies write it.
+/// `[2001:db8::1]:443`) or in brackets (`[2001:db8::1]`), as some proxies write it.
 fn parse_hop(hop: &str) -> Option<IpAddr> {
-    hop.parse::<IpAddr>()
+    let bare = hop.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')).unwrap_or(hop);
+    bare.parse::<IpAddr>()
         .or_else(|_| hop.parse::<SocketAddr>().map(|socket| socket.ip()))
         .ok()
         .map(|address| address.to_canonical())
@@ -128,6 +129,7 @@ mod tests {
         assert_eq!(resolve(ip("10.1.2.3"), &headers, &trusted), ip("198.51.100.7"));
         assert_eq!(resolve(ip("10.1.2.3"), &forwarded(&["198.51.100.7:5123"]), &trusted), ip("198.51.100.7"));
         assert_eq!(resolve(ip("10.1.2.3"), &forwarded(&["[2001:db8::5]:443"]), &trusted), ip("2001:db8::5"));
+        assert_eq!(resolve(ip("10.1.2.3"), &forwarded(&["[2001:db8::6]"]), &trusted), ip("2001:db8::6"));
         // No header, or nothing but our own proxies: the request started at the left-most of them.
         assert_eq!(resolve(ip("10.1.2.3"), &HeaderMap::new(), &trusted), ip("10.1.2.3"));
         assert_eq!(resolve(ip("10.1.2.3"), &forwarded(&["10.9.9.9"]), &trusted), ip("10.9.9.9"));
