@@ -15,7 +15,7 @@ use crate::llm::{HttpClientError, LanguageModels};
 use crate::queued_replies::QueuedReplies;
 use crate::room_turns::RoomTurns;
 use crate::running_runs::RunningRuns;
-use crate::write_limits::WriteLimits;
+use crate::write_limits::{RateClock, WriteLimits};
 
 /// The service layer, cheap to clone and shared by the REST API, the server functions and the
 /// background work.
@@ -45,12 +45,15 @@ pub struct Services {
     pub queued_replies: Arc<QueuedReplies>,
     /// The wall clock daily budgets are counted on.
     pub clock: WallClock,
+    /// The monotonic clock the write and sign-in rate limits are counted on.
+    pub rate_clock: RateClock,
 }
 
 impl Services {
     pub fn new(config: ServicesConfig, store: DynStore) -> Result<Self, HttpClientError> {
         let models = LanguageModels::new(&config.llm)?;
-        let write_limits = WriteLimits::new(&config.limits);
+        let rate_clock = RateClock::default();
+        let write_limits = WriteLimits::new(&config.limits, rate_clock.clone());
         Ok(Self {
             config: Arc::new(config),
             store,
@@ -61,10 +64,11 @@ impl Services {
             runs: Arc::new(RunningRuns::default()),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
-            sign_in_limits: Arc::new(SignInLimits::default()),
+            sign_in_limits: Arc::new(SignInLimits::new(rate_clock.clone())),
             write_limits: Arc::new(write_limits),
             queued_replies: Arc::new(QueuedReplies::default()),
             clock: WallClock::default(),
+            rate_clock,
         })
     }
 }
