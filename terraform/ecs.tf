@@ -44,6 +44,10 @@ locals {
       LOG_FORMAT               = "json"
       DATABASE_MAX_CONNECTIONS = tostring(var.database_max_connections)
       SHUTDOWN_GRACE_SECONDS   = tostring(var.shutdown_grace_seconds)
+      # Viewers reach the tasks through CloudFront and the load balancer, which each append the
+      # address they were reached from to X-Forwarded-For: trusting both, the limits per client
+      # address see the viewer.
+      TRUSTED_PROXIES = join(",", concat([var.vpc_cidr], sort([for entry in data.aws_ec2_managed_prefix_list.cloudfront.entries : entry.cidr])))
     },
   )
 

@@ -65,10 +65,16 @@ mod ssr {
     }
 
     /// A server function's failure takes the one path every error takes to a response: its
-    /// status goes on the response, its public body to the browser.
+    /// status (and `Retry-After`, for a limit that lifts) goes on the response, its public body
+    /// to the browser.
     fn reply(error: &impl PublicError) -> AppError {
         let reply = ErrorReply::new(error);
         set_status(reply.status.as_u16());
+        if let Some(seconds) = reply.retry_after {
+            if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+                response.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+            }
+        }
         AppError::from(reply.body)
     }
 

@@ -60,6 +60,12 @@ impl Server {
             .env("GATEWAY_ROOT", data.path().join("control-plane"))
             .env("OPENAI_BASE_URL", fake.base_url())
             .env("RUST_LOG", "error")
+            // One person drives every benchmark at full speed: the per-person limits would
+            // measure themselves instead of the server.
+            .env("WRITE_RATE_PER_MINUTE", "0")
+            .env("WRITE_RATE_PER_ADDRESS_PER_MINUTE", "0")
+            .env("USER_DAILY_TOKENS", "0")
+            .env("RUNS_MAX_PER_USER", "10000")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         for (key, value) in extra {

@@ -3,6 +3,7 @@
 //! Nothing here may depend on a server-only crate: this crate is compiled to wasm.
 
 pub mod accounts;
+pub mod addresses;
 pub mod control_plane;
 pub mod error;
 pub mod events;

@@ -51,6 +51,8 @@ pub enum Reply {
         /// Prompt and completion tokens reported in the final chunk; `None` sends no usage.
         usage: Option<(i64, i64)>,
         ending: Ending,
+        /// When set, nothing is sent until the gate opens.
+        gate: Option<Gate>,
     },
     /// An HTTP error with a JSON body, optionally with `Retry-After`.
     Status { status: u16, message: String, retry_after: Option<u64> },
@@ -71,7 +73,17 @@ impl Reply {
             token_delay: Duration::ZERO,
             usage: Some((17, words.len() as i64)),
             ending: Ending::Done,
+            gate: None,
         }
+    }
+
+    /// Holds the reply back until `gate` opens: the request is recorded and answered with
+    /// headers at once, but no token is sent before then.
+    pub fn held_by(mut self, held_by: &Gate) -> Reply {
+        if let Reply::Stream { gate, .. } = &mut self {
+            *gate = Some(held_by.clone());
+        }
+        self
     }
 
     pub fn with_token_delay(mut self, delay: Duration) -> Reply {
@@ -100,6 +112,45 @@ impl Reply {
             *ending = how;
         }
         self
+    }
+}
+
+/// Holds back the replies made with [`Reply::held_by`] until it is opened, so a test can keep
+/// generations in flight for exactly as long as it needs instead of guessing with delays. Once
+/// open it stays open.
+#[derive(Debug, Clone)]
+pub struct Gate(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Gate {
+    pub fn new() -> Gate {
+        Gate(Arc::new(tokio::sync::watch::Sender::new(false)))
+    }
+
+    /// Lets every reply held by this gate go on.
+    pub fn open(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub fn is_open(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    async fn opened(&self) {
+        let mut open = self.0.subscribe();
+        // The sender lives in `self`, so the wait ends only when the gate opens.
+        let _ = open.wait_for(|open| *open).await;
+    }
+}
+
+impl Default for Gate {
+    fn default() -> Gate {
+        Gate::new()
+    }
+}
+
+impl PartialEq for Gate {
+    fn eq(&self, other: &Gate) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
@@ -283,9 +334,12 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             let _guard = HangUpGuard { shared: shared.clone(), finished: false };
             match std::future::pending::<Infallible>().await {}
         }
-        Reply::Stream { tokens, first_token_delay, token_delay, usage, ending } => {
+        Reply::Stream { tokens, first_token_delay, token_delay, usage, ending, gate } => {
             let stream = async_stream::stream! {
                 let mut guard = HangUpGuard { shared: shared.clone(), finished: false };
+                if let Some(gate) = &gate {
+                    gate.opened().await;
+                }
                 tokio::time::sleep(first_token_delay).await;
                 for (i, token) in tokens.iter().enumerate() {
                     if i > 0 {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use fake_llm::{Ending, FakeLlm, Reply};
+use fake_llm::{Ending, FakeLlm, Gate, Reply};
 use serde_json::{json, Value};
 
 fn url(fake: &FakeLlm) -> String {
@@ -123,6 +123,35 @@ async fn the_script_comes_first_then_the_fallback() {
     assert_eq!(content(&events(&post(&fake).await.text().await.unwrap())[0]).unwrap(), "changed");
     assert_eq!(fake.request_count(), 4);
     assert_eq!(fake.completed(), 4);
+}
+
+#[tokio::test]
+async fn a_held_reply_sends_nothing_until_its_gate_opens() {
+    let gate = Gate::new();
+    let fake = FakeLlm::start(Reply::words("let go").held_by(&gate)).await;
+    let held = tokio::spawn({
+        let url = url(&fake);
+        async move {
+            let response = reqwest::Client::new().post(url).body("{}").send().await.unwrap();
+            assert_eq!(response.status(), 200, "answered at once");
+            response.text().await.unwrap()
+        }
+    });
+    // Recorded when it arrives, and nothing sent while the gate is shut.
+    while fake.request_count() == 0 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!gate.is_open() && !held.is_finished());
+    assert!(fake.requests()[0].first_token_sent_at.is_none());
+    gate.open();
+    let body = held.await.unwrap();
+    let tokens: Vec<String> = events(&body).iter().filter_map(|e| content(e)).collect();
+    assert_eq!(tokens, ["let ", "go"]);
+    // An open gate stays open.
+    assert!(gate.is_open());
+    let again = post(&fake).await.text().await.unwrap();
+    assert_eq!(events(&again).iter().filter_map(|e| content(e)).collect::<Vec<_>>(), tokens);
+    assert_eq!(fake.completed(), 2);
 }
 
 #[tokio::test]

@@ -52,8 +52,10 @@ where
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
-/// The client's IP address from `ConnectInfo<SocketAddr>` (or axum's `MockConnectInfo` in tests),
-/// when the server provides it. Forwarding headers are not trusted.
+/// The client's IP address. A server that resolves it itself (behind proxies it trusts) leaves
+/// it in the request's extensions as a `ClientAddr`, which wins; otherwise it is the peer from
+/// `ConnectInfo<SocketAddr>` (or axum's `MockConnectInfo` in tests). Forwarding headers are
+/// never read here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub Option<IpAddr>);
 
@@ -61,6 +63,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(resolved) = parts.extensions.get::<ClientAddr>() {
+            return Ok(*resolved);
+        }
         let connected = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
         let mocked = || parts.extensions.get::<MockConnectInfo<SocketAddr>>().map(|info| info.0);
         Ok(ClientAddr(connected.or_else(mocked).map(|address| address.ip())))
@@ -156,5 +161,38 @@ pub fn from_query_rejection(rejection: &QueryRejection) -> GatewayError {
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         ErrorReply::new(&self).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn client_of(request: http::Request<()>) -> Option<IpAddr> {
+        let (mut parts, ()) = request.into_parts();
+        let Ok(ClientAddr(client)) = ClientAddr::from_request_parts(&mut parts, &()).await;
+        client
+    }
+
+    fn peer(address: &str) -> ConnectInfo<SocketAddr> {
+        ConnectInfo(SocketAddr::new(address.parse().unwrap(), 40_000))
+    }
+
+    #[tokio::test]
+    async fn the_address_the_server_resolved_wins_over_the_peer() {
+        let mut request = http::Request::new(());
+        request.extensions_mut().insert(peer("10.0.0.2"));
+        request.headers_mut().insert("x-forwarded-for", "198.51.100.1".parse().unwrap());
+        assert_eq!(client_of(request).await, Some("10.0.0.2".parse().unwrap()), "headers are never read here");
+
+        let mut request = http::Request::new(());
+        request.extensions_mut().insert(peer("10.0.0.2"));
+        request.extensions_mut().insert(ClientAddr(Some("203.0.113.4".parse().unwrap())));
+        assert_eq!(client_of(request).await, Some("203.0.113.4".parse().unwrap()));
+
+        let mut request = http::Request::new(());
+        request.extensions_mut().insert(MockConnectInfo(SocketAddr::new("192.0.2.9".parse().unwrap(), 1)));
+        assert_eq!(client_of(request).await, Some("192.0.2.9".parse().unwrap()));
+        assert_eq!(client_of(http::Request::new(())).await, None);
     }
 }

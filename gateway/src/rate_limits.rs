@@ -33,9 +33,12 @@ impl RateLimits {
         }
     }
 
+    /// IPv6 clients are limited by their /64, which one subscriber commonly holds whole.
     pub fn check_address(&self, address: IpAddr) -> Result<(), GatewayError> {
-        self.per_address.check_key(&address).map_err(|not_until| GatewayError::RateLimited {
-            retry_after_seconds: whole_seconds_at_least_one(not_until.wait_time_from(self.clock.now())),
+        self.per_address.check_key(&domain::addresses::rate_key(address)).map_err(|not_until| {
+            GatewayError::RateLimited {
+                retry_after_seconds: whole_seconds_at_least_one(not_until.wait_time_from(self.clock.now())),
+            }
         })
     }
 
@@ -98,6 +101,10 @@ mod tests {
         assert!(limits.check_address(address).is_ok());
         assert!(limits.check_address(address).is_err());
         assert!(limits.check_address("127.0.0.2".parse().unwrap()).is_ok());
+        assert!(limits.check_address("2001:db8:1:2::1".parse().unwrap()).is_ok());
+        assert!(limits.check_address("2001:db8:1:2::2".parse().unwrap()).is_ok());
+        assert!(limits.check_address("2001:db8:1:2:ffff::3".parse().unwrap()).is_err(), "one /64, one allowance");
+        assert!(limits.check_address("2001:db8:1:3::1".parse().unwrap()).is_ok());
     }
 
     #[test]

@@ -10,6 +10,8 @@ use gateway::GatewayConfig;
 use services::ServicesConfig;
 use settings::{ConfigError, Env};
 
+use crate::http::client_address::TrustedProxies;
+
 pub const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db?mode=rwc";
 
@@ -78,6 +80,8 @@ pub struct Config {
     pub public_url: String,
     /// `GATEWAY_ENABLED`: whether the control plane's routes and panel exist at all.
     pub gateway_enabled: bool,
+    /// `TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` is believed; by default nobody's.
+    pub trusted_proxies: TrustedProxies,
     /// Language-model providers and auto-mode turn-taking.
     pub services: ServicesConfig,
     /// The control plane's gateway: its folder, time limits and rate limits (`GATEWAY_*`).
@@ -128,6 +132,7 @@ impl Config {
                 }
             })?,
             gateway_enabled: env.flag("GATEWAY_ENABLED", true)?,
+            trusted_proxies: env.parse_or("TRUSTED_PROXIES", "", TrustedProxies::parse)?,
             services: ServicesConfig::from_env(env)?,
             gateway: GatewayConfig::from_env(env)?,
         })
@@ -155,6 +160,7 @@ mod tests {
         assert_eq!(config.sse_keep_alive, Duration::from_secs(15));
         assert_eq!(config.site_root, "target/site");
         assert_eq!(config.gateway, GatewayConfig::default());
+        assert_eq!(config.trusted_proxies, TrustedProxies::default());
     }
 
     #[test]
@@ -170,6 +176,7 @@ mod tests {
             ("LEPTOS_SITE_ROOT", "/srv/site"),
             ("RUN_COOLDOWN_TURNS", "2"),
             ("GATEWAY_ROOT", "/srv/cp"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8,192.0.2.1"),
         ])
         .unwrap();
         assert_eq!(config.site_addr, "0.0.0.0:8080".parse().unwrap());
@@ -182,6 +189,7 @@ mod tests {
         assert_eq!(config.site_root, "/srv/site");
         assert_eq!(config.services.run_cooldown_turns, 2);
         assert_eq!(config.gateway.root, std::path::PathBuf::from("/srv/cp"));
+        assert!(config.trusted_proxies.contains("10.3.2.1".parse().unwrap()));
     }
 
     #[test]
@@ -200,6 +208,8 @@ mod tests {
         assert_eq!(config(&[("DATABASE_MAX_CONNECTIONS", "0")]).unwrap_err().variable, "DATABASE_MAX_CONNECTIONS");
         assert_eq!(config(&[("GATEWAY_MAX_SESSIONS", "0")]).unwrap_err().variable, "GATEWAY_MAX_SESSIONS");
         assert_eq!(config(&[("LLM_MAX_RETRIES", "11")]).unwrap_err().variable, "LLM_MAX_RETRIES");
+        assert_eq!(config(&[("TRUSTED_PROXIES", "10.0.0.0/99")]).unwrap_err().variable, "TRUSTED_PROXIES");
+        assert_eq!(config(&[("USER_DAILY_TOKENS", "lots")]).unwrap_err().variable, "USER_DAILY_TOKENS");
     }
 
     #[test]

@@ -73,6 +73,7 @@ fn spawn_housekeeping(state: &AppState) {
     let services = &state.services;
     let events = services.events.clone();
     let sign_in_limits = services.sign_in_limits.clone();
+    let write_limits = services.write_limits.clone();
     let sessions = state.sessions.clone();
     let shutdown = services.shutdown.clone();
     services.tasks.spawn(async move {
@@ -86,6 +87,7 @@ fn spawn_housekeeping(state: &AppState) {
                         tracing::debug!(swept, "idle room channels released");
                     }
                     sign_in_limits.forget_idle();
+                    write_limits.forget_idle();
                     if let Err(error) = sessions.delete_expired().await {
                         tracing::warn!(%error, "could not delete expired sign-in sessions");
                     }

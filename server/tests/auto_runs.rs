@@ -275,7 +275,7 @@ async fn runs_in_several_rooms_proceed_at_once(db: Db) {
     // The first replies the provider gives hold their second token back for a few seconds.
     let held = Reply::words("in parallel").with_token_delay(Duration::from_secs(4));
     fake.script(std::iter::repeat_n(held, ROOMS));
-    let app = app_with(db, &fake, &[]).await;
+    let app = app_with(db, &fake, &[("RUNS_MAX_PER_USER", "5")]).await;
     let mut rooms = Vec::new();
     for i in 0..ROOMS {
         rooms.push(room_with_agents(&app, &[&format!("A{i}"), &format!("B{i}")]).await);

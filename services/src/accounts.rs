@@ -11,13 +11,14 @@ use domain::accounts::{
     UserSummary,
 };
 use domain::rooms::validate_name;
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::Quota;
 use sha2::{Digest, Sha256};
 use storage::{NewUser, StorageError, User};
 use uuid::Uuid;
 
 use crate::access::{Actor, Principal};
 use crate::config::SignupPolicy;
+use crate::write_limits::{keyed, refusal, KeyedLimiter, RateClock};
 use crate::{ServiceError, ServiceResult, Services};
 
 /// Prefix of every personal API token, so a leaked one is recognisable in logs and scanners.
@@ -42,26 +43,20 @@ fn summary(user: User) -> UserSummary {
 /// Limits on sign-in attempts, per client address and per account, so passwords cannot be
 /// guessed at speed from one place or spread over many.
 pub struct SignInLimits {
-    by_address: DefaultKeyedRateLimiter<IpAddr>,
-    by_account: DefaultKeyedRateLimiter<String>,
-}
-
-impl Default for SignInLimits {
-    fn default() -> Self {
-        let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
-        Self {
-            by_address: DefaultKeyedRateLimiter::keyed(per_minute(30)),
-            by_account: DefaultKeyedRateLimiter::keyed(per_minute(10)),
-        }
-    }
+    by_address: KeyedLimiter<IpAddr>,
+    by_account: KeyedLimiter<String>,
+    clock: RateClock,
 }
 
 impl SignInLimits {
+    pub fn new(clock: RateClock) -> Self {
+        let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
+        Self { by_address: keyed(per_minute(30), &clock), by_account: keyed(per_minute(10), &clock), clock }
+    }
+
     fn check(&self, address: Option<IpAddr>, email: &str) -> ServiceResult<()> {
-        let now = governor::clock::Clock::now(&governor::clock::DefaultClock::default());
-        let refused = |not_until: governor::NotUntil<_>| ServiceError::RateLimited {
-            retry_after_seconds: not_until.wait_time_from(now).as_secs().max(1),
-        };
+        let refused =
+            |not_until: governor::NotUntil<_>| refusal("Too many sign-in attempts".to_owned(), &not_until, &self.clock);
         if let Some(address) = address {
             self.by_address.check_key(&crate::rate_key(address)).map_err(refused)?;
         }
@@ -78,6 +73,8 @@ impl SignInLimits {
 /// Creates an account. The very first one becomes the admin and may always be created, so a new
 /// installation needs no set-up; after that, `SIGNUP` decides.
 pub async fn signup(services: &Services, input: Signup) -> ServiceResult<User> {
+    // Nobody is signed in yet: only the client address limits how fast accounts are made.
+    services.write_limits.check(&Actor::Guest)?;
     let email = validate_email(&input.email)?;
     validate_password(&input.password)?;
     let name = validate_name("name", "Name", &input.name)?;

@@ -1,10 +1,11 @@
-//! The service layer's configuration: language-model providers and auto-mode turn-taking,
-//! read once at start-up.
+//! The service layer's configuration: language-model providers, auto-mode turn-taking, access
+//! and the limits on spending, read once at start-up.
 
 use std::time::Duration;
 
 use settings::{ConfigError, Env, Secret};
 
+use crate::llm::allowed::{AllowedModels, Providers};
 use crate::llm::PriceTable;
 
 /// What the service layer needs to know from the environment.
@@ -16,6 +17,39 @@ pub struct ServicesConfig {
     pub run_cooldown_turns: i64,
     /// Who may create an account and what guests may do.
     pub access: AccessConfig,
+    /// What one person (or all guests together) may spend and how fast they may write.
+    pub limits: LimitsConfig,
+}
+
+/// Limits on what people may use of the server, so an account cannot spend the operator's model
+/// keys without bound. Zero turns a budget or a rate limit off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// `RUNS_MAX_PER_USER`: auto-dialogue runs one person may have going at once.
+    pub runs_per_user: i64,
+    /// `MAX_AGENTS_PER_ROOM`: agents a room may hold, inactive ones included.
+    pub agents_per_room: i64,
+    /// `USER_DAILY_TOKENS`: tokens of paid generations one person may use per UTC day (0: no limit).
+    pub user_daily_tokens: i64,
+    /// `GUEST_DAILY_TOKENS`: the same for all guests together (0: no limit).
+    pub guest_daily_tokens: i64,
+    /// `WRITE_RATE_PER_MINUTE`: writes one person may make per minute (0: no limit).
+    pub writes_per_minute: u32,
+    /// `WRITE_RATE_PER_ADDRESS_PER_MINUTE`: writes from one client address per minute (0: no limit).
+    pub writes_per_address_per_minute: u32,
+}
+
+impl LimitsConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            runs_per_user: env.number("RUNS_MAX_PER_USER", 3, 1..=10_000)?,
+            agents_per_room: env.number("MAX_AGENTS_PER_ROOM", 50, 1..=10_000)?,
+            user_daily_tokens: env.number("USER_DAILY_TOKENS", 200_000, 0..=i64::MAX)?,
+            guest_daily_tokens: env.number("GUEST_DAILY_TOKENS", 50_000, 0..=i64::MAX)?,
+            writes_per_minute: env.number("WRITE_RATE_PER_MINUTE", 60, 0..=1_000_000)?,
+            writes_per_address_per_minute: env.number("WRITE_RATE_PER_ADDRESS_PER_MINUTE", 120, 0..=1_000_000)?,
+        })
+    }
 }
 
 /// `SIGNUP`: who may create an account. The first account may always be created; it becomes
@@ -95,6 +129,10 @@ pub struct LlmConfig {
     pub prices: PriceTable,
     /// `DEMO_TOKEN_DELAY_MS`: the pace of the offline demo model.
     pub demo_token_delay: Duration,
+    /// `LLM_ALLOWED_MODELS`: the models agents may use; by default derived from the providers.
+    pub allowed_models: AllowedModels,
+    /// `LLM_MAX_CONCURRENT`: generations from paid providers in flight at once, server-wide.
+    pub max_concurrent: usize,
 }
 
 pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -107,6 +145,7 @@ impl ServicesConfig {
             llm: LlmConfig::from_env(env)?,
             run_cooldown_turns: env.number("RUN_COOLDOWN_TURNS", 1, 0..=11)?,
             access: AccessConfig::from_env(env)?,
+            limits: LimitsConfig::from_env(env)?,
         })
     }
 }
@@ -120,13 +159,27 @@ impl Default for ServicesConfig {
 
 impl LlmConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let openai_base_url = env.base_url("OPENAI_BASE_URL");
+        let openai_api_key = env.secret("OPENAI_API_KEY");
+        let azure_endpoint = env.base_url("AZURE_OPENAI_ENDPOINT");
+        let azure_api_key = env.secret("AZURE_OPENAI_API_KEY");
+        let dashscope_api_key = env.secret("DASHSCOPE_API_KEY");
+        let providers = Providers {
+            openai: openai_base_url.is_some() || openai_api_key.is_some(),
+            openai_key: openai_api_key.is_some(),
+            azure: azure_endpoint.is_some() && azure_api_key.is_some(),
+            dashscope: dashscope_api_key.is_some(),
+        };
+        let default_models = AllowedModels::defaults(providers).to_string();
         Ok(Self {
-            openai_base_url: env.base_url("OPENAI_BASE_URL"),
-            openai_api_key: env.secret("OPENAI_API_KEY"),
-            azure_endpoint: env.base_url("AZURE_OPENAI_ENDPOINT"),
-            azure_api_key: env.secret("AZURE_OPENAI_API_KEY"),
+            allowed_models: env.parse_or("LLM_ALLOWED_MODELS", &default_models, AllowedModels::parse)?,
+            max_concurrent: env.number("LLM_MAX_CONCURRENT", 32, 1..=10_000)?,
+            openai_base_url,
+            openai_api_key,
+            azure_endpoint,
+            azure_api_key,
             azure_api_version: env.text_or("AZURE_OPENAI_API_VERSION", DEFAULT_AZURE_API_VERSION),
-            dashscope_api_key: env.secret("DASHSCOPE_API_KEY"),
+            dashscope_api_key,
             dashscope_base_url: env
                 .base_url("DASHSCOPE_BASE_URL")
                 .unwrap_or_else(|| DEFAULT_DASHSCOPE_BASE_URL.to_owned()),
@@ -161,6 +214,53 @@ mod tests {
         assert_eq!(config.llm.context_tokens, 4000);
         assert_eq!(config.llm.demo_token_delay, Duration::from_millis(40));
         assert_eq!(config.llm.prices.cost("gpt-4o-mini", "gpt-4o-mini", 1_000_000, 0), Some(0.15));
+        assert_eq!(config.llm.allowed_models.to_string(), "demo");
+        assert_eq!(config.llm.max_concurrent, 32);
+        assert_eq!(
+            config.limits,
+            LimitsConfig {
+                runs_per_user: 3,
+                agents_per_room: 50,
+                user_daily_tokens: 200_000,
+                guest_daily_tokens: 50_000,
+                writes_per_minute: 60,
+                writes_per_address_per_minute: 120,
+            }
+        );
+    }
+
+    #[test]
+    fn limits_are_read_and_zero_turns_budgets_and_rates_off() {
+        let config = config(&[
+            ("OPENAI_API_KEY", "k"),
+            ("LLM_ALLOWED_MODELS", "demo, gpt-4o-mini"),
+            ("LLM_MAX_CONCURRENT", "4"),
+            ("RUNS_MAX_PER_USER", "1"),
+            ("MAX_AGENTS_PER_ROOM", "20"),
+            ("USER_DAILY_TOKENS", "0"),
+            ("GUEST_DAILY_TOKENS", "10"),
+            ("WRITE_RATE_PER_MINUTE", "0"),
+            ("WRITE_RATE_PER_ADDRESS_PER_MINUTE", "7"),
+        ])
+        .unwrap();
+        assert_eq!(config.llm.allowed_models.to_string(), "demo,gpt-4o-mini");
+        assert_eq!(config.llm.max_concurrent, 4);
+        assert_eq!((config.limits.runs_per_user, config.limits.agents_per_room), (1, 20));
+        assert_eq!((config.limits.user_daily_tokens, config.limits.guest_daily_tokens), (0, 10));
+        assert_eq!((config.limits.writes_per_minute, config.limits.writes_per_address_per_minute), (0, 7));
+    }
+
+    #[test]
+    fn the_default_model_list_follows_the_providers() {
+        let models = |vars: &[(&str, &str)]| config(vars).unwrap().llm.allowed_models.to_string();
+        assert_eq!(models(&[("OPENAI_API_KEY", "k")]), "demo,gpt-4o-mini,gpt-4o,gpt-4.1*,o4-mini");
+        assert_eq!(models(&[("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1")]), "demo,*");
+        assert_eq!(
+            models(&[("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com"), ("AZURE_OPENAI_API_KEY", "k")]),
+            "demo,azure:*"
+        );
+        assert_eq!(models(&[("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com")]), "demo");
+        assert_eq!(models(&[("DASHSCOPE_API_KEY", "k")]), "demo,qwen:*");
     }
 
     #[test]
@@ -194,6 +294,19 @@ mod tests {
         assert_eq!(config(&[("LLM_CONTEXT_TOKENS", "99")]).unwrap_err().variable, "LLM_CONTEXT_TOKENS");
         assert_eq!(config(&[("SIGNUP", "maybe")]).unwrap_err().variable, "SIGNUP");
         assert_eq!(config(&[("GUEST_ACCESS", "all")]).unwrap_err().variable, "GUEST_ACCESS");
+        for variable in [
+            "LLM_MAX_CONCURRENT",
+            "RUNS_MAX_PER_USER",
+            "MAX_AGENTS_PER_ROOM",
+            "USER_DAILY_TOKENS",
+            "GUEST_DAILY_TOKENS",
+            "WRITE_RATE_PER_MINUTE",
+            "WRITE_RATE_PER_ADDRESS_PER_MINUTE",
+        ] {
+            assert_eq!(config(&[(variable, "-1")]).unwrap_err().variable, variable);
+        }
+        assert_eq!(config(&[("LLM_MAX_CONCURRENT", "0")]).unwrap_err().variable, "LLM_MAX_CONCURRENT");
+        assert_eq!(config(&[("LLM_ALLOWED_MODELS", ",")]).unwrap_err().variable, "LLM_ALLOWED_MODELS");
         let prices = config(&[("LLM_PRICES", "gpt=1")]).unwrap_err();
         assert_eq!(prices.variable, "LLM_PRICES");
         assert!(prices.problem.contains("gpt=1"), "{prices}");

@@ -63,9 +63,11 @@ pub fn build_prompt(agent: &Agent, roster: &[Agent], history: &[Message], budget
     messages
 }
 
-/// Messages with text that was actually said (finished, or cut off with some text).
+/// Messages with text that was actually said (finished, or cut off with some text) by a person
+/// or an agent; the server's own notices are for the people in the room, not the agents.
 fn counts_as_said(message: &Message) -> bool {
-    !message.content.trim().is_empty()
+    message.sender_type != SenderType::System
+        && !message.content.trim().is_empty()
         && matches!(
             message.status,
             MessageStatus::Complete | MessageStatus::Stopped | MessageStatus::Interrupted | MessageStatus::Failed

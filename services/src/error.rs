@@ -27,9 +27,16 @@ pub enum ServiceError {
     /// Signed in, but not allowed; the message says what would be needed.
     #[error("{0}")]
     Forbidden(String),
-    /// Too many attempts; try again after the given number of seconds.
-    #[error("rate limited for {retry_after_seconds} s")]
-    RateLimited { retry_after_seconds: u64 },
+    /// Too many requests; `limit` names the limit in words for people, and waiting the given
+    /// number of seconds helps.
+    #[error("rate limited ({limit}) for {retry_after_seconds} s")]
+    RateLimited { limit: String, retry_after_seconds: u64 },
+    /// The agent's model is not on the server's list; the message names the list.
+    #[error("{0}")]
+    ModelNotAllowed(String),
+    /// A spending limit was reached; the message names it, and when it resets if it does.
+    #[error("{message}")]
+    QuotaExceeded { message: String, retry_after_seconds: Option<u64> },
     /// A dependency (the database, a provider) cannot be reached; the text is for the log.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -54,6 +61,8 @@ impl PublicError for ServiceError {
             ServiceError::Unauthenticated | ServiceError::WrongCredentials => ErrorCode::Unauthenticated,
             ServiceError::Forbidden(_) => ErrorCode::Forbidden,
             ServiceError::RateLimited { .. } => ErrorCode::RateLimited,
+            ServiceError::ModelNotAllowed(_) => ErrorCode::ModelNotAllowed,
+            ServiceError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
             ServiceError::Unavailable(_) => ErrorCode::Unavailable,
             ServiceError::Internal(_) => ErrorCode::Internal,
         }
@@ -67,9 +76,11 @@ impl PublicError for ServiceError {
             ServiceError::Unauthenticated => "Sign in first.".to_owned(),
             ServiceError::WrongCredentials => "The email or password is wrong.".to_owned(),
             ServiceError::Forbidden(message) => message.clone(),
-            ServiceError::RateLimited { retry_after_seconds } => {
-                format!("Too many attempts; wait {retry_after_seconds} seconds and try again.")
+            ServiceError::RateLimited { limit, retry_after_seconds } => {
+                format!("{limit}; wait {retry_after_seconds} seconds and try again.")
             }
+            ServiceError::ModelNotAllowed(message) => message.clone(),
+            ServiceError::QuotaExceeded { message, .. } => message.clone(),
             ServiceError::Unavailable(_) => "The service is temporarily unavailable; please retry.".to_owned(),
             ServiceError::Internal(_) => "Something went wrong on our side; it has been logged.".to_owned(),
         }
@@ -77,7 +88,8 @@ impl PublicError for ServiceError {
 
     fn retry_after(&self) -> Option<u64> {
         match self {
-            ServiceError::RateLimited { retry_after_seconds } => Some(*retry_after_seconds),
+            ServiceError::RateLimited { retry_after_seconds, .. } => Some(*retry_after_seconds),
+            ServiceError::QuotaExceeded { retry_after_seconds, .. } => *retry_after_seconds,
             _ => None,
         }
     }

@@ -11,12 +11,15 @@ use storage::{MessageOutcome, NewMessage, NewUsageEvent};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::budgets::{self, DailyBudget, Payer};
 use crate::context::build_prompt;
-use crate::llm::{estimate_tokens, ChatRequest, Chunk, LlmError, ModelRoute, Usage};
+use crate::llm::{estimate_tokens, ChatRequest, Chunk, LlmError, ModelRoute, Provider, Usage};
 use crate::{ServiceResult, Services};
 
 /// How often a streaming message's text is saved.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+/// Who the server's own notices in a room are from.
+pub const NOTICE_SENDER: &str = "System";
 /// How many recent messages are considered for the prompt before the token budget cuts them.
 const HISTORY_WINDOW: i64 = 200;
 
@@ -73,9 +76,10 @@ impl TurnContext {
         self.last_agent
     }
 
-    /// The room's newest message.
+    /// The room's newest message from a person or an agent (the server's notices are not part
+    /// of the conversation).
     pub fn latest(&self) -> Option<&Message> {
-        self.history.last()
+        self.history.iter().rev().find(|m| m.sender_type != SenderType::System)
     }
 
     pub fn agent_name(&self, id: Uuid) -> Option<&str> {
@@ -99,11 +103,14 @@ pub struct Turn {
     pub billed_to: Option<Uuid>,
 }
 
-/// Whether the agent spoke, or the turn could not fit the token allowance.
+/// Whether the agent spoke, or why it did not.
 #[derive(Debug, Clone)]
 pub enum TurnOutcome {
     Spoke(Box<TurnResult>),
+    /// The turn could not fit the token allowance.
     OverBudget,
+    /// The payer's daily token budget is used up; a notice in the room says so.
+    DailyBudgetSpent,
 }
 
 /// What a finished turn produced.
@@ -141,7 +148,22 @@ pub async fn run_turn(services: &Services, turn: Turn, stop: &StopSignal) -> Ser
         }
         request.max_tokens = request.max_tokens.min(u32::try_from(room_for_reply).unwrap_or(u32::MAX));
     }
-    let route = services.models.route(&turn.agent.model);
+    // A model taken off the list fails here, before any provider is asked.
+    let route = services.models.resolve(&turn.agent.model);
+    // Paid generations count against the payer's daily budget; the demo model is free.
+    if let Ok(route) = &route {
+        if route.provider != Provider::Demo {
+            let budget = budgets::daily(services, Payer::from(turn.billed_to)).await?;
+            if budget.is_spent() {
+                post_budget_notice(services, &turn, &budget).await?;
+                return Ok(TurnOutcome::DailyBudgetSpent);
+            }
+            if let Some(remaining) = budget.remaining() {
+                // A reply may use what is left today and no more.
+                request.max_tokens = request.max_tokens.min(u32::try_from(remaining).unwrap_or(u32::MAX));
+            }
+        }
+    }
 
     let message = store
         .insert_message(NewMessage {
@@ -169,6 +191,11 @@ pub async fn run_turn(services: &Services, turn: Turn, stop: &StopSignal) -> Ser
     };
 
     let streamed = stream_reply(services, &message, &route, &request, stop).await;
+    if !streamed.asked {
+        // Stopped while waiting for a slot: the provider was never asked and nothing was used.
+        let message = finish(services, &message, streamed, &request, None).await?;
+        return Ok(TurnOutcome::Spoke(Box::new(TurnResult { message, tokens_in: 0, tokens_out: 0, cost: 0.0 })));
+    }
     let tokens_in = streamed.usage.map(|u| u.prompt_tokens).unwrap_or_else(|| prompt_estimate(&request));
     let tokens_out = streamed.usage.map(|u| u.completion_tokens).unwrap_or_else(|| estimate_tokens(&streamed.text));
     let cost = services.models.prices().cost(&turn.agent.model, &route.model, tokens_in, tokens_out).unwrap_or(0.0);
@@ -186,6 +213,7 @@ pub async fn run_turn(services: &Services, turn: Turn, stop: &StopSignal) -> Ser
             estimated: message.usage_estimated,
             cost,
             user_id: turn.billed_to,
+            created_at: services.clock.now(),
         })
         .await?;
     metrics::counter!("llm_generations_total", "provider" => route.provider.as_str(), "status" => message.status.as_str())
@@ -193,7 +221,36 @@ pub async fn run_turn(services: &Services, turn: Turn, stop: &StopSignal) -> Ser
     Ok(TurnOutcome::Spoke(Box::new(TurnResult { message, tokens_in, tokens_out, cost })))
 }
 
+/// Tells the room that a turn was not taken because the payer's daily budget is used up, and
+/// when it resets.
+async fn post_budget_notice(services: &Services, turn: &Turn, budget: &DailyBudget) -> ServiceResult<()> {
+    let who = match turn.billed_to {
+        Some(user_id) => services.store.get_user(user_id).await?.map(|user| user.name),
+        None => None,
+    };
+    let notice = services
+        .store
+        .insert_message(NewMessage {
+            room_id: turn.room_id,
+            sender_type: SenderType::System,
+            sender_id: None,
+            sender_name: NOTICE_SENDER.to_owned(),
+            content: budget.notice(who.as_deref().unwrap_or("Someone")),
+            status: MessageStatus::Complete,
+            model: None,
+            selection_reason: None,
+            run_id: turn.run_id,
+        })
+        .await?;
+    tracing::info!(room_id = %turn.room_id, payer = ?budget.payer, used = budget.used, "daily token budget used up");
+    let notice = crate::markdown::with_html(notice);
+    services.events.publish(turn.room_id, &RoomEvent::MessageNew(notice));
+    Ok(())
+}
+
 struct Streamed {
+    /// Whether the request went to the provider.
+    asked: bool,
     text: String,
     status: MessageStatus,
     error: Option<String>,
@@ -205,6 +262,7 @@ struct Streamed {
 impl Default for Streamed {
     fn default() -> Self {
         Self {
+            asked: false,
             text: String::new(),
             status: MessageStatus::Complete,
             error: None,
@@ -227,6 +285,23 @@ async fn stream_reply(
     let mut out = Streamed::default();
     let elapsed_ms = |since: Instant| since.elapsed().as_millis() as i64;
 
+    // Paid generations wait for one of the server's `LLM_MAX_CONCURRENT` slots, for as long as
+    // no stop or shutdown comes, and hold it to their last token.
+    let waited = tokio::select! {
+        biased;
+        status = stop.stopped() => Err(status),
+        _ = services.shutdown.cancelled() => Err(MessageStatus::Interrupted),
+        slot = generation_slot(services, route) => Ok(slot),
+    };
+    let _slot = match waited {
+        Ok(slot) => slot,
+        Err(status) => {
+            out.status = status;
+            out.latency_ms = Some(elapsed_ms(started));
+            return out;
+        }
+    };
+    out.asked = true;
     let opened = tokio::select! {
         biased;
         status = stop.stopped() => { out.status = status; None }
@@ -279,6 +354,15 @@ async fn stream_reply(
     drop(reply);
     out.latency_ms = Some(elapsed_ms(started));
     out
+}
+
+/// A slot among the paid generations in flight; none is needed for the demo model, which costs
+/// nothing.
+async fn generation_slot<'a>(services: &'a Services, route: &ModelRoute) -> Option<tokio::sync::SemaphorePermit<'a>> {
+    if route.provider == Provider::Demo {
+        return None;
+    }
+    Some(services.models.generation_permit().await)
 }
 
 /// Forgets a message's live text however its stream ends.

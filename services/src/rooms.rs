@@ -8,10 +8,11 @@ use domain::rooms::{
     UpdateAgent, UpdateRoom,
 };
 use domain::turns::choose_responder;
-use storage::{AgentPatch, NewAgent, NewMessage, NewRoom, RoomPatch, RoomViewer};
+use storage::{AgentLimits, AgentPatch, NewAgent, NewMessage, NewRoom, RoomPatch, RoomViewer};
 use uuid::Uuid;
 
 use crate::access::{authorize_room, Actor, RoomAction};
+use crate::budgets::Payer;
 use crate::config::GuestAccess;
 use crate::context::GUEST_NAME;
 use crate::markdown::with_html;
@@ -24,6 +25,7 @@ const ROOM_LIST_LIMIT: i64 = 200;
 /// Creates a room owned by the person creating it.
 pub async fn create_room(services: &Services, actor: &Actor, input: CreateRoom) -> ServiceResult<RoomSummary> {
     let person = actor.require_person()?;
+    services.write_limits.check(actor)?;
     let name = validate_name("name", "Room name", &input.name)?;
     let new = NewRoom { name, mode: input.mode, visibility: input.visibility, owner_id: Some(person.id) };
     let room = services.store.create_room(new).await?;
@@ -48,6 +50,7 @@ pub async fn get_room(services: &Services, actor: &Actor, room_id: Uuid) -> Serv
 
 /// Renames the room or changes its mode or visibility (owners).
 pub async fn update_room(services: &Services, actor: &Actor, room_id: Uuid, input: UpdateRoom) -> ServiceResult<Room> {
+    services.write_limits.check(actor)?;
     authorize_room(services, actor, room_id, RoomAction::Manage).await?;
     let patch = RoomPatch {
         name: input.name.as_deref().map(|n| validate_name("name", "Room name", n)).transpose()?,
@@ -62,6 +65,7 @@ pub async fn update_room(services: &Services, actor: &Actor, room_id: Uuid, inpu
 /// Deletes the room with its agents, messages and runs (owners). A run going on in it is stopped first.
 pub async fn delete_room(services: &Services, actor: &Actor, room_id: Uuid) -> ServiceResult<()> {
     authorize_room(services, actor, room_id, RoomAction::Manage).await?;
+    services.queued_replies.cancel(room_id);
     if services.runs.is_running(room_id) {
         crate::runs::stop_running(services, room_id).await;
     }
@@ -81,17 +85,19 @@ pub async fn create_agent(
     room_id: Uuid,
     input: CreateAgent,
 ) -> ServiceResult<Agent> {
+    services.write_limits.check(actor)?;
     authorize_room(services, actor, room_id, RoomAction::Manage).await?;
     let new = NewAgent {
         room_id,
         name: validate_name("name", "Agent name", &input.name)?,
-        model: validate_model(&input.model)?,
+        model: allowed_model(services, validate_model(&input.model)?)?,
         system_prompt: validate_system_prompt(&input.system_prompt)?,
         temperature: validate_temperature(input.temperature)?,
     };
     let name = new.name.clone();
-    let agent =
-        services.store.create_agent(new, limits::MAX_ACTIVE_AGENTS).await.map_err(|e| agent_write_error(e, &name))?;
+    let limits =
+        AgentLimits { max_active: limits::MAX_ACTIVE_AGENTS, max_total: services.config.limits.agents_per_room };
+    let agent = services.store.create_agent(new, limits).await.map_err(|e| agent_write_error(services, e, &name))?;
     tracing::info!(room_id = %room_id, agent_id = %agent.id, "agent added");
     Ok(agent)
 }
@@ -103,10 +109,17 @@ pub async fn update_agent(
     agent_id: Uuid,
     input: UpdateAgent,
 ) -> ServiceResult<Agent> {
+    services.write_limits.check(actor)?;
     authorize_room(services, actor, room_id, RoomAction::Manage).await?;
     let patch = AgentPatch {
         name: input.name.as_deref().map(|n| validate_name("name", "Agent name", n)).transpose()?,
-        model: input.model.as_deref().map(validate_model).transpose()?,
+        model: input
+            .model
+            .as_deref()
+            .map(validate_model)
+            .transpose()?
+            .map(|m| allowed_model(services, m))
+            .transpose()?,
         system_prompt: input.system_prompt.as_deref().map(validate_system_prompt).transpose()?,
         temperature: input.temperature.map(validate_temperature).transpose()?,
         is_active: input.is_active,
@@ -116,14 +129,31 @@ pub async fn update_agent(
         .store
         .update_agent(room_id, agent_id, patch, limits::MAX_ACTIVE_AGENTS)
         .await
-        .map_err(|e| agent_write_error(e, &name))?;
+        .map_err(|e| agent_write_error(services, e, &name))?;
     Ok(agent)
+}
+
+/// `model` when agents may use it (`LLM_ALLOWED_MODELS`), otherwise `MODEL_NOT_ALLOWED` naming
+/// the list.
+fn allowed_model(services: &Services, model: String) -> ServiceResult<String> {
+    if services.models.is_allowed(&model) {
+        return Ok(model);
+    }
+    Err(ServiceError::ModelNotAllowed(format!(
+        "The model {model} is not allowed on this server. Allowed: {} (LLM_ALLOWED_MODELS; `*` stands for anything).",
+        services.models.allowed_models()
+    )))
 }
 
 /// The refusals of an agent write in words for people. Names are unique per room (ignoring
 /// case) so that an `@Name` mention points at one agent; the database enforces it.
-fn agent_write_error(error: storage::StorageError, name: &str) -> ServiceError {
+fn agent_write_error(services: &Services, error: storage::StorageError, name: &str) -> ServiceError {
     match error {
+        storage::StorageError::LimitReached(storage::TOO_MANY_AGENTS) => ServiceError::LimitReached(format!(
+            "A room can hold at most {} agents, inactive ones included (MAX_AGENTS_PER_ROOM); give an inactive \
+             one a new name and persona instead.",
+            services.config.limits.agents_per_room
+        )),
         storage::StorageError::LimitReached(_) => ServiceError::LimitReached(format!(
             "A room can have at most {} active agents; deactivate one first.",
             limits::MAX_ACTIVE_AGENTS
@@ -162,8 +192,13 @@ pub async fn post_message(
     room_id: Uuid,
     input: PostMessage,
 ) -> ServiceResult<Message> {
+    services.write_limits.check(actor)?;
     authorize_room(services, actor, room_id, RoomAction::Post).await?;
     let content = validate_content(&input.content)?;
+    // During a run, its next turn answers on its starter's budget; otherwise the writer's pays.
+    if !services.runs.is_running(room_id) {
+        crate::budgets::check_before_reply(services, room_id, Payer::from(actor.user_id())).await?;
+    }
     let (sender_id, sender_name) = match actor.person() {
         Some(person) => (Some(person.id), person.name.clone()),
         None => (None, GUEST_NAME.to_owned()),
@@ -193,13 +228,22 @@ pub async fn post_message(
 }
 
 /// Answers `trigger` with one agent turn in the background. Replies in a room are taken one at
-/// a time, so they never interleave.
+/// a time, so they never interleave, and at most one waits: posts made while it waits make it
+/// answer the newest of them instead, so a burst costs one generation, not one each.
 fn schedule_reply(services: &Services, trigger: Message, billed_to: Option<Uuid>) {
+    let room_id = trigger.room_id;
+    let Some(waiter) = services.queued_replies.queue(trigger, billed_to) else { return };
     let services = services.clone();
     services.tasks.clone().spawn(async move {
-        let room_id = trigger.room_id;
-        let _turn = services.room_turns.acquire(room_id).await;
-        if services.shutdown.is_cancelled() {
+        let _turn = tokio::select! {
+            guard = services.room_turns.acquire(room_id) => guard,
+            // Stopped or deleted while waiting: nothing more to say.
+            _ = waiter.cancel.cancelled() => return,
+            _ = services.shutdown.cancelled() => return,
+        };
+        let Some((trigger, billed_to)) = services.queued_replies.take(room_id, waiter.id) else { return };
+        // A run that began meanwhile answers the room itself.
+        if services.shutdown.is_cancelled() || services.runs.is_running(room_id) {
             return;
         }
         if let Err(error) = answer(&services, &trigger, billed_to).await {

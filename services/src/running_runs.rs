@@ -22,6 +22,9 @@ pub(crate) struct RunHandle {
 #[derive(Default)]
 pub struct RunningRuns {
     by_room: Mutex<HashMap<Uuid, RunHandle>>,
+    /// Held while a start counts the starter's runs and records the new one, so two starts at
+    /// once cannot both pass the per-person limit.
+    pub(crate) starting: tokio::sync::Mutex<()>,
 }
 
 impl RunningRuns {

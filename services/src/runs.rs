@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::access::{authorize_room, Actor, RoomAction};
+use crate::budgets::Payer;
 use crate::replies::{run_turn, StopSignal, Turn, TurnContext, TurnOutcome};
 use crate::running_runs::RunHandle;
 use crate::{ServiceError, ServiceResult, Services};
@@ -26,6 +27,7 @@ const MAX_CONSECUTIVE_FAILURES: u32 = 2;
 
 /// Starts an auto-dialogue run in a room.
 pub async fn start(services: &Services, actor: &Actor, room_id: Uuid, input: StartRun) -> ServiceResult<RunStarted> {
+    services.write_limits.check(actor)?;
     authorize_room(services, actor, room_id, RoomAction::Run).await?;
     if !(1..=limits::MAX_STEPS).contains(&input.max_steps) {
         return Err(ServiceError::invalid("max_steps", format!("max_steps must be from 1 to {}.", limits::MAX_STEPS)));
@@ -48,6 +50,23 @@ pub async fn start(services: &Services, actor: &Actor, room_id: Uuid, input: Sta
     }
     if services.runs.is_running(room_id) {
         return Err(ServiceError::Conflict("A run is already active in this room.".into()));
+    }
+    let starter = actor.require_person()?;
+    let budget = crate::budgets::daily(services, Payer::Person(starter.id)).await?;
+    if budget.is_spent() {
+        return Err(budget.refusal());
+    }
+    // Counting and recording under one lock, so two starts at once cannot both squeeze in.
+    let _starting = services.runs.starting.lock().await;
+    let going = services.store.count_running_runs_started_by(starter.id).await?;
+    let most = services.config.limits.runs_per_user;
+    if going >= most {
+        return Err(ServiceError::QuotaExceeded {
+            message: format!(
+                "You have {going} runs going, the most one person may (RUNS_MAX_PER_USER = {most}); stop one first."
+            ),
+            retry_after_seconds: None,
+        });
     }
     // The database refuses a second running run too, even from another server.
     let run = services
@@ -107,6 +126,8 @@ pub async fn stop(services: &Services, actor: &Actor, room_id: Uuid) -> ServiceR
 
 /// Stops the room's run, if one is going, and waits (briefly) for its final state.
 pub(crate) async fn stop_running(services: &Services, room_id: Uuid) -> Option<RunStopped> {
+    // A reply waiting for its turn is stopped as well: Stop means the room goes quiet.
+    services.queued_replies.cancel(room_id);
     let (run_id, mut done) = services.runs.request_stop(room_id)?;
     let finished = tokio::time::timeout(STOP_WAIT, done.wait_for(Option::is_some)).await;
     let status = match finished {
@@ -248,7 +269,8 @@ impl RunDriver {
                 }
             }?;
             let result = match outcome {
-                TurnOutcome::OverBudget => return Ok(StopReason::BudgetTokens),
+                // The run's own budget, or its starter's daily one (the room was told which).
+                TurnOutcome::OverBudget | TurnOutcome::DailyBudgetSpent => return Ok(StopReason::BudgetTokens),
                 TurnOutcome::Spoke(result) => result,
             };
             self.steps += 1;

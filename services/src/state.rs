@@ -7,12 +7,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::accounts::SignInLimits;
+use crate::budgets::WallClock;
 use crate::config::ServicesConfig;
 use crate::events::{EventHub, Retention};
 use crate::live_texts::LiveTexts;
 use crate::llm::{HttpClientError, LanguageModels};
+use crate::queued_replies::QueuedReplies;
 use crate::room_turns::RoomTurns;
 use crate::running_runs::RunningRuns;
+use crate::write_limits::{RateClock, WriteLimits};
 
 /// The service layer, cheap to clone and shared by the REST API, the server functions and the
 /// background work.
@@ -36,11 +39,21 @@ pub struct Services {
     pub tasks: TaskTracker,
     /// Limits on sign-in attempts.
     pub sign_in_limits: Arc<SignInLimits>,
+    /// Limits on how fast people and addresses write.
+    pub write_limits: Arc<WriteLimits>,
+    /// The reply waiting for its turn in each room, at most one.
+    pub queued_replies: Arc<QueuedReplies>,
+    /// The wall clock daily budgets are counted on.
+    pub clock: WallClock,
+    /// The monotonic clock the write and sign-in rate limits are counted on.
+    pub rate_clock: RateClock,
 }
 
 impl Services {
     pub fn new(config: ServicesConfig, store: DynStore) -> Result<Self, HttpClientError> {
         let models = LanguageModels::new(&config.llm)?;
+        let rate_clock = RateClock::default();
+        let write_limits = WriteLimits::new(&config.limits, rate_clock.clone());
         Ok(Self {
             config: Arc::new(config),
             store,
@@ -51,7 +64,11 @@ impl Services {
             runs: Arc::new(RunningRuns::default()),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
-            sign_in_limits: Arc::new(SignInLimits::default()),
+            sign_in_limits: Arc::new(SignInLimits::new(rate_clock.clone())),
+            write_limits: Arc::new(write_limits),
+            queued_replies: Arc::new(QueuedReplies::default()),
+            clock: WallClock::default(),
+            rate_clock,
         })
     }
 }

@@ -31,6 +31,11 @@ pub use records::*;
 pub use rows::User;
 pub use sqlite::SqliteStore;
 
+/// What `create_agent` refuses when the room holds `max_total` agents, inactive ones included.
+pub const TOO_MANY_AGENTS: &str = "the room already holds the maximum number of agents";
+/// What `create_agent` and reactivating refuse when the room has `max_active` active agents.
+pub const TOO_MANY_ACTIVE_AGENTS: &str = "the room already has the maximum number of active agents";
+
 /// The store shared by every part of the server.
 pub type DynStore = Arc<dyn Store>;
 
@@ -169,8 +174,9 @@ pub trait Store: AccountStore + Send + Sync + fmt::Debug {
     async fn list_rooms(&self, viewer: RoomViewer, limit: i64) -> Result<Vec<Room>>;
 
     // --- agents ---
-    /// Fails with `LimitReached` when the room already has `max_active` active agents.
-    async fn create_agent(&self, new: NewAgent, max_active: i64) -> Result<Agent>;
+    /// Fails with `LimitReached` ([`TOO_MANY_AGENTS`] or [`TOO_MANY_ACTIVE_AGENTS`]) when the room
+    /// already holds as many agents, or active agents, as `limits` allow.
+    async fn create_agent(&self, new: NewAgent, limits: AgentLimits) -> Result<Agent>;
     async fn get_agent(&self, room_id: Uuid, agent_id: Uuid) -> Result<Option<Agent>>;
     /// In the order they were added.
     async fn list_agents(&self, room_id: Uuid) -> Result<Vec<Agent>>;
@@ -210,8 +216,11 @@ pub trait Store: AccountStore + Send + Sync + fmt::Debug {
     // --- usage ---
     async fn insert_usage_event(&self, new: NewUsageEvent) -> Result<UsageEvent>;
     async fn list_usage_events(&self, room_id: Uuid) -> Result<Vec<UsageEvent>>;
-    /// Tokens (prompt and reply) of the generations counted against the person since `since`.
+    /// Tokens (prompt and reply) of the paid generations (the demo model's are free) counted
+    /// against the person since `since`.
     async fn tokens_used_by_since(&self, user_id: Uuid, since: DateTime<Utc>) -> Result<i64>;
+    /// The same for generations counted against nobody in particular: guests' replies.
+    async fn tokens_used_by_guests_since(&self, since: DateTime<Utc>) -> Result<i64>;
     /// The summed cost of a run's generations.
     async fn run_cost(&self, run_id: Uuid) -> Result<f64>;
 }

@@ -146,12 +146,14 @@ macro_rules! impl_portable_store {
             }
 
             #[tracing::instrument(skip_all, err)]
-            async fn create_agent(&self, new: $crate::NewAgent, max_active: i64) -> $crate::Result<domain::rooms::Agent> {
+            async fn create_agent(&self, new: $crate::NewAgent, limits: $crate::AgentLimits) -> $crate::Result<domain::rooms::Agent> {
                 let mut tx = self.pool.begin().await?;
                 lock_room(&mut *tx, new.room_id).await?;
-                let active = count_active_agents(&mut *tx, new.room_id).await?;
-                if active >= max_active {
-                    return Err($crate::StorageError::LimitReached("the room already has the maximum number of active agents"));
+                if count_agents(&mut *tx, new.room_id).await? >= limits.max_total {
+                    return Err($crate::StorageError::LimitReached($crate::TOO_MANY_AGENTS));
+                }
+                if count_active_agents(&mut *tx, new.room_id).await? >= limits.max_active {
+                    return Err($crate::StorageError::LimitReached($crate::TOO_MANY_ACTIVE_AGENTS));
                 }
                 let agent = sqlx::query_as::<_, $crate::rows::AgentRow>(concat!(
                     "INSERT INTO agents (id, room_id, name, model, system_prompt, temperature, is_active, created_at) \
@@ -218,7 +220,7 @@ macro_rules! impl_portable_store {
                 if patch.is_active == Some(true) && !was_active
                     && count_active_agents(&mut *tx, room_id).await? >= max_active
                 {
-                    return Err($crate::StorageError::LimitReached("the room already has the maximum number of active agents"));
+                    return Err($crate::StorageError::LimitReached($crate::TOO_MANY_ACTIVE_AGENTS));
                 }
                 let agent = sqlx::query_as::<_, $crate::rows::AgentRow>(concat!(
                     "UPDATE agents SET name = COALESCE($3, name), model = COALESCE($4, model), \
@@ -504,7 +506,7 @@ macro_rules! impl_portable_store {
                 .bind(new.estimated)
                 .bind(new.cost)
                 .bind(new.user_id)
-                .bind($crate::now())
+                .bind(chrono::SubsecRound::trunc_subsecs(new.created_at, 3))
                 .fetch_one(&self.pool)
                 .await?
                 .try_into()
@@ -529,9 +531,20 @@ macro_rules! impl_portable_store {
             ) -> $crate::Result<i64> {
                 Ok(sqlx::query_scalar::<_, i64>(
                     "SELECT CAST(COALESCE(SUM(input_tokens + output_tokens), 0) AS BIGINT) FROM usage_events \
-                     WHERE user_id = $1 AND created_at >= $2",
+                     WHERE user_id = $1 AND created_at >= $2 AND provider <> 'demo'",
                 )
                 .bind(user_id)
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn tokens_used_by_guests_since(&self, since: chrono::DateTime<chrono::Utc>) -> $crate::Result<i64> {
+                Ok(sqlx::query_scalar::<_, i64>(
+                    "SELECT CAST(COALESCE(SUM(input_tokens + output_tokens), 0) AS BIGINT) FROM usage_events \
+                     WHERE user_id IS NULL AND created_at >= $1 AND provider <> 'demo'",
+                )
                 .bind(since)
                 .fetch_one(&self.pool)
                 .await?)
@@ -562,6 +575,16 @@ macro_rules! impl_portable_store {
                 return Err($crate::StorageError::NotFound("room"));
             }
             Ok(())
+        }
+
+        async fn count_agents<'c, E>(executor: E, room_id: uuid::Uuid) -> $crate::Result<i64>
+        where
+            E: sqlx::Executor<'c, Database = <$store as $crate::portable::HasDatabase>::Database>,
+        {
+            Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM agents WHERE room_id = $1")
+                .bind(room_id)
+                .fetch_one(executor)
+                .await?)
         }
 
         async fn count_active_agents<'c, E>(executor: E, room_id: uuid::Uuid) -> $crate::Result<i64>

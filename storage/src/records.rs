@@ -1,5 +1,6 @@
 //! What callers hand to storage to create or change rows.
 
+use chrono::{DateTime, Utc};
 use domain::accounts::Role;
 use domain::rooms::{MessageStatus, RoomMode, RoomVisibility, SenderType};
 use uuid::Uuid;
@@ -37,6 +38,13 @@ pub struct NewAgent {
     pub model: String,
     pub system_prompt: String,
     pub temperature: f64,
+}
+
+/// How many agents a room may hold: active ones, and all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentLimits {
+    pub max_active: i64,
+    pub max_total: i64,
 }
 
 /// A partial update of an agent; `None` leaves a field as it is.
@@ -99,4 +107,6 @@ pub struct NewUsageEvent {
     pub cost: f64,
     /// Whose daily budget this counts against: the person who asked for the reply or started the run.
     pub user_id: Option<Uuid>,
+    /// When the generation ended, on the clock daily budgets are counted on (stored to the millisecond).
+    pub created_at: DateTime<Utc>,
 }

@@ -5,8 +5,8 @@ use domain::accounts::Role;
 use domain::rooms::{MemberRole, MessageStatus, RoomMode, RoomVisibility, SenderType};
 use domain::runs::{RunStatus, StopReason};
 use storage::{
-    AgentPatch, DynStore, MessageOutcome, NewAgent, NewMessage, NewRoom, NewRun, NewUsageEvent, NewUser, PoolLimits,
-    RoomPatch, RoomViewer, StorageError, User,
+    AgentLimits, AgentPatch, DynStore, MessageOutcome, NewAgent, NewMessage, NewRoom, NewRun, NewUsageEvent, NewUser,
+    PoolLimits, RoomPatch, RoomViewer, StorageError, User,
 };
 use uuid::Uuid;
 
@@ -62,6 +62,11 @@ async fn user(store: &DynStore, name: &str, role: Role) -> User {
     store.create_user(NewUser { email, name: name.into(), password_hash: None, role }).await.unwrap()
 }
 
+/// At most `max_active` active agents in a room, and more than any test makes in all.
+fn active(max_active: i64) -> AgentLimits {
+    AgentLimits { max_active, max_total: 100 }
+}
+
 fn agent(room_id: Uuid, name: &str) -> NewAgent {
     NewAgent {
         room_id,
@@ -104,10 +109,10 @@ async fn agents_are_limited_per_room_and_patched(store: &DynStore, _url: &str) {
     let room = store.create_room(new_room("agents")).await.unwrap();
     let mut created = Vec::new();
     for i in 0..3 {
-        created.push(store.create_agent(agent(room.id, &format!("agent-{i}")), 3).await.unwrap());
+        created.push(store.create_agent(agent(room.id, &format!("agent-{i}")), active(3)).await.unwrap());
     }
-    let refused = store.create_agent(agent(room.id, "one too many"), 3).await.unwrap_err();
-    assert!(matches!(refused, StorageError::LimitReached(_)), "{refused:?}");
+    let refused = store.create_agent(agent(room.id, "one too many"), active(3)).await.unwrap_err();
+    assert!(matches!(refused, StorageError::LimitReached(storage::TOO_MANY_ACTIVE_AGENTS)), "{refused:?}");
     // The refused request lost nothing and added nothing.
     let listed = store.list_agents(room.id).await.unwrap();
     assert_eq!(listed, created);
@@ -118,7 +123,7 @@ async fn agents_are_limited_per_room_and_patched(store: &DynStore, _url: &str) {
         .await
         .unwrap();
     assert!(!deactivated.is_active);
-    store.create_agent(agent(room.id, "newcomer"), 3).await.unwrap();
+    store.create_agent(agent(room.id, "newcomer"), active(3)).await.unwrap();
     let refused = store
         .update_agent(room.id, created[0].id, AgentPatch { is_active: Some(true), ..Default::default() }, 3)
         .await
@@ -145,9 +150,22 @@ async fn agents_are_limited_per_room_and_patched(store: &DynStore, _url: &str) {
     assert_eq!(patched.model, created[1].model, "fields left out of the patch are kept");
     assert!(patched.is_active);
 
+    // Inactive agents count towards the room's total: with four held, a fifth is refused even
+    // though only three are active.
+    let total = AgentLimits { max_active: 3, max_total: 4 };
+    let refused = store.create_agent(agent(room.id, "fifth"), total).await.unwrap_err();
+    assert!(matches!(refused, StorageError::LimitReached(storage::TOO_MANY_AGENTS)), "{refused:?}");
+    store
+        .update_agent(room.id, created[1].id, AgentPatch { is_active: Some(false), ..Default::default() }, 3)
+        .await
+        .unwrap();
+    let refused = store.create_agent(agent(room.id, "fifth"), total).await.unwrap_err();
+    assert!(matches!(refused, StorageError::LimitReached(storage::TOO_MANY_AGENTS)), "{refused:?}");
+    assert_eq!(store.list_agents(room.id).await.unwrap().len(), 4);
+
     let missing = store.update_agent(room.id, Uuid::now_v7(), AgentPatch::default(), 3).await.unwrap_err();
     assert!(matches!(missing, StorageError::NotFound("agent")), "{missing:?}");
-    let missing = store.create_agent(agent(Uuid::now_v7(), "orphan"), 3).await.unwrap_err();
+    let missing = store.create_agent(agent(Uuid::now_v7(), "orphan"), active(3)).await.unwrap_err();
     assert!(matches!(missing, StorageError::NotFound("room")), "{missing:?}");
     assert!(store.get_agent(room.id, created[2].id).await.unwrap().is_some());
     let other_room = store.create_room(new_room("other")).await.unwrap();
@@ -158,7 +176,7 @@ async fn concurrent_agent_creation_never_exceeds_the_limit(store: &DynStore, _ur
     let room = store.create_room(new_room("race")).await.unwrap();
     let attempts = (0..20).map(|i| {
         let store = store.clone();
-        tokio::spawn(async move { store.create_agent(agent(room.id, &format!("racer-{i}")), 12).await })
+        tokio::spawn(async move { store.create_agent(agent(room.id, &format!("racer-{i}")), active(12)).await })
     });
     let results: Vec<_> =
         futures::future::join_all(attempts).await.into_iter().map(|r| r.expect("the attempt ran")).collect();
@@ -174,9 +192,9 @@ async fn concurrent_agent_creation_never_exceeds_the_limit(store: &DynStore, _ur
 async fn agent_names_are_unique_in_a_room(store: &DynStore, _url: &str) {
     let room = store.create_room(new_room("names")).await.unwrap();
     let other = store.create_room(new_room("elsewhere")).await.unwrap();
-    store.create_agent(agent(room.id, "Ada"), 12).await.unwrap();
-    let bob = store.create_agent(agent(room.id, "Bob"), 12).await.unwrap();
-    let duplicate = store.create_agent(agent(room.id, "ADA"), 12).await.unwrap_err();
+    store.create_agent(agent(room.id, "Ada"), active(12)).await.unwrap();
+    let bob = store.create_agent(agent(room.id, "Bob"), active(12)).await.unwrap();
+    let duplicate = store.create_agent(agent(room.id, "ADA"), active(12)).await.unwrap_err();
     assert!(matches!(duplicate, StorageError::Conflict(_)), "{duplicate:?}");
     let rename = AgentPatch { name: Some("ada".into()), ..Default::default() };
     let renamed = store.update_agent(room.id, bob.id, rename, 12).await.unwrap_err();
@@ -186,7 +204,7 @@ async fn agent_names_are_unique_in_a_room(store: &DynStore, _url: &str) {
         "Bob",
         "the refused rename changed nothing"
     );
-    store.create_agent(agent(other.id, "Ada"), 12).await.expect("another room may use the name");
+    store.create_agent(agent(other.id, "Ada"), active(12)).await.expect("another room may use the name");
     let keep = AgentPatch { name: Some("Bob".into()), temperature: Some(1.0), ..Default::default() };
     store.update_agent(room.id, bob.id, keep, 12).await.expect("an agent keeps its own name");
 }
@@ -219,7 +237,7 @@ async fn messages_page_backwards_in_chronological_pages(store: &DynStore, _url: 
 
 async fn streaming_messages_are_flushed_finished_and_interrupted(store: &DynStore, _url: &str) {
     let room = store.create_room(new_room("stream")).await.unwrap();
-    let speaker = store.create_agent(agent(room.id, "Ada"), 12).await.unwrap();
+    let speaker = store.create_agent(agent(room.id, "Ada"), active(12)).await.unwrap();
     let start = |content: &str| NewMessage {
         room_id: room.id,
         sender_type: SenderType::Agent,
@@ -338,7 +356,7 @@ async fn crashed_runs_are_closed(store: &DynStore, _url: &str) {
 
 async fn usage_events_sum_to_the_run_cost(store: &DynStore, _url: &str) {
     let room = store.create_room(new_room("usage")).await.unwrap();
-    let speaker = store.create_agent(agent(room.id, "Ada"), 12).await.unwrap();
+    let speaker = store.create_agent(agent(room.id, "Ada"), active(12)).await.unwrap();
     let run = store
         .create_run(NewRun { room_id: room.id, max_steps: 5, max_seconds: 5, budget_tokens: None, started_by: None })
         .await
@@ -358,6 +376,7 @@ async fn usage_events_sum_to_the_run_cost(store: &DynStore, _url: &str) {
                 estimated: false,
                 cost,
                 user_id: None,
+                created_at: storage::now(),
             })
             .await
             .unwrap();
@@ -492,7 +511,7 @@ async fn rooms_are_changed_and_deleted_with_their_contents(store: &DynStore, _ur
     assert_eq!((public.name.as_str(), public.visibility), ("after", RoomVisibility::Public));
     assert!(matches!(store.update_room(Uuid::now_v7(), RoomPatch::default()).await, Err(StorageError::NotFound(_))));
 
-    store.create_agent(agent(room.id, "Ada"), 12).await.unwrap();
+    store.create_agent(agent(room.id, "Ada"), active(12)).await.unwrap();
     let message = store.insert_message(human_message(room.id, "gone soon")).await.unwrap();
     store.delete_room(room.id).await.unwrap();
     assert!(store.get_room(room.id).await.unwrap().is_none());
@@ -515,29 +534,48 @@ async fn usage_and_runs_count_per_person(store: &DynStore, _url: &str) {
     store.close_running_runs(RunStatus::Stopped, StopReason::ServerRestart).await.unwrap();
     assert_eq!(store.count_running_runs_started_by(ada.id).await.unwrap(), 0);
 
-    let before = storage::now() - chrono::Duration::seconds(1);
-    for (who, tokens) in [(Some(ada.id), 100), (Some(ada.id), 50), (Some(bob.id), 7), (None, 1000)] {
-        store
+    // A day of usage, stamped as the service layer stamps it, plus one event a moment before it.
+    let day: chrono::DateTime<chrono::Utc> = "2030-01-02T00:00:00Z".parse().unwrap();
+    let during = day + chrono::Duration::hours(9);
+    // The demo model's generations are free: they count against nobody's budget.
+    for (who, tokens, provider, at) in [
+        (Some(ada.id), 100, "openai", during),
+        (Some(ada.id), 50, "azure", day),
+        (Some(ada.id), 5000, "demo", during),
+        (Some(ada.id), 70, "openai", day - chrono::Duration::milliseconds(1)),
+        (Some(bob.id), 7, "qwen", during),
+        (None, 1000, "openai", during),
+        (None, 3000, "demo", during),
+        (None, 400, "openai", day - chrono::Duration::hours(1)),
+    ] {
+        let event = store
             .insert_usage_event(NewUsageEvent {
                 room_id: rooms[0].id,
                 agent_id: None,
                 message_id: None,
                 run_id: None,
-                provider: "demo".into(),
-                model: "demo".into(),
+                provider: provider.into(),
+                model: provider.into(),
                 input_tokens: tokens,
                 output_tokens: 1,
                 estimated: true,
                 cost: 0.0,
                 user_id: who,
+                created_at: at,
             })
             .await
             .unwrap();
+        assert_eq!(event.created_at, at, "stored at the time it was given");
     }
-    assert_eq!(store.tokens_used_by_since(ada.id, before).await.unwrap(), 152);
-    assert_eq!(store.tokens_used_by_since(bob.id, before).await.unwrap(), 8);
-    let later = storage::now() + chrono::Duration::seconds(5);
-    assert_eq!(store.tokens_used_by_since(ada.id, later).await.unwrap(), 0);
+    assert_eq!(store.tokens_used_by_since(ada.id, day).await.unwrap(), 152);
+    assert_eq!(store.tokens_used_by_since(bob.id, day).await.unwrap(), 8);
+    assert_eq!(store.tokens_used_by_guests_since(day).await.unwrap(), 1001);
+    let yesterday = day - chrono::Duration::days(1);
+    assert_eq!(store.tokens_used_by_since(ada.id, yesterday).await.unwrap(), 223);
+    assert_eq!(store.tokens_used_by_guests_since(yesterday).await.unwrap(), 1402);
+    let next_day = day + chrono::Duration::days(1);
+    assert_eq!(store.tokens_used_by_since(ada.id, next_day).await.unwrap(), 0);
+    assert_eq!(store.tokens_used_by_guests_since(next_day).await.unwrap(), 0);
 }
 
 async fn reopening_keeps_the_data_and_migrations_are_idempotent(store: &DynStore, url: &str) {

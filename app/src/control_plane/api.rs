@@ -23,9 +23,10 @@ mod ssr {
         Ok(leptos::prelude::expect_context::<Arc<gateway::Gateway>>())
     }
 
-    /// The caller's address, for the per-address rate limit.
+    /// The caller's address as the server resolved it (trusting only `TRUSTED_PROXIES`), the
+    /// same one the REST routes see, for the per-address rate limit.
     pub async fn client() -> Option<IpAddr> {
-        leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>().await.ok().map(|info| info.0.ip())
+        leptos_axum::extract::<gateway::ClientAddr>().await.ok().and_then(|gateway::ClientAddr(address)| address)
     }
 }
 

@@ -74,6 +74,14 @@ impl PublicError for ApiError {
             ApiError::Panicked => "Something went wrong on our side; it has been logged.".to_owned(),
         }
     }
+
+    /// A limit that lifts says when, so clients can wait instead of retrying blindly.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::Service(error) => error.retry_after(),
+            _ => None,
+        }
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -1,6 +1,7 @@
 //! The HTTP surface: one router per area, merged, with the shared middleware around them.
 
 pub mod accounts;
+pub mod client_address;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -62,6 +63,7 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(metrics::router())
         .merge(identified)
+        .layer(axum::middleware::from_fn_with_state(state.config.clone(), client_address::resolve_client))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(observe::observe_layers!())

@@ -71,6 +71,8 @@ impl TestApp {
         all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_env(&Env::from_pairs(&all)).expect("test configuration");
         let state = server::assemble(config, database.store.clone()).await.expect("test state");
+        // No rate-limit allowance refills while a test runs, however slowly it runs.
+        state.services.rate_clock.pause();
         let router = server::app(state.clone());
         let token = person(&state.services, ADMIN_NAME, domain::accounts::Role::Admin).await;
         TestApp { state, router, _database: database, gateway_root, token }

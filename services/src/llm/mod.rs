@@ -5,6 +5,7 @@
 //! llama.cpp or vLLM); they differ only in URL and authentication header. With nothing
 //! configured, the offline demo model answers.
 
+pub mod allowed;
 mod demo;
 mod openai;
 pub mod pricing;
@@ -16,8 +17,10 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use serde::Serialize;
 use thiserror::Error;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::config::{LlmConfig, DEFAULT_OPENAI_BASE_URL};
+pub use allowed::AllowedModels;
 pub use pricing::PriceTable;
 
 /// Who serves a model.
@@ -115,6 +118,9 @@ pub enum LlmError {
     Stream(String),
     #[error("The provider reported an error: {0}")]
     Upstream(String),
+    /// The agent's model is off the server's list (it may have been allowed when the agent was made).
+    #[error("The model {model} is not allowed on this server (allowed: {allowed}); an owner of the room can give the agent another.")]
+    NotAllowed { model: String, allowed: String },
 }
 
 impl LlmError {
@@ -156,6 +162,8 @@ pub struct HttpClientError(#[from] reqwest::Error);
 pub struct LanguageModels {
     http: reqwest::Client,
     config: LlmConfig,
+    /// One permit per paid generation in flight (`LLM_MAX_CONCURRENT`).
+    in_flight: Semaphore,
 }
 
 impl LanguageModels {
@@ -165,7 +173,43 @@ impl LanguageModels {
             .pool_idle_timeout(Duration::from_secs(90))
             .user_agent(concat!("ais-chatrooms/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http, config: config.clone() })
+        Ok(Self { http, config: config.clone(), in_flight: Semaphore::new(config.max_concurrent) })
+    }
+
+    /// Waits for a free slot among the `LLM_MAX_CONCURRENT` paid generations; held until dropped.
+    pub async fn generation_permit(&self) -> SemaphorePermit<'_> {
+        match self.in_flight.acquire().await {
+            Ok(permit) => permit,
+            // The semaphore lives as long as `self` and is never closed.
+            Err(_) => unreachable!("the generation semaphore is never closed"),
+        }
+    }
+
+    /// How many more paid generations could start now (for tests and metrics).
+    pub fn free_generation_slots(&self) -> usize {
+        self.in_flight.available_permits()
+    }
+
+    pub fn allowed_models(&self) -> &AllowedModels {
+        &self.config.allowed_models
+    }
+
+    /// Whether agents may use `agent_model`. It is judged as resolved — `demo`, a bare name for
+    /// the OpenAI-compatible endpoint (an `openai:` prefix dropped), `azure:<deployment>`,
+    /// `qwen:<model>` — so one model cannot pass under another spelling; a model whose provider
+    /// is not configured is judged as written.
+    pub fn is_allowed(&self, agent_model: &str) -> bool {
+        let resolved = self.route(agent_model).map(|route| route.label()).unwrap_or_else(|_| agent_model.to_owned());
+        self.config.allowed_models.allows(&resolved)
+    }
+
+    /// Resolves an agent's model like [`route`](Self::route), refusing models off the list.
+    pub fn resolve(&self, agent_model: &str) -> Result<ModelRoute, LlmError> {
+        let route = self.route(agent_model)?;
+        if !self.config.allowed_models.allows(&route.label()) {
+            return Err(LlmError::NotAllowed { model: route.label(), allowed: self.config.allowed_models.to_string() });
+        }
+        Ok(route)
     }
 
     fn openai_configured(&self) -> bool {
@@ -349,6 +393,22 @@ mod tests {
         assert_eq!(models.route("demo").unwrap().label(), "demo");
         assert!(matches!(models.route("azure:gpt-4o"), Err(LlmError::NotConfigured { .. })));
         assert!(matches!(models.route("qwen:qwen-plus"), Err(LlmError::NotConfigured { .. })));
+        // Every bare name is the demo model here, so the default list ("demo") allows it.
+        assert!(models.is_allowed("gpt-4o-mini") && models.resolve("gpt-4o-mini").is_ok());
+        assert!(!models.is_allowed("azure:gpt-4o"));
+    }
+
+    #[test]
+    fn models_are_judged_as_resolved() {
+        let models = models(&[("OPENAI_API_KEY", "k"), ("LLM_ALLOWED_MODELS", "demo,gpt-4o-mini,qwen:*")]);
+        assert!(models.is_allowed("gpt-4o-mini") && models.is_allowed("openai:gpt-4o-mini"));
+        assert!(!models.is_allowed("gpt-4o") && !models.is_allowed("openai:gpt-4o"));
+        // Qwen is not configured: the name is judged as written, and the turn would say why it fails.
+        assert!(models.is_allowed("qwen:qwen-plus"));
+        assert!(matches!(models.resolve("qwen:qwen-plus"), Err(LlmError::NotConfigured { .. })));
+        let refused = models.resolve("gpt-4o").unwrap_err();
+        assert_eq!(refused, LlmError::NotAllowed { model: "gpt-4o".into(), allowed: "demo,gpt-4o-mini,qwen:*".into() });
+        assert!(refused.to_string().contains("gpt-4o-mini"), "{refused}");
     }
 
     #[test]

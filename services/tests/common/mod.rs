@@ -53,6 +53,8 @@ pub async fn services(db: Db, fake: &FakeLlm, extra: &[(&str, &str)]) -> TestSer
     vars.extend_from_slice(extra);
     let config = ServicesConfig::from_env(&Env::from_pairs(&vars)).expect("test configuration");
     let services = Services::new(config, database.store.clone()).expect("the services");
+    // No rate-limit allowance refills while a test runs, however slowly it runs.
+    services.rate_clock.pause();
     let admin = person(&services, "Ada Admin").await;
     TestServices { services, admin, _database: database }
 }

@@ -1,0 +1,71 @@
+//! At most one reply waits for its turn in each room. A burst of posts is answered once: the
+//! waiting reply answers the newest of them when its turn comes, and whoever wrote that one pays.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use domain::rooms::Message;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::lock;
+
+struct Queued {
+    id: u64,
+    trigger: Message,
+    billed_to: Option<Uuid>,
+    cancel: CancellationToken,
+}
+
+/// A reply newly queued: its waiter must be started.
+pub(crate) struct NewWaiter {
+    pub id: u64,
+    pub cancel: CancellationToken,
+}
+
+/// The replies waiting for their room's turn, by room.
+#[derive(Default)]
+pub struct QueuedReplies {
+    by_room: Mutex<HashMap<Uuid, Queued>>,
+    next_id: AtomicU64,
+}
+
+impl QueuedReplies {
+    /// Queues an answer to `trigger`. When one is already waiting in the room it will answer
+    /// `trigger` instead of what it was queued for, and `None` is returned.
+    pub(crate) fn queue(&self, trigger: Message, billed_to: Option<Uuid>) -> Option<NewWaiter> {
+        let mut by_room = lock(&self.by_room);
+        if let Some(waiting) = by_room.get_mut(&trigger.room_id) {
+            waiting.trigger = trigger;
+            waiting.billed_to = billed_to;
+            return None;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let cancel = CancellationToken::new();
+        by_room.insert(trigger.room_id, Queued { id, trigger, billed_to, cancel: cancel.clone() });
+        Some(NewWaiter { id, cancel })
+    }
+
+    /// Takes the waiting reply `id` as its turn begins: what to answer and who pays. Posts from
+    /// now on queue a new one. `None` when it was cancelled meanwhile.
+    pub(crate) fn take(&self, room_id: Uuid, id: u64) -> Option<(Message, Option<Uuid>)> {
+        let mut by_room = lock(&self.by_room);
+        if by_room.get(&room_id).is_none_or(|waiting| waiting.id != id) {
+            return None;
+        }
+        by_room.remove(&room_id).map(|waiting| (waiting.trigger, waiting.billed_to))
+    }
+
+    /// Drops the room's waiting reply, if any (the room was stopped or deleted).
+    pub(crate) fn cancel(&self, room_id: Uuid) {
+        if let Some(waiting) = lock(&self.by_room).remove(&room_id) {
+            waiting.cancel.cancel();
+        }
+    }
+
+    /// Whether a reply waits in the room.
+    pub fn is_queued(&self, room_id: Uuid) -> bool {
+        lock(&self.by_room).contains_key(&room_id)
+    }
+}
