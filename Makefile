@@ -39,9 +39,11 @@ test-e2e:
 	cd end2end && npx playwright test
 
 ## audit: the control plane never executes anything: no process or dynamic-loading code
+# Line by line first (quick), then clippy, the dependency graph and the linked binary's imports.
 audit:
 	scripts/audit-gateway.sh gateway
 	scripts/audit-gateway.sh app/src/control_plane
+	scripts/audit-gateway-build.sh all
 
 ## bench: the performance figures — rooms, live fan-out, rendering, auto mode, control plane, bundle size
 bench: build
