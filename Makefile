@@ -15,7 +15,7 @@ run: setup-build
 
 ## build: release build of the server and the browser bundle, without serving
 build: setup-build
-	cargo leptos build --release
+	scripts/build-site.sh
 
 ## test: every test — Rust on SQLite and PostgreSQL, the wasm build, and the browser suite
 test: setup-test lint-infra audit test-rust test-wasm test-e2e
@@ -32,7 +32,7 @@ test-rust:
 # The browser bundle must never pull in server crates, and must stay within 400 KB gzipped.
 test-wasm:
 	scripts/check-wasm-deps.sh
-	cargo leptos build --release
+	scripts/build-site.sh
 	scripts/bundle-size.sh
 
 test-e2e:

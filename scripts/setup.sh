@@ -37,6 +37,8 @@ if [[ "$mode" == test ]]; then
   command -v chromium >/dev/null || packages+=(chromium)
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages+=(postgresql)
   command -v tmux >/dev/null || packages+=(tmux)
+  # Task files are checked with PyYAML, as an execution plane reading YAML 1.1 would read them.
+  /usr/bin/python3 -c 'import yaml' 2>/dev/null || packages+=(python3-yaml)
   # The gateway audit reads the imports of a linked binary (scripts/audit-gateway-build.sh).
   command -v nm >/dev/null && command -v readelf >/dev/null || packages+=(binutils)
 fi
