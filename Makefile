@@ -15,7 +15,7 @@ run: setup-build
 
 ## build: release build of the server and the browser bundle, without serving
 build: setup-build
-	cargo leptos build --release
+	scripts/build-site.sh
 
 ## test: every test — Rust on SQLite and PostgreSQL, the wasm build, and the browser suite
 test: setup-test lint-infra audit test-rust test-wasm test-e2e
@@ -32,16 +32,18 @@ test-rust:
 # The browser bundle must never pull in server crates, and must stay within 400 KB gzipped.
 test-wasm:
 	scripts/check-wasm-deps.sh
-	cargo leptos build --release
+	scripts/build-site.sh
 	scripts/bundle-size.sh
 
 test-e2e:
 	cd end2end && npx playwright test
 
 ## audit: the control plane never executes anything: no process or dynamic-loading code
+# Line by line first (quick), then clippy, the dependency graph and the linked binary's imports.
 audit:
 	scripts/audit-gateway.sh gateway
 	scripts/audit-gateway.sh app/src/control_plane
+	scripts/audit-gateway-build.sh all
 
 ## bench: the performance figures — rooms, live fan-out, rendering, auto mode, control plane, bundle size
 bench: build

@@ -7,6 +7,10 @@
 # code loading (libloading, dlopen), or when the gateway's Cargo.toml depends on a crate for
 # either. Comments count too: the gateway has no reason to name these at all.
 #
+# This is the first, quick layer: it reads lines, not meaning, so an alias, a path spelt with
+# spaces, an included file or a re-export slips past it. scripts/audit-gateway-build.sh runs
+# the layers that see meaning (clippy, the dependency graph, the linked binary's imports).
+#
 # Usage: scripts/audit-gateway.sh [FOLDER]   (default: the repository's gateway/)
 # Exit status: 0 clean, 1 violations found, 2 the folder cannot be audited.
 set -euo pipefail

@@ -37,6 +37,10 @@ if [[ "$mode" == test ]]; then
   command -v chromium >/dev/null || packages+=(chromium)
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages+=(postgresql)
   command -v tmux >/dev/null || packages+=(tmux)
+  # Task files are checked with PyYAML, as an execution plane reading YAML 1.1 would read them.
+  /usr/bin/python3 -c 'import yaml' 2>/dev/null || packages+=(python3-yaml)
+  # The gateway audit reads the imports of a linked binary (scripts/audit-gateway-build.sh).
+  command -v nm >/dev/null && command -v readelf >/dev/null || packages+=(binutils)
 fi
 if [[ ${#packages[@]} -gt 0 ]]; then apt_install "${packages[@]}"; fi
 
@@ -44,6 +48,11 @@ if [[ ${#packages[@]} -gt 0 ]]; then apt_install "${packages[@]}"; fi
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   log "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
+fi
+
+if [[ "$mode" == test ]] && ! cargo clippy --version >/dev/null 2>&1; then
+  log "adding clippy (the gateway audit runs it)"
+  rustup component add clippy
 fi
 
 if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then

@@ -109,8 +109,8 @@ impl Client {
         match serde_json::from_str::<ErrorBody>(&text) {
             Ok(body) => Err(ClientError::Api {
                 status: status.as_u16(),
-                code: body.error.code,
-                message: body.error.message,
+                code: crate::display::clean(&body.error.code),
+                message: crate::display::clean(&body.error.message),
                 retry_after,
             }),
             Err(_) => Err(ClientError::Unexpected { status: status.as_u16(), body: clip(&text) }),
@@ -118,12 +118,14 @@ impl Client {
     }
 }
 
+/// The start of an unexpected body, safe to print.
 fn clip(text: &str) -> String {
     let text = text.trim();
-    match text.char_indices().nth(200) {
+    let start = match text.char_indices().nth(200) {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text.to_owned(),
-    }
+    };
+    crate::display::clean(&start)
 }
 
 /// Percent-encodes everything but unreserved characters, so a task id stays one path segment.

@@ -2,28 +2,45 @@
 
 use domain::control_plane::{ConfirmResponse, Operation, PreviewResponse, WatchResponse};
 
+/// Text from the server made safe for a terminal: control characters (escape sequences, carriage
+/// returns and line breaks that could forge or rewrite lines) and invisible direction overrides
+/// are shown as `\u{..}` escapes instead of being obeyed.
+pub fn clean(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}');
+        if c.is_control() || bidi {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 pub fn operation(operation: &Operation) -> String {
-    let args: Vec<String> = operation.args.iter().map(|(name, value)| format!("{name}={value}")).collect();
+    let args: Vec<String> =
+        operation.args.iter().map(|(name, value)| format!("{}={}", clean(name), clean(value))).collect();
     if args.is_empty() {
-        operation.tool.clone()
+        clean(&operation.tool)
     } else {
-        format!("{} {}", operation.tool, args.join(" "))
+        format!("{} {}", clean(&operation.tool), args.join(" "))
     }
 }
 
 pub fn preview(preview: &PreviewResponse) -> String {
     let task = &preview.normalized_task;
     let mut out = String::new();
-    out.push_str(&format!("preview     {}\n", preview.preview_id));
-    out.push_str(&format!("  task      {}\n", task.task_id));
-    out.push_str(&format!("  intent    {}\n", task.intent));
+    out.push_str(&format!("preview     {}\n", clean(&preview.preview_id)));
+    out.push_str(&format!("  task      {}\n", clean(&task.task_id)));
+    out.push_str(&format!("  intent    {}\n", clean(&task.intent)));
     out.push_str("  operations\n");
     for step in &task.operations {
         out.push_str(&format!("    - {}\n", operation(step)));
     }
-    out.push_str(&format!("  risk      {} ({})\n", task.risk, preview.risk_reason));
+    out.push_str(&format!("  risk      {} ({})\n", task.risk, clean(&preview.risk_reason)));
     out.push_str(&format!("  lane      {}\n", task.lane));
-    out.push_str(&format!("  rule      {} (rules {})\n", preview.rule_id, preview.rules_version));
+    out.push_str(&format!("  rule      {} (rules {})\n", clean(&preview.rule_id), clean(&preview.rules_version)));
     out.push_str(&format!("  ttl       {} s\n", preview.ttl_seconds));
     if preview.requires_structured_override {
         out.push_str("  note      not recognised: it can only be confirmed with a structured override\n");
@@ -32,19 +49,35 @@ pub fn preview(preview: &PreviewResponse) -> String {
 }
 
 pub fn confirmed(response: &ConfirmResponse) -> String {
-    format!("{}: {} written to {} ({})", response.status, response.task_id, response.path_written, response.ack)
+    format!(
+        "{}: {} written to {} ({})",
+        response.status,
+        clean(&response.task_id),
+        clean(&response.path_written),
+        clean(&response.ack)
+    )
 }
 
 pub fn state(watch: &WatchResponse) -> String {
-    let mut line = format!("{}  {}  {}", watch.updated_at.format("%H:%M:%S"), watch.task_id, watch.state);
+    let mut line = format!("{}  {}  {}", watch.updated_at.format("%H:%M:%S"), clean(&watch.task_id), watch.state);
     if let Some(summary) = &watch.result_summary {
-        line.push_str(&format!(" - {summary}"));
+        line.push_str(&format!(" - {}", clean(summary)));
     }
     line
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn server_text_cannot_steer_the_terminal() {
+        let hostile = "done\x1b[2J\x1b]0;owned\x07\r\nlane      fast\u{202e}txt.exe";
+        let shown = super::clean(hostile);
+        assert!(!shown.chars().any(|c| c.is_control()), "{shown:?}");
+        assert!(!shown.contains('\u{202e}'));
+        assert!(shown.starts_with("done\\u{1b}[2J"), "{shown}");
+        assert_eq!(super::clean("plain text, ümlaut ok"), "plain text, ümlaut ok");
+    }
+
     use std::collections::BTreeMap;
 
     use domain::control_plane::{Lane, NormalizedTask, Risk};

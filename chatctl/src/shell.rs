@@ -67,7 +67,7 @@ pub async fn watch_until_final(client: &Client, task_id: &str, interval: Duratio
 }
 
 fn stopped_watching(task_id: &str) -> WatchEnd {
-    println!("stopped watching {task_id}");
+    println!("stopped watching {}", display::clean(task_id));
     flush();
     WatchEnd::Interrupted
 }
@@ -134,7 +134,8 @@ pub async fn run(client: &Client, interval: Duration) -> ExitCode {
         if preview.requires_structured_override {
             println!(
                 "Not recognised. Confirm it with a structured override:\n  chatctl --session {} confirm {} --override '{{\"intent\": \"...\", \"operations\": [...]}}'",
-                client.session_id, preview.preview_id
+                client.session_id,
+                display::clean(&preview.preview_id)
             );
             continue;
         }
@@ -154,9 +155,10 @@ pub async fn run(client: &Client, interval: Duration) -> ExitCode {
             }
         };
         println!("{}", display::confirmed(&confirmed));
-        println!("watching {} (Ctrl-C stops watching)", confirmed.task_id);
+        let task = display::clean(&confirmed.task_id);
+        println!("watching {task} (Ctrl-C stops watching)");
         match watch_until_final(client, &confirmed.task_id, interval).await {
-            WatchEnd::Final(state) => println!("{} is {state}", confirmed.task_id),
+            WatchEnd::Final(state) => println!("{task} is {state}"),
             WatchEnd::Interrupted => {}
             WatchEnd::Error(error) => println!("{error}"),
         }

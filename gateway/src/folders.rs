@@ -65,6 +65,38 @@ pub struct TaskFile {
     pub preview_hash: String,
     /// True when the task came from a structured override of an unrecognised input.
     pub structured_override: bool,
+    /// For the person approving: the characters of `raw_input` that are not plain ASCII, or that
+    /// do not show (zero-width, direction overrides), each as `U+XXXX` with what it is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub raw_input_flags: Vec<String>,
+}
+
+/// What in a raw input could make it read differently from what it is.
+pub fn raw_input_flags(raw_input: &str) -> Vec<String> {
+    let mut flags: Vec<String> = Vec::new();
+    for c in raw_input.chars() {
+        let kind = if is_invisible(c) {
+            "invisible"
+        } else if c.is_control() {
+            "control character"
+        } else if !c.is_ascii() {
+            "non-ASCII"
+        } else {
+            continue;
+        };
+        let flag = format!("U+{:04X} {kind}", u32::from(c));
+        if !flags.contains(&flag) {
+            flags.push(flag);
+        }
+    }
+    flags
+}
+
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}' | '\u{034f}' | '\u{061c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}' | '\u{180e}'
+        | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{3164}'
+        | '\u{fe00}'..='\u{fe0f}' | '\u{feff}' | '\u{ffa0}' | '\u{e0000}'..='\u{e007f}')
 }
 
 /// How an exclusive write failed.
@@ -173,7 +205,7 @@ impl Folders {
         if self.locate(&task.task_id).is_some() {
             return Err(WriteError::Exists);
         }
-        let yaml = serde_yaml_ng::to_string(task).map_err(|e| WriteError::Io(io::Error::other(e)))?;
+        let yaml = crate::task_yaml::to_yaml(task).map_err(|e| WriteError::Io(io::Error::other(e)))?;
         write_new_file(&path, yaml.as_bytes())?;
         Ok(path)
     }
@@ -237,7 +269,18 @@ mod tests {
             preview_id: "p".to_owned(),
             preview_hash: "h".to_owned(),
             structured_override: false,
+            raw_input_flags: raw_input_flags("liam check status\u{0}\r\n\""),
         }
+    }
+
+    #[test]
+    fn unusual_characters_in_the_input_are_flagged() {
+        assert!(raw_input_flags("lisa run backup_db").is_empty());
+        assert_eq!(
+            raw_input_flags("lisa run backup\u{200b}_db \u{202e}bd\u{e9}\u{e9}"),
+            ["U+200B invisible", "U+202E invisible", "U+00E9 non-ASCII"]
+        );
+        assert_eq!(raw_input_flags("a\u{7}b"), ["U+0007 control character"]);
     }
 
     #[test]

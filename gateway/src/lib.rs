@@ -19,6 +19,7 @@ mod rate_limits;
 mod rules;
 mod service;
 mod sessions;
+mod task_yaml;
 mod telemetry;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};

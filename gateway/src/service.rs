@@ -557,6 +557,7 @@ impl Shared {
             preview_id: entry.preview_id.to_string(),
             preview_hash: entry.binding.clone(),
             structured_override: structured_override.is_some(),
+            raw_input_flags: crate::folders::raw_input_flags(&entry.raw_input),
         };
         for attempt in 1..=TASK_ID_ATTEMPTS {
             match self.folders.write_task(&task) {

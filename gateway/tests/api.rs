@@ -157,9 +157,10 @@ async fn an_unrecognised_input_needs_a_valid_structured_override() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["lane"], "approval", "an override never lowers the risk");
     let text = std::fs::read_to_string(test.root().join(reply.body["path_written"].as_str().unwrap())).unwrap();
-    assert!(text.contains("intent: task_execution"), "{text}");
-    assert!(text.contains("structured_override: true"), "{text}");
-    assert!(text.contains("risk: high"), "{text}");
+    let file: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+    assert_eq!(file["intent"], "task_execution", "{text}");
+    assert_eq!(file["structured_override"], true, "{text}");
+    assert_eq!(file["risk"], "high", "{text}");
 }
 
 #[tokio::test]

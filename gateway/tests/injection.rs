@@ -150,5 +150,6 @@ async fn an_injected_confirm_cannot_smuggle_a_lower_risk() {
     let added: Vec<String> = test.tree().into_keys().filter(|path| !before.contains_key(path)).collect();
     assert_eq!(added, [path_written], "the one task file, waiting for approval, is all that was added");
     let text = std::fs::read_to_string(test.root().join(reply.body["path_written"].as_str().unwrap())).unwrap();
-    assert!(text.contains("risk: high"), "{text}");
+    let file: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+    assert_eq!(file["risk"], "high", "{text}");
 }

@@ -37,18 +37,39 @@ impl DatabaseUrl {
         self.0.starts_with("postgres://") || self.0.starts_with("postgresql://")
     }
 
-    /// The URL with any password replaced by `***`.
+    /// The URL with any password — in the authority or as a `password=` query parameter —
+    /// replaced by `***`.
     pub fn redacted(&self) -> String {
-        let Some(scheme_end) = self.0.find("://") else { return self.0.clone() };
-        let rest = &self.0[scheme_end + 3..];
-        let authority_end = rest.find('/').unwrap_or(rest.len());
-        let authority = &rest[..authority_end];
-        match (authority.rfind('@'), authority.find(':')) {
-            (Some(at), Some(colon)) if colon < at => {
-                format!("{}{}:***{}", &self.0[..scheme_end + 3], &authority[..colon], &rest[at..])
+        let (url, query) = match self.0.split_once('?') {
+            Some((url, query)) => (url, Some(query)),
+            None => (self.0.as_str(), None),
+        };
+        let mut redacted = match url.find("://") {
+            Some(scheme_end) => {
+                let rest = &url[scheme_end + 3..];
+                let authority_end = rest.find('/').unwrap_or(rest.len());
+                let authority = &rest[..authority_end];
+                match (authority.rfind('@'), authority.find(':')) {
+                    (Some(at), Some(colon)) if colon < at => {
+                        format!("{}{}:***{}", &url[..scheme_end + 3], &authority[..colon], &rest[at..])
+                    }
+                    _ => url.to_owned(),
+                }
             }
-            _ => self.0.clone(),
+            None => url.to_owned(),
+        };
+        if let Some(query) = query {
+            let parameters: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            redacted.push('?');
+            redacted.push_str(&parameters.join("&"));
         }
+        redacted
     }
 }
 
@@ -221,5 +242,14 @@ mod tests {
         let printed = format!("{config:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(printed.contains("postgres://app:***@db:5432/chat"), "{printed}");
+    }
+
+    #[test]
+    fn a_password_in_the_query_is_hidden_too() {
+        let url = DatabaseUrl("postgres://db/chat?user=app&password=hunter2&sslmode=require".into());
+        assert_eq!(url.redacted(), "postgres://db/chat?user=app&password=***&sslmode=require");
+        let both = DatabaseUrl("postgres://app:pw1@db/chat?Password=pw2".into());
+        assert_eq!(both.redacted(), "postgres://app:***@db/chat?Password=***");
+        assert_eq!(DatabaseUrl("sqlite://data/app.db?mode=rwc".into()).redacted(), "sqlite://data/app.db?mode=rwc");
     }
 }

@@ -11,6 +11,7 @@ on_both_databases!(
     readiness_follows_the_database,
     metrics_count_requests_by_route_and_status,
     request_ids_are_kept_or_generated,
+    unknown_methods_share_one_metrics_label,
     the_shell_is_rendered_on_the_server,
     unknown_pages_get_a_real_404,
     unknown_api_paths_get_a_json_404,
@@ -98,6 +99,32 @@ async fn request_ids_are_kept_or_generated(db: Db) {
     let response = app.send(Request::get("/healthz").body(Body::empty()).unwrap()).await;
     let generated = response.headers()["x-request-id"].to_str().unwrap();
     assert!(uuid::Uuid::parse_str(generated).is_ok(), "a generated UUID, got {generated}");
+
+    // A client-chosen id that is too long or carries other characters is replaced, not echoed.
+    for hostile in ["x".repeat(65), "a b".to_owned(), "<script>".to_owned(), "tab\there".to_owned()] {
+        let request = Request::get("/healthz").header("x-request-id", hostile.as_str()).body(Body::empty()).unwrap();
+        let response = app.send(request).await;
+        let echoed = response.headers()["x-request-id"].to_str().unwrap();
+        assert!(uuid::Uuid::parse_str(echoed).is_ok(), "{hostile:?} was replaced by a generated id, got {echoed}");
+    }
+}
+
+async fn unknown_methods_share_one_metrics_label(db: Db) {
+    let _turn = METRICS.lock().await;
+    let app = TestApp::new(db).await;
+    let (_, before) = app.get("/metrics").await;
+    for method in ["BREW", "PROPFIND", "X-ANYTHING-1", "X-ANYTHING-2"] {
+        let request = Request::builder().method(method).uri("/healthz").body(Body::empty()).unwrap();
+        app.send(request).await;
+    }
+    let (_, after) = app.get("/metrics").await;
+    for method in ["BREW", "PROPFIND", "X-ANYTHING-1"] {
+        assert!(!after.contains(&format!("method=\"{method}\"")), "{method} became a series: {after}");
+    }
+    let other = [("method", "OTHER"), ("route", "/healthz"), ("status", "405")];
+    let delta =
+        series_value(&after, "http_requests_total", &other) - series_value(&before, "http_requests_total", &other);
+    assert_eq!(delta, 4.0, "{after}");
 }
 
 async fn the_shell_is_rendered_on_the_server(db: Db) {

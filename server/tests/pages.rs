@@ -46,4 +46,14 @@ async fn a_missing_room_is_a_404_page(db: Db) {
     assert!(html.contains("Room not found"));
     let (status, _) = app.get("/rooms/not-a-room").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Made-up room ids leave nothing behind: no live-event channel is made for a room that does
+    // not exist, through the page, its stream or its API.
+    for _ in 0..50 {
+        let made_up = uuid::Uuid::now_v7();
+        assert_eq!(app.get(&format!("/rooms/{made_up}")).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(app.get(&format!("/api/rooms/{made_up}/stream")).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(app.get(&format!("/api/rooms/{made_up}/messages")).await.0, StatusCode::NOT_FOUND);
+    }
+    assert_eq!(app.state.services.events.room_count(), 0);
 }

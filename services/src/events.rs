@@ -15,16 +15,21 @@ use uuid::Uuid;
 
 use crate::lock;
 
-/// How many events of each room are kept for replay, and for how long.
+/// How many events of each room are kept for replay, for how long and in how many bytes, and
+/// how many rooms the hub keeps channels for at once.
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
     pub max_events: usize,
     pub max_age: Duration,
+    /// The serialized size of one room's retained events; large messages count for what they weigh.
+    pub max_bytes: usize,
+    /// Rooms with a channel; past it, the longest-idle room nobody listens to is let go.
+    pub max_rooms: usize,
 }
 
 impl Default for Retention {
     fn default() -> Self {
-        Self { max_events: 4096, max_age: Duration::from_secs(15 * 60) }
+        Self { max_events: 4096, max_age: Duration::from_secs(15 * 60), max_bytes: 4 * 1024 * 1024, max_rooms: 10_000 }
     }
 }
 
@@ -41,6 +46,8 @@ pub struct PublishedEvent {
 struct RoomChannel {
     next_seq: u64,
     buffer: VecDeque<Arc<PublishedEvent>>,
+    /// The summed `data` length of `buffer`.
+    buffered_bytes: usize,
     sender: broadcast::Sender<Arc<PublishedEvent>>,
     last_activity: Instant,
 }
@@ -83,20 +90,26 @@ impl EventHub {
         Self { epoch, retention, rooms: Mutex::new(HashMap::new()) }
     }
 
+    /// The room's channel, made when missing. Callers make sure the room exists, so made-up ids
+    /// never get here; the room cap bounds the hub even so.
     fn channel(&self, room_id: Uuid) -> Arc<Mutex<RoomChannel>> {
         let mut rooms = lock(&self.rooms);
-        rooms
-            .entry(room_id)
-            .or_insert_with(|| {
-                let (sender, _) = broadcast::channel(CHANNEL_CAPACITY);
-                Arc::new(Mutex::new(RoomChannel {
-                    next_seq: 1,
-                    buffer: VecDeque::new(),
-                    sender,
-                    last_activity: Instant::now(),
-                }))
-            })
-            .clone()
+        if let Some(channel) = rooms.get(&room_id) {
+            return channel.clone();
+        }
+        if rooms.len() >= self.retention.max_rooms {
+            evict_idlest(&mut rooms);
+        }
+        let (sender, _) = broadcast::channel(CHANNEL_CAPACITY);
+        let channel = Arc::new(Mutex::new(RoomChannel {
+            next_seq: 1,
+            buffer: VecDeque::new(),
+            buffered_bytes: 0,
+            sender,
+            last_activity: Instant::now(),
+        }));
+        rooms.insert(room_id, channel.clone());
+        channel
     }
 
     /// Publishes an event to the room's subscribers and keeps it for replay.
@@ -114,11 +127,14 @@ impl EventHub {
             data,
             published_at: now,
         });
+        channel.buffered_bytes += published.data.len();
         channel.buffer.push_back(published.clone());
         while channel.buffer.len() > self.retention.max_events
+            || channel.buffered_bytes > self.retention.max_bytes
             || channel.buffer.front().is_some_and(|e| now.duration_since(e.published_at) > self.retention.max_age)
         {
-            channel.buffer.pop_front();
+            let Some(dropped) = channel.buffer.pop_front() else { break };
+            channel.buffered_bytes -= dropped.data.len();
         }
         channel.last_activity = now;
         // No subscribers is not an error: the event is kept for replay.
@@ -127,10 +143,11 @@ impl EventHub {
     }
 
     /// The id of the room's latest event; a client that resumes from it gets only newer events.
+    /// Reading it never makes a channel: a room nothing happened in is at `<epoch>-0`.
     pub fn current_id(&self, room_id: Uuid) -> String {
-        let channel = self.channel(room_id);
-        let channel = lock(&channel);
-        format!("{}-{}", self.epoch, channel.next_seq - 1)
+        let channel = lock(&self.rooms).get(&room_id).cloned();
+        let latest = channel.map_or(0, |channel| lock(&channel).next_seq - 1);
+        format!("{}-{latest}", self.epoch)
     }
 
     /// Subscribes to a room, resuming after `last_event_id` when given.
@@ -180,6 +197,22 @@ impl EventHub {
     /// How many rooms currently have a channel (for metrics and tests).
     pub fn room_count(&self) -> usize {
         lock(&self.rooms).len()
+    }
+}
+
+/// Lets go of the room that has been idle longest among those nobody listens to. When every room
+/// has listeners, none is dropped: connection limits bound that case.
+fn evict_idlest(rooms: &mut HashMap<Uuid, Arc<Mutex<RoomChannel>>>) {
+    let idlest = rooms
+        .iter()
+        .filter_map(|(id, channel)| {
+            let channel = lock(channel);
+            (channel.sender.receiver_count() == 0).then_some((*id, channel.last_activity))
+        })
+        .min_by_key(|(_, last_activity)| *last_activity)
+        .map(|(id, _)| id);
+    if let Some(id) = idlest {
+        rooms.remove(&id);
     }
 }
 
@@ -284,7 +317,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_or_expired_ids_reset_the_client() {
-        let hub = EventHub::new(Retention { max_events: 3, max_age: Duration::from_secs(60) });
+        let hub = EventHub::new(Retention { max_events: 3, max_age: Duration::from_secs(60), ..Retention::default() });
         let room = Uuid::now_v7();
         let first = hub.publish(room, &delta(0));
         for n in 1..10 {
@@ -304,7 +337,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_lagging_subscriber_catches_up_from_the_buffer() {
-        let hub = EventHub::new(Retention { max_events: 10_000, max_age: Duration::from_secs(60) });
+        let hub =
+            EventHub::new(Retention { max_events: 10_000, max_age: Duration::from_secs(60), ..Retention::default() });
         let room = Uuid::now_v7();
         let mut sub = hub.subscribe(room, None);
         let total = CHANNEL_CAPACITY + 100;
@@ -321,9 +355,55 @@ mod tests {
         assert_eq!(seen, (1..=total as u64).collect::<Vec<_>>());
     }
 
+    #[test]
+    fn reading_a_position_never_makes_a_channel() {
+        let hub = EventHub::new(Retention::default());
+        for _ in 0..1000 {
+            assert!(hub.current_id(Uuid::now_v7()).ends_with("-0"));
+        }
+        assert_eq!(hub.room_count(), 0);
+    }
+
+    #[test]
+    fn the_hub_keeps_a_bounded_number_of_rooms() {
+        let hub = EventHub::new(Retention { max_rooms: 3, ..Retention::default() });
+        let watched = Uuid::now_v7();
+        let _listener = hub.subscribe(watched, None);
+        for _ in 0..50 {
+            hub.publish(Uuid::now_v7(), &delta(0));
+        }
+        assert_eq!(hub.room_count(), 3);
+        hub.publish(watched, &delta(1));
+        assert_eq!(hub.current_id(watched).rsplit_once('-').unwrap().1, "1", "a room with a listener is kept");
+    }
+
+    #[test]
+    fn the_replay_buffer_is_bounded_in_bytes() {
+        let hub = EventHub::new(Retention { max_bytes: 10_000, ..Retention::default() });
+        let room = Uuid::now_v7();
+        let big = |n: usize| {
+            RoomEvent::MessageDelta(MessageDelta { message_id: Uuid::nil(), delta: "x".repeat(3000), offset: n })
+        };
+        let first = hub.publish(room, &big(0));
+        for n in 1..10 {
+            hub.publish(room, &big(n));
+        }
+        let channel = hub.channel(room);
+        let channel = lock(&channel);
+        assert!(channel.buffered_bytes <= 10_000, "{}", channel.buffered_bytes);
+        assert_eq!(channel.buffered_bytes, channel.buffer.iter().map(|e| e.data.len()).sum::<usize>());
+        assert_eq!(channel.buffer.len(), 3);
+        drop(channel);
+        assert!(
+            matches!(hub.subscribe(room, Some(&first.id)).resume, Resume::Reset(_)),
+            "what was dropped cannot be replayed"
+        );
+    }
+
     #[tokio::test]
     async fn idle_rooms_are_swept() {
-        let hub = EventHub::new(Retention { max_events: 10, max_age: Duration::from_millis(10) });
+        let hub =
+            EventHub::new(Retention { max_events: 10, max_age: Duration::from_millis(10), ..Retention::default() });
         let quiet = Uuid::now_v7();
         let watched = Uuid::now_v7();
         hub.publish(quiet, &delta(0));

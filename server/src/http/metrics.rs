@@ -51,7 +51,7 @@ async fn render() -> Response {
 pub async fn track(request: Request<Body>, next: Next) -> Response {
     handle();
     let started = Instant::now();
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     // The route template, not the raw path, so ids do not explode the label set.
     let route = request
         .extensions()
@@ -59,8 +59,24 @@ pub async fn track(request: Request<Body>, next: Next) -> Response {
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let response = next.run(request).await;
-    let labels = [("method", method), ("route", route), ("status", response.status().as_u16().to_string())];
+    let labels = [("method", method.to_owned()), ("route", route), ("status", response.status().as_u16().to_string())];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
     response
+}
+
+/// A label from a fixed set: any other method (clients may send any token) counts as `OTHER`, so
+/// requests cannot create new series without bound.
+fn method_label(method: &http::Method) -> &'static str {
+    use http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
 }

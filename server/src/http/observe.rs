@@ -11,11 +11,13 @@ use crate::http::ApiError;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The observing middleware, outermost first: a request id is set (an incoming `x-request-id`
-/// is kept), a span records the request, the id is echoed on the response, panics become 500s.
+/// The observing middleware, outermost first: a request id is set (a well-formed incoming
+/// `x-request-id` is kept), a span records the request, the id is echoed on the response, panics
+/// become 500s.
 macro_rules! observe_layers {
     () => {
         tower::ServiceBuilder::new()
+            .layer(tower::util::MapRequestLayer::new($crate::http::observe::drop_malformed_request_id))
             .layer(tower_http::request_id::SetRequestIdLayer::new(
                 $crate::http::observe::REQUEST_ID,
                 tower_http::request_id::MakeRequestUuid,
@@ -34,6 +36,25 @@ macro_rules! observe_layers {
     };
 }
 pub(crate) use observe_layers;
+
+/// The longest client-chosen request id kept.
+const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// A client may name its request (to follow it through logs), but only with a short token of
+/// letters, digits and `-_.:`; anything else is dropped and replaced by a generated id, so log
+/// lines and response headers never carry arbitrary client text.
+pub fn drop_malformed_request_id<B>(mut request: Request<B>) -> Request<B> {
+    let well_formed = request.headers().get(&REQUEST_ID).is_none_or(|value| {
+        let bytes = value.as_bytes();
+        !bytes.is_empty()
+            && bytes.len() <= MAX_REQUEST_ID_LEN
+            && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    });
+    if !well_formed {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    request
+}
 
 pub fn request_span<B>(request: &Request<B>) -> Span {
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
