@@ -140,9 +140,7 @@ pub fn from_json_rejection(rejection: &JsonRejection) -> GatewayError {
     match rejection {
         JsonRejection::JsonDataError(_) => GatewayError::InvalidField(rejection.body_text()),
         JsonRejection::JsonSyntaxError(_) => GatewayError::MalformedJson(rejection.body_text()),
-        JsonRejection::MissingJsonContentType(_) => {
-            GatewayError::MalformedJson("Send the body as JSON with Content-Type: application/json.".to_owned())
-        }
+        JsonRejection::MissingJsonContentType(_) => GatewayError::UnsupportedMediaType,
         _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => GatewayError::PayloadTooLarge,
         _ => GatewayError::MalformedJson("The request body could not be read as JSON.".to_owned()),
     }

@@ -372,8 +372,9 @@ async fn malformed_bodies_and_bad_fields_get_clear_codes() {
         assert_error(&test.send(json_request("/api/v1/chat/preview", body)).await, 400, "MALFORMED_JSON");
         assert_error(&test.send(json_request("/api/v1/chat/confirm", body)).await, 400, "MALFORMED_JSON");
     }
+    // Not sent as JSON at all: the server's REST API answers the same.
     let no_content_type = Request::post("/api/v1/chat/preview").body(Body::from("{}")).unwrap();
-    assert_error(&test.send(no_content_type).await, 400, "MALFORMED_JSON");
+    assert_error(&test.send(no_content_type).await, 415, "MALFORMED_JSON");
     let bad_fields = [
         json!({"raw_input": "show tasks", "session_id": session}),
         json!({"raw_input": "show tasks", "channel": "irc", "session_id": session}),
@@ -512,4 +513,20 @@ async fn the_router_merges_into_an_app_state_with_an_api_catch_all() {
     assert_eq!(response.status(), StatusCode::OK);
     let response = app.oneshot(Request::get("/api/v1/chat/elsewhere").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bodies_must_be_sent_as_json() {
+    let test = TestGateway::new();
+    let body = json!({"raw_input": "show inbox", "channel": "web", "session_id": session()}).to_string();
+    for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
+        let request =
+            Request::post("/api/v1/chat/preview").header("content-type", content_type).body(Body::from(body.clone()));
+        assert_error(&test.send(request.unwrap()).await, 415, "MALFORMED_JSON");
+    }
+    let no_type = Request::post("/api/v1/chat/confirm").body(Body::from(body.clone())).unwrap();
+    assert_error(&test.send(no_type).await, 415, "MALFORMED_JSON");
+    assert!(test.files_in("interface/inbox").is_empty());
+    // The refusals are logged like any other.
+    assert_eq!(test.telemetry_lines().len(), 4);
 }
