@@ -29,7 +29,9 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let gateway = Arc::new(Gateway::new(GatewayConfig::with_root(dir.path())).unwrap());
-        let router = gateway::router::<Arc<Gateway>>().with_state(gateway);
+        // The server signs people in and names the operator; here everyone is one operator.
+        let operator = gateway::Operator::new(uuid::Uuid::new_v4());
+        let router = gateway::router::<Arc<Gateway>>().with_state(gateway).layer(axum::Extension(operator));
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         runtime.spawn(async move {

@@ -80,15 +80,19 @@ fn control_plane(state: &AppState) -> Router<AppState> {
     gateway::router::<AppState>().route_layer(axum::middleware::from_fn(require_operator))
 }
 
-/// Refuses anyone who may not operate before the gateway sees (and logs) the request.
+/// Refuses anyone who may not operate before the gateway sees (and logs) the request, and names
+/// the person to the gateway: its sessions and telemetry lines are theirs.
 async fn require_operator(
     Caller(actor): Caller,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     match actor.require_role(domain::accounts::Role::may_operate, "operators and admins") {
-        Ok(_) => next.run(request).await,
+        Ok(person) => {
+            request.extensions_mut().insert(gateway::Operator::new(person.id));
+            next.run(request).await
+        }
         Err(refused) => ApiError::from(refused).into_response(),
     }
 }
