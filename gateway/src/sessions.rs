@@ -3,7 +3,8 @@
 //!
 //! A session is created by its first preview, belongs to the person who made that preview, and
 //! lives until it goes `session_ttl` without a request. Anyone else using its id is told
-//! `SESSION_MISMATCH`; so is anyone using the id of a preview or task that is another person's. It holds at most [`MAX_PENDING_PREVIEWS_PER_SESSION`] unconfirmed previews, each
+//! `SESSION_MISMATCH` (403); so is anyone using the id of a preview or task that is another
+//! person's. It holds at most [`MAX_PENDING_PREVIEWS_PER_SESSION`] unconfirmed previews, each
 //! valid for `preview_ttl` and only within its session. When a preview expires or is confirmed a
 //! small tombstone is kept for a while, so a late confirm is told `PREVIEW_EXPIRED` or
 //! `PREVIEW_ALREADY_CONFIRMED` instead of `PREVIEW_NOT_FOUND`. Expired entries are swept at most
