@@ -205,7 +205,7 @@ impl AllowedHosts {
             return true;
         }
         let Some(host) = host_name(host_header) else { return false };
-        self.names.iter().any(|name| *name == host)
+        self.names.contains(&host)
             || self.domains.iter().any(|domain| {
                 host == *domain || host.strip_suffix(domain.as_str()).is_some_and(|rest| rest.ends_with('.'))
             })
