@@ -7,6 +7,8 @@ import * as fs from "node:fs";
 const port = Number(process.env.E2E_PORT ?? 3137);
 const baseURL = `http://127.0.0.1:${port}`;
 const root = path.resolve(__dirname, "..");
+// cargo puts the server binary under CARGO_TARGET_DIR when that is set; the site stays in the checkout.
+const targetDir = process.env.CARGO_TARGET_DIR ? path.resolve(root, process.env.CARGO_TARGET_DIR) : path.join(root, "target");
 // Created once by the main process; test workers inherit it through the environment.
 process.env.E2E_DATA_DIR ??= fs.mkdtempSync(path.join(os.tmpdir(), "ais-chatrooms-e2e-"));
 const dataDir = process.env.E2E_DATA_DIR;
@@ -44,7 +46,7 @@ export default defineConfig({
     },
   ],
   webServer: {
-    command: path.join(root, "target/release/server"),
+    command: path.join(targetDir, "release/server"),
     cwd: root,
     url: `${baseURL}/readyz`,
     reuseExistingServer: false,

@@ -36,6 +36,12 @@ locals {
   )
 
   app_environment = merge(
+    # The public address, and the names requests arrive under: CloudFront forwards the origin's
+    # name to the load balancer. app_environment may override both.
+    {
+      PUBLIC_URL    = "https://${var.domain_name}"
+      ALLOWED_HOSTS = "${var.domain_name},${var.origin_domain_name}"
+    },
     var.app_environment,
     {
       LEPTOS_SITE_ADDR         = "0.0.0.0:${local.container_port}"

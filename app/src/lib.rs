@@ -8,6 +8,8 @@ pub mod error;
 pub mod layout;
 pub mod pages;
 pub mod rooms;
+#[cfg(feature = "ssr")]
+pub mod server_fns;
 pub mod time;
 
 use leptos::prelude::*;

@@ -50,9 +50,24 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(server: &str, session_id: String, channel: Channel) -> Result<Self, ClientError> {
+    /// A client of the server at `server`, acting for the holder of `token` (an operator's or
+    /// admin's API token) when one is given.
+    pub fn new(server: &str, session_id: String, channel: Channel, token: Option<&str>) -> Result<Self, ClientError> {
         let server = server.trim_end_matches('/').to_owned();
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token {
+            let mut value =
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.trim())).map_err(|_| {
+                    ClientError::Transport {
+                        server: server.clone(),
+                        detail: "the token is not a valid header value".into(),
+                    }
+                })?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .timeout(Duration::from_secs(15))
             .user_agent(concat!("chatctl/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -30,6 +30,10 @@ struct Cli {
     /// The session id (a UUIDv4). Default: a new one, printed so it can be reused.
     #[arg(long, global = true)]
     session: Option<String>,
+    /// An API token of an operator or admin, sent as `Authorization: Bearer`. Default: the
+    /// `CHATCTL_TOKEN` environment variable.
+    #[arg(long, global = true)]
+    token: Option<String>,
     /// The channel this client speaks for.
     #[arg(long, global = true, default_value = "terminal", value_parser = parse_channel)]
     channel: Channel,
@@ -88,7 +92,9 @@ async fn main() -> ExitCode {
             session
         }
     };
-    let client = match Client::new(&cli.server, session_id, cli.channel) {
+    let token =
+        cli.token.clone().or_else(|| std::env::var("CHATCTL_TOKEN").ok()).filter(|token| !token.trim().is_empty());
+    let client = match Client::new(&cli.server, session_id, cli.channel, token.as_deref()) {
         Ok(client) => client,
         Err(error) => return fail(&error),
     };

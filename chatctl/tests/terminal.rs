@@ -24,12 +24,36 @@ struct Server {
     _runtime: tokio::runtime::Runtime,
 }
 
+/// The one token [`Server::requiring_a_token`] accepts.
+const TOKEN: &str = "ais_operator_token";
+
 impl Server {
     fn start() -> Self {
+        // The server signs people in and names the operator; here everyone is one operator.
+        let operator = gateway::Operator::new(uuid::Uuid::new_v4());
+        Self::with(move |router| router.layer(axum::Extension(operator)))
+    }
+
+    /// A gateway that names an operator only for requests carrying [`TOKEN`], as the server does.
+    fn requiring_a_token() -> Self {
+        async fn sign_in(
+            mut request: axum::extract::Request,
+            next: axum::middleware::Next,
+        ) -> axum::response::Response {
+            let expected = format!("Bearer {TOKEN}");
+            if request.headers().get("authorization").is_some_and(|value| value.as_bytes() == expected.as_bytes()) {
+                request.extensions_mut().insert(gateway::Operator::new(uuid::Uuid::from_u128(7)));
+            }
+            next.run(request).await
+        }
+        Self::with(|router| router.layer(axum::middleware::from_fn(sign_in)))
+    }
+
+    fn with(sign_in: impl FnOnce(axum::Router) -> axum::Router) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let gateway = Arc::new(Gateway::new(GatewayConfig::with_root(dir.path())).unwrap());
-        let router = gateway::router::<Arc<Gateway>>().with_state(gateway);
+        let router = sign_in(gateway::router::<Arc<Gateway>>().with_state(gateway));
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         runtime.spawn(async move {
@@ -89,7 +113,7 @@ impl Server {
 
     fn chatctl(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_chatctl"));
-        command.args(["--server", &self.url, "--interval-ms", "100"]).args(args);
+        command.env_remove("CHATCTL_TOKEN").args(["--server", &self.url, "--interval-ms", "100"]).args(args);
         command
     }
 
@@ -314,4 +338,23 @@ fn verify_telemetry_accepts_the_chain_and_names_a_tampered_line() {
     let (code, out, _) = server.run(&["verify-telemetry", tampered.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(out.contains("broken at line 2"), "{out}");
+}
+
+#[test]
+fn a_token_names_the_operator_and_without_one_the_server_says_to_sign_in() {
+    let server = Server::requiring_a_token();
+    let (code, _, stderr) = server.run(&["preview", "show", "inbox"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("UNAUTHENTICATED"), "{stderr}");
+    assert!(stderr.contains("Sign in as an operator or admin"), "{stderr}");
+
+    let (code, stdout, stderr) = server.run(&["--token", TOKEN, "preview", "show", "inbox"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("intent    task_list"), "{stdout}");
+
+    let output = server.chatctl(&["preview", "show", "tasks"]).env("CHATCTL_TOKEN", TOKEN).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    // The token never shows in what chatctl prints.
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(TOKEN));
+    assert!(!String::from_utf8_lossy(&output.stderr).contains(TOKEN));
 }

@@ -29,6 +29,11 @@ string_enum! {
         Unauthenticated => "UNAUTHENTICATED",
         /// The person is signed in but may not do this.
         Forbidden => "FORBIDDEN",
+        /// A browser sent a state-changing request on behalf of another site (cross-site request
+        /// forgery): refused whoever is signed in.
+        CrossSite => "CROSS_SITE",
+        /// The request named a host this server does not answer for (`ALLOWED_HOSTS`).
+        HostNotAllowed => "HOST_NOT_ALLOWED",
         /// The agent's model is not on the server's list of allowed models.
         ModelNotAllowed => "MODEL_NOT_ALLOWED",
         /// A spending or usage limit was reached; the message names it and when it resets.
@@ -73,11 +78,12 @@ impl ErrorCode {
         match self {
             MalformedJson => 400,
             Unauthenticated => 401,
-            SessionMismatch | Forbidden => 403,
+            SessionMismatch | Forbidden | CrossSite => 403,
             NotFound | PreviewNotFound | TaskNotFound => 404,
             Conflict | TaskCollision | PreviewAlreadyConfirmed | TooManyPreviews => 409,
             PreviewExpired => 410,
             PayloadTooLarge => 413,
+            HostNotAllowed => 421,
             ValidationFailed | LimitReached | ModelNotAllowed | SchemaInvalid | OverrideNotAllowed
             | InvalidSessionId | InvalidInput | InvalidField => 422,
             RateLimited | QuotaExceeded => 429,

@@ -166,7 +166,9 @@ fn main() {
         ..GatewayConfig::with_root(dir.path())
     };
     let gateway = Arc::new(Gateway::new(config).expect("a gateway"));
-    let router = gateway::router::<Arc<Gateway>>().with_state(gateway.clone());
+    // The server signs people in and names the operator; here every client is one operator.
+    let operator = gateway::Operator::new(uuid::Uuid::new_v4());
+    let router = gateway::router::<Arc<Gateway>>().with_state(gateway.clone()).layer(axum::Extension(operator));
 
     // The server gets its own runtime with one worker per core, as the real server does.
     let server =

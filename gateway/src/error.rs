@@ -48,6 +48,13 @@ pub enum GatewayError {
     InvalidField(String),
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The body was sent with another content type than `application/json`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// No operator was named by whatever serves the routes: nobody signed in, or a server that
+    /// does not identify people. Never logged: there is nobody to log it for.
+    #[error("no operator")]
+    Unauthenticated,
     /// A fault inside the gateway (file system, telemetry). The text is for the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -79,7 +86,16 @@ impl PublicError for GatewayError {
             GatewayError::MalformedJson(_) => Code::MalformedJson,
             GatewayError::InvalidField(_) => Code::InvalidField,
             GatewayError::PayloadTooLarge => Code::PayloadTooLarge,
+            GatewayError::UnsupportedMediaType => Code::MalformedJson,
+            GatewayError::Unauthenticated => Code::Unauthenticated,
             GatewayError::Internal(_) => Code::Internal,
+        }
+    }
+
+    fn http_status(&self) -> u16 {
+        match self {
+            GatewayError::UnsupportedMediaType => 415,
+            other => other.code().http_status(),
         }
     }
 
@@ -134,6 +150,12 @@ impl PublicError for GatewayError {
             GatewayError::InvalidInput(detail) => detail.clone(),
             GatewayError::MalformedJson(detail) | GatewayError::InvalidField(detail) => detail.clone(),
             GatewayError::PayloadTooLarge => "The request body is too large.".to_owned(),
+            GatewayError::UnsupportedMediaType => {
+                "Send the body as JSON with Content-Type: application/json.".to_owned()
+            }
+            GatewayError::Unauthenticated => {
+                "Sign in as an operator or admin to use the control plane.".to_owned()
+            }
             GatewayError::Internal(_) => "Something went wrong on our side; it has been logged.".to_owned(),
         }
     }

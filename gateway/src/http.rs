@@ -7,7 +7,9 @@
 //!
 //! Errors answer `{"error": {"code", "message"}}` with the code's status, and `Retry-After` when
 //! waiting helps. A body that is not JSON, or larger than [`MAX_BODY_BYTES`], is logged to
-//! telemetry like any refused request.
+//! telemetry like any refused request. A request without an [`Operator`] in its extensions is
+//! refused with `UNAUTHENTICATED` before anything is read or logged: whatever serves these routes
+//! signs people in and puts the authorized person there.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -26,6 +28,7 @@ use http::StatusCode;
 use serde::Serialize;
 
 use crate::error::{GatewayError, GatewayResult};
+use crate::operator::Operator;
 use crate::service::Gateway;
 use crate::telemetry::TelemetryEvent;
 
@@ -74,6 +77,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 
 async fn preview<S>(
     State(gateway): State<Arc<Gateway>>,
+    operator: Operator,
     ClientAddr(client): ClientAddr,
     body: Result<Json<PreviewRequest>, JsonRejection>,
 ) -> Response
@@ -81,14 +85,17 @@ where
     Arc<Gateway>: FromRef<S>,
 {
     let result = match body {
-        Ok(Json(request)) => gateway.preview(request, client).await,
-        Err(rejection) => Err(gateway.refuse(TelemetryEvent::Preview, client, from_json_rejection(&rejection)).await),
+        Ok(Json(request)) => gateway.preview(request, operator, client).await,
+        Err(rejection) => {
+            Err(gateway.refuse(TelemetryEvent::Preview, operator, client, from_json_rejection(&rejection)).await)
+        }
     };
     respond(result)
 }
 
 async fn confirm<S>(
     State(gateway): State<Arc<Gateway>>,
+    operator: Operator,
     ClientAddr(client): ClientAddr,
     body: Result<Json<ConfirmRequest>, JsonRejection>,
 ) -> Response
@@ -96,14 +103,17 @@ where
     Arc<Gateway>: FromRef<S>,
 {
     let result = match body {
-        Ok(Json(request)) => gateway.confirm(request, client).await,
-        Err(rejection) => Err(gateway.refuse(TelemetryEvent::Confirm, client, from_json_rejection(&rejection)).await),
+        Ok(Json(request)) => gateway.confirm(request, operator, client).await,
+        Err(rejection) => {
+            Err(gateway.refuse(TelemetryEvent::Confirm, operator, client, from_json_rejection(&rejection)).await)
+        }
     };
     respond(result)
 }
 
 async fn watch<S>(
     State(gateway): State<Arc<Gateway>>,
+    operator: Operator,
     ClientAddr(client): ClientAddr,
     Path(task_id): Path<String>,
     query: Result<Query<SessionQuery>, QueryRejection>,
@@ -112,14 +122,17 @@ where
     Arc<Gateway>: FromRef<S>,
 {
     let result = match query {
-        Ok(Query(query)) => gateway.watch(&task_id, &query.session_id, client).await,
-        Err(rejection) => Err(gateway.refuse(TelemetryEvent::Watch, client, from_query_rejection(&rejection)).await),
+        Ok(Query(query)) => gateway.watch(&task_id, &query.session_id, operator, client).await,
+        Err(rejection) => {
+            Err(gateway.refuse(TelemetryEvent::Watch, operator, client, from_query_rejection(&rejection)).await)
+        }
     };
     respond(result)
 }
 
 async fn session_tasks<S>(
     State(gateway): State<Arc<Gateway>>,
+    operator: Operator,
     ClientAddr(client): ClientAddr,
     query: Result<Query<SessionQuery>, QueryRejection>,
 ) -> Response
@@ -127,8 +140,10 @@ where
     Arc<Gateway>: FromRef<S>,
 {
     let result = match query {
-        Ok(Query(query)) => gateway.session_tasks(&query.session_id, client).await,
-        Err(rejection) => Err(gateway.refuse(TelemetryEvent::Watch, client, from_query_rejection(&rejection)).await),
+        Ok(Query(query)) => gateway.session_tasks(&query.session_id, operator, client).await,
+        Err(rejection) => {
+            Err(gateway.refuse(TelemetryEvent::Watch, operator, client, from_query_rejection(&rejection)).await)
+        }
     };
     respond(result)
 }
@@ -145,9 +160,7 @@ pub fn from_json_rejection(rejection: &JsonRejection) -> GatewayError {
     match rejection {
         JsonRejection::JsonDataError(_) => GatewayError::InvalidField(rejection.body_text()),
         JsonRejection::JsonSyntaxError(_) => GatewayError::MalformedJson(rejection.body_text()),
-        JsonRejection::MissingJsonContentType(_) => {
-            GatewayError::MalformedJson("Send the body as JSON with Content-Type: application/json.".to_owned())
-        }
+        JsonRejection::MissingJsonContentType(_) => GatewayError::UnsupportedMediaType,
         _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => GatewayError::PayloadTooLarge,
         _ => GatewayError::MalformedJson("The request body could not be read as JSON.".to_owned()),
     }

@@ -5,7 +5,9 @@
 //!
 //! Build a [`Gateway`] from a [`GatewayConfig`], share it as `Arc<Gateway>`, merge
 //! [`router`] into the server's router, or call the operations ([`Gateway::preview`],
-//! [`Gateway::confirm`], [`Gateway::watch`], [`Gateway::session_tasks`]) directly.
+//! [`Gateway::confirm`], [`Gateway::watch`], [`Gateway::session_tasks`]) directly. Every call
+//! is made by an [`Operator`]: the gateway signs nobody in, and its routes refuse a request
+//! that arrives without one in its extensions.
 //! [`Gateway::with_clock`] runs its time-to-live and rate-limit rules on another [`Clock`].
 
 mod clock;
@@ -15,6 +17,7 @@ mod execution_reports;
 mod folders;
 mod http;
 mod locks;
+mod operator;
 mod rate_limits;
 mod rules;
 mod service;
@@ -26,5 +29,6 @@ pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use config::{GatewayConfig, RateLimit};
 pub use error::{GatewayError, GatewayResult, GatewayStartupError};
 pub use http::{router, ClientAddr};
+pub use operator::Operator;
 pub use service::Gateway;
 pub use telemetry::{verify_chain, verify_file, ChainBreak, ChainReport, TelemetryEvent};

@@ -1,5 +1,6 @@
 //! The gateway's operations: preview, confirm, watch and a session's tasks. The HTTP handlers
-//! and the web UI's server functions both call these, so every rule lives here once.
+//! and the web UI's server functions both call these, so every rule lives here once. Each is
+//! made by an [`Operator`], whom the caller has already signed in and authorized.
 //!
 //! Every call, refused or not, appends exactly one telemetry line before it returns; if the
 //! line cannot be written the call fails with `INTERNAL` and a confirm's task file is removed.
@@ -24,9 +25,10 @@ use crate::error::{GatewayError, GatewayResult, GatewayStartupError};
 use crate::execution_reports::{ExecutionReport, ExecutionReports};
 use crate::folders::{is_task_id, new_task_id, Folders, TaskFile, WriteError};
 use crate::locks::try_lock;
+use crate::operator::Operator;
 use crate::rate_limits::RateLimits;
 use crate::rules::RuleSet;
-use crate::sessions::{PreviewEntry, SessionStore, TaskRecord};
+use crate::sessions::{PreviewEntry, SessionStore, TaskRecord, ANOTHER_PERSON};
 use crate::telemetry::{canonical_json, Durability, Outcome, TelemetryEvent, TelemetryLog, TelemetryRecord};
 use domain::PublicError;
 
@@ -122,39 +124,61 @@ impl Gateway {
     }
 
     /// Normalizes `raw_input` and keeps the result for the same session to confirm. Writes no task.
+    /// The session's first preview makes it `operator`'s.
     #[instrument(skip_all, err(level = "info"))]
-    pub async fn preview(&self, request: PreviewRequest, client: Option<IpAddr>) -> GatewayResult<PreviewResponse> {
-        self.operate(TelemetryEvent::Preview, client, Durability::Flushed, move |shared, record| {
-            Ok((shared.preview(request, client, record)?, ()))
+    pub async fn preview(
+        &self,
+        request: PreviewRequest,
+        operator: Operator,
+        client: Option<IpAddr>,
+    ) -> GatewayResult<PreviewResponse> {
+        self.operate(TelemetryEvent::Preview, operator, client, Durability::Flushed, move |shared, record| {
+            Ok((shared.preview(request, operator, client, record)?, ()))
         })
         .await
     }
 
-    /// Writes the task of a preview, once, for the session that made the preview.
+    /// Writes the task of a preview, once, for the session and the person that made the preview.
     #[instrument(skip_all, err(level = "info"))]
-    pub async fn confirm(&self, request: ConfirmRequest, client: Option<IpAddr>) -> GatewayResult<ConfirmResponse> {
-        self.operate(TelemetryEvent::Confirm, client, Durability::Synced, move |shared, record| {
-            shared.confirm(request, client, record)
+    pub async fn confirm(
+        &self,
+        request: ConfirmRequest,
+        operator: Operator,
+        client: Option<IpAddr>,
+    ) -> GatewayResult<ConfirmResponse> {
+        self.operate(TelemetryEvent::Confirm, operator, client, Durability::Synced, move |shared, record| {
+            shared.confirm(request, operator, client, record)
         })
         .await
     }
 
-    /// The state of a task confirmed by `session_id`.
+    /// The state of a task confirmed by `session_id`, which must be `operator`'s.
     #[instrument(skip_all, err(level = "info"))]
-    pub async fn watch(&self, task_id: &str, session_id: &str, client: Option<IpAddr>) -> GatewayResult<WatchResponse> {
+    pub async fn watch(
+        &self,
+        task_id: &str,
+        session_id: &str,
+        operator: Operator,
+        client: Option<IpAddr>,
+    ) -> GatewayResult<WatchResponse> {
         let (task_id, session_id) = (task_id.to_owned(), session_id.to_owned());
-        self.operate(TelemetryEvent::Watch, client, Durability::Flushed, move |shared, record| {
-            Ok((shared.watch(&task_id, &session_id, client, record)?, ()))
+        self.operate(TelemetryEvent::Watch, operator, client, Durability::Flushed, move |shared, record| {
+            Ok((shared.watch(&task_id, &session_id, operator, client, record)?, ()))
         })
         .await
     }
 
-    /// The tasks a live session confirmed, newest first, with their current state.
+    /// The tasks a live session of `operator`'s confirmed, newest first, with their current state.
     #[instrument(skip_all, err(level = "info"))]
-    pub async fn session_tasks(&self, session_id: &str, client: Option<IpAddr>) -> GatewayResult<SessionTasksResponse> {
+    pub async fn session_tasks(
+        &self,
+        session_id: &str,
+        operator: Operator,
+        client: Option<IpAddr>,
+    ) -> GatewayResult<SessionTasksResponse> {
         let session_id = session_id.to_owned();
-        self.operate(TelemetryEvent::Watch, client, Durability::Flushed, move |shared, record| {
-            Ok((shared.session_tasks(&session_id, client, record)?, ()))
+        self.operate(TelemetryEvent::Watch, operator, client, Durability::Flushed, move |shared, record| {
+            Ok((shared.session_tasks(&session_id, operator, client, record)?, ()))
         })
         .await
     }
@@ -162,9 +186,15 @@ impl Gateway {
     /// Logs a request refused before it reached an operation (a body that is not JSON, a
     /// missing query parameter) and returns the error to answer with. A client over its address
     /// limit is told `RATE_LIMITED` instead.
-    pub async fn refuse(&self, event: TelemetryEvent, client: Option<IpAddr>, error: GatewayError) -> GatewayError {
+    pub async fn refuse(
+        &self,
+        event: TelemetryEvent,
+        operator: Operator,
+        client: Option<IpAddr>,
+        error: GatewayError,
+    ) -> GatewayError {
         let refused = self
-            .operate(event, client, Durability::Flushed, move |shared, _| {
+            .operate(event, operator, client, Durability::Flushed, move |shared, _| {
                 shared.check_address(client)?;
                 Err::<((), ()), _>(error)
             })
@@ -181,6 +211,7 @@ impl Gateway {
     async fn operate<T, S>(
         &self,
         event: TelemetryEvent,
+        operator: Operator,
         client: Option<IpAddr>,
         durability: Durability,
         operation: impl FnOnce(&Shared, &mut TelemetryRecord) -> GatewayResult<(T, S)> + Send + 'static,
@@ -194,7 +225,7 @@ impl Gateway {
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _span = span.enter();
-            let mut record = shared.record(event, client);
+            let mut record = shared.record(event, operator, client);
             let result = operation(&shared, &mut record);
             let logged = shared.log(record, started, result.as_ref().err(), durability);
             match (result, logged) {
@@ -249,13 +280,14 @@ fn parse_session_id(text: &str) -> GatewayResult<Uuid> {
     }
 }
 
-/// SHA-256 over the canonical task, the rules (version and digest) and the session.
-fn binding_hash(task: &NormalizedTask, rules: &RuleSet, session_id: Uuid) -> String {
+/// SHA-256 over the canonical task, the rules (version and digest), the session and its person.
+fn binding_hash(task: &NormalizedTask, rules: &RuleSet, session_id: Uuid, owner: Uuid) -> String {
     let value = json!({
         "normalized_task": task,
         "rules_version": rules.version(),
         "rules_digest": rules.digest(),
         "session_id": session_id.to_string(),
+        "user_id": owner.to_string(),
     });
     hex::encode(Sha256::digest(canonical_json(&value).as_bytes()))
 }
@@ -358,8 +390,8 @@ impl Settle for WrittenTask {
 }
 
 impl Shared {
-    fn record(&self, event: TelemetryEvent, client: Option<IpAddr>) -> TelemetryRecord {
-        let mut record = TelemetryRecord::new(event, Utc::now());
+    fn record(&self, event: TelemetryEvent, operator: Operator, client: Option<IpAddr>) -> TelemetryRecord {
+        let mut record = TelemetryRecord::new(event, Utc::now(), operator.user_id);
         record.client_addr = client.map(|address| address.to_string());
         record
     }
@@ -414,6 +446,7 @@ impl Shared {
     fn preview(
         &self,
         request: PreviewRequest,
+        operator: Operator,
         client: Option<IpAddr>,
         record: &mut TelemetryRecord,
     ) -> GatewayResult<PreviewResponse> {
@@ -424,7 +457,7 @@ impl Shared {
         let invalid_input = request.raw_input.trim().is_empty() || request.raw_input.len() > MAX_RAW_INPUT_BYTES;
         if invalid_input {
             // A refused preview still counts as activity of a live session.
-            self.sessions.touch(session_id, self.clock.now());
+            self.sessions.touch(session_id, operator.user_id, self.clock.now())?;
         }
         if request.raw_input.trim().is_empty() {
             return Err(GatewayError::InvalidInput("raw_input must not be empty.".to_owned()));
@@ -454,9 +487,10 @@ impl Shared {
         let entry = PreviewEntry {
             preview_id,
             session_id,
+            owner: operator.user_id,
             channel: request.channel,
             raw_input: request.raw_input,
-            binding: binding_hash(&task, &self.rules, session_id),
+            binding: binding_hash(&task, &self.rules, session_id, operator.user_id),
             task: task.clone(),
             rule_id: normalized.rule_id.clone(),
             risk_reason: normalized.risk_reason.clone(),
@@ -483,13 +517,14 @@ impl Shared {
     fn confirm(
         &self,
         request: ConfirmRequest,
+        operator: Operator,
         client: Option<IpAddr>,
         record: &mut TelemetryRecord,
     ) -> GatewayResult<(ConfirmResponse, WrittenTask)> {
         record.session_id = Some(clip(&request.session_id, MAX_LOGGED_ID_BYTES));
         record.preview_id = Some(clip(&request.preview_id, MAX_LOGGED_ID_BYTES));
         let session_id = self.admit(client, &request.session_id, record)?;
-        let entry = self.sessions.claim(&request.preview_id, session_id, self.clock.now())?;
+        let entry = self.sessions.claim(&request.preview_id, session_id, operator.user_id, self.clock.now())?;
         record.channel = Some(entry.channel);
         record.raw_input = Some(entry.raw_input.clone());
         record.normalized_intent = Some(entry.task.intent.clone());
@@ -499,7 +534,7 @@ impl Shared {
         record.task_id = Some(entry.task.task_id.clone());
         // A confirm that wrote nothing gives the preview back.
         let written = self
-            .write_task(&entry, request.structured_override.as_ref(), session_id, record)
+            .write_task(&entry, request.structured_override.as_ref(), session_id, operator, record)
             .inspect_err(|_| self.sessions.release(entry.preview_id))?;
 
         let response = ConfirmResponse {
@@ -513,7 +548,7 @@ impl Shared {
             lane: written.lane,
             state: initial_state(written.lane),
         };
-        let task = TaskRecord::from_file(written, entry.session_id);
+        let task = TaskRecord::from_file(written, entry.session_id, entry.owner);
         Ok((response, WrittenTask { preview_id: entry.preview_id, task }))
     }
 
@@ -523,11 +558,14 @@ impl Shared {
         entry: &PreviewEntry,
         structured_override: Option<&StructuredOverride>,
         session_id: Uuid,
+        operator: Operator,
         record: &mut TelemetryRecord,
     ) -> GatewayResult<TaskFile> {
-        let binding = binding_hash(&entry.task, &self.rules, session_id);
+        let binding = binding_hash(&entry.task, &self.rules, session_id, operator.user_id);
         if binding != entry.binding {
-            return Err(GatewayError::SessionMismatch("the preview was made for another session or rules version"));
+            return Err(GatewayError::SessionMismatch(
+                "the preview was made for another session, person or rules version",
+            ));
         }
         let (intent, operations) = match (structured_override, entry.requires_structured_override) {
             (Some(_), false) => return Err(GatewayError::OverrideNotAllowed),
@@ -575,8 +613,10 @@ impl Shared {
         Err(GatewayError::TaskCollision)
     }
 
-    /// The task, if it exists and belongs to `session_id`; read back from its file if needed.
-    fn owned_task(&self, task_id: &str, session_id: Uuid) -> GatewayResult<TaskRecord> {
+    /// The task, if it exists and belongs to `session_id` and `owner`; read back from its file if
+    /// needed. Task files do not name people, so a task read back (after a restart) becomes the
+    /// task of the first person to watch it with its session id, which only its session knows.
+    fn owned_task(&self, task_id: &str, session_id: Uuid, owner: Uuid) -> GatewayResult<TaskRecord> {
         if !is_task_id(task_id) {
             return Err(GatewayError::TaskNotFound);
         }
@@ -584,11 +624,11 @@ impl Shared {
             Some(task) => task,
             None => {
                 let file = self.folders.read_task(task_id).ok_or(GatewayError::TaskNotFound)?;
-                let owner = Uuid::parse_str(&file.session_id).map_err(|_| GatewayError::TaskNotFound)?;
+                let session = Uuid::parse_str(&file.session_id).map_err(|_| GatewayError::TaskNotFound)?;
                 if file.task_id != task_id {
                     return Err(GatewayError::TaskNotFound);
                 }
-                let task = TaskRecord::from_file(file, owner);
+                let task = TaskRecord::from_file(file, session, owner);
                 self.sessions.remember_task(task.clone());
                 task
             }
@@ -596,6 +636,9 @@ impl Shared {
         // Another session's task is reported exactly like a missing one.
         if task.session_id != session_id {
             return Err(GatewayError::TaskNotFound);
+        }
+        if task.owner != owner {
+            return Err(GatewayError::SessionMismatch(ANOTHER_PERSON));
         }
         Ok(task)
     }
@@ -632,14 +675,15 @@ impl Shared {
         &self,
         task_id: &str,
         session_id: &str,
+        operator: Operator,
         client: Option<IpAddr>,
         record: &mut TelemetryRecord,
     ) -> GatewayResult<WatchResponse> {
         record.task_id = Some(clip(task_id, MAX_LOGGED_ID_BYTES));
         record.session_id = Some(clip(session_id, MAX_LOGGED_ID_BYTES));
         let session_id = self.admit(client, session_id, record)?;
-        record.channel = self.sessions.touch(session_id, self.clock.now());
-        let task = self.owned_task(task_id, session_id)?;
+        record.channel = self.sessions.touch(session_id, operator.user_id, self.clock.now())?;
+        let task = self.owned_task(task_id, session_id, operator.user_id)?;
         record.channel = Some(task.channel);
         record.normalized_intent = Some(task.intent.clone());
         record.risk = Some(task.risk);
@@ -651,12 +695,13 @@ impl Shared {
     fn session_tasks(
         &self,
         session_id: &str,
+        operator: Operator,
         client: Option<IpAddr>,
         record: &mut TelemetryRecord,
     ) -> GatewayResult<SessionTasksResponse> {
         record.session_id = Some(clip(session_id, MAX_LOGGED_ID_BYTES));
         let session_id = self.admit(client, session_id, record)?;
-        record.channel = self.sessions.touch(session_id, self.clock.now());
+        record.channel = self.sessions.touch(session_id, operator.user_id, self.clock.now())?;
         self.refresh_reports();
         let tasks =
             self.sessions.session_tasks(session_id).into_iter().map(|task| self.describe(task).into()).collect();
@@ -678,6 +723,8 @@ mod tests {
     use domain::control_plane::Channel;
 
     use super::*;
+
+    const ADA: Operator = Operator { user_id: Uuid::from_u128(0xada) };
 
     fn gateway(dir: &std::path::Path) -> Gateway {
         Gateway::new(GatewayConfig::with_root(dir)).unwrap()
@@ -723,18 +770,18 @@ mod tests {
         let gateway = Gateway::with_task_ids(GatewayConfig::with_root(dir.path()), fixed);
         let session = Uuid::new_v4().to_string();
 
-        let first = gateway.preview(preview_request(&session, "liam check status"), None).await.unwrap();
-        gateway.confirm(confirm_request(&session, &first.preview_id), None).await.unwrap();
+        let first = gateway.preview(preview_request(&session, "liam check status"), ADA, None).await.unwrap();
+        gateway.confirm(confirm_request(&session, &first.preview_id), ADA, None).await.unwrap();
 
         // Every id the generator gives is now taken: after the retries, TASK_COLLISION.
-        let second = gateway.preview(preview_request(&session, "show tasks"), None).await.unwrap();
-        let refused = gateway.confirm(confirm_request(&session, &second.preview_id), None).await.unwrap_err();
+        let second = gateway.preview(preview_request(&session, "show tasks"), ADA, None).await.unwrap();
+        let refused = gateway.confirm(confirm_request(&session, &second.preview_id), ADA, None).await.unwrap_err();
         assert_eq!(refused, GatewayError::TaskCollision);
         assert_eq!(refused.http_status(), 409);
         let files = std::fs::read_dir(dir.path().join("interface/inbox")).unwrap().count();
         assert_eq!(files, 1, "nothing was overwritten or added");
         // The preview stays usable for a later try.
-        let again = gateway.confirm(confirm_request(&session, &second.preview_id), None).await.unwrap_err();
+        let again = gateway.confirm(confirm_request(&session, &second.preview_id), ADA, None).await.unwrap_err();
         assert_eq!(again, GatewayError::TaskCollision);
     }
 
@@ -743,10 +790,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gateway = gateway(dir.path());
         let session = Uuid::new_v4().to_string();
-        let preview = gateway.preview(preview_request(&session, "show inbox"), None).await.unwrap();
+        let preview = gateway.preview(preview_request(&session, "show inbox"), ADA, None).await.unwrap();
         let taken = dir.path().join("interface/inbox").join(format!("{}.yaml", preview.normalized_task.task_id));
         std::fs::write(&taken, "someone else's task\n").unwrap();
-        let confirmed = gateway.confirm(confirm_request(&session, &preview.preview_id), None).await.unwrap();
+        let confirmed = gateway.confirm(confirm_request(&session, &preview.preview_id), ADA, None).await.unwrap();
         assert_ne!(confirmed.task_id, preview.normalized_task.task_id);
         assert_eq!(std::fs::read_to_string(&taken).unwrap(), "someone else's task\n");
         assert!(dir.path().join(&confirmed.path_written).is_file());
@@ -758,23 +805,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut gateway = gateway(dir.path());
         let session = Uuid::new_v4().to_string();
-        let preview = gateway.preview(preview_request(&session, "show inbox"), None).await.unwrap();
+        let preview = gateway.preview(preview_request(&session, "show inbox"), ADA, None).await.unwrap();
         // /dev/full accepts the open and fails every write, like a full disk.
         swap_telemetry(&mut gateway, std::path::Path::new("/dev/full"));
-        let error = gateway.confirm(confirm_request(&session, &preview.preview_id), None).await.unwrap_err();
+        let error = gateway.confirm(confirm_request(&session, &preview.preview_id), ADA, None).await.unwrap_err();
         assert_eq!(error.http_status(), 500);
         assert_eq!(
             std::fs::read_dir(dir.path().join("interface/inbox")).unwrap().count(),
             0,
             "the task was taken back"
         );
-        let error = gateway.preview(preview_request(&session, "show inbox"), None).await.unwrap_err();
+        let error = gateway.preview(preview_request(&session, "show inbox"), ADA, None).await.unwrap_err();
         assert_eq!(error.code().as_str(), "INTERNAL");
         assert!(!error.public_message().contains("full"));
 
         // Once lines can be written again, the same preview is confirmed.
         swap_telemetry(&mut gateway, &dir.path().join("observability/telemetry/gateway.jsonl"));
-        let confirmed = gateway.confirm(confirm_request(&session, &preview.preview_id), None).await.unwrap();
+        let confirmed = gateway.confirm(confirm_request(&session, &preview.preview_id), ADA, None).await.unwrap();
         assert!(dir.path().join(&confirmed.path_written).is_file());
     }
 }

@@ -1,8 +1,10 @@
 //! Sessions and their previews, in memory and bounded: a session is a client-made UUIDv4, and
 //! only the session that made a preview may confirm it.
 //!
-//! A session is created by its first preview and lives until it goes `session_ttl` without a
-//! request. It holds at most [`MAX_PENDING_PREVIEWS_PER_SESSION`] unconfirmed previews, each
+//! A session is created by its first preview, belongs to the person who made that preview, and
+//! lives until it goes `session_ttl` without a request. Anyone else using its id is told
+//! `SESSION_MISMATCH` (403); so is anyone using the id of a preview or task that is another
+//! person's. It holds at most [`MAX_PENDING_PREVIEWS_PER_SESSION`] unconfirmed previews, each
 //! valid for `preview_ttl` and only within its session. When a preview expires or is confirmed a
 //! small tombstone is kept for a while, so a late confirm is told `PREVIEW_EXPIRED` or
 //! `PREVIEW_ALREADY_CONFIRMED` instead of `PREVIEW_NOT_FOUND`. Expired entries are swept at most
@@ -29,6 +31,9 @@ const MAX_TOMBSTONES: usize = 100_000;
 const MAX_TRACKED_TASKS: usize = 100_000;
 /// The most tasks listed per session.
 const MAX_TASKS_PER_SESSION: usize = 50;
+/// Why a session, preview or task that is someone else's is refused.
+pub(crate) const ANOTHER_PERSON: &str = "the session belongs to another person";
+const ANOTHER_SESSION: &str = "the preview belongs to another session";
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A preview waiting for its confirm.
@@ -36,6 +41,8 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 pub struct PreviewEntry {
     pub preview_id: Uuid,
     pub session_id: Uuid,
+    /// The person who made it, and owns its session.
+    pub owner: Uuid,
     pub channel: Channel,
     pub raw_input: String,
     pub task: NormalizedTask,
@@ -52,6 +59,8 @@ pub struct PreviewEntry {
 pub struct TaskRecord {
     pub task_id: String,
     pub session_id: Uuid,
+    /// The person whose session confirmed it.
+    pub owner: Uuid,
     pub channel: Channel,
     pub intent: String,
     pub risk: Risk,
@@ -61,11 +70,13 @@ pub struct TaskRecord {
 }
 
 impl TaskRecord {
-    /// What is remembered of a task file written for (or read back as owned by) `session_id`.
-    pub fn from_file(file: TaskFile, session_id: Uuid) -> Self {
+    /// What is remembered of a task file written for (or read back as owned by) `session_id`
+    /// and `owner`.
+    pub fn from_file(file: TaskFile, session_id: Uuid, owner: Uuid) -> Self {
         Self {
             task_id: file.task_id,
             session_id,
+            owner,
             channel: file.channel,
             intent: file.intent,
             risk: file.risk,
@@ -91,12 +102,14 @@ struct StoredPreview {
 
 #[derive(Debug, Clone)]
 enum Tombstone {
-    Expired { session_id: Uuid },
-    Confirmed { session_id: Uuid, task_id: String },
+    Expired { session_id: Uuid, owner: Uuid },
+    Confirmed { session_id: Uuid, owner: Uuid, task_id: String },
 }
 
 #[derive(Debug)]
 struct Session {
+    /// The person whose preview created it.
+    owner: Uuid,
     channel: Channel,
     expires: Instant,
     /// Unconfirmed previews, oldest first.
@@ -144,6 +157,9 @@ impl SessionStore {
         let mut inner = lock(&self.inner);
         inner.sweep_if_due(now, false);
         inner.expire_session_if_due(entry.session_id, now);
+        if inner.sessions.get(&entry.session_id).is_some_and(|session| session.owner != entry.owner) {
+            return Err(GatewayError::SessionMismatch(ANOTHER_PERSON));
+        }
         if !inner.sessions.contains_key(&entry.session_id) && inner.sessions.len() >= self.max_sessions {
             inner.sweep_if_due(now, true);
             if inner.sessions.len() >= self.max_sessions {
@@ -153,6 +169,7 @@ impl SessionStore {
         let session_ttl = self.session_ttl;
         let Inner { sessions, previews, tombstones, tombstone_order, .. } = &mut *inner;
         let session = sessions.entry(entry.session_id).or_insert_with(|| Session {
+            owner: entry.owner,
             channel: entry.channel,
             expires: now + session_ttl,
             pending: Vec::new(),
@@ -166,7 +183,7 @@ impl SessionStore {
         session.pending.retain(|id| match previews.get(id) {
             Some(stored) if stored.entry.expires <= now && stored.state == PreviewState::Pending => {
                 previews.remove(id);
-                tombstones.insert(*id, Tombstone::Expired { session_id: entry.session_id });
+                tombstones.insert(*id, Tombstone::Expired { session_id: entry.session_id, owner: entry.owner });
                 tombstone_order.push_back((*id, now));
                 false
             }
@@ -190,14 +207,23 @@ impl SessionStore {
         Ok(())
     }
 
-    /// Takes a preview for confirmation: checks that it exists, belongs to `session_id`, has not
-    /// expired and is not being or has not been confirmed. Until [`Self::complete`] or
-    /// [`Self::release`], every other confirm of it is refused.
-    pub fn claim(&self, preview_id: &str, session_id: Uuid, now: Instant) -> Result<PreviewEntry, GatewayError> {
+    /// Takes a preview for confirmation by `owner`: checks that it exists, belongs to
+    /// `session_id` and to them, has not expired and is not being or has not been confirmed.
+    /// Until [`Self::complete`] or [`Self::release`], every other confirm of it is refused.
+    pub fn claim(
+        &self,
+        preview_id: &str,
+        session_id: Uuid,
+        owner: Uuid,
+        now: Instant,
+    ) -> Result<PreviewEntry, GatewayError> {
         let mut inner = lock(&self.inner);
         inner.sweep_if_due(now, false);
         inner.expire_session_if_due(session_id, now);
         if let Some(session) = inner.sessions.get_mut(&session_id) {
+            if session.owner != owner {
+                return Err(GatewayError::SessionMismatch(ANOTHER_PERSON));
+            }
             session.expires = now + self.session_ttl;
         }
         let Ok(preview_id) = Uuid::parse_str(preview_id) else {
@@ -205,22 +231,30 @@ impl SessionStore {
         };
         let Some(stored) = inner.previews.get_mut(&preview_id) else {
             return Err(match inner.tombstones.get(&preview_id) {
-                Some(Tombstone::Expired { session_id: owner }) if *owner == session_id => GatewayError::PreviewExpired,
-                Some(Tombstone::Confirmed { session_id: owner, task_id }) if *owner == session_id => {
+                None => GatewayError::PreviewNotFound,
+                Some(Tombstone::Expired { session_id: made_in, owner: made_by })
+                | Some(Tombstone::Confirmed { session_id: made_in, owner: made_by, .. })
+                    if (*made_in, *made_by) != (session_id, owner) =>
+                {
+                    GatewayError::SessionMismatch(if *made_in == session_id { ANOTHER_PERSON } else { ANOTHER_SESSION })
+                }
+                Some(Tombstone::Expired { .. }) => GatewayError::PreviewExpired,
+                Some(Tombstone::Confirmed { task_id, .. }) => {
                     GatewayError::PreviewAlreadyConfirmed { task_id: Some(task_id.clone()) }
                 }
-                Some(_) => GatewayError::SessionMismatch("the preview belongs to another session"),
-                None => GatewayError::PreviewNotFound,
             });
         };
         if stored.entry.session_id != session_id {
-            return Err(GatewayError::SessionMismatch("the preview belongs to another session"));
+            return Err(GatewayError::SessionMismatch(ANOTHER_SESSION));
+        }
+        if stored.entry.owner != owner {
+            return Err(GatewayError::SessionMismatch(ANOTHER_PERSON));
         }
         if stored.state == PreviewState::Confirming {
             return Err(GatewayError::PreviewAlreadyConfirmed { task_id: None });
         }
         if stored.entry.expires <= now {
-            inner.forget_preview(preview_id, Tombstone::Expired { session_id }, now);
+            inner.forget_preview(preview_id, Tombstone::Expired { session_id, owner }, now);
             return Err(GatewayError::PreviewExpired);
         }
         stored.state = PreviewState::Confirming;
@@ -239,7 +273,7 @@ impl SessionStore {
         let mut inner = lock(&self.inner);
         inner.forget_preview(
             preview_id,
-            Tombstone::Confirmed { session_id: task.session_id, task_id: task.task_id.clone() },
+            Tombstone::Confirmed { session_id: task.session_id, owner: task.owner, task_id: task.task_id.clone() },
             now,
         );
         if let Some(session) = inner.sessions.get_mut(&task.session_id) {
@@ -256,14 +290,20 @@ impl SessionStore {
         lock(&self.inner).remember_task(task);
     }
 
-    /// Resets the session's TTL if it is live; returns its channel.
-    pub fn touch(&self, session_id: Uuid, now: Instant) -> Option<Channel> {
+    /// Resets the session's TTL if it is live and `owner`'s; returns its channel. A live session
+    /// of another person is refused.
+    pub fn touch(&self, session_id: Uuid, owner: Uuid, now: Instant) -> Result<Option<Channel>, GatewayError> {
         let mut inner = lock(&self.inner);
         inner.sweep_if_due(now, false);
         inner.expire_session_if_due(session_id, now);
-        let session = inner.sessions.get_mut(&session_id)?;
+        let Some(session) = inner.sessions.get_mut(&session_id) else {
+            return Ok(None);
+        };
+        if session.owner != owner {
+            return Err(GatewayError::SessionMismatch(ANOTHER_PERSON));
+        }
         session.expires = now + self.session_ttl;
-        Some(session.channel)
+        Ok(Some(session.channel))
     }
 
     pub fn task(&self, task_id: &str) -> Option<TaskRecord> {
@@ -304,7 +344,7 @@ impl Inner {
         for preview_id in session.pending {
             if self.previews.get(&preview_id).is_some_and(|stored| stored.state == PreviewState::Pending) {
                 self.previews.remove(&preview_id);
-                self.tombstones.insert(preview_id, Tombstone::Expired { session_id });
+                self.tombstones.insert(preview_id, Tombstone::Expired { session_id, owner: session.owner });
                 self.tombstone_order.push_back((preview_id, now));
             }
         }
@@ -333,14 +373,14 @@ impl Inner {
         for session_id in expired_sessions {
             self.expire_session(session_id, now);
         }
-        let expired_previews: Vec<(Uuid, Uuid)> = self
+        let expired_previews: Vec<(Uuid, Uuid, Uuid)> = self
             .previews
             .values()
             .filter(|stored| stored.state == PreviewState::Pending && stored.entry.expires <= now)
-            .map(|stored| (stored.entry.preview_id, stored.entry.session_id))
+            .map(|stored| (stored.entry.preview_id, stored.entry.session_id, stored.entry.owner))
             .collect();
-        for (preview_id, session_id) in expired_previews {
-            self.forget_preview(preview_id, Tombstone::Expired { session_id }, now);
+        for (preview_id, session_id, owner) in expired_previews {
+            self.forget_preview(preview_id, Tombstone::Expired { session_id, owner }, now);
         }
         while let Some((preview_id, at)) = self.tombstone_order.front().copied() {
             let too_old = now.saturating_duration_since(at) > TOMBSTONE_RETENTION;
@@ -372,10 +412,19 @@ mod tests {
         }
     }
 
+    /// The person the tests act for unless they name another.
+    const ALICE: Uuid = Uuid::from_u128(0xa11ce);
+    const BOB: Uuid = Uuid::from_u128(0xb0b);
+
     fn entry(session_id: Uuid, channel: Channel, ttl: Duration, now: Instant) -> PreviewEntry {
+        entry_by(ALICE, session_id, channel, ttl, now)
+    }
+
+    fn entry_by(owner: Uuid, session_id: Uuid, channel: Channel, ttl: Duration, now: Instant) -> PreviewEntry {
         PreviewEntry {
             preview_id: Uuid::new_v4(),
             session_id,
+            owner,
             channel,
             raw_input: "liam check status".into(),
             task: NormalizedTask {
@@ -397,6 +446,7 @@ mod tests {
         TaskRecord {
             task_id: task_id.into(),
             session_id,
+            owner: ALICE,
             channel: Channel::Terminal,
             intent: "status_check".into(),
             risk: Risk::Low,
@@ -435,22 +485,31 @@ mod tests {
         let id = preview.preview_id;
         store.insert_preview(preview, now).unwrap();
 
-        assert!(matches!(store.claim(&id.to_string(), Uuid::new_v4(), now), Err(GatewayError::SessionMismatch(_))));
-        store.claim(&id.to_string(), session, now).unwrap();
         assert!(matches!(
-            store.claim(&id.to_string(), session, now),
+            store.claim(&id.to_string(), Uuid::new_v4(), ALICE, now),
+            Err(GatewayError::SessionMismatch(_))
+        ));
+        store.claim(&id.to_string(), session, ALICE, now).unwrap();
+        assert!(matches!(
+            store.claim(&id.to_string(), session, ALICE, now),
             Err(GatewayError::PreviewAlreadyConfirmed { task_id: None })
         ));
         store.release(id);
-        store.claim(&id.to_string(), session, now).unwrap();
+        store.claim(&id.to_string(), session, ALICE, now).unwrap();
         store.complete(id, record("task_20260202T100000_0123456789ab", session), now);
         assert!(matches!(
-            store.claim(&id.to_string(), session, now),
+            store.claim(&id.to_string(), session, ALICE, now),
             Err(GatewayError::PreviewAlreadyConfirmed { task_id: Some(_) })
         ));
-        assert!(matches!(store.claim(&id.to_string(), Uuid::new_v4(), now), Err(GatewayError::SessionMismatch(_))));
-        assert!(matches!(store.claim("not-a-uuid", session, now), Err(GatewayError::PreviewNotFound)));
-        assert!(matches!(store.claim(&Uuid::new_v4().to_string(), session, now), Err(GatewayError::PreviewNotFound)));
+        assert!(matches!(
+            store.claim(&id.to_string(), Uuid::new_v4(), ALICE, now),
+            Err(GatewayError::SessionMismatch(_))
+        ));
+        assert!(matches!(store.claim("not-a-uuid", session, ALICE, now), Err(GatewayError::PreviewNotFound)));
+        assert!(matches!(
+            store.claim(&Uuid::new_v4().to_string(), session, ALICE, now),
+            Err(GatewayError::PreviewNotFound)
+        ));
         assert_eq!(store.session_tasks(session).len(), 1);
         assert_eq!(store.preview_count(), 0);
     }
@@ -464,17 +523,20 @@ mod tests {
         let short_id = short.preview_id;
         store.insert_preview(short, now).unwrap();
         let later = now + Duration::from_secs(6);
-        assert!(matches!(store.claim(&short_id.to_string(), session, later), Err(GatewayError::PreviewExpired)));
+        assert!(matches!(store.claim(&short_id.to_string(), session, ALICE, later), Err(GatewayError::PreviewExpired)));
 
         // Each request resets the session's TTL.
         let long = entry(session, Channel::Terminal, Duration::from_secs(100), later);
         let long_id = long.preview_id;
         store.insert_preview(long, later).unwrap();
-        assert!(store.touch(session, later + Duration::from_secs(9)).is_some());
-        assert!(store.touch(session, later + Duration::from_secs(18)).is_some());
+        assert!(store.touch(session, ALICE, later + Duration::from_secs(9)).unwrap().is_some());
+        assert!(store.touch(session, ALICE, later + Duration::from_secs(18)).unwrap().is_some());
         // Then it goes quiet past its TTL: the session and its previews are gone.
         let expired = later + Duration::from_secs(29);
-        assert!(matches!(store.claim(&long_id.to_string(), session, expired), Err(GatewayError::PreviewExpired)));
+        assert!(matches!(
+            store.claim(&long_id.to_string(), session, ALICE, expired),
+            Err(GatewayError::PreviewExpired)
+        ));
         assert_eq!(store.session_count(), 0);
     }
 
@@ -503,5 +565,38 @@ mod tests {
         store.insert_preview(entry(session, Channel::Terminal, Duration::from_secs(5), now), now).unwrap();
         let refused = store.insert_preview(entry(session, Channel::Telegram, Duration::from_secs(5), now), now);
         assert!(matches!(refused, Err(GatewayError::SessionMismatch(_))));
+    }
+
+    #[test]
+    fn a_session_belongs_to_the_person_who_first_previewed_in_it() {
+        let store = SessionStore::new(Duration::from_secs(10), 3);
+        let now = Instant::now();
+        let session = Uuid::new_v4();
+        let alices = entry_by(ALICE, session, Channel::Web, Duration::from_secs(5), now);
+        let preview_id = alices.preview_id.to_string();
+        store.insert_preview(alices, now).unwrap();
+
+        fn mismatch<T>(result: Result<T, GatewayError>) -> bool {
+            matches!(result, Err(GatewayError::SessionMismatch(detail)) if detail == ANOTHER_PERSON)
+        }
+        assert!(mismatch(store.insert_preview(entry_by(BOB, session, Channel::Web, Duration::from_secs(5), now), now)));
+        assert!(mismatch(store.claim(&preview_id, session, BOB, now)));
+        assert!(mismatch(store.touch(session, BOB, now)));
+        // Bob's attempts did not keep Alice's session alive.
+        assert!(store.touch(session, ALICE, now + Duration::from_secs(11)).unwrap().is_none());
+
+        // Once the preview is only a tombstone, it is still not Bob's to hear about.
+        let session = Uuid::new_v4();
+        let alices = entry_by(ALICE, session, Channel::Web, Duration::from_secs(5), now);
+        let preview_id = alices.preview_id.to_string();
+        store.insert_preview(alices, now).unwrap();
+        let claimed = store.claim(&preview_id, session, ALICE, now).unwrap();
+        store.complete(claimed.preview_id, record("task_20260202T100000_0123456789ab", session), now);
+        assert!(mismatch(store.claim(&preview_id, session, BOB, now)));
+        assert!(matches!(
+            store.claim(&preview_id, session, ALICE, now),
+            Err(GatewayError::PreviewAlreadyConfirmed { task_id: Some(_) })
+        ));
+        assert_eq!(store.session_tasks(session).len(), 1);
     }
 }

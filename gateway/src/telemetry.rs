@@ -5,6 +5,9 @@
 //! SHA-256 (hex) of the line's canonical JSON without its `hash` key, and `prev_hash` is the
 //! previous line's `hash` (64 zeros on the first line). The chain continues across restarts: the
 //! last line is read at start-up. [`verify_chain`] checks a file and names the first broken line.
+//!
+//! Every line names the person who made the call (`user_id`). Lines written before people were
+//! recorded have no such key; each line's hash covers exactly the keys it has, so they still verify.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
@@ -16,6 +19,7 @@ use domain::control_plane::{Channel, Lane, Risk};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 use crate::error::GatewayStartupError;
 use crate::locks::lock;
@@ -48,6 +52,8 @@ pub struct TelemetryRecord {
     pub ts_utc: String,
     pub module: &'static str,
     pub event: TelemetryEvent,
+    /// The id of the person who made the call.
+    pub user_id: String,
     pub session_id: Option<String>,
     pub channel: Option<Channel>,
     pub preview_id: Option<String>,
@@ -66,11 +72,12 @@ pub struct TelemetryRecord {
 }
 
 impl TelemetryRecord {
-    pub fn new(event: TelemetryEvent, at: DateTime<Utc>) -> Self {
+    pub fn new(event: TelemetryEvent, at: DateTime<Utc>, user_id: Uuid) -> Self {
         Self {
             ts_utc: at.to_rfc3339_opts(SecondsFormat::Millis, true),
             module: MODULE,
             event,
+            user_id: user_id.to_string(),
             session_id: None,
             channel: None,
             preview_id: None,
@@ -319,7 +326,7 @@ mod tests {
     use super::*;
 
     fn record(event: TelemetryEvent, raw_input: &str) -> TelemetryRecord {
-        let mut record = TelemetryRecord::new(event, Utc::now());
+        let mut record = TelemetryRecord::new(event, Utc::now(), Uuid::new_v4());
         record.raw_input = Some(raw_input.to_owned());
         record.session_id = Some("0b7c4a8e-3f0e-4c5e-9a52-1a4f7e1d2c3b".to_owned());
         record
@@ -353,6 +360,42 @@ mod tests {
         assert_eq!(lines[0]["module"], "chat_gateway");
         assert_eq!(lines[0]["event"], "preview");
         assert_eq!(lines[0]["outcome"], "ok");
+    }
+
+    #[test]
+    fn lines_without_a_user_id_still_verify_and_the_chain_continues_after_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.jsonl");
+        // Two lines as they were written before calls named their person: no `user_id` key.
+        let mut text = String::new();
+        let mut previous = GENESIS_HASH.to_owned();
+        for seq in 1..=2u64 {
+            let line = serde_json::json!({
+                "ts_utc": "2026-01-01T00:00:00.000Z", "module": MODULE, "event": "preview",
+                "session_id": null, "outcome": "ok", "seq": seq, "prev_hash": previous,
+            });
+            let Value::Object(mut fields) = line else { unreachable!("an object") };
+            let hash = chain_hash(&fields);
+            fields.insert("hash".into(), Value::from(hash.clone()));
+            text.push_str(&canonical_json(&Value::Object(fields)));
+            text.push('\n');
+            previous = hash;
+        }
+        std::fs::write(&path, text).unwrap();
+        assert_eq!(verify_file(&path).unwrap().lines, 2);
+
+        let log = TelemetryLog::open(&path).unwrap();
+        let user = Uuid::new_v4();
+        log.append(&TelemetryRecord::new(TelemetryEvent::Watch, Utc::now(), user), Durability::Flushed).unwrap();
+        assert_eq!(verify_file(&path).unwrap().lines, 3);
+        let last: Value =
+            serde_json::from_str(std::fs::read_to_string(&path).unwrap().lines().last().unwrap()).unwrap();
+        assert_eq!(last["user_id"], user.to_string());
+        assert_eq!(last["seq"], 3);
+
+        // The person is covered by the hash like every other field.
+        let forged = std::fs::read_to_string(&path).unwrap().replace(&user.to_string(), &Uuid::new_v4().to_string());
+        assert_eq!(verify_chain(forged.as_bytes()).unwrap_err().line, 3);
     }
 
     #[test]

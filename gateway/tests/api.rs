@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use axum::body::Body;
-use common::{assert_error, json_request, relaxed, session, TestGateway};
+use common::{assert_error, json_request, relaxed, session, TestGateway, OPERATOR};
 use gateway::{GatewayConfig, RateLimit};
 use http::{Request, StatusCode};
 use regex::Regex;
@@ -373,8 +373,9 @@ async fn malformed_bodies_and_bad_fields_get_clear_codes() {
         assert_error(&test.send(json_request("/api/v1/chat/preview", body)).await, 400, "MALFORMED_JSON");
         assert_error(&test.send(json_request("/api/v1/chat/confirm", body)).await, 400, "MALFORMED_JSON");
     }
+    // Not sent as JSON at all: the server's REST API answers the same.
     let no_content_type = Request::post("/api/v1/chat/preview").body(Body::from("{}")).unwrap();
-    assert_error(&test.send(no_content_type).await, 400, "MALFORMED_JSON");
+    assert_error(&test.send(no_content_type).await, 415, "MALFORMED_JSON");
     let bad_fields = [
         json!({"raw_input": "show tasks", "session_id": session}),
         json!({"raw_input": "show tasks", "channel": "irc", "session_id": session}),
@@ -506,6 +507,7 @@ async fn the_router_merges_into_an_app_state_with_an_api_catch_all() {
     let app: axum::Router = axum::Router::new()
         .route("/api/{*rest}", any(|| async { (StatusCode::NOT_FOUND, "catch-all") }))
         .merge(gateway::router::<AppState>())
+        .layer(axum::Extension(gateway::Operator::new(common::OPERATOR)))
         .with_state(state);
 
     let body = json!({"raw_input": "show tasks", "channel": "web", "session_id": session()}).to_string();
@@ -513,4 +515,108 @@ async fn the_router_merges_into_an_app_state_with_an_api_catch_all() {
     assert_eq!(response.status(), StatusCode::OK);
     let response = app.oneshot(Request::get("/api/v1/chat/elsewhere").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+const ALICE: uuid::Uuid = uuid::Uuid::from_u128(0xa11ce);
+const BOB: uuid::Uuid = uuid::Uuid::from_u128(0xb0b);
+
+fn preview_body(session: &str, raw_input: &str) -> String {
+    json!({"raw_input": raw_input, "channel": "web", "session_id": session}).to_string()
+}
+
+#[tokio::test]
+async fn a_session_belongs_to_the_person_who_first_previewed_in_it() {
+    let test = TestGateway::new();
+    let session = session();
+    let preview =
+        test.send_as(ALICE, json_request("/api/v1/chat/preview", &preview_body(&session, "show inbox"))).await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    let preview_id = preview.body["preview_id"].as_str().unwrap().to_owned();
+    let confirm_body = json!({"preview_id": preview_id, "session_id": session}).to_string();
+
+    // Bob knows Alice's session id and preview id: that is not enough.
+    let bobs = test.send_as(BOB, json_request("/api/v1/chat/preview", &preview_body(&session, "show tasks"))).await;
+    assert_error(&bobs, 403, "SESSION_MISMATCH");
+    assert!(bobs.body["error"]["message"].as_str().unwrap().contains("another person"), "{}", bobs.body);
+    assert_error(
+        &test.send_as(BOB, json_request("/api/v1/chat/confirm", &confirm_body)).await,
+        403,
+        "SESSION_MISMATCH",
+    );
+    assert!(test.files_in("interface/inbox").is_empty(), "nothing was written for Bob");
+
+    let confirmed = test.send_as(ALICE, json_request("/api/v1/chat/confirm", &confirm_body)).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    let task_id = confirmed.body["task_id"].as_str().unwrap().to_owned();
+    let watch =
+        || Request::get(format!("/api/v1/chat/watch/{task_id}?session_id={session}")).body(Body::empty()).unwrap();
+    let tasks = || Request::get(format!("/api/v1/chat/tasks?session_id={session}")).body(Body::empty()).unwrap();
+    assert_error(&test.send_as(BOB, watch()).await, 403, "SESSION_MISMATCH");
+    assert_error(&test.send_as(BOB, tasks()).await, 403, "SESSION_MISMATCH");
+    assert_error(
+        &test.send_as(BOB, json_request("/api/v1/chat/confirm", &confirm_body)).await,
+        403,
+        "SESSION_MISMATCH",
+    );
+    assert_eq!(test.send_as(ALICE, watch()).await.status, StatusCode::OK);
+    let listed = test.send_as(ALICE, tasks()).await;
+    assert_eq!(listed.body["tasks"][0]["task_id"], task_id.as_str());
+
+    // Every line, refused ones included, names who made the call.
+    let people: Vec<String> =
+        test.telemetry_lines().iter().map(|line| line["user_id"].as_str().unwrap().to_owned()).collect();
+    let (alice, bob) = (ALICE.to_string(), BOB.to_string());
+    assert_eq!(people, [&alice, &bob, &bob, &alice, &bob, &bob, &bob, &alice, &alice].map(String::clone));
+    gateway::verify_file(&test.telemetry_path()).unwrap();
+}
+
+#[tokio::test]
+async fn a_request_without_an_operator_is_refused_before_anything_is_logged() {
+    use tower::ServiceExt;
+    let test = TestGateway::new();
+    let before = test.tree();
+    let session = session();
+    let requests = [
+        json_request("/api/v1/chat/preview", &preview_body(&session, "show inbox")),
+        json_request("/api/v1/chat/confirm", &json!({"preview_id": session, "session_id": session}).to_string()),
+        json_request("/api/v1/chat/preview", "not json"),
+        Request::get(format!("/api/v1/chat/tasks?session_id={session}")).body(Body::empty()).unwrap(),
+    ];
+    for request in requests {
+        let response = test.bare_router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    test.assert_nothing_written_since(&before);
+    assert!(test.telemetry_lines().is_empty(), "no line for a request nobody made");
+}
+
+#[tokio::test]
+async fn a_task_read_back_after_a_restart_belongs_to_the_first_person_who_watches_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = session();
+    let task_id = {
+        let first = TestGateway::with(|_| relaxed(dir.path()));
+        first.create_task(&session, "liam check status").await["task_id"].as_str().unwrap().to_owned()
+    };
+    let second = TestGateway::with(|_| relaxed(dir.path()));
+    let watch =
+        || Request::get(format!("/api/v1/chat/watch/{task_id}?session_id={session}")).body(Body::empty()).unwrap();
+    assert_eq!(second.send_as(OPERATOR, watch()).await.status, StatusCode::OK);
+    assert_error(&second.send_as(BOB, watch()).await, 403, "SESSION_MISMATCH");
+}
+
+#[tokio::test]
+async fn bodies_must_be_sent_as_json() {
+    let test = TestGateway::new();
+    let body = preview_body(&session(), "show inbox");
+    for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
+        let request =
+            Request::post("/api/v1/chat/preview").header("content-type", content_type).body(Body::from(body.clone()));
+        assert_error(&test.send(request.unwrap()).await, 415, "MALFORMED_JSON");
+    }
+    let no_type = Request::post("/api/v1/chat/confirm").body(Body::from(body.clone())).unwrap();
+    assert_error(&test.send(no_type).await, 415, "MALFORMED_JSON");
+    assert!(test.files_in("interface/inbox").is_empty());
+    // Refusals of a signed-in person are logged like any other.
+    assert_eq!(test.telemetry_lines().len(), 4);
 }

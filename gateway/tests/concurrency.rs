@@ -9,6 +9,7 @@ use common::{session, TestGateway};
 use domain::control_plane::{Channel, ConfirmRequest, PreviewRequest};
 use domain::PublicError;
 use futures::future::join_all;
+use gateway::Operator;
 use http::StatusCode;
 use serde_json::json;
 
@@ -46,6 +47,7 @@ async fn simultaneous_confirms_through_the_service_agree() {
     let preview = gateway
         .preview(
             PreviewRequest { raw_input: "show pending".into(), channel: Channel::Web, session_id: session.clone() },
+            Operator::new(common::OPERATOR),
             None,
         )
         .await
@@ -57,7 +59,7 @@ async fn simultaneous_confirms_through_the_service_agree() {
             session_id: session.clone(),
             structured_override: None,
         };
-        tokio::spawn(async move { gateway.confirm(request, None).await })
+        tokio::spawn(async move { gateway.confirm(request, Operator::new(common::OPERATOR), None).await })
     });
     let results: Vec<_> = join_all(attempts).await.into_iter().map(Result::unwrap).collect();
     let task_ids: Vec<&str> = results.iter().filter_map(|r| r.as_ref().ok()).map(|r| r.task_id.as_str()).collect();

@@ -143,6 +143,7 @@ async fn every_request_leaves_exactly_one_line() {
             }
         }
         assert!(line["latency_ms"].is_u64());
+        assert_eq!(line["user_id"], common::OPERATOR.to_string(), "line {}: {line}", index + 1);
         assert!(chrono::DateTime::parse_from_rfc3339(line["ts_utc"].as_str().unwrap()).is_ok());
     }
     // The first three lines carry what happened.
@@ -208,7 +209,7 @@ async fn concurrent_appends_never_interleave() {
                 channel: domain::control_plane::Channel::Web,
                 session_id: uuid::Uuid::new_v4().to_string(),
             };
-            gateway.preview(request, None).await.map(|_| ())
+            gateway.preview(request, gateway::Operator::new(common::OPERATOR), None).await.map(|_| ())
         })
     });
     for result in futures::future::join_all(tasks).await {

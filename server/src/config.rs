@@ -103,6 +103,10 @@ pub struct Config {
     pub gateway_enabled: bool,
     /// `TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` is believed; by default nobody's.
     pub trusted_proxies: TrustedProxies,
+    /// `ALLOWED_HOSTS`: the host names requests may address (DNS-rebinding defence).
+    pub allowed_hosts: AllowedHosts,
+    /// `CORS_ALLOWED_ORIGINS`: other sites whose pages may call the REST API with credentials.
+    pub cors_allowed_origins: Vec<String>,
     /// Language-model providers and auto-mode turn-taking.
     pub services: ServicesConfig,
     /// The control plane's gateway: its folder, time limits and rate limits (`GATEWAY_*`).
@@ -113,6 +117,11 @@ impl Config {
     /// Cookies are `Secure` when people reach the app over https.
     pub fn secure_cookies(&self) -> bool {
         self.public_url.starts_with("https://")
+    }
+
+    /// The origin (`scheme://host[:port]`) people reach the app at, from `PUBLIC_URL`.
+    pub fn public_origin(&self) -> String {
+        origin_of(&self.public_url).unwrap_or_else(|| self.public_url.clone())
     }
 
     /// Reads the process environment.
@@ -135,6 +144,19 @@ impl Config {
             "pretty" => Ok(LogFormat::Pretty),
             _ => Err("expected json or pretty".to_owned()),
         })?;
+        let public_url = env.parse_or("PUBLIC_URL", &format!("http://{site_addr}"), |v| {
+            let url = v.trim_end_matches('/');
+            if url.starts_with("http://") || url.starts_with("https://") {
+                Ok(url.to_owned())
+            } else {
+                Err("expected an http:// or https:// address".to_owned())
+            }
+        })?;
+        let allowed_hosts = match env.get("ALLOWED_HOSTS") {
+            None => AllowedHosts::defaults(site_addr, &public_url),
+            Some(list) => AllowedHosts::parse(&list, &public_url)
+                .map_err(|problem| ConfigError { variable: "ALLOWED_HOSTS", problem })?,
+        };
         Ok(Config {
             site_addr,
             site_root: env.text_or("LEPTOS_SITE_ROOT", "target/site"),
@@ -144,20 +166,152 @@ impl Config {
             log_format,
             shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECONDS", 10, 0..=3600)?,
             sse_keep_alive: env.seconds("SSE_KEEPALIVE_SECONDS", 15, 1..=300)?,
-            public_url: env.parse_or("PUBLIC_URL", &format!("http://{site_addr}"), |v| {
-                let url = v.trim_end_matches('/');
-                if url.starts_with("http://") || url.starts_with("https://") {
-                    Ok(url.to_owned())
-                } else {
-                    Err("expected an http:// or https:// address".to_owned())
-                }
-            })?,
+            public_url,
             gateway_enabled: env.flag("GATEWAY_ENABLED", true)?,
             trusted_proxies: env.parse_or("TRUSTED_PROXIES", "", TrustedProxies::parse)?,
+            allowed_hosts,
+            cors_allowed_origins: env.parse_or("CORS_ALLOWED_ORIGINS", "", parse_origins)?,
             services: ServicesConfig::from_env(env)?,
             gateway: GatewayConfig::from_env(env)?,
         })
     }
+}
+
+/// The host names the server answers for. A request whose `Host` names another is refused, so a
+/// page on another site cannot reach this server through a name it controls (DNS rebinding).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowedHosts {
+    /// `*`: every host (the check is off).
+    any: bool,
+    /// Exact host names, lower case, without port; IPv6 addresses in brackets.
+    names: Vec<String>,
+    /// Entries written `.example.com`: that name and every name under it, stored as `example.com`.
+    domains: Vec<String>,
+}
+
+impl AllowedHosts {
+    /// Without `ALLOWED_HOSTS`: the listen address, the loopback names and `PUBLIC_URL`'s host.
+    pub fn defaults(site_addr: SocketAddr, public_url: &str) -> Self {
+        let listen = match site_addr.ip() {
+            std::net::IpAddr::V4(ip) => ip.to_string(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        };
+        let mut names = vec![listen, "localhost".to_owned(), "127.0.0.1".to_owned(), "[::1]".to_owned()];
+        names.extend(url_host(public_url));
+        let mut hosts = Self { any: false, names, domains: Vec::new() };
+        hosts.names.sort();
+        hosts.names.dedup();
+        hosts
+    }
+
+    /// A comma-separated list of host names (a port is ignored), `.example.com` for a domain and
+    /// the names under it, or `*` for any host. `PUBLIC_URL`'s host is always allowed.
+    pub fn parse(list: &str, public_url: &str) -> Result<Self, String> {
+        let mut hosts = Self::default();
+        for entry in list.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
+            if entry == "*" {
+                hosts.any = true;
+            } else if let Some(domain) = entry.strip_prefix('.') {
+                let domain = host_name(domain).filter(|name| !name.is_empty() && !name.starts_with('['));
+                hosts.domains.push(domain.ok_or_else(|| format!("{entry:?} is not a domain such as .example.com"))?);
+            } else {
+                let name = host_name(entry).filter(|name| !name.is_empty() && !name.contains('/'));
+                hosts.names.push(name.ok_or_else(|| format!("{entry:?} is not a host name"))?);
+            }
+        }
+        hosts.names.extend(url_host(public_url));
+        hosts.names.sort();
+        hosts.names.dedup();
+        Ok(hosts)
+    }
+
+    /// Whether a request's `Host` header (`name`, `name:port` or `[v6]:port`) may be answered.
+    pub fn allows(&self, host_header: &str) -> bool {
+        if self.any {
+            return true;
+        }
+        let Some(host) = host_name(host_header) else { return false };
+        self.names.contains(&host)
+            || self.domains.iter().any(|domain| {
+                host == *domain || host.strip_suffix(domain.as_str()).is_some_and(|rest| rest.ends_with('.'))
+            })
+    }
+
+    /// The allowed names, for the start-up log.
+    pub fn describe(&self) -> String {
+        if self.any {
+            return "*".to_owned();
+        }
+        let domains = self.domains.iter().map(|domain| format!(".{domain}"));
+        self.names.iter().cloned().chain(domains).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// The host name of a `Host` value or list entry: lower case, without port or trailing dot.
+fn host_name(value: &str) -> Option<String> {
+    let value = value.trim().to_ascii_lowercase();
+    let host = if value.starts_with('[') {
+        let end = value.find(']')?;
+        let rest = &value[end + 1..];
+        if !(rest.is_empty() || rest.starts_with(':')) {
+            return None;
+        }
+        value[..=end].to_owned()
+    } else {
+        match value.split_once(':') {
+            Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name.to_owned(),
+            Some(_) => return None,
+            None => value,
+        }
+    };
+    let host = host.trim_end_matches('.').to_owned();
+    let valid = host.starts_with('[') || host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    valid.then_some(host)
+}
+
+/// The host name of an `http(s)://` URL.
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    host_name(authority)
+}
+
+/// `scheme://host[:port]` of an `http(s)://` URL or origin, lower case, without a default port.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
+    host_name(authority)?;
+    Some(format!("{scheme}://{authority}"))
+}
+
+/// `CORS_ALLOWED_ORIGINS`: a comma-separated list of origins such as `https://app.example.com`.
+fn parse_origins(list: &str) -> Result<Vec<String>, String> {
+    let mut origins = Vec::new();
+    for entry in list.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
+        if entry == "*" || entry.eq_ignore_ascii_case("null") {
+            return Err(format!("{entry:?} cannot be allowed: name each origin, e.g. https://app.example.com"));
+        }
+        let has_path =
+            entry.split_once("://").is_some_and(|(_, rest)| rest.trim_end_matches('/').contains(['/', '?', '#']));
+        let origin = origin_of(entry)
+            .filter(|_| !has_path)
+            .ok_or_else(|| format!("{entry:?} is not an origin such as https://app.example.com (no path)"))?;
+        origins.push(origin);
+    }
+    origins.sort();
+    origins.dedup();
+    Ok(origins)
 }
 
 #[cfg(test)]
@@ -182,6 +336,29 @@ mod tests {
         assert_eq!(config.site_root, "target/site");
         assert_eq!(config.gateway, GatewayConfig::default());
         assert_eq!(config.trusted_proxies, TrustedProxies::default());
+        assert_eq!(config.allowed_hosts.describe(), "127.0.0.1,[::1],localhost");
+        assert!(config.cors_allowed_origins.is_empty());
+        assert_eq!(config.public_origin(), "http://127.0.0.1:3000");
+    }
+
+    #[test]
+    fn hosts_and_origins_are_read_and_normalised() {
+        let config = config(&[
+            ("LEPTOS_SITE_ADDR", "0.0.0.0:8080"),
+            ("PUBLIC_URL", "https://Chat.Example.com:443/"),
+            ("CORS_ALLOWED_ORIGINS", "https://dash.example.com/, http://localhost:5173,https://dash.example.com"),
+        ])
+        .unwrap();
+        assert_eq!(config.public_origin(), "https://chat.example.com");
+        assert_eq!(config.allowed_hosts.describe(), "0.0.0.0,127.0.0.1,[::1],chat.example.com,localhost");
+        assert_eq!(config.cors_allowed_origins, ["http://localhost:5173", "https://dash.example.com"]);
+
+        let listed = config_with(&[("ALLOWED_HOSTS", "Chat.example.com:443, .internal.example")]);
+        assert_eq!(listed.allowed_hosts.describe(), "127.0.0.1,chat.example.com,.internal.example");
+    }
+
+    fn config_with(vars: &[(&str, &str)]) -> Config {
+        config(vars).unwrap()
     }
 
     #[test]
@@ -231,6 +408,13 @@ mod tests {
         assert_eq!(config(&[("LLM_MAX_RETRIES", "11")]).unwrap_err().variable, "LLM_MAX_RETRIES");
         assert_eq!(config(&[("TRUSTED_PROXIES", "10.0.0.0/99")]).unwrap_err().variable, "TRUSTED_PROXIES");
         assert_eq!(config(&[("USER_DAILY_TOKENS", "lots")]).unwrap_err().variable, "USER_DAILY_TOKENS");
+        for origins in ["*", "null", "https://app.example.com/path", "app.example.com", "ftp://app.example.com"] {
+            let refused = config(&[("CORS_ALLOWED_ORIGINS", origins)]).unwrap_err();
+            assert_eq!(refused.variable, "CORS_ALLOWED_ORIGINS", "{origins}");
+        }
+        for hosts in ["https://chat.example.com", "chat.example.com/", "a b", "."] {
+            assert_eq!(config(&[("ALLOWED_HOSTS", hosts)]).unwrap_err().variable, "ALLOWED_HOSTS", "{hosts}");
+        }
     }
 
     #[test]

@@ -2,11 +2,18 @@
 
 mod common;
 
-use common::{assert_error, Db, TestApp};
-use http::StatusCode;
-use serde_json::json;
+use axum::body::Body;
+use common::{assert_error, body_text, Db, TestApp};
+use domain::accounts::Role;
+use http::{Request, StatusCode};
+use serde_json::{json, Value};
 
-on_both_databases!(preview_confirm_and_watch_through_the_app, the_panel_is_rendered_on_the_server);
+on_both_databases!(
+    preview_confirm_and_watch_through_the_app,
+    the_panel_is_rendered_on_the_server,
+    a_session_belongs_to_the_person_who_opened_it_and_every_line_names_them,
+    guests_and_plain_users_are_refused_before_anything_is_logged,
+);
 
 async fn preview_confirm_and_watch_through_the_app(db: Db) {
     let app = TestApp::new(db).await;
@@ -44,4 +51,114 @@ async fn the_panel_is_rendered_on_the_server(db: Db) {
     assert!(html.contains(r#"<label for="cp-command">Command</label>"#), "{html}");
     assert!(html.contains(">Preview<"), "{html}");
     assert!(html.contains(r#"<label for="cp-channel">Channel</label>"#), "{html}");
+}
+
+/// A request with a JSON body from the holder of `token`, or from a guest without one.
+fn request(method: &str, uri: &str, token: Option<&str>, body: Option<&Value>) -> Request<Body> {
+    let mut builder = Request::builder().method(method).uri(uri);
+    if let Some(token) = token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    match body {
+        Some(body) => builder.header("content-type", "application/json").body(Body::from(body.to_string())),
+        None => builder.body(Body::empty()),
+    }
+    .unwrap()
+}
+
+async fn answer(app: &TestApp, request: Request<Body>) -> (StatusCode, Value) {
+    let response = app.send_as_is(request).await;
+    let status = response.status();
+    (status, serde_json::from_str(&body_text(response).await).unwrap())
+}
+
+async fn user_id(app: &TestApp, token: &str) -> String {
+    let (status, me) = answer(app, request("GET", "/api/auth/me", Some(token), None)).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    me["id"].as_str().unwrap().to_owned()
+}
+
+fn telemetry_lines(app: &TestApp) -> Vec<Value> {
+    let path = app.gateway_root.path().join("observability/telemetry/gateway.jsonl");
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+}
+
+async fn a_session_belongs_to_the_person_who_opened_it_and_every_line_names_them(db: Db) {
+    let app = TestApp::new(db).await;
+    let otto = common::person(&app.state.services, "Otto Operator", Role::Operator).await;
+    let (ada_id, otto_id) = (user_id(&app, &app.token).await, user_id(&app, &otto).await);
+    let session = uuid::Uuid::new_v4().to_string();
+    let preview_body = json!({"raw_input": "liam check status", "channel": "web", "session_id": session});
+
+    let (status, preview) =
+        answer(&app, request("POST", "/api/v1/chat/preview", Some(&app.token), Some(&preview_body))).await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    let confirm_body = json!({"preview_id": preview["preview_id"], "session_id": session});
+
+    // Otto is an operator too, and knows the session and the preview: it is still Ada's.
+    let (status, body) = answer(&app, request("POST", "/api/v1/chat/preview", Some(&otto), Some(&preview_body))).await;
+    assert_error(status, &body, 403, "SESSION_MISMATCH");
+    let (status, body) = answer(&app, request("POST", "/api/v1/chat/confirm", Some(&otto), Some(&confirm_body))).await;
+    assert_error(status, &body, 403, "SESSION_MISMATCH");
+    let inbox = app.gateway_root.path().join("interface/inbox");
+    assert_eq!(std::fs::read_dir(&inbox).unwrap().count(), 0, "nothing was written for Otto");
+
+    let (status, confirmed) =
+        answer(&app, request("POST", "/api/v1/chat/confirm", Some(&app.token), Some(&confirm_body))).await;
+    assert_eq!(status, StatusCode::OK, "{confirmed}");
+    let task_id = confirmed["task_id"].as_str().unwrap();
+    let watch = format!("/api/v1/chat/watch/{task_id}?session_id={session}");
+    let tasks = format!("/api/v1/chat/tasks?session_id={session}");
+    for uri in [&watch, &tasks] {
+        let (status, body) = answer(&app, request("GET", uri, Some(&otto), None)).await;
+        assert_error(status, &body, 403, "SESSION_MISMATCH");
+        let (status, body) = answer(&app, request("GET", uri, Some(&app.token), None)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    // The task file is still authored by the gateway, whoever asked for it.
+    let task_file = std::fs::read_to_string(app.gateway_root.path().join(confirmed["path_written"].as_str().unwrap()));
+    assert!(task_file.unwrap().contains("author: gmx"));
+
+    let name = |id: &str| match id {
+        id if id == ada_id => "ada",
+        id if id == otto_id => "otto",
+        _ => "someone else",
+    };
+    let people: Vec<&str> = telemetry_lines(&app).iter().map(|line| name(line["user_id"].as_str().unwrap())).collect();
+    assert_eq!(people, ["ada", "otto", "otto", "ada", "otto", "ada", "otto", "ada"]);
+    let report = gateway::verify_file(&app.gateway_root.path().join("observability/telemetry/gateway.jsonl")).unwrap();
+    assert_eq!(report.lines, 8);
+}
+
+async fn guests_and_plain_users_are_refused_before_anything_is_logged(db: Db) {
+    let app = TestApp::new(db).await;
+    let ursula = common::person(&app.state.services, "Ursula User", Role::User).await;
+    let session = uuid::Uuid::new_v4().to_string();
+    let preview_body = json!({"raw_input": "liam check status", "channel": "web", "session_id": session});
+    let confirm_body = json!({"preview_id": uuid::Uuid::new_v4(), "session_id": session});
+    for (token, expected) in [(None, 401), (Some(ursula.as_str()), 403)] {
+        let calls = [
+            request("POST", "/api/v1/chat/preview", token, Some(&preview_body)),
+            request("POST", "/api/v1/chat/confirm", token, Some(&confirm_body)),
+            request("GET", &format!("/api/v1/chat/tasks?session_id={session}"), token, None),
+            request(
+                "GET",
+                &format!("/api/v1/chat/watch/task_20260202T100000_0123456789ab?session_id={session}"),
+                token,
+                None,
+            ),
+        ];
+        // Not even a malformed body is logged, as it would be for an operator.
+        let mut malformed = Request::post("/api/v1/chat/preview").header("content-type", "application/json");
+        if let Some(token) = token {
+            malformed = malformed.header("authorization", format!("Bearer {token}"));
+        }
+        for call in calls.into_iter().chain([malformed.body(Body::from("{")).unwrap()]) {
+            let (status, body) = answer(&app, call).await;
+            assert_eq!(status.as_u16(), expected, "{body}");
+        }
+    }
+    assert!(telemetry_lines(&app).is_empty(), "no line for a refused caller: {:?}", telemetry_lines(&app));
 }

@@ -41,7 +41,19 @@ pub fn render_markdown(text: &str) -> String {
     });
     let mut out = String::with_capacity(text.len() * 3 / 2);
     html::push_html(&mut out, events);
-    out
+    without_inline_styles(out)
+}
+
+/// Table cell alignment as classes instead of `style` attributes, which the pages'
+/// Content-Security-Policy does not allow. Every `>` of the message's own text is escaped by
+/// then, so these exact strings, which end in `>`, can only be the writer's.
+fn without_inline_styles(html: String) -> String {
+    if !html.contains(" style=\"text-align: ") {
+        return html;
+    }
+    ["left", "center", "right"].iter().fold(html, |html, side| {
+        html.replace(&format!(" style=\"text-align: {side}\">"), &format!(" class=\"align-{side}\">"))
+    })
 }
 
 /// Links may use http, https or mailto, or be relative.
@@ -78,6 +90,17 @@ mod tests {
         assert!(html.contains("<strong>bold</strong>"));
         assert!(html.contains("<code>code</code>"));
         assert!(html.contains(r#"<pre><code class="language-rust">fn main() {}"#));
+    }
+
+    #[test]
+    fn table_alignment_uses_classes_not_inline_styles() {
+        let html = render_markdown("| a | b | c |\n|:--|:-:|--:|\n| 1 | 2 | 3 |\n\n`style=\"text-align: left\">`");
+        assert!(html.contains(r#"<th class="align-left">a</th>"#), "{html}");
+        assert!(html.contains(r#"<td class="align-center">2</td>"#), "{html}");
+        assert!(html.contains(r#"<td class="align-right">3</td>"#), "{html}");
+        assert!(!html.contains(" style="), "{html}");
+        // The same words in the message's own text stay text: its `>` is escaped.
+        assert!(html.contains(r#"<code>style="text-align: left"&gt;</code>"#), "{html}");
     }
 
     #[test]

@@ -16,11 +16,13 @@ mod ssr {
 
     use crate::error::AppError;
 
-    /// The gateway, for operators and admins only: the same rule the REST routes apply.
-    pub async fn gateway() -> Result<Arc<gateway::Gateway>, AppError> {
+    /// The gateway and the person calling it, for operators and admins only: the same rule the
+    /// REST routes apply.
+    pub async fn gateway() -> Result<(Arc<gateway::Gateway>, gateway::Operator), AppError> {
         let actor = crate::caller::actor().await;
-        actor.require_role(domain::accounts::Role::may_operate, "operators and admins")?;
-        Ok(leptos::prelude::expect_context::<Arc<gateway::Gateway>>())
+        let person = actor.require_role(domain::accounts::Role::may_operate, "operators and admins")?;
+        let operator = gateway::Operator::new(person.id);
+        Ok((leptos::prelude::expect_context::<Arc<gateway::Gateway>>(), operator))
     }
 
     /// The caller's address as the server resolved it (trusting only `TRUSTED_PROXIES`), the
@@ -37,7 +39,8 @@ pub async fn preview_command(
     session_id: String,
 ) -> Result<PreviewResponse, AppError> {
     let request = domain::control_plane::PreviewRequest { raw_input, channel, session_id };
-    ssr::gateway().await?.preview(request, ssr::client().await).await.map_err(AppError::from)
+    let (gateway, operator) = ssr::gateway().await?;
+    gateway.preview(request, operator, ssr::client().await).await.map_err(AppError::from)
 }
 
 #[server(prefix = "/api/fn", endpoint = "control-plane/confirm", input = Json)]
@@ -47,15 +50,18 @@ pub async fn confirm_preview(
     structured_override: Option<StructuredOverride>,
 ) -> Result<ConfirmResponse, AppError> {
     let request = domain::control_plane::ConfirmRequest { preview_id, session_id, structured_override };
-    ssr::gateway().await?.confirm(request, ssr::client().await).await.map_err(AppError::from)
+    let (gateway, operator) = ssr::gateway().await?;
+    gateway.confirm(request, operator, ssr::client().await).await.map_err(AppError::from)
 }
 
 #[server(prefix = "/api/fn", endpoint = "control-plane/watch", input = Json)]
 pub async fn watch_task(task_id: String, session_id: String) -> Result<WatchResponse, AppError> {
-    ssr::gateway().await?.watch(&task_id, &session_id, ssr::client().await).await.map_err(AppError::from)
+    let (gateway, operator) = ssr::gateway().await?;
+    gateway.watch(&task_id, &session_id, operator, ssr::client().await).await.map_err(AppError::from)
 }
 
 #[server(prefix = "/api/fn", endpoint = "control-plane/tasks", input = Json)]
 pub async fn session_tasks(session_id: String) -> Result<SessionTasksResponse, AppError> {
-    ssr::gateway().await?.session_tasks(&session_id, ssr::client().await).await.map_err(AppError::from)
+    let (gateway, operator) = ssr::gateway().await?;
+    gateway.session_tasks(&session_id, operator, ssr::client().await).await.map_err(AppError::from)
 }

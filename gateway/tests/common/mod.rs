@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
+use axum::middleware::Next;
 use axum::Router;
-use gateway::{Gateway, GatewayConfig, ManualClock, RateLimit};
+use gateway::{Gateway, GatewayConfig, ManualClock, Operator, RateLimit};
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -23,7 +24,11 @@ pub struct TestGateway {
     /// The gateway's (canonical) root.
     pub root: PathBuf,
     pub gateway: Arc<Gateway>,
+    /// The gateway's routes behind a stand-in for the server's sign-in: every request comes from
+    /// [`OPERATOR`], or from the person its [`OPERATOR_HEADER`] names.
     pub router: Router,
+    /// The gateway's routes as they are, with nobody signed in.
+    pub bare_router: Router,
     /// The gateway's clock: it stands still until a test advances it, so lifetimes and rate
     /// limits do not depend on how fast the test runs.
     pub clock: Arc<ManualClock>,
@@ -34,6 +39,19 @@ pub type Tree = BTreeMap<String, Option<Vec<u8>>>;
 
 /// The gateway's own log, which every request appends to.
 pub const GATEWAY_LOG: &str = "observability/telemetry/gateway.jsonl";
+
+/// The person requests come from unless they name another.
+pub const OPERATOR: uuid::Uuid = uuid::Uuid::from_u128(0x0ada);
+/// Names the person a test request comes from: the server decides this by signing people in.
+pub const OPERATOR_HEADER: &str = "x-test-operator";
+
+/// Puts the request's person where the server's authorization would.
+async fn as_operator(mut request: Request<Body>, next: Next) -> axum::response::Response {
+    let named = request.headers().get(OPERATOR_HEADER).and_then(|value| value.to_str().ok());
+    let user_id = named.map_or(OPERATOR, |value| value.parse().expect("a user id in the test header"));
+    request.extensions_mut().insert(Operator::new(user_id));
+    next.run(request).await
+}
 
 pub struct Reply {
     pub status: StatusCode,
@@ -60,9 +78,10 @@ impl TestGateway {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let clock = Arc::new(ManualClock::new());
         let gateway = Arc::new(Gateway::with_clock(configure(dir.path()), clock.clone()).expect("a gateway"));
-        let router = gateway::router::<Arc<Gateway>>().with_state(gateway.clone());
+        let bare_router = gateway::router::<Arc<Gateway>>().with_state(gateway.clone());
+        let router = bare_router.clone().layer(axum::middleware::from_fn(as_operator));
         let root = gateway.root().to_owned();
-        Self { dir, root, gateway, router, clock }
+        Self { dir, root, gateway, router, bare_router, clock }
     }
 
     pub fn root(&self) -> PathBuf {
@@ -105,6 +124,12 @@ impl TestGateway {
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
         into_reply(self.router.clone().oneshot(request).await.expect("the router never fails")).await
+    }
+
+    /// Sends the request as `user`.
+    pub async fn send_as(&self, user: uuid::Uuid, mut request: Request<Body>) -> Reply {
+        request.headers_mut().insert(OPERATOR_HEADER, user.to_string().parse().unwrap());
+        self.send(request).await
     }
 
     /// Sends a request as if from `client`.

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod health;
 pub mod metrics;
 mod observe;
+pub mod protect;
 pub mod rooms;
 pub mod stream;
 
@@ -16,7 +17,8 @@ use app::{shell, App};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::any;
 use axum::Router;
-use leptos::prelude::provide_context;
+use leptos::nonce::Nonce;
+use leptos::prelude::{provide_context, use_context};
 use leptos_axum::{file_and_error_handler_with_context, generate_route_list, AxumRouteListing, LeptosRoutes};
 
 use crate::auth::{self, Caller};
@@ -44,16 +46,26 @@ pub fn app(state: AppState) -> Router {
     let page_context = move || {
         provide_context(services.clone());
         provide_context(gateway.clone());
+        // The nonce the response's Content-Security-Policy names, for the page's own scripts.
+        let nonce = use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<Nonce>().cloned());
+        if let Some(nonce) = nonce {
+            provide_context(nonce);
+        }
     };
+    let protection = protect::Protection::new(&state.config);
 
-    // Everything people and scripts reach knows who is asking; probes and metrics must answer
-    // even when the database cannot, so they stay outside.
-    let identified = Router::new()
+    // The REST API; other sites' pages may call it only from `CORS_ALLOWED_ORIGINS`.
+    let rest_api = Router::new()
         .merge(rooms::router())
         .merge(accounts::router())
         .merge(control_plane(&state))
         // Unknown API paths answer in JSON, not with the HTML 404 page.
         .route("/api/{*rest}", any(api_not_found))
+        .layer(tower::util::option_layer(cors(&state.config)));
+
+    // Everything people and scripts reach knows who is asking; probes and metrics must answer
+    // even when the database cannot, so they stay outside.
+    let identified = rest_api
         .leptos_routes_with_context(&state, pages, page_context.clone(), move || shell(leptos_options.clone()))
         .fallback(file_and_error_handler_with_context::<AppState, _>(page_context, shell))
         .layer(axum::middleware::from_fn_with_state(state.services.clone(), auth::identify))
@@ -65,9 +77,33 @@ pub fn app(state: AppState) -> Router {
         .merge(identified)
         .layer(axum::middleware::from_fn_with_state(state.config.clone(), client_address::resolve_client))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Other hosts, other sites and wrongly encoded bodies are refused before anything else.
+        .layer(axum::middleware::from_fn_with_state(protection.clone(), protect::refuse_foreign))
+        .layer(axum::middleware::from_fn_with_state(protection, protect::security_headers))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(observe::observe_layers!())
         .with_state(state)
+}
+
+/// CORS for the REST API: none unless `CORS_ALLOWED_ORIGINS` lists origins, which then may send
+/// credentials (the session cookie) and read the answers.
+fn cors(config: &crate::config::Config) -> Option<tower_http::cors::CorsLayer> {
+    use http::{header, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+
+    if config.cors_allowed_origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> =
+        config.cors_allowed_origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()).collect();
+    let layer = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::HeaderName::from_static("last-event-id")])
+        .expose_headers([header::RETRY_AFTER, observe::REQUEST_ID])
+        .max_age(std::time::Duration::from_secs(600));
+    Some(layer)
 }
 
 async fn api_not_found() -> ApiError {
@@ -82,15 +118,19 @@ fn control_plane(state: &AppState) -> Router<AppState> {
     gateway::router::<AppState>().route_layer(axum::middleware::from_fn(require_operator))
 }
 
-/// Refuses anyone who may not operate before the gateway sees (and logs) the request.
+/// Refuses anyone who may not operate before the gateway sees (and logs) the request, and names
+/// the person to the gateway: its sessions and telemetry lines are theirs.
 async fn require_operator(
     Caller(actor): Caller,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     match actor.require_role(domain::accounts::Role::may_operate, "operators and admins") {
-        Ok(_) => next.run(request).await,
+        Ok(person) => {
+            request.extensions_mut().insert(gateway::Operator::new(person.id));
+            next.run(request).await
+        }
         Err(refused) => ApiError::from(refused).into_response(),
     }
 }

@@ -1,0 +1,46 @@
+//! The content type each server function reads its arguments in, so the server can refuse a
+//! body in any other encoding before the function runs (server functions decode whatever they
+//! are sent). A test checks that every registered server function is listed here.
+
+use leptos::server_fn::{ContentType, Http, ServerFn};
+
+use crate::control_plane::api::{ConfirmPreview, PreviewCommand, SessionTasks, WatchTask};
+use crate::rooms::api::{
+    AddAgent, CreateRoom, EditAgent, ListRooms, LoadRoom, OlderMessages, SendMessage, StartAuto, StopAuto,
+};
+
+/// The encoding a server function's protocol reads its arguments in.
+trait ReadsArguments {
+    const CONTENT_TYPE: &'static str;
+}
+
+impl<Input: ContentType, Output> ReadsArguments for Http<Input, Output> {
+    const CONTENT_TYPE: &'static str = Input::CONTENT_TYPE;
+}
+
+fn entry<F>() -> (&'static str, &'static str)
+where
+    F: ServerFn,
+    F::Protocol: ReadsArguments,
+{
+    (F::PATH, <F::Protocol as ReadsArguments>::CONTENT_TYPE)
+}
+
+/// Every server function's path, and the content type of the arguments it reads.
+pub fn argument_content_types() -> Vec<(&'static str, &'static str)> {
+    vec![
+        entry::<ListRooms>(),
+        entry::<CreateRoom>(),
+        entry::<LoadRoom>(),
+        entry::<OlderMessages>(),
+        entry::<SendMessage>(),
+        entry::<AddAgent>(),
+        entry::<EditAgent>(),
+        entry::<StartAuto>(),
+        entry::<StopAuto>(),
+        entry::<PreviewCommand>(),
+        entry::<ConfirmPreview>(),
+        entry::<WatchTask>(),
+        entry::<SessionTasks>(),
+    ]
+}
