@@ -43,6 +43,7 @@ async fn pyyaml_reads_every_value_as_the_text_that_was_written() {
     let dir = tempfile::tempdir().unwrap();
     let gateway = Gateway::new(GatewayConfig::with_root(dir.path())).unwrap();
     let session = uuid::Uuid::new_v4().to_string();
+    let operator = gateway::Operator::new(uuid::Uuid::new_v4());
     let preview =
         |raw: &str| PreviewRequest { raw_input: raw.into(), channel: Channel::Terminal, session_id: session.clone() };
     let confirm = |preview_id: String, structured_override| ConfirmRequest {
@@ -54,13 +55,13 @@ async fn pyyaml_reads_every_value_as_the_text_that_was_written() {
     // Task names that YAML 1.1 would read as something else when written bare.
     let tricky = ["on", "no", "yes", "off", "1_000", "null", "true", "0x1f", "1e3", "07", "2026-01-01", "1.5", "y"];
     for task in tricky {
-        let previewed = gateway.preview(preview(&format!("lisa run {task}")), None).await.unwrap();
+        let previewed = gateway.preview(preview(&format!("lisa run {task}")), operator, None).await.unwrap();
         assert_eq!(previewed.normalized_task.operations[0].args["task"], task);
-        gateway.confirm(confirm(previewed.preview_id, None), None).await.unwrap();
+        gateway.confirm(confirm(previewed.preview_id, None), operator, None).await.unwrap();
     }
     // An input no rule takes, with characters a person should be told about.
     let hidden = "deploy \u{202e}txt.exe \u{200b}now: [all] # yes";
-    let previewed = gateway.preview(preview(hidden), None).await.unwrap();
+    let previewed = gateway.preview(preview(hidden), operator, None).await.unwrap();
     let chosen = StructuredOverride {
         intent: "task_execution".into(),
         operations: vec![Operation {
@@ -68,7 +69,7 @@ async fn pyyaml_reads_every_value_as_the_text_that_was_written() {
             args: [("agent".to_owned(), "lisa".to_owned()), ("task".to_owned(), "no".to_owned())].into(),
         }],
     };
-    gateway.confirm(confirm(previewed.preview_id, Some(chosen)), None).await.unwrap();
+    gateway.confirm(confirm(previewed.preview_id, Some(chosen)), operator, None).await.unwrap();
 
     let files = files_under(&dir.path().join("interface/pending_approval"));
     assert_eq!(files.len(), tricky.len() + 1);
