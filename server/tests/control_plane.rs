@@ -2,11 +2,16 @@
 
 mod common;
 
-use common::{assert_error, Db, TestApp};
+use common::{assert_error, person, Db, TestApp};
+use domain::accounts::Role;
 use http::StatusCode;
 use serde_json::json;
 
-on_both_databases!(preview_confirm_and_watch_through_the_app, the_panel_is_rendered_on_the_server);
+on_both_databases!(
+    preview_confirm_and_watch_through_the_app,
+    the_panel_is_rendered_on_the_server,
+    the_panel_is_for_operators_and_admins_only,
+);
 
 async fn preview_confirm_and_watch_through_the_app(db: Db) {
     let app = TestApp::new(db).await;
@@ -44,4 +49,30 @@ async fn the_panel_is_rendered_on_the_server(db: Db) {
     assert!(html.contains(r#"<label for="cp-command">Command</label>"#), "{html}");
     assert!(html.contains(">Preview<"), "{html}");
     assert!(html.contains(r#"<label for="cp-channel">Channel</label>"#), "{html}");
+}
+
+async fn the_panel_is_for_operators_and_admins_only(db: Db) {
+    let app = TestApp::new(db).await;
+    let user = format!("Bearer {}", person(&app.state.services, "Una User", Role::User).await);
+    let (status, _, html) = app.browse("/control-plane", &[("authorization", &user)]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
+    assert!(html.contains("Only operators and admins may do this."), "{html}");
+    assert!(!html.contains("cp-command"), "no panel: {html}");
+    let session = uuid::Uuid::new_v4().to_string();
+    let body = json!({"raw_input": "liam check status", "channel": "web", "session_id": session}).to_string();
+    let request = http::Request::post("/api/fn/control-plane/preview")
+        .header("content-type", "application/json")
+        .header("authorization", &user)
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    assert_eq!(app.send_as_is(request).await.status(), StatusCode::FORBIDDEN, "nor its server functions");
+
+    let operator = format!("Bearer {}", person(&app.state.services, "Otto Operator", Role::Operator).await);
+    let (status, _, html) = app.browse("/control-plane", &[("authorization", &operator)]).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("cp-command"), "{html}");
+
+    let (status, headers, _) = app.browse("/control-plane", &[]).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(headers["location"], "/signin?next=/control-plane");
 }

@@ -40,9 +40,11 @@ pub fn app(state: AppState) -> Router {
     let leptos_options = state.leptos_options.clone();
     // Pages and server functions see the parts they use, not the composition root.
     let (services, gateway) = (state.services.clone(), state.gateway.clone());
+    let secure_cookies = app::forms::SecureCookies(state.config.secure_cookies());
     let page_context = move || {
         provide_context(services.clone());
         provide_context(gateway.clone());
+        provide_context(secure_cookies);
     };
 
     // Everything people and scripts reach knows who is asking; probes and metrics must answer
