@@ -20,6 +20,11 @@ pub fn MembersPanel(room_id: Uuid, members: Vec<Member>, manage: bool, me: Optio
             <h2 id="members-title">"Members"</h2>
             <p class="hint">"Owners manage the room, members write and start runs, viewers read."</p>
             {error_for(form::MEMBERS).map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
+            // Someone who may not add people sees why an attempt was refused all the same.
+            {(!manage)
+                .then(|| error_for(form::ADD_MEMBER))
+                .flatten()
+                .map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
             <ul class="member-list">
                 {members
                     .into_iter()
