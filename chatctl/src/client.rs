@@ -32,6 +32,14 @@ impl ClientError {
         }
     }
 
+    /// What to do about it, when there is something to say: a caller who is not signed in needs
+    /// a token.
+    pub fn hint(&self) -> Option<&'static str> {
+        (self.code() == Some(ErrorCode::Unauthenticated)).then_some(
+            "hint: create a token on the app's \"API tokens\" page (an operator's or admin's) and pass it with --token or CHATCTL_TOKEN",
+        )
+    }
+
     /// Seconds the server asked to wait (`Retry-After`).
     pub fn retry_after(&self) -> Option<u64> {
         match self {
@@ -50,9 +58,20 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(server: &str, session_id: String, channel: Channel) -> Result<Self, ClientError> {
+    /// `token` is a personal API token, sent as `Authorization: Bearer` with every request: the
+    /// server lets only operators and admins use the control plane.
+    pub fn new(server: &str, session_id: String, channel: Channel, token: Option<&str>) -> Result<Self, ClientError> {
         let server = server.trim_end_matches('/').to_owned();
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token.map(str::trim).filter(|token| !token.is_empty()) {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                ClientError::Transport { server: server.clone(), detail: "the token is not valid in a header".into() }
+            })?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .timeout(Duration::from_secs(15))
             .user_agent(concat!("chatctl/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -14,6 +14,9 @@ use clap::{Parser, Subcommand};
 use client::{Client, ClientError};
 use domain::control_plane::{Channel, StructuredOverride, TaskState};
 
+/// Where the API token comes from when `--token` is not given.
+pub const TOKEN_VARIABLE: &str = "CHATCTL_TOKEN";
+
 /// Exit status when the server refused a request or could not be reached.
 pub const EXIT_ERROR: u8 = 1;
 /// Exit status of `watch` when the task failed.
@@ -30,6 +33,10 @@ struct Cli {
     /// The session id (a UUIDv4). Default: a new one, printed so it can be reused.
     #[arg(long, global = true)]
     session: Option<String>,
+    /// A personal API token (from the app's "API tokens" page) of an operator or admin, sent as
+    /// `Authorization: Bearer`. Default: the CHATCTL_TOKEN environment variable.
+    #[arg(long, global = true)]
+    token: Option<String>,
     /// The channel this client speaks for.
     #[arg(long, global = true, default_value = "terminal", value_parser = parse_channel)]
     channel: Channel,
@@ -88,7 +95,8 @@ async fn main() -> ExitCode {
             session
         }
     };
-    let client = match Client::new(&cli.server, session_id, cli.channel) {
+    let token = cli.token.clone().or_else(|| std::env::var(TOKEN_VARIABLE).ok());
+    let client = match Client::new(&cli.server, session_id, cli.channel, token.as_deref()) {
         Ok(client) => client,
         Err(error) => return fail(&error),
     };
@@ -144,6 +152,9 @@ async fn main() -> ExitCode {
 
 fn fail(error: &ClientError) -> ExitCode {
     eprintln!("{error}");
+    if let Some(hint) = error.hint() {
+        eprintln!("{hint}");
+    }
     ExitCode::from(EXIT_ERROR)
 }
 

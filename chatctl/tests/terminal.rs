@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::IntoResponse;
 use gateway::{Gateway, GatewayConfig};
 use rexpect::process::WaitStatus;
 use rexpect::session::PtySession;
@@ -26,10 +30,26 @@ struct Server {
 
 impl Server {
     fn start() -> Self {
+        Self::start_requiring(None)
+    }
+
+    /// A gateway that, as the app does, answers `401 UNAUTHENTICATED` to requests without
+    /// `Authorization: Bearer <token>` when `token` is given.
+    fn start_requiring(token: Option<&'static str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let gateway = Arc::new(Gateway::new(GatewayConfig::with_root(dir.path())).unwrap());
-        let router = gateway::router::<Arc<Gateway>>().with_state(gateway);
+        let mut router = gateway::router::<Arc<Gateway>>().with_state(gateway);
+        if let Some(token) = token {
+            router = router.layer(axum::middleware::from_fn(move |request: Request, next: Next| async move {
+                let expected = format!("Bearer {token}");
+                if request.headers().get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str()) {
+                    return next.run(request).await;
+                }
+                let body = json!({"error": {"code": "UNAUTHENTICATED", "message": "Sign in first."}});
+                (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()
+            }));
+        }
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         runtime.spawn(async move {
@@ -89,7 +109,7 @@ impl Server {
 
     fn chatctl(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_chatctl"));
-        command.args(["--server", &self.url, "--interval-ms", "100"]).args(args);
+        command.env_remove("CHATCTL_TOKEN").args(["--server", &self.url, "--interval-ms", "100"]).args(args);
         command
     }
 
@@ -314,4 +334,26 @@ fn verify_telemetry_accepts_the_chain_and_names_a_tampered_line() {
     let (code, out, _) = server.run(&["verify-telemetry", tampered.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(out.contains("broken at line 2"), "{out}");
+}
+
+#[test]
+fn a_token_from_the_flag_or_the_environment_is_sent_as_a_bearer() {
+    let server = Server::start_requiring(Some("aisc_0123456789abcdef"));
+    let (code, out, err) = server.run(&["preview", "liam", "check", "status"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("UNAUTHENTICATED: Sign in first."), "{err}");
+    assert!(err.contains("--token or CHATCTL_TOKEN"), "says how to sign in: {err}");
+
+    let (code, out, err) = server.run(&["--token", "aisc_0123456789abcdef", "preview", "liam", "check", "status"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("intent    status_check"), "{out}");
+
+    let output = server
+        .chatctl(&["preview", "liam", "check", "status"])
+        .env("CHATCTL_TOKEN", "aisc_0123456789abcdef")
+        .output()
+        .unwrap();
+    let (out, err) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{err}");
+    assert!(out.contains("intent    status_check"), "{out}");
 }
