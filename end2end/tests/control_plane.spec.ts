@@ -89,4 +89,8 @@ test("the control plane is refused to a plain user", async ({ signedIn }) => {
   await expect(page.getByRole("alert")).toHaveText("Only operators and admins may do this.");
   await expect(page.getByLabel("Command")).toHaveCount(0);
   await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Control plane" })).toHaveCount(0);
+  // Nor does the start page link there.
+  await page.goto("/");
+  await expect(page.getByRole("heading", { name: "Control plane" })).toBeVisible();
+  await expect(page.getByRole("link", { name: "Control plane" })).toHaveCount(0);
 });

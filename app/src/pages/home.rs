@@ -12,7 +12,10 @@ use crate::caller::viewer;
 /// installation it offers to create the first account right here.
 #[component]
 pub fn HomePage() -> impl IntoView {
-    let signed_in = viewer().is_some();
+    let me = viewer();
+    let signed_in = me.is_some();
+    // People signed in without the right see what the control plane is, but no way into it.
+    let may_operate = me.as_ref().is_none_or(|me| me.role.may_operate());
     let first_run = Resource::new(
         || (),
         move |_| async move {
@@ -53,11 +56,18 @@ pub fn HomePage() -> impl IntoView {
                 </p>
             </article>
             <article class="card">
-                <h2><A href="/control-plane">"Control plane"</A></h2>
+                <h2>
+                    {if may_operate {
+                        view! { <A href="/control-plane">"Control plane"</A> }.into_any()
+                    } else {
+                        "Control plane".into_any()
+                    }}
+                </h2>
                 <p>
                     "For operators: type a command in plain language, see the structured task with its risk and "
                     "lane, and confirm it before anything is written. The gateway never executes anything and logs everything."
                 </p>
+                {(!may_operate).then(|| view! { <p class="hint">"Your account is not an operator's; an admin can make it one."</p> })}
             </article>
         </div>
     }
