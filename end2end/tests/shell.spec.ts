@@ -1,4 +1,5 @@
-import { test, expect } from "@playwright/test";
+// Runs signed in as the admin the first-run project created (playwright.config.ts).
+import { test, expect } from "./fixtures";
 
 test.describe("without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
