@@ -12,6 +12,25 @@ const targetDir = process.env.CARGO_TARGET_DIR ? path.resolve(root, process.env.
 // Created once by the main process; test workers inherit it through the environment.
 process.env.E2E_DATA_DIR ??= fs.mkdtempSync(path.join(os.tmpdir(), "ais-chatrooms-e2e-"));
 const dataDir = process.env.E2E_DATA_DIR;
+// The server starts on an empty database: the first project creates its first account (the
+// admin) through the start page and keeps its session here for every other test.
+const adminState = path.join(dataDir, "admin.json");
+
+const chromium = {
+  ...devices["Desktop Chrome"],
+  launchOptions: {
+    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  },
+};
 
 export default defineConfig({
   testDir: "./tests",
@@ -26,24 +45,8 @@ export default defineConfig({
     trace: "retain-on-failure",
   },
   projects: [
-    {
-      name: "chromium",
-      use: {
-        ...devices["Desktop Chrome"],
-        launchOptions: {
-          executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-          args: [
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-          ],
-        },
-      },
-    },
+    { name: "first-run", testMatch: /first-run\.setup\.ts$/, use: chromium },
+    { name: "chromium", dependencies: ["first-run"], use: { ...chromium, storageState: adminState } },
   ],
   webServer: {
     command: path.join(targetDir, "release/server"),

@@ -1,6 +1,8 @@
 //! Who is asking, as the server identified the request: server functions and pages hand this
 //! to the service layer, which decides what they may do.
 
+use domain::accounts::Me;
+
 /// The actor the server's identifying middleware left in the request; a guest without one.
 #[cfg(feature = "ssr")]
 pub async fn actor() -> services::Actor {
@@ -13,4 +15,19 @@ pub async fn actor() -> services::Actor {
 #[cfg(feature = "ssr")]
 pub fn services() -> services::Services {
     leptos::prelude::expect_context::<services::Services>()
+}
+
+/// The person a page is being rendered for, `None` for a guest. Pages are rendered on the
+/// server only: in the browser there is no one to ask, and islands get what they need as props.
+pub fn viewer() -> Option<Me> {
+    #[cfg(feature = "ssr")]
+    {
+        let parts = leptos::prelude::use_context::<http::request::Parts>()?;
+        let person = parts.extensions.get::<services::Actor>()?.person()?.clone();
+        Some(services::accounts::me(&person))
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        None
+    }
 }

@@ -2,9 +2,11 @@
 //! the islands (`#[island]`) — are hydrated in the browser (`hydrate`). Everything else is plain
 //! server-rendered HTML and ships no code. Server-only code is behind `#[cfg(feature = "ssr")]`.
 
+pub mod accounts;
 pub mod caller;
 pub mod control_plane;
 pub mod error;
+pub mod forms;
 pub mod layout;
 pub mod pages;
 pub mod rooms;
@@ -20,6 +22,7 @@ use leptos_router::{path, SsrMode};
 use crate::layout::{AppFooter, AppHeader};
 use crate::pages::{
     control_plane::ControlPlanePage, home::HomePage, not_found::NotFoundPage, room::RoomPage, rooms::RoomsPage,
+    sign_in::SignInPage, sign_up::SignUpPage, tokens::TokensPage, users::UsersPage,
 };
 
 /// The HTML document around the application, rendered on the server.
@@ -47,6 +50,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // What a plain form post left for this page view, for the form it is about.
+    #[cfg(feature = "ssr")]
+    provide_context(forms::take_notice());
 
     view! {
         <Stylesheet id="leptos" href="/pkg/ais-chatrooms.css" />
@@ -57,12 +63,17 @@ pub fn App() -> impl IntoView {
             <div class="app">
                 <AppHeader />
                 <main class="app-main" id="main">
+                    // Pages that load data are rendered in full before sending, so a missing room answers
+                    // with a real 404 and a visitor who must sign in first is redirected.
                     <Routes fallback=NotFoundPage>
-                        <Route path=path!("") view=HomePage />
-                        // Rendered in full before sending, so a missing room answers with a real 404.
+                        <Route path=path!("") view=HomePage ssr=SsrMode::Async />
+                        <Route path=path!("/signin") view=SignInPage ssr=SsrMode::Async />
+                        <Route path=path!("/signup") view=SignUpPage ssr=SsrMode::Async />
                         <Route path=path!("/rooms") view=RoomsPage ssr=SsrMode::Async />
                         <Route path=path!("/rooms/:id") view=RoomPage ssr=SsrMode::Async />
-                        <Route path=path!("/control-plane") view=ControlPlanePage />
+                        <Route path=path!("/tokens") view=TokensPage ssr=SsrMode::Async />
+                        <Route path=path!("/admin/users") view=UsersPage ssr=SsrMode::Async />
+                        <Route path=path!("/control-plane") view=ControlPlanePage ssr=SsrMode::Async />
                     </Routes>
                 </main>
                 <AppFooter />

@@ -25,6 +25,25 @@ impl Role {
     pub fn may_operate(self) -> bool {
         matches!(self, Role::Admin | Role::Operator)
     }
+
+    /// Whether this role may see everyone's account, change roles and invite people.
+    pub fn may_manage_people(self) -> bool {
+        self == Role::Admin
+    }
+}
+
+string_enum! {
+    /// Who may create an account on this server right now.
+    SignupState {
+        /// No account exists yet: the next one may always be created, and becomes the admin.
+        FirstAccount => "first_account",
+        /// Anyone may.
+        Open => "open",
+        /// Only addresses an admin invited.
+        Invite => "invite",
+        /// Nobody.
+        Closed => "closed",
+    }
 }
 
 /// Limits on account fields.
@@ -179,5 +198,11 @@ mod tests {
     fn only_admins_and_operators_operate() {
         assert!(Role::Admin.may_operate() && Role::Operator.may_operate());
         assert!(!Role::User.may_operate());
+    }
+
+    #[test]
+    fn only_admins_manage_people() {
+        assert!(Role::Admin.may_manage_people());
+        assert!(!Role::Operator.may_manage_people() && !Role::User.may_manage_people());
     }
 }

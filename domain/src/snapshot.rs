@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::rooms::{Agent, MessagePage, Room};
+use crate::rooms::{Agent, MemberRole, MessagePage, Room};
 use crate::runs::RunStatusEvent;
 
 /// Everything the room page needs to render at once.
@@ -18,4 +18,23 @@ pub struct RoomSnapshot {
     pub demo_mode: bool,
     /// The room's latest auto-dialogue run, if it has had one.
     pub latest_run: Option<RunStatusEvent>,
+    /// What the person reading the snapshot may do in the room.
+    pub access: RoomAccess,
+}
+
+/// What one person may do in a room, as the server's rule decided it, so the page offers only
+/// what will be accepted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomAccess {
+    pub signed_in: bool,
+    /// Their role in the room, when they are a member.
+    pub role: Option<MemberRole>,
+    /// Write messages.
+    pub post: bool,
+    /// Start and stop auto-mode runs.
+    pub run: bool,
+    /// See who the members are.
+    pub list_members: bool,
+    /// Change the room's settings, agents and members, or delete it.
+    pub manage: bool,
 }

@@ -1,4 +1,5 @@
-import { test, expect } from "@playwright/test";
+// Runs signed in as the admin the first-run project created (playwright.config.ts).
+import { test, expect } from "./fixtures";
 
 test("start auto mode, watch agents alternate, stop, and nothing more arrives", async ({ page }) => {
   await page.goto("/rooms");

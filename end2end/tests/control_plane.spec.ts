@@ -1,4 +1,5 @@
-import { test, expect, Page } from "@playwright/test";
+import { Page } from "@playwright/test";
+import { test, expect } from "./fixtures";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
@@ -79,4 +80,17 @@ test("chained input is never low risk, and unknown tasks need a structured overr
 
   await card.getByRole("button", { name: "Cancel" }).click();
   await expect(page.getByRole("region", { name: "Preview" })).toHaveCount(0);
+});
+
+test("the control plane is refused to a plain user", async ({ signedIn }) => {
+  const { page } = await signedIn("Pat Plain");
+  const response = await page.goto("/control-plane");
+  expect(response?.status()).toBe(403);
+  await expect(page.getByRole("alert")).toHaveText("Only operators and admins may do this.");
+  await expect(page.getByLabel("Command")).toHaveCount(0);
+  await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Control plane" })).toHaveCount(0);
+  // Nor does the start page link there.
+  await page.goto("/");
+  await expect(page.getByRole("heading", { name: "Control plane" })).toBeVisible();
+  await expect(page.getByRole("link", { name: "Control plane" })).toHaveCount(0);
 });

@@ -1,19 +1,6 @@
-import { test, expect, Page } from "@playwright/test";
-
-async function hydrated(page: Page) {
-  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
-}
-
-async function createRoom(page: Page, name: string) {
-  await page.goto("/rooms");
-  await hydrated(page);
-  await page.getByLabel("Room name").fill(name);
-  await page.getByRole("button", { name: "Create room" }).click();
-  await expect(page).toHaveURL(/\/rooms\/[0-9a-f-]{36}$/);
-  await expect(page.getByRole("heading", { level: 1, name })).toBeVisible();
-  await hydrated(page);
-  await expect(page.getByRole("status", { name: "Connection" })).toHaveText("Live");
-}
+import { Page } from "@playwright/test";
+// Every test here runs signed in as the admin the first-run project created (playwright.config.ts).
+import { test, expect, hydrated, createRoom } from "./fixtures";
 
 async function addAgent(page: Page, name: string, prompt: string) {
   const form = page.locator(".new-agent");

@@ -1,4 +1,5 @@
-import { test, expect } from "@playwright/test";
+// Runs signed in as the admin the first-run project created (playwright.config.ts).
+import { test, expect } from "./fixtures";
 
 test.describe("without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
@@ -8,6 +9,7 @@ test.describe("without JavaScript", () => {
     expect(response?.status()).toBe(200);
     const nav = page.getByRole("navigation", { name: "Main" });
     await expect(nav.getByRole("link", { name: "Rooms" })).toHaveAttribute("href", "/rooms");
+    await expect(nav.getByRole("link", { name: "API tokens" })).toHaveAttribute("href", "/tokens");
     await expect(nav.getByRole("link", { name: "Control plane" })).toHaveAttribute("href", "/control-plane");
     await expect(page.locator("footer .version")).toHaveText(/^v\d+\.\d+\.\d+/);
   });
@@ -16,7 +18,9 @@ test.describe("without JavaScript", () => {
     await page.goto("/rooms");
     await page.getByLabel("Room name").fill("Made without script");
     await page.getByRole("button", { name: "Create room" }).click();
-    await expect(page.getByRole("link", { name: "Made without script" })).toBeVisible();
+    await expect(page).toHaveURL(/\/rooms\/[0-9a-f-]{36}$/);
+    await expect(page.getByRole("heading", { level: 1, name: "Made without script" })).toBeVisible();
+    await expect(page.locator(".room-facts .visibility")).toHaveText("private");
   });
 
   test("unknown paths get a 404 page with the navigation", async ({ page }) => {

@@ -3,7 +3,7 @@
 mod common;
 
 use axum::body::Body;
-use common::{assert_error, body_text, Db, TestApp};
+use common::{assert_error, body_text, person, Db, TestApp};
 use domain::accounts::Role;
 use http::{Request, StatusCode};
 use serde_json::{json, Value};
@@ -13,6 +13,7 @@ on_both_databases!(
     the_panel_is_rendered_on_the_server,
     a_session_belongs_to_the_person_who_opened_it_and_every_line_names_them,
     guests_and_plain_users_are_refused_before_anything_is_logged,
+    the_panel_is_for_operators_and_admins_only,
 );
 
 async fn preview_confirm_and_watch_through_the_app(db: Db) {
@@ -161,4 +162,30 @@ async fn guests_and_plain_users_are_refused_before_anything_is_logged(db: Db) {
         }
     }
     assert!(telemetry_lines(&app).is_empty(), "no line for a refused caller: {:?}", telemetry_lines(&app));
+}
+
+async fn the_panel_is_for_operators_and_admins_only(db: Db) {
+    let app = TestApp::new(db).await;
+    let user = format!("Bearer {}", person(&app.state.services, "Una User", Role::User).await);
+    let (status, _, html) = app.browse("/control-plane", &[("authorization", &user)]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
+    assert!(html.contains("Only operators and admins may do this."), "{html}");
+    assert!(!html.contains("cp-command"), "no panel: {html}");
+    let session = uuid::Uuid::new_v4().to_string();
+    let body = json!({"raw_input": "liam check status", "channel": "web", "session_id": session}).to_string();
+    let request = http::Request::post("/api/fn/control-plane/preview")
+        .header("content-type", "application/json")
+        .header("authorization", &user)
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    assert_eq!(app.send_as_is(request).await.status(), StatusCode::FORBIDDEN, "nor its server functions");
+
+    let operator = format!("Bearer {}", person(&app.state.services, "Otto Operator", Role::Operator).await);
+    let (status, _, html) = app.browse("/control-plane", &[("authorization", &operator)]).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("cp-command"), "{html}");
+
+    let (status, headers, _) = app.browse("/control-plane", &[]).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(headers["location"], "/signin?next=/control-plane");
 }

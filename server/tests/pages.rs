@@ -2,7 +2,8 @@
 
 mod common;
 
-use common::{Db, TestApp};
+use common::{person, set_cookie, Db, TestApp};
+use domain::accounts::Role;
 use http::StatusCode;
 use serde_json::json;
 
@@ -10,7 +11,28 @@ on_both_databases!(
     the_rooms_page_lists_rooms_and_offers_the_form,
     a_room_page_renders_its_history_safely,
     a_missing_room_is_a_404_page,
+    signed_out_visitors_are_sent_to_sign_in_and_back,
+    the_sign_in_page_renders_its_form,
+    a_new_installation_offers_the_first_account,
+    a_plain_form_signs_in_and_goes_back_to_a_local_page_only,
+    a_refused_plain_sign_in_comes_back_with_the_message,
+    the_header_shows_who_is_signed_in_and_what_their_role_opens,
+    viewers_see_the_composer_disabled_with_the_reason,
+    owners_see_members_and_settings_and_members_see_the_list,
+    the_tokens_page_shows_a_new_secret_once,
+    the_users_page_is_for_admins,
 );
+
+const PASSWORD: &str = "correct horse battery";
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// Where a redirect sends the browser.
+fn location(headers: &http::HeaderMap) -> &str {
+    headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or_default()
+}
 
 async fn the_rooms_page_lists_rooms_and_offers_the_form(db: Db) {
     let app = TestApp::new(db).await;
@@ -20,6 +42,9 @@ async fn the_rooms_page_lists_rooms_and_offers_the_form(db: Db) {
     assert!(html.contains(">Design review</a>"), "{html}");
     assert!(html.contains(r#"<label for="room-name">Room name</label>"#), "{html}");
     assert!(html.contains(">Create room</button>") || html.contains(">Create room\n"), "{html}");
+    assert!(html.contains(r#"<label for="room-visibility">Visibility</label>"#), "{html}");
+    assert!(html.contains(r#"<option value="private" selected"#), "private is the default: {html}");
+    assert!(html.contains("visibility--private"), "each room shows its visibility: {html}");
 }
 
 async fn a_room_page_renders_its_history_safely(db: Db) {
@@ -56,4 +81,240 @@ async fn a_missing_room_is_a_404_page(db: Db) {
         assert_eq!(app.get(&format!("/api/rooms/{made_up}/messages")).await.0, StatusCode::NOT_FOUND);
     }
     assert_eq!(app.state.services.events.room_count(), 0);
+}
+
+async fn signed_out_visitors_are_sent_to_sign_in_and_back(db: Db) {
+    // Guests may see nothing without demo rooms.
+    let app = TestApp::with_env(db, &[("GUEST_ACCESS", "off")]).await;
+    let (_, room) = app.send_json("POST", "/api/rooms", r#"{"name": "Private plans"}"#).await;
+    let room_page = format!("/rooms/{}", room["id"].as_str().unwrap());
+    for (page, next) in [
+        ("/rooms", "/rooms".to_owned()),
+        (room_page.as_str(), room_page.clone()),
+        ("/tokens", "/tokens".to_owned()),
+        ("/admin/users", "/admin/users".to_owned()),
+        ("/control-plane", "/control-plane".to_owned()),
+    ] {
+        let (status, headers, _) = app.browse(page, &[]).await;
+        assert_eq!(status, StatusCode::FOUND, "{page}");
+        assert_eq!(location(&headers), format!("/signin?next={next}"), "{page}");
+    }
+    // A room that does not exist sends a guest to sign in too, so guests learn nothing.
+    let (status, headers, _) = app.browse(&format!("/rooms/{}", uuid::Uuid::now_v7()), &[]).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert!(location(&headers).starts_with("/signin?next=/rooms/"));
+}
+
+async fn the_sign_in_page_renders_its_form(db: Db) {
+    let app = TestApp::new(db).await;
+    let (status, _, html) = app.browse("/signin?next=/tokens", &[]).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(r#"<label for="sign-in-email">Email</label>"#), "{html}");
+    assert!(html.contains(r#"<label for="sign-in-password">Password</label>"#), "{html}");
+    assert!(html.contains(r#"action="/api/fn/auth/sign-in""#), "a real form: {html}");
+    assert!(html.contains(r#"name="next" value="/tokens""#), "{html}");
+    assert!(html.contains("Sign in</button>") || html.contains("Sign in\n"), "{html}");
+    assert!(html.contains(r#"href="/signup?next=/tokens""#), "sign-up is offered: {html}");
+    assert!(!html.contains("Create the first account"), "{html}");
+
+    for foreign in ["https://evil.example/", "//evil.example", "/%5Cevil.example"] {
+        let (_, _, html) = app.browse(&format!("/signin?next={foreign}"), &[]).await;
+        assert!(html.contains(r#"name="next" value="/rooms""#), "{foreign}: {html}");
+    }
+
+    let (_, _, html) = app.browse("/signup", &[]).await;
+    for label in ["Name", "Email", "Password"] {
+        assert!(html.contains(&format!(">{label}</label>")), "{label}: {html}");
+    }
+    assert!(html.contains("Create account</button>") || html.contains("Create account\n"), "{html}");
+
+    // Someone signed in is sent on.
+    let admin = bearer(&app.token);
+    let (status, headers, _) = app.browse("/signin?next=/tokens", &[("authorization", &admin)]).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(location(&headers), "/tokens");
+}
+
+async fn a_new_installation_offers_the_first_account(db: Db) {
+    let app = TestApp::without_accounts(db).await;
+    for page in ["/", "/signin", "/signup"] {
+        let (status, _, html) = app.browse(page, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(html.contains("Create the first account"), "{page}: {html}");
+        assert!(html.contains(r#"action="/api/fn/auth/sign-up""#), "{page}: {html}");
+    }
+
+    let form = [("name", "Ada"), ("email", "ada@example.com"), ("password", PASSWORD), ("next", "/rooms")];
+    let (status, headers, _) = app.post_form("/api/fn/auth/sign-up", &form, &[]).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(location(&headers), "/rooms");
+    let session = set_cookie(&headers, "ais_session").expect("a session");
+    let (status, _, html) = app.browse("/", &[("cookie", &session)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!html.contains("Create the first account"), "{html}");
+    assert!(html.contains(r#"href="/admin/users""#), "the first account is the admin: {html}");
+}
+
+async fn a_plain_form_signs_in_and_goes_back_to_a_local_page_only(db: Db) {
+    let app = TestApp::new(db).await;
+    person(&app.state.services, "Una User", Role::User).await;
+    let form = [("email", "una.user@example.com"), ("password", PASSWORD), ("next", "/tokens")];
+    let (status, headers, _) = app.post_form("/api/fn/auth/sign-in", &form, &[]).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(location(&headers), "/tokens");
+    let session = set_cookie(&headers, "ais_session").expect("a session");
+    let (status, _, html) = app.browse("/tokens", &[("cookie", &session)]).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("<h1>API tokens</h1>"), "{html}");
+
+    for foreign in ["https://evil.example/", "//evil.example/x", "/\\evil.example"] {
+        let form = [("email", "una.user@example.com"), ("password", PASSWORD), ("next", foreign)];
+        let (status, headers, _) = app.post_form("/api/fn/auth/sign-in", &form, &[]).await;
+        assert_eq!(status, StatusCode::FOUND, "{foreign}");
+        assert_eq!(location(&headers), "/rooms", "{foreign}");
+    }
+
+    // Signing out ends the session.
+    let (status, headers, _) = app.post_form("/api/fn/auth/sign-out", &[], &[("cookie", &session)]).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(location(&headers), "/");
+    let (status, headers, _) = app.browse("/tokens", &[("cookie", &session)]).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(location(&headers), "/signin?next=/tokens");
+}
+
+async fn a_refused_plain_sign_in_comes_back_with_the_message(db: Db) {
+    let app = TestApp::new(db).await;
+    let form = [("email", "Nobody@Example.com"), ("password", "not the password"), ("next", "/tokens")];
+    let (status, headers, _) = app.post_form("/api/fn/auth/sign-in", &form, &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/signin?next=/tokens");
+    assert!(set_cookie(&headers, "ais_session").is_none(), "no session for a refusal");
+    let notice = set_cookie(&headers, "ais_notice").expect("the refusal travels with the browser");
+
+    let (status, headers, html) = app.browse("/signin?next=/tokens", &[("cookie", &notice)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("The email or password is wrong."), "{html}");
+    assert!(html.contains(r#"value="Nobody@Example.com""#), "the email is kept: {html}");
+    let cleared = headers.get_all("set-cookie").iter().any(|v| v.to_str().unwrap().starts_with("ais_notice=;"));
+    assert!(cleared, "shown once: {headers:?}");
+}
+
+async fn the_header_shows_who_is_signed_in_and_what_their_role_opens(db: Db) {
+    let app = TestApp::new(db).await;
+    let (_, _, html) = app.browse("/", &[("authorization", &bearer(&app.token))]).await;
+    assert!(html.contains(">Ada Admin</span>"), "{html}");
+    assert!(html.contains("Sign out</button>"), "{html}");
+    assert!(html.contains(r#"action="/api/fn/auth/sign-out""#), "{html}");
+    for link in [r#"href="/control-plane""#, r#"href="/admin/users""#, r#"href="/tokens""#] {
+        assert!(html.contains(link), "{link}: {html}");
+    }
+
+    let user = person(&app.state.services, "Una User", Role::User).await;
+    let (_, _, html) = app.browse("/rooms", &[("authorization", &bearer(&user))]).await;
+    let nav = &html[html.find("app-nav").unwrap()..html.find("</nav>").unwrap()];
+    assert!(nav.contains(r#"href="/tokens""#), "{nav}");
+    assert!(!nav.contains(r#"href="/control-plane""#) && !nav.contains(r#"href="/admin/users""#), "{nav}");
+    let (_, _, html) = app.browse("/", &[("authorization", &bearer(&user))]).await;
+    assert!(!html.contains(r#"href="/control-plane""#), "no way into the control plane anywhere: {html}");
+
+    let (_, _, html) = app.browse("/", &[]).await;
+    assert!(html.contains(">Sign in</a>") && html.contains(">Create account</a>"), "{html}");
+}
+
+async fn viewers_see_the_composer_disabled_with_the_reason(db: Db) {
+    let app = TestApp::new(db).await;
+    let viewer = person(&app.state.services, "Vera Viewer", Role::User).await;
+    let (_, room) = app.send_json("POST", "/api/rooms", r#"{"name": "Read only"}"#).await;
+    let room_id = room["id"].as_str().unwrap();
+    let add = json!({"email": "vera.viewer@example.com", "role": "viewer"}).to_string();
+    let (status, _) = app.send_json("POST", &format!("/api/rooms/{room_id}/members"), &add).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let (status, _, html) = app.browse(&format!("/rooms/{room_id}"), &[("authorization", &bearer(&viewer))]).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("You can read this room; only members can write."), "{html}");
+    let composer = &html[html.find(r#"id="composer-input""#).unwrap()..];
+    let composer = &composer[..composer.find('>').unwrap()];
+    assert!(composer.contains("disabled"), "{composer}");
+    assert!(!html.contains(">Add agent<"), "viewers do not change agents: {html}");
+    assert!(!html.contains("Room settings"), "{html}");
+    assert!(html.contains(">Leave room<"), "{html}");
+}
+
+async fn owners_see_members_and_settings_and_members_see_the_list(db: Db) {
+    let app = TestApp::new(db).await;
+    let member = person(&app.state.services, "Max Member", Role::User).await;
+    let (_, room) = app.send_json("POST", "/api/rooms", r#"{"name": "Shared"}"#).await;
+    let room_id = room["id"].as_str().unwrap();
+    let add = json!({"email": "max.member@example.com", "role": "member"}).to_string();
+    app.send_json("POST", &format!("/api/rooms/{room_id}/members"), &add).await;
+
+    let (_, _, html) = app.browse(&format!("/rooms/{room_id}"), &[("authorization", &bearer(&app.token))]).await;
+    assert!(html.contains(r#"id="members""#) && html.contains("Max Member"), "{html}");
+    assert!(html.contains(">Add member<") && html.contains(">Change role<"), "{html}");
+    assert!(html.contains("Room settings") && html.contains("Delete this room for good"), "{html}");
+
+    let (_, _, html) = app.browse(&format!("/rooms/{room_id}"), &[("authorization", &bearer(&member))]).await;
+    assert!(html.contains("Max Member (you)"), "{html}");
+    assert!(!html.contains(">Add member<") && !html.contains("Room settings"), "{html}");
+    let composer = &html[html.find(r#"id="composer-input""#).unwrap()..];
+    assert!(!composer[..composer.find('>').unwrap()].contains("disabled"), "members write");
+
+    // An owner adds someone by email with a plain form, and the page comes back at the list.
+    person(&app.state.services, "Nia New", Role::User).await;
+    let form = [("room_id", room_id), ("email", "nia.new@example.com"), ("role", "viewer")];
+    let (status, headers, _) =
+        app.post_form("/api/fn/members/add", &form, &[("authorization", &bearer(&app.token))]).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(location(&headers), format!("/rooms/{room_id}#members"));
+    let (_, members) = app.get_json(&format!("/api/rooms/{room_id}/members")).await;
+    assert!(members.as_array().unwrap().iter().any(|m| m["email"] == "nia.new@example.com" && m["role"] == "viewer"));
+
+    // A member may not, and is told so on the room's page.
+    let form = [("room_id", room_id), ("email", "ada.admin@example.com"), ("role", "owner")];
+    let (status, headers, _) =
+        app.post_form("/api/fn/members/add", &form, &[("authorization", &bearer(&member))]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let notice = set_cookie(&headers, "ais_notice").unwrap();
+    let (_, _, html) =
+        app.browse(&format!("/rooms/{room_id}"), &[("authorization", &bearer(&member)), ("cookie", &notice)]).await;
+    assert!(html.contains("Only the room's owners may change it."), "{html}");
+}
+
+async fn the_tokens_page_shows_a_new_secret_once(db: Db) {
+    let app = TestApp::new(db).await;
+    let admin = bearer(&app.token);
+    let (status, headers, _) =
+        app.post_form("/api/fn/tokens/create", &[("name", "deploy script")], &[("authorization", &admin)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/tokens");
+    let notice = set_cookie(&headers, "ais_notice").unwrap();
+    let (_, _, html) = app.browse("/tokens", &[("authorization", &admin), ("cookie", &notice)]).await;
+    assert!(html.contains("it will not be shown again"), "{html}");
+    let secret_at = html.find("<code class=\"secret\">aisc_").expect("the secret is shown");
+    let secret = &html[secret_at + "<code class=\"secret\">".len()..];
+    let secret = &secret[..secret.find('<').unwrap()];
+    assert!(html.contains(">deploy script</td>"), "{html}");
+
+    // The secret works, and the page shows it no more.
+    let request = http::Request::get("/api/auth/me").header("authorization", bearer(secret));
+    let response = app.send_as_is(request.body(axum::body::Body::empty()).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let (_, _, html) = app.browse("/tokens", &[("authorization", &admin)]).await;
+    assert!(!html.contains(secret), "shown once");
+    assert!(html.contains("Delete token deploy script"), "{html}");
+}
+
+async fn the_users_page_is_for_admins(db: Db) {
+    let app = TestApp::new(db).await;
+    let (status, _, html) = app.browse("/admin/users", &[("authorization", &bearer(&app.token))]).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("ada.admin@example.com"), "{html}");
+    assert!(html.contains(">Change role<") && html.contains(">Invite<"), "{html}");
+
+    let user = person(&app.state.services, "Una User", Role::User).await;
+    let (status, _, html) = app.browse("/admin/users", &[("authorization", &bearer(&user))]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
+    assert!(html.contains("Only admins may do this."), "{html}");
 }

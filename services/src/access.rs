@@ -4,6 +4,7 @@
 
 use domain::accounts::Role;
 use domain::rooms::{MemberRole, Room, RoomVisibility};
+use domain::snapshot::RoomAccess;
 use uuid::Uuid;
 
 use crate::config::GuestAccess;
@@ -133,24 +134,64 @@ pub async fn authorize_room(
     room_id: Uuid,
     action: RoomAction,
 ) -> ServiceResult<Room> {
-    let room = services.store.get_room(room_id).await?;
-    let Some(room) = room else {
-        // A guest learns nothing about which rooms exist.
-        return Err(match actor {
-            Actor::Guest => ServiceError::Unauthenticated,
-            Actor::Person(_) => ServiceError::NotFound("room"),
-        });
+    let facts = RoomFacts::load(services, actor, room_id).await?;
+    facts.check(action)?;
+    Ok(facts.room)
+}
+
+/// Loads the room, checks that `actor` may read it, and says what else they may do there.
+pub async fn room_access(services: &Services, actor: &Actor, room_id: Uuid) -> ServiceResult<(Room, RoomAccess)> {
+    let facts = RoomFacts::load(services, actor, room_id).await?;
+    facts.check(RoomAction::Read)?;
+    let allowed = |action| facts.verdict(action) == Verdict::Allow;
+    let access = RoomAccess {
+        signed_in: facts.role.is_some(),
+        role: facts.membership,
+        post: allowed(RoomAction::Post),
+        run: allowed(RoomAction::Run),
+        list_members: allowed(RoomAction::ListMembers),
+        manage: allowed(RoomAction::Manage),
     };
-    let membership = match actor.person() {
-        Some(person) if person.role != Role::Admin => services.store.membership(room_id, person.id).await?,
-        _ => None,
-    };
-    let role = actor.person().map(|p| p.role);
-    match verdict(role, membership, room.visibility, services.config.access.guests, action) {
-        Verdict::Allow => Ok(room),
-        Verdict::SignIn => Err(ServiceError::Unauthenticated),
-        Verdict::Hidden => Err(ServiceError::NotFound("room")),
-        Verdict::Forbidden => Err(ServiceError::Forbidden(refusal(action).to_owned())),
+    Ok((facts.room, access))
+}
+
+/// What the rule needs to know about one person and one room.
+struct RoomFacts {
+    room: Room,
+    role: Option<Role>,
+    membership: Option<MemberRole>,
+    guests: GuestAccess,
+}
+
+impl RoomFacts {
+    async fn load(services: &Services, actor: &Actor, room_id: Uuid) -> ServiceResult<Self> {
+        let room = services.store.get_room(room_id).await?;
+        let Some(room) = room else {
+            // A guest learns nothing about which rooms exist.
+            return Err(match actor {
+                Actor::Guest => ServiceError::Unauthenticated,
+                Actor::Person(_) => ServiceError::NotFound("room"),
+            });
+        };
+        let membership = match actor.person() {
+            Some(person) if person.role != Role::Admin => services.store.membership(room_id, person.id).await?,
+            _ => None,
+        };
+        let role = actor.person().map(|p| p.role);
+        Ok(Self { room, role, membership, guests: services.config.access.guests })
+    }
+
+    fn verdict(&self, action: RoomAction) -> Verdict {
+        verdict(self.role, self.membership, self.room.visibility, self.guests, action)
+    }
+
+    fn check(&self, action: RoomAction) -> ServiceResult<()> {
+        match self.verdict(action) {
+            Verdict::Allow => Ok(()),
+            Verdict::SignIn => Err(ServiceError::Unauthenticated),
+            Verdict::Hidden => Err(ServiceError::NotFound("room")),
+            Verdict::Forbidden => Err(ServiceError::Forbidden(refusal(action).to_owned())),
+        }
     }
 }
 

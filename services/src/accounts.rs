@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use domain::accounts::{
     limits, validate_email, validate_password, ApiToken, CreatedToken, Login, Me, NewToken, Role, SetRole, Signup,
-    UserSummary,
+    SignupState, UserSummary,
 };
 use domain::rooms::validate_name;
 use governor::Quota;
@@ -105,6 +105,18 @@ pub async fn signup(services: &Services, input: Signup) -> ServiceResult<User> {
     Ok(user)
 }
 
+/// Who may create an account now: anyone when none exists yet, otherwise as `SIGNUP` says.
+pub async fn signup_state(services: &Services) -> ServiceResult<SignupState> {
+    if services.store.count_users().await? == 0 {
+        return Ok(SignupState::FirstAccount);
+    }
+    Ok(match services.config.access.signup {
+        SignupPolicy::Open => SignupState::Open,
+        SignupPolicy::Invite => SignupState::Invite,
+        SignupPolicy::Closed => SignupState::Closed,
+    })
+}
+
 /// Checks an email and password. Unknown addresses and wrong passwords get the same answer,
 /// after the same work.
 pub async fn sign_in(services: &Services, input: Login, client: Option<IpAddr>) -> ServiceResult<User> {
@@ -187,7 +199,7 @@ pub async fn delete_token(services: &Services, actor: &Actor, token_id: Uuid) ->
 }
 
 fn require_admin(actor: &Actor) -> ServiceResult<&Principal> {
-    actor.require_role(|role| role == Role::Admin, "admins")
+    actor.require_role(Role::may_manage_people, "admins")
 }
 
 pub async fn list_users(services: &Services, actor: &Actor) -> ServiceResult<Vec<UserSummary>> {

@@ -5,13 +5,14 @@ use domain::rooms::{limits, MessagePage, MessageStatus};
 use domain::snapshot::RoomSnapshot;
 use uuid::Uuid;
 
-use crate::access::{authorize_room, Actor, RoomAction};
+use crate::access::{room_access, Actor};
 use crate::markdown::with_html;
 use crate::{ServiceResult, Services};
 
-/// The room, its agents and its latest messages, with the live-stream position they match.
+/// The room, its agents and its latest messages, with the live-stream position they match, and
+/// what `actor` may do there.
 pub async fn room_snapshot(services: &Services, actor: &Actor, room_id: Uuid) -> ServiceResult<RoomSnapshot> {
-    let room = authorize_room(services, actor, room_id, RoomAction::Read).await?;
+    let (room, access) = room_access(services, actor, room_id).await?;
     // Read the stream position first: anything published later is replayed to the client, and
     // message deltas carry offsets, so text already in the snapshot is never applied twice.
     let last_event_id = services.events.current_id(room_id);
@@ -31,5 +32,5 @@ pub async fn room_snapshot(services: &Services, actor: &Actor, room_id: Uuid) ->
         .collect();
     let page = MessagePage { messages, next_cursor: stored.next_cursor };
     let latest_run = crate::runs::latest_status(services, room_id).await?;
-    Ok(RoomSnapshot { room, agents, page, last_event_id, demo_mode: services.models.demo_only(), latest_run })
+    Ok(RoomSnapshot { room, agents, page, last_event_id, demo_mode: services.models.demo_only(), latest_run, access })
 }

@@ -4,11 +4,11 @@
 mod common;
 
 use common::{person, room, services, Db};
-use domain::accounts::{AddMember, Login, NewToken, Role, SetRole, Signup, UpdateMember};
+use domain::accounts::{AddMember, Login, NewToken, Role, SetRole, Signup, SignupState, UpdateMember};
 use domain::rooms::{CreateRoom, MemberRole, PostMessage, RoomMode, RoomVisibility, UpdateRoom};
 use domain::{ErrorCode, PublicError};
 use fake_llm::{FakeLlm, Reply};
-use services::{accounts, members, rooms, Actor, Principal};
+use services::{accounts, members, rooms, snapshot, Actor, Principal};
 
 on_both_databases!(
     the_first_account_is_the_admin_and_signup_follows_the_policy,
@@ -17,6 +17,8 @@ on_both_databases!(
     each_room_role_may_do_what_it_should,
     guests_see_demo_rooms_only,
     admins_manage_people,
+    the_room_snapshot_says_what_its_reader_may_do,
+    who_may_sign_up_follows_the_policy,
 );
 
 fn signup(name: &str) -> Signup {
@@ -212,4 +214,45 @@ async fn admins_manage_people(db: Db) {
     assert_eq!(refused.unwrap_err().code(), ErrorCode::Conflict, "someone stays admin");
     let stored = services.store.get_user(bob_id).await.unwrap().unwrap();
     assert_eq!(Principal::from(&stored).role, Role::Operator);
+}
+
+async fn the_room_snapshot_says_what_its_reader_may_do(db: Db) {
+    let fake = FakeLlm::start(Reply::words("ok")).await;
+    let services = services(db, &fake, &[("GUEST_ACCESS", "read")]).await;
+    let owner = person(&services, "Olivia").await;
+    let viewer = person(&services, "Victor").await;
+    let outsider = person(&services, "Oscar").await;
+    let input = CreateRoom { name: "Team".into(), mode: RoomMode::Manual, visibility: RoomVisibility::Demo };
+    let room_id = rooms::create_room(&services, &owner, input).await.unwrap().id;
+    let email = viewer.person().unwrap().email.clone();
+    members::add_member(&services, &owner, room_id, AddMember { email, role: MemberRole::Viewer }).await.unwrap();
+
+    let access = |who: Actor| {
+        let services = services.clone();
+        async move { snapshot::room_snapshot(&services, &who, room_id).await.unwrap().access }
+    };
+    let of_owner = access(owner.clone()).await;
+    assert_eq!(of_owner.role, Some(MemberRole::Owner));
+    assert!(of_owner.signed_in && of_owner.post && of_owner.run && of_owner.list_members && of_owner.manage);
+    let of_viewer = access(viewer).await;
+    assert_eq!(of_viewer.role, Some(MemberRole::Viewer));
+    assert!(of_viewer.list_members && !of_viewer.post && !of_viewer.run && !of_viewer.manage);
+    let of_outsider = access(outsider).await;
+    assert_eq!(of_outsider.role, None);
+    assert!(of_outsider.signed_in && !of_outsider.post && !of_outsider.list_members);
+    let of_guest = access(Actor::Guest).await;
+    assert!(!of_guest.signed_in && !of_guest.post && !of_guest.manage);
+    let of_admin = access(services.admin.clone()).await;
+    assert!(of_admin.manage && of_admin.post);
+}
+
+async fn who_may_sign_up_follows_the_policy(db: Db) {
+    let fake = FakeLlm::start(Reply::words("ok")).await;
+    // The common set-up made the first account, so the policy applies.
+    for (policy, expected) in
+        [("open", SignupState::Open), ("invite", SignupState::Invite), ("closed", SignupState::Closed)]
+    {
+        let services = services(db, &fake, &[("SIGNUP", policy)]).await;
+        assert_eq!(accounts::signup_state(&services).await.unwrap(), expected, "{policy}");
+    }
 }

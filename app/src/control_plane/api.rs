@@ -32,6 +32,12 @@ mod ssr {
     }
 }
 
+/// Whether the caller may use the panel: the same rule every operation of the gateway applies.
+#[server(prefix = "/api/fn", endpoint = "control-plane/access")]
+pub async fn panel_access() -> Result<(), AppError> {
+    ssr::gateway().await.map(|_| ())
+}
+
 #[server(prefix = "/api/fn", endpoint = "control-plane/preview", input = Json)]
 pub async fn preview_command(
     raw_input: String,

@@ -1,3 +1,4 @@
+use domain::accounts::Member;
 use domain::snapshot::RoomSnapshot;
 use leptos::either::Either;
 use leptos::prelude::*;
@@ -6,34 +7,42 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 use uuid::Uuid;
 
+use crate::accounts::refusal::Refusal;
+use crate::caller::viewer;
 use crate::error::AppError;
 use crate::rooms::agents_panel::AgentsPanel;
-use crate::rooms::api::load_room;
+use crate::rooms::api::{load_room, room_members};
 use crate::rooms::composer::Composer;
 use crate::rooms::live::follow_room;
+use crate::rooms::members::MembersPanel;
 use crate::rooms::run_controls::RunControls;
+use crate::rooms::settings::RoomSettings;
 use crate::rooms::state::RoomState;
 use crate::rooms::timeline::Timeline;
 
-/// One room: its timeline, the composer and the agent panel, kept live.
+/// One room: its timeline, the composer and the agent panel, kept live; below them its members
+/// and, for owners, its settings.
 #[component]
 pub fn RoomPage() -> impl IntoView {
     let params = use_params_map();
     let room_id = move || params.read().get("id").and_then(|id| Uuid::parse_str(&id).ok());
-    let snapshot = Resource::new(room_id, |id| async move {
-        match id {
-            Some(id) => load_room(id).await,
-            None => Err(AppError::not_found("room")),
-        }
+    let page = Resource::new(room_id, |id| async move {
+        let id = id.ok_or_else(|| AppError::not_found("room"))?;
+        let snapshot = load_room(id).await?;
+        // Asked only of those who may see it: a refusal would set the page's status.
+        let members = if snapshot.access.list_members { room_members(id).await? } else { Vec::new() };
+        Ok::<_, AppError>((snapshot, members))
     });
+    let me = viewer().map(|me| me.id);
 
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading the room…"</p> }>
             {move || Suspend::new(async move {
-                match snapshot.await {
-                    Ok(snapshot) => Either::Left(view! {
+                match page.await {
+                    Ok((snapshot, members)) => Either::Left(view! {
                         <Title text=snapshot.room.name.clone() />
-                        <RoomView snapshot />
+                        <RoomView snapshot=snapshot.clone() />
+                        <RoomPeople snapshot members me />
                     }),
                     Err(error) => Either::Right(view! { <RoomUnavailable error /> }),
                 }
@@ -49,6 +58,8 @@ fn RoomView(snapshot: RoomSnapshot) -> impl IntoView {
     let state = RoomState::from_snapshot(snapshot);
     follow_room(state);
     let name = move || state.room.with(|r| r.name.clone());
+    let visibility = move || state.room.with(|r| r.visibility.as_str());
+    let role = move || state.access.with(|a| a.role.map(|role| format!("you: {role}")));
     let connection = move || state.connection.get();
 
     view! {
@@ -57,6 +68,10 @@ fn RoomView(snapshot: RoomSnapshot) -> impl IntoView {
                 <div>
                     <p class="breadcrumb"><a href="/rooms">"Rooms"</a> " / "</p>
                     <h1>{name}</h1>
+                    <p class="room-facts">
+                        <span class=move || format!("badge visibility visibility--{}", visibility())>{visibility}</span>
+                        {move || role().map(|role| view! { " " <span class="badge">{role}</span> })}
+                    </p>
                 </div>
                 <span
                     class=move || format!("connection connection--{}", connection().css())
@@ -78,15 +93,32 @@ fn RoomView(snapshot: RoomSnapshot) -> impl IntoView {
     }
 }
 
+/// Who is in the room and, for its owners, its settings: server-rendered plain forms, since
+/// changing them is rare and the page may simply come back.
+#[component]
+fn RoomPeople(snapshot: RoomSnapshot, members: Vec<Member>, me: Option<Uuid>) -> impl IntoView {
+    let access = snapshot.access;
+    let room_id = snapshot.room.id;
+    view! {
+        <div class="room-people">
+            {access.list_members.then(|| view! { <MembersPanel room_id members manage=access.manage me /> })}
+            {access.manage.then(|| view! { <RoomSettings room=snapshot.room /> })}
+        </div>
+    }
+}
+
 #[component]
 fn RoomUnavailable(error: AppError) -> impl IntoView {
-    let missing = error.code == domain::ErrorCode::NotFound;
+    if error.code != domain::ErrorCode::NotFound {
+        return view! { <Refusal error /> }.into_any();
+    }
     view! {
-        <Title text=if missing { "Room not found" } else { "Room unavailable" } />
+        <Title text="Room not found" />
         <section class="not-found">
-            <h1>{if missing { "Room not found" } else { "This room cannot be shown right now" }}</h1>
+            <h1>"Room not found"</h1>
             <p>{error.message}</p>
             <p><A href="/rooms">"Back to the rooms"</A></p>
         </section>
     }
+    .into_any()
 }

@@ -1,4 +1,5 @@
-//! The agents of a room: add one, edit a persona, deactivate or reactivate it.
+//! The agents of a room: add one, edit a persona, deactivate or reactivate it. Only the room's
+//! owners change them; everyone else reads who is there.
 
 use domain::rooms::{default_temperature, limits, Agent, CreateAgent, UpdateAgent};
 use leptos::prelude::*;
@@ -35,7 +36,12 @@ pub fn AgentsPanel(state: RoomState) -> impl IntoView {
                     <AgentCard state agent />
                 </For>
             </ul>
-            <NewAgentForm state />
+            <Show
+                when=move || state.access.with(|access| access.manage)
+                fallback=|| view! { <p class="hint">"Only the room's owners change its agents."</p> }
+            >
+                <NewAgentForm state />
+            </Show>
         </aside>
     }
 }
@@ -88,12 +94,14 @@ fn AgentCard(state: RoomState, agent: Agent) -> impl IntoView {
                             {if excerpt.is_empty() { "No system prompt.".to_owned() } else { excerpt }}
                             {truncated.then_some("…")}
                         </p>
-                        <div class="agent-actions">
-                            <button type="button" on:click=move |_| editing.set(true)>"Edit"</button>
-                            <button type="button" on:click=toggle disabled=move || busy.get()>
-                                {if is_active { "Deactivate" } else { "Activate" }}
-                            </button>
-                        </div>
+                        <Show when=move || state.access.with(|access| access.manage)>
+                            <div class="agent-actions">
+                                <button type="button" on:click=move |_| editing.set(true)>"Edit"</button>
+                                <button type="button" on:click=toggle disabled=move || busy.get()>
+                                    {if is_active { "Deactivate" } else { "Activate" }}
+                                </button>
+                            </div>
+                        </Show>
                     }
                 }
             >

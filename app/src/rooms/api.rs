@@ -1,7 +1,8 @@
 //! Typed server functions for the rooms UI. Each one calls the same service function as the
 //! matching REST endpoint, so no rule is written twice.
 
-use domain::rooms::{Agent, Message, MessagePage, RoomSummary};
+use domain::accounts::Member;
+use domain::rooms::{Agent, MemberRole, Message, MessagePage, Room, RoomMode, RoomSummary, RoomVisibility};
 use domain::snapshot::RoomSnapshot;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -11,21 +12,120 @@ use crate::error::AppError;
 
 #[cfg(feature = "ssr")]
 use crate::caller::{actor, services};
+#[cfg(feature = "ssr")]
+use crate::forms::{done, refused};
+
+/// The names of the rooms' plain forms, so a refusal is shown next to the one that was sent.
+pub mod form {
+    pub const CREATE_ROOM: &str = "create-room";
+    pub const SETTINGS: &str = "room-settings";
+    pub const DELETE_ROOM: &str = "delete-room";
+    pub const MEMBERS: &str = "members";
+    pub const ADD_MEMBER: &str = "add-member";
+}
+
+/// The room's page, at its members when that is what changed.
+pub fn room_page(room_id: Uuid) -> String {
+    format!("/rooms/{room_id}")
+}
+
+#[cfg(feature = "ssr")]
+fn members_section(room_id: Uuid) -> String {
+    format!("/rooms/{room_id}#members")
+}
 
 #[server(prefix = "/api/fn", endpoint = "rooms/list")]
 pub async fn list_rooms() -> Result<Vec<RoomSummary>, AppError> {
     Ok(services::rooms::list_rooms(&services(), &actor().await).await?)
 }
 
-/// Creates a room from the rooms page's form (works without JavaScript too).
+/// Creates a room from the rooms page's form; private unless the form says otherwise. Without
+/// JavaScript the browser goes into the new room, as it does with it.
 #[server(prefix = "/api/fn", endpoint = "rooms/create")]
-pub async fn create_room(name: String) -> Result<RoomSummary, AppError> {
-    let input = domain::rooms::CreateRoom {
-        name,
-        mode: domain::rooms::RoomMode::Manual,
-        visibility: domain::rooms::RoomVisibility::Private,
-    };
-    Ok(services::rooms::create_room(&services(), &actor().await, input).await?)
+pub async fn create_room(name: String, visibility: Option<RoomVisibility>) -> Result<RoomSummary, AppError> {
+    let visibility = visibility.unwrap_or(RoomVisibility::Private);
+    let input = domain::rooms::CreateRoom { name, mode: RoomMode::Manual, visibility };
+    match services::rooms::create_room(&services(), &actor().await, input).await {
+        Ok(room) => {
+            done(&room_page(room.id));
+            Ok(room)
+        }
+        Err(error) => Err(refused(form::CREATE_ROOM, "/rooms", error)),
+    }
+}
+
+/// Renames the room, or changes its mode or visibility.
+#[server(prefix = "/api/fn", endpoint = "rooms/update")]
+pub async fn update_room(
+    room_id: Uuid,
+    name: String,
+    mode: RoomMode,
+    visibility: RoomVisibility,
+) -> Result<Room, AppError> {
+    let input = domain::rooms::UpdateRoom { name: Some(name), mode: Some(mode), visibility: Some(visibility) };
+    match services::rooms::update_room(&services(), &actor().await, room_id, input).await {
+        Ok(room) => {
+            done(&room_page(room_id));
+            Ok(room)
+        }
+        Err(error) => Err(refused(form::SETTINGS, &room_page(room_id), error)),
+    }
+}
+
+/// Deletes the room with everything in it, then goes to the rooms.
+#[server(prefix = "/api/fn", endpoint = "rooms/delete")]
+pub async fn delete_room(room_id: Uuid) -> Result<(), AppError> {
+    match services::rooms::delete_room(&services(), &actor().await, room_id).await {
+        Ok(()) => {
+            done("/rooms");
+            Ok(())
+        }
+        Err(error) => Err(refused(form::DELETE_ROOM, &room_page(room_id), error)),
+    }
+}
+
+#[server(prefix = "/api/fn", endpoint = "members/list", input = Json)]
+pub async fn room_members(room_id: Uuid) -> Result<Vec<Member>, AppError> {
+    Ok(services::members::list_members(&services(), &actor().await, room_id).await?)
+}
+
+/// Adds the person with this email, who must have an account, with a role in the room.
+#[server(prefix = "/api/fn", endpoint = "members/add")]
+pub async fn add_room_member(room_id: Uuid, email: String, role: MemberRole) -> Result<Member, AppError> {
+    let input = domain::accounts::AddMember { email, role };
+    match services::members::add_member(&services(), &actor().await, room_id, input).await {
+        Ok(member) => {
+            done(&members_section(room_id));
+            Ok(member)
+        }
+        Err(error) => Err(refused(form::ADD_MEMBER, &members_section(room_id), error)),
+    }
+}
+
+#[server(prefix = "/api/fn", endpoint = "members/role")]
+pub async fn change_member_role(room_id: Uuid, user_id: Uuid, role: MemberRole) -> Result<Member, AppError> {
+    let input = domain::accounts::UpdateMember { role };
+    match services::members::update_member(&services(), &actor().await, room_id, user_id, input).await {
+        Ok(member) => {
+            done(&members_section(room_id));
+            Ok(member)
+        }
+        Err(error) => Err(refused(form::MEMBERS, &members_section(room_id), error)),
+    }
+}
+
+/// Removes a member; someone leaving goes to the rooms, an owner removing someone stays.
+#[server(prefix = "/api/fn", endpoint = "members/remove")]
+pub async fn remove_room_member(room_id: Uuid, user_id: Uuid) -> Result<(), AppError> {
+    let actor = actor().await;
+    let leaving = actor.user_id() == Some(user_id);
+    match services::members::remove_member(&services(), &actor, room_id, user_id).await {
+        Ok(()) => {
+            done(&if leaving { "/rooms".to_owned() } else { members_section(room_id) });
+            Ok(())
+        }
+        Err(error) => Err(refused(form::MEMBERS, &members_section(room_id), error)),
+    }
 }
 
 #[server(prefix = "/api/fn", endpoint = "rooms/snapshot", input = Json)]

@@ -1,4 +1,5 @@
-//! Writing to the room: Enter sends, Shift+Enter starts a new line.
+//! Writing to the room: Enter sends, Shift+Enter starts a new line. Those who may only read
+//! see it disabled, with the reason.
 
 use domain::events::RoomEvent;
 use domain::rooms::limits;
@@ -7,6 +8,7 @@ use leptos::task::spawn_local;
 
 use super::api::send_message;
 use super::state::RoomState;
+use crate::accounts::next::sign_in_url;
 
 #[component]
 pub fn Composer(state: RoomState) -> impl IntoView {
@@ -14,9 +16,11 @@ pub fn Composer(state: RoomState) -> impl IntoView {
     let sending = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
 
+    let may_post = move || state.access.with(|access| access.post);
+    let signed_in = move || state.access.with(|access| access.signed_in);
     let send = move || {
         let content = text.get_untracked();
-        if content.trim().is_empty() || sending.get_untracked() {
+        if content.trim().is_empty() || sending.get_untracked() || !may_post() {
             return;
         }
         sending.set(true);
@@ -46,6 +50,8 @@ pub fn Composer(state: RoomState) -> impl IntoView {
                 id="composer-input"
                 name="content"
                 rows="3"
+                disabled=move || !may_post()
+                aria-describedby=move || (!may_post()).then_some("composer-reason")
                 maxlength=limits::CONTENT_MAX_CHARS
                 placeholder="Write a message. Enter sends, Shift+Enter adds a line; @Name picks who answers."
                 prop:value=move || text.get()
@@ -57,9 +63,22 @@ pub fn Composer(state: RoomState) -> impl IntoView {
                     }
                 }
             ></textarea>
-            <button type="submit" class="primary" disabled=move || sending.get() || text.with(|t| t.trim().is_empty())>
+            <button type="submit" class="primary" disabled=move || !may_post() || sending.get() || text.with(|t| t.trim().is_empty())>
                 "Send"
             </button>
+            <Show when=move || !may_post()>
+                <p class="composer-reason" id="composer-reason">
+                    <Show
+                        when=signed_in
+                        fallback=move || view! {
+                            <a href=sign_in_url(&format!("/rooms/{}", state.room_id))>"Sign in"</a>
+                            " to write in this room."
+                        }
+                    >
+                        "You can read this room; only members can write."
+                    </Show>
+                </p>
+            </Show>
             {move || error.get().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
         </form>
     }

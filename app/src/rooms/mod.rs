@@ -3,7 +3,10 @@
 pub mod agents_panel;
 pub mod api;
 pub mod composer;
+pub mod labels;
 pub mod live;
+pub mod members;
 pub mod run_controls;
+pub mod settings;
 pub mod state;
 pub mod timeline;

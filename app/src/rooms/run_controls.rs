@@ -98,8 +98,11 @@ pub fn RunControls(state: RoomState) -> impl IntoView {
         })
     };
 
+    let may_run = move || state.access.with(|access| access.run);
+
     view! {
         <section class="run-controls" aria-label="Auto mode">
+            <Show when=may_run fallback=|| view! { <p class="hint">"Auto mode: only the room's members start and stop runs."</p> }>
             <div class="run-fields">
                 <div class="field">
                     <label for="run-max-steps">"Max steps"</label>
@@ -125,6 +128,7 @@ pub fn RunControls(state: RoomState) -> impl IntoView {
                     </button>
                 </div>
             </div>
+            </Show>
             {meters}
             {move || error.get().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
         </section>

@@ -3,7 +3,7 @@
 use domain::events::{MessageDelta, RoomEvent};
 use domain::rooms::{Agent, Message, MessagePage, MessageStatus, Room};
 use domain::runs::RunStatusEvent;
-use domain::snapshot::RoomSnapshot;
+use domain::snapshot::{RoomAccess, RoomSnapshot};
 use leptos::prelude::*;
 use uuid::Uuid;
 
@@ -54,6 +54,8 @@ pub struct RoomState {
     pub last_event_id: RwSignal<String>,
     pub demo_mode: RwSignal<bool>,
     pub run: RwSignal<Option<RunStatusEvent>>,
+    /// What the reader may do here, as the server decided.
+    pub access: RwSignal<RoomAccess>,
 }
 
 impl RoomState {
@@ -68,6 +70,7 @@ impl RoomState {
             last_event_id: RwSignal::new(String::new()),
             demo_mode: RwSignal::new(snapshot.demo_mode),
             run: RwSignal::new(snapshot.latest_run.clone()),
+            access: RwSignal::new(snapshot.access),
         };
         state.replace(snapshot);
         state
@@ -82,6 +85,7 @@ impl RoomState {
         self.last_event_id.set(snapshot.last_event_id);
         self.demo_mode.set(snapshot.demo_mode);
         self.run.set(snapshot.latest_run);
+        self.access.set(snapshot.access);
     }
 
     /// Applies one live event.

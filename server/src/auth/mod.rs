@@ -5,18 +5,17 @@
 //! request is identified once, by [`identify`]: a bearer token wins over the session cookie; with
 //! neither, the actor is a guest. What an actor may do is decided by the service layer alone.
 
-mod backend;
 mod identify;
 mod session_records;
 
-pub use backend::{AccountsBackend, Credentials, SignedIn};
+// The accounts backend and the code that starts a session live with the server functions that
+// use them too; the REST handlers share them.
+pub use app::accounts::session::{AccountsBackend, AuthSession, SignedIn};
 pub use identify::{identify, Caller};
 pub use session_records::SessionRecords;
 
 /// The cookie that carries the session id.
 pub const SESSION_COOKIE: &str = "ais_session";
-
-pub type AuthSession = axum_login::AuthSession<AccountsBackend>;
 
 /// The sign-in layers: sessions in the database (HttpOnly, SameSite=Lax, Secure when the app is
 /// served over https, expiring after two weeks without use) and the accounts behind them.

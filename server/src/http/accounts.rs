@@ -1,6 +1,7 @@
 //! Accounts over HTTP: signing up, in and out, who is signed in, personal API tokens, and what
 //! admins do with people. Each handler hands the caller to the service layer, which decides.
 
+use app::accounts::session;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post};
@@ -8,10 +9,10 @@ use axum::{Json, Router};
 use domain::accounts::{ApiToken, CreatedToken, Login, Me, NewToken, SetRole, Signup, UserSummary};
 use gateway::ClientAddr;
 use serde::Deserialize;
-use services::{accounts, ServiceError, Services};
+use services::{accounts, Services};
 use uuid::Uuid;
 
-use crate::auth::{AuthSession, Caller, Credentials, SignedIn};
+use crate::auth::{AuthSession, Caller};
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::http::ApiError;
 use crate::state::AppState;
@@ -31,19 +32,8 @@ pub fn router() -> Router<AppState> {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// Starts a session for `user`; the session id changes at sign-in.
-async fn start_session(auth: &mut AuthSession, user: &SignedIn) -> ApiResult<()> {
-    auth.login(user).await.map_err(|error| ServiceError::Internal(format!("starting a session: {error}")).into())
-}
-
-async fn signup(
-    State(services): State<Services>,
-    mut auth: AuthSession,
-    ApiJson(input): ApiJson<Signup>,
-) -> ApiResult<(StatusCode, Json<Me>)> {
-    let user = SignedIn::from(accounts::signup(&services, input).await?);
-    start_session(&mut auth, &user).await?;
-    Ok((StatusCode::CREATED, Json(accounts::me(&user.principal))))
+async fn signup(mut auth: AuthSession, ApiJson(input): ApiJson<Signup>) -> ApiResult<(StatusCode, Json<Me>)> {
+    Ok((StatusCode::CREATED, Json(session::sign_up(&mut auth, input).await?)))
 }
 
 async fn login(
@@ -51,20 +41,11 @@ async fn login(
     ClientAddr(client): ClientAddr,
     ApiJson(login): ApiJson<Login>,
 ) -> ApiResult<Json<Me>> {
-    let user = auth
-        .authenticate(Credentials { login, client })
-        .await
-        .map_err(|error| match error {
-            axum_login::Error::Backend(error) => ApiError::from(error),
-            axum_login::Error::Session(error) => ServiceError::Internal(format!("session: {error}")).into(),
-        })?
-        .ok_or(ServiceError::WrongCredentials)?;
-    start_session(&mut auth, &user).await?;
-    Ok(Json(accounts::me(&user.principal)))
+    Ok(Json(session::sign_in(&mut auth, login, client).await?))
 }
 
 async fn logout(mut auth: AuthSession) -> ApiResult<StatusCode> {
-    auth.logout().await.map_err(|error| ServiceError::Internal(format!("ending a session: {error}")))?;
+    session::sign_out(&mut auth).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -43,6 +43,7 @@ pub fn app(state: AppState) -> Router {
     let leptos_options = state.leptos_options.clone();
     // Pages and server functions see the parts they use, not the composition root.
     let (services, gateway) = (state.services.clone(), state.gateway.clone());
+    let secure_cookies = app::forms::SecureCookies(state.config.secure_cookies());
     let page_context = move || {
         provide_context(services.clone());
         provide_context(gateway.clone());
@@ -51,6 +52,7 @@ pub fn app(state: AppState) -> Router {
         if let Some(nonce) = nonce {
             provide_context(nonce);
         }
+        provide_context(secure_cookies);
     };
     let protection = protect::Protection::new(&state.config);
 

@@ -58,6 +58,18 @@ impl TestApp {
 
     /// An app on a fresh database, with extra configuration variables.
     pub async fn with_env(db: Db, vars: &[(&str, &str)]) -> Self {
+        let mut app = Self::without_accounts_with_env(db, vars).await;
+        app.token = person(&app.state.services, ADMIN_NAME, domain::accounts::Role::Admin).await;
+        app
+    }
+
+    /// An app on a fresh database where nobody has an account yet; requests go as guests until
+    /// one is made.
+    pub async fn without_accounts(db: Db) -> Self {
+        Self::without_accounts_with_env(db, &[]).await
+    }
+
+    async fn without_accounts_with_env(db: Db, vars: &[(&str, &str)]) -> Self {
         let database = match db {
             Db::Sqlite => storage::testing::fresh_sqlite().await,
             Db::Postgres => storage::testing::fresh_postgres().await,
@@ -74,13 +86,13 @@ impl TestApp {
         // No rate-limit allowance refills while a test runs, however slowly it runs.
         state.services.rate_clock.pause();
         let router = server::app(state.clone());
-        let token = person(&state.services, ADMIN_NAME, domain::accounts::Role::Admin).await;
-        TestApp { state, router, _database: database, gateway_root, token }
+        TestApp { state, router, _database: database, gateway_root, token: String::new() }
     }
 
     /// Sends the request as the app's admin unless it already says who it comes from.
     pub async fn send(&self, mut request: Request<Body>) -> Response<Body> {
-        if !request.headers().contains_key("authorization") && !request.headers().contains_key("cookie") {
+        let unsigned = !request.headers().contains_key("authorization") && !request.headers().contains_key("cookie");
+        if unsigned && !self.token.is_empty() {
             request.headers_mut().insert("authorization", format!("Bearer {}", self.token).parse().unwrap());
         }
         self.send_as_is(request).await
@@ -95,6 +107,37 @@ impl TestApp {
         let response = self.send(Request::get(uri).body(Body::empty()).unwrap()).await;
         let status = response.status();
         (status, body_text(response).await)
+    }
+
+    /// Opens a page as a browser does (asking for HTML), with `headers` such as
+    /// `("cookie", "ais_session=…")` or `("authorization", "Bearer …")`; without, as a guest.
+    pub async fn browse(&self, uri: &str, headers: &[(&str, &str)]) -> (StatusCode, http::HeaderMap, String) {
+        let mut request = Request::get(uri).header("accept", "text/html,application/xhtml+xml");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = self.send_as_is(request.body(Body::empty()).unwrap()).await;
+        let (status, headers) = (response.status(), response.headers().clone());
+        (status, headers, body_text(response).await)
+    }
+
+    /// Posts a form as a browser does without JavaScript.
+    pub async fn post_form(
+        &self,
+        uri: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, http::HeaderMap, String) {
+        let body = form.iter().map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v))).collect::<Vec<_>>().join("&");
+        let mut request = Request::post(uri)
+            .header("accept", "text/html,application/xhtml+xml")
+            .header("content-type", "application/x-www-form-urlencoded");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = self.send_as_is(request.body(Body::from(body)).unwrap()).await;
+        let (status, headers) = (response.status(), response.headers().clone());
+        (status, headers, body_text(response).await)
     }
 
     pub async fn get_json(&self, uri: &str) -> (StatusCode, Value) {
@@ -194,6 +237,26 @@ pub fn client_with_token(token: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
     reqwest::Client::builder().default_headers(headers).build().unwrap()
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The `name=value` of the cookie `name` a response sets, ready for a `cookie` header.
+pub fn set_cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .find(|pair| pair.starts_with(&format!("{name}=")) && pair.len() > name.len() + 1)
+        .map(str::to_owned)
 }
 
 pub async fn body_text(response: Response<Body>) -> String {

@@ -1,0 +1,56 @@
+//! A room's settings, for its owners: name, mode and visibility, and deleting the room, which
+//! asks first. Plain forms: the page comes back after each change.
+
+use domain::rooms::{limits, Room, RoomMode, RoomVisibility};
+use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
+
+use super::api::{form, DeleteRoom, UpdateRoom};
+use super::labels::{mode_choice, visibility_choice};
+use crate::forms::error_for;
+
+#[component]
+pub fn RoomSettings(room: Room) -> impl IntoView {
+    let room_id = room.id.to_string();
+    view! {
+        <section class="card room-settings" id="settings" aria-labelledby="settings-title">
+            <h2 id="settings-title">"Room settings"</h2>
+            <form method="post" action=UpdateRoom::url() class="settings-form">
+                <input type="hidden" name="room_id" value=room_id.clone() />
+                <div class="field">
+                    <label for="settings-name">"Room name"</label>
+                    <input id="settings-name" name="name" required maxlength=limits::NAME_MAX_CHARS value=room.name.clone() />
+                </div>
+                <div class="field">
+                    <label for="settings-mode">"Mode"</label>
+                    <select id="settings-mode" name="mode">
+                        {RoomMode::ALL
+                            .iter()
+                            .map(|mode| view! { <option value=mode.as_str() selected=*mode == room.mode>{mode_choice(*mode)}</option> })
+                            .collect_view()}
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="settings-visibility">"Visibility"</label>
+                    <select id="settings-visibility" name="visibility">
+                        {RoomVisibility::ALL
+                            .iter()
+                            .map(|v| view! { <option value=v.as_str() selected=*v == room.visibility>{visibility_choice(*v)}</option> })
+                            .collect_view()}
+                    </select>
+                </div>
+                <button type="submit" class="primary">"Save settings"</button>
+            </form>
+            {error_for(form::SETTINGS).map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
+            <details class="danger-zone">
+                <summary>"Delete room…"</summary>
+                <p>"This deletes the room with its agents, messages and runs, for everyone. It cannot be undone."</p>
+                <form method="post" action=DeleteRoom::url()>
+                    <input type="hidden" name="room_id" value=room_id />
+                    <button type="submit" class="danger">"Delete this room for good"</button>
+                </form>
+            </details>
+            {error_for(form::DELETE_ROOM).map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
+        </section>
+    }
+}
