@@ -127,9 +127,6 @@ pub async fn run(client: &Client, interval: Duration) -> ExitCode {
             Ok(preview) => preview,
             Err(error) => {
                 println!("{error}");
-                if let Some(hint) = error.hint() {
-                    println!("{hint}");
-                }
                 continue;
             }
         };
