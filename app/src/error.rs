@@ -39,6 +39,8 @@ impl FromServerFnError for AppError {
         match value {
             // Arguments the server could not read are the client's fault, and safe to describe.
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
+                #[cfg(feature = "ssr")]
+                ssr::set_status(ErrorCode::MalformedJson.http_status());
                 AppError::new(ErrorCode::MalformedJson, "The request could not be read.")
             }
             ServerFnErrorErr::Request(_) => {

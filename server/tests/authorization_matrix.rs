@@ -71,6 +71,13 @@ const READ: RoomTable = RoomTable {
     demo: [OK, OK, OK, OK, OK, OK, OK, OK],
 };
 
+/// The room's page: as reading, but a visitor who is not signed in is sent to sign in (302).
+const PAGE: RoomTable = RoomTable {
+    private: [302, 302, OK, OK, OK, 404, 404, OK],
+    public: [302, 302, OK, OK, OK, OK, OK, OK],
+    demo: [OK, OK, OK, OK, OK, OK, OK, OK],
+};
+
 /// Writing a message, starting and stopping runs: members and owners.
 const WRITE: RoomTable = RoomTable {
     private: [401, 401, 403, OK, OK, 404, 404, OK],
@@ -143,7 +150,7 @@ fn no_body(_: &Fixture) -> String {
 }
 
 fn room_routes() -> Vec<RoomRoute> {
-    use Encoding::Json as J;
+    use Encoding::{Form, Json as J};
     let route = |method, path, body: fn(&Fixture) -> String, encoding, success, table, prepare| RoomRoute {
         method,
         path,
@@ -285,8 +292,54 @@ fn room_routes() -> Vec<RoomRoute> {
             &WRITE,
             Prepare::RunGoing,
         ),
+        route(
+            "POST",
+            "/api/fn/rooms/update",
+            |f| format!("room_id={}&name=Renamed&mode=manual&visibility=private", f.room),
+            Form,
+            200,
+            &MANAGE,
+            Prepare::Room,
+        ),
+        route("POST", "/api/fn/rooms/delete", |f| format!("room_id={}", f.room), Form, 200, &MANAGE, Prepare::Room),
+        route(
+            "POST",
+            "/api/fn/members/list",
+            |f| json!({"room_id": f.room}).to_string(),
+            J,
+            200,
+            &MEMBERS,
+            Prepare::Room,
+        ),
+        route(
+            "POST",
+            "/api/fn/members/add",
+            |f| format!("room_id={}&email=nia.newcomer%40example.com&role=viewer", f.room),
+            Form,
+            200,
+            &MANAGE,
+            Prepare::Room,
+        ),
+        route(
+            "POST",
+            "/api/fn/members/role",
+            |f| format!("room_id={}&user_id={}&role=member", f.room, f.bystander),
+            Form,
+            200,
+            &MANAGE,
+            Prepare::Room,
+        ),
+        route(
+            "POST",
+            "/api/fn/members/remove",
+            |f| format!("room_id={}&user_id={}", f.room, f.bystander),
+            Form,
+            200,
+            &MANAGE,
+            Prepare::Room,
+        ),
         // The room's page
-        route("GET", "/rooms/{room}", no_body, Encoding::None, 200, &READ, Prepare::Room),
+        route("GET", "/rooms/{room}", no_body, Encoding::None, 200, &PAGE, Prepare::Room),
     ]
 }
 
@@ -342,7 +395,10 @@ fn global_routes() -> Vec<GlobalRoute> {
         route(
             "POST",
             "/api/auth/login",
-            |_, _| json!({"email": "nobody@example.com", "password": "wrong password here"}).to_string(),
+            |_, caller| {
+                json!({"email": format!("nobody-{caller:?}@example.com"), "password": "wrong password here"})
+                    .to_string()
+            },
             J,
             200,
             [401, 401, 401, 401, 401, 401, 401, 401],
@@ -409,10 +465,60 @@ fn global_routes() -> Vec<GlobalRoute> {
             200,
             OPERATORS,
         ),
-        // Pages
+        route("POST", "/api/fn/control-plane/access", nothing, Form, 200, OPERATORS),
+        // Accounts through the pages' server functions
+        route("POST", "/api/fn/auth/signup-state", nothing, Form, 200, EVERYONE),
+        route(
+            "POST",
+            "/api/fn/auth/sign-in",
+            |_, caller| format!("email=nobody-form-{caller:?}%40example.com&password=wrong+password+here"),
+            Form,
+            200,
+            [401, 401, 401, 401, 401, 401, 401, 401],
+        ),
+        route(
+            "POST",
+            "/api/fn/auth/sign-up",
+            |_, caller| {
+                format!(
+                    "name=New&email=form-{}%40example.com&password=correct+horse+battery",
+                    format!("{caller:?}").to_lowercase()
+                )
+            },
+            Form,
+            200,
+            EVERYONE,
+        ),
+        route("POST", "/api/fn/auth/sign-out", nothing, Form, 200, EVERYONE),
+        route("POST", "/api/fn/tokens/list", nothing, Form, 200, SIGNED_IN),
+        route("POST", "/api/fn/tokens/create", |_, _| "name=script".to_owned(), Form, 200, SIGNED_IN),
+        route(
+            "POST",
+            "/api/fn/tokens/delete",
+            |_, _| "token_id={spare_token}".to_owned(),
+            Form,
+            200,
+            [401, 401, 404, 404, 404, 404, 404, OK],
+        ),
+        route("POST", "/api/fn/users/list", nothing, Form, 200, ADMINS),
+        route("POST", "/api/fn/users/role", |_, _| "user_id={other}&role=user".to_owned(), Form, 200, ADMINS),
+        route(
+            "POST",
+            "/api/fn/users/invite",
+            |_, caller| format!("email=form-invited-{caller:?}%40example.com"),
+            Form,
+            200,
+            ADMINS,
+        ),
+        // Pages: a visitor who is not signed in is sent to sign in (302) where the page needs an account.
         route("GET", "/", nothing, Empty, 200, EVERYONE),
+        // Someone already signed in is sent on to the rooms.
+        route("GET", "/signin", nothing, Empty, 200, [OK, OK, 302, 302, 302, 302, 302, 302]),
+        route("GET", "/signup", nothing, Empty, 200, [OK, OK, 302, 302, 302, 302, 302, 302]),
         listing(route("GET", "/rooms", nothing, Empty, 200, EVERYONE)),
-        route("GET", "/control-plane", nothing, Empty, 200, [401, 401, 403, 403, 403, 403, OK, OK]),
+        route("GET", "/tokens", nothing, Empty, 200, [302, 302, OK, OK, OK, OK, OK, OK]),
+        route("GET", "/admin/users", nothing, Empty, 200, [302, 302, 403, 403, 403, 403, 403, OK]),
+        route("GET", "/control-plane", nothing, Empty, 200, [302, 302, 403, 403, 403, 403, OK, OK]),
     ]
 }
 
@@ -611,6 +717,10 @@ fn request(method: &str, path: &str, encoding: Encoding, body: String, credentia
         Encoding::Json => builder.header("content-type", "application/json"),
         Encoding::Form => builder.header("content-type", "application/x-www-form-urlencoded"),
     };
+    // Pages are asked for as a browser asks for them.
+    if !path.starts_with("/api/") && method == "GET" {
+        builder = builder.header("accept", "text/html");
+    }
     builder = match credential {
         Credential::None => builder,
         Credential::Cookie(cookie) => builder.header("cookie", cookie),
@@ -720,20 +830,22 @@ async fn every_route_answers_every_caller_as_the_rules_say(db: Db) {
                 setup.previews.insert(caller, preview);
             }
             let mut path = route.path.to_owned();
-            if path.contains("{spare_token}") {
+            let mut body = (route.body)(&setup, caller);
+            if path.contains("{spare_token}") || body.contains("{spare_token}") {
                 let admin = Actor::Person(admin_principal(&app).await);
                 let spare = services::accounts::create_token(&services, &admin, NewToken { name: "spare".into() })
                     .await
                     .unwrap();
                 path = path.replace("{spare_token}", &spare.token.id.to_string());
+                body = body.replace("{spare_token}", &spare.token.id.to_string());
             }
+            body = body.replace("{other}", &setup.other_user.to_string());
             let path = path
                 .replace("{other}", &setup.other_user.to_string())
                 .replace("{task}", setup.tasks.get(&caller).map(String::as_str).unwrap_or("task_missing"))
                 .replace("{session}", &session_of(caller));
             let what = format!("{} {}", route.method, route.path);
-            let request =
-                request(route.method, &path, route.encoding, (route.body)(&setup, caller), &setup.credentials[&caller]);
+            let request = request(route.method, &path, route.encoding, body, &setup.credentials[&caller]);
             let may_list_secret = route.lists_rooms && caller == Caller::Admin;
             check(&app, &setup, caller, &what, request, expected, may_list_secret, &mut failures).await;
             cells += 1;
