@@ -188,7 +188,7 @@ resource "aws_cloudfront_response_headers_policy" "security" {
     }
 
     referrer_policy {
-      referrer_policy = "strict-origin-when-cross-origin"
+      referrer_policy = "same-origin"
       override        = true
     }
   }
