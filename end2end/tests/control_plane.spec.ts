@@ -41,7 +41,8 @@ test("preview, confirm and watch a high-risk task to done", async ({ page }) => 
   await expect(task.locator(".path-written")).toHaveText(/^interface\/pending_approval\/task_.*\.yaml$/);
   const taskId = (await task.locator(".task-id").innerText()).trim();
   const written = path.join(gatewayRoot, (await task.locator(".path-written").innerText()).trim());
-  expect(fs.readFileSync(written, "utf8")).toContain("author: gmx");
+  // Task files quote every string, so YAML 1.1 and 1.2 readers agree.
+  expect(fs.readFileSync(written, "utf8")).toMatch(/^"author": "gmx"$/m);
   await expect(task.locator(".state")).toHaveText("pending_approval");
 
   report(taskId, "running");
