@@ -4,9 +4,13 @@
 
 use leptos::server_fn::{ContentType, Http, ServerFn};
 
-use crate::control_plane::api::{ConfirmPreview, PreviewCommand, SessionTasks, WatchTask};
+use crate::accounts::api::{
+    ChangeRole, CreateToken, DeleteToken, Invite, ListTokens, ListUsers, LoadSignupState, SignIn, SignOut, SignUp,
+};
+use crate::control_plane::api::{ConfirmPreview, PanelAccess, PreviewCommand, SessionTasks, WatchTask};
 use crate::rooms::api::{
-    AddAgent, CreateRoom, EditAgent, ListRooms, LoadRoom, OlderMessages, SendMessage, StartAuto, StopAuto,
+    AddAgent, AddRoomMember, ChangeMemberRole, CreateRoom, DeleteRoom, EditAgent, ListRooms, LoadRoom, OlderMessages,
+    RemoveRoomMember, RoomMembers, SendMessage, StartAuto, StopAuto, UpdateRoom,
 };
 
 /// The encoding a server function's protocol reads its arguments in.
@@ -42,5 +46,22 @@ pub fn argument_content_types() -> Vec<(&'static str, &'static str)> {
         entry::<ConfirmPreview>(),
         entry::<WatchTask>(),
         entry::<SessionTasks>(),
+        entry::<PanelAccess>(),
+        entry::<UpdateRoom>(),
+        entry::<DeleteRoom>(),
+        entry::<RoomMembers>(),
+        entry::<AddRoomMember>(),
+        entry::<ChangeMemberRole>(),
+        entry::<RemoveRoomMember>(),
+        entry::<LoadSignupState>(),
+        entry::<SignIn>(),
+        entry::<SignUp>(),
+        entry::<SignOut>(),
+        entry::<ListTokens>(),
+        entry::<CreateToken>(),
+        entry::<DeleteToken>(),
+        entry::<ListUsers>(),
+        entry::<ChangeRole>(),
+        entry::<Invite>(),
     ]
 }
