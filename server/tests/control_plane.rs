@@ -120,7 +120,8 @@ async fn a_session_belongs_to_the_person_who_opened_it_and_every_line_names_them
 
     // The task file is still authored by the gateway, whoever asked for it.
     let task_file = std::fs::read_to_string(app.gateway_root.path().join(confirmed["path_written"].as_str().unwrap()));
-    assert!(task_file.unwrap().contains("author: gmx"));
+    // Task files quote every string (YAML 1.1 and 1.2 readers agree on them).
+    assert!(task_file.unwrap().lines().any(|line| line == r#""author": "gmx""#));
 
     let name = |id: &str| match id {
         id if id == ada_id => "ada",
