@@ -129,7 +129,8 @@ test("older messages load on demand", async ({ page, request }) => {
   const created = await request.post("/api/rooms", { data: { name: "Long history" } });
   const room = await created.json();
   for (let i = 0; i < 60; i++) {
-    await request.post(`/api/rooms/${room.id}/messages`, { data: { content: `note ${i}` } });
+    const posted = await request.post(`/api/rooms/${room.id}/messages`, { data: { content: `note ${i}` } });
+    expect(posted.status(), `note ${i} was stored`).toBe(201);
   }
   await page.goto(`/rooms/${room.id}`);
   await hydrated(page);

@@ -1,4 +1,5 @@
 import { test, expect, Page } from "@playwright/test";
+import { GUEST } from "./fixtures";
 
 // The app runs under its own Content-Security-Policy: the pages hydrate, stream and post with no
 // violation, an injected inline script is blocked, and another site's form post is refused.
@@ -15,6 +16,10 @@ async function violations(page: Page): Promise<string[]> {
 }
 
 const consoleViolations: string[] = [];
+
+// Each test signs up a person of its own in a browser nobody is signed in to: signing in over
+// the admin's shared session would end it for every later test.
+test.use({ storageState: GUEST });
 
 test.beforeEach(async ({ page }) => {
   consoleViolations.length = 0;

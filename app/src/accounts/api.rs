@@ -46,7 +46,8 @@ pub async fn load_signup_state() -> Result<SignupState, AppError> {
 pub async fn sign_in(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     use crate::accounts::next::{after_sign_in, sign_in_url};
 
-    let next = after_sign_in(next.as_deref()).to_owned();
+    let asked = next;
+    let next = after_sign_in(asked.as_deref()).to_owned();
     let client = leptos_axum::extract::<gateway::ClientAddr>().await.ok().and_then(|address| address.0);
     let login = domain::accounts::Login { email: email.clone(), password };
     let mut auth = auth_session().await?;
@@ -63,7 +64,8 @@ pub async fn sign_in(email: String, password: String, next: Option<String>) -> R
                 email: Some(email),
                 ..Notice::default()
             };
-            with_notice(&sign_in_url(&next), notice);
+            // Back to the form as it was opened: with the way back it had, if any.
+            with_notice(&sign_in_url(asked.as_deref().unwrap_or_default()), notice);
             Err(error)
         }
     }
@@ -74,7 +76,8 @@ pub async fn sign_in(email: String, password: String, next: Option<String>) -> R
 pub async fn sign_up(name: String, email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     use crate::accounts::next::{after_sign_in, sign_up_url};
 
-    let next = after_sign_in(next.as_deref()).to_owned();
+    let asked = next;
+    let next = after_sign_in(asked.as_deref()).to_owned();
     let input = domain::accounts::Signup { email: email.clone(), password, name };
     let mut auth = auth_session().await?;
     match crate::accounts::session::sign_up(&mut auth, input).await {
@@ -90,7 +93,8 @@ pub async fn sign_up(name: String, email: String, password: String, next: Option
                 email: Some(email),
                 ..Notice::default()
             };
-            with_notice(&sign_up_url(&next), notice);
+            // Back to the form as it was opened: with the way back it had, if any.
+            with_notice(&sign_up_url(asked.as_deref().unwrap_or_default()), notice);
             Err(error)
         }
     }

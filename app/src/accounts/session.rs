@@ -107,8 +107,15 @@ pub async fn sign_out(auth: &mut AuthSession) -> ServiceResult<()> {
     Ok(())
 }
 
-/// Starts a session for `user`; the session id changes at sign-in, so one planted earlier is
-/// worth nothing.
+/// Starts a session for `user` under a new session id, so an id planted earlier is worth
+/// nothing. The login layer changes the id only for a session nobody is signed in to; a person
+/// signing in over someone else's session would otherwise take it over, and the old cookie with
+/// it. So whatever the session held is dropped first and the id is always changed here.
 async fn start(auth: &mut AuthSession, user: &SignedIn) -> ServiceResult<()> {
-    auth.login(user).await.map_err(|error| ServiceError::Internal(format!("starting a session: {error}")))
+    let failed = |error: &dyn std::fmt::Display| ServiceError::Internal(format!("starting a session: {error}"));
+    if auth.user.is_some() {
+        auth.logout().await.map_err(|error| failed(&error))?;
+    }
+    auth.session.cycle_id().await.map_err(|error| failed(&error))?;
+    auth.login(user).await.map_err(|error| failed(&error))
 }

@@ -1,23 +1,17 @@
 //! The form that creates an account and signs its owner in; the very first one makes the admin.
+//! A plain post, like the sign-in form: none of it is in the browser bundle.
 
 use domain::accounts::limits;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 
 use super::api::SignUp;
 
 /// `error` and `email` are what a plain post that was refused left for this page view.
-#[island]
+#[component]
 pub fn SignUpForm(next: String, error: Option<String>, email: Option<String>) -> impl IntoView {
-    let action = ServerAction::<SignUp>::new();
-    let signed_up = move || matches!(action.value().get(), Some(Ok(())));
-    let refusal = move || match action.value().get() {
-        Some(Err(refused)) => Some(refused.message),
-        Some(Ok(())) => None,
-        None => error.clone(),
-    };
-
     view! {
-        <ActionForm action attr:class="account-form">
+        <form method="post" action=SignUp::url() class="account-form">
             <input type="hidden" name="next" value=next />
             <div class="field">
                 <label for="sign-up-name">"Name"</label>
@@ -36,10 +30,10 @@ pub fn SignUpForm(next: String, error: Option<String>, email: Option<String>) ->
                     {format!("At least {} characters.", limits::PASSWORD_MIN_CHARS)}
                 </p>
             </div>
-            {move || refusal().map(|message| view! { <p class="error-banner" role="alert">{message}</p> })}
-            <button type="submit" class="primary" disabled=move || action.pending().get() || signed_up()>
+            {error.map(|message| view! { <p class="error-banner" role="alert">{message}</p> })}
+            <button type="submit" class="primary">
                 "Create account"
             </button>
-        </ActionForm>
+        </form>
     }
 }

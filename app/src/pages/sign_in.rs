@@ -15,9 +15,11 @@ use crate::forms::notice_for;
 /// it offers to create the first one instead.
 #[component]
 pub fn SignInPage() -> impl IntoView {
-    let next = use_query_map().with_untracked(|query| after_sign_in(query.get_str("next")).to_owned());
+    // The way back as the page was asked for it (the form carries it on, and a refusal returns
+    // here with it); where a signed-in visitor goes is the checked version of it.
+    let next = use_query_map().with_untracked(|query| query.get("next").unwrap_or_default());
     if viewer().is_some() {
-        go_to(&next);
+        go_to(after_sign_in(Some(&next)));
     }
     let signup = Resource::new(|| (), |_| load_signup_state());
 

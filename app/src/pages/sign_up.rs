@@ -14,9 +14,11 @@ use crate::forms::notice_for;
 /// Creating an account, as far as the server's `SIGNUP` allows, then on to `?next=`.
 #[component]
 pub fn SignUpPage() -> impl IntoView {
-    let next = use_query_map().with_untracked(|query| after_sign_in(query.get_str("next")).to_owned());
+    // The way back as the page was asked for it (the form carries it on, and a refusal returns
+    // here with it); where a signed-in visitor goes is the checked version of it.
+    let next = use_query_map().with_untracked(|query| query.get("next").unwrap_or_default());
     if viewer().is_some() {
-        go_to(&next);
+        go_to(after_sign_in(Some(&next)));
     }
     let signup = Resource::new(|| (), |_| load_signup_state());
 
