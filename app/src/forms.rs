@@ -38,6 +38,49 @@ pub fn error_for(form: &str) -> Option<String> {
     notice_for(form).and_then(|notice| notice.error)
 }
 
+/// What the person already typed or chose in the server-rendered field `id` while the page was
+/// still loading. Hydration sets every bound field from its signal, so an island that did not
+/// start from this would wipe what was typed. Read only while the page's islands hydrate; a
+/// component rendered later in the browser starts from its own values.
+pub fn typed_value(id: &str) -> Option<String> {
+    #[cfg(feature = "hydrate")]
+    {
+        use std::cell::Cell;
+        use wasm_bindgen::JsCast;
+        thread_local! {
+            static HYDRATION_OVER: Cell<bool> = const { Cell::new(false) };
+        }
+        if HYDRATION_OVER.get() {
+            return None;
+        }
+        // Every island of the page hydrates in one go; what runs after it is rendered anew.
+        leptos::task::spawn_local(async { HYDRATION_OVER.set(true) });
+        let element = leptos::prelude::document().get_element_by_id(id)?;
+        if let Some(input) = element.dyn_ref::<web_sys::HtmlInputElement>() {
+            return Some(input.value());
+        }
+        if let Some(text) = element.dyn_ref::<web_sys::HtmlTextAreaElement>() {
+            return Some(text.value());
+        }
+        element.dyn_ref::<web_sys::HtmlSelectElement>().map(|select| select.value())
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = id;
+        None
+    }
+}
+
+/// Whether this component runs in the hydrated browser, as a signal: `false` while rendered on
+/// the server, so buttons that need the island (an empty composer's Send) are only disabled
+/// once the island can enable them again.
+pub fn hydrated() -> leptos::prelude::ReadSignal<bool> {
+    use leptos::prelude::*;
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
+    hydrated
+}
+
 /// Whether cookies set by the app must only travel over https; the server provides it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SecureCookies(pub bool);

@@ -8,6 +8,7 @@ use crate::accounts::api::{
     ChangeRole, CreateToken, DeleteToken, Invite, ListTokens, ListUsers, LoadSignupState, SignIn, SignOut, SignUp,
 };
 use crate::control_plane::api::{ConfirmPreview, PanelAccess, PreviewCommand, SessionTasks, WatchTask};
+use crate::rooms::api::plain::{AddAgentForm, EditAgentForm, PostMessageForm, StartRunForm, StopRunForm};
 use crate::rooms::api::{
     AddAgent, AddRoomMember, ChangeMemberRole, CreateRoom, DeleteRoom, EditAgent, ListRooms, LoadRoom, OlderMessages,
     RemoveRoomMember, RoomMembers, SendMessage, StartAuto, StopAuto, UpdateRoom,
@@ -63,5 +64,10 @@ pub fn argument_content_types() -> Vec<(&'static str, &'static str)> {
         entry::<ListUsers>(),
         entry::<ChangeRole>(),
         entry::<Invite>(),
+        entry::<PostMessageForm>(),
+        entry::<AddAgentForm>(),
+        entry::<EditAgentForm>(),
+        entry::<StartRunForm>(),
+        entry::<StopRunForm>(),
     ]
 }

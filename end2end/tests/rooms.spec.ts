@@ -83,7 +83,7 @@ test("agents can be edited and deactivated", async ({ page }) => {
   await createRoom(page, "Personas");
   await addAgent(page, "Cleo", "You are Cleo.");
   const card = page.locator(`.agent-card[data-agent-name="Cleo"]`);
-  await card.getByRole("button", { name: "Edit" }).click();
+  await card.locator("summary", { hasText: "Edit" }).click();
   await card.getByLabel("System prompt").fill("You are Cleo, a historian.");
   await card.getByLabel("Temperature").fill("1.3");
   await card.getByRole("button", { name: "Save" }).click();

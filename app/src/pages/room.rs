@@ -10,8 +10,9 @@ use uuid::Uuid;
 use crate::accounts::refusal::Refusal;
 use crate::caller::viewer;
 use crate::error::AppError;
+use crate::forms::{Notice, PageNotice};
 use crate::rooms::agents_panel::AgentsPanel;
-use crate::rooms::api::{load_room, room_members};
+use crate::rooms::api::{load_room, plain, room_members};
 use crate::rooms::composer::Composer;
 use crate::rooms::live::follow_room;
 use crate::rooms::members::MembersPanel;
@@ -34,28 +35,36 @@ pub fn RoomPage() -> impl IntoView {
         Ok::<_, AppError>((snapshot, members))
     });
     let me = viewer().map(|me| me.id);
+    // What a plain post of one of the live room's forms was refused, if that is how we got here.
+    let notice = use_context::<PageNotice>().and_then(|PageNotice(notice)| notice);
 
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading the room…"</p> }>
-            {move || Suspend::new(async move {
+            {move || {
+                let notice = notice.clone();
+                Suspend::new(async move {
                 match page.await {
                     Ok((snapshot, members)) => Either::Left(view! {
                         <Title text=snapshot.room.name.clone() />
-                        <RoomView snapshot=snapshot.clone() />
+                        <RoomView snapshot=snapshot.clone() notice />
                         <RoomPeople snapshot members me />
                     }),
                     Err(error) => Either::Right(view! { <RoomUnavailable error /> }),
                 }
-            })}
+                })
+            }}
         </Suspense>
     }
 }
 
 /// The live room: everything on it is interactive, so it is one island, started from the
-/// snapshot the server rendered.
+/// snapshot the server rendered. Its forms are plain forms until it hydrates; `notice` is what
+/// the last one posted that way was refused.
 #[island]
-fn RoomView(snapshot: RoomSnapshot) -> impl IntoView {
+fn RoomView(snapshot: RoomSnapshot, notice: Option<Notice>) -> impl IntoView {
     let state = RoomState::from_snapshot(snapshot);
+    let refusal = |form: &str| notice.as_ref().filter(|n| n.form == form).and_then(|n| n.error.clone());
+    let (composer_refusal, run_refusal) = (refusal(plain::form::COMPOSER), refusal(plain::form::RUN));
     follow_room(state);
     let name = move || state.room.with(|r| r.name.clone());
     let visibility = move || state.room.with(|r| r.visibility.as_str());
@@ -81,13 +90,13 @@ fn RoomView(snapshot: RoomSnapshot) -> impl IntoView {
                     {move || connection().label()}
                 </span>
             </header>
-            <RunControls state />
+            <RunControls state refusal=run_refusal />
             <div class="room-body">
                 <section class="conversation" aria-label="Conversation">
                     <Timeline state />
-                    <Composer state />
+                    <Composer state refusal=composer_refusal />
                 </section>
-                <AgentsPanel state />
+                <AgentsPanel state notice />
             </div>
         </div>
     }

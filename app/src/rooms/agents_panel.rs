@@ -1,19 +1,28 @@
 //! The agents of a room: add one, edit a persona, deactivate or reactivate it. Only the room's
-//! owners change them; everyone else reads who is there.
+//! owners change them; everyone else reads who is there. Every form here is a plain form post
+//! until the island hydrates, then acts in place, starting from what was typed meanwhile.
 
 use domain::rooms::{default_temperature, limits, Agent, CreateAgent, UpdateAgent};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use leptos::server_fn::ServerFn;
+use uuid::Uuid;
+
+use super::api::plain::{form, AddAgentForm, EditAgentForm};
 use super::api::{add_agent, edit_agent};
 use super::state::RoomState;
+use crate::forms::{typed_value, Notice};
 
 /// Suggestions for the model field; any provider-prefixed name is accepted.
 const MODEL_SUGGESTIONS: &[&str] =
     &["demo", "gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "azure:", "qwen:qwen-plus", "qwen:qwen-max"];
 
+/// `notice` is what a plain post of one of its forms was refused, if one was.
 #[component]
-pub fn AgentsPanel(state: RoomState) -> impl IntoView {
+pub fn AgentsPanel(state: RoomState, notice: Option<Notice>) -> impl IntoView {
+    let refusal = StoredValue::new(notice.filter(|n| n.form.starts_with("agent-") || n.form == form::NEW_AGENT));
+    let refusal_for = move |form: &str| refusal.with_value(|n| n.as_ref().filter(|n| n.form == form).and_then(|n| n.error.clone()));
     let active_count = move || state.agents.with(|agents| agents.iter().filter(|a| a.is_active).count());
 
     view! {
@@ -33,28 +42,29 @@ pub fn AgentsPanel(state: RoomState) -> impl IntoView {
             </datalist>
             <ul class="agent-list">
                 <For each=move || state.agents.get() key=|agent| (agent.id, agent.name.clone(), agent.is_active, agent.model.clone(), agent.system_prompt.len(), agent.temperature.to_bits()) let:agent>
-                    <AgentCard state agent />
+                    <AgentCard state refusal=refusal_for(&form::agent(agent.id)) agent />
                 </For>
             </ul>
             <Show
                 when=move || state.access.with(|access| access.manage)
                 fallback=|| view! { <p class="hint">"Only the room's owners change its agents."</p> }
             >
-                <NewAgentForm state />
+                <NewAgentForm state refusal=refusal_for(form::NEW_AGENT) />
             </Show>
         </aside>
     }
 }
 
 #[component]
-fn AgentCard(state: RoomState, agent: Agent) -> impl IntoView {
-    let editing = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
+fn AgentCard(state: RoomState, agent: Agent, refusal: Option<String>) -> impl IntoView {
+    let error = RwSignal::new(refusal);
     let busy = RwSignal::new(false);
     let agent_id = agent.id;
     let is_active = agent.is_active;
+    let editor = NodeRef::<leptos::html::Details>::new();
 
-    let toggle = move |_| {
+    let toggle = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
         busy.set(true);
         spawn_local(async move {
             let change = UpdateAgent { is_active: Some(!is_active), ..UpdateAgent::default() };
@@ -72,58 +82,63 @@ fn AgentCard(state: RoomState, agent: Agent) -> impl IntoView {
     let values = AgentFields::from_agent(&agent);
     let excerpt: String = agent.system_prompt.chars().take(140).collect();
     let truncated = agent.system_prompt.chars().count() > 140;
-    let name = agent.name.clone();
-    let card_name = agent.name.clone();
 
     view! {
-        <li class="agent-card" class:inactive=!is_active data-agent-name=card_name>
-            <Show
-                when=move || editing.get()
-                fallback=move || {
-                    let name = name.clone();
-                    let model = agent.model.clone();
-                    let excerpt = excerpt.clone();
-                    view! {
-                        <div class="agent-summary">
-                            <strong class="agent-name">{name}</strong>
-                            <span class="badge">{model}</span>
-                            <span class="badge">{format!("t = {:.1}", agent.temperature)}</span>
-                            {(!is_active).then(|| view! { <span class="badge badge--warning">"inactive"</span> })}
-                        </div>
-                        <p class="agent-prompt">
-                            {if excerpt.is_empty() { "No system prompt.".to_owned() } else { excerpt }}
-                            {truncated.then_some("…")}
-                        </p>
-                        <Show when=move || state.access.with(|access| access.manage)>
-                            <div class="agent-actions">
-                                <button type="button" on:click=move |_| editing.set(true)>"Edit"</button>
-                                <button type="button" on:click=toggle disabled=move || busy.get()>
-                                    {if is_active { "Deactivate" } else { "Activate" }}
-                                </button>
-                            </div>
-                        </Show>
-                    }
-                }
-            >
-                <AgentForm
-                    id_prefix=format!("agent-{agent_id}")
-                    initial=values.clone()
-                    submit_label="Save"
-                    on_cancel=Some(Callback::new(move |_| editing.set(false)))
-                    on_submit=Callback::new(move |fields: AgentFields| {
-                        let Ok(change) = fields.to_update() else { return };
-                        spawn_local(async move {
-                            match edit_agent(state.room_id, agent_id, change).await {
-                                Ok(updated) => {
-                                    error.set(None);
-                                    state.upsert_agent(updated);
-                                    editing.set(false);
-                                }
-                                Err(e) => error.set(Some(e.message)),
-                            }
-                        });
-                    })
-                />
+        <li class="agent-card" class:inactive=!is_active data-agent-name=agent.name.clone()>
+            <div class="agent-summary">
+                <strong class="agent-name">{agent.name.clone()}</strong>
+                <span class="badge">{agent.model.clone()}</span>
+                <span class="badge">{format!("t = {:.1}", agent.temperature)}</span>
+                {(!is_active).then(|| view! { <span class="badge badge--warning">"inactive"</span> })}
+            </div>
+            <p class="agent-prompt">
+                {if excerpt.is_empty() { "No system prompt.".to_owned() } else { excerpt }}
+                {truncated.then_some("…")}
+            </p>
+            <Show when=move || state.access.with(|access| access.manage)>
+                <div class="agent-actions">
+                    // A disclosure the browser opens by itself, so editing needs no script.
+                    <details class="agent-edit" node_ref=editor>
+                        <summary>"Edit"</summary>
+                        <AgentForm
+                            id_prefix=format!("agent-{agent_id}")
+                            action=EditAgentForm::url()
+                            agent_id=Some(agent_id)
+                            room_id=state.room_id
+                            initial=values.clone()
+                            submit_label="Save"
+                            on_submit=Callback::new(move |fields: AgentFields| {
+                                let change = match fields.to_update() {
+                                    Ok(change) => change,
+                                    Err(message) => {
+                                        error.set(Some(message));
+                                        return;
+                                    }
+                                };
+                                spawn_local(async move {
+                                    match edit_agent(state.room_id, agent_id, change).await {
+                                        Ok(updated) => {
+                                            error.set(None);
+                                            if let Some(editor) = editor.get_untracked() {
+                                                editor.set_open(false);
+                                            }
+                                            state.upsert_agent(updated);
+                                        }
+                                        Err(e) => error.set(Some(e.message)),
+                                    }
+                                });
+                            })
+                        />
+                    </details>
+                    <form method="post" action=EditAgentForm::url() on:submit=toggle>
+                        <input type="hidden" name="room_id" value=state.room_id.to_string() />
+                        <input type="hidden" name="agent_id" value=agent_id.to_string() />
+                        <input type="hidden" name="is_active" value=(!is_active).to_string() />
+                        <button type="submit" disabled=move || busy.get()>
+                            {if is_active { "Deactivate" } else { "Activate" }}
+                        </button>
+                    </form>
+                </div>
             </Show>
             {move || error.get().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
         </li>
@@ -131,8 +146,8 @@ fn AgentCard(state: RoomState, agent: Agent) -> impl IntoView {
 }
 
 #[component]
-fn NewAgentForm(state: RoomState) -> impl IntoView {
-    let error = RwSignal::new(None::<String>);
+fn NewAgentForm(state: RoomState, refusal: Option<String>) -> impl IntoView {
+    let error = RwSignal::new(refusal);
     let version = RwSignal::new(0u32);
     let initial = move || AgentFields {
         name: String::new(),
@@ -150,9 +165,11 @@ fn NewAgentForm(state: RoomState) -> impl IntoView {
                 view! {
                     <AgentForm
                         id_prefix="new-agent".to_owned()
+                        action=AddAgentForm::url()
+                        agent_id=None
+                        room_id=state.room_id
                         initial=initial()
                         submit_label="Add agent"
-                        on_cancel=None
                         on_submit=Callback::new(move |fields: AgentFields| {
                             let input = match fields.to_create() {
                                 Ok(input) => input,
@@ -223,23 +240,30 @@ impl AgentFields {
     }
 }
 
+/// A persona's fields. Posted by the browser to `action` until the island hydrates; after that
+/// `on_submit` gets them, starting from whatever was typed before.
 #[component]
 fn AgentForm(
     id_prefix: String,
+    action: &'static str,
+    room_id: Uuid,
+    agent_id: Option<Uuid>,
     initial: AgentFields,
     submit_label: &'static str,
     on_submit: Callback<AgentFields>,
-    on_cancel: Option<Callback<()>>,
 ) -> impl IntoView {
-    let name = RwSignal::new(initial.name);
-    let prompt = RwSignal::new(initial.system_prompt);
-    let model = RwSignal::new(initial.model);
-    let temperature = RwSignal::new(initial.temperature);
     let id = move |field: &str| format!("{id_prefix}-{field}");
+    let typed = |field: &str, initial: String| RwSignal::new(typed_value(&id(field)).unwrap_or(initial));
+    let name = typed("name", initial.name);
+    let prompt = typed("prompt", initial.system_prompt);
+    let model = typed("model", initial.model);
+    let temperature = typed("temperature", initial.temperature);
 
     view! {
         <form
             class="agent-form"
+            method="post"
+            action=action
             on:submit=move |ev| {
                 ev.prevent_default();
                 on_submit.run(AgentFields {
@@ -250,6 +274,8 @@ fn AgentForm(
                 });
             }
         >
+            <input type="hidden" name="room_id" value=room_id.to_string() />
+            {agent_id.map(|agent_id| view! { <input type="hidden" name="agent_id" value=agent_id.to_string() /> })}
             <div class="field">
                 <label for=id("name")>"Agent name"</label>
                 <input
@@ -303,7 +329,6 @@ fn AgentForm(
             </div>
             <div class="form-actions">
                 <button type="submit" class="primary">{submit_label}</button>
-                {on_cancel.map(|cancel| view! { <button type="button" on:click=move |_| cancel.run(())>"Cancel"</button> })}
             </div>
         </form>
     }

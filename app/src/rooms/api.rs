@@ -163,3 +163,137 @@ pub async fn start_auto(room_id: Uuid, input: domain::runs::StartRun) -> Result<
 pub async fn stop_auto(room_id: Uuid) -> Result<domain::runs::RunStopped, AppError> {
     Ok(services::runs::stop(&services(), &actor().await, room_id).await?)
 }
+
+/// The room's forms as the browser itself posts them: before the page's island has hydrated,
+/// or with JavaScript off. Each calls the same service as the island's typed function, then
+/// sends the browser back to the room, with a refusal shown next to the form that was sent.
+/// Once hydrated, the island handles the same forms itself and never calls these.
+pub mod plain {
+    use leptos::prelude::*;
+    use uuid::Uuid;
+
+    use crate::error::AppError;
+    #[cfg(feature = "ssr")]
+    use {
+        super::room_page,
+        crate::caller::{actor, services},
+        crate::forms::{done, refused},
+        domain::ErrorCode,
+    };
+
+    /// The names of the room's own forms, so a refusal is shown next to the one that was sent.
+    pub mod form {
+        pub const COMPOSER: &str = "composer";
+        pub const RUN: &str = "run";
+        pub const NEW_AGENT: &str = "new-agent";
+
+        /// The form that edits, activates or deactivates one agent.
+        pub fn agent(agent_id: uuid::Uuid) -> String {
+            format!("agent-{agent_id}")
+        }
+    }
+
+    /// A whole number typed into a form field, or a refusal that names the field.
+    #[cfg(feature = "ssr")]
+    fn whole_number(text: &str, field: &str) -> Result<i64, AppError> {
+        text.trim()
+            .parse()
+            .map_err(|_| AppError::new(ErrorCode::ValidationFailed, format!("{field} must be a whole number.")))
+    }
+
+    #[cfg(feature = "ssr")]
+    fn temperature(text: &str) -> Result<f64, AppError> {
+        text.trim()
+            .parse()
+            .map_err(|_| AppError::new(ErrorCode::ValidationFailed, "Temperature must be a number from 0 to 2."))
+    }
+
+    /// Back to the room after `outcome`, or back with the refusal next to `form`.
+    #[cfg(feature = "ssr")]
+    fn answer<T>(room_id: Uuid, form: &str, outcome: Result<T, AppError>) -> Result<(), AppError> {
+        match outcome {
+            Ok(_) => {
+                done(&room_page(room_id));
+                Ok(())
+            }
+            Err(error) => Err(refused(form, &room_page(room_id), error)),
+        }
+    }
+
+    #[server(prefix = "/api/fn", endpoint = "forms/rooms/post")]
+    pub async fn post_message_form(room_id: Uuid, content: String) -> Result<(), AppError> {
+        let input = domain::rooms::PostMessage { content };
+        let outcome = services::rooms::post_message(&services(), &actor().await, room_id, input).await;
+        answer(room_id, form::COMPOSER, outcome.map_err(AppError::from))
+    }
+
+    #[server(prefix = "/api/fn", endpoint = "forms/agents/create")]
+    pub async fn add_agent_form(
+        room_id: Uuid,
+        name: String,
+        model: String,
+        system_prompt: Option<String>,
+        temperature: String,
+    ) -> Result<(), AppError> {
+        let outcome = async {
+            let input = domain::rooms::CreateAgent {
+                name,
+                model,
+                system_prompt: system_prompt.unwrap_or_default(),
+                temperature: self::temperature(&temperature)?,
+            };
+            Ok::<_, AppError>(services::rooms::create_agent(&services(), &actor().await, room_id, input).await?)
+        };
+        answer(room_id, form::NEW_AGENT, outcome.await)
+    }
+
+    /// Edits an agent's persona, or only activates or deactivates it: what the form leaves out
+    /// stays as it is.
+    #[server(prefix = "/api/fn", endpoint = "forms/agents/update")]
+    pub async fn edit_agent_form(
+        room_id: Uuid,
+        agent_id: Uuid,
+        name: Option<String>,
+        model: Option<String>,
+        system_prompt: Option<String>,
+        temperature: Option<String>,
+        is_active: Option<bool>,
+    ) -> Result<(), AppError> {
+        let outcome = async {
+            let input = domain::rooms::UpdateAgent {
+                name,
+                model,
+                system_prompt,
+                temperature: temperature.as_deref().map(self::temperature).transpose()?,
+                is_active,
+            };
+            Ok::<_, AppError>(services::rooms::update_agent(&services(), &actor().await, room_id, agent_id, input).await?)
+        };
+        answer(room_id, &form::agent(agent_id), outcome.await)
+    }
+
+    #[server(prefix = "/api/fn", endpoint = "forms/runs/start")]
+    pub async fn start_run_form(
+        room_id: Uuid,
+        max_steps: String,
+        max_seconds: String,
+        budget_tokens: Option<String>,
+    ) -> Result<(), AppError> {
+        let outcome = async {
+            let budget_tokens = budget_tokens.filter(|text| !text.trim().is_empty());
+            let input = domain::runs::StartRun {
+                max_steps: whole_number(&max_steps, "Max steps")?,
+                max_seconds: whole_number(&max_seconds, "Max seconds")?,
+                budget_tokens: budget_tokens.map(|text| whole_number(&text, "Token budget")).transpose()?,
+            };
+            Ok::<_, AppError>(services::runs::start(&services(), &actor().await, room_id, input).await?)
+        };
+        answer(room_id, form::RUN, outcome.await)
+    }
+
+    #[server(prefix = "/api/fn", endpoint = "forms/runs/stop")]
+    pub async fn stop_run_form(room_id: Uuid) -> Result<(), AppError> {
+        let outcome = services::runs::stop(&services(), &actor().await, room_id).await;
+        answer(room_id, form::RUN, outcome.map_err(AppError::from))
+    }
+}

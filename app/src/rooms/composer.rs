@@ -1,20 +1,27 @@
 //! Writing to the room: Enter sends, Shift+Enter starts a new line. Those who may only read
-//! see it disabled, with the reason.
+//! see it disabled, with the reason. Before the island hydrates it is a plain form that posts
+//! and comes back to the room; once hydrated it sends in place, starting from what was typed.
 
 use domain::events::RoomEvent;
 use domain::rooms::limits;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use leptos::server_fn::ServerFn;
+
+use super::api::plain::PostMessageForm;
 use super::api::send_message;
 use super::state::RoomState;
 use crate::accounts::next::sign_in_url;
+use crate::forms::{hydrated, typed_value};
 
+/// `refusal` is what a plain post of this form was answered, shown until the next send.
 #[component]
-pub fn Composer(state: RoomState) -> impl IntoView {
-    let text = RwSignal::new(String::new());
+pub fn Composer(state: RoomState, refusal: Option<String>) -> impl IntoView {
+    let text = RwSignal::new(typed_value("composer-input").unwrap_or_default());
     let sending = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
+    let error = RwSignal::new(refusal);
+    let hydrated = hydrated();
 
     let may_post = move || state.access.with(|access| access.post);
     let signed_in = move || state.access.with(|access| access.signed_in);
@@ -40,16 +47,20 @@ pub fn Composer(state: RoomState) -> impl IntoView {
     view! {
         <form
             class="composer"
+            method="post"
+            action=PostMessageForm::url()
             on:submit=move |ev| {
                 ev.prevent_default();
                 send();
             }
         >
+            <input type="hidden" name="room_id" value=state.room_id.to_string() />
             <label for="composer-input" class="visually-hidden">"Message"</label>
             <textarea
                 id="composer-input"
                 name="content"
                 rows="3"
+                required
                 disabled=move || !may_post()
                 aria-describedby=move || (!may_post()).then_some("composer-reason")
                 maxlength=limits::CONTENT_MAX_CHARS
@@ -63,7 +74,12 @@ pub fn Composer(state: RoomState) -> impl IntoView {
                     }
                 }
             ></textarea>
-            <button type="submit" class="primary" disabled=move || !may_post() || sending.get() || text.with(|t| t.trim().is_empty())>
+            // Before hydration only the browser's own check of `required` applies.
+            <button
+                type="submit"
+                class="primary"
+                disabled=move || !may_post() || (hydrated.get() && (sending.get() || text.with(|t| t.trim().is_empty())))
+            >
                 "Send"
             </button>
             <Show when=move || !may_post()>

@@ -1,12 +1,17 @@
 //! Auto mode in the room header: limits, Start and Stop, and live meters of the running run.
+//! Start and Stop are plain form posts until the island hydrates, then act in place.
 
 use domain::runs::RunStatusEvent;
 use domain::runs::{limits, RunStatus, StartRun, StopReason};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use leptos::server_fn::ServerFn;
+
+use super::api::plain::{StartRunForm, StopRunForm};
 use super::api::{start_auto, stop_auto};
 use super::state::RoomState;
+use crate::forms::typed_value;
 
 fn reason_label(reason: StopReason) -> &'static str {
     match reason {
@@ -20,13 +25,15 @@ fn reason_label(reason: StopReason) -> &'static str {
     }
 }
 
+/// `refusal` is what a plain post of Start or Stop was answered.
 #[component]
-pub fn RunControls(state: RoomState) -> impl IntoView {
-    let max_steps = RwSignal::new("20".to_owned());
-    let max_seconds = RwSignal::new("300".to_owned());
-    let budget = RwSignal::new(String::new());
+pub fn RunControls(state: RoomState, refusal: Option<String>) -> impl IntoView {
+    let typed = |id: &str, default: &str| RwSignal::new(typed_value(id).unwrap_or_else(|| default.to_owned()));
+    let max_steps = typed("run-max-steps", "20");
+    let max_seconds = typed("run-max-seconds", "300");
+    let budget = typed("run-budget", "");
     let busy = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
+    let error = RwSignal::new(refusal);
     let running = move || state.run.with(|r| r.as_ref().is_some_and(|r| r.status == RunStatus::Running));
 
     // Seconds tick between events while a run is going.
@@ -45,7 +52,8 @@ pub fn RunControls(state: RoomState) -> impl IntoView {
         }
     }
 
-    let start = move |_| {
+    let start = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
         let parse = |value: String, what: &str| -> Result<i64, String> {
             value.trim().parse::<i64>().map_err(|_| format!("{what} must be a whole number."))
         };
@@ -77,7 +85,8 @@ pub fn RunControls(state: RoomState) -> impl IntoView {
             busy.set(false);
         });
     };
-    let stop = move |_| {
+    let stop = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
         busy.set(true);
         spawn_local(async move {
             match stop_auto(state.room_id).await {
@@ -103,31 +112,35 @@ pub fn RunControls(state: RoomState) -> impl IntoView {
     view! {
         <section class="run-controls" aria-label="Auto mode">
             <Show when=may_run fallback=|| view! { <p class="hint">"Auto mode: only the room's members start and stop runs."</p> }>
-            <div class="run-fields">
+            // One form: Start posts it, Stop posts it elsewhere (`formaction`); once hydrated,
+            // both buttons act in place instead.
+            <form class="run-fields" method="post" action=StartRunForm::url()>
+                <input type="hidden" name="room_id" value=state.room_id.to_string() />
                 <div class="field">
                     <label for="run-max-steps">"Max steps"</label>
-                    <input id="run-max-steps" type="number" min="1" max=limits::MAX_STEPS prop:value=move || max_steps.get()
+                    <input id="run-max-steps" name="max_steps" type="number" min="1" required max=limits::MAX_STEPS prop:value=move || max_steps.get()
                         on:input:target=move |ev| max_steps.set(ev.target().value()) />
                 </div>
                 <div class="field">
                     <label for="run-max-seconds">"Max seconds"</label>
-                    <input id="run-max-seconds" type="number" min="1" max=limits::MAX_SECONDS prop:value=move || max_seconds.get()
+                    <input id="run-max-seconds" name="max_seconds" type="number" min="1" required max=limits::MAX_SECONDS prop:value=move || max_seconds.get()
                         on:input:target=move |ev| max_seconds.set(ev.target().value()) />
                 </div>
                 <div class="field">
                     <label for="run-budget">"Token budget"</label>
-                    <input id="run-budget" type="number" min="1" placeholder="no limit" prop:value=move || budget.get()
+                    <input id="run-budget" name="budget_tokens" type="number" min="1" placeholder="no limit" prop:value=move || budget.get()
                         on:input:target=move |ev| budget.set(ev.target().value()) />
                 </div>
                 <div class="run-buttons">
-                    <button type="button" class="primary" on:click=start disabled=move || busy.get() || running()>
+                    <button type="submit" class="primary" on:click=start disabled=move || busy.get() || running()>
                         "Start auto"
                     </button>
-                    <button type="button" class="danger" on:click=stop disabled=move || busy.get() || !running()>
+                    <button type="submit" class="danger" formaction=StopRunForm::url() formnovalidate
+                        on:click=stop disabled=move || busy.get() || !running()>
                         "Stop"
                     </button>
                 </div>
-            </div>
+            </form>
             </Show>
             {meters}
             {move || error.get().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}

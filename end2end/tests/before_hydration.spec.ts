@@ -1,0 +1,125 @@
+// The room's forms work before the page's island has hydrated: with JavaScript off, and with the
+// browser bundle held back while the person acts at once. Each action takes effect exactly once,
+// which the REST API confirms.
+import { test, expect, hydrated } from "./fixtures";
+import type { APIRequestContext, Page } from "@playwright/test";
+
+const DELAY_MS = 4_000;
+
+async function newRoom(request: APIRequestContext, name: string): Promise<string> {
+  const created = await request.post("/api/rooms", { data: { name } });
+  expect(created.status()).toBe(201);
+  return (await created.json()).id;
+}
+
+async function counts(request: APIRequestContext, room: string) {
+  const agents = await (await request.get(`/api/rooms/${room}/agents`)).json();
+  const messages = await (await request.get(`/api/rooms/${room}/messages?limit=200`)).json();
+  const runs = await (await request.get(`/api/rooms/${room}/runs`)).json();
+  const human = messages.messages.filter((m: any) => m.sender_type === "human");
+  return { agents: agents as any[], human: human as any[], runs: runs as any[] };
+}
+
+/** The page has not hydrated yet: whatever happens now is the browser's own doing. */
+async function notHydratedYet(page: Page) {
+  expect(await page.locator("body").getAttribute("data-hydrated")).toBeNull();
+}
+
+async function addAgent(page: Page, name: string) {
+  const form = page.locator(".new-agent");
+  await form.getByLabel("Agent name").fill(name);
+  await form.getByLabel("System prompt").fill(`You are ${name}.`);
+  await form.getByLabel("Model").fill("demo");
+  await form.getByRole("button", { name: "Add agent" }).click();
+  await expect(page.locator(`.agent-card[data-agent-name="${name}"]`)).toBeVisible();
+}
+
+async function send(page: Page, text: string) {
+  await page.getByLabel("Message").fill(text);
+  await page.getByRole("button", { name: "Send" }).click();
+  await expect(page.locator(".message--human .message-body", { hasText: text })).toBeVisible();
+}
+
+async function startAndStop(page: Page) {
+  await page.getByLabel("Max steps").fill("200");
+  await page.getByRole("button", { name: "Start auto" }).click();
+  await expect(page.getByRole("button", { name: "Stop" })).toBeEnabled();
+  await page.getByRole("button", { name: "Stop" }).click();
+  await expect(page.getByRole("button", { name: "Start auto" })).toBeEnabled();
+}
+
+test.describe("with JavaScript off", () => {
+  test.use({ javaScriptEnabled: false });
+
+  test("add an agent, send, start and stop a run, edit the agent", async ({ page, request }) => {
+    const room = await newRoom(request, "No script at all");
+    await page.goto(`/rooms/${room}`);
+    await addAgent(page, "Nell");
+    await addAgent(page, "Otto");
+    await send(page, "Hello without script");
+    await startAndStop(page);
+    await expect(page.locator(".run-meters")).toContainText("stopped by you");
+
+    // Editing opens as a disclosure; a refusal comes back next to the agent it is about.
+    const card = page.locator(`.agent-card[data-agent-name="Nell"]`);
+    await card.locator("summary", { hasText: "Edit" }).click();
+    await card.getByLabel("Model").fill("no-such-model-anywhere");
+    await card.getByRole("button", { name: "Save" }).click();
+    await expect(page.locator(`.agent-card[data-agent-name="Nell"]`).getByRole("alert")).toContainText("is not allowed");
+    await page.locator(`.agent-card[data-agent-name="Nell"]`).getByRole("button", { name: "Deactivate" }).click();
+    await expect(page.locator(`.agent-card[data-agent-name="Nell"]`)).toContainText("inactive");
+
+    const after = await counts(request, room);
+    expect(after.agents.map((a) => a.name).sort()).toEqual(["Nell", "Otto"]);
+    expect(after.agents.find((a) => a.name === "Nell").model).toBe("demo");
+    expect(after.human.map((m) => m.content)).toEqual(["Hello without script"]);
+    expect(after.runs).toHaveLength(1);
+  });
+});
+
+test.describe("while the browser bundle is still loading", () => {
+  test.beforeEach(async ({ page }) => {
+    await page.route("**/pkg/*.wasm", async (route) => {
+      await new Promise((resolve) => setTimeout(resolve, DELAY_MS));
+      await route.continue();
+    });
+  });
+
+  test("each form acted on at once takes effect exactly once", async ({ page, request }) => {
+    const room = await newRoom(request, "Slow phone");
+    await page.goto(`/rooms/${room}`);
+    await notHydratedYet(page);
+    await addAgent(page, "Pia");
+    await notHydratedYet(page);
+    await addAgent(page, "Quin");
+    await notHydratedYet(page);
+    await send(page, "Typed at once");
+    await notHydratedYet(page);
+    await startAndStop(page);
+
+    const after = await counts(request, room);
+    expect(after.agents.map((a) => a.name).sort()).toEqual(["Pia", "Quin"]);
+    expect(after.human.map((m) => m.content)).toEqual(["Typed at once"]);
+    expect(after.runs).toHaveLength(1);
+  });
+
+  test("what was typed before hydration is kept, and Send reflects it", async ({ page, request }) => {
+    const room = await newRoom(request, "Typed early");
+    await page.goto(`/rooms/${room}`);
+    await notHydratedYet(page);
+    await page.getByLabel("Message").fill("Written while loading");
+    await page.locator(".new-agent").getByLabel("Agent name").fill("Rhea");
+    await hydrated(page);
+    await expect(page.getByLabel("Message")).toHaveValue("Written while loading");
+    await expect(page.locator(".new-agent").getByLabel("Agent name")).toHaveValue("Rhea");
+    const sendButton = page.getByRole("button", { name: "Send" });
+    await expect(sendButton).toBeEnabled();
+    await sendButton.click();
+    await expect(page.locator(".message--human .message-body", { hasText: "Written while loading" })).toBeVisible();
+    await expect(page.getByLabel("Message")).toHaveValue("");
+    await expect(sendButton).toBeDisabled();
+
+    const after = await counts(request, room);
+    expect(after.human.map((m) => m.content)).toEqual(["Written while loading"]);
+  });
+});
