@@ -5,7 +5,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::accounts::api::{form, load_signup_state};
 use crate::accounts::first_account::FirstAccount;
-use crate::accounts::next::{after_sign_in, sign_in_url};
+use crate::accounts::next::{after_sign_in, local_path, sign_in_url};
 use crate::accounts::refusal::{go_to, Refusal};
 use crate::accounts::sign_up_form::SignUpForm;
 use crate::caller::viewer;
@@ -16,7 +16,8 @@ use crate::forms::notice_for;
 pub fn SignUpPage() -> impl IntoView {
     // The way back as the page was asked for it (the form carries it on, and a refusal returns
     // here with it); where a signed-in visitor goes is the checked version of it.
-    let next = use_query_map().with_untracked(|query| query.get("next").unwrap_or_default());
+    let next = use_query_map()
+        .with_untracked(|query| query.get("next").filter(|next| local_path(next).is_some()).unwrap_or_default());
     if viewer().is_some() {
         go_to(after_sign_in(Some(&next)));
     }
