@@ -21,6 +21,7 @@ on_both_databases!(
     owners_see_members_and_settings_and_members_see_the_list,
     the_tokens_page_shows_a_new_secret_once,
     the_users_page_is_for_admins,
+    the_room_forms_work_as_plain_posts,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -319,4 +320,100 @@ async fn the_users_page_is_for_admins(db: Db) {
     let (status, _, html) = app.browse("/admin/users", &[("authorization", &bearer(&user))]).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
     assert!(html.contains("Only admins may do this."), "{html}");
+}
+
+async fn the_room_forms_work_as_plain_posts(db: Db) {
+    let app = TestApp::new(db).await;
+    let admin = bearer(&app.token);
+    let as_admin = [("authorization", admin.as_str())];
+    let (_, room) = app.send_json("POST", "/api/rooms", r#"{"name": "No script"}"#).await;
+    let room_id = room["id"].as_str().unwrap().to_owned();
+    let room_page = format!("/rooms/{room_id}");
+    let post = |path: &'static str, form: Vec<(&'static str, String)>| {
+        let app = &app;
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post_form(path, &form, &as_admin).await
+        }
+    };
+
+    // The page offers each of them as a real form.
+    let (_, _, html) = app.browse(&room_page, &as_admin).await;
+    for action in ["forms/rooms/post", "forms/agents/create", "forms/runs/start"] {
+        assert!(html.contains(&format!(r#"action="/api/fn/{action}""#)), "{action}: {html}");
+    }
+    assert!(html.contains(r#"formaction="/api/fn/forms/runs/stop""#), "{html}");
+
+    let agent = |name: &str| {
+        vec![("room_id", room_id.clone()), ("name", name.to_owned()), ("model", "demo".to_owned()),
+             ("system_prompt", format!("You are {name}.")), ("temperature", "0.7".to_owned())]
+    };
+    for name in ["Nell", "Otto"] {
+        let (status, headers, _) = post("/api/fn/forms/agents/create", agent(name)).await;
+        assert!(status.is_redirection(), "{status}");
+        assert_eq!(location(&headers), room_page);
+    }
+    let (status, headers, _) =
+        post("/api/fn/forms/rooms/post", vec![("room_id", room_id.clone()), ("content", "Hello, form".into())]).await;
+    assert!(status.is_redirection(), "{status}");
+    assert_eq!(location(&headers), room_page);
+
+    // A refusal comes back to the room with its message, next to the form that was sent.
+    let (status, headers, _) = post("/api/fn/forms/agents/create", agent("nell")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), room_page);
+    let notice = set_cookie(&headers, "ais_notice").expect("the refusal travels with the browser");
+    let cookie_and_token = [("authorization", admin.as_str()), ("cookie", notice.as_str())];
+    let (_, _, html) = app.browse(&room_page, &cookie_and_token).await;
+    assert!(html.contains("already has an agent named"), "{html}");
+    let bad_number = vec![("room_id", room_id.clone()), ("max_steps", "many".into()), ("max_seconds", "60".into())];
+    let (status, headers, _) = post("/api/fn/forms/runs/start", bad_number).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let notice = set_cookie(&headers, "ais_notice").unwrap();
+    let (_, _, html) = app.browse(&room_page, &[("authorization", admin.as_str()), ("cookie", notice.as_str())]).await;
+    assert!(html.contains("Max steps must be a whole number."), "{html}");
+
+    // Start, then Stop posts the same form elsewhere, with its fields along.
+    let start = vec![
+        ("room_id", room_id.clone()),
+        ("max_steps", "200".into()),
+        ("max_seconds", "60".into()),
+        ("budget_tokens", String::new()),
+    ];
+    let (status, _, _) = post("/api/fn/forms/runs/start", start.clone()).await;
+    assert!(status.is_redirection(), "{status}");
+    let (status, _, _) = post("/api/fn/forms/runs/stop", start).await;
+    assert!(status.is_redirection(), "{status}");
+
+    let (_, agents) = app.get_json(&format!("/api/rooms/{room_id}/agents")).await;
+    let nell = agents.as_array().unwrap().iter().find(|a| a["name"] == "Nell").unwrap()["id"].as_str().unwrap().to_owned();
+    let deactivate = vec![("room_id", room_id.clone()), ("agent_id", nell.clone()), ("is_active", "false".into())];
+    let (status, _, _) = post("/api/fn/forms/agents/update", deactivate).await;
+    assert!(status.is_redirection(), "{status}");
+    let edit = vec![
+        ("room_id", room_id.clone()),
+        ("agent_id", nell),
+        ("name", "Nell".into()),
+        ("model", "demo".into()),
+        ("system_prompt", "You are Nell, a historian.".into()),
+        ("temperature", "1.3".into()),
+    ];
+    let (status, _, _) = post("/api/fn/forms/agents/update", edit).await;
+    assert!(status.is_redirection(), "{status}");
+
+    // Each post took effect once.
+    let (_, agents) = app.get_json(&format!("/api/rooms/{room_id}/agents")).await;
+    let agents = agents.as_array().unwrap();
+    assert_eq!(agents.len(), 2, "{agents:?}");
+    let nell = agents.iter().find(|a| a["name"] == "Nell").unwrap();
+    assert_eq!(nell["is_active"], false);
+    assert_eq!(nell["system_prompt"], "You are Nell, a historian.");
+    assert_eq!(nell["temperature"], 1.3);
+    let (_, page) = app.get_json(&format!("/api/rooms/{room_id}/messages")).await;
+    let human: Vec<_> =
+        page["messages"].as_array().unwrap().iter().filter(|m| m["sender_type"] == "human").map(|m| m["content"].clone()).collect();
+    assert_eq!(human, vec![json!("Hello, form")]);
+    let (_, runs) = app.get_json(&format!("/api/rooms/{room_id}/runs")).await;
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    assert_ne!(runs[0]["status"], "running", "{runs}");
 }
