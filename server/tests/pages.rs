@@ -343,6 +343,12 @@ async fn the_room_forms_work_as_plain_posts(db: Db) {
         assert!(html.contains(&format!(r#"action="/api/fn/{action}""#)), "{action}: {html}");
     }
     assert!(html.contains(r#"formaction="/api/fn/forms/runs/stop""#), "{html}");
+    // Without the island nothing fills the fields in, so the server renders their values.
+    for (id, value) in [("new-agent-temperature", "0.7"), ("run-max-steps", "20"), ("run-max-seconds", "300")] {
+        let field = &html[html.find(&format!(r#"id="{id}""#)).unwrap_or_else(|| panic!("{id}: {html}"))..];
+        let field = &field[..field.find('>').unwrap()];
+        assert!(field.contains(&format!(r#"value="{value}""#)), "{id}: {field}");
+    }
 
     let agent = |name: &str| {
         vec![("room_id", room_id.clone()), ("name", name.to_owned()), ("model", "demo".to_owned()),
@@ -400,6 +406,9 @@ async fn the_room_forms_work_as_plain_posts(db: Db) {
     ];
     let (status, _, _) = post("/api/fn/forms/agents/update", edit).await;
     assert!(status.is_redirection(), "{status}");
+    // The edit form of an agent opens on what the agent is now.
+    let (_, _, html) = app.browse(&room_page, &as_admin).await;
+    assert!(html.contains(">You are Nell, a historian.</textarea>") || html.contains("You are Nell, a historian.\n"), "{html}");
 
     // Each post took effect once.
     let (_, agents) = app.get_json(&format!("/api/rooms/{room_id}/agents")).await;

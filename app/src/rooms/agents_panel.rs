@@ -253,11 +253,11 @@ fn AgentForm(
     on_submit: Callback<AgentFields>,
 ) -> impl IntoView {
     let id = move |field: &str| format!("{id_prefix}-{field}");
-    let typed = |field: &str, initial: String| RwSignal::new(typed_value(&id(field)).unwrap_or(initial));
-    let name = typed("name", initial.name);
-    let prompt = typed("prompt", initial.system_prompt);
-    let model = typed("model", initial.model);
-    let temperature = typed("temperature", initial.temperature);
+    let typed = |field: &str, initial: &String| RwSignal::new(typed_value(&id(field)).unwrap_or_else(|| initial.clone()));
+    let name = typed("name", &initial.name);
+    let prompt = typed("prompt", &initial.system_prompt);
+    let model = typed("model", &initial.model);
+    let temperature = typed("temperature", &initial.temperature);
 
     view! {
         <form
@@ -283,6 +283,7 @@ fn AgentForm(
                     name="name"
                     required
                     maxlength=limits::NAME_MAX_CHARS
+                    value=initial.name
                     prop:value=move || name.get()
                     on:input:target=move |ev| name.set(ev.target().value())
                 />
@@ -297,7 +298,9 @@ fn AgentForm(
                     placeholder="Who is this agent? How does it speak?"
                     prop:value=move || prompt.get()
                     on:input:target=move |ev| prompt.set(ev.target().value())
-                ></textarea>
+                >
+                    {initial.system_prompt}
+                </textarea>
             </div>
             <div class="field-row">
                 <div class="field">
@@ -308,6 +311,7 @@ fn AgentForm(
                         required
                         list="model-suggestions"
                         maxlength=limits::MODEL_MAX_CHARS
+                        value=initial.model
                         prop:value=move || model.get()
                         on:input:target=move |ev| model.set(ev.target().value())
                     />
@@ -322,6 +326,7 @@ fn AgentForm(
                         max="2"
                         step="0.1"
                         required
+                        value=initial.temperature
                         prop:value=move || temperature.get()
                         on:input:target=move |ev| temperature.set(ev.target().value())
                     />

@@ -29,6 +29,7 @@ fn reason_label(reason: StopReason) -> &'static str {
 #[component]
 pub fn RunControls(state: RoomState, refusal: Option<String>) -> impl IntoView {
     let typed = |id: &str, default: &str| RwSignal::new(typed_value(id).unwrap_or_else(|| default.to_owned()));
+    // The defaults are also the fields' `value`s below, which the server renders.
     let max_steps = typed("run-max-steps", "20");
     let max_seconds = typed("run-max-seconds", "300");
     let budget = typed("run-budget", "");
@@ -118,12 +119,12 @@ pub fn RunControls(state: RoomState, refusal: Option<String>) -> impl IntoView {
                 <input type="hidden" name="room_id" value=state.room_id.to_string() />
                 <div class="field">
                     <label for="run-max-steps">"Max steps"</label>
-                    <input id="run-max-steps" name="max_steps" type="number" min="1" required max=limits::MAX_STEPS prop:value=move || max_steps.get()
+                    <input id="run-max-steps" name="max_steps" type="number" min="1" required value="20" max=limits::MAX_STEPS prop:value=move || max_steps.get()
                         on:input:target=move |ev| max_steps.set(ev.target().value()) />
                 </div>
                 <div class="field">
                     <label for="run-max-seconds">"Max seconds"</label>
-                    <input id="run-max-seconds" name="max_seconds" type="number" min="1" required max=limits::MAX_SECONDS prop:value=move || max_seconds.get()
+                    <input id="run-max-seconds" name="max_seconds" type="number" min="1" required value="300" max=limits::MAX_SECONDS prop:value=move || max_seconds.get()
                         on:input:target=move |ev| max_seconds.set(ev.target().value()) />
                 </div>
                 <div class="field">
