@@ -63,15 +63,21 @@ test.describe("with JavaScript off", () => {
     // Editing opens as a disclosure; a refusal comes back next to the agent it is about.
     const card = page.locator(`.agent-card[data-agent-name="Nell"]`);
     await card.locator("summary", { hasText: "Edit" }).click();
-    await card.getByLabel("Model").fill("no-such-model-anywhere");
+    await card.getByLabel("Agent name").fill("otto");
     await card.getByRole("button", { name: "Save" }).click();
-    await expect(page.locator(`.agent-card[data-agent-name="Nell"]`).getByRole("alert")).toContainText("is not allowed");
+    await expect(page.locator(`.agent-card[data-agent-name="Nell"]`).getByRole("alert")).toContainText("already has an agent named");
+    await page.locator(`.agent-card[data-agent-name="Nell"] summary`).click();
+    await page.locator(`.agent-card[data-agent-name="Nell"]`).getByLabel("System prompt").fill("You are Nell, a historian.");
+    await page.locator(`.agent-card[data-agent-name="Nell"]`).getByRole("button", { name: "Save" }).click();
+    await expect(page.locator(`.agent-card[data-agent-name="Nell"] .agent-prompt`)).toHaveText("You are Nell, a historian.");
     await page.locator(`.agent-card[data-agent-name="Nell"]`).getByRole("button", { name: "Deactivate" }).click();
     await expect(page.locator(`.agent-card[data-agent-name="Nell"]`)).toContainText("inactive");
 
     const after = await counts(request, room);
     expect(after.agents.map((a) => a.name).sort()).toEqual(["Nell", "Otto"]);
-    expect(after.agents.find((a) => a.name === "Nell").model).toBe("demo");
+    const nell = after.agents.find((a) => a.name === "Nell");
+    expect(nell.system_prompt).toBe("You are Nell, a historian.");
+    expect(nell.is_active).toBe(false);
     expect(after.human.map((m) => m.content)).toEqual(["Hello without script"]);
     expect(after.runs).toHaveLength(1);
   });
