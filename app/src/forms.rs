@@ -21,6 +21,8 @@ pub struct Notice {
     pub email: Option<String>,
     /// A secret shown once: a new API token.
     pub secret: Option<String>,
+    /// The task a confirm of the control panel just wrote.
+    pub task: Option<domain::control_plane::ConfirmResponse>,
 }
 
 /// The notice of this page view, if a plain post left one. Read while the page is rendered on

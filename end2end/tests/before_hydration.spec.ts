@@ -3,6 +3,35 @@
 // which the REST API confirms.
 import { test, expect, hydrated } from "./fixtures";
 import type { APIRequestContext, Page } from "@playwright/test";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+const gatewayRoot = path.join(process.env.E2E_DATA_DIR!, "control-plane");
+
+/** The task files written so far in one of the control plane's folders. */
+function taskFiles(folder: "inbox" | "pending_approval"): string[] {
+  const dir = path.join(gatewayRoot, "interface", folder);
+  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((name) => name.endsWith(".yaml")) : [];
+}
+
+/** Previews and confirms a command on the panel; returns the task file it wrote. */
+async function previewAndConfirm(page: Page, command: string, hydratedMeanwhile: () => Promise<void>) {
+  const before = new Set(taskFiles("pending_approval"));
+  await page.getByLabel("Command").fill(command);
+  await page.getByRole("button", { name: "Preview" }).click();
+  const card = page.getByRole("region", { name: "Preview" });
+  await expect(card.locator(".intent")).toHaveText("task_execution");
+  await expect(card.locator(".risk")).toHaveText("high risk");
+  expect(taskFiles("pending_approval").filter((f) => !before.has(f)), "nothing written before confirming").toEqual([]);
+  await hydratedMeanwhile();
+  await card.getByRole("button", { name: "Confirm" }).click();
+  const task = page.getByRole("region", { name: "Confirmed task" });
+  await expect(task.locator(".path-written")).toHaveText(/^interface\/pending_approval\/task_.*\.yaml$/);
+  await expect(task.locator(".state")).toHaveText("pending_approval");
+  const written = taskFiles("pending_approval").filter((f) => !before.has(f));
+  expect(written, "exactly one task file").toHaveLength(1);
+  return written[0];
+}
 
 const DELAY_MS = 4_000;
 
@@ -83,6 +112,30 @@ test.describe("with JavaScript off", () => {
   });
 });
 
+test.describe("the control panel with JavaScript off", () => {
+  test.use({ javaScriptEnabled: false });
+
+  test("preview, cancel, preview again and confirm", async ({ page }) => {
+    await page.goto("/control-plane");
+    await expect(page.locator(".session-line code")).toHaveText(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-/);
+    await page.getByLabel("Command").fill("lisa run backup_db");
+    await page.getByRole("button", { name: "Preview" }).click();
+    const card = page.getByRole("region", { name: "Preview" });
+    await expect(card.locator(".operations")).toContainText("backup_db");
+    await card.getByRole("button", { name: "Cancel" }).click();
+    await expect(page.getByRole("region", { name: "Preview" })).toHaveCount(0);
+
+    const file = await previewAndConfirm(page, "lisa run backup_db", async () => {});
+    const taskId = file.replace(/\.yaml$/, "");
+    await expect(page.getByRole("region", { name: "Confirmed task" }).locator(".task-id")).toHaveText(taskId);
+    await expect(page.locator(".tasks-table")).toContainText(taskId);
+    // Reloading the page the confirm led to writes nothing more.
+    await page.reload();
+    expect(taskFiles("pending_approval")).toContain(file);
+    await expect(page.locator(".tasks-table tbody tr")).toHaveCount(1);
+  });
+});
+
 test.describe("while the browser bundle is still loading", () => {
   test.beforeEach(async ({ page }) => {
     await page.route("**/pkg/*.wasm", async (route) => {
@@ -107,6 +160,24 @@ test.describe("while the browser bundle is still loading", () => {
     expect(after.agents.map((a) => a.name).sort()).toEqual(["Pia", "Quin"]);
     expect(after.human.map((m) => m.content)).toEqual(["Typed at once"]);
     expect(after.runs).toHaveLength(1);
+  });
+
+  test("the panel's preview and confirm, acted on at once, write one task", async ({ page }) => {
+    await page.goto("/control-plane");
+    await notHydratedYet(page);
+    await previewAndConfirm(page, "lisa run backup_db", () => notHydratedYet(page));
+    // Once hydrated, the tab carries on in the session the plain posts used.
+    await hydrated(page);
+    await expect(page.locator(".tasks-table tbody tr")).toHaveCount(1);
+  });
+
+  test("a command typed before the panel hydrates is previewed once it has", async ({ page }) => {
+    await page.goto("/control-plane");
+    await notHydratedYet(page);
+    await page.getByLabel("Command").fill("lisa run backup_db");
+    await hydrated(page);
+    await expect(page.getByLabel("Command")).toHaveValue("lisa run backup_db");
+    await previewAndConfirm(page, "lisa run backup_db", async () => {});
   });
 
   test("what was typed before hydration is kept, and Send reflects it", async ({ page, request }) => {

@@ -168,6 +168,24 @@ impl Gateway {
         .await
     }
 
+    /// A preview of `session_id`'s that still waits for its confirm, as it was shown, with the
+    /// time it has left: for a page that comes back to it after a plain form post. Another
+    /// session's, a confirmed or an expired one is `PREVIEW_NOT_FOUND`. Logged as a watch.
+    #[instrument(skip_all, err(level = "info"))]
+    pub async fn pending_preview(
+        &self,
+        preview_id: &str,
+        session_id: &str,
+        operator: Operator,
+        client: Option<IpAddr>,
+    ) -> GatewayResult<PreviewResponse> {
+        let (preview_id, session_id) = (preview_id.to_owned(), session_id.to_owned());
+        self.operate(TelemetryEvent::Watch, operator, client, Durability::Flushed, move |shared, record| {
+            Ok((shared.pending_preview(&preview_id, &session_id, operator, client, record)?, ()))
+        })
+        .await
+    }
+
     /// The tasks a live session of `operator`'s confirmed, newest first, with their current state.
     #[instrument(skip_all, err(level = "info"))]
     pub async fn session_tasks(
@@ -692,6 +710,43 @@ impl Shared {
         Ok(self.describe(task).into())
     }
 
+    fn pending_preview(
+        &self,
+        preview_id: &str,
+        session_id: &str,
+        operator: Operator,
+        client: Option<IpAddr>,
+        record: &mut TelemetryRecord,
+    ) -> GatewayResult<PreviewResponse> {
+        record.preview_id = Some(clip(preview_id, MAX_LOGGED_ID_BYTES));
+        record.session_id = Some(clip(session_id, MAX_LOGGED_ID_BYTES));
+        let session_id = self.admit(client, session_id, record)?;
+        record.channel = self.sessions.touch(session_id, operator.user_id, self.clock.now())?;
+        let preview_id = Uuid::parse_str(preview_id).map_err(|_| GatewayError::PreviewNotFound)?;
+        let now = self.clock.now();
+        let entry =
+            self.sessions.pending(preview_id, session_id, operator.user_id, now).ok_or(GatewayError::PreviewNotFound)?;
+        record.channel = Some(entry.channel);
+        record.normalized_intent = Some(entry.task.intent.clone());
+        record.risk = Some(entry.task.risk);
+        record.lane = Some(entry.task.lane);
+        record.rule_id = Some(entry.rule_id.clone());
+        record.task_id = Some(entry.task.task_id.clone());
+        let left = entry.expires.saturating_duration_since(now);
+        Ok(PreviewResponse {
+            preview_id: preview_id.to_string(),
+            normalized_task: entry.task,
+            requires_confirm: true,
+            // Whole seconds, rounded up, so a preview with time left never shows as expired.
+            ttl_seconds: left.as_secs() + u64::from(left.subsec_nanos() > 0),
+            expires_at: Utc::now() + chrono::Duration::from_std(left).unwrap_or(chrono::Duration::MAX),
+            rule_id: entry.rule_id,
+            risk_reason: entry.risk_reason,
+            requires_structured_override: entry.requires_structured_override,
+            rules_version: self.rules.version().to_owned(),
+        })
+    }
+
     fn session_tasks(
         &self,
         session_id: &str,
@@ -725,6 +780,7 @@ mod tests {
     use super::*;
 
     const ADA: Operator = Operator { user_id: Uuid::from_u128(0xada) };
+    const BEA: Operator = Operator { user_id: Uuid::from_u128(0xbea) };
 
     fn gateway(dir: &std::path::Path) -> Gateway {
         Gateway::new(GatewayConfig::with_root(dir)).unwrap()
@@ -783,6 +839,33 @@ mod tests {
         // The preview stays usable for a later try.
         let again = gateway.confirm(confirm_request(&session, &second.preview_id), ADA, None).await.unwrap_err();
         assert_eq!(again, GatewayError::TaskCollision);
+    }
+
+    #[tokio::test]
+    async fn a_pending_preview_is_shown_again_only_to_its_session_and_only_until_confirmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let gateway = gateway(dir.path());
+        let session = Uuid::new_v4().to_string();
+        let preview = gateway.preview(preview_request(&session, "lisa run backup_db"), ADA, None).await.unwrap();
+
+        let again = gateway.pending_preview(&preview.preview_id, &session, ADA, None).await.unwrap();
+        assert_eq!(again.normalized_task, preview.normalized_task);
+        assert_eq!((again.rule_id.as_str(), again.risk_reason.as_str()), (preview.rule_id.as_str(), preview.risk_reason.as_str()));
+        assert!(again.ttl_seconds > 0 && again.ttl_seconds <= preview.ttl_seconds, "{}", again.ttl_seconds);
+
+        // Another session of the same person, or nonsense, finds nothing.
+        let other_session = Uuid::new_v4().to_string();
+        let elsewhere = gateway.pending_preview(&preview.preview_id, &other_session, ADA, None).await.unwrap_err();
+        assert_eq!(elsewhere, GatewayError::PreviewNotFound);
+        let nonsense = gateway.pending_preview("not-an-id", &session, ADA, None).await.unwrap_err();
+        assert_eq!(nonsense, GatewayError::PreviewNotFound);
+        // Another person cannot even use the session.
+        let intruder = gateway.pending_preview(&preview.preview_id, &session, BEA, None).await.unwrap_err();
+        assert!(matches!(intruder, GatewayError::SessionMismatch(_)), "{intruder:?}");
+
+        gateway.confirm(confirm_request(&session, &preview.preview_id), ADA, None).await.unwrap();
+        let spent = gateway.pending_preview(&preview.preview_id, &session, ADA, None).await.unwrap_err();
+        assert_eq!(spent, GatewayError::PreviewNotFound);
     }
 
     #[tokio::test]

@@ -262,6 +262,15 @@ impl SessionStore {
     }
 
     /// Gives a claimed preview back after a confirm that wrote nothing.
+    /// `preview_id` while it still waits for its confirm, when it is `session_id`'s and `owner`'s.
+    pub fn pending(&self, preview_id: Uuid, session_id: Uuid, owner: Uuid, now: Instant) -> Option<PreviewEntry> {
+        let inner = lock(&self.inner);
+        let stored = inner.previews.get(&preview_id)?;
+        let theirs = stored.entry.session_id == session_id && stored.entry.owner == owner;
+        let waiting = stored.state == PreviewState::Pending && stored.entry.expires > now;
+        (theirs && waiting).then(|| stored.entry.clone())
+    }
+
     pub fn release(&self, preview_id: Uuid) {
         if let Some(stored) = lock(&self.inner).previews.get_mut(&preview_id) {
             stored.state = PreviewState::Pending;

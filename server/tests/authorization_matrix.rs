@@ -494,6 +494,26 @@ fn global_routes() -> Vec<GlobalRoute> {
         route("POST", "/api/fn/control-plane/confirm", confirm_body, J, 200, OPERATORS),
         route(
             "POST",
+            "/api/fn/forms/control-plane/preview",
+            |_, caller| format!("raw_input=liam+check+status&channel=web&session_id={}", session_of(caller)),
+            Form,
+            200,
+            OPERATORS,
+        ),
+        route(
+            "POST",
+            "/api/fn/forms/control-plane/confirm",
+            |setup, caller| {
+                let preview = setup.previews.get(&caller).cloned().unwrap_or_default();
+                format!("preview_id={preview}&session_id={}&structured_override=", session_of(caller))
+            },
+            Form,
+            200,
+            OPERATORS,
+        ),
+
+        route(
+            "POST",
             "/api/fn/control-plane/watch",
             |setup, caller| {
                 json!({"task_id": setup.tasks.get(&caller).cloned().unwrap_or_default(), "session_id": session_of(caller)})
@@ -870,8 +890,9 @@ async fn every_route_answers_every_caller_as_the_rules_say(db: Db) {
     for route in global_routes() {
         for (caller, expected) in CALLERS.into_iter().zip(route.row) {
             let expected = if expected == OK { route.success } else { expected };
-            // The confirm rows use up the caller's preview: the server function's row gets a new one.
-            if route.path == "/api/fn/control-plane/confirm" && matches!(caller, Caller::Operator | Caller::Admin) {
+            // The confirm rows use up the caller's preview: the server functions' rows get new ones.
+            let confirms = ["/api/fn/control-plane/confirm", "/api/fn/forms/control-plane/confirm"];
+            if confirms.contains(&route.path) && matches!(caller, Caller::Operator | Caller::Admin) {
                 let preview = new_preview(&app, &setup.credentials[&caller], caller).await;
                 setup.previews.insert(caller, preview);
             }

@@ -1,15 +1,28 @@
 //! The command line of the panel: what to do and through which channel. Preview asks the
-//! gateway what the command would become; nothing is written yet.
+//! gateway what the command would become; nothing is written yet. Before the island hydrates it
+//! is a plain form, and the page comes back showing the preview.
 
 use domain::control_plane::Channel;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use leptos::server_fn::ServerFn;
+
+use super::api::plain::PreviewCommandForm;
 use super::api::preview_command;
 use super::state::PanelState;
+use crate::forms::typed_value;
 
 #[component]
 pub fn CommandForm(state: PanelState) -> impl IntoView {
+    // What was typed and chosen while the page loaded counts.
+    if let Some(typed) = typed_value("cp-command") {
+        state.command.set(typed);
+    }
+    if let Some(channel) = typed_value("cp-channel").and_then(|c| c.parse::<Channel>().ok()) {
+        state.channel.set(channel);
+    }
+
     let on_preview = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let raw_input = state.command.get_untracked();
@@ -28,7 +41,8 @@ pub fn CommandForm(state: PanelState) -> impl IntoView {
     };
 
     view! {
-        <form class="command-form" on:submit=on_preview>
+        <form class="command-form" method="post" action=PreviewCommandForm::url() on:submit=on_preview>
+            <input type="hidden" name="session_id" value=state.session.get_untracked() />
             <div class="field command-field">
                 <label for="cp-command">"Command"</label>
                 <input
@@ -36,6 +50,7 @@ pub fn CommandForm(state: PanelState) -> impl IntoView {
                     name="raw_input"
                     autocomplete="off"
                     placeholder="e.g. liam check status · lisa run backup_db · show inbox"
+                    required
                     prop:value=move || state.command.get()
                     on:input:target=move |ev| state.command.set(ev.target().value())
                 />
@@ -53,7 +68,7 @@ pub fn CommandForm(state: PanelState) -> impl IntoView {
                 >
                     {Channel::ALL
                         .iter()
-                        .map(|c| view! { <option value=c.as_str() selected=*c == Channel::Web>{c.as_str()}</option> })
+                        .map(|c| view! { <option value=c.as_str() selected=*c == state.channel.get_untracked()>{c.as_str()}</option> })
                         .collect_view()}
                 </select>
             </div>

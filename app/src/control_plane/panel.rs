@@ -3,21 +3,39 @@
 
 use leptos::prelude::*;
 
+use super::api::plain::form;
+use super::api::PanelStart;
 use super::command_form::CommandForm;
 use super::preview_card::PreviewCard;
-use super::session::tab_session_id;
-use super::state::PanelState;
+use super::session::{adopt_session, tab_session_id};
+use super::state::{PanelState, TaskProgress};
 use super::task_card::TaskCard;
 use super::task_list::TaskList;
 use super::watch::refresh_tasks;
+use crate::forms::Notice;
 
-/// Everything on the panel is interactive, so it is one island.
+/// Everything on the panel is interactive, so it is one island. Until it hydrates its forms are
+/// plain forms posting with `start`'s session; `notice` is what such a post left: a refusal, or
+/// the task a confirm wrote.
 #[island]
-pub fn ControlPanel() -> impl IntoView {
+pub fn ControlPanel(start: PanelStart, notice: Option<Notice>) -> impl IntoView {
     let state = PanelState::new();
+    let PanelStart { session_id, session_from_address, preview, tasks } = start;
+    let notice = notice.filter(|n| n.form == form::COMMAND || n.form == form::CONFIRM);
+    state.session.set(session_id.clone());
+    state.preview.set(preview);
+    state.tasks.set(tasks);
+    state.error.set(notice.as_ref().and_then(|n| n.error.clone()));
+    if let Some(task) = notice.and_then(|n| n.task) {
+        state.watched.set(Some(TaskProgress { state: task.state, result_summary: None }));
+        state.confirmed.set(Some(task));
+    }
 
-    // The session lives in the tab; the server cannot know it.
+    // The tab keeps its session; one named by the address (a plain post's) becomes the tab's.
     Effect::new(move |_| {
+        if session_from_address {
+            adopt_session(&session_id);
+        }
         state.session.set(tab_session_id());
         refresh_tasks(state);
     });
@@ -25,18 +43,9 @@ pub fn ControlPanel() -> impl IntoView {
     #[cfg(feature = "hydrate")]
     super::watch::watch_until_final(state);
 
-    let session_label = move || {
-        let session = state.session.get();
-        if session.is_empty() {
-            "starting…".to_owned()
-        } else {
-            session
-        }
-    };
-
     view! {
         <CommandForm state />
-        <p class="hint session-line">"Session " <code>{session_label}</code> " · kept for this tab"</p>
+        <p class="hint session-line">"Session " <code>{move || state.session.get()}</code> " · kept for this tab"</p>
         {move || state.error.get().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
         {move || state.preview.get().map(|preview| view! { <PreviewCard state preview /> })}
         {move || state.confirmed.get().map(|task| view! { <TaskCard state task /> })}

@@ -1,13 +1,17 @@
 //! The preview of a command: the structured task, its risk and its lane, confirmable until its
-//! time runs out.
+//! time runs out. Confirm and Cancel are plain forms until the island hydrates.
 
 use domain::control_plane::{Lane, PreviewResponse, Risk};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use leptos::server_fn::ServerFn;
+
 use super::api::confirm_preview;
+use super::api::plain::ConfirmPreviewForm;
 use super::state::PanelState;
 use super::watch::refresh_tasks;
+use crate::forms::typed_value;
 
 #[component]
 pub fn PreviewCard(state: PanelState, preview: PreviewResponse) -> impl IntoView {
@@ -39,8 +43,15 @@ pub fn PreviewCard(state: PanelState, preview: PreviewResponse) -> impl IntoView
         Lane::Approval => "approval — written to pending approval",
     };
     let needs_override = preview.requires_structured_override;
+    if let Some(typed) = typed_value("cp-override") {
+        state.override_json.set(typed);
+    }
+    // Where the browser itself posts, before hydration: this preview of this session.
+    let session_id = state.session.get_untracked();
+    let preview_id = preview.preview_id.clone();
 
-    let confirm = move |_| {
+    let confirm = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
         let Some(current) = state.preview.get_untracked() else { return };
         let structured_override = match state.structured_override(&current) {
             Ok(structured_override) => structured_override,
@@ -94,25 +105,43 @@ pub fn PreviewCard(state: PanelState, preview: PreviewResponse) -> impl IntoView
                 <dt>"Proposed task id"</dt>
                 <dd><code>{task.task_id.clone()}</code></dd>
             </dl>
-            <Show when=move || needs_override>
-                <div class="field">
-                    <label for="cp-override">"Structured override (JSON)"</label>
-                    <textarea
-                        id="cp-override"
-                        rows="4"
-                        placeholder=r#"{"intent": "task_execution", "operations": [{"tool": "task_runner", "args": {"task": "backup_db"}}]}"#
-                        prop:value=move || state.override_json.get()
-                        on:input:target=move |ev| state.override_json.set(ev.target().value())
-                    ></textarea>
-                    <p class="hint">"The command was not recognised: confirming needs a structured task. Its risk stays high."</p>
+            <form class="confirm-form" method="post" action=ConfirmPreviewForm::url() on:submit=confirm>
+                <input type="hidden" name="session_id" value=session_id.clone() />
+                <input type="hidden" name="preview_id" value=preview_id />
+                <Show when=move || needs_override>
+                    <div class="field">
+                        <label for="cp-override">"Structured override (JSON)"</label>
+                        <textarea
+                            id="cp-override"
+                            name="structured_override"
+                            rows="4"
+                            placeholder=r#"{"intent": "task_execution", "operations": [{"tool": "task_runner", "args": {"task": "backup_db"}}]}"#
+                            prop:value=move || state.override_json.get()
+                            on:input:target=move |ev| state.override_json.set(ev.target().value())
+                        ></textarea>
+                        <p class="hint">"The command was not recognised: confirming needs a structured task. Its risk stays high."</p>
+                    </div>
+                </Show>
+                <div class="form-actions">
+                    <button type="submit" class="primary" disabled=move || state.busy.get() || remaining.get() <= 0>
+                        "Confirm"
+                    </button>
+                    // Belongs to the form below: without the island it goes back to the panel.
+                    <button
+                        type="submit"
+                        form="cp-cancel"
+                        on:click=move |ev| {
+                            ev.prevent_default();
+                            state.preview_cancelled();
+                        }
+                    >
+                        "Cancel"
+                    </button>
                 </div>
-            </Show>
-            <div class="form-actions">
-                <button type="button" class="primary" on:click=confirm disabled=move || state.busy.get() || remaining.get() <= 0>
-                    "Confirm"
-                </button>
-                <button type="button" on:click=move |_| state.preview_cancelled()>"Cancel"</button>
-            </div>
+            </form>
+            <form id="cp-cancel" method="get" action="/control-plane" hidden>
+                <input type="hidden" name="session_id" value=session_id />
+            </form>
         </section>
     }
 }

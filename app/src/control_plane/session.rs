@@ -1,5 +1,6 @@
-//! The panel's session id: a UUIDv4 made by the browser and kept for the tab (sessionStorage).
-//! The gateway takes session ids only from clients and ties every preview to the one that made it.
+//! The panel's session id: a UUIDv4 kept for the tab (sessionStorage), made by the browser — or
+//! by the server for a page whose forms post before the browser could, in which case the tab
+//! takes on the one in the address. The gateway ties every preview to the session that made it.
 
 const STORAGE_KEY: &str = "ais-chatrooms.control-plane-session";
 
@@ -24,4 +25,20 @@ pub fn tab_session_id() -> String {
 pub fn tab_session_id() -> String {
     let _ = STORAGE_KEY;
     String::new()
+}
+
+/// Makes `session_id` the tab's, when it is one the gateway takes. Browser only.
+#[cfg(feature = "hydrate")]
+pub fn adopt_session(session_id: &str) {
+    if !uuid::Uuid::parse_str(session_id).is_ok_and(|id| id.get_version_num() == 4) {
+        return;
+    }
+    if let Some(storage) = web_sys::window().and_then(|w| w.session_storage().ok().flatten()) {
+        let _ = storage.set_item(STORAGE_KEY, session_id);
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+pub fn adopt_session(session_id: &str) {
+    let _ = session_id;
 }

@@ -112,7 +112,8 @@ impl Default for PanelState {
     }
 }
 
-fn parse_structured_override(text: &str) -> Result<Option<StructuredOverride>, String> {
+/// The override typed for an unrecognised command: none when empty, refused when not a task.
+pub fn parse_structured_override(text: &str) -> Result<Option<StructuredOverride>, String> {
     match serde_json::from_str::<StructuredOverride>(text) {
         Ok(parsed) => Ok(Some(parsed)),
         Err(_) if text.trim().is_empty() => Ok(None),
