@@ -180,6 +180,17 @@ test.describe("while the browser bundle is still loading", () => {
     await previewAndConfirm(page, "lisa run backup_db", async () => {});
   });
 
+  test("a control that needs the script says so until it has loaded", async ({ page }) => {
+    await page.goto("/");
+    await notHydratedYet(page);
+    const toggle = page.getByRole("button", { name: "Dark theme" });
+    await expect(toggle).toBeDisabled();
+    await expect(toggle).toHaveAttribute("aria-busy", "true");
+    await hydrated(page);
+    await expect(toggle).toBeEnabled();
+    await expect(toggle).toHaveAttribute("aria-busy", "false");
+  });
+
   test("what was typed before hydration is kept, and Send reflects it", async ({ page, request }) => {
     const room = await newRoom(request, "Typed early");
     await page.goto(`/rooms/${room}`);

@@ -26,10 +26,17 @@ pub fn ThemeToggle() -> impl IntoView {
         }
     });
 
+    // The switch needs the island; until it has hydrated it says so instead of swallowing the click.
+    let hydrated = crate::forms::hydrated();
+
     view! {
         <button
             type="button"
             class="theme-toggle"
+            disabled=move || !hydrated.get()
+            class:waiting-for-script=move || !hydrated.get()
+            aria-busy=move || (!hydrated.get()).to_string()
+            title=move || (!hydrated.get()).then_some("Available once the page has finished loading")
             aria-pressed=move || dark.get().to_string()
             on:click=move |_| dark.update(|d| *d = !*d)
         >

@@ -10,6 +10,7 @@ use crate::time::clock;
 
 #[component]
 pub fn Timeline(state: RoomState) -> impl IntoView {
+    let hydrated = crate::forms::hydrated();
     let loading_older = RwSignal::new(false);
     let older_error = RwSignal::new(None::<String>);
     let list_ref = NodeRef::<leptos::html::Div>::new();
@@ -52,7 +53,16 @@ pub fn Timeline(state: RoomState) -> impl IntoView {
         <div class="timeline" node_ref=list_ref>
             <Show when=move || state.older_cursor.with(Option::is_some)>
                 <div class="load-older">
-                    <button type="button" on:click=load_older disabled=move || loading_older.get()>
+                    // Needs the island: until it has hydrated the button says so instead of
+                    // swallowing the click.
+                    <button
+                        type="button"
+                        on:click=load_older
+                        disabled=move || !hydrated.get() || loading_older.get()
+                        class:waiting-for-script=move || !hydrated.get()
+                        aria-busy=move || (!hydrated.get()).to_string()
+                        title=move || (!hydrated.get()).then_some("Available once the page has finished loading")
+                    >
                         {move || if loading_older.get() { "Loading…" } else { "Load older messages" }}
                     </button>
                 </div>
