@@ -22,6 +22,7 @@ on_both_databases!(
     the_tokens_page_shows_a_new_secret_once,
     the_users_page_is_for_admins,
     the_room_forms_work_as_plain_posts,
+    the_control_panel_previews_and_confirms_with_plain_posts,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -425,4 +426,59 @@ async fn the_room_forms_work_as_plain_posts(db: Db) {
     let (_, runs) = app.get_json(&format!("/api/rooms/{room_id}/runs")).await;
     assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
     assert_ne!(runs[0]["status"], "running", "{runs}");
+}
+
+async fn the_control_panel_previews_and_confirms_with_plain_posts(db: Db) {
+    let app = TestApp::new(db).await;
+    let admin = bearer(&app.token);
+    let as_admin = [("authorization", admin.as_str())];
+
+    // The page makes a session for its forms, since the browser has not made one yet.
+    let (status, _, html) = app.browse("/control-plane", &as_admin).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(r#"action="/api/fn/forms/control-plane/preview""#), "{html}");
+    let at = html.find(r#"name="session_id" value=""#).expect("a session for the form") + r#"name="session_id" value=""#.len();
+    let session = html[at..at + 36].to_owned();
+    assert!(uuid::Uuid::parse_str(&session).is_ok_and(|id| id.get_version_num() == 4), "{session}");
+
+    let form = [("session_id", session.as_str()), ("raw_input", "lisa run backup_db"), ("channel", "web")];
+    let (status, headers, _) = app.post_form("/api/fn/forms/control-plane/preview", &form, &as_admin).await;
+    assert!(status.is_redirection(), "{status}");
+    let page = location(&headers).to_owned();
+    assert!(page.starts_with(&format!("/control-plane?session_id={session}&preview_id=")), "{page}");
+    let preview_id = page.rsplit('=').next().unwrap().to_owned();
+    assert!(!app.gateway_root.path().join("interface/pending_approval").read_dir().map(|d| d.count() > 0).unwrap_or(false));
+
+    // The page it leads to shows the preview, to its session's person only.
+    let (status, _, html) = app.browse(&page, &as_admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("backup_db") && html.contains(r#"action="/api/fn/forms/control-plane/confirm""#), "{html}");
+    assert!(html.contains(&format!(r#"name="preview_id" value="{preview_id}""#)), "{html}");
+    let operator = person(&app.state.services, "Otto Operator", Role::Operator).await;
+    let (status, _, html) = app.browse(&page, &[("authorization", &bearer(&operator))]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "another person's session: {html}");
+    assert!(!html.contains("backup_db"), "{html}");
+
+    // A broken override is refused next to the confirm, and the preview is still there.
+    let form = [("session_id", session.as_str()), ("preview_id", preview_id.as_str()), ("structured_override", "{oops")];
+    let (status, headers, _) = app.post_form("/api/fn/forms/control-plane/confirm", &form, &as_admin).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), page);
+
+    let form = [("session_id", session.as_str()), ("preview_id", preview_id.as_str()), ("structured_override", "")];
+    let (status, headers, _) = app.post_form("/api/fn/forms/control-plane/confirm", &form, &as_admin).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), format!("/control-plane?session_id={session}"));
+    let notice = set_cookie(&headers, "ais_notice").expect("the written task travels with the browser");
+    let (_, _, html) = app.browse(location(&headers), &[("authorization", admin.as_str()), ("cookie", notice.as_str())]).await;
+    assert!(html.contains("Task written") && html.contains("interface/pending_approval/task_"), "{html}");
+    let written = app.gateway_root.path().join("interface/pending_approval").read_dir().unwrap().count();
+    assert_eq!(written, 1);
+
+    // The same confirm again writes nothing more; the preview is spent and no longer shown.
+    let (status, _, _) = app.post_form("/api/fn/forms/control-plane/confirm", &form, &as_admin).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(app.gateway_root.path().join("interface/pending_approval").read_dir().unwrap().count(), 1);
+    let (_, _, html) = app.browse(&page, &as_admin).await;
+    assert!(!html.contains(r#"action="/api/fn/forms/control-plane/confirm""#), "{html}");
 }

@@ -31,8 +31,8 @@ mod ssr {
     }
 
     /// The panel's page in `session_id`, at `preview_id` when given.
-    pub fn panel_page(session_id: &str, preview_id: Option<&str>) -> String {
-        let session = session_id(session_id).map(|id| format!("?session_id={id}")).unwrap_or_default();
+    pub fn panel_page(session: &str, preview_id: Option<&str>) -> String {
+        let session = session_id(session).map(|id| format!("?session_id={id}")).unwrap_or_default();
         let preview = preview_id.and_then(|id| uuid::Uuid::parse_str(id).ok());
         match (session.is_empty(), preview) {
             (false, Some(preview)) => format!("/control-plane{session}&preview_id={preview}"),
