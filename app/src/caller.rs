@@ -31,3 +31,18 @@ pub fn viewer() -> Option<Me> {
         None
     }
 }
+
+/// Whether this server lets people create accounts (`SIGNUP` is not `closed`), so pages only
+/// offer "Create account" where it can work. Asked while a page is rendered on the server.
+pub fn signup_offered() -> bool {
+    #[cfg(feature = "ssr")]
+    {
+        use services::config::SignupPolicy;
+        leptos::prelude::use_context::<services::Services>()
+            .is_none_or(|services| services.config.access.signup != SignupPolicy::Closed)
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        true
+    }
+}

@@ -23,6 +23,7 @@ on_both_databases!(
     the_users_page_is_for_admins,
     the_room_forms_work_as_plain_posts,
     the_control_panel_previews_and_confirms_with_plain_posts,
+    create_account_is_offered_only_where_signup_is_open,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -481,4 +482,14 @@ async fn the_control_panel_previews_and_confirms_with_plain_posts(db: Db) {
     assert_eq!(app.gateway_root.path().join("interface/pending_approval").read_dir().unwrap().count(), 1);
     let (_, _, html) = app.browse(&page, &as_admin).await;
     assert!(!html.contains(r#"action="/api/fn/forms/control-plane/confirm""#), "{html}");
+}
+
+async fn create_account_is_offered_only_where_signup_is_open(db: Db) {
+    for (policy, offered) in [("open", true), ("invite", true), ("closed", false)] {
+        let app = TestApp::with_env(db, &[("SIGNUP", policy)]).await;
+        for page in ["/", "/no/such/page", "/signin"] {
+            let (_, _, html) = app.browse(page, &[]).await;
+            assert_eq!(html.contains(">Create account</a>"), offered, "SIGNUP={policy}, {page}: {html}");
+        }
+    }
 }

@@ -13,7 +13,7 @@ pub use theme_toggle::ThemeToggle;
 use crate::accounts::api::SignOut;
 use crate::accounts::next::{sign_in_url, sign_up_url};
 use crate::accounts::refusal::current_path;
-use crate::caller::viewer;
+use crate::caller::{signup_offered, viewer};
 
 /// The navigation offers what the signed-in person's role opens; the server still decides.
 #[component]
@@ -62,7 +62,7 @@ fn GuestLinks() -> impl IntoView {
     view! {
         <div class="account-menu">
             <a href=sign_in_url(&here)>"Sign in"</a>
-            <a href=sign_up_url(&here) class="button primary">"Create account"</a>
+            {signup_offered().then(|| view! { <a href=sign_up_url(&here) class="button primary">"Create account"</a> })}
         </div>
     }
 }

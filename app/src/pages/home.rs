@@ -6,7 +6,7 @@ use leptos_router::components::A;
 use crate::accounts::api::load_signup_state;
 use crate::accounts::first_account::FirstAccount;
 use crate::accounts::next::AFTER_SIGN_IN;
-use crate::caller::viewer;
+use crate::caller::{signup_offered, viewer};
 
 /// The landing page: what the two halves of the product do, and where to find them. On a new
 /// installation it offers to create the first account right here.
@@ -40,7 +40,7 @@ pub fn HomePage() -> impl IntoView {
                     _ => view! {
                         <p class="hero-actions">
                             <a class="button primary" href="/signin">"Sign in"</a>
-                            <a class="button" href="/signup">"Create account"</a>
+                            {signup_offered().then(|| view! { <a class="button" href="/signup">"Create account"</a> })}
                         </p>
                     }
                     .into_any(),
