@@ -724,8 +724,10 @@ impl Shared {
         record.channel = self.sessions.touch(session_id, operator.user_id, self.clock.now())?;
         let preview_id = Uuid::parse_str(preview_id).map_err(|_| GatewayError::PreviewNotFound)?;
         let now = self.clock.now();
-        let entry =
-            self.sessions.pending(preview_id, session_id, operator.user_id, now).ok_or(GatewayError::PreviewNotFound)?;
+        let entry = self
+            .sessions
+            .pending(preview_id, session_id, operator.user_id, now)
+            .ok_or(GatewayError::PreviewNotFound)?;
         record.channel = Some(entry.channel);
         record.normalized_intent = Some(entry.task.intent.clone());
         record.risk = Some(entry.task.risk);
@@ -850,7 +852,10 @@ mod tests {
 
         let again = gateway.pending_preview(&preview.preview_id, &session, ADA, None).await.unwrap();
         assert_eq!(again.normalized_task, preview.normalized_task);
-        assert_eq!((again.rule_id.as_str(), again.risk_reason.as_str()), (preview.rule_id.as_str(), preview.risk_reason.as_str()));
+        assert_eq!(
+            (again.rule_id.as_str(), again.risk_reason.as_str()),
+            (preview.rule_id.as_str(), preview.risk_reason.as_str())
+        );
         assert!(again.ttl_seconds > 0 && again.ttl_seconds <= preview.ttl_seconds, "{}", again.ttl_seconds);
 
         // Another session of the same person, or nonsense, finds nothing.

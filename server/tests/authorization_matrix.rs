@@ -511,7 +511,6 @@ fn global_routes() -> Vec<GlobalRoute> {
             200,
             OPERATORS,
         ),
-
         route(
             "POST",
             "/api/fn/control-plane/watch",

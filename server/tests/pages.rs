@@ -353,8 +353,13 @@ async fn the_room_forms_work_as_plain_posts(db: Db) {
     }
 
     let agent = |name: &str| {
-        vec![("room_id", room_id.clone()), ("name", name.to_owned()), ("model", "demo".to_owned()),
-             ("system_prompt", format!("You are {name}.")), ("temperature", "0.7".to_owned())]
+        vec![
+            ("room_id", room_id.clone()),
+            ("name", name.to_owned()),
+            ("model", "demo".to_owned()),
+            ("system_prompt", format!("You are {name}.")),
+            ("temperature", "0.7".to_owned()),
+        ]
     };
     for name in ["Nell", "Otto"] {
         let (status, headers, _) = post("/api/fn/forms/agents/create", agent(name)).await;
@@ -394,7 +399,8 @@ async fn the_room_forms_work_as_plain_posts(db: Db) {
     assert!(status.is_redirection(), "{status}");
 
     let (_, agents) = app.get_json(&format!("/api/rooms/{room_id}/agents")).await;
-    let nell = agents.as_array().unwrap().iter().find(|a| a["name"] == "Nell").unwrap()["id"].as_str().unwrap().to_owned();
+    let nell =
+        agents.as_array().unwrap().iter().find(|a| a["name"] == "Nell").unwrap()["id"].as_str().unwrap().to_owned();
     let deactivate = vec![("room_id", room_id.clone()), ("agent_id", nell.clone()), ("is_active", "false".into())];
     let (status, _, _) = post("/api/fn/forms/agents/update", deactivate).await;
     assert!(status.is_redirection(), "{status}");
@@ -410,7 +416,10 @@ async fn the_room_forms_work_as_plain_posts(db: Db) {
     assert!(status.is_redirection(), "{status}");
     // The edit form of an agent opens on what the agent is now.
     let (_, _, html) = app.browse(&room_page, &as_admin).await;
-    assert!(html.contains(">You are Nell, a historian.</textarea>") || html.contains("You are Nell, a historian.\n"), "{html}");
+    assert!(
+        html.contains(">You are Nell, a historian.</textarea>") || html.contains("You are Nell, a historian.\n"),
+        "{html}"
+    );
 
     // Each post took effect once.
     let (_, agents) = app.get_json(&format!("/api/rooms/{room_id}/agents")).await;
@@ -421,8 +430,13 @@ async fn the_room_forms_work_as_plain_posts(db: Db) {
     assert_eq!(nell["system_prompt"], "You are Nell, a historian.");
     assert_eq!(nell["temperature"], 1.3);
     let (_, page) = app.get_json(&format!("/api/rooms/{room_id}/messages")).await;
-    let human: Vec<_> =
-        page["messages"].as_array().unwrap().iter().filter(|m| m["sender_type"] == "human").map(|m| m["content"].clone()).collect();
+    let human: Vec<_> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["sender_type"] == "human")
+        .map(|m| m["content"].clone())
+        .collect();
     assert_eq!(human, vec![json!("Hello, form")]);
     let (_, runs) = app.get_json(&format!("/api/rooms/{room_id}/runs")).await;
     assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
@@ -438,7 +452,8 @@ async fn the_control_panel_previews_and_confirms_with_plain_posts(db: Db) {
     let (status, _, html) = app.browse("/control-plane", &as_admin).await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains(r#"action="/api/fn/forms/control-plane/preview""#), "{html}");
-    let at = html.find(r#"name="session_id" value=""#).expect("a session for the form") + r#"name="session_id" value=""#.len();
+    let at = html.find(r#"name="session_id" value=""#).expect("a session for the form")
+        + r#"name="session_id" value=""#.len();
     let session = html[at..at + 36].to_owned();
     assert!(uuid::Uuid::parse_str(&session).is_ok_and(|id| id.get_version_num() == 4), "{session}");
 
@@ -448,7 +463,13 @@ async fn the_control_panel_previews_and_confirms_with_plain_posts(db: Db) {
     let page = location(&headers).to_owned();
     assert!(page.starts_with(&format!("/control-plane?session_id={session}&preview_id=")), "{page}");
     let preview_id = page.rsplit('=').next().unwrap().to_owned();
-    assert!(!app.gateway_root.path().join("interface/pending_approval").read_dir().map(|d| d.count() > 0).unwrap_or(false));
+    assert!(!app
+        .gateway_root
+        .path()
+        .join("interface/pending_approval")
+        .read_dir()
+        .map(|d| d.count() > 0)
+        .unwrap_or(false));
 
     // The page it leads to shows the preview, to its session's person only.
     let (status, _, html) = app.browse(&page, &as_admin).await;
@@ -461,7 +482,8 @@ async fn the_control_panel_previews_and_confirms_with_plain_posts(db: Db) {
     assert!(!html.contains("backup_db"), "{html}");
 
     // A broken override is refused next to the confirm, and the preview is still there.
-    let form = [("session_id", session.as_str()), ("preview_id", preview_id.as_str()), ("structured_override", "{oops")];
+    let form =
+        [("session_id", session.as_str()), ("preview_id", preview_id.as_str()), ("structured_override", "{oops")];
     let (status, headers, _) = app.post_form("/api/fn/forms/control-plane/confirm", &form, &as_admin).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(location(&headers), page);
@@ -471,7 +493,8 @@ async fn the_control_panel_previews_and_confirms_with_plain_posts(db: Db) {
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(location(&headers), format!("/control-plane?session_id={session}"));
     let notice = set_cookie(&headers, "ais_notice").expect("the written task travels with the browser");
-    let (_, _, html) = app.browse(location(&headers), &[("authorization", admin.as_str()), ("cookie", notice.as_str())]).await;
+    let (_, _, html) =
+        app.browse(location(&headers), &[("authorization", admin.as_str()), ("cookie", notice.as_str())]).await;
     assert!(html.contains("Task written") && html.contains("interface/pending_approval/task_"), "{html}");
     let written = app.gateway_root.path().join("interface/pending_approval").read_dir().unwrap().count();
     assert_eq!(written, 1);

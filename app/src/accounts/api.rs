@@ -41,63 +41,53 @@ pub async fn load_signup_state() -> Result<SignupState, AppError> {
     Ok(services::accounts::signup_state(&services()).await?)
 }
 
-/// Signs in, then goes to `next` (a page of this site) or the rooms.
-#[server(prefix = "/api/fn", endpoint = "auth/sign-in")]
-pub async fn sign_in(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
-    use crate::accounts::next::{after_sign_in, sign_in_url};
-
-    let asked = next;
-    let next = after_sign_in(asked.as_deref()).to_owned();
-    let client = leptos_axum::extract::<gateway::ClientAddr>().await.ok().and_then(|address| address.0);
-    let login = domain::accounts::Login { email: email.clone(), password };
-    let mut auth = auth_session().await?;
-    match crate::accounts::session::sign_in(&mut auth, login, client).await {
+/// Where a sign-in or sign-up form goes next: on to `asked` (when it is a page of this site) or
+/// the rooms; when refused, back to the form (`form_page`, keeping the way back it had) with the
+/// refusal and the email typed.
+#[cfg(feature = "ssr")]
+fn after_account_form<T>(
+    form: &str,
+    form_page: fn(&str) -> String,
+    asked: Option<String>,
+    email: String,
+    outcome: services::ServiceResult<T>,
+) -> Result<(), AppError> {
+    match outcome {
         Ok(_) => {
-            leptos_axum::redirect(&next);
+            leptos_axum::redirect(crate::accounts::next::after_sign_in(asked.as_deref()));
             Ok(())
         }
         Err(error) => {
             let error = AppError::from(error);
             let notice = Notice {
-                form: form::SIGN_IN.to_owned(),
+                form: form.to_owned(),
                 error: Some(error.message.clone()),
                 email: Some(email),
                 ..Notice::default()
             };
-            // Back to the form as it was opened: with the way back it had, if any.
-            with_notice(&sign_in_url(asked.as_deref().unwrap_or_default()), notice);
+            with_notice(&form_page(asked.as_deref().unwrap_or_default()), notice);
             Err(error)
         }
     }
 }
 
+/// Signs in, then goes to `next` (a page of this site) or the rooms.
+#[server(prefix = "/api/fn", endpoint = "auth/sign-in")]
+pub async fn sign_in(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
+    let client = leptos_axum::extract::<gateway::ClientAddr>().await.ok().and_then(|address| address.0);
+    let login = domain::accounts::Login { email: email.clone(), password };
+    let mut auth = auth_session().await?;
+    let outcome = crate::accounts::session::sign_in(&mut auth, login, client).await;
+    after_account_form(form::SIGN_IN, crate::accounts::next::sign_in_url, next, email, outcome)
+}
+
 /// Creates an account and signs its owner in, then goes to `next` or the rooms.
 #[server(prefix = "/api/fn", endpoint = "auth/sign-up")]
 pub async fn sign_up(name: String, email: String, password: String, next: Option<String>) -> Result<(), AppError> {
-    use crate::accounts::next::{after_sign_in, sign_up_url};
-
-    let asked = next;
-    let next = after_sign_in(asked.as_deref()).to_owned();
     let input = domain::accounts::Signup { email: email.clone(), password, name };
     let mut auth = auth_session().await?;
-    match crate::accounts::session::sign_up(&mut auth, input).await {
-        Ok(_) => {
-            leptos_axum::redirect(&next);
-            Ok(())
-        }
-        Err(error) => {
-            let error = AppError::from(error);
-            let notice = Notice {
-                form: form::SIGN_UP.to_owned(),
-                error: Some(error.message.clone()),
-                email: Some(email),
-                ..Notice::default()
-            };
-            // Back to the form as it was opened: with the way back it had, if any.
-            with_notice(&sign_up_url(asked.as_deref().unwrap_or_default()), notice);
-            Err(error)
-        }
-    }
+    let outcome = crate::accounts::session::sign_up(&mut auth, input).await;
+    after_account_form(form::SIGN_UP, crate::accounts::next::sign_up_url, next, email, outcome)
 }
 
 /// Ends the session and goes to the start page.

@@ -1,6 +1,7 @@
 //! Accounts in the browser: signing up, in and out, being sent to sign in and back, personal API
 //! tokens, and the admins' list of people.
 
+pub mod account_page;
 pub mod api;
 pub mod copy_button;
 pub mod first_account;

@@ -168,7 +168,8 @@ pub mod plain {
         let back = panel_page(&session_id, Some(&preview_id));
         let structured_override = parse_structured_override(structured_override.as_deref().unwrap_or_default())
             .map_err(|message| refused(form::CONFIRM, &back, AppError::new(ErrorCode::ValidationFailed, message)))?;
-        let request = domain::control_plane::ConfirmRequest { preview_id, session_id: session_id.clone(), structured_override };
+        let request =
+            domain::control_plane::ConfirmRequest { preview_id, session_id: session_id.clone(), structured_override };
         let (gateway, operator) = gateway().await?;
         match gateway.confirm(request, operator, client().await).await {
             Ok(task) => {

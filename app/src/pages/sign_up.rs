@@ -1,45 +1,17 @@
 use domain::accounts::SignupState;
 use leptos::prelude::*;
-use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
 
-use crate::accounts::api::{form, load_signup_state};
-use crate::accounts::first_account::FirstAccount;
-use crate::accounts::next::{after_sign_in, local_path, sign_in_url};
-use crate::accounts::refusal::{go_to, Refusal};
+use crate::accounts::account_page::AccountPage;
+use crate::accounts::api::form;
+use crate::accounts::next::sign_in_url;
 use crate::accounts::sign_up_form::SignUpForm;
-use crate::caller::viewer;
 use crate::forms::notice_for;
 
 /// Creating an account, as far as the server's `SIGNUP` allows, then on to `?next=`.
 #[component]
 pub fn SignUpPage() -> impl IntoView {
-    // The way back as the page was asked for it (the form carries it on, and a refusal returns
-    // here with it); where a signed-in visitor goes is the checked version of it.
-    let next = use_query_map()
-        .with_untracked(|query| query.get("next").filter(|next| local_path(next).is_some()).unwrap_or_default());
-    if viewer().is_some() {
-        go_to(after_sign_in(Some(&next)));
-    }
-    let signup = Resource::new(|| (), |_| load_signup_state());
-
-    view! {
-        <Title text="Create account" />
-        <div class="account-page">
-            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || {
-                    let next = next.clone();
-                    Suspend::new(async move {
-                        match signup.await {
-                            Ok(SignupState::FirstAccount) => view! { <FirstAccount next /> }.into_any(),
-                            Ok(state) => view! { <SignUpCard next state /> }.into_any(),
-                            Err(error) => view! { <Refusal error /> }.into_any(),
-                        }
-                    })
-                }}
-            </Suspense>
-        </div>
-    }
+    let card = |next, state| view! { <SignUpCard next state /> }.into_any();
+    view! { <AccountPage title="Create account" card /> }
 }
 
 #[component]

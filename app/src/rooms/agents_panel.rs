@@ -22,7 +22,8 @@ const MODEL_SUGGESTIONS: &[&str] =
 #[component]
 pub fn AgentsPanel(state: RoomState, notice: Option<Notice>) -> impl IntoView {
     let refusal = StoredValue::new(notice.filter(|n| n.form.starts_with("agent-") || n.form == form::NEW_AGENT));
-    let refusal_for = move |form: &str| refusal.with_value(|n| n.as_ref().filter(|n| n.form == form).and_then(|n| n.error.clone()));
+    let refusal_for =
+        move |form: &str| refusal.with_value(|n| n.as_ref().filter(|n| n.form == form).and_then(|n| n.error.clone()));
     let active_count = move || state.agents.with(|agents| agents.iter().filter(|a| a.is_active).count());
 
     view! {
@@ -253,7 +254,8 @@ fn AgentForm(
     on_submit: Callback<AgentFields>,
 ) -> impl IntoView {
     let id = move |field: &str| format!("{id_prefix}-{field}");
-    let typed = |field: &str, initial: &String| RwSignal::new(typed_value(&id(field)).unwrap_or_else(|| initial.clone()));
+    let typed =
+        |field: &str, initial: &String| RwSignal::new(typed_value(&id(field)).unwrap_or_else(|| initial.clone()));
     let name = typed("name", &initial.name);
     let prompt = typed("prompt", &initial.system_prompt);
     let model = typed("model", &initial.model);

@@ -267,7 +267,9 @@ pub mod plain {
                 temperature: temperature.as_deref().map(self::temperature).transpose()?,
                 is_active,
             };
-            Ok::<_, AppError>(services::rooms::update_agent(&services(), &actor().await, room_id, agent_id, input).await?)
+            Ok::<_, AppError>(
+                services::rooms::update_agent(&services(), &actor().await, room_id, agent_id, input).await?,
+            )
         };
         answer(room_id, &form::agent(agent_id), outcome.await)
     }
