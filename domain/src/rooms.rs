@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::runs::RunLimits;
 use crate::string_enum::string_enum;
 
 string_enum! {
@@ -56,6 +57,8 @@ pub struct Room {
     pub name: String,
     pub mode: RoomMode,
     pub visibility: RoomVisibility,
+    /// The limits a person's message starts a run with when `mode` is `auto`.
+    pub run_limits: RunLimits,
     pub owner_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
@@ -166,6 +169,8 @@ pub struct CreateRoom {
     pub mode: RoomMode,
     #[serde(default = "default_visibility")]
     pub visibility: RoomVisibility,
+    #[serde(default)]
+    pub run_limits: RunLimits,
 }
 
 fn default_mode() -> RoomMode {
@@ -185,6 +190,9 @@ pub struct UpdateRoom {
     pub mode: Option<RoomMode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visibility: Option<RoomVisibility>,
+    /// All three limits at once: `{max_steps, max_seconds, budget_tokens}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_limits: Option<RunLimits>,
 }
 
 /// The room as `POST /api/rooms` answers it: `{id, name, mode}` plus its creation time.
@@ -194,12 +202,20 @@ pub struct RoomSummary {
     pub name: String,
     pub mode: RoomMode,
     pub visibility: RoomVisibility,
+    pub run_limits: RunLimits,
     pub created_at: DateTime<Utc>,
 }
 
 impl From<Room> for RoomSummary {
     fn from(room: Room) -> Self {
-        Self { id: room.id, name: room.name, mode: room.mode, visibility: room.visibility, created_at: room.created_at }
+        Self {
+            id: room.id,
+            name: room.name,
+            mode: room.mode,
+            visibility: room.visibility,
+            run_limits: room.run_limits,
+            created_at: room.created_at,
+        }
     }
 }
 

@@ -61,13 +61,45 @@ pub mod limits {
     pub const MIN_AGENTS: usize = 2;
 }
 
-/// `POST /api/rooms/:id/auto/start`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `POST /api/rooms/:id/auto/start`; also a room's `run_limits`, the limits a person's message
+/// in an `auto` room starts a run with.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct StartRun {
     pub max_steps: i64,
     pub max_seconds: i64,
     #[serde(default)]
     pub budget_tokens: Option<i64>,
+}
+
+/// The limits a run starts with: what `POST /auto/start` takes and what a room keeps for its
+/// `auto` mode.
+pub type RunLimits = StartRun;
+
+impl Default for StartRun {
+    /// What a new room keeps, and what the run form offers first.
+    fn default() -> Self {
+        Self { max_steps: 20, max_seconds: 300, budget_tokens: None }
+    }
+}
+
+impl StartRun {
+    /// Checks each limit against the server's bounds.
+    pub fn validate(&self) -> Result<(), crate::rooms::FieldError> {
+        use crate::rooms::FieldError;
+        if !(1..=limits::MAX_STEPS).contains(&self.max_steps) {
+            return Err(FieldError::new("max_steps", format!("max_steps must be from 1 to {}.", limits::MAX_STEPS)));
+        }
+        if !(1..=limits::MAX_SECONDS).contains(&self.max_seconds) {
+            return Err(FieldError::new(
+                "max_seconds",
+                format!("max_seconds must be from 1 to {}.", limits::MAX_SECONDS),
+            ));
+        }
+        if self.budget_tokens.is_some_and(|b| b < 1) {
+            return Err(FieldError::new("budget_tokens", "budget_tokens must be a positive number of tokens."));
+        }
+        Ok(())
+    }
 }
 
 /// `POST /api/rooms/:id/auto/start` answers `{run_id}`.

@@ -341,7 +341,7 @@ fn room_routes() -> Vec<RoomRoute> {
         route(
             "POST",
             "/api/fn/rooms/update",
-            |f| format!("room_id={}&name=Renamed&mode=manual&visibility=private", f.room),
+            |f| format!("room_id={}&name=Renamed&mode=manual&visibility=private&max_steps=20&max_seconds=300&budget_tokens=", f.room),
             Form,
             200,
             &MANAGE,
@@ -671,7 +671,7 @@ async fn setup(app: &TestApp) -> Setup {
     let secret = services::rooms::create_room(
         services,
         &keeper,
-        CreateRoom { name: "Secret Canary Room".into(), mode: RoomMode::Manual, visibility: RoomVisibility::Private },
+        CreateRoom { name: "Secret Canary Room".into(), mode: RoomMode::Manual, visibility: RoomVisibility::Private, run_limits: Default::default() },
     )
     .await
     .unwrap();
@@ -726,7 +726,7 @@ async fn fixture(app: &TestApp, setup: &Setup, visibility: RoomVisibility, prepa
     let room = services::rooms::create_room(
         services,
         owner,
-        CreateRoom { name: "Matrix Room".into(), mode: RoomMode::Manual, visibility },
+        CreateRoom { name: "Matrix Room".into(), mode: RoomMode::Manual, visibility, run_limits: Default::default() },
     )
     .await
     .unwrap();

@@ -22,6 +22,7 @@ on_both_databases!(
     three_agents_rotate_with_cooldown,
     runs_in_several_rooms_proceed_at_once,
     run_status_events_report_every_step,
+    the_room_mode_decides_what_a_message_starts,
 );
 
 struct Room {
@@ -36,7 +37,7 @@ async fn app_with(db: Db, fake: &FakeLlm, extra: &[(&str, &str)]) -> TestApp {
 }
 
 async fn room_with_agents(app: &TestApp, names: &[&str]) -> Room {
-    let (_, room) = app.send_json("POST", "/api/rooms", r#"{"name": "Auto", "mode": "auto"}"#).await;
+    let (_, room) = app.send_json("POST", "/api/rooms", r#"{"name": "Auto", "mode": "manual"}"#).await;
     let id = room["id"].as_str().unwrap().to_owned();
     for name in names {
         let body = json!({"name": name, "model": "gpt-4o-mini", "system_prompt": format!("You are {name}."), "temperature": 0.5});
@@ -350,4 +351,77 @@ async fn run_status_events_report_every_step(db: Db) {
     assert_eq!((last["status"].as_str(), last["stop_reason"].as_str()), (Some("completed"), Some("max_steps")));
     assert_eq!(last["budget_tokens"], 10000);
     assert!(last["tokens_used"].as_i64().unwrap() > 0);
+}
+
+async fn the_room_mode_decides_what_a_message_starts(db: Db) {
+    let fake = FakeLlm::start(Reply::words("Noted, and one more thought.")).await;
+    let app = app_with(db, &fake, &[]).await;
+    let room = room_with_agents(&app, &["Ada", "Bob"]).await;
+    let room_url = format!("/api/rooms/{}", room.id);
+    let runs_url = format!("/api/rooms/{}/runs", room.id);
+    let post = |content: &'static str| {
+        let url = format!("/api/rooms/{}/messages", room.id);
+        let app = &app;
+        async move {
+            let (status, body) = app.send_json("POST", &url, &json!({ "content": content }).to_string()).await;
+            assert_eq!(status, 201, "{body}");
+        }
+    };
+    let (_, fetched) = app.get_json(&room_url).await;
+    assert_eq!(fetched["run_limits"], json!({"max_steps": 20, "max_seconds": 300, "budget_tokens": null}));
+
+    // Manual: one agent answers the person, and no run starts.
+    post("Hello there").await;
+    eventually(Duration::from_secs(10), "the one reply", || async {
+        agent_messages(&app, &room).await.iter().any(|m| m["status"] == "complete")
+    })
+    .await;
+    assert_eq!(agent_messages(&app, &room).await.len(), 1);
+    assert_eq!(app.get_json(&runs_url).await.1, json!([]), "a manual room starts no run");
+
+    // Bad limits are refused whole, and nothing changes.
+    for bad in [
+        json!({"run_limits": {"max_steps": 0, "max_seconds": 60}}),
+        json!({"run_limits": {"max_steps": 3, "max_seconds": 3601}}),
+        json!({"mode": "auto", "run_limits": {"max_steps": 3, "max_seconds": 60, "budget_tokens": -1}}),
+    ] {
+        let (status, body) = app.send_json("PATCH", &room_url, &bad.to_string()).await;
+        assert_error(status, &body, 422, "VALIDATION_FAILED");
+    }
+    let (status, body) = app.send_json("PATCH", &room_url, r#"{"mode": "sometimes"}"#).await;
+    assert!(status == 400 || status == 422, "{status} {body}");
+    let (_, unchanged) = app.get_json(&room_url).await;
+    assert_eq!((unchanged["mode"].as_str(), unchanged["run_limits"]["max_steps"].as_i64()), (Some("manual"), Some(20)));
+
+    // Auto: a person's message starts a run with the room's limits.
+    let patch = json!({"mode": "auto", "run_limits": {"max_steps": 3, "max_seconds": 60, "budget_tokens": 5000}});
+    let (status, changed) = app.send_json("PATCH", &room_url, &patch.to_string()).await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["mode"], "auto");
+    assert_eq!(changed["run_limits"], patch["run_limits"]);
+    post("Over to you two").await;
+    let (_, runs) = app.get_json(&runs_url).await;
+    let run = &runs.as_array().expect("runs")[0];
+    assert_eq!((run["max_steps"].as_i64(), run["max_seconds"].as_i64()), (Some(3), Some(60)));
+    assert_eq!(run["budget_tokens"], 5000);
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    let ended = wait_until_ended(&app, &room, &run_id, Duration::from_secs(20)).await;
+    assert_eq!(ended["stop_reason"], "max_steps");
+    let in_run = agent_messages(&app, &room).await.into_iter().filter(|m| m["run_id"] == run_id.as_str()).count();
+    assert_eq!(in_run, 3, "the run spoke its three steps");
+
+    // With one active agent left, an auto room answers with one reply instead of a run.
+    let (_, agents) = app.get_json(&format!("/api/rooms/{}/agents", room.id)).await;
+    let bob = agents.as_array().unwrap().iter().find(|a| a["name"] == "Bob").unwrap()["id"].as_str().unwrap().to_owned();
+    let url = format!("/api/rooms/{}/agents/{bob}", room.id);
+    let (status, _) = app.send_json("PATCH", &url, r#"{"is_active": false}"#).await;
+    assert_eq!(status, 200);
+    let before = agent_messages(&app, &room).await.len();
+    post("Just Ada now").await;
+    eventually(Duration::from_secs(10), "Ada's reply", || async {
+        let replies = agent_messages(&app, &room).await;
+        replies.len() == before + 1 && replies.last().unwrap()["status"] == "complete"
+    })
+    .await;
+    assert_eq!(app.get_json(&runs_url).await.1.as_array().unwrap().len(), 1, "no second run started");
 }

@@ -112,7 +112,7 @@ impl Http {
     }
 
     async fn create_room(&self, name: &str) -> String {
-        let created = self.post("/api/rooms", json!({"name": name, "mode": "auto"})).await;
+        let created = self.post("/api/rooms", json!({"name": name, "mode": "manual"})).await;
         assert_eq!(created.status, 201, "{}", created.body);
         created.body["id"].as_str().unwrap().to_owned()
     }

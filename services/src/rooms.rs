@@ -4,7 +4,7 @@ use domain::accounts::Role;
 use domain::events::RoomEvent;
 use domain::rooms::{
     limits, validate_content, validate_model, validate_name, validate_system_prompt, validate_temperature, Agent,
-    CreateAgent, CreateRoom, Message, MessagePage, MessageStatus, PostMessage, Room, RoomSummary, SenderType,
+    CreateAgent, CreateRoom, Message, MessagePage, MessageStatus, PostMessage, Room, RoomMode, RoomSummary, SenderType,
     UpdateAgent, UpdateRoom,
 };
 use domain::turns::choose_responder;
@@ -27,7 +27,14 @@ pub async fn create_room(services: &Services, actor: &Actor, input: CreateRoom) 
     let person = actor.require_person()?;
     services.write_limits.check(actor)?;
     let name = validate_name("name", "Room name", &input.name)?;
-    let new = NewRoom { name, mode: input.mode, visibility: input.visibility, owner_id: Some(person.id) };
+    input.run_limits.validate()?;
+    let new = NewRoom {
+        name,
+        mode: input.mode,
+        visibility: input.visibility,
+        run_limits: input.run_limits,
+        owner_id: Some(person.id),
+    };
     let room = services.store.create_room(new).await?;
     tracing::info!(room_id = %room.id, owner_id = %person.id, "room created");
     Ok(room.into())
@@ -48,7 +55,7 @@ pub async fn get_room(services: &Services, actor: &Actor, room_id: Uuid) -> Serv
     authorize_room(services, actor, room_id, RoomAction::Read).await
 }
 
-/// Renames the room or changes its mode or visibility (owners).
+/// Renames the room or changes its mode, visibility or run limits (owners).
 pub async fn update_room(services: &Services, actor: &Actor, room_id: Uuid, input: UpdateRoom) -> ServiceResult<Room> {
     services.write_limits.check(actor)?;
     authorize_room(services, actor, room_id, RoomAction::Manage).await?;
@@ -56,6 +63,7 @@ pub async fn update_room(services: &Services, actor: &Actor, room_id: Uuid, inpu
         name: input.name.as_deref().map(|n| validate_name("name", "Room name", n)).transpose()?,
         mode: input.mode,
         visibility: input.visibility,
+        run_limits: input.run_limits.map(|limits| limits.validate().map(|()| limits)).transpose()?,
     };
     let room = services.store.update_room(room_id, patch).await?;
     tracing::info!(%room_id, "room changed");
@@ -185,7 +193,9 @@ pub async fn list_messages(
     Ok(page)
 }
 
-/// Stores a person's message, announces it, and lets an agent answer.
+/// Stores a person's message, announces it, and lets the room answer: in a `manual` room one
+/// agent replies; in an `auto` room the message starts a run with the room's limits, or the
+/// run going on takes it up in its next turn.
 pub async fn post_message(
     services: &Services,
     actor: &Actor,
@@ -193,7 +203,7 @@ pub async fn post_message(
     input: PostMessage,
 ) -> ServiceResult<Message> {
     services.write_limits.check(actor)?;
-    authorize_room(services, actor, room_id, RoomAction::Post).await?;
+    let room = authorize_room(services, actor, room_id, RoomAction::Post).await?;
     let content = validate_content(&input.content)?;
     // During a run, its next turn answers on its starter's budget; otherwise the writer's pays.
     if !services.runs.is_running(room_id) {
@@ -220,11 +230,33 @@ pub async fn post_message(
     let message = with_html(message);
     // Stored before it is announced: a client never sees a message that could still be lost.
     services.events.publish(room_id, &RoomEvent::MessageNew(message.clone()));
-    // During a run, its next turn answers; otherwise an agent replies now.
-    if !services.runs.is_running(room_id) {
+    // During a run, its next turn answers; otherwise the room's mode decides.
+    if !services.runs.is_running(room_id) && !start_auto_run(services, actor, &room).await {
         schedule_reply(services, message.clone(), actor.user_id());
     }
     Ok(message)
+}
+
+/// In an `auto` room, starts a run with the room's limits on behalf of the person who wrote;
+/// false when the room is `manual` or no run could start (a guest wrote, fewer than two agents
+/// are active, the writer's run allowance is used up), and one agent should answer instead.
+async fn start_auto_run(services: &Services, actor: &Actor, room: &Room) -> bool {
+    if room.mode != RoomMode::Auto || actor.person().is_none() {
+        return false;
+    }
+    if authorize_room(services, actor, room.id, RoomAction::Run).await.is_err() {
+        return false;
+    }
+    match crate::runs::start_authorized(services, actor, room.id, room.run_limits).await {
+        Ok(started) => {
+            tracing::info!(room_id = %room.id, run_id = %started.run_id, "a message in an auto room started a run");
+            true
+        }
+        Err(error) => {
+            tracing::info!(room_id = %room.id, %error, "auto room answers with one reply");
+            false
+        }
+    }
 }
 
 /// Answers `trigger` with one agent turn in the background. Replies in a room are taken one at

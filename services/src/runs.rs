@@ -29,18 +29,18 @@ const MAX_CONSECUTIVE_FAILURES: u32 = 2;
 pub async fn start(services: &Services, actor: &Actor, room_id: Uuid, input: StartRun) -> ServiceResult<RunStarted> {
     services.write_limits.check(actor)?;
     authorize_room(services, actor, room_id, RoomAction::Run).await?;
-    if !(1..=limits::MAX_STEPS).contains(&input.max_steps) {
-        return Err(ServiceError::invalid("max_steps", format!("max_steps must be from 1 to {}.", limits::MAX_STEPS)));
-    }
-    if !(1..=limits::MAX_SECONDS).contains(&input.max_seconds) {
-        return Err(ServiceError::invalid(
-            "max_seconds",
-            format!("max_seconds must be from 1 to {}.", limits::MAX_SECONDS),
-        ));
-    }
-    if input.budget_tokens.is_some_and(|b| b < 1) {
-        return Err(ServiceError::invalid("budget_tokens", "budget_tokens must be a positive number of tokens."));
-    }
+    start_authorized(services, actor, room_id, input).await
+}
+
+/// Starts a run for an actor already allowed to run one in the room: checks the limits, the
+/// agents, the starter's budget and run allowance, then records and drives it.
+pub(crate) async fn start_authorized(
+    services: &Services,
+    actor: &Actor,
+    room_id: Uuid,
+    input: StartRun,
+) -> ServiceResult<RunStarted> {
+    input.validate()?;
     let active = services.store.list_agents(room_id).await?.iter().filter(|a| a.is_active).count();
     if active < limits::MIN_AGENTS {
         return Err(ServiceError::invalid(

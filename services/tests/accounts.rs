@@ -115,7 +115,7 @@ async fn each_room_role_may_do_what_it_should(db: Db) {
     let member = person(&services, "Mia").await;
     let viewer = person(&services, "Victor").await;
     let outsider = person(&services, "Oscar").await;
-    let input = CreateRoom { name: "Team".into(), mode: RoomMode::Manual, visibility: RoomVisibility::Private };
+    let input = CreateRoom { name: "Team".into(), mode: RoomMode::Manual, visibility: RoomVisibility::Private, run_limits: Default::default() };
     let room_id = rooms::create_room(&services, &owner, input).await.unwrap().id;
     for (who, role) in [(&member, MemberRole::Member), (&viewer, MemberRole::Viewer)] {
         let email = who.person().unwrap().email.clone();
@@ -222,7 +222,7 @@ async fn the_room_snapshot_says_what_its_reader_may_do(db: Db) {
     let owner = person(&services, "Olivia").await;
     let viewer = person(&services, "Victor").await;
     let outsider = person(&services, "Oscar").await;
-    let input = CreateRoom { name: "Team".into(), mode: RoomMode::Manual, visibility: RoomVisibility::Demo };
+    let input = CreateRoom { name: "Team".into(), mode: RoomMode::Manual, visibility: RoomVisibility::Demo, run_limits: Default::default() };
     let room_id = rooms::create_room(&services, &owner, input).await.unwrap().id;
     let email = viewer.person().unwrap().email.clone();
     members::add_member(&services, &owner, room_id, AddMember { email, role: MemberRole::Viewer }).await.unwrap();

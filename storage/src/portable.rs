@@ -6,7 +6,7 @@
 
 macro_rules! room_columns {
     () => {
-        "id, name, mode, visibility, owner_id, created_at"
+        "id, name, mode, visibility, run_max_steps, run_max_seconds, run_budget_tokens, owner_id, created_at"
     };
 }
 macro_rules! agent_columns {
@@ -59,7 +59,8 @@ macro_rules! impl_portable_store {
             async fn create_room(&self, new: $crate::NewRoom) -> $crate::Result<domain::rooms::Room> {
                 let mut tx = self.pool.begin().await?;
                 let room: domain::rooms::Room = sqlx::query_as::<_, $crate::rows::RoomRow>(concat!(
-                    "INSERT INTO rooms (id, name, mode, visibility, owner_id, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                    "INSERT INTO rooms (id, name, mode, visibility, owner_id, created_at, run_max_steps, run_max_seconds, \
+                     run_budget_tokens) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                      RETURNING ",
                     $crate::portable::room_columns!()
                 ))
@@ -69,6 +70,9 @@ macro_rules! impl_portable_store {
                 .bind(new.visibility.as_str())
                 .bind(new.owner_id)
                 .bind($crate::now())
+                .bind(new.run_limits.max_steps)
+                .bind(new.run_limits.max_seconds)
+                .bind(new.run_limits.budget_tokens)
                 .fetch_one(&mut *tx)
                 .await?
                 .try_into()?;
@@ -88,13 +92,21 @@ macro_rules! impl_portable_store {
             async fn update_room(&self, room_id: uuid::Uuid, patch: $crate::RoomPatch) -> $crate::Result<domain::rooms::Room> {
                 sqlx::query_as::<_, $crate::rows::RoomRow>(concat!(
                     "UPDATE rooms SET name = COALESCE($2, name), mode = COALESCE($3, mode), \
-                     visibility = COALESCE($4, visibility) WHERE id = $1 RETURNING ",
+                     visibility = COALESCE($4, visibility), \
+                     run_max_steps = CASE WHEN $5 THEN $6 ELSE run_max_steps END, \
+                     run_max_seconds = CASE WHEN $5 THEN $7 ELSE run_max_seconds END, \
+                     run_budget_tokens = CASE WHEN $5 THEN $8 ELSE run_budget_tokens END \
+                     WHERE id = $1 RETURNING ",
                     $crate::portable::room_columns!()
                 ))
                 .bind(room_id)
                 .bind(&patch.name)
                 .bind(patch.mode.map(|m| m.as_str()))
                 .bind(patch.visibility.map(|v| v.as_str()))
+                .bind(patch.run_limits.is_some())
+                .bind(patch.run_limits.map(|l| l.max_steps))
+                .bind(patch.run_limits.map(|l| l.max_seconds))
+                .bind(patch.run_limits.and_then(|l| l.budget_tokens))
                 .fetch_optional(&self.pool)
                 .await?
                 .ok_or($crate::StorageError::NotFound("room"))?

@@ -19,6 +19,7 @@ pub struct NewRoom {
     pub name: String,
     pub mode: RoomMode,
     pub visibility: RoomVisibility,
+    pub run_limits: domain::runs::RunLimits,
     /// Becomes the room's first owner (a member with the `owner` role) in the same transaction.
     pub owner_id: Option<Uuid>,
 }
@@ -29,6 +30,7 @@ pub struct RoomPatch {
     pub name: Option<String>,
     pub mode: Option<RoomMode>,
     pub visibility: Option<RoomVisibility>,
+    pub run_limits: Option<domain::runs::RunLimits>,
 }
 
 #[derive(Debug, Clone)]

@@ -93,6 +93,9 @@ pub(crate) struct RoomRow {
     name: String,
     mode: String,
     visibility: String,
+    run_max_steps: i64,
+    run_max_seconds: i64,
+    run_budget_tokens: Option<i64>,
     owner_id: Option<Uuid>,
     created_at: DateTime<Utc>,
 }
@@ -105,6 +108,11 @@ impl TryFrom<RoomRow> for Room {
             name: row.name,
             mode: row.mode.parse()?,
             visibility: row.visibility.parse()?,
+            run_limits: domain::runs::RunLimits {
+                max_steps: row.run_max_steps,
+                max_seconds: row.run_max_seconds,
+                budget_tokens: row.run_budget_tokens,
+            },
             owner_id: row.owner_id,
             created_at: row.created_at,
         })

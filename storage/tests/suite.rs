@@ -3,7 +3,7 @@
 
 use domain::accounts::Role;
 use domain::rooms::{MemberRole, MessageStatus, RoomMode, RoomVisibility, SenderType};
-use domain::runs::{RunStatus, StopReason};
+use domain::runs::{RunLimits, RunStatus, StopReason};
 use storage::{
     AgentLimits, AgentPatch, DynStore, MessageOutcome, NewAgent, NewMessage, NewRoom, NewRun, NewUsageEvent, NewUser,
     PoolLimits, RoomPatch, RoomViewer, StorageError, User,
@@ -54,7 +54,13 @@ on_both_backends!(
 );
 
 fn new_room(name: &str) -> NewRoom {
-    NewRoom { name: name.to_owned(), mode: RoomMode::Manual, visibility: RoomVisibility::Private, owner_id: None }
+    NewRoom {
+        name: name.to_owned(),
+        mode: RoomMode::Manual,
+        visibility: RoomVisibility::Private,
+        run_limits: Default::default(),
+        owner_id: None,
+    }
 }
 
 async fn user(store: &DynStore, name: &str, role: Role) -> User {
@@ -497,7 +503,7 @@ async fn rooms_are_listed_by_who_may_see_them(store: &DynStore, _url: &str) {
 async fn rooms_are_changed_and_deleted_with_their_contents(store: &DynStore, _url: &str) {
     let room = store.create_room(new_room("before")).await.unwrap();
     let changed = store
-        .update_room(room.id, RoomPatch { name: Some("after".into()), mode: Some(RoomMode::Auto), visibility: None })
+        .update_room(room.id, RoomPatch { name: Some("after".into()), mode: Some(RoomMode::Auto), ..RoomPatch::default() })
         .await
         .unwrap();
     assert_eq!(
@@ -509,6 +515,14 @@ async fn rooms_are_changed_and_deleted_with_their_contents(store: &DynStore, _ur
         .await
         .unwrap();
     assert_eq!((public.name.as_str(), public.visibility), ("after", RoomVisibility::Public));
+    assert_eq!(public.run_limits, RunLimits::default(), "a new room keeps the default run limits");
+    let limits = RunLimits { max_steps: 3, max_seconds: 60, budget_tokens: Some(900) };
+    let limited = store.update_room(room.id, RoomPatch { run_limits: Some(limits), ..RoomPatch::default() }).await.unwrap();
+    assert_eq!((limited.run_limits, limited.mode), (limits, RoomMode::Auto));
+    let unbudgeted = RunLimits { budget_tokens: None, ..limits };
+    let changed = store.update_room(room.id, RoomPatch { run_limits: Some(unbudgeted), ..RoomPatch::default() }).await.unwrap();
+    assert_eq!(changed.run_limits.budget_tokens, None, "a budget can be removed");
+    assert_eq!(store.get_room(room.id).await.unwrap().unwrap().run_limits, unbudgeted);
     assert!(matches!(store.update_room(Uuid::now_v7(), RoomPatch::default()).await, Err(StorageError::NotFound(_))));
 
     store.create_agent(agent(room.id, "Ada"), active(12)).await.unwrap();

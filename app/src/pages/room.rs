@@ -14,6 +14,7 @@ use crate::forms::{Notice, PageNotice};
 use crate::rooms::agents_panel::AgentsPanel;
 use crate::rooms::api::{load_room, plain, room_members};
 use crate::rooms::composer::Composer;
+use crate::rooms::labels::mode_choice;
 use crate::rooms::live::follow_room;
 use crate::rooms::members::MembersPanel;
 use crate::rooms::run_controls::RunControls;
@@ -68,6 +69,7 @@ fn RoomView(snapshot: RoomSnapshot, notice: Option<Notice>) -> impl IntoView {
     follow_room(state);
     let name = move || state.room.with(|r| r.name.clone());
     let visibility = move || state.room.with(|r| r.visibility.as_str());
+    let mode = move || state.room.with(|r| r.mode);
     let role = move || state.access.with(|a| a.role.map(|role| format!("you: {role}")));
     let connection = move || state.connection.get();
 
@@ -79,6 +81,14 @@ fn RoomView(snapshot: RoomSnapshot, notice: Option<Notice>) -> impl IntoView {
                     <h1>{name}</h1>
                     <p class="room-facts">
                         <span class=move || format!("badge visibility visibility--{}", visibility())>{visibility}</span>
+                        " "
+                        <span
+                            class=move || format!("badge mode mode--{}", mode().as_str())
+                            title=move || mode_choice(mode())
+                            aria-label=move || format!("Mode: {}", mode_choice(mode()))
+                        >
+                            {move || mode().as_str()}
+                        </span>
                         {move || role().map(|role| view! { " " <span class="badge">{role}</span> })}
                     </p>
                 </div>

@@ -44,7 +44,7 @@ pub async fn list_rooms() -> Result<Vec<RoomSummary>, AppError> {
 #[server(prefix = "/api/fn", endpoint = "rooms/create")]
 pub async fn create_room(name: String, visibility: Option<RoomVisibility>) -> Result<RoomSummary, AppError> {
     let visibility = visibility.unwrap_or(RoomVisibility::Private);
-    let input = domain::rooms::CreateRoom { name, mode: RoomMode::Manual, visibility };
+    let input = domain::rooms::CreateRoom { name, mode: RoomMode::Manual, visibility, run_limits: Default::default() };
     match services::rooms::create_room(&services(), &actor().await, input).await {
         Ok(room) => {
             done(&room_page(room.id));
@@ -54,16 +54,34 @@ pub async fn create_room(name: String, visibility: Option<RoomVisibility>) -> Re
     }
 }
 
-/// Renames the room, or changes its mode or visibility.
+/// Renames the room, or changes its mode, visibility or the limits of the runs its `auto` mode
+/// starts. Limits come as the form's text; an empty token budget means none.
 #[server(prefix = "/api/fn", endpoint = "rooms/update")]
 pub async fn update_room(
     room_id: Uuid,
     name: String,
     mode: RoomMode,
     visibility: RoomVisibility,
+    max_steps: String,
+    max_seconds: String,
+    budget_tokens: Option<String>,
 ) -> Result<Room, AppError> {
-    let input = domain::rooms::UpdateRoom { name: Some(name), mode: Some(mode), visibility: Some(visibility) };
-    match services::rooms::update_room(&services(), &actor().await, room_id, input).await {
+    let outcome = async {
+        let budget_tokens = budget_tokens.filter(|text| !text.trim().is_empty());
+        let run_limits = domain::runs::RunLimits {
+            max_steps: plain::whole_number(&max_steps, "Max steps")?,
+            max_seconds: plain::whole_number(&max_seconds, "Max seconds")?,
+            budget_tokens: budget_tokens.map(|text| plain::whole_number(&text, "Token budget")).transpose()?,
+        };
+        let input = domain::rooms::UpdateRoom {
+            name: Some(name),
+            mode: Some(mode),
+            visibility: Some(visibility),
+            run_limits: Some(run_limits),
+        };
+        Ok::<_, AppError>(services::rooms::update_room(&services(), &actor().await, room_id, input).await?)
+    };
+    match outcome.await {
         Ok(room) => {
             done(&room_page(room_id));
             Ok(room)
@@ -195,7 +213,7 @@ pub mod plain {
 
     /// A whole number typed into a form field, or a refusal that names the field.
     #[cfg(feature = "ssr")]
-    fn whole_number(text: &str, field: &str) -> Result<i64, AppError> {
+    pub(super) fn whole_number(text: &str, field: &str) -> Result<i64, AppError> {
         text.trim()
             .parse()
             .map_err(|_| AppError::new(ErrorCode::ValidationFailed, format!("{field} must be a whole number.")))

@@ -1,6 +1,7 @@
 //! Auto mode in the room header: limits, Start and Stop, and live meters of the running run.
 //! Start and Stop are plain form posts until the island hydrates, then act in place.
 
+use domain::rooms::RoomMode;
 use domain::runs::RunStatusEvent;
 use domain::runs::{limits, RunStatus, StartRun, StopReason};
 use leptos::prelude::*;
@@ -29,10 +30,14 @@ fn reason_label(reason: StopReason) -> &'static str {
 #[component]
 pub fn RunControls(state: RoomState, refusal: Option<String>) -> impl IntoView {
     let typed = |id: &str, default: &str| RwSignal::new(typed_value(id).unwrap_or_else(|| default.to_owned()));
-    // The defaults are also the fields' `value`s below, which the server renders.
-    let max_steps = typed("run-max-steps", "20");
-    let max_seconds = typed("run-max-seconds", "300");
-    let budget = typed("run-budget", "");
+    // The room's own run limits come first; they are also the fields' `value`s below, which the
+    // server renders.
+    let defaults = state.room.with_untracked(|room| room.run_limits);
+    let (steps_text, seconds_text) = (defaults.max_steps.to_string(), defaults.max_seconds.to_string());
+    let budget_text = defaults.budget_tokens.map(|b| b.to_string()).unwrap_or_default();
+    let max_steps = typed("run-max-steps", &steps_text);
+    let max_seconds = typed("run-max-seconds", &seconds_text);
+    let budget = typed("run-budget", &budget_text);
     let busy = RwSignal::new(false);
     let error = RwSignal::new(refusal);
     let running = move || state.run.with(|r| r.as_ref().is_some_and(|r| r.status == RunStatus::Running));
@@ -119,17 +124,17 @@ pub fn RunControls(state: RoomState, refusal: Option<String>) -> impl IntoView {
                 <input type="hidden" name="room_id" value=state.room_id.to_string() />
                 <div class="field">
                     <label for="run-max-steps">"Max steps"</label>
-                    <input id="run-max-steps" name="max_steps" type="number" min="1" required value="20" max=limits::MAX_STEPS prop:value=move || max_steps.get()
+                    <input id="run-max-steps" name="max_steps" type="number" min="1" required value=steps_text.clone() max=limits::MAX_STEPS prop:value=move || max_steps.get()
                         on:input:target=move |ev| max_steps.set(ev.target().value()) />
                 </div>
                 <div class="field">
                     <label for="run-max-seconds">"Max seconds"</label>
-                    <input id="run-max-seconds" name="max_seconds" type="number" min="1" required value="300" max=limits::MAX_SECONDS prop:value=move || max_seconds.get()
+                    <input id="run-max-seconds" name="max_seconds" type="number" min="1" required value=seconds_text.clone() max=limits::MAX_SECONDS prop:value=move || max_seconds.get()
                         on:input:target=move |ev| max_seconds.set(ev.target().value()) />
                 </div>
                 <div class="field">
                     <label for="run-budget">"Token budget"</label>
-                    <input id="run-budget" name="budget_tokens" type="number" min="1" placeholder="no limit" prop:value=move || budget.get()
+                    <input id="run-budget" name="budget_tokens" type="number" min="1" placeholder="no limit" value=budget_text.clone() prop:value=move || budget.get()
                         on:input:target=move |ev| budget.set(ev.target().value()) />
                 </div>
                 <div class="run-buttons">
@@ -142,6 +147,9 @@ pub fn RunControls(state: RoomState, refusal: Option<String>) -> impl IntoView {
                     </button>
                 </div>
             </form>
+            {move || (state.room.with(|room| room.mode) == RoomMode::Auto).then(|| view! {
+                <p class="hint auto-hint">"This room is in auto mode: a message you send starts a run with the room's limits, or joins the run going on."</p>
+            })}
             </Show>
             {meters}
             {move || error.get().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}

@@ -1,7 +1,8 @@
-//! A room's settings, for its owners: name, mode and visibility, and deleting the room, which
+//! A room's settings, for its owners: name, mode, the limits of auto-mode runs, visibility, and deleting the room, which
 //! asks first. Plain forms: the page comes back after each change.
 
 use domain::rooms::{limits, Room, RoomMode, RoomVisibility};
+use domain::runs;
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
@@ -12,6 +13,7 @@ use crate::forms::error_for;
 #[component]
 pub fn RoomSettings(room: Room) -> impl IntoView {
     let room_id = room.id.to_string();
+    let limits_now = room.run_limits;
     view! {
         <section class="card room-settings" id="settings" aria-labelledby="settings-title">
             <h2 id="settings-title">"Room settings"</h2>
@@ -30,6 +32,19 @@ pub fn RoomSettings(room: Room) -> impl IntoView {
                             .collect_view()}
                     </select>
                 </div>
+                <fieldset class="field run-limits">
+                    <legend>"Runs in auto mode"</legend>
+                    <p class="hint">"In auto mode, a member's message starts a run with these limits; the Start button offers them too."</p>
+                    <label for="settings-max-steps">"Max steps"</label>
+                    <input id="settings-max-steps" name="max_steps" type="number" min="1" max=runs::limits::MAX_STEPS required
+                        value=limits_now.max_steps.to_string() />
+                    <label for="settings-max-seconds">"Max seconds"</label>
+                    <input id="settings-max-seconds" name="max_seconds" type="number" min="1" max=runs::limits::MAX_SECONDS required
+                        value=limits_now.max_seconds.to_string() />
+                    <label for="settings-budget">"Token budget"</label>
+                    <input id="settings-budget" name="budget_tokens" type="number" min="1" placeholder="no limit"
+                        value=limits_now.budget_tokens.map(|b| b.to_string()).unwrap_or_default() />
+                </fieldset>
                 <div class="field">
                     <label for="settings-visibility">"Visibility"</label>
                     <select id="settings-visibility" name="visibility">
