@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use domain::control_plane::{
-    Channel, ConfirmRequest, ConfirmResponse, PreviewRequest, PreviewResponse, StructuredOverride, WatchResponse,
+    Channel, ConfirmRequest, ConfirmResponse, PreviewRequest, PreviewResponse, SessionEnded, StructuredOverride,
+    WatchResponse,
 };
 use domain::{ErrorBody, ErrorCode};
 use reqwest::StatusCode;
@@ -104,6 +105,12 @@ impl Client {
     pub async fn watch(&self, task_id: &str) -> Result<WatchResponse, ClientError> {
         let url = format!("{}/api/v1/chat/watch/{}", self.server, urlencode(task_id));
         self.call(self.http.get(url).query(&[("session_id", self.session_id.as_str())])).await
+    }
+
+    /// Ends this client's session on the server, with its unconfirmed previews.
+    pub async fn end_session(&self) -> Result<SessionEnded, ClientError> {
+        let url = format!("{}/api/v1/chat/session/{}", self.server, urlencode(&self.session_id));
+        self.call(self.http.delete(url)).await
     }
 
     async fn call<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, ClientError> {

@@ -1,6 +1,6 @@
 //! How previews, confirms and states are shown at a terminal.
 
-use domain::control_plane::{ConfirmResponse, Operation, PreviewResponse, WatchResponse};
+use domain::control_plane::{ConfirmResponse, Operation, PreviewResponse, SessionEnded, WatchResponse};
 
 /// Text from the server made safe for a terminal: control characters (escape sequences, carriage
 /// returns and line breaks that could forge or rewrite lines) and invisible direction overrides
@@ -46,6 +46,15 @@ pub fn preview(preview: &PreviewResponse) -> String {
         out.push_str("  note      not recognised: it can only be confirmed with a structured override\n");
     }
     out
+}
+
+pub fn session_ended(ended: &SessionEnded) -> String {
+    let dropped = match ended.dropped_previews {
+        0 => String::new(),
+        1 => "; 1 unconfirmed preview dropped".to_owned(),
+        n => format!("; {n} unconfirmed previews dropped"),
+    };
+    format!("session {} ended{dropped}", clean(&ended.session_id))
 }
 
 pub fn confirmed(response: &ConfirmResponse) -> String {

@@ -110,18 +110,30 @@ async fn next_line(lines: &mut mpsc::UnboundedReceiver<String>) -> Option<String
 pub async fn run(client: &Client, interval: Duration) -> ExitCode {
     println!("chatctl: connected to {} as session {} on {}", client.server(), client.session_id, client.channel);
     println!("Type a command (e.g. `liam check status`), or `quit`.");
+    converse(client, interval).await;
+    // However the person leaves (`quit`, end of input, Ctrl-C), the session ends with them.
+    match client.end_session().await {
+        Ok(ended) if ended.ended => println!("{}", display::session_ended(&ended)),
+        Ok(_) => {}
+        Err(error) => println!("{error}"),
+    }
+    ExitCode::SUCCESS
+}
+
+/// The prompt loop, until the person leaves.
+async fn converse(client: &Client, interval: Duration) {
     let mut lines = stdin_lines();
     loop {
         prompt("chatctl> ");
         let Some(line) = next_line(&mut lines).await else {
-            return ExitCode::SUCCESS;
+            return;
         };
         let input = line.trim();
         if input.is_empty() {
             continue;
         }
         if matches!(input, "quit" | "exit") {
-            return ExitCode::SUCCESS;
+            return;
         }
         let preview = match client.preview(&line).await {
             Ok(preview) => preview,
@@ -141,7 +153,7 @@ pub async fn run(client: &Client, interval: Duration) -> ExitCode {
         }
         prompt("Confirm? [y/N] ");
         let Some(answer) = next_line(&mut lines).await else {
-            return ExitCode::SUCCESS;
+            return;
         };
         if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
             println!("not confirmed; nothing was written");

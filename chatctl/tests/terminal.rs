@@ -66,6 +66,14 @@ impl Server {
         self.dir.path()
     }
 
+    /// The `event` of each line of the gateway's log, in order.
+    fn logged_events(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.root().join("observability/telemetry/gateway.jsonl")).unwrap();
+        log.lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["event"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// Appends an execution-plane event.
     fn report(&self, line: serde_json::Value) {
         let path = self.root().join("observability/telemetry/executor.jsonl");
@@ -177,8 +185,10 @@ fn the_interactive_loop_previews_confirms_and_watches_until_done() {
     chatctl.exp_string(&format!("{task_id} is done")).unwrap();
     chatctl.exp_string("chatctl> ").unwrap();
     chatctl.send_line("quit").unwrap();
+    chatctl.exp_string(" ended").unwrap();
     chatctl.exp_eof().unwrap();
     assert_eq!(exit_code(&mut chatctl), 0);
+    assert_eq!(server.logged_events().last().map(String::as_str), Some("session_end"));
 }
 
 #[test]
@@ -209,7 +219,9 @@ fn declining_writes_nothing_and_errors_read_as_code_and_message() {
     chatctl.send_line("show inbox").unwrap();
     chatctl.exp_string("TOO_MANY_PREVIEWS: ").unwrap();
     chatctl.exp_string("chatctl> ").unwrap();
+    // Leaving ends the session with the previews nobody confirmed.
     chatctl.send_control('d').unwrap();
+    chatctl.exp_string(" ended; 5 unconfirmed previews dropped").unwrap();
     chatctl.exp_eof().unwrap();
     assert_eq!(exit_code(&mut chatctl), 0);
     server.assert_nothing_written_since(&before);

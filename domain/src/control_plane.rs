@@ -187,6 +187,16 @@ pub struct SessionTask {
     pub result_summary: Option<String>,
 }
 
+/// `DELETE /api/v1/chat/session/{session_id}`: the session is gone, with its unconfirmed
+/// previews (a late confirm of one is told `PREVIEW_EXPIRED`). Ending a session that is not live
+/// (never used, expired, already ended) is not an error: `ended` is then false.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionEnded {
+    pub session_id: String,
+    pub ended: bool,
+    pub dropped_previews: usize,
+}
+
 /// The tasks a session confirmed, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionTasksResponse {

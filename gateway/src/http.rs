@@ -19,7 +19,7 @@ use axum::extract::connect_info::MockConnectInfo;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, FromRequestParts, Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use domain::control_plane::{ConfirmRequest, PreviewRequest, SessionQuery};
 use error_response::ErrorReply;
@@ -36,6 +36,7 @@ pub const PREVIEW_PATH: &str = "/api/v1/chat/preview";
 pub const CONFIRM_PATH: &str = "/api/v1/chat/confirm";
 pub const WATCH_PATH: &str = "/api/v1/chat/watch/{task_id}";
 pub const TASKS_PATH: &str = "/api/v1/chat/tasks";
+pub const SESSION_PATH: &str = "/api/v1/chat/session/{session_id}";
 
 /// The largest request body the routes read, the same as the server's limit; larger ones are
 /// refused with `PAYLOAD_TOO_LARGE` wherever the router is served.
@@ -52,6 +53,7 @@ where
         .route(CONFIRM_PATH, post(confirm::<S>))
         .route(WATCH_PATH, get(watch::<S>))
         .route(TASKS_PATH, get(session_tasks::<S>))
+        .route(SESSION_PATH, delete(end_session::<S>))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
@@ -146,6 +148,18 @@ where
         }
     };
     respond(result)
+}
+
+async fn end_session<S>(
+    State(gateway): State<Arc<Gateway>>,
+    operator: Operator,
+    ClientAddr(client): ClientAddr,
+    Path(session_id): Path<String>,
+) -> Response
+where
+    Arc<Gateway>: FromRef<S>,
+{
+    respond(gateway.end_session(&session_id, operator, client).await)
 }
 
 fn respond<T: Serialize>(result: GatewayResult<T>) -> Response {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use domain::control_plane::{
     ConfirmRequest, ConfirmResponse, ConfirmStatus, Lane, NormalizedTask, PreviewRequest, PreviewResponse, SessionTask,
-    SessionTasksResponse, StructuredOverride, TaskState, WatchResponse, TASK_AUTHOR,
+    SessionEnded, SessionTasksResponse, StructuredOverride, TaskState, WatchResponse, TASK_AUTHOR,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -197,6 +197,22 @@ impl Gateway {
         let session_id = session_id.to_owned();
         self.operate(TelemetryEvent::Watch, operator, client, Durability::Flushed, move |shared, record| {
             Ok((shared.session_tasks(&session_id, operator, client, record)?, ()))
+        })
+        .await
+    }
+
+    /// Ends a live session of `operator`'s with its unconfirmed previews (spec 001 §4, "destroyed:
+    /// explicit cleanup"). Tasks it confirmed stay watchable by their task id.
+    #[instrument(skip_all, err(level = "info"))]
+    pub async fn end_session(
+        &self,
+        session_id: &str,
+        operator: Operator,
+        client: Option<IpAddr>,
+    ) -> GatewayResult<SessionEnded> {
+        let session_id = session_id.to_owned();
+        self.operate(TelemetryEvent::SessionEnd, operator, client, Durability::Flushed, move |shared, record| {
+            Ok((shared.end_session(&session_id, operator, client, record)?, ()))
         })
         .await
     }
@@ -763,6 +779,24 @@ impl Shared {
         let tasks =
             self.sessions.session_tasks(session_id).into_iter().map(|task| self.describe(task).into()).collect();
         Ok(SessionTasksResponse { session_id: session_id.to_string(), tasks })
+    }
+
+    fn end_session(
+        &self,
+        session_id: &str,
+        operator: Operator,
+        client: Option<IpAddr>,
+        record: &mut TelemetryRecord,
+    ) -> GatewayResult<SessionEnded> {
+        record.session_id = Some(clip(session_id, MAX_LOGGED_ID_BYTES));
+        let session_id = self.admit(client, session_id, record)?;
+        let ended = self.sessions.end(session_id, operator.user_id, self.clock.now())?;
+        record.channel = ended.map(|(channel, _)| channel);
+        Ok(SessionEnded {
+            session_id: session_id.to_string(),
+            ended: ended.is_some(),
+            dropped_previews: ended.map_or(0, |(_, dropped)| dropped),
+        })
     }
 }
 

@@ -315,6 +315,28 @@ impl SessionStore {
         Ok(Some(session.channel))
     }
 
+    /// Ends `owner`'s live session now, as if its TTL had run out: its unconfirmed previews
+    /// become expired. Returns the session's channel and how many previews were dropped, or
+    /// `None` when no such session is live. A live session of another person is refused.
+    pub fn end(&self, session_id: Uuid, owner: Uuid, now: Instant) -> Result<Option<(Channel, usize)>, GatewayError> {
+        let mut inner = lock(&self.inner);
+        inner.expire_session_if_due(session_id, now);
+        let Some(session) = inner.sessions.get(&session_id) else {
+            return Ok(None);
+        };
+        if session.owner != owner {
+            return Err(GatewayError::SessionMismatch(ANOTHER_PERSON));
+        }
+        let channel = session.channel;
+        let dropped = session
+            .pending
+            .iter()
+            .filter(|id| inner.previews.get(id).is_some_and(|stored| stored.state == PreviewState::Pending))
+            .count();
+        inner.expire_session(session_id, now);
+        Ok(Some((channel, dropped)))
+    }
+
     pub fn task(&self, task_id: &str) -> Option<TaskRecord> {
         lock(&self.inner).tasks.get(task_id).cloned()
     }

@@ -36,6 +36,8 @@ pub enum TelemetryEvent {
     Preview,
     Confirm,
     Watch,
+    /// A session ended on request, with its unconfirmed previews.
+    SessionEnd,
 }
 
 /// Whether the operation succeeded.

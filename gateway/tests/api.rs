@@ -620,3 +620,52 @@ async fn bodies_must_be_sent_as_json() {
     // Refusals of a signed-in person are logged like any other.
     assert_eq!(test.telemetry_lines().len(), 4);
 }
+
+#[tokio::test]
+async fn a_session_ends_on_request_with_its_pending_previews() {
+    let test = TestGateway::new();
+    let session = session();
+    let end = |user: uuid::Uuid, id: &str| {
+        let request = Request::delete(format!("/api/v1/chat/session/{id}")).body(Body::empty()).unwrap();
+        test.send_as(user, request)
+    };
+    let confirmed = test.create_task(&session, "liam check status").await;
+    let task_id = confirmed["task_id"].as_str().unwrap().to_owned();
+    let waiting: Vec<String> = [test.preview_ok(&session, "show tasks").await, test.preview_ok(&session, "show inbox").await]
+        .iter()
+        .map(|preview| preview["preview_id"].as_str().unwrap().to_owned())
+        .collect();
+
+    // Someone else cannot end it; a malformed id is refused.
+    assert_error(&end(BOB, &session).await, 403, "SESSION_MISMATCH");
+    assert_error(&end(OPERATOR, "not-a-uuid").await, 422, "INVALID_SESSION_ID");
+    assert_eq!(test.confirm(&session, &waiting[0]).await.status, StatusCode::OK, "still live after refusals");
+
+    let before = test.tree();
+    let ended = end(OPERATOR, &session).await;
+    assert_eq!(ended.status, StatusCode::OK, "{}", ended.body);
+    assert_eq!(ended.body, json!({"session_id": session, "ended": true, "dropped_previews": 1}));
+    test.assert_nothing_written_since(&before);
+    // Its previews are gone: a late confirm is told to preview again.
+    assert_error(&test.confirm(&session, &waiting[1]).await, 410, "PREVIEW_EXPIRED");
+    assert!(test.get(&format!("/api/v1/chat/tasks?session_id={session}")).await.body["tasks"].as_array().unwrap().is_empty());
+    // Ending it again is not an error, and says there was nothing to end.
+    let again = end(OPERATOR, &session).await;
+    assert_eq!(again.body, json!({"session_id": session, "ended": false, "dropped_previews": 0}));
+    // Its tasks are still the execution plane's to run, and still watchable by their id.
+    assert_eq!(test.watch(&session, &task_id).await.status, StatusCode::OK);
+    // Bob may now use the id afresh: an ended session belongs to nobody.
+    let bobs = test.send_as(BOB, json_request("/api/v1/chat/preview", &preview_body(&session, "show tasks"))).await;
+    assert_eq!(bobs.status, StatusCode::OK, "{}", bobs.body);
+
+    let lines = test.telemetry_lines();
+    let ends: Vec<&Value> = lines.iter().filter(|line| line["event"] == "session_end").collect();
+    assert_eq!(ends.len(), 4, "every end request is logged, refused ones too");
+    assert_eq!(
+        ends.iter().map(|line| line["outcome"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["error", "error", "ok", "ok"]
+    );
+    assert_eq!(ends[2]["session_id"], session.as_str());
+    assert_eq!(ends[2]["channel"], "terminal");
+    gateway::verify_file(&test.telemetry_path()).unwrap();
+}
