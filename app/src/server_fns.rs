@@ -7,7 +7,7 @@ use leptos::server_fn::{ContentType, Http, ServerFn};
 use crate::accounts::api::{
     ChangeRole, CreateToken, DeleteToken, Invite, ListTokens, ListUsers, LoadSignupState, SignIn, SignOut, SignUp,
 };
-use crate::control_plane::api::plain::{ConfirmPreviewForm, PreviewCommandForm};
+use crate::control_plane::api::plain::{ConfirmPreviewForm, EndSessionForm, PreviewCommandForm};
 use crate::control_plane::api::{ConfirmPreview, PanelAccess, PreviewCommand, SessionTasks, WatchTask};
 use crate::rooms::api::plain::{AddAgentForm, EditAgentForm, PostMessageForm, StartRunForm, StopRunForm};
 use crate::rooms::api::{
@@ -49,6 +49,7 @@ pub fn argument_content_types() -> Vec<(&'static str, &'static str)> {
         entry::<WatchTask>(),
         entry::<SessionTasks>(),
         entry::<PanelAccess>(),
+        entry::<EndSessionForm>(),
         entry::<UpdateRoom>(),
         entry::<DeleteRoom>(),
         entry::<RoomMembers>(),

@@ -531,6 +531,16 @@ fn global_routes() -> Vec<GlobalRoute> {
             OPERATORS,
         ),
         route("POST", "/api/fn/control-plane/access", nothing, Form, 200, OPERATORS),
+        // Ending a session no one has used is not an error: it tells so.
+        route("DELETE", "/api/v1/chat/session/{fresh_session}", nothing, Empty, 200, OPERATORS),
+        route(
+            "POST",
+            "/api/fn/forms/control-plane/end-session",
+            |_, _| format!("session_id={}", uuid::Uuid::new_v4()),
+            Form,
+            200,
+            OPERATORS,
+        ),
         // Accounts through the pages' server functions
         route("POST", "/api/fn/auth/signup-state", nothing, Form, 200, EVERYONE),
         route(
@@ -909,7 +919,8 @@ async fn every_route_answers_every_caller_as_the_rules_say(db: Db) {
             let path = path
                 .replace("{other}", &setup.other_user.to_string())
                 .replace("{task}", setup.tasks.get(&caller).map(String::as_str).unwrap_or("task_missing"))
-                .replace("{session}", &session_of(caller));
+                .replace("{session}", &session_of(caller))
+                .replace("{fresh_session}", &uuid::Uuid::new_v4().to_string());
             let what = format!("{} {}", route.method, route.path);
             let request = request(route.method, &path, route.encoding, body, &setup.credentials[&caller]);
             let may_list_secret = route.lists_rooms && caller == Caller::Admin;

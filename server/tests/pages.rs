@@ -505,6 +505,31 @@ async fn the_control_panel_previews_and_confirms_with_plain_posts(db: Db) {
     assert_eq!(app.gateway_root.path().join("interface/pending_approval").read_dir().unwrap().count(), 1);
     let (_, _, html) = app.browse(&page, &as_admin).await;
     assert!(!html.contains(r#"action="/api/fn/forms/control-plane/confirm""#), "{html}");
+
+    // "End session": its waiting preview is dropped, and the panel comes back in a new session.
+    let form = [("session_id", session.as_str()), ("raw_input", "show tasks"), ("channel", "web")];
+    let (_, headers, _) = app.post_form("/api/fn/forms/control-plane/preview", &form, &as_admin).await;
+    let waiting = location(&headers).rsplit('=').next().unwrap().to_owned();
+    assert!(html.contains(r#"action="/api/fn/forms/control-plane/end-session""#), "{html}");
+    let (status, headers, _) =
+        app.post_form("/api/fn/forms/control-plane/end-session", &[("session_id", session.as_str())], &as_admin).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let fresh = location(&headers).strip_prefix("/control-plane?session_id=").expect("a new session").to_owned();
+    assert!(uuid::Uuid::parse_str(&fresh).is_ok_and(|id| id.get_version_num() == 4) && fresh != session);
+    let notice = set_cookie(&headers, "ais_notice").expect("what happened travels with the browser");
+    let (_, _, html) =
+        app.browse(location(&headers), &[("authorization", admin.as_str()), ("cookie", notice.as_str())]).await;
+    assert!(html.contains("Session ended. The preview waiting for a confirm was dropped."), "{html}");
+    assert!(html.contains(&format!(r#"name="session_id" value="{fresh}""#)), "{html}");
+    let form = [("session_id", session.as_str()), ("preview_id", waiting.as_str()), ("structured_override", "")];
+    let (_, headers, _) = app.post_form("/api/fn/forms/control-plane/confirm", &form, &as_admin).await;
+    let notice = set_cookie(&headers, "ais_notice").expect("the refusal");
+    let (_, _, html) =
+        app.browse(location(&headers), &[("authorization", admin.as_str()), ("cookie", notice.as_str())]).await;
+    assert!(html.contains("Preview has expired"), "the dropped preview cannot be confirmed: {html}");
+    let line = std::fs::read_to_string(app.gateway_root.path().join("observability/telemetry/gateway.jsonl")).unwrap();
+    let ends = line.lines().filter(|l| l.contains(r#""event":"session_end""#)).count();
+    assert_eq!(ends, 1, "the end is logged");
 }
 
 async fn create_account_is_offered_only_where_signup_is_open(db: Db) {

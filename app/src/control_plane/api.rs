@@ -127,6 +127,31 @@ pub mod plain {
     pub mod form {
         pub const COMMAND: &str = "command";
         pub const CONFIRM: &str = "confirm";
+        pub const SESSION: &str = "session";
+    }
+
+    /// Ends the panel's session with its unconfirmed previews (logged like every gateway call),
+    /// then opens the panel in a new session, which the tab takes on.
+    #[server(prefix = "/api/fn", endpoint = "forms/control-plane/end-session")]
+    pub async fn end_session_form(session_id: String) -> Result<(), AppError> {
+        use super::ssr::{client, gateway, panel_page};
+        use crate::forms::{refused, with_notice, Notice};
+
+        let (gateway, operator) = gateway().await?;
+        match gateway.end_session(&session_id, operator, client().await).await {
+            Ok(ended) => {
+                let dropped = match ended.dropped_previews {
+                    0 => String::new(),
+                    1 => " The preview waiting for a confirm was dropped.".to_owned(),
+                    n => format!(" The {n} previews waiting for a confirm were dropped."),
+                };
+                let info = format!("Session ended.{dropped} This is a new session.");
+                let notice = Notice { form: form::SESSION.to_owned(), info: Some(info), ..Notice::default() };
+                with_notice(&panel_page(&uuid::Uuid::new_v4().to_string(), None), notice);
+                Ok(())
+            }
+            Err(error) => Err(refused(form::SESSION, &panel_page(&session_id, None), AppError::from(error))),
+        }
     }
 
     #[server(prefix = "/api/fn", endpoint = "forms/control-plane/preview")]

@@ -3,7 +3,9 @@
 
 use leptos::prelude::*;
 
-use super::api::plain::form;
+use leptos::server_fn::ServerFn;
+
+use super::api::plain::{form, EndSessionForm};
 use super::api::PanelStart;
 use super::command_form::CommandForm;
 use super::preview_card::PreviewCard;
@@ -21,7 +23,8 @@ use crate::forms::Notice;
 pub fn ControlPanel(start: PanelStart, notice: Option<Notice>) -> impl IntoView {
     let state = PanelState::new();
     let PanelStart { session_id, session_from_address, preview, tasks } = start;
-    let notice = notice.filter(|n| n.form == form::COMMAND || n.form == form::CONFIRM);
+    let notice = notice.filter(|n| [form::COMMAND, form::CONFIRM, form::SESSION].contains(&n.form.as_str()));
+    let info = notice.as_ref().and_then(|n| n.info.clone());
     state.session.set(session_id.clone());
     state.preview.set(preview);
     state.tasks.set(tasks);
@@ -45,7 +48,16 @@ pub fn ControlPanel(start: PanelStart, notice: Option<Notice>) -> impl IntoView 
 
     view! {
         <CommandForm state />
-        <p class="hint session-line">"Session " <code>{move || state.session.get()}</code> " · kept for this tab"</p>
+        // Ending the session is always a plain post: the page comes back in a new session.
+        <form class="session-line" method="post" action=EndSessionForm::url()>
+            <p class="hint">"Session " <code>{move || state.session.get()}</code> " · kept for this tab"</p>
+            <input type="hidden" name="session_id" value=state.session.get_untracked() prop:value=move || state.session.get() />
+            <button type="submit" class="link" disabled=move || state.busy.get()
+                title="Ends this session on the server: previews waiting for a confirm are dropped. Tasks already written go on.">
+                "End session"
+            </button>
+        </form>
+        {info.map(|info| view! { <p class="info-banner" role="status">{info}</p> })}
         {move || state.error.get().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
         {move || state.preview.get().map(|preview| view! { <PreviewCard state preview /> })}
         {move || state.confirmed.get().map(|task| view! { <TaskCard state task /> })}
