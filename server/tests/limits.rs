@@ -22,6 +22,7 @@ on_both_databases!(
     writes_are_rate_limited_per_person_and_per_address,
     an_untrusted_peer_is_the_client_whatever_it_forwards,
     behind_trusted_proxies_the_right_most_untrusted_hop_is_the_client,
+    the_panel_functions_share_the_control_planes_address_limit,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -354,4 +355,38 @@ async fn behind_trusted_proxies_the_right_most_untrusted_hop_is_the_client(db: D
     assert_eq!(last_gateway_client(&app), "198.51.100.50");
     preview(&http.forwarding("198.51.100.51, 10.2.2.2"), true).await;
     assert_eq!(last_gateway_client(&app), "198.51.100.51");
+}
+
+async fn the_panel_functions_share_the_control_planes_address_limit(db: Db) {
+    let fake = FakeLlm::start(Reply::words("ok")).await;
+    let env = [
+        ("GATEWAY_RATE_ADDRESS_PER_SECOND", "1"),
+        ("GATEWAY_RATE_ADDRESS_BURST", "3"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ];
+    let (app, http) = served(db, &fake, &env).await;
+    let client = http.forwarding("198.51.100.20");
+    let body = || json!({"raw_input": "show tasks", "channel": "web", "session_id": uuid::Uuid::new_v4().to_string()});
+    // The REST route uses up the address's allowance (bounded: a slow machine refills it)...
+    let mut refused = None;
+    for _ in 0..50 {
+        let answer = client.post("/api/v1/chat/preview", body()).await;
+        if answer.status != 200 {
+            refused = Some(answer);
+            break;
+        }
+    }
+    refused.expect("the REST route is limited").refused(429, "RATE_LIMITED", "wait");
+    // ...and the page's server functions draw on the same one, whatever their session.
+    let through_page = client.post("/api/fn/control-plane/preview", body()).await;
+    // (A server function answers its error as the body itself, not under `error`.)
+    assert_eq!(through_page.status, 429, "{}", through_page.body);
+    assert_eq!(through_page.body["code"], "RATE_LIMITED", "{}", through_page.body);
+    assert!(through_page.retry_after().is_some_and(|s| s >= 1), "{:?}", through_page.headers);
+    let log = app.gateway_root.path().join("observability/telemetry/gateway.jsonl");
+    let last: Value = serde_json::from_str(std::fs::read_to_string(log).unwrap().lines().last().unwrap()).unwrap();
+    assert_eq!((last["outcome"].as_str(), last["client_addr"].as_str()), (Some("error"), Some("198.51.100.20")));
+    // Another address has its own allowance.
+    let other = http.forwarding("198.51.100.21").post("/api/fn/control-plane/preview", body()).await;
+    assert_eq!(other.status, 200, "{}", other.body);
 }
