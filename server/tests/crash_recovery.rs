@@ -1,6 +1,8 @@
-//! A server killed with SIGKILL in the middle of a run leaves rows that the next start makes
-//! consistent: the run is closed with `server_restart`, the message being written is kept as
-//! `interrupted` with the text saved so far, and a new run starts and ends normally.
+//! Servers ending mid-run, as real processes. Killed with SIGKILL, a server leaves rows that the
+//! next start makes consistent: the run is closed with `server_restart`, the message being
+//! written is kept as `interrupted` with the text saved so far, and a new run starts and ends
+//! normally. Asked to stop with SIGTERM, it ends the run itself with `server_shutdown`, keeps the
+//! partial message, exits 0, and has logged one JSON object per line throughout.
 
 mod common;
 
@@ -11,7 +13,7 @@ use common::{eventually, Db};
 use fake_llm::{FakeLlm, Reply};
 use serde_json::{json, Value};
 
-on_both_databases!(a_killed_server_leaves_consistent_rows);
+on_both_databases!(a_killed_server_leaves_consistent_rows, a_terminated_server_ends_its_run_and_logs_json_lines);
 
 struct ServerProcess {
     child: Child,
@@ -20,17 +22,39 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn start(database_url: &str, fake: &FakeLlm) -> ServerProcess {
+        Self::start_with_log(database_url, fake, None)
+    }
+
+    /// A server whose log (`RUST_LOG=info`, JSON) goes to `log`, when given.
+    fn start_with_log(database_url: &str, fake: &FakeLlm, log: Option<&std::path::Path>) -> ServerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(env!("CARGO_BIN_EXE_server"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+        command
             .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
             .env("DATABASE_URL", database_url)
             .env("OPENAI_BASE_URL", fake.base_url())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the server binary");
+            .stderr(Stdio::null());
+        if let Some(log) = log {
+            let file = std::fs::File::create(log).expect("a log file");
+            command.env("RUST_LOG", "info").env("LOG_FORMAT", "json").stdout(file);
+        }
+        let child = command.spawn().expect("start the server binary");
         ServerProcess { child, base: format!("http://127.0.0.1:{port}") }
+    }
+
+    /// Sends SIGTERM, as a container runtime does, and waits (bounded) for the process to exit.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let terminated = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(terminated.success(), "SIGTERM sent");
+        for _ in 0..300 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the server did not exit within 30 s of SIGTERM");
     }
 
     async fn wait_ready(&self) {
@@ -142,4 +166,80 @@ async fn a_killed_server_leaves_consistent_rows(db: Db) {
         (replies[0]["status"].as_str(), replies[0]["content"].as_str()),
         (Some("complete"), Some("back on track"))
     );
+}
+
+async fn a_terminated_server_ends_its_run_and_logs_json_lines(db: Db) {
+    let words = (0..400).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ");
+    let fake = FakeLlm::start(Reply::words(&words).with_token_delay(Duration::from_millis(20))).await;
+    let database = match db {
+        Db::Sqlite => storage::testing::fresh_sqlite().await,
+        Db::Postgres => storage::testing::fresh_postgres().await,
+    };
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("server.jsonl");
+    let server = ServerProcess::start_with_log(&database.url, &fake, Some(&log));
+    server.wait_ready().await;
+    let base = server.base.clone();
+    let client = common::client_with_token(&common::sign_up_over_http(&base, "Shutdown Tester").await);
+    let room = post(&client, format!("{base}/api/rooms"), json!({"name": "Shutdown test"})).await;
+    let room_id = room["id"].as_str().unwrap().to_owned();
+    for name in ["Ada", "Bob"] {
+        let agent = json!({"name": name, "model": "gpt-4o-mini", "system_prompt": "", "temperature": 0.3});
+        post(&client, format!("{base}/api/rooms/{room_id}/agents"), agent).await;
+    }
+    let started =
+        post(&client, format!("{base}/api/rooms/{room_id}/auto/start"), json!({"max_steps": 10, "max_seconds": 300}))
+            .await;
+    let run_id = started["run_id"].as_str().unwrap().to_owned();
+    let messages_url = format!("{base}/api/rooms/{room_id}/messages");
+    eventually(Duration::from_secs(20), "a saved partial message", || async {
+        let page: Value = client.get(&messages_url).send().await.unwrap().json().await.unwrap();
+        page["messages"].as_array().unwrap().iter().any(|m| m["status"] == "streaming" && m["content"] != "")
+    })
+    .await;
+
+    let status = server.terminate();
+    assert!(status.success(), "a graceful shutdown exits 0: {status}");
+
+    // What the server wrote before it exited, read by the next one (which finds nothing to repair).
+    let restarted = ServerProcess::start(&database.url, &fake);
+    restarted.wait_ready().await;
+    let base = restarted.base.clone();
+    let run: Value =
+        client.get(format!("{base}/api/rooms/{room_id}/runs/{run_id}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (run["status"].as_str(), run["stop_reason"].as_str()),
+        (Some("stopped"), Some("server_shutdown")),
+        "{run}"
+    );
+    let page: Value =
+        client.get(format!("{base}/api/rooms/{room_id}/messages")).send().await.unwrap().json().await.unwrap();
+    let messages = page["messages"].as_array().unwrap();
+    assert!(messages.iter().all(|m| m["status"] != "streaming"), "nothing is left streaming: {page}");
+    let cut = messages.iter().find(|m| m["status"] == "interrupted").expect("the message being written is kept");
+    assert!(cut["content"].as_str().unwrap().starts_with("word0 word1"), "{cut}");
+
+    // One JSON object per line, each with the documented fields.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}")))
+        .collect();
+    assert!(lines.len() >= 5, "{text}");
+    for line in &lines {
+        let object = line.as_object().unwrap_or_else(|| panic!("not an object: {line}"));
+        let at = object.get("timestamp").and_then(Value::as_str).unwrap_or_else(|| panic!("no timestamp: {line}"));
+        assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "an RFC 3339 timestamp: {line}");
+        assert!(["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(&line["level"].as_str().unwrap_or("")), "{line}");
+        assert!(line["target"].is_string() && line["message"].is_string(), "{line}");
+    }
+    let find = |message: &str| lines.iter().find(|l| l["message"] == message).unwrap_or_else(|| panic!("{message}: {text}"));
+    let request = find("request completed");
+    assert!(request["status"].is_u64() && request["latency_ms"].is_number(), "{request}");
+    let span = &request["span"];
+    assert!(span["method"].is_string() && span["route"].is_string() && span["request_id"].is_string(), "{request}");
+    assert_eq!(find("run started")["run_id"], run_id.as_str());
+    let ended = find("run ended");
+    assert_eq!((ended["run_id"].as_str(), ended["reason"].as_str()), (Some(run_id.as_str()), Some("server_shutdown")));
+    assert_eq!(lines.last().unwrap()["message"], "shut down", "the last line says the server is done");
 }
