@@ -68,10 +68,42 @@ test("a low-risk command goes to the inbox as accepted", async ({ page }) => {
   const card = page.getByRole("region", { name: "Preview" });
   await expect(card.locator(".risk")).toHaveText("low risk");
   await expect(card.locator(".lane")).toContainText("fast");
+  // The countdown moves.
+  const timer = card.getByRole("timer");
+  const first = await timer.innerText();
+  await expect(timer).not.toHaveText(first, { timeout: 5_000 });
   await card.getByRole("button", { name: "Confirm" }).click();
   const task = page.getByRole("region", { name: "Confirmed task" });
   await expect(task.locator(".path-written")).toHaveText(/^interface\/inbox\/task_.*\.yaml$/);
   await expect(task.locator(".state")).toHaveText("accepted");
+  // The file is there, authored by the gateway, with what the preview showed.
+  const written = path.join(gatewayRoot, await task.locator(".path-written").innerText());
+  const yaml = fs.readFileSync(written, "utf8");
+  expect(yaml).toContain(`"task_id": "${await task.locator(".task-id").innerText()}"`);
+  expect(yaml).toContain('"intent": "status_check"');
+  expect(yaml).toContain('"risk": "low"');
+});
+
+test("ending the session drops its waiting preview and starts a new one", async ({ page }) => {
+  await openPanel(page);
+  const session = await page.locator(".session-line code").innerText();
+  await page.getByLabel("Command").fill("lisa run backup_db");
+  await page.getByRole("button", { name: "Preview" }).click();
+  await expect(page.getByRole("region", { name: "Preview" })).toBeVisible();
+  await page.getByRole("button", { name: "End session" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Session ended." })).toContainText(
+    "The preview waiting for a confirm was dropped.",
+  );
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  const fresh = page.locator(".session-line code");
+  await expect(fresh).toHaveText(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-/);
+  expect(await fresh.innerText()).not.toBe(session);
+  await expect(page.getByRole("region", { name: "Preview" })).toHaveCount(0);
+  // The tab keeps the new session across a reload.
+  const kept = await fresh.innerText();
+  await page.goto("/control-plane");
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await expect(page.locator(".session-line code")).toHaveText(kept);
 });
 
 test("chained input is never low risk, and unknown tasks need a structured override", async ({ page }) => {

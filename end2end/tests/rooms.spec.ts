@@ -119,10 +119,11 @@ test("hostile Markdown is shown as text and never runs", async ({ page }) => {
   await expect(body.locator("a")).toHaveCount(0);
   await body.getByText("click me").click();
 
+  expect(await page.evaluate(() => (window as any).__xss), "nothing ran as it arrived live").toBeUndefined();
   await page.reload();
   await hydrated(page);
   await expect(page.locator(".message--human .message-body strong")).toHaveText("still bold");
-  expect(await page.evaluate(() => (window as any).__xss)).toBeUndefined();
+  expect(await page.evaluate(() => (window as any).__xss), "nor as the server rendered it").toBeUndefined();
 });
 
 test("older messages load on demand", async ({ page, request }) => {

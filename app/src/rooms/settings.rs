@@ -35,13 +35,13 @@ pub fn RoomSettings(room: Room) -> impl IntoView {
                 <fieldset class="field run-limits">
                     <legend>"Runs in auto mode"</legend>
                     <p class="hint">"In auto mode, a member's message starts a run with these limits; the Start button offers them too."</p>
-                    <label for="settings-max-steps">"Max steps"</label>
+                    <label for="settings-max-steps">"Steps per run"</label>
                     <input id="settings-max-steps" name="max_steps" type="number" min="1" max=runs::limits::MAX_STEPS required
                         value=limits_now.max_steps.to_string() />
-                    <label for="settings-max-seconds">"Max seconds"</label>
+                    <label for="settings-max-seconds">"Seconds per run"</label>
                     <input id="settings-max-seconds" name="max_seconds" type="number" min="1" max=runs::limits::MAX_SECONDS required
                         value=limits_now.max_seconds.to_string() />
-                    <label for="settings-budget">"Token budget"</label>
+                    <label for="settings-budget">"Tokens per run"</label>
                     <input id="settings-budget" name="budget_tokens" type="number" min="1" placeholder="no limit"
                         value=limits_now.budget_tokens.map(|b| b.to_string()).unwrap_or_default() />
                 </fieldset>
