@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use domain::control_plane::{
-    ConfirmRequest, ConfirmResponse, ConfirmStatus, Lane, NormalizedTask, PreviewRequest, PreviewResponse, SessionTask,
-    SessionEnded, SessionTasksResponse, StructuredOverride, TaskState, WatchResponse, TASK_AUTHOR,
+    ConfirmRequest, ConfirmResponse, ConfirmStatus, Lane, NormalizedTask, PreviewRequest, PreviewResponse,
+    SessionEnded, SessionTask, SessionTasksResponse, StructuredOverride, TaskState, WatchResponse, TASK_AUTHOR,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};

@@ -631,10 +631,11 @@ async fn a_session_ends_on_request_with_its_pending_previews() {
     };
     let confirmed = test.create_task(&session, "liam check status").await;
     let task_id = confirmed["task_id"].as_str().unwrap().to_owned();
-    let waiting: Vec<String> = [test.preview_ok(&session, "show tasks").await, test.preview_ok(&session, "show inbox").await]
-        .iter()
-        .map(|preview| preview["preview_id"].as_str().unwrap().to_owned())
-        .collect();
+    let waiting: Vec<String> =
+        [test.preview_ok(&session, "show tasks").await, test.preview_ok(&session, "show inbox").await]
+            .iter()
+            .map(|preview| preview["preview_id"].as_str().unwrap().to_owned())
+            .collect();
 
     // Someone else cannot end it; a malformed id is refused.
     assert_error(&end(BOB, &session).await, 403, "SESSION_MISMATCH");
@@ -648,7 +649,10 @@ async fn a_session_ends_on_request_with_its_pending_previews() {
     test.assert_nothing_written_since(&before);
     // Its previews are gone: a late confirm is told to preview again.
     assert_error(&test.confirm(&session, &waiting[1]).await, 410, "PREVIEW_EXPIRED");
-    assert!(test.get(&format!("/api/v1/chat/tasks?session_id={session}")).await.body["tasks"].as_array().unwrap().is_empty());
+    assert!(test.get(&format!("/api/v1/chat/tasks?session_id={session}")).await.body["tasks"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     // Ending it again is not an error, and says there was nothing to end.
     let again = end(OPERATOR, &session).await;
     assert_eq!(again.body, json!({"session_id": session, "ended": false, "dropped_previews": 0}));

@@ -341,7 +341,9 @@ fn room_routes() -> Vec<RoomRoute> {
         route(
             "POST",
             "/api/fn/rooms/update",
-            |f| format!("room_id={}&name=Renamed&mode=manual&visibility=private&max_steps=20&max_seconds=300&budget_tokens=", f.room),
+            |f| {
+                format!("room_id={}&name=Renamed&mode=manual&visibility=private&max_steps=20&max_seconds=300&budget_tokens=", f.room)
+            },
             Form,
             200,
             &MANAGE,
@@ -681,7 +683,12 @@ async fn setup(app: &TestApp) -> Setup {
     let secret = services::rooms::create_room(
         services,
         &keeper,
-        CreateRoom { name: "Secret Canary Room".into(), mode: RoomMode::Manual, visibility: RoomVisibility::Private, run_limits: Default::default() },
+        CreateRoom {
+            name: "Secret Canary Room".into(),
+            mode: RoomMode::Manual,
+            visibility: RoomVisibility::Private,
+            run_limits: Default::default(),
+        },
     )
     .await
     .unwrap();

@@ -412,7 +412,8 @@ async fn the_room_mode_decides_what_a_message_starts(db: Db) {
 
     // With one active agent left, an auto room answers with one reply instead of a run.
     let (_, agents) = app.get_json(&format!("/api/rooms/{}/agents", room.id)).await;
-    let bob = agents.as_array().unwrap().iter().find(|a| a["name"] == "Bob").unwrap()["id"].as_str().unwrap().to_owned();
+    let bob =
+        agents.as_array().unwrap().iter().find(|a| a["name"] == "Bob").unwrap()["id"].as_str().unwrap().to_owned();
     let url = format!("/api/rooms/{}/agents/{bob}", room.id);
     let (status, _) = app.send_json("PATCH", &url, r#"{"is_active": false}"#).await;
     assert_eq!(status, 200);

@@ -233,7 +233,8 @@ async fn a_terminated_server_ends_its_run_and_logs_json_lines(db: Db) {
         assert!(["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(&line["level"].as_str().unwrap_or("")), "{line}");
         assert!(line["target"].is_string() && line["message"].is_string(), "{line}");
     }
-    let find = |message: &str| lines.iter().find(|l| l["message"] == message).unwrap_or_else(|| panic!("{message}: {text}"));
+    let find =
+        |message: &str| lines.iter().find(|l| l["message"] == message).unwrap_or_else(|| panic!("{message}: {text}"));
     let request = find("request completed");
     assert!(request["status"].is_u64() && request["latency_ms"].is_number(), "{request}");
     let span = &request["span"];

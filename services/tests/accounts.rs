@@ -19,6 +19,7 @@ on_both_databases!(
     admins_manage_people,
     the_room_snapshot_says_what_its_reader_may_do,
     who_may_sign_up_follows_the_policy,
+    a_guest_in_an_auto_demo_room_gets_one_reply_and_starts_no_run,
 );
 
 fn signup(name: &str) -> Signup {
@@ -115,7 +116,12 @@ async fn each_room_role_may_do_what_it_should(db: Db) {
     let member = person(&services, "Mia").await;
     let viewer = person(&services, "Victor").await;
     let outsider = person(&services, "Oscar").await;
-    let input = CreateRoom { name: "Team".into(), mode: RoomMode::Manual, visibility: RoomVisibility::Private, run_limits: Default::default() };
+    let input = CreateRoom {
+        name: "Team".into(),
+        mode: RoomMode::Manual,
+        visibility: RoomVisibility::Private,
+        run_limits: Default::default(),
+    };
     let room_id = rooms::create_room(&services, &owner, input).await.unwrap().id;
     for (who, role) in [(&member, MemberRole::Member), (&viewer, MemberRole::Viewer)] {
         let email = who.person().unwrap().email.clone();
@@ -222,7 +228,12 @@ async fn the_room_snapshot_says_what_its_reader_may_do(db: Db) {
     let owner = person(&services, "Olivia").await;
     let viewer = person(&services, "Victor").await;
     let outsider = person(&services, "Oscar").await;
-    let input = CreateRoom { name: "Team".into(), mode: RoomMode::Manual, visibility: RoomVisibility::Demo, run_limits: Default::default() };
+    let input = CreateRoom {
+        name: "Team".into(),
+        mode: RoomMode::Manual,
+        visibility: RoomVisibility::Demo,
+        run_limits: Default::default(),
+    };
     let room_id = rooms::create_room(&services, &owner, input).await.unwrap().id;
     let email = viewer.person().unwrap().email.clone();
     members::add_member(&services, &owner, room_id, AddMember { email, role: MemberRole::Viewer }).await.unwrap();
@@ -255,4 +266,33 @@ async fn who_may_sign_up_follows_the_policy(db: Db) {
         let services = services(db, &fake, &[("SIGNUP", policy)]).await;
         assert_eq!(accounts::signup_state(&services).await.unwrap(), expected, "{policy}");
     }
+}
+
+async fn a_guest_in_an_auto_demo_room_gets_one_reply_and_starts_no_run(db: Db) {
+    let fake = FakeLlm::start(Reply::words("Hello, guest")).await;
+    let services = services(db, &fake, &[("GUEST_ACCESS", "send")]).await;
+    let owner = person(&services, "Olga").await;
+    let input = CreateRoom {
+        name: "Open house".into(),
+        mode: RoomMode::Auto,
+        visibility: RoomVisibility::Demo,
+        run_limits: Default::default(),
+    };
+    let room_id = rooms::create_room(&services, &owner, input).await.unwrap().id;
+    for name in ["Ann", "Ben"] {
+        common::agent(&services, room_id, name).await;
+    }
+    rooms::post_message(&services, &Actor::Guest, room_id, PostMessage { content: "Anyone here?".into() })
+        .await
+        .unwrap();
+    common::eventually(std::time::Duration::from_secs(10), "the one reply", || async {
+        let page = services.store.list_messages(room_id, None, 50).await.unwrap();
+        page.messages.iter().any(|m| {
+            m.sender_type == domain::rooms::SenderType::Agent && m.status == domain::rooms::MessageStatus::Complete
+        })
+    })
+    .await;
+    assert!(services.store.list_runs(room_id, 10).await.unwrap().is_empty(), "a guest starts no run");
+    let page = services.store.list_messages(room_id, None, 50).await.unwrap();
+    assert_eq!(page.messages.iter().filter(|m| m.sender_type == domain::rooms::SenderType::Agent).count(), 1);
 }

@@ -223,7 +223,12 @@ async fn a_person_may_have_only_so_many_runs_going(db: Db) {
 
     // Someone else has an allowance of their own.
     let bob = person(&services, "Bob Builder").await;
-    let input = CreateRoom { name: "Bob's".into(), mode: RoomMode::Auto, visibility: RoomVisibility::Private, run_limits: Default::default() };
+    let input = CreateRoom {
+        name: "Bob's".into(),
+        mode: RoomMode::Auto,
+        visibility: RoomVisibility::Private,
+        run_limits: Default::default(),
+    };
     let bobs = rooms::create_room(&services, &bob, input).await.unwrap().id;
     for name in ["Dee", "Eve"] {
         rooms::create_agent(&services, &bob, bobs, agent_input(name, "gpt-4o-mini")).await.unwrap();
@@ -449,7 +454,12 @@ async fn writes_are_limited_per_person(db: Db) {
     assert_eq!((fourth.code(), fourth.http_status()), (ErrorCode::RateLimited, 429));
     assert_eq!(fourth.retry_after(), Some(20), "three a minute: one more after 20 seconds");
     assert!(fourth.public_message().contains("WRITE_RATE_PER_MINUTE"), "{}", fourth.public_message());
-    let input = CreateRoom { name: "Two".into(), mode: RoomMode::Manual, visibility: RoomVisibility::Private, run_limits: Default::default() };
+    let input = CreateRoom {
+        name: "Two".into(),
+        mode: RoomMode::Manual,
+        visibility: RoomVisibility::Private,
+        run_limits: Default::default(),
+    };
     assert_eq!(rooms::create_room(&services, admin, input.clone()).await.unwrap_err().code(), ErrorCode::RateLimited);
     let refused = rooms::create_agent(&services, admin, room_id, agent_input("Bob", "gpt-4o-mini")).await;
     assert_eq!(refused.unwrap_err().code(), ErrorCode::RateLimited);
@@ -489,7 +499,12 @@ async fn writes_are_limited_per_address(db: Db) {
 
     // A signed-in person's writes count against their address as well.
     let admin = &services.admin;
-    let input = || CreateRoom { name: "Room".into(), mode: RoomMode::Manual, visibility: RoomVisibility::Private, run_limits: Default::default() };
+    let input = || CreateRoom {
+        name: "Room".into(),
+        mode: RoomMode::Manual,
+        visibility: RoomVisibility::Private,
+        run_limits: Default::default(),
+    };
     with_client(from("192.0.2.2"), rooms::create_room(&services, admin, input())).await.unwrap();
     let refused = with_client(from("192.0.2.2"), rooms::create_room(&services, admin, input())).await.unwrap_err();
     assert_eq!(refused.code(), ErrorCode::RateLimited);

@@ -33,7 +33,12 @@ async fn rooms_and_agents_keep_their_rules(db: Db) {
     let blank = rooms::create_room(
         &services,
         &services.admin,
-        CreateRoom { name: "   ".into(), mode: RoomMode::Manual, visibility: RoomVisibility::Private, run_limits: Default::default() },
+        CreateRoom {
+            name: "   ".into(),
+            mode: RoomMode::Manual,
+            visibility: RoomVisibility::Private,
+            run_limits: Default::default(),
+        },
     )
     .await;
     assert!(matches!(blank, Err(ServiceError::Invalid { field: "name", .. })), "{blank:?}");

@@ -503,7 +503,10 @@ async fn rooms_are_listed_by_who_may_see_them(store: &DynStore, _url: &str) {
 async fn rooms_are_changed_and_deleted_with_their_contents(store: &DynStore, _url: &str) {
     let room = store.create_room(new_room("before")).await.unwrap();
     let changed = store
-        .update_room(room.id, RoomPatch { name: Some("after".into()), mode: Some(RoomMode::Auto), ..RoomPatch::default() })
+        .update_room(
+            room.id,
+            RoomPatch { name: Some("after".into()), mode: Some(RoomMode::Auto), ..RoomPatch::default() },
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -517,10 +520,12 @@ async fn rooms_are_changed_and_deleted_with_their_contents(store: &DynStore, _ur
     assert_eq!((public.name.as_str(), public.visibility), ("after", RoomVisibility::Public));
     assert_eq!(public.run_limits, RunLimits::default(), "a new room keeps the default run limits");
     let limits = RunLimits { max_steps: 3, max_seconds: 60, budget_tokens: Some(900) };
-    let limited = store.update_room(room.id, RoomPatch { run_limits: Some(limits), ..RoomPatch::default() }).await.unwrap();
+    let limited =
+        store.update_room(room.id, RoomPatch { run_limits: Some(limits), ..RoomPatch::default() }).await.unwrap();
     assert_eq!((limited.run_limits, limited.mode), (limits, RoomMode::Auto));
     let unbudgeted = RunLimits { budget_tokens: None, ..limits };
-    let changed = store.update_room(room.id, RoomPatch { run_limits: Some(unbudgeted), ..RoomPatch::default() }).await.unwrap();
+    let changed =
+        store.update_room(room.id, RoomPatch { run_limits: Some(unbudgeted), ..RoomPatch::default() }).await.unwrap();
     assert_eq!(changed.run_limits.budget_tokens, None, "a budget can be removed");
     assert_eq!(store.get_room(room.id).await.unwrap().unwrap().run_limits, unbudgeted);
     assert!(matches!(store.update_room(Uuid::now_v7(), RoomPatch::default()).await, Err(StorageError::NotFound(_))));

@@ -71,7 +71,12 @@ pub async fn person(services: &Services, name: &str) -> Actor {
 }
 
 pub async fn room(services: &TestServices, name: &str) -> Uuid {
-    let input = CreateRoom { name: name.to_owned(), mode: RoomMode::Manual, visibility: RoomVisibility::Private, run_limits: Default::default() };
+    let input = CreateRoom {
+        name: name.to_owned(),
+        mode: RoomMode::Manual,
+        visibility: RoomVisibility::Private,
+        run_limits: Default::default(),
+    };
     rooms::create_room(services, &services.admin, input).await.expect("a room").id
 }
 
