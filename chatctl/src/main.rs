@@ -70,7 +70,17 @@ enum Command {
         once: bool,
     },
     /// Check the hash chain of a gateway telemetry file and name the first broken line.
-    VerifyTelemetry { file: PathBuf },
+    VerifyTelemetry {
+        file: PathBuf,
+        /// The head kept outside the log, `<seq>:<hash>` (from GET /api/v1/chat/telemetry/anchor):
+        /// also finds lines cut from the end and a rewritten end, which the chain alone cannot.
+        #[arg(long, value_name = "SEQ:HASH", value_parser = parse_anchor)]
+        anchor: Option<gateway::ChainHead>,
+    },
+}
+
+fn parse_anchor(text: &str) -> Result<gateway::ChainHead, String> {
+    text.parse()
 }
 
 fn parse_channel(text: &str) -> Result<Channel, String> {
@@ -80,8 +90,8 @@ fn parse_channel(text: &str) -> Result<Channel, String> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::VerifyTelemetry { file }) = &cli.command {
-        return verify_telemetry(file);
+    if let Some(Command::VerifyTelemetry { file, anchor }) = &cli.command {
+        return verify_telemetry(file, anchor.as_ref());
     }
 
     let session_id = match &cli.session {
@@ -153,13 +163,21 @@ fn fail(error: &ClientError) -> ExitCode {
     ExitCode::from(EXIT_ERROR)
 }
 
-fn verify_telemetry(file: &std::path::Path) -> ExitCode {
-    match gateway::verify_file(file) {
+fn verify_telemetry(file: &std::path::Path, anchor: Option<&gateway::ChainHead>) -> ExitCode {
+    let checked = std::fs::File::open(file)
+        .map_err(|e| gateway::ChainBreak { line: 0, problem: format!("cannot be opened: {e}") })
+        .and_then(|opened| gateway::verify_chain_anchored(std::io::BufReader::new(opened), anchor));
+    match checked {
         Ok(report) => {
+            let anchored = match anchor {
+                Some(anchor) => format!(", and it reaches its anchor (seq {})", anchor.seq),
+                None => String::new(),
+            };
             println!(
-                "{}: {} line(s), hash chain intact (last hash {})",
+                "{}: {} line(s), hash chain intact (last seq {}, last hash {}){anchored}",
                 file.display(),
                 report.lines,
+                report.last_seq,
                 report.last_hash
             );
             ExitCode::SUCCESS

@@ -350,6 +350,22 @@ fn verify_telemetry_accepts_the_chain_and_names_a_tampered_line() {
     let (code, out, _) = server.run(&["verify-telemetry", tampered.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(out.contains("broken at line 2"), "{out}");
+
+    // With the head kept outside the log, a copy cut short is found too; the chain alone is sound.
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let anchor = format!("3:{}", last["hash"].as_str().unwrap());
+    let (code, out, _) = server.run(&["verify-telemetry", log.to_str().unwrap(), "--anchor", &anchor]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("reaches its anchor (seq 3)"), "{out}");
+    let cut = server.root().join("cut.jsonl");
+    std::fs::write(&cut, text.lines().take(2).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let (code, out, _) = server.run(&["verify-telemetry", cut.to_str().unwrap()]);
+    assert_eq!(code, 0, "the chain alone cannot tell: {out}");
+    let (code, out, _) = server.run(&["verify-telemetry", cut.to_str().unwrap(), "--anchor", &anchor]);
+    assert_eq!(code, 1);
+    assert!(out.contains("lines were cut from the end"), "{out}");
+    let (code, _, err) = server.run(&["verify-telemetry", cut.to_str().unwrap(), "--anchor", "3:nothex"]);
+    assert_eq!(code, 2, "a malformed anchor is a usage error: {err}");
 }
 
 #[test]

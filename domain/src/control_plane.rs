@@ -197,6 +197,16 @@ pub struct SessionEnded {
     pub dropped_previews: usize,
 }
 
+/// `GET /api/v1/chat/telemetry/anchor`: the head of the gateway's hash-chained log (its newest
+/// line's `seq` and `hash`) as the server keeps it outside the log, to check a copy of the log
+/// with `chatctl verify-telemetry --anchor <seq>:<hash>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TelemetryAnchor {
+    pub log: String,
+    pub seq: i64,
+    pub hash: String,
+}
+
 /// The tasks a session confirmed, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionTasksResponse {

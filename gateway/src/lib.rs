@@ -31,4 +31,6 @@ pub use error::{GatewayError, GatewayResult, GatewayStartupError};
 pub use http::{router, ClientAddr};
 pub use operator::Operator;
 pub use service::Gateway;
-pub use telemetry::{verify_chain, verify_file, ChainBreak, ChainReport, TelemetryEvent};
+pub use telemetry::{
+    verify_chain, verify_chain_anchored, verify_file, ChainBreak, ChainHead, ChainReport, TelemetryEvent,
+};

@@ -123,6 +123,16 @@ impl Gateway {
         self.shared.telemetry.path()
     }
 
+    /// The telemetry chain's head now and after every line, to keep outside the log.
+    pub fn telemetry_head(&self) -> tokio::sync::watch::Receiver<crate::ChainHead> {
+        self.shared.telemetry.head()
+    }
+
+    /// Checks the telemetry log against a head kept outside it; see [`crate::verify_chain_anchored`].
+    pub fn check_telemetry_anchor(&self, anchor: &crate::ChainHead) -> Result<(), crate::ChainBreak> {
+        self.shared.telemetry.check_anchor(anchor)
+    }
+
     /// Normalizes `raw_input` and keeps the result for the same session to confirm. Writes no task.
     /// The session's first preview makes it `operator`'s.
     #[instrument(skip_all, err(level = "info"))]

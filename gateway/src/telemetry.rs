@@ -6,6 +6,13 @@
 //! previous line's `hash` (64 zeros on the first line). The chain continues across restarts: the
 //! last line is read at start-up. [`verify_chain`] checks a file and names the first broken line.
 //!
+//! The chain proves that no line was changed, removed or inserted *before* the newest one: each
+//! line's hash covers its predecessor's. It cannot by itself show that lines were cut from the end
+//! or that the end was rewritten and re-hashed, since the last line names no successor. So its head
+//! — the newest `seq` and `hash`, a [`ChainHead`] — is also kept outside the file (the server keeps
+//! it in its database) and checked against the file at start-up and by `chatctl verify-telemetry
+//! --anchor`; see [`verify_chain_anchored`].
+//!
 //! Every line names the person who made the call (`user_id`). Lines written before people were
 //! recorded have no such key; each line's hash covers exactly the keys it has, so they still verify.
 
@@ -115,6 +122,34 @@ struct ChainTail {
     length: u64,
 }
 
+/// The newest line of a chain: its `seq` and `hash`. Kept outside the log, it anchors the chain's
+/// end, so lines cut from the end or a rewritten tail are found. `seq` 0 is an empty log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ChainHead {
+    pub seq: u64,
+    pub hash: String,
+}
+
+impl std::fmt::Display for ChainHead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.seq, self.hash)
+    }
+}
+
+impl std::str::FromStr for ChainHead {
+    type Err = String;
+
+    /// `<seq>:<hash>`, as [`Display`](std::fmt::Display) writes it.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (seq, hash) = text.trim().split_once(':').ok_or("an anchor is <seq>:<hash>")?;
+        let seq = seq.parse().map_err(|_| format!("{seq:?} is not a line number"))?;
+        if !is_hex_hash(hash) {
+            return Err(format!("{hash:?} is not a SHA-256 in lower-case hex"));
+        }
+        Ok(Self { seq, hash: hash.to_owned() })
+    }
+}
+
 /// The append-only, hash-chained log. All appends go through one mutex so lines never
 /// interleave and each names its predecessor.
 pub struct TelemetryLog {
@@ -122,6 +157,8 @@ pub struct TelemetryLog {
     tail: Mutex<ChainTail>,
     /// A second handle on the same file, so fsync runs without holding the mutex.
     sync_handle: File,
+    /// The chain's head after every append, for whoever keeps it outside the file.
+    head: tokio::sync::watch::Sender<ChainHead>,
 }
 
 impl TelemetryLog {
@@ -132,11 +169,35 @@ impl TelemetryLog {
         let (last_hash, last_seq, length) = read_tail(&mut file)
             .map_err(|problem| GatewayStartupError::TelemetryTail { path: path.to_owned(), problem })?;
         let sync_handle = file.try_clone().map_err(io_error)?;
+        let (head, _) = tokio::sync::watch::channel(ChainHead { seq: last_seq, hash: last_hash.clone() });
         Ok(Self {
             path: path.to_owned(),
             tail: Mutex::new(ChainTail { file, last_hash, next_seq: last_seq + 1, length }),
             sync_handle,
+            head,
         })
+    }
+
+    /// The chain's head now, and each new one as lines are appended.
+    pub fn head(&self) -> tokio::sync::watch::Receiver<ChainHead> {
+        self.head.subscribe()
+    }
+
+    /// Checks the log against a head kept outside it: the line `anchor.seq` must still be there
+    /// with the same hash. When the anchor is the newest line (the usual case) only the last line
+    /// is compared; otherwise the whole file is verified.
+    pub fn check_anchor(&self, anchor: &ChainHead) -> Result<(), ChainBreak> {
+        let current = self.head.borrow().clone();
+        if current.seq == anchor.seq {
+            return if current.hash == anchor.hash {
+                Ok(())
+            } else {
+                Err(ChainBreak { line: anchor.seq, problem: rewritten_tail(anchor, &current.hash) })
+            };
+        }
+        let file = File::open(&self.path)
+            .map_err(|e| ChainBreak { line: 0, problem: format!("{}: {e}", self.path.display()) })?;
+        verify_chain_anchored(io::BufReader::new(file), Some(anchor)).map(|_| ())
     }
 
     pub fn path(&self) -> &Path {
@@ -166,6 +227,7 @@ impl TelemetryLog {
                 return Err(error);
             }
             tail.length += line.len() as u64;
+            self.head.send_replace(ChainHead { seq: tail.next_seq, hash: hash.clone() });
             tail.last_hash = hash;
             tail.next_seq += 1;
         }
@@ -261,11 +323,20 @@ fn is_hex_hash(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// The result of checking a chain: how many lines were sound.
+/// The result of checking a chain: how many lines were sound, and its head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainReport {
     pub lines: u64,
     pub last_hash: String,
+    /// The last line's `seq`; 0 for an empty log.
+    pub last_seq: u64,
+}
+
+fn rewritten_tail(anchor: &ChainHead, found: &str) -> String {
+    format!(
+        "the anchor kept outside the log says line seq {} has hash {}, but the log has {found}: the end of the log was rewritten",
+        anchor.seq, anchor.hash
+    )
 }
 
 /// Where and why a chain breaks. `line` counts from 1.
@@ -278,6 +349,14 @@ pub struct ChainBreak {
 
 /// Checks every line of a telemetry log: its own hash, its link to the line before and its seq.
 pub fn verify_chain(reader: impl BufRead) -> Result<ChainReport, ChainBreak> {
+    verify_chain_anchored(reader, None)
+}
+
+/// [`verify_chain`], and, given the head kept outside the log, that its line is still there
+/// unchanged: a log cut short or with its end rewritten (and re-hashed) fails here, though its
+/// chain alone is sound.
+pub fn verify_chain_anchored(reader: impl BufRead, anchor: Option<&ChainHead>) -> Result<ChainReport, ChainBreak> {
+    let mut anchor_found = anchor.is_some_and(|a| a.seq == 0);
     let mut previous_hash = GENESIS_HASH.to_owned();
     let mut previous_seq: Option<u64> = None;
     let mut lines = 0u64;
@@ -310,11 +389,27 @@ pub fn verify_chain(reader: impl BufRead) -> Result<ChainReport, ChainBreak> {
             }
             _ => {}
         }
+        if let Some(anchor) = anchor.filter(|a| Some(a.seq) == seq) {
+            if anchor.hash != computed {
+                return Err(broken(rewritten_tail(anchor, &computed)));
+            }
+            anchor_found = true;
+        }
         previous_seq = seq;
         previous_hash = computed;
         lines = number;
     }
-    Ok(ChainReport { lines, last_hash: previous_hash })
+    let last_seq = previous_seq.unwrap_or(0);
+    if let Some(anchor) = anchor.filter(|_| !anchor_found) {
+        return Err(ChainBreak {
+            line: lines + 1,
+            problem: format!(
+                "the log ends at seq {last_seq}, but the anchor kept outside it says seq {} was written (hash {}): lines were cut from the end",
+                anchor.seq, anchor.hash
+            ),
+        });
+    }
+    Ok(ChainReport { lines, last_hash: previous_hash, last_seq })
 }
 
 /// Checks a telemetry file; see [`verify_chain`].
@@ -398,6 +493,59 @@ mod tests {
         // The person is covered by the hash like every other field.
         let forged = std::fs::read_to_string(&path).unwrap().replace(&user.to_string(), &Uuid::new_v4().to_string());
         assert_eq!(verify_chain(forged.as_bytes()).unwrap_err().line, 3);
+    }
+
+    #[test]
+    fn an_anchor_kept_outside_finds_a_cut_or_rewritten_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.jsonl");
+        let log = TelemetryLog::open(&path).unwrap();
+        let heads = log.head();
+        assert_eq!(heads.borrow().seq, 0, "an empty log's head");
+        for input in ["one", "two", "three", "four"] {
+            log.append(&record(TelemetryEvent::Preview, input), Durability::Flushed).unwrap();
+        }
+        let head = heads.borrow().clone();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!((head.seq, head.hash.as_str()), (4, last["hash"].as_str().unwrap()));
+        assert_eq!(head.to_string().parse::<ChainHead>().unwrap(), head, "the anchor's text form round-trips");
+        assert!("4:xyz".parse::<ChainHead>().is_err() && "four:".parse::<ChainHead>().is_err());
+
+        // The log as it is agrees with its anchor, and with an older one (lines written since).
+        log.check_anchor(&head).unwrap();
+        let second: Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+        let older = ChainHead { seq: 2, hash: second["hash"].as_str().unwrap().to_owned() };
+        log.check_anchor(&older).unwrap();
+        let report = verify_chain_anchored(text.as_bytes(), Some(&head)).unwrap();
+        assert_eq!((report.lines, report.last_seq), (4, 4));
+        drop(log);
+
+        // The last line cut off: the chain alone is sound, the anchor is not found.
+        let cut: String = text.lines().take(3).map(|l| format!("{l}\n")).collect();
+        assert_eq!(verify_chain(cut.as_bytes()).unwrap().lines, 3);
+        let broken = verify_chain_anchored(cut.as_bytes(), Some(&head)).unwrap_err();
+        assert!(broken.problem.contains("cut from the end"), "{broken}");
+        std::fs::write(&path, &cut).unwrap();
+        let reopened = TelemetryLog::open(&path).unwrap();
+        assert!(reopened.check_anchor(&head).unwrap_err().problem.contains("cut from the end"));
+        drop(reopened);
+
+        // The last line rewritten and re-hashed: the chain alone is sound, the anchor's hash differs.
+        let mut fields: Map<String, Value> = serde_json::from_str(text.lines().nth(3).unwrap()).unwrap();
+        fields.insert("raw_input".into(), Value::from("forged"));
+        let hash = chain_hash(&fields);
+        fields.insert("hash".into(), Value::from(hash));
+        let forged = format!("{cut}{}\n", canonical_json(&Value::Object(fields)));
+        assert_eq!(verify_chain(forged.as_bytes()).unwrap().lines, 4);
+        let broken = verify_chain_anchored(forged.as_bytes(), Some(&head)).unwrap_err();
+        assert_eq!(broken.line, 4);
+        assert!(broken.problem.contains("rewritten"), "{broken}");
+        std::fs::write(&path, &forged).unwrap();
+        let reopened = TelemetryLog::open(&path).unwrap();
+        assert!(reopened.check_anchor(&head).unwrap_err().problem.contains("rewritten"));
+        // An empty log's anchor holds for any log.
+        reopened.check_anchor(&ChainHead { seq: 0, hash: GENESIS_HASH.to_owned() }).unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[test]

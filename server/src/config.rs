@@ -101,6 +101,9 @@ pub struct Config {
     pub public_url: String,
     /// `GATEWAY_ENABLED`: whether the control plane's routes and panel exist at all.
     pub gateway_enabled: bool,
+    /// `GATEWAY_TELEMETRY_REANCHOR`: start even though the gateway's log no longer reaches the
+    /// head kept in the database (it was cut short or its end rewritten), and anchor it afresh.
+    pub gateway_telemetry_reanchor: bool,
     /// `TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` is believed; by default nobody's.
     pub trusted_proxies: TrustedProxies,
     /// `ALLOWED_HOSTS`: the host names requests may address (DNS-rebinding defence).
@@ -168,6 +171,7 @@ impl Config {
             sse_keep_alive: env.seconds("SSE_KEEPALIVE_SECONDS", 15, 1..=300)?,
             public_url,
             gateway_enabled: env.flag("GATEWAY_ENABLED", true)?,
+            gateway_telemetry_reanchor: env.flag("GATEWAY_TELEMETRY_REANCHOR", false)?,
             trusted_proxies: env.parse_or("TRUSTED_PROXIES", "", TrustedProxies::parse)?,
             allowed_hosts,
             cors_allowed_origins: env.parse_or("CORS_ALLOWED_ORIGINS", "", parse_origins)?,

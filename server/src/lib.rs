@@ -11,6 +11,7 @@ pub mod shutdown;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod telemetry_anchor;
 
 use std::process::ExitCode;
 

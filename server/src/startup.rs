@@ -29,6 +29,11 @@ pub enum StartupError {
     Sessions(#[source] sqlx::Error),
     #[error("the control plane cannot start: {0}")]
     Gateway(#[from] gateway::GatewayStartupError),
+    #[error(
+        "the control plane's telemetry log no longer matches the head kept in the database ({0}); \
+         keep the log as evidence, then start with GATEWAY_TELEMETRY_REANCHOR=1 to anchor it afresh"
+    )]
+    TelemetryAnchor(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("server error: {0}")]
@@ -46,13 +51,17 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
 }
 
 /// Assembles the state from its parts, with no background work started: tests use it with a
-/// store of their own.
+/// store of their own. The control plane's log is checked against the head kept for it.
 pub async fn assemble(config: Config, store: storage::DynStore) -> Result<AppState, StartupError> {
     let sessions = SessionRecords::open(store.pool()).await.map_err(StartupError::Sessions)?;
     let services = Services::new(config.services.clone(), store)?;
     let gateway = gateway::Gateway::new(config.gateway.clone())?;
     let leptos_options = leptos_options(&config);
-    Ok(AppState { config: Arc::new(config), services, gateway: Arc::new(gateway), leptos_options, sessions })
+    let state = AppState { config: Arc::new(config), services, gateway: Arc::new(gateway), leptos_options, sessions };
+    if state.config.gateway_enabled {
+        crate::telemetry_anchor::check(&state).await?;
+    }
+    Ok(state)
 }
 
 /// Opens (and migrates) the database, assembles the state every part of the server shares and
@@ -64,6 +73,9 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
     tracing::info!(backend = store.backend().as_str(), database = %config.database_url.redacted(), "database ready");
     let state = assemble(config, store).await?;
     services::recovery::recover(&state.services).await.map_err(StartupError::Recovery)?;
+    if state.config.gateway_enabled {
+        crate::telemetry_anchor::spawn_keeper(&state);
+    }
     spawn_housekeeping(&state);
     Ok(state)
 }

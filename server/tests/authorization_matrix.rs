@@ -533,6 +533,8 @@ fn global_routes() -> Vec<GlobalRoute> {
             OPERATORS,
         ),
         route("POST", "/api/fn/control-plane/access", nothing, Form, 200, OPERATORS),
+        // The telemetry anchor is for admins, who audit the log.
+        route("GET", "/api/v1/chat/telemetry/anchor", nothing, Empty, 200, ADMINS),
         // Ending a session no one has used is not an error: it tells so.
         route("DELETE", "/api/v1/chat/session/{fresh_session}", nothing, Empty, 200, OPERATORS),
         route(

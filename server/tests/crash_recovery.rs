@@ -13,7 +13,11 @@ use common::{eventually, Db};
 use fake_llm::{FakeLlm, Reply};
 use serde_json::{json, Value};
 
-on_both_databases!(a_killed_server_leaves_consistent_rows, a_terminated_server_ends_its_run_and_logs_json_lines);
+on_both_databases!(
+    a_killed_server_leaves_consistent_rows,
+    a_terminated_server_ends_its_run_and_logs_json_lines,
+    a_control_plane_log_cut_short_stops_the_next_start,
+);
 
 struct ServerProcess {
     child: Child,
@@ -22,11 +26,16 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn start(database_url: &str, fake: &FakeLlm) -> ServerProcess {
-        Self::start_with_log(database_url, fake, None)
+        Self::start_with(database_url, fake, None, &[])
     }
 
-    /// A server whose log (`RUST_LOG=info`, JSON) goes to `log`, when given.
-    fn start_with_log(database_url: &str, fake: &FakeLlm, log: Option<&std::path::Path>) -> ServerProcess {
+    /// A server whose log (`RUST_LOG=info`, JSON) goes to `log`, when given, with `extra` set.
+    fn start_with(
+        database_url: &str,
+        fake: &FakeLlm,
+        log: Option<&std::path::Path>,
+        extra: &[(&str, &str)],
+    ) -> ServerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
         command
@@ -40,6 +49,7 @@ impl ServerProcess {
             let file = std::fs::File::create(log).expect("a log file");
             command.env("RUST_LOG", "info").env("LOG_FORMAT", "json").stdout(file);
         }
+        command.envs(extra.iter().copied());
         let child = command.spawn().expect("start the server binary");
         ServerProcess { child, base: format!("http://127.0.0.1:{port}") }
     }
@@ -48,13 +58,18 @@ impl ServerProcess {
     fn terminate(mut self) -> std::process::ExitStatus {
         let terminated = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         assert!(terminated.success(), "SIGTERM sent");
+        self.wait_exit()
+    }
+
+    /// Waits (bounded) for the process to exit by itself.
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
         for _ in 0..300 {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("the server did not exit within 30 s of SIGTERM");
+        panic!("the server did not exit within 30 s");
     }
 
     async fn wait_ready(&self) {
@@ -177,7 +192,7 @@ async fn a_terminated_server_ends_its_run_and_logs_json_lines(db: Db) {
     };
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("server.jsonl");
-    let server = ServerProcess::start_with_log(&database.url, &fake, Some(&log));
+    let server = ServerProcess::start_with(&database.url, &fake, Some(&log), &[]);
     server.wait_ready().await;
     let base = server.base.clone();
     let client = common::client_with_token(&common::sign_up_over_http(&base, "Shutdown Tester").await);
@@ -243,4 +258,64 @@ async fn a_terminated_server_ends_its_run_and_logs_json_lines(db: Db) {
     let ended = find("run ended");
     assert_eq!((ended["run_id"].as_str(), ended["reason"].as_str()), (Some(run_id.as_str()), Some("server_shutdown")));
     assert_eq!(lines.last().unwrap()["message"], "shut down", "the last line says the server is done");
+}
+
+async fn a_control_plane_log_cut_short_stops_the_next_start(db: Db) {
+    let fake = FakeLlm::start(Reply::words("ok")).await;
+    let database = match db {
+        Db::Sqlite => storage::testing::fresh_sqlite().await,
+        Db::Postgres => storage::testing::fresh_postgres().await,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("control-plane");
+    let root_env = [("GATEWAY_ROOT", root.to_str().unwrap())];
+    let telemetry = root.join("observability/telemetry/gateway.jsonl");
+    let server = ServerProcess::start_with(&database.url, &fake, None, &root_env);
+    server.wait_ready().await;
+    let base = server.base.clone();
+    let client = common::client_with_token(&common::sign_up_over_http(&base, "Audrey Admin").await);
+    for command in ["show tasks", "show inbox", "liam check status"] {
+        let body = json!({"raw_input": command, "channel": "web", "session_id": uuid::Uuid::new_v4().to_string()});
+        post(&client, format!("{base}/api/v1/chat/preview"), body).await;
+    }
+    // The head is kept in the database as lines are written, and admins can read it.
+    let anchor_url = format!("{base}/api/v1/chat/telemetry/anchor");
+    let last_line = || -> Value {
+        serde_json::from_str(std::fs::read_to_string(&telemetry).unwrap().lines().last().unwrap()).unwrap()
+    };
+    eventually(Duration::from_secs(10), "the anchor to reach the newest line", || async {
+        let anchor: Value = client.get(&anchor_url).send().await.unwrap().json().await.unwrap();
+        anchor["seq"] == 3 && anchor["hash"] == last_line()["hash"]
+    })
+    .await;
+    assert!(server.terminate().success());
+
+    // The last line is cut off while the server is down: the chain alone is still sound.
+    let text = std::fs::read_to_string(&telemetry).unwrap();
+    let cut: String = text.lines().take(2).map(|line| format!("{line}\n")).collect();
+    std::fs::write(&telemetry, &cut).unwrap();
+    assert_eq!(gateway::verify_file(&telemetry).unwrap().lines, 2);
+
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("refused.jsonl");
+    let mut refused = ServerProcess::start_with(&database.url, &fake, Some(&log), &root_env);
+    let status = refused.wait_exit();
+    assert!(!status.success(), "a log that no longer reaches its anchor stops start-up");
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(said.contains("lines were cut from the end") && said.contains("GATEWAY_TELEMETRY_REANCHOR"), "{said}");
+    assert_eq!(std::fs::read_to_string(&telemetry).unwrap(), cut, "the evidence is left as it was");
+
+    // Told to, the server starts and anchors the log as it now is.
+    let reanchor = [root_env[0], ("GATEWAY_TELEMETRY_REANCHOR", "1")];
+    let restarted = ServerProcess::start_with(&database.url, &fake, None, &reanchor);
+    restarted.wait_ready().await;
+    let anchor: Value = client
+        .get(format!("{}/api/v1/chat/telemetry/anchor", restarted.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((anchor["seq"].as_i64(), &anchor["hash"]), (Some(2), &last_line()["hash"]));
 }

@@ -23,6 +23,7 @@ pub mod running_runs;
 pub mod runs;
 pub mod snapshot;
 mod state;
+pub mod telemetry_anchors;
 pub mod write_limits;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -223,4 +223,10 @@ pub trait Store: AccountStore + Send + Sync + fmt::Debug {
     async fn tokens_used_by_guests_since(&self, since: DateTime<Utc>) -> Result<i64>;
     /// The summed cost of a run's generations.
     async fn run_cost(&self, run_id: Uuid) -> Result<f64>;
+
+    // --- telemetry anchors ---
+    /// The head (`seq`, `hash`) of the named hash-chained log, as last kept.
+    async fn telemetry_anchor(&self, log: &str) -> Result<Option<(i64, String)>>;
+    /// Keeps the named log's head, replacing the one kept before.
+    async fn keep_telemetry_anchor(&self, log: &str, seq: i64, hash: &str) -> Result<()>;
 }

@@ -571,6 +571,30 @@ macro_rules! impl_portable_store {
                 .fetch_one(&self.pool)
                 .await?)
             }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn telemetry_anchor(&self, log: &str) -> $crate::Result<Option<(i64, String)>> {
+                Ok(sqlx::query_as::<_, (i64, String)>("SELECT seq, hash FROM telemetry_anchors WHERE log = $1")
+                    .bind(log)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn keep_telemetry_anchor(&self, log: &str, seq: i64, hash: &str) -> $crate::Result<()> {
+                sqlx::query(
+                    "INSERT INTO telemetry_anchors (log, seq, hash, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (log) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(log)
+                .bind(seq)
+                .bind(hash)
+                .bind($crate::now())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
         }
 
         /// Serialises changes to one room's agents: the update takes the room row's write lock

@@ -117,7 +117,17 @@ fn control_plane(state: &AppState) -> Router<AppState> {
     if !state.config.gateway_enabled {
         return Router::new();
     }
-    gateway::router::<AppState>().route_layer(axum::middleware::from_fn(require_operator))
+    gateway::router::<AppState>()
+        .route("/api/v1/chat/telemetry/anchor", axum::routing::get(telemetry_anchor))
+        .route_layer(axum::middleware::from_fn(require_operator))
+}
+
+/// The head of the gateway's log as kept in the database, for admins checking a copy of the log.
+async fn telemetry_anchor(
+    axum::extract::State(services): axum::extract::State<services::Services>,
+    Caller(actor): Caller,
+) -> Result<axum::Json<domain::control_plane::TelemetryAnchor>, ApiError> {
+    Ok(axum::Json(services::telemetry_anchors::gateway_anchor(&services, &actor).await?))
 }
 
 /// Refuses anyone who may not operate before the gateway sees (and logs) the request, and names

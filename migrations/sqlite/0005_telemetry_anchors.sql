@@ -1,0 +1,8 @@
+-- The head of each hash-chained telemetry log (its newest line's seq and hash), kept outside the
+-- log so that lines cut from its end or a rewritten end are found at start-up.
+CREATE TABLE telemetry_anchors (
+    log        TEXT PRIMARY KEY NOT NULL,
+    seq        INTEGER NOT NULL CHECK (seq >= 0),
+    hash       TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);

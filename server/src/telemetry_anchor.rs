@@ -1,0 +1,56 @@
+//! The control plane's telemetry chain is anchored in the database: its head (newest `seq` and
+//! `hash`) is kept there as lines are written and checked against the log at start-up, so a log
+//! cut short or with its end rewritten and re-hashed is found, though its chain alone is sound.
+
+use gateway::ChainHead;
+use services::telemetry_anchors::{keep, kept, GATEWAY_LOG};
+
+use crate::startup::StartupError;
+use crate::state::AppState;
+
+/// Compares the log with the head kept for it and keeps the log's head now. A log that does not
+/// reach the kept head stops start-up, unless `GATEWAY_TELEMETRY_REANCHOR` says to anchor it afresh.
+pub async fn check(state: &AppState) -> Result<(), StartupError> {
+    let services = &state.services;
+    let stored = |error: services::ServiceError| StartupError::TelemetryAnchor(format!("the database: {error}"));
+    if let Some((seq, hash)) = kept(services, GATEWAY_LOG).await.map_err(stored)? {
+        let anchor = ChainHead { seq: u64::try_from(seq).unwrap_or(0), hash };
+        let gateway = state.gateway.clone();
+        let checked = tokio::task::spawn_blocking(move || gateway.check_telemetry_anchor(&anchor))
+            .await
+            .map_err(|error| StartupError::TelemetryAnchor(error.to_string()))?;
+        match checked {
+            Ok(()) => tracing::info!(seq, "the control plane's telemetry log reaches its anchor"),
+            Err(broken) if state.config.gateway_telemetry_reanchor => {
+                tracing::error!(%broken, "the control plane's telemetry log does not reach its anchor; anchoring it afresh");
+            }
+            Err(broken) => return Err(StartupError::TelemetryAnchor(broken.to_string())),
+        }
+    }
+    let head = state.gateway.telemetry_head().borrow().clone();
+    keep(services, GATEWAY_LOG, head.seq, &head.hash).await.map_err(stored)
+}
+
+/// Keeps the log's head in the database as lines are written: the newest head each time, so a
+/// burst of lines costs one write, and once more at shutdown.
+pub fn spawn_keeper(state: &AppState) {
+    let services = state.services.clone();
+    let mut heads = state.gateway.telemetry_head();
+    let shutdown = services.shutdown.clone();
+    services.tasks.clone().spawn(async move {
+        loop {
+            tokio::select! {
+                changed = heads.changed() => if changed.is_err() { break },
+                _ = shutdown.cancelled() => break,
+            }
+            let head = heads.borrow_and_update().clone();
+            if let Err(error) = keep(&services, GATEWAY_LOG, head.seq, &head.hash).await {
+                tracing::warn!(%error, seq = head.seq, "could not keep the telemetry anchor");
+            }
+        }
+        let head = heads.borrow().clone();
+        if let Err(error) = keep(&services, GATEWAY_LOG, head.seq, &head.hash).await {
+            tracing::warn!(%error, seq = head.seq, "could not keep the telemetry anchor at shutdown");
+        }
+    });
+}
