@@ -98,6 +98,15 @@ test("agents can be edited and deactivated", async ({ page }) => {
   await form.getByLabel("Agent name").fill("cleo");
   await form.getByRole("button", { name: "Add agent" }).click();
   await expect(form.getByRole("alert")).toContainText("already has an agent named");
+
+  // The edits were stored, not only shown: a reload brings them back.
+  await page.reload();
+  await hydrated(page);
+  const reloaded = page.locator(`.agent-card[data-agent-name="Cleo"]`);
+  await expect(reloaded.locator(".agent-prompt")).toHaveText("You are Cleo, a historian.");
+  await expect(reloaded).toContainText("t = 1.3");
+  await expect(reloaded).toContainText("inactive");
+  await expect(page.locator(".agent-card")).toHaveCount(1);
 });
 
 test("hostile Markdown is shown as text and never runs", async ({ page }) => {
