@@ -337,8 +337,8 @@ fn tokio_process_asked_for_is_caught_in_the_graph_and_by_clippy() {
     let planted = Planted::workspace();
     planted
         .manifest(
-            "tokio = { workspace = true, features = [\"rt\"] }",
-            "tokio = { workspace = true, features = [\"rt\", \"process\"] }",
+            "tokio = { workspace = true, features = [\"rt\", \"sync\"] }",
+            "tokio = { workspace = true, features = [\"rt\", \"sync\", \"process\"] }",
         )
         .module("mod tokio_process;")
         .file(
