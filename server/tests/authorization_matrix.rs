@@ -973,6 +973,7 @@ fn every_route_has_a_row() {
         include_str!("../src/http/accounts.rs"),
         include_str!("../src/http/health.rs"),
         include_str!("../src/http/metrics.rs"),
+        include_str!("../src/http/telemetry_anchor.rs"),
         include_str!("../../gateway/src/http.rs"),
     ] {
         declared.extend(declared_routes(source));

@@ -10,6 +10,8 @@ mod observe;
 pub mod protect;
 pub mod rooms;
 pub mod stream;
+pub mod telemetry_anchor;
+pub mod telemetry_anchor;
 
 use std::sync::OnceLock;
 
@@ -118,16 +120,8 @@ fn control_plane(state: &AppState) -> Router<AppState> {
         return Router::new();
     }
     gateway::router::<AppState>()
-        .route("/api/v1/chat/telemetry/anchor", axum::routing::get(telemetry_anchor))
+        .merge(telemetry_anchor::router())
         .route_layer(axum::middleware::from_fn(require_operator))
-}
-
-/// The head of the gateway's log as kept in the database, for admins checking a copy of the log.
-async fn telemetry_anchor(
-    axum::extract::State(services): axum::extract::State<services::Services>,
-    Caller(actor): Caller,
-) -> Result<axum::Json<domain::control_plane::TelemetryAnchor>, ApiError> {
-    Ok(axum::Json(services::telemetry_anchors::gateway_anchor(&services, &actor).await?))
 }
 
 /// Refuses anyone who may not operate before the gateway sees (and logs) the request, and names
