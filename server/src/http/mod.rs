@@ -11,7 +11,6 @@ pub mod protect;
 pub mod rooms;
 pub mod stream;
 pub mod telemetry_anchor;
-pub mod telemetry_anchor;
 
 use std::sync::OnceLock;
 
