@@ -83,8 +83,8 @@ pub struct Message {
     pub sender_id: Option<Uuid>,
     pub sender_name: String,
     pub content: String,
-    /// `content` rendered from Markdown to safe HTML by the server; absent while a message is
-    /// still being written and in rows straight from storage.
+    /// `content` rendered from Markdown to safe HTML by the server, once, when the message became
+    /// final; absent while it is still being written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_html: Option<String>,
     pub status: MessageStatus,

@@ -99,6 +99,10 @@ pub struct Config {
     pub sse_keep_alive: Duration,
     /// `PUBLIC_URL`: the address people reach the app at; `https://` makes cookies `Secure`.
     pub public_url: String,
+    /// `HTTP_HEADER_READ_TIMEOUT_SECONDS` and `MAX_CONNECTIONS`: how connections are bounded.
+    pub connection_limits: crate::serving::ConnectionLimits,
+    /// `SSE_MAX_STREAMS_PER_ADDRESS`: live streams one client address may hold open at once.
+    pub sse_max_streams_per_address: usize,
     /// `GATEWAY_ENABLED`: whether the control plane's routes and panel exist at all.
     pub gateway_enabled: bool,
     /// `GATEWAY_TELEMETRY_REANCHOR`: start even though the gateway's log no longer reaches the
@@ -170,6 +174,11 @@ impl Config {
             shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECONDS", 10, 0..=3600)?,
             sse_keep_alive: env.seconds("SSE_KEEPALIVE_SECONDS", 15, 1..=300)?,
             public_url,
+            connection_limits: crate::serving::ConnectionLimits {
+                header_read_timeout: env.seconds("HTTP_HEADER_READ_TIMEOUT_SECONDS", 10, 1..=300)?,
+                max_connections: env.number("MAX_CONNECTIONS", 10_000, 1..=1_000_000)?,
+            },
+            sse_max_streams_per_address: env.number("SSE_MAX_STREAMS_PER_ADDRESS", 32, 1..=100_000)?,
             gateway_enabled: env.flag("GATEWAY_ENABLED", true)?,
             gateway_telemetry_reanchor: env.flag("GATEWAY_TELEMETRY_REANCHOR", false)?,
             trusted_proxies: env.parse_or("TRUSTED_PROXIES", "", TrustedProxies::parse)?,

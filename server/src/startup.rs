@@ -36,8 +36,6 @@ pub enum StartupError {
     TelemetryAnchor(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
-    #[error("server error: {0}")]
-    Serve(#[source] std::io::Error),
 }
 
 /// Leptos' options, derived from the one typed configuration.
@@ -57,7 +55,14 @@ pub async fn assemble(config: Config, store: storage::DynStore) -> Result<AppSta
     let services = Services::new(config.services.clone(), store)?;
     let gateway = gateway::Gateway::new(config.gateway.clone())?;
     let leptos_options = leptos_options(&config);
-    let state = AppState { config: Arc::new(config), services, gateway: Arc::new(gateway), leptos_options, sessions };
+    let state = AppState {
+        config: Arc::new(config),
+        services,
+        gateway: Arc::new(gateway),
+        leptos_options,
+        sessions,
+        stream_slots: Arc::default(),
+    };
     if state.config.gateway_enabled {
         crate::telemetry_anchor::check(&state).await?;
     }
@@ -123,17 +128,10 @@ pub async fn serve(state: AppState) -> Result<(), StartupError> {
         shutdown.cancel();
     });
 
-    // Streamed tokens are small writes: send them at once instead of waiting to coalesce.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
     let grace = state.config.shutdown_grace;
+    let limits = state.config.connection_limits;
     let router = crate::http::app(state);
-    let served = axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(services.shutdown.clone().cancelled_owned())
-        .await;
+    crate::serving::serve_connections(listener, router, limits, services.shutdown.clone(), grace).await;
 
     services.tasks.close();
     if tokio::time::timeout(grace, services.tasks.wait()).await.is_err() {
@@ -141,5 +139,5 @@ pub async fn serve(state: AppState) -> Result<(), StartupError> {
     }
     services.store.close().await;
     tracing::info!("shut down");
-    served.map_err(StartupError::Serve)
+    Ok(())
 }

@@ -21,4 +21,6 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// Where sign-in sessions are kept.
     pub sessions: SessionRecords,
+    /// The live streams each client address holds open.
+    pub stream_slots: Arc<crate::http::stream::StreamSlots>,
 }

@@ -172,6 +172,7 @@ pub async fn run_turn(services: &Services, turn: Turn, stop: &StopSignal) -> Ser
             sender_id: Some(turn.agent.id),
             sender_name: turn.agent.name.clone(),
             content: String::new(),
+            content_html: None,
             status: MessageStatus::Streaming,
             model: Some(route.as_ref().map(ModelRoute::label).unwrap_or_else(|_| turn.agent.model.clone())),
             selection_reason: Some(turn.selection_reason.clone()),
@@ -228,6 +229,7 @@ async fn post_budget_notice(services: &Services, turn: &Turn, budget: &DailyBudg
         Some(user_id) => services.store.get_user(user_id).await?.map(|user| user.name),
         None => None,
     };
+    let content = budget.notice(who.as_deref().unwrap_or("Someone"));
     let notice = services
         .store
         .insert_message(NewMessage {
@@ -235,7 +237,8 @@ async fn post_budget_notice(services: &Services, turn: &Turn, budget: &DailyBudg
             sender_type: SenderType::System,
             sender_id: None,
             sender_name: NOTICE_SENDER.to_owned(),
-            content: budget.notice(who.as_deref().unwrap_or("Someone")),
+            content_html: Some(crate::markdown::render_markdown(&content)),
+            content,
             status: MessageStatus::Complete,
             model: None,
             selection_reason: None,
@@ -408,6 +411,7 @@ async fn finish(
             message.id,
             MessageOutcome {
                 status: streamed.status,
+                content_html: Some(crate::markdown::render_markdown(&streamed.text)),
                 content: streamed.text,
                 tokens_in,
                 tokens_out,

@@ -220,6 +220,7 @@ pub async fn post_message(
             sender_type: SenderType::Human,
             sender_id,
             sender_name,
+            content_html: Some(crate::markdown::render_markdown(&content)),
             content,
             status: MessageStatus::Complete,
             model: None,

@@ -12,7 +12,8 @@ use domain::rooms::{
 };
 use domain::{ErrorCode, PublicError};
 use fake_llm::{FakeLlm, Reply};
-use services::{rooms, snapshot, ServiceError};
+use services::{markdown, rooms, snapshot, ServiceError};
+use storage::NewMessage;
 use uuid::Uuid;
 
 on_both_databases!(
@@ -20,6 +21,7 @@ on_both_databases!(
     a_posted_message_is_stored_announced_and_answered,
     pages_of_messages_are_bounded_and_ordered,
     the_snapshot_matches_the_stream_position,
+    messages_are_rendered_once_and_bounded,
 );
 
 fn agent_input(name: &str) -> CreateAgent {
@@ -171,4 +173,51 @@ async fn the_snapshot_matches_the_stream_position(db: Db) {
         snapshot::room_snapshot(&services, &services.admin, Uuid::now_v7()).await.unwrap_err().code(),
         ErrorCode::NotFound
     );
+}
+
+async fn messages_are_rendered_once_and_bounded(db: Db) {
+    let fake = FakeLlm::start(Reply::words("ok")).await;
+    let services = services(db, &fake, &[]).await;
+    let room_id = room(&services, "Rendering").await;
+
+    // A posted message is stored with its HTML.
+    let posted = rooms::post_message(&services, &services.admin, room_id, PostMessage { content: "**hi**".into() })
+        .await
+        .unwrap();
+    let stored = services.store.get_message(posted.id).await.unwrap().unwrap();
+    assert_eq!(stored.content_html.as_deref(), Some("<p><strong>hi</strong></p>\n"));
+
+    // What is stored is what readers get: it is not rendered again.
+    let kept = services
+        .store
+        .insert_message(NewMessage {
+            room_id,
+            sender_type: SenderType::Human,
+            sender_id: None,
+            sender_name: "Kept".into(),
+            content: "**not rendered again**".into(),
+            content_html: Some("<p>rendered once</p>".into()),
+            status: MessageStatus::Complete,
+            model: None,
+            selection_reason: None,
+            run_id: None,
+        })
+        .await
+        .unwrap();
+    let page = rooms::list_messages(&services, &services.admin, room_id, None, None).await.unwrap();
+    let read = page.messages.iter().find(|m| m.id == kept.id).unwrap();
+    assert_eq!(read.content_html.as_deref(), Some("<p>rendered once</p>"));
+    let snapshot = snapshot::room_snapshot(&services, &services.admin, room_id).await.unwrap();
+    let shown = snapshot.page.messages.iter().find(|m| m.id == kept.id).unwrap();
+    assert_eq!(shown.content_html.as_deref(), Some("<p>rendered once</p>"));
+
+    // A Markdown bomb — eight 512-column tables of 500 short rows, under the 32,000 characters a
+    // message may have — is stored small.
+    let table = format!("{}|\n{}|\n{}\n", "|a".repeat(512), "|-".repeat(512), "|x\n".repeat(500));
+    let bomb = table.repeat(8);
+    let posted =
+        rooms::post_message(&services, &services.admin, room_id, PostMessage { content: bomb.clone() }).await.unwrap();
+    let html = services.store.get_message(posted.id).await.unwrap().unwrap().content_html.unwrap();
+    assert!(html.len() <= markdown::MAX_RENDERED_BYTES && html.len() < 4 * bomb.len(), "{} bytes", html.len());
+    assert!(!html.contains("<table"));
 }

@@ -139,6 +139,7 @@ async fn recovery_closes_what_a_crash_left(db: Db) {
             sender_id: Some(ada.id),
             sender_name: ada.name.clone(),
             content: String::new(),
+            content_html: None,
             status: MessageStatus::Streaming,
             model: Some("gpt-4o-mini".into()),
             selection_reason: None,

@@ -16,7 +16,7 @@ macro_rules! agent_columns {
 }
 macro_rules! message_columns {
     () => {
-        "id, room_id, sender_type, sender_id, sender_name, content, status, tokens_in, tokens_out, \
+        "id, room_id, sender_type, sender_id, sender_name, content, content_html, status, tokens_in, tokens_out, \
          usage_estimated, latency_ms, first_token_ms, model, error, selection_reason, run_id, created_at"
     };
 }
@@ -259,8 +259,8 @@ macro_rules! impl_portable_store {
             async fn insert_message(&self, new: $crate::NewMessage) -> $crate::Result<domain::rooms::Message> {
                 sqlx::query_as::<_, $crate::rows::MessageRow>(concat!(
                     "INSERT INTO messages (id, room_id, sender_type, sender_id, sender_name, content, status, \
-                     model, selection_reason, run_id, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ",
+                     model, selection_reason, run_id, created_at, content_html) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ",
                     $crate::portable::message_columns!()
                 ))
                 .bind(uuid::Uuid::now_v7())
@@ -274,6 +274,7 @@ macro_rules! impl_portable_store {
                 .bind(&new.selection_reason)
                 .bind(new.run_id)
                 .bind($crate::now())
+                .bind(&new.content_html)
                 .fetch_one(&self.pool)
                 .await?
                 .try_into()
@@ -340,7 +341,7 @@ macro_rules! impl_portable_store {
             ) -> $crate::Result<domain::rooms::Message> {
                 sqlx::query_as::<_, $crate::rows::MessageRow>(concat!(
                     "UPDATE messages SET status = $2, content = $3, tokens_in = $4, tokens_out = $5, \
-                     usage_estimated = $6, latency_ms = $7, first_token_ms = $8, error = $9 \
+                     usage_estimated = $6, latency_ms = $7, first_token_ms = $8, error = $9, content_html = $10 \
                      WHERE id = $1 RETURNING ",
                     $crate::portable::message_columns!()
                 ))
@@ -353,6 +354,7 @@ macro_rules! impl_portable_store {
                 .bind(outcome.latency_ms)
                 .bind(outcome.first_token_ms)
                 .bind(&outcome.error)
+                .bind(&outcome.content_html)
                 .fetch_optional(&self.pool)
                 .await?
                 .ok_or($crate::StorageError::NotFound("message"))?

@@ -66,6 +66,8 @@ pub struct NewMessage {
     pub sender_id: Option<Uuid>,
     pub sender_name: String,
     pub content: String,
+    /// The content rendered to HTML, for a message final from the start.
+    pub content_html: Option<String>,
     pub status: MessageStatus,
     pub model: Option<String>,
     pub selection_reason: Option<String>,
@@ -77,6 +79,8 @@ pub struct NewMessage {
 pub struct MessageOutcome {
     pub status: MessageStatus,
     pub content: String,
+    /// The final content rendered to HTML.
+    pub content_html: Option<String>,
     pub tokens_in: Option<i64>,
     pub tokens_out: Option<i64>,
     pub usage_estimated: bool,

@@ -90,6 +90,7 @@ fn human_message(room_id: Uuid, content: &str) -> NewMessage {
         sender_id: None,
         sender_name: "You".to_owned(),
         content: content.to_owned(),
+        content_html: Some(format!("<p>{content}</p>")),
         status: MessageStatus::Complete,
         model: None,
         selection_reason: None,
@@ -250,6 +251,7 @@ async fn streaming_messages_are_flushed_finished_and_interrupted(store: &DynStor
         sender_id: Some(speaker.id),
         sender_name: speaker.name.clone(),
         content: content.to_owned(),
+        content_html: None,
         status: MessageStatus::Streaming,
         model: Some("demo".into()),
         selection_reason: Some("round-robin".into()),
@@ -268,6 +270,7 @@ async fn streaming_messages_are_flushed_finished_and_interrupted(store: &DynStor
             MessageOutcome {
                 status: MessageStatus::Complete,
                 content: "Hello, world".into(),
+                content_html: Some("<p>Hello, world</p>".into()),
                 tokens_in: Some(42),
                 tokens_out: Some(3),
                 usage_estimated: false,
@@ -284,6 +287,9 @@ async fn streaming_messages_are_flushed_finished_and_interrupted(store: &DynStor
         (Some(42), Some(3), Some(812), Some(120))
     );
     assert_eq!(done.selection_reason.as_deref(), Some("round-robin"));
+    assert_eq!(done.content_html.as_deref(), Some("<p>Hello, world</p>"), "the HTML is stored with the final text");
+    let stored = store.get_message(done.id).await.unwrap().unwrap();
+    assert_eq!(stored.content_html.as_deref(), Some("<p>Hello, world</p>"));
     // A finished message is no longer overwritten by a late flush.
     store.save_streaming_text(done.id, "late").await.unwrap();
     assert_eq!(store.get_message(done.id).await.unwrap().unwrap().content, "Hello, world");
@@ -303,6 +309,7 @@ async fn streaming_messages_are_flushed_finished_and_interrupted(store: &DynStor
             MessageOutcome {
                 status: MessageStatus::Failed,
                 content: String::new(),
+                content_html: None,
                 tokens_in: None,
                 tokens_out: None,
                 usage_estimated: true,

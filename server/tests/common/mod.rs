@@ -164,12 +164,9 @@ impl TestApp {
         let addr = listener.local_addr().unwrap();
         let router = self.router.clone();
         let shutdown = self.state.services.shutdown.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await
-                .unwrap();
-        });
+        let (limits, grace) = (self.state.config.connection_limits, self.state.config.shutdown_grace);
+        // Served as the server binary serves: the same connection limits and timeouts.
+        tokio::spawn(server::serving::serve_connections(listener, router, limits, shutdown, grace));
         format!("http://{addr}")
     }
 }
