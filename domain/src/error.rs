@@ -23,6 +23,8 @@ string_enum! {
         LimitReached => "LIMIT_REACHED",
         /// The database or another dependency is not available right now.
         Unavailable => "UNAVAILABLE",
+        /// The request's body did not arrive, or its answer could not begin, in time.
+        RequestTimeout => "REQUEST_TIMEOUT",
         /// Something failed inside the server; details are in the server log only.
         Internal => "INTERNAL",
         /// The request needs a signed-in person (or a valid API token), and has none.
@@ -81,6 +83,7 @@ impl ErrorCode {
             SessionMismatch | Forbidden | CrossSite => 403,
             NotFound | PreviewNotFound | TaskNotFound => 404,
             Conflict | TaskCollision | PreviewAlreadyConfirmed | TooManyPreviews => 409,
+            RequestTimeout => 408,
             PreviewExpired => 410,
             PayloadTooLarge => 413,
             HostNotAllowed => 421,

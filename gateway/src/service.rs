@@ -128,6 +128,11 @@ impl Gateway {
         self.shared.telemetry.head()
     }
 
+    /// Puts the telemetry log's lines so far on the disk.
+    pub fn sync_telemetry(&self) -> std::io::Result<()> {
+        self.shared.telemetry.sync()
+    }
+
     /// Checks the telemetry log against a head kept outside it; see [`crate::verify_chain_anchored`].
     pub fn check_telemetry_anchor(&self, anchor: &crate::ChainHead) -> Result<(), crate::ChainBreak> {
         self.shared.telemetry.check_anchor(anchor)

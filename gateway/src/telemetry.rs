@@ -183,6 +183,12 @@ impl TelemetryLog {
         self.head.subscribe()
     }
 
+    /// Puts every line appended so far on the disk: an anchor kept after this never names a line
+    /// that a crash of the machine could take back.
+    pub fn sync(&self) -> io::Result<()> {
+        self.sync_handle.sync_data()
+    }
+
     /// Checks the log against a head kept outside it: the line `anchor.seq` must still be there
     /// with the same hash. When the anchor is the newest line (the usual case) only the last line
     /// is compared; otherwise the whole file is verified.

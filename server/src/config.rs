@@ -101,6 +101,8 @@ pub struct Config {
     pub public_url: String,
     /// `HTTP_HEADER_READ_TIMEOUT_SECONDS` and `MAX_CONNECTIONS`: how connections are bounded.
     pub connection_limits: crate::serving::ConnectionLimits,
+    /// `HTTP_REQUEST_TIMEOUT_SECONDS`: how long a request may take before its answer begins.
+    pub request_timeout: Duration,
     /// `SSE_MAX_STREAMS_PER_ADDRESS`: live streams one client address may hold open at once.
     pub sse_max_streams_per_address: usize,
     /// `GATEWAY_ENABLED`: whether the control plane's routes and panel exist at all.
@@ -178,6 +180,7 @@ impl Config {
                 header_read_timeout: env.seconds("HTTP_HEADER_READ_TIMEOUT_SECONDS", 10, 1..=300)?,
                 max_connections: env.number("MAX_CONNECTIONS", 10_000, 1..=1_000_000)?,
             },
+            request_timeout: env.seconds("HTTP_REQUEST_TIMEOUT_SECONDS", 30, 1..=3600)?,
             sse_max_streams_per_address: env.number("SSE_MAX_STREAMS_PER_ADDRESS", 32, 1..=100_000)?,
             gateway_enabled: env.flag("GATEWAY_ENABLED", true)?,
             gateway_telemetry_reanchor: env.flag("GATEWAY_TELEMETRY_REANCHOR", false)?,

@@ -130,8 +130,15 @@ pub async fn serve(state: AppState) -> Result<(), StartupError> {
 
     let grace = state.config.shutdown_grace;
     let limits = state.config.connection_limits;
+    let anchored = state.config.gateway_enabled.then(|| state.gateway.clone());
     let router = crate::http::app(state);
     crate::serving::serve_connections(listener, router, limits, services.shutdown.clone(), grace).await;
+    // Every request has ended: the log's last lines are anchored too.
+    if let Some(gateway) = anchored {
+        if let Err(error) = crate::telemetry_anchor::keep_head(&services, &gateway).await {
+            tracing::warn!(%error, "could not keep the telemetry anchor at shutdown");
+        }
+    }
 
     services.tasks.close();
     if tokio::time::timeout(grace, services.tasks.wait()).await.is_err() {

@@ -2,6 +2,8 @@
 //! `hash`) is kept there as lines are written and checked against the log at start-up, so a log
 //! cut short or with its end rewritten and re-hashed is found, though its chain alone is sound.
 
+use std::sync::Arc;
+
 use gateway::ChainHead;
 use services::telemetry_anchors::{keep, kept, GATEWAY_LOG};
 
@@ -32,9 +34,11 @@ pub async fn check(state: &AppState) -> Result<(), StartupError> {
 }
 
 /// Keeps the log's head in the database as lines are written: the newest head each time, so a
-/// burst of lines costs one write, and once more at shutdown.
+/// burst of lines costs one write, until shutdown, when [`keep_head`] has the last word once the
+/// connections have drained.
 pub fn spawn_keeper(state: &AppState) {
     let services = state.services.clone();
+    let gateway = state.gateway.clone();
     let mut heads = state.gateway.telemetry_head();
     let shutdown = services.shutdown.clone();
     services.tasks.clone().spawn(async move {
@@ -43,14 +47,21 @@ pub fn spawn_keeper(state: &AppState) {
                 changed = heads.changed() => if changed.is_err() { break },
                 _ = shutdown.cancelled() => break,
             }
-            let head = heads.borrow_and_update().clone();
-            if let Err(error) = keep(&services, GATEWAY_LOG, head.seq, &head.hash).await {
-                tracing::warn!(%error, seq = head.seq, "could not keep the telemetry anchor");
+            if let Err(error) = keep_head(&services, &gateway).await {
+                tracing::warn!(%error, "could not keep the telemetry anchor");
             }
         }
-        let head = heads.borrow().clone();
-        if let Err(error) = keep(&services, GATEWAY_LOG, head.seq, &head.hash).await {
-            tracing::warn!(%error, seq = head.seq, "could not keep the telemetry anchor at shutdown");
-        }
     });
+}
+
+/// Puts the log's lines on the disk, then keeps its head: the anchor never runs ahead of what a
+/// crash of the machine would leave in the file.
+pub async fn keep_head(services: &services::Services, gateway: &Arc<gateway::Gateway>) -> Result<(), String> {
+    let synced = Arc::clone(gateway);
+    tokio::task::spawn_blocking(move || synced.sync_telemetry())
+        .await
+        .map_err(|error| error.to_string())?
+        .map_err(|error| format!("syncing the log: {error}"))?;
+    let head = gateway.telemetry_head().borrow().clone();
+    keep(services, GATEWAY_LOG, head.seq, &head.hash).await.map_err(|error| error.to_string())
 }

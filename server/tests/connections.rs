@@ -47,6 +47,31 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
 }
 
 #[tokio::test]
+async fn a_request_whose_body_never_comes_is_answered_408_and_frees_its_place() {
+    let vars = [("HTTP_REQUEST_TIMEOUT_SECONDS", "1"), ("MAX_CONNECTIONS", "1")];
+    let (app, base) = served(&vars).await;
+    let mut stalled = TcpStream::connect(address(&base)).await.unwrap();
+    let head = format!(
+        "POST /api/rooms HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\":",
+        app.token
+    );
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(20), stalled.read(&mut answer)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    drop(stalled);
+    // The one place it held is free again.
+    let mut next = TcpStream::connect(address(&base)).await.unwrap();
+    next.write_all(HEALTH).await.unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(20), read_to_close(&mut next)).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let (_, rooms) = app.get_json("/api/rooms").await;
+    assert_eq!(rooms.as_array().unwrap().len(), 0, "nothing was created from half a body");
+}
+
+#[tokio::test]
 async fn past_the_connection_cap_new_connections_wait_their_turn() {
     let (_app, base) = served(&[("MAX_CONNECTIONS", "2"), ("HTTP_HEADER_READ_TIMEOUT_SECONDS", "60")]).await;
     let idle_one = TcpStream::connect(address(&base)).await.unwrap();

@@ -54,9 +54,12 @@ fn escaped_text(text: &str) -> String {
 
 /// Whether the text's tables (found by their delimiter rows, `|---|:-:|`) stay within
 /// [`MAX_TABLE_COLUMNS`] and, padded to their width until the next blank line, [`MAX_TABLE_CELLS`].
-/// It errs towards "no": a false alarm only renders a table as text.
+/// It errs towards "no": a false alarm only renders a table as text. Lines end at `\n`, `\r\n`
+/// or a bare `\r`, as Markdown's do, and a table inside a block quote or a list item is found
+/// with its container's markers (`>`, `-`, `1.`) taken off.
 fn tables_are_bounded(text: &str) -> bool {
-    let lines: Vec<&str> = text.lines().collect();
+    let normalized = text.replace("\r\n", "\n");
+    let lines: Vec<&str> = normalized.split(['\n', '\r']).map(without_container_markers).collect();
     let mut cells = 0usize;
     for (index, line) in lines.iter().enumerate() {
         let trimmed = line.trim();
@@ -77,6 +80,24 @@ fn tables_are_bounded(text: &str) -> bool {
         }
     }
     true
+}
+
+/// The line without the markers of the block quotes and list items it sits in.
+fn without_container_markers(line: &str) -> &str {
+    let mut rest = line;
+    loop {
+        let trimmed = rest.trim_start_matches([' ', '\t', '>']);
+        let unlisted =
+            trimmed.strip_prefix(['-', '*', '+']).filter(|after| after.starts_with([' ', '\t'])).or_else(|| {
+                let digits = trimmed.len() - trimmed.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+                let after = trimmed[digits..].strip_prefix(['.', ')'])?;
+                (digits > 0 && after.starts_with([' ', '\t'])).then_some(after)
+            });
+        match unlisted {
+            Some(after) => rest = after,
+            None => return trimmed,
+        }
+    }
 }
 
 fn render_unbounded(text: &str, tables: bool) -> String {
@@ -212,6 +233,24 @@ mod tests {
     fn table_bomb() -> String {
         let table = format!("{}|\n{}|\n{}\n", "|a".repeat(512), "|-".repeat(512), "|x\n".repeat(500));
         table.repeat(8)
+    }
+
+    #[test]
+    fn a_table_bomb_is_seen_before_it_is_parsed_wherever_it_hides() {
+        let bomb = table_bomb();
+        assert!(!tables_are_bounded(&bomb));
+        let quoted: String = bomb.lines().map(|line| format!("> {line}\n")).collect();
+        let listed: String = bomb.lines().map(|line| format!("1. {line}\n")).collect();
+        let carriage_returns = bomb.replace('\n', "\r");
+        let windows = bomb.replace('\n', "\r\n");
+        for (hiding, text) in [("quoted", quoted), ("listed", listed), ("CR", carriage_returns), ("CRLF", windows)] {
+            assert!(!tables_are_bounded(&text), "a bomb {hiding} is still found");
+        }
+        assert!(
+            tables_are_bounded("> | a | b |\r\n> |---|---|\r\n> | 1 | 2 |\r\n"),
+            "an ordinary quoted table is fine"
+        );
+        assert!(render_markdown("> | a | b |\r\n> |---|---|\r\n> | 1 | 2 |\r\n").contains("<table>"));
     }
 
     #[test]

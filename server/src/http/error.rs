@@ -19,6 +19,8 @@ pub enum ApiError {
     NotFound(&'static str),
     /// A handler panicked; the panic's text was logged where it was caught.
     Panicked,
+    /// The request's answer had not begun within `HTTP_REQUEST_TIMEOUT_SECONDS`.
+    TimedOut,
 }
 
 impl fmt::Display for ApiError {
@@ -30,6 +32,7 @@ impl fmt::Display for ApiError {
             ApiError::Query(rejection) => rejection.fmt(f),
             ApiError::NotFound(what) => write!(f, "{what} not found"),
             ApiError::Panicked => f.write_str("a handler panicked"),
+            ApiError::TimedOut => f.write_str("the request timed out"),
         }
     }
 }
@@ -45,6 +48,7 @@ impl PublicError for ApiError {
             ApiError::Path(_) | ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::Query(_) => ErrorCode::ValidationFailed,
             ApiError::Panicked => ErrorCode::Internal,
+            ApiError::TimedOut => ErrorCode::RequestTimeout,
         }
     }
 
@@ -72,6 +76,9 @@ impl PublicError for ApiError {
             ApiError::Path(_) => "No such resource.".to_owned(),
             ApiError::NotFound(what) => format!("{what} not found"),
             ApiError::Panicked => "Something went wrong on our side; it has been logged.".to_owned(),
+            ApiError::TimedOut => {
+                "The request took too long: its body did not arrive, or its answer could not begin, in time (HTTP_REQUEST_TIMEOUT_SECONDS).".to_owned()
+            }
         }
     }
 

@@ -80,6 +80,9 @@ pub fn app(state: AppState) -> Router {
         .merge(identified)
         .layer(axum::middleware::from_fn_with_state(state.config.clone(), client_address::resolve_client))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // A request whose answer has not begun in time — its body never came, say — gets 408 and
+        // gives its connection back. Live streams answer at once and are not cut.
+        .layer(axum::middleware::from_fn_with_state(state.config.request_timeout, answer_in_time))
         // Other hosts, other sites and wrongly encoded bodies are refused before anything else.
         .layer(axum::middleware::from_fn_with_state(protection.clone(), protect::refuse_foreign))
         .layer(axum::middleware::from_fn_with_state(protection, protect::security_headers))
@@ -107,6 +110,19 @@ fn cors(config: &crate::config::Config) -> Option<tower_http::cors::CorsLayer> {
         .expose_headers([header::RETRY_AFTER, observe::REQUEST_ID])
         .max_age(std::time::Duration::from_secs(600));
     Some(layer)
+}
+
+/// Answers `408 REQUEST_TIMEOUT` when the inner service has not begun its answer within `limit`.
+async fn answer_in_time(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::TimedOut.into_response(),
+    }
 }
 
 async fn api_not_found() -> ApiError {
