@@ -100,35 +100,49 @@ async fn post(client: &reqwest::Client, url: String, body: Value) -> Value {
     response.json().await.unwrap()
 }
 
-async fn a_killed_server_leaves_consistent_rows(db: Db) {
-    let words = (0..400).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ");
-    let fake = FakeLlm::start(Reply::words(&words).with_token_delay(Duration::from_millis(20))).await;
-    let database = match db {
+async fn fresh_database(db: Db) -> storage::testing::TestDatabase {
+    match db {
         Db::Sqlite => storage::testing::fresh_sqlite().await,
         Db::Postgres => storage::testing::fresh_postgres().await,
-    };
-    let server = ServerProcess::start(&database.url, &fake);
+    }
+}
+
+/// A run in a room of two agents, caught while its first reply streams with text already saved.
+struct RunMidReply {
+    client: reqwest::Client,
+    room_id: String,
+    run_id: String,
+}
+
+async fn run_mid_reply(server: &ServerProcess, person: &str) -> RunMidReply {
     server.wait_ready().await;
     let base = server.base.clone();
-    let client = common::client_with_token(&common::sign_up_over_http(&base, "Crash Tester").await);
-    let room = post(&client, format!("{base}/api/rooms"), json!({"name": "Crash test"})).await;
+    let client = common::client_with_token(&common::sign_up_over_http(&base, person).await);
+    let room = post(&client, format!("{base}/api/rooms"), json!({"name": "Mid-reply"})).await;
     let room_id = room["id"].as_str().unwrap().to_owned();
     for name in ["Ada", "Bob"] {
         let agent = json!({"name": name, "model": "gpt-4o-mini", "system_prompt": "", "temperature": 0.3});
         post(&client, format!("{base}/api/rooms/{room_id}/agents"), agent).await;
     }
     let started =
-        post(&client, format!("{base}/api/rooms/{room_id}/auto/start"), json!({"max_steps": 10, "max_seconds": 120}))
+        post(&client, format!("{base}/api/rooms/{room_id}/auto/start"), json!({"max_steps": 10, "max_seconds": 300}))
             .await;
     let run_id = started["run_id"].as_str().unwrap().to_owned();
-
-    // Wait until the streaming message's text has been saved at least once.
     let messages_url = format!("{base}/api/rooms/{room_id}/messages");
     eventually(Duration::from_secs(20), "a saved partial message", || async {
         let page: Value = client.get(&messages_url).send().await.unwrap().json().await.unwrap();
         page["messages"].as_array().unwrap().iter().any(|m| m["status"] == "streaming" && m["content"] != "")
     })
     .await;
+    RunMidReply { client, room_id, run_id }
+}
+
+async fn a_killed_server_leaves_consistent_rows(db: Db) {
+    let words = (0..400).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ");
+    let fake = FakeLlm::start(Reply::words(&words).with_token_delay(Duration::from_millis(20))).await;
+    let database = fresh_database(db).await;
+    let server = ServerProcess::start(&database.url, &fake);
+    let RunMidReply { client, room_id, run_id } = run_mid_reply(&server, "Crash Tester").await;
     server.kill();
 
     let restarted = ServerProcess::start(&database.url, &fake);
@@ -186,32 +200,11 @@ async fn a_killed_server_leaves_consistent_rows(db: Db) {
 async fn a_terminated_server_ends_its_run_and_logs_json_lines(db: Db) {
     let words = (0..400).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ");
     let fake = FakeLlm::start(Reply::words(&words).with_token_delay(Duration::from_millis(20))).await;
-    let database = match db {
-        Db::Sqlite => storage::testing::fresh_sqlite().await,
-        Db::Postgres => storage::testing::fresh_postgres().await,
-    };
+    let database = fresh_database(db).await;
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("server.jsonl");
     let server = ServerProcess::start_with(&database.url, &fake, Some(&log), &[]);
-    server.wait_ready().await;
-    let base = server.base.clone();
-    let client = common::client_with_token(&common::sign_up_over_http(&base, "Shutdown Tester").await);
-    let room = post(&client, format!("{base}/api/rooms"), json!({"name": "Shutdown test"})).await;
-    let room_id = room["id"].as_str().unwrap().to_owned();
-    for name in ["Ada", "Bob"] {
-        let agent = json!({"name": name, "model": "gpt-4o-mini", "system_prompt": "", "temperature": 0.3});
-        post(&client, format!("{base}/api/rooms/{room_id}/agents"), agent).await;
-    }
-    let started =
-        post(&client, format!("{base}/api/rooms/{room_id}/auto/start"), json!({"max_steps": 10, "max_seconds": 300}))
-            .await;
-    let run_id = started["run_id"].as_str().unwrap().to_owned();
-    let messages_url = format!("{base}/api/rooms/{room_id}/messages");
-    eventually(Duration::from_secs(20), "a saved partial message", || async {
-        let page: Value = client.get(&messages_url).send().await.unwrap().json().await.unwrap();
-        page["messages"].as_array().unwrap().iter().any(|m| m["status"] == "streaming" && m["content"] != "")
-    })
-    .await;
+    let RunMidReply { client, room_id, run_id } = run_mid_reply(&server, "Shutdown Tester").await;
 
     let status = server.terminate();
     assert!(status.success(), "a graceful shutdown exits 0: {status}");
@@ -262,10 +255,7 @@ async fn a_terminated_server_ends_its_run_and_logs_json_lines(db: Db) {
 
 async fn a_control_plane_log_cut_short_stops_the_next_start(db: Db) {
     let fake = FakeLlm::start(Reply::words("ok")).await;
-    let database = match db {
-        Db::Sqlite => storage::testing::fresh_sqlite().await,
-        Db::Postgres => storage::testing::fresh_postgres().await,
-    };
+    let database = fresh_database(db).await;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("control-plane");
     let root_env = [("GATEWAY_ROOT", root.to_str().unwrap())];
