@@ -104,7 +104,8 @@ impl Client {
 
     pub async fn watch(&self, task_id: &str) -> Result<WatchResponse, ClientError> {
         let url = format!("{}/api/v1/chat/watch/{}", self.server, urlencode(task_id));
-        self.call(self.http.get(url).query(&[("session_id", self.session_id.as_str())])).await
+        // In a header, not the query: addresses end up in proxies' access logs, headers do not.
+        self.call(self.http.get(url).header(gateway::SESSION_HEADER, self.session_id.as_str())).await
     }
 
     /// Ends this client's session on the server, with its unconfirmed previews.

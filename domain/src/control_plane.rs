@@ -154,12 +154,6 @@ pub struct ConfirmResponse {
     pub state: TaskState,
 }
 
-/// The query of `GET /api/v1/chat/watch/{task_id}` and `GET /api/v1/chat/tasks`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionQuery {
-    pub session_id: String,
-}
-
 /// `GET /api/v1/chat/watch/{task_id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WatchResponse {

@@ -68,6 +68,9 @@ string_enum! {
         InvalidInput => "INVALID_INPUT",
         /// Control plane: a field is missing or has the wrong type or value.
         InvalidField => "INVALID_FIELD",
+        /// Control plane: its folder is (nearly) full or cannot be written, so nothing was written
+        /// and nothing was confirmed; the rooms keep working.
+        StorageUnavailable => "STORAGE_UNAVAILABLE",
         /// Never sent by a server: the browser could not reach it.
         Network => "NETWORK",
     }
@@ -91,7 +94,7 @@ impl ErrorCode {
             | InvalidSessionId | InvalidInput | InvalidField => 422,
             RateLimited | QuotaExceeded => 429,
             Internal => 500,
-            Unavailable | TooManySessions | Network => 503,
+            Unavailable | TooManySessions | StorageUnavailable | Network => 503,
         }
     }
 }

@@ -13,6 +13,45 @@ pub const DEFAULT_SESSION_RATE_PER_SECOND: u32 = 20;
 pub const DEFAULT_SESSION_RATE_BURST: u32 = 40;
 pub const DEFAULT_ADDRESS_RATE_PER_SECOND: u32 = 100;
 pub const DEFAULT_ADDRESS_RATE_BURST: u32 = 200;
+pub const DEFAULT_TELEMETRY_ROTATE_MB: u64 = 64;
+pub const DEFAULT_MIN_FREE_MB: u64 = 64;
+pub const DEFAULT_REFUSAL_WINDOW_SECONDS: u64 = 60;
+
+/// The key of the hash that stands for a session id in telemetry (HMAC-SHA256). Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionKey(pub [u8; 32]);
+
+impl SessionKey {
+    /// A fresh random key: hashes agree only within this process.
+    pub fn random() -> Self {
+        let mut key = [0u8; 32];
+        key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        Self(key)
+    }
+
+    /// The key as text, to keep it.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// A key kept as text by [`SessionKey::to_hex`].
+    pub fn from_hex(text: &str) -> Option<Self> {
+        hex::decode(text).ok()?.try_into().ok().map(Self)
+    }
+
+    /// A key from any text (a configured secret): its SHA-256.
+    pub fn from_text(text: &str) -> Self {
+        use sha2::Digest;
+        Self(sha2::Sha256::digest(text.as_bytes()).into())
+    }
+}
+
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKey(…)")
+    }
+}
 
 /// A sustained rate with a burst allowance, as governor's quota understands it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +84,17 @@ pub struct GatewayConfig {
     pub session_rate: RateLimit,
     /// `GATEWAY_RATE_ADDRESS_PER_SECOND` and `GATEWAY_RATE_ADDRESS_BURST`.
     pub address_rate: RateLimit,
+    /// `GATEWAY_TELEMETRY_ROTATE_MB`: the live telemetry file is rotated at this size.
+    pub telemetry_rotate_bytes: u64,
+    /// `GATEWAY_MIN_FREE_MB`: previews and confirms are refused with `STORAGE_UNAVAILABLE` while
+    /// the folder's disk has less free space than this (0: never refused early).
+    pub min_free_bytes: u64,
+    /// `GATEWAY_REFUSAL_WINDOW_SECONDS`: rate-limited and malformed calls are counted, and written
+    /// as one line per caller and kind for each window of this length.
+    pub refusal_window: Duration,
+    /// `GATEWAY_TELEMETRY_KEY`: the key of the session hashes in telemetry. Unset, the server
+    /// makes one and keeps it in its database; a gateway on its own makes one per process.
+    pub session_key: Option<SessionKey>,
 }
 
 impl Default for GatewayConfig {
@@ -56,9 +106,15 @@ impl Default for GatewayConfig {
             max_sessions: DEFAULT_MAX_SESSIONS,
             session_rate: RateLimit::new(DEFAULT_SESSION_RATE_PER_SECOND, DEFAULT_SESSION_RATE_BURST),
             address_rate: RateLimit::new(DEFAULT_ADDRESS_RATE_PER_SECOND, DEFAULT_ADDRESS_RATE_BURST),
+            telemetry_rotate_bytes: DEFAULT_TELEMETRY_ROTATE_MB * MEGABYTE,
+            min_free_bytes: DEFAULT_MIN_FREE_MB * MEGABYTE,
+            refusal_window: Duration::from_secs(DEFAULT_REFUSAL_WINDOW_SECONDS),
+            session_key: None,
         }
     }
 }
+
+const MEGABYTE: u64 = 1024 * 1024;
 
 impl GatewayConfig {
     /// A configuration with every default but the root folder.
@@ -82,6 +138,14 @@ impl GatewayConfig {
                 rate("GATEWAY_RATE_ADDRESS_PER_SECOND", DEFAULT_ADDRESS_RATE_PER_SECOND)?,
                 rate("GATEWAY_RATE_ADDRESS_BURST", DEFAULT_ADDRESS_RATE_BURST)?,
             ),
+            telemetry_rotate_bytes: env.number(
+                "GATEWAY_TELEMETRY_ROTATE_MB",
+                DEFAULT_TELEMETRY_ROTATE_MB,
+                1..=1_000_000,
+            )? * MEGABYTE,
+            min_free_bytes: env.number("GATEWAY_MIN_FREE_MB", DEFAULT_MIN_FREE_MB, 0..=1_000_000_000)? * MEGABYTE,
+            refusal_window: env.seconds("GATEWAY_REFUSAL_WINDOW_SECONDS", DEFAULT_REFUSAL_WINDOW_SECONDS, 1..=3600)?,
+            session_key: env.secret("GATEWAY_TELEMETRY_KEY").map(|secret| SessionKey::from_text(secret.expose())),
         })
     }
 }
@@ -98,6 +162,9 @@ mod tests {
     fn defaults_are_the_documented_ones() {
         let config = config(&[]).unwrap();
         assert_eq!(config, GatewayConfig::default());
+        assert_eq!(config.telemetry_rotate_bytes, 64 * 1024 * 1024);
+        assert_eq!(config.min_free_bytes, 64 * 1024 * 1024);
+        assert_eq!(config.refusal_window, Duration::from_secs(60));
         assert_eq!(config.root, PathBuf::from("data/control-plane"));
         assert_eq!(config.preview_ttl, Duration::from_secs(300));
         assert_eq!(config.session_ttl, Duration::from_secs(600));
@@ -116,8 +183,17 @@ mod tests {
             ("GATEWAY_RATE_SESSION_BURST", "2"),
             ("GATEWAY_RATE_ADDRESS_PER_SECOND", "3"),
             ("GATEWAY_RATE_ADDRESS_BURST", "4"),
+            ("GATEWAY_TELEMETRY_ROTATE_MB", "2"),
+            ("GATEWAY_MIN_FREE_MB", "0"),
+            ("GATEWAY_REFUSAL_WINDOW_SECONDS", "5"),
+            ("GATEWAY_TELEMETRY_KEY", "a secret"),
         ])
         .unwrap();
+        assert_eq!(config.telemetry_rotate_bytes, 2 * 1024 * 1024);
+        assert_eq!(config.min_free_bytes, 0);
+        assert_eq!(config.refusal_window, Duration::from_secs(5));
+        assert_eq!(config.session_key, Some(SessionKey::from_text("a secret")));
+        assert!(!format!("{config:?}").contains("secret"));
         assert_eq!(config.root, PathBuf::from("/srv/cp"));
         assert_eq!(config.preview_ttl, Duration::from_secs(30));
         assert_eq!(config.session_ttl, Duration::from_secs(60));

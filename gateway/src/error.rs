@@ -55,6 +55,10 @@ pub enum GatewayError {
     /// does not identify people. Never logged: there is nobody to log it for.
     #[error("no operator")]
     Unauthenticated,
+    /// The control plane's folder is (nearly) full or refuses writes: the call fails closed, having
+    /// written nothing. The text (paths, the system's error) is for the log only.
+    #[error("storage unavailable: {0}")]
+    StorageUnavailable(String),
     /// A fault inside the gateway (file system, telemetry). The text is for the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -64,6 +68,29 @@ impl GatewayError {
     pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
         GatewayError::Internal(format!("{context}: {error}"))
     }
+
+    /// A failed write: `STORAGE_UNAVAILABLE` when the disk is full, over quota or read-only, or
+    /// the folder refuses writes; `INTERNAL` for anything else.
+    pub fn from_write(context: &str, error: &std::io::Error) -> Self {
+        if is_storage_refusal(error) {
+            GatewayError::StorageUnavailable(format!("{context}: {error}"))
+        } else {
+            GatewayError::internal(context, error)
+        }
+    }
+}
+
+/// True for a write refused by the disk or the file system rather than by a bug.
+pub fn is_storage_refusal(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        error.kind(),
+        ErrorKind::StorageFull
+            | ErrorKind::QuotaExceeded
+            | ErrorKind::ReadOnlyFilesystem
+            | ErrorKind::PermissionDenied
+            | ErrorKind::FileTooLarge
+    )
 }
 
 impl PublicError for GatewayError {
@@ -88,6 +115,7 @@ impl PublicError for GatewayError {
             GatewayError::PayloadTooLarge => Code::PayloadTooLarge,
             GatewayError::UnsupportedMediaType => Code::MalformedJson,
             GatewayError::Unauthenticated => Code::Unauthenticated,
+            GatewayError::StorageUnavailable(_) => Code::StorageUnavailable,
             GatewayError::Internal(_) => Code::Internal,
         }
     }
@@ -99,15 +127,15 @@ impl PublicError for GatewayError {
         }
     }
 
-    /// Only a fault inside the gateway; a full session table is a refusal, not a fault.
+    /// Only a fault inside the gateway or its disk; a full session table is a refusal, not a fault.
     fn is_server_fault(&self) -> bool {
-        matches!(self, GatewayError::Internal(_))
+        matches!(self, GatewayError::Internal(_) | GatewayError::StorageUnavailable(_))
     }
 
     fn retry_after(&self) -> Option<u64> {
         match self {
             GatewayError::RateLimited { retry_after_seconds } => Some(*retry_after_seconds),
-            GatewayError::TooManySessions => Some(60),
+            GatewayError::TooManySessions | GatewayError::StorageUnavailable(_) => Some(60),
             _ => None,
         }
     }
@@ -156,6 +184,7 @@ impl PublicError for GatewayError {
             GatewayError::Unauthenticated => {
                 "Sign in as an operator or admin to use the control plane.".to_owned()
             }
+            GatewayError::StorageUnavailable(_) => "The control plane cannot write its records right now (its disk is full or read-only), so nothing was previewed or written. Chat rooms keep working; try again later.".to_owned(),
             GatewayError::Internal(_) => "Something went wrong on our side; it has been logged.".to_owned(),
         }
     }

@@ -5,6 +5,9 @@
 //! - `GET /api/v1/chat/watch/{task_id}?session_id=` → [`WatchResponse`](domain::control_plane::WatchResponse)
 //! - `GET /api/v1/chat/tasks?session_id=` → [`SessionTasksResponse`](domain::control_plane::SessionTasksResponse)
 //!
+//! Both GETs also take the session in an `X-Session-Id` header instead of the query (the header
+//! wins): a session id is its person's bearer secret, and addresses end up in access logs.
+//!
 //! Errors answer `{"error": {"code", "message"}}` with the code's status, and `Retry-After` when
 //! waiting helps. A body that is not JSON, or larger than [`MAX_BODY_BYTES`], is logged to
 //! telemetry like any refused request. A request without an [`Operator`] in its extensions is
@@ -21,7 +24,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, FromRequestParts, Pa
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use domain::control_plane::{ConfirmRequest, PreviewRequest, SessionQuery};
+use domain::control_plane::{ConfirmRequest, PreviewRequest};
 use error_response::ErrorReply;
 use http::request::Parts;
 use http::StatusCode;
@@ -37,6 +40,28 @@ pub const CONFIRM_PATH: &str = "/api/v1/chat/confirm";
 pub const WATCH_PATH: &str = "/api/v1/chat/watch/{task_id}";
 pub const TASKS_PATH: &str = "/api/v1/chat/tasks";
 pub const SESSION_PATH: &str = "/api/v1/chat/session/{session_id}";
+/// The header that carries the session of a watch or a task list instead of the query.
+pub const SESSION_HEADER: &str = "x-session-id";
+
+/// The query of a watch or a task list; the session may come in [`SESSION_HEADER`] instead.
+#[derive(Debug, serde::Deserialize)]
+pub struct SessionParam {
+    pub session_id: Option<String>,
+}
+
+/// The session a GET names: its `X-Session-Id` header, else its `session_id` query parameter.
+fn session_of(headers: &http::HeaderMap, query: Result<Query<SessionParam>, QueryRejection>) -> GatewayResult<String> {
+    if let Some(value) = headers.get(SESSION_HEADER) {
+        return value.to_str().map(str::to_owned).map_err(|_| GatewayError::InvalidSessionId);
+    }
+    match query {
+        Ok(Query(SessionParam { session_id: Some(session_id) })) => Ok(session_id),
+        Ok(_) => Err(GatewayError::InvalidField(
+            "session_id is missing: send it in the X-Session-Id header or the session_id query parameter.".to_owned(),
+        )),
+        Err(rejection) => Err(from_query_rejection(&rejection)),
+    }
+}
 
 /// The largest request body the routes read, the same as the server's limit; larger ones are
 /// refused with `PAYLOAD_TOO_LARGE` wherever the router is served.
@@ -118,16 +143,15 @@ async fn watch<S>(
     operator: Operator,
     ClientAddr(client): ClientAddr,
     Path(task_id): Path<String>,
-    query: Result<Query<SessionQuery>, QueryRejection>,
+    headers: http::HeaderMap,
+    query: Result<Query<SessionParam>, QueryRejection>,
 ) -> Response
 where
     Arc<Gateway>: FromRef<S>,
 {
-    let result = match query {
-        Ok(Query(query)) => gateway.watch(&task_id, &query.session_id, operator, client).await,
-        Err(rejection) => {
-            Err(gateway.refuse(TelemetryEvent::Watch, operator, client, from_query_rejection(&rejection)).await)
-        }
+    let result = match session_of(&headers, query) {
+        Ok(session_id) => gateway.watch(&task_id, &session_id, operator, client).await,
+        Err(refused) => Err(gateway.refuse(TelemetryEvent::Watch, operator, client, refused).await),
     };
     respond(result)
 }
@@ -136,16 +160,15 @@ async fn session_tasks<S>(
     State(gateway): State<Arc<Gateway>>,
     operator: Operator,
     ClientAddr(client): ClientAddr,
-    query: Result<Query<SessionQuery>, QueryRejection>,
+    headers: http::HeaderMap,
+    query: Result<Query<SessionParam>, QueryRejection>,
 ) -> Response
 where
     Arc<Gateway>: FromRef<S>,
 {
-    let result = match query {
-        Ok(Query(query)) => gateway.session_tasks(&query.session_id, operator, client).await,
-        Err(rejection) => {
-            Err(gateway.refuse(TelemetryEvent::Watch, operator, client, from_query_rejection(&rejection)).await)
-        }
+    let result = match session_of(&headers, query) {
+        Ok(session_id) => gateway.session_tasks(&session_id, operator, client).await,
+        Err(refused) => Err(gateway.refuse(TelemetryEvent::Watch, operator, client, refused).await),
     };
     respond(result)
 }

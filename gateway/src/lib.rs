@@ -19,6 +19,7 @@ mod http;
 mod locks;
 mod operator;
 mod rate_limits;
+mod refusals;
 mod rules;
 mod service;
 mod sessions;
@@ -26,11 +27,12 @@ mod task_yaml;
 mod telemetry;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};
-pub use config::{GatewayConfig, RateLimit};
+pub use config::{GatewayConfig, RateLimit, SessionKey};
 pub use error::{GatewayError, GatewayResult, GatewayStartupError};
-pub use http::{router, ClientAddr};
+pub use http::{router, ClientAddr, SESSION_HEADER};
 pub use operator::Operator;
 pub use service::Gateway;
 pub use telemetry::{
-    verify_chain, verify_chain_anchored, verify_file, ChainBreak, ChainHead, ChainReport, TelemetryEvent,
+    log_series, verify_chain, verify_chain_anchored, verify_file, verify_series, ChainBreak, ChainHead, ChainReport,
+    LogFile, Repair, TelemetryEvent, CHAIN_CONTINUES, CHAIN_REPAIR,
 };

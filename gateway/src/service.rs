@@ -2,8 +2,12 @@
 //! and the web UI's server functions both call these, so every rule lives here once. Each is
 //! made by an [`Operator`], whom the caller has already signed in and authorized.
 //!
-//! Every call, refused or not, appends exactly one telemetry line before it returns; if the
-//! line cannot be written the call fails with `INTERNAL` and a confirm's task file is removed.
+//! Every call, refused or not, is in the telemetry before it returns: its own line, or, for a
+//! refusal that costs nothing (rate limited, malformed), a count in its window's `refused` line
+//! (see [`crate::refusals`]). If a line cannot be written the call fails (`STORAGE_UNAVAILABLE`
+//! when the disk is full or read-only, `INTERNAL` otherwise) and a confirm's task file is removed.
+//! Previews and confirms are refused early, with `STORAGE_UNAVAILABLE`, while the disk has less
+//! free space than `GATEWAY_MIN_FREE_MB`: what is left is kept for the log.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -27,9 +31,12 @@ use crate::folders::{is_task_id, new_task_id, Folders, TaskFile, WriteError};
 use crate::locks::try_lock;
 use crate::operator::Operator;
 use crate::rate_limits::RateLimits;
+use crate::refusals::{is_counted, RefusalTally};
 use crate::rules::RuleSet;
 use crate::sessions::{PreviewEntry, SessionStore, TaskRecord, ANOTHER_PERSON};
-use crate::telemetry::{canonical_json, Durability, Outcome, TelemetryEvent, TelemetryLog, TelemetryRecord};
+use crate::telemetry::{
+    canonical_json, session_ref, Durability, Outcome, TelemetryEvent, TelemetryLog, TelemetryRecord,
+};
 use domain::PublicError;
 
 /// Longer inputs are refused with `INVALID_INPUT`.
@@ -57,6 +64,9 @@ struct Shared {
     /// What session and preview lifetimes and rate limits are measured on.
     clock: SharedClock,
     limiter_cleanup: Mutex<Instant>,
+    refusals: Mutex<RefusalTally>,
+    /// The key of the session hashes in telemetry.
+    session_key: crate::config::SessionKey,
     task_ids: fn(DateTime<Utc>) -> String,
 }
 
@@ -81,7 +91,7 @@ impl Gateway {
 
     fn with_rules(config: GatewayConfig, rules: RuleSet, clock: SharedClock) -> Result<Self, GatewayStartupError> {
         let folders = Folders::prepare(&config.root)?;
-        let telemetry = TelemetryLog::open(&folders.gateway_log())?;
+        let telemetry = TelemetryLog::open_with(&folders.gateway_log(), config.telemetry_rotate_bytes)?;
         let reports = ExecutionReports::new(folders.telemetry_dir());
         tracing::info!(
             root = %folders.root().display(),
@@ -92,6 +102,8 @@ impl Gateway {
             shared: Arc::new(Shared {
                 sessions: SessionStore::new(config.session_ttl, config.max_sessions),
                 rate_limits: RateLimits::new(config.session_rate, config.address_rate, clock.clone()),
+                refusals: Mutex::new(RefusalTally::new(config.refusal_window)),
+                session_key: config.session_key.clone().unwrap_or_else(crate::config::SessionKey::random),
                 config,
                 rules,
                 folders,
@@ -131,6 +143,26 @@ impl Gateway {
     /// Puts the telemetry log's lines so far on the disk.
     pub fn sync_telemetry(&self) -> std::io::Result<()> {
         self.shared.telemetry.sync()
+    }
+
+    /// What was repaired in the telemetry log when it was opened, if anything.
+    pub fn telemetry_repair(&self) -> Option<&crate::Repair> {
+        self.shared.telemetry.repair()
+    }
+
+    /// Writes the counted refusals (see [`crate::refusals`]) now, whether or not their window has
+    /// closed: on a timer, and at shutdown. Returns how many lines were written.
+    pub fn flush_refusals(&self) -> std::io::Result<usize> {
+        let lines = crate::locks::lock(&self.shared.refusals).drain();
+        for line in &lines {
+            self.shared.telemetry.append(line, Durability::Flushed)?;
+        }
+        Ok(lines.len())
+    }
+
+    /// What stands for `session_id` in this gateway's telemetry.
+    pub fn session_ref(&self, session_id: &str) -> String {
+        session_ref(&self.shared.session_key, session_id)
     }
 
     /// Checks the telemetry log against a head kept outside it; see [`crate::verify_chain_anchored`].
@@ -464,9 +496,46 @@ impl Shared {
                 record.error_code = Some(error.code().as_str());
             }
         }
-        self.telemetry.append(&record, durability).map_err(|error| {
-            GatewayError::internal(&format!("appending to {}", self.telemetry.path().display()), error)
-        })
+        let now = self.clock.now();
+        let due = {
+            let mut refusals = crate::locks::lock(&self.refusals);
+            if let Some(error) = failure.filter(|error| is_counted(error)) {
+                refusals.count(&record, error.code().as_str(), now);
+            }
+            refusals.due(now)
+        };
+        let appending =
+            |error| GatewayError::from_write(&format!("appending to {}", self.telemetry.path().display()), &error);
+        for line in &due {
+            self.telemetry.append(line, Durability::Flushed).map_err(appending)?;
+        }
+        if failure.is_some_and(is_counted) {
+            return Ok(());
+        }
+        self.telemetry.append(&record, durability).map_err(appending)
+    }
+
+    /// Refuses a call that would write while the disk has less than `GATEWAY_MIN_FREE_MB` free.
+    fn check_free_space(&self) -> GatewayResult<()> {
+        let wanted = self.config.min_free_bytes;
+        if wanted == 0 {
+            return Ok(());
+        }
+        let stats = rustix::fs::statvfs(self.folders.root())
+            .map_err(|e| GatewayError::from_write("measuring free space", &std::io::Error::from(e)))?;
+        let free = stats.f_bavail.saturating_mul(stats.f_frsize);
+        if free < wanted {
+            return Err(GatewayError::StorageUnavailable(format!(
+                "{} has {free} bytes free, under GATEWAY_MIN_FREE_MB ({wanted} bytes)",
+                self.folders.root().display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// What stands for a session id in a telemetry line.
+    fn session_ref(&self, session_id: &str) -> String {
+        session_ref(&self.session_key, session_id)
     }
 
     fn check_address(&self, client: Option<IpAddr>) -> GatewayResult<()> {
@@ -487,7 +556,7 @@ impl Shared {
     fn admit(&self, client: Option<IpAddr>, session_id: &str, record: &mut TelemetryRecord) -> GatewayResult<Uuid> {
         self.check_address(client)?;
         let session_id = parse_session_id(session_id)?;
-        record.session_id = Some(session_id.to_string());
+        record.session_id = Some(self.session_ref(&session_id.to_string()));
         self.rate_limits.check_session(session_id)?;
         Ok(session_id)
     }
@@ -499,10 +568,11 @@ impl Shared {
         client: Option<IpAddr>,
         record: &mut TelemetryRecord,
     ) -> GatewayResult<PreviewResponse> {
-        record.session_id = Some(clip(&request.session_id, MAX_LOGGED_ID_BYTES));
+        record.session_id = Some(self.session_ref(&request.session_id));
         record.channel = Some(request.channel);
         record.raw_input = Some(clip(&request.raw_input, MAX_RAW_INPUT_BYTES));
         let session_id = self.admit(client, &request.session_id, record)?;
+        self.check_free_space()?;
         let invalid_input = request.raw_input.trim().is_empty() || request.raw_input.len() > MAX_RAW_INPUT_BYTES;
         if invalid_input {
             // A refused preview still counts as activity of a live session.
@@ -570,9 +640,10 @@ impl Shared {
         client: Option<IpAddr>,
         record: &mut TelemetryRecord,
     ) -> GatewayResult<(ConfirmResponse, WrittenTask)> {
-        record.session_id = Some(clip(&request.session_id, MAX_LOGGED_ID_BYTES));
+        record.session_id = Some(self.session_ref(&request.session_id));
         record.preview_id = Some(clip(&request.preview_id, MAX_LOGGED_ID_BYTES));
         let session_id = self.admit(client, &request.session_id, record)?;
+        self.check_free_space()?;
         let entry = self.sessions.claim(&request.preview_id, session_id, operator.user_id, self.clock.now())?;
         record.channel = Some(entry.channel);
         record.raw_input = Some(entry.raw_input.clone());
@@ -656,7 +727,7 @@ impl Shared {
                     tracing::warn!(task_id = %task.task_id, attempt, "task id collision; generating another");
                     task.task_id = (self.task_ids)(Utc::now());
                 }
-                Err(WriteError::Io(error)) => return Err(GatewayError::internal("writing a task file", error)),
+                Err(WriteError::Io(error)) => return Err(GatewayError::from_write("writing a task file", &error)),
             }
         }
         Err(GatewayError::TaskCollision)
@@ -729,7 +800,7 @@ impl Shared {
         record: &mut TelemetryRecord,
     ) -> GatewayResult<WatchResponse> {
         record.task_id = Some(clip(task_id, MAX_LOGGED_ID_BYTES));
-        record.session_id = Some(clip(session_id, MAX_LOGGED_ID_BYTES));
+        record.session_id = Some(self.session_ref(session_id));
         let session_id = self.admit(client, session_id, record)?;
         record.channel = self.sessions.touch(session_id, operator.user_id, self.clock.now())?;
         let task = self.owned_task(task_id, session_id, operator.user_id)?;
@@ -750,7 +821,7 @@ impl Shared {
         record: &mut TelemetryRecord,
     ) -> GatewayResult<PreviewResponse> {
         record.preview_id = Some(clip(preview_id, MAX_LOGGED_ID_BYTES));
-        record.session_id = Some(clip(session_id, MAX_LOGGED_ID_BYTES));
+        record.session_id = Some(self.session_ref(session_id));
         let session_id = self.admit(client, session_id, record)?;
         record.channel = self.sessions.touch(session_id, operator.user_id, self.clock.now())?;
         let preview_id = Uuid::parse_str(preview_id).map_err(|_| GatewayError::PreviewNotFound)?;
@@ -787,7 +858,7 @@ impl Shared {
         client: Option<IpAddr>,
         record: &mut TelemetryRecord,
     ) -> GatewayResult<SessionTasksResponse> {
-        record.session_id = Some(clip(session_id, MAX_LOGGED_ID_BYTES));
+        record.session_id = Some(self.session_ref(session_id));
         let session_id = self.admit(client, session_id, record)?;
         record.channel = self.sessions.touch(session_id, operator.user_id, self.clock.now())?;
         self.refresh_reports();
@@ -803,7 +874,7 @@ impl Shared {
         client: Option<IpAddr>,
         record: &mut TelemetryRecord,
     ) -> GatewayResult<SessionEnded> {
-        record.session_id = Some(clip(session_id, MAX_LOGGED_ID_BYTES));
+        record.session_id = Some(self.session_ref(session_id));
         let session_id = self.admit(client, session_id, record)?;
         let ended = self.sessions.end(session_id, operator.user_id, self.clock.now())?;
         record.channel = ended.map(|(channel, _)| channel);
@@ -946,15 +1017,16 @@ mod tests {
         // /dev/full accepts the open and fails every write, like a full disk.
         swap_telemetry(&mut gateway, std::path::Path::new("/dev/full"));
         let error = gateway.confirm(confirm_request(&session, &preview.preview_id), ADA, None).await.unwrap_err();
-        assert_eq!(error.http_status(), 500);
+        assert_eq!((error.http_status(), error.code().as_str()), (503, "STORAGE_UNAVAILABLE"));
+        assert_eq!(error.retry_after(), Some(60));
         assert_eq!(
             std::fs::read_dir(dir.path().join("interface/inbox")).unwrap().count(),
             0,
             "the task was taken back"
         );
         let error = gateway.preview(preview_request(&session, "show inbox"), ADA, None).await.unwrap_err();
-        assert_eq!(error.code().as_str(), "INTERNAL");
-        assert!(!error.public_message().contains("full"));
+        assert_eq!(error.code().as_str(), "STORAGE_UNAVAILABLE");
+        assert!(!error.public_message().contains("/dev"), "no path reaches the client");
 
         // Once lines can be written again, the same preview is confirmed.
         swap_telemetry(&mut gateway, &dir.path().join("observability/telemetry/gateway.jsonl"));

@@ -15,11 +15,17 @@
 //!
 //! Every line names the person who made the call (`user_id`). Lines written before people were
 //! recorded have no such key; each line's hash covers exactly the keys it has, so they still verify.
+//!
+//! The log survives its own faults. A damaged end (a line torn by a crash) is moved aside and the
+//! chain continues from the last sound line after a `chain_repair` line that names the copy. A
+//! live file that reaches its size limit is renamed `gateway.<first seq>-<last seq>.jsonl` and a
+//! new one starts with a `chain_continues` line linked to the old one's last line;
+//! [`verify_series`] checks the files together.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::control_plane::{Channel, Lane, Risk};
@@ -37,7 +43,7 @@ pub const MODULE: &str = "chat_gateway";
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Which operation a line records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TelemetryEvent {
     Preview,
@@ -53,6 +59,17 @@ pub enum TelemetryEvent {
 pub enum Outcome {
     Ok,
     Error,
+}
+
+/// What stands for a session id in telemetry: a keyed hash (HMAC-SHA256, 128 bits shown), so
+/// lines of one session can be told apart and joined, but whoever reads the log cannot use the
+/// id — a bearer secret of its person — and cannot test guesses without the key.
+pub fn session_ref(key: &crate::config::SessionKey, session_id: &str) -> String {
+    use hmac::{Mac, SimpleHmac};
+    let mut mac = <SimpleHmac<Sha256> as Mac>::new_from_slice(&key.0)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(session_id.as_bytes());
+    format!("hmac:{}", &hex::encode(mac.finalize().into_bytes())[..32])
 }
 
 /// One operation as the gateway saw it. `None` fields are written as `null`.
@@ -114,12 +131,28 @@ pub enum Durability {
     Synced,
 }
 
+/// The `event` of the line that starts a chain again after a damaged end was moved aside.
+pub const CHAIN_REPAIR: &str = "chain_repair";
+/// The `event` of a rotated log's first line: it names the file the chain continues from.
+pub const CHAIN_CONTINUES: &str = "chain_continues";
+/// How far back from the end a damaged log is searched for its last sound line; a log damaged
+/// further back than this is left alone and stops start-up.
+const MAX_REPAIR_SCAN_BYTES: u64 = 64 * 1024 * 1024;
+/// A first line longer than this is not read for its seq.
+const MAX_FIRST_LINE_BYTES: u64 = 4 * 1024 * 1024;
+/// A rotation that failed is tried again after this many more bytes.
+const ROTATION_RETRY_BYTES: u64 = 1024 * 1024;
+
 struct ChainTail {
     file: File,
     last_hash: String,
     next_seq: u64,
     /// The file's length after the last complete line, to undo a partial write.
     length: u64,
+    /// The `seq` of the live file's first line (the next one when it is empty).
+    first_seq: u64,
+    /// The length at which the live file is rotated next.
+    rotate_at: u64,
 }
 
 /// The newest line of a chain: its `seq` and `hash`. Kept outside the log, it anchors the chain's
@@ -150,32 +183,132 @@ impl std::str::FromStr for ChainHead {
     }
 }
 
+/// What was done to a log whose end was damaged when it was opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repair {
+    /// How many bytes after the last sound line were moved aside.
+    pub damaged_bytes: u64,
+    /// Where they were moved: a file beside the log.
+    pub damaged_copy: PathBuf,
+    /// The last sound line the chain continues from.
+    pub resumed_after: ChainHead,
+}
+
+/// The line written after a repair; the verifier accepts it like any other line.
+#[derive(Serialize)]
+struct RepairLine<'a> {
+    ts_utc: String,
+    module: &'static str,
+    event: &'static str,
+    outcome: Outcome,
+    damaged_bytes: u64,
+    damaged_copy: &'a str,
+    resumed_after_seq: u64,
+}
+
+/// A rotated log's first line.
+#[derive(Serialize)]
+struct ContinuesLine<'a> {
+    ts_utc: String,
+    module: &'static str,
+    event: &'static str,
+    outcome: Outcome,
+    previous_file: &'a str,
+}
+
+fn now_utc() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
 /// The append-only, hash-chained log. All appends go through one mutex so lines never
 /// interleave and each names its predecessor.
 pub struct TelemetryLog {
     path: PathBuf,
+    rotate_at_bytes: u64,
     tail: Mutex<ChainTail>,
-    /// A second handle on the same file, so fsync runs without holding the mutex.
-    sync_handle: File,
+    /// A second handle on the live file, so fsync runs without holding the tail's mutex.
+    sync_handle: Mutex<Arc<File>>,
     /// The chain's head after every append, for whoever keeps it outside the file.
     head: tokio::sync::watch::Sender<ChainHead>,
+    repair: Option<Repair>,
 }
 
 impl TelemetryLog {
-    /// Opens (or creates) the log and reads its last line to continue the chain.
+    /// Opens (or creates) a log that is never rotated; see [`TelemetryLog::open_with`].
+    #[cfg(test)]
     pub fn open(path: &Path) -> Result<Self, GatewayStartupError> {
+        Self::open_with(path, u64::MAX)
+    }
+
+    /// Opens (or creates) the log at `path` and continues its chain, rotating the file whenever it
+    /// reaches `rotate_at_bytes`.
+    ///
+    /// A damaged end — a line cut short by a crash, bytes that are not a sound line — is moved
+    /// aside to `<name>.damaged-<time>` beside the log, the log is cut back to its last sound line
+    /// and a `chain_repair` line is appended that names the copy; [`TelemetryLog::repair`] tells
+    /// what was done. Only a log with no sound line in its last 64 MiB stops start-up.
+    pub fn open_with(path: &Path, rotate_at_bytes: u64) -> Result<Self, GatewayStartupError> {
         let io_error = |source| GatewayStartupError::Io { path: path.to_owned(), source };
+        finish_interrupted_rotation(path).map_err(io_error)?;
         let mut file = OpenOptions::new().create(true).append(true).read(true).open(path).map_err(io_error)?;
-        let (last_hash, last_seq, length) = read_tail(&mut file)
+        let tail = read_tail(&mut file)
             .map_err(|problem| GatewayStartupError::TelemetryTail { path: path.to_owned(), problem })?;
+        let damaged = match tail {
+            Tail::Sound { .. } => None,
+            Tail::Damaged { good_length, .. } => {
+                Some(move_damaged_tail_aside(&mut file, path, good_length).map_err(io_error)?)
+            }
+        };
+        let (last_hash, last_seq, length, first_seq) = match tail {
+            Tail::Sound { head, length, first_seq } | Tail::Damaged { head, good_length: length, first_seq } => {
+                (head.hash, head.seq, length, first_seq)
+            }
+        };
         let sync_handle = file.try_clone().map_err(io_error)?;
         let (head, _) = tokio::sync::watch::channel(ChainHead { seq: last_seq, hash: last_hash.clone() });
-        Ok(Self {
+        let mut log = Self {
             path: path.to_owned(),
-            tail: Mutex::new(ChainTail { file, last_hash, next_seq: last_seq + 1, length }),
-            sync_handle,
+            rotate_at_bytes,
+            tail: Mutex::new(ChainTail {
+                file,
+                last_hash,
+                next_seq: last_seq + 1,
+                length,
+                first_seq: first_seq.unwrap_or(last_seq + 1),
+                rotate_at: rotate_at_bytes,
+            }),
+            sync_handle: Mutex::new(Arc::new(sync_handle)),
             head,
-        })
+            repair: None,
+        };
+        if let Some((damaged_bytes, damaged_copy)) = damaged {
+            let resumed_after = log.head.borrow().clone();
+            let copy_name = damaged_copy.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let line = RepairLine {
+                ts_utc: now_utc(),
+                module: MODULE,
+                event: CHAIN_REPAIR,
+                outcome: Outcome::Ok,
+                damaged_bytes,
+                damaged_copy: &copy_name,
+                resumed_after_seq: resumed_after.seq,
+            };
+            log.append(&line, Durability::Synced).map_err(io_error)?;
+            tracing::warn!(
+                log = %path.display(),
+                damaged_bytes,
+                damaged_copy = %damaged_copy.display(),
+                resumed_after_seq = resumed_after.seq,
+                "the telemetry log's end was damaged: it was moved aside and the chain continues after its last sound line"
+            );
+            log.repair = Some(Repair { damaged_bytes, damaged_copy, resumed_after });
+        }
+        Ok(log)
+    }
+
+    /// What was repaired when the log was opened, if anything.
+    pub fn repair(&self) -> Option<&Repair> {
+        self.repair.as_ref()
     }
 
     /// The chain's head now, and each new one as lines are appended.
@@ -186,12 +319,13 @@ impl TelemetryLog {
     /// Puts every line appended so far on the disk: an anchor kept after this never names a line
     /// that a crash of the machine could take back.
     pub fn sync(&self) -> io::Result<()> {
-        self.sync_handle.sync_data()
+        let handle = Arc::clone(&lock(&self.sync_handle));
+        handle.sync_data()
     }
 
     /// Checks the log against a head kept outside it: the line `anchor.seq` must still be there
     /// with the same hash. When the anchor is the newest line (the usual case) only the last line
-    /// is compared; otherwise the whole file is verified.
+    /// is compared; otherwise the files from the one holding that line on are verified.
     pub fn check_anchor(&self, anchor: &ChainHead) -> Result<(), ChainBreak> {
         let current = self.head.borrow().clone();
         if current.seq == anchor.seq {
@@ -201,9 +335,16 @@ impl TelemetryLog {
                 Err(ChainBreak { line: anchor.seq, problem: rewritten_tail(anchor, &current.hash) })
             };
         }
-        let file = File::open(&self.path)
+        let first_seq = lock(&self.tail).first_seq;
+        if anchor.seq >= first_seq || anchor.seq == 0 {
+            let file = File::open(&self.path)
+                .map_err(|e| ChainBreak { line: 0, problem: format!("{}: {e}", self.path.display()) })?;
+            return verify_chain_anchored(io::BufReader::new(file), Some(anchor)).map(|_| ());
+        }
+        let files = log_series(&self.path)
             .map_err(|e| ChainBreak { line: 0, problem: format!("{}: {e}", self.path.display()) })?;
-        verify_chain_anchored(io::BufReader::new(file), Some(anchor)).map(|_| ())
+        let from = files.iter().rposition(|file| file.first_seq.is_some_and(|first| first <= anchor.seq)).unwrap_or(0);
+        verify_series(files[from..].iter().map(|file| file.path.as_path()), Some(anchor)).map(|_| ())
     }
 
     pub fn path(&self) -> &Path {
@@ -211,37 +352,159 @@ impl TelemetryLog {
     }
 
     /// Appends one line; returns once it is flushed to the OS or, for [`Durability::Synced`], on disk.
-    pub fn append(&self, record: &TelemetryRecord, durability: Durability) -> io::Result<()> {
+    pub fn append(&self, record: &impl Serialize, durability: Durability) -> io::Result<()> {
         let value = serde_json::to_value(record).map_err(io::Error::other)?;
-        let Value::Object(mut fields) = value else {
+        let Value::Object(fields) = value else {
             return Err(io::Error::other("a telemetry record must serialize to an object"));
         };
         {
             let mut tail = lock(&self.tail);
+            self.write_line(&mut tail, fields)?;
+            if tail.length >= tail.rotate_at {
+                self.rotate(&mut tail);
+            }
+        }
+        if durability == Durability::Synced {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Chains `fields` after the tail and writes them as one line to the live file.
+    fn write_line(&self, tail: &mut ChainTail, mut fields: Map<String, Value>) -> io::Result<()> {
+        fields.insert("seq".to_owned(), Value::from(tail.next_seq));
+        fields.insert("prev_hash".to_owned(), Value::from(tail.last_hash.clone()));
+        let hash = chain_hash(&fields);
+        fields.insert("hash".to_owned(), Value::from(hash.clone()));
+        let mut line = canonical_json(&Value::Object(fields));
+        line.push('\n');
+        if let Err(error) = tail.file.write_all(line.as_bytes()) {
+            // Undo a partial line so the next one starts cleanly; the chain tail is unchanged.
+            let length = tail.length;
+            if let Err(undo) = tail.file.set_len(length) {
+                tracing::error!(error = %undo, "could not undo a partial telemetry line");
+            }
+            return Err(error);
+        }
+        tail.length += line.len() as u64;
+        self.head.send_replace(ChainHead { seq: tail.next_seq, hash: hash.clone() });
+        tail.last_hash = hash;
+        tail.next_seq += 1;
+        Ok(())
+    }
+
+    /// Moves the full live file aside as `<stem>.<first seq>-<last seq>.jsonl` and starts a new
+    /// one whose first line continues the chain and names it. Nothing is lost if this fails part
+    /// way: the live file is kept (or put back) and rotation is tried again later.
+    fn rotate(&self, tail: &mut ChainTail) {
+        let last_seq = tail.next_seq - 1;
+        let rotated = rotated_path(&self.path, tail.first_seq, last_seq);
+        let next = sibling(&self.path, ".next");
+        let rotated_name = rotated.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let started = (|| -> io::Result<String> {
+            tail.file.sync_data()?;
+            let mut new_file = OpenOptions::new().create(true).truncate(true).write(true).open(&next)?;
+            let line = ContinuesLine {
+                ts_utc: now_utc(),
+                module: MODULE,
+                event: CHAIN_CONTINUES,
+                outcome: Outcome::Ok,
+                previous_file: &rotated_name,
+            };
+            let Value::Object(mut fields) = serde_json::to_value(&line).map_err(io::Error::other)? else {
+                return Err(io::Error::other("a line is an object"));
+            };
             fields.insert("seq".to_owned(), Value::from(tail.next_seq));
             fields.insert("prev_hash".to_owned(), Value::from(tail.last_hash.clone()));
             let hash = chain_hash(&fields);
             fields.insert("hash".to_owned(), Value::from(hash.clone()));
-            let mut line = canonical_json(&Value::Object(fields));
-            line.push('\n');
-            if let Err(error) = tail.file.write_all(line.as_bytes()) {
-                // Undo a partial line so the next one starts cleanly; the chain tail is unchanged.
-                let length = tail.length;
-                if let Err(undo) = tail.file.set_len(length) {
-                    tracing::error!(error = %undo, "could not undo a partial telemetry line");
-                }
+            let mut text = canonical_json(&Value::Object(fields));
+            text.push('\n');
+            new_file.write_all(text.as_bytes())?;
+            new_file.sync_data()?;
+            std::fs::rename(&self.path, &rotated)?;
+            if let Err(error) = std::fs::rename(&next, &self.path) {
+                // Put the full file back so the live name always holds the chain's end.
+                std::fs::rename(&rotated, &self.path)?;
                 return Err(error);
             }
-            tail.length += line.len() as u64;
-            self.head.send_replace(ChainHead { seq: tail.next_seq, hash: hash.clone() });
-            tail.last_hash = hash;
-            tail.next_seq += 1;
+            sync_folder(&self.path)?;
+            Ok(hash)
+        })();
+        let reopened = started.and_then(|hash| {
+            let file = OpenOptions::new().append(true).read(true).open(&self.path)?;
+            let clone = file.try_clone()?;
+            let length = file.metadata()?.len();
+            Ok((hash, file, clone, length))
+        });
+        match reopened {
+            Ok((hash, file, clone, length)) => {
+                tail.file = file;
+                *lock(&self.sync_handle) = Arc::new(clone);
+                tail.first_seq = tail.next_seq;
+                self.head.send_replace(ChainHead { seq: tail.next_seq, hash: hash.clone() });
+                tail.last_hash = hash;
+                tail.next_seq += 1;
+                tail.length = length;
+                tail.rotate_at = self.rotate_at_bytes;
+                tracing::info!(rotated = %rotated.display(), "the telemetry log was rotated");
+            }
+            Err(error) => {
+                let _ = std::fs::remove_file(&next);
+                tracing::error!(error = %error, log = %self.path.display(), "could not rotate the telemetry log; it keeps growing");
+                tail.rotate_at = tail.length + ROTATION_RETRY_BYTES;
+            }
         }
-        if durability == Durability::Synced {
-            self.sync_handle.sync_data()?;
-        }
-        Ok(())
     }
+}
+
+/// `gateway.jsonl` → `gateway.000000000001-000000012345.jsonl`: rotated files sort by their lines.
+fn rotated_path(live: &Path, first_seq: u64, last_seq: u64) -> PathBuf {
+    let stem = live.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    live.with_file_name(format!("{stem}.{first_seq:012}-{last_seq:012}.jsonl"))
+}
+
+fn sibling(live: &Path, suffix: &str) -> PathBuf {
+    let name = live.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    live.with_file_name(format!("{name}{suffix}"))
+}
+
+fn sync_folder(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(folder) => File::open(folder)?.sync_all(),
+        None => Ok(()),
+    }
+}
+
+/// A crash between a rotation's two renames leaves the new live file under its temporary name.
+fn finish_interrupted_rotation(live: &Path) -> io::Result<()> {
+    let next = sibling(live, ".next");
+    if !next.exists() {
+        return Ok(());
+    }
+    if live.exists() {
+        std::fs::remove_file(&next)
+    } else {
+        std::fs::rename(&next, live)
+    }
+}
+
+/// Copies the bytes after `good_length` to a new file beside the log, syncs it, then cuts the log
+/// back to `good_length`. Returns how many bytes moved and where.
+fn move_damaged_tail_aside(file: &mut File, path: &Path, good_length: u64) -> io::Result<(u64, PathBuf)> {
+    let length = file.seek(SeekFrom::End(0))?;
+    file.seek(SeekFrom::Start(good_length))?;
+    let mut damaged = Vec::new();
+    Read::by_ref(file).take(length - good_length).read_to_end(&mut damaged)?;
+    let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    let copy = sibling(path, &format!(".damaged-{stamp}"));
+    let mut out = OpenOptions::new().write(true).create_new(true).open(&copy)?;
+    out.write_all(&damaged)?;
+    out.sync_all()?;
+    file.set_len(good_length)?;
+    file.sync_all()?;
+    sync_folder(path)?;
+    Ok((damaged.len() as u64, copy))
 }
 
 /// The hash of a line's fields (without `hash`).
@@ -290,38 +553,86 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
-/// Reads the last line's `hash` and `seq` and the file's length; an empty file starts a chain.
-fn read_tail(file: &mut File) -> Result<(String, u64, u64), String> {
+/// The end of a log as found when it is opened.
+enum Tail {
+    /// Its last line is sound: the chain continues after `head`. `first_seq` is the seq of the
+    /// file's first line, when that line is sound.
+    Sound { head: ChainHead, length: u64, first_seq: Option<u64> },
+    /// Bytes after `good_length` are not a sound line; `head` is the last sound one.
+    Damaged { head: ChainHead, good_length: u64, first_seq: Option<u64> },
+}
+
+/// A complete line that stands on its own: a JSON object whose hash is its content's and that
+/// has a seq. Its link to the line before is the verifier's business.
+fn sound_line(line: &[u8]) -> Option<ChainHead> {
+    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(line) else {
+        return None;
+    };
+    let stated = fields.get("hash").and_then(Value::as_str).filter(|h| is_hex_hash(h))?;
+    let seq = fields.get("seq").and_then(Value::as_u64)?;
+    (chain_hash(&fields) == stated).then(|| ChainHead { seq, hash: stated.to_owned() })
+}
+
+/// The seq of the file's first line, if it is sound.
+fn read_first_seq(file: &mut File) -> Option<u64> {
+    file.seek(SeekFrom::Start(0)).ok()?;
+    let mut line = Vec::new();
+    io::BufReader::new(Read::by_ref(file).take(MAX_FIRST_LINE_BYTES)).read_until(b'\n', &mut line).ok()?;
+    sound_line(line.strip_suffix(b"\n")?).map(|head| head.seq)
+}
+
+/// Finds the last sound line, reading backwards in growing windows.
+fn read_tail(file: &mut File) -> Result<Tail, String> {
     let length = file.seek(SeekFrom::End(0)).map_err(|e| e.to_string())?;
     if length == 0 {
-        return Ok((GENESIS_HASH.to_owned(), 0, 0));
+        return Ok(Tail::Sound {
+            head: ChainHead { seq: 0, hash: GENESIS_HASH.to_owned() },
+            length: 0,
+            first_seq: None,
+        });
     }
-    // Read backwards in growing windows until the window holds the whole last line.
     let mut window: u64 = 64 * 1024;
     loop {
         let start = length.saturating_sub(window);
         file.seek(SeekFrom::Start(start)).map_err(|e| e.to_string())?;
         let mut bytes = Vec::with_capacity((length - start) as usize);
         Read::by_ref(file).take(length - start).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
-        if bytes.last() != Some(&b'\n') {
-            return Err("the last line is incomplete (no trailing newline)".to_owned());
+        // Complete lines that begin inside the window: after a newline, or at the file's start.
+        let mut ends: Vec<usize> = bytes.iter().enumerate().filter(|(_, &b)| b == b'\n').map(|(i, _)| i).collect();
+        let first_line_start = if start == 0 { Some(0) } else { None };
+        let mut found = None;
+        while let Some(end) = ends.pop() {
+            let begin = match ends.last() {
+                Some(previous) => previous + 1,
+                None => match first_line_start {
+                    Some(begin) => begin,
+                    None => break,
+                },
+            };
+            if let Some(head) = sound_line(&bytes[begin..end]) {
+                found = Some((head, start + end as u64 + 1));
+                break;
+            }
         }
-        let body = &bytes[..bytes.len() - 1];
-        match body.iter().rposition(|&b| b == b'\n') {
-            Some(newline) => return parse_tail_line(&body[newline + 1..]).map(|(h, s)| (h, s, length)),
-            None if start == 0 => return parse_tail_line(body).map(|(h, s)| (h, s, length)),
+        let first_seq = read_first_seq(file);
+        match found {
+            Some((head, good_length)) if good_length == length => {
+                return Ok(Tail::Sound { head, length, first_seq });
+            }
+            Some((head, good_length)) => return Ok(Tail::Damaged { head, good_length, first_seq }),
+            None if start == 0 => {
+                // Nothing in the file is a sound line: all of it is moved aside, the chain starts anew.
+                let head = ChainHead { seq: 0, hash: GENESIS_HASH.to_owned() };
+                return Ok(Tail::Damaged { head, good_length: 0, first_seq: None });
+            }
+            None if window >= MAX_REPAIR_SCAN_BYTES => {
+                return Err(format!(
+                    "no sound line in the last {} MiB; it was left as it is",
+                    MAX_REPAIR_SCAN_BYTES / (1024 * 1024)
+                ));
+            }
             None => window = window.saturating_mul(4),
         }
-    }
-}
-
-fn parse_tail_line(line: &[u8]) -> Result<(String, u64), String> {
-    let value: Value = serde_json::from_slice(line).map_err(|e| format!("the last line is not JSON: {e}"))?;
-    let hash = value.get("hash").and_then(Value::as_str).filter(|h| is_hex_hash(h));
-    let seq = value.get("seq").and_then(Value::as_u64);
-    match (hash, seq) {
-        (Some(hash), Some(seq)) => Ok((hash.to_owned(), seq)),
-        _ => Err("the last line has no valid hash and seq".to_owned()),
     }
 }
 
@@ -336,6 +647,10 @@ pub struct ChainReport {
     pub last_hash: String,
     /// The last line's `seq`; 0 for an empty log.
     pub last_seq: u64,
+    /// For a rotated file, the line of the previous file its chain continues from.
+    pub continues_from: Option<ChainHead>,
+    /// How many `chain_repair` lines the chain holds.
+    pub repairs: u64,
 }
 
 fn rewritten_tail(anchor: &ChainHead, found: &str) -> String {
@@ -361,10 +676,15 @@ pub fn verify_chain(reader: impl BufRead) -> Result<ChainReport, ChainBreak> {
 /// [`verify_chain`], and, given the head kept outside the log, that its line is still there
 /// unchanged: a log cut short or with its end rewritten (and re-hashed) fails here, though its
 /// chain alone is sound.
+///
+/// A file's first line links to the genesis hash, unless it is a `chain_continues` line: then
+/// the file is a rotated log's continuation and its link is checked by [`verify_series`].
 pub fn verify_chain_anchored(reader: impl BufRead, anchor: Option<&ChainHead>) -> Result<ChainReport, ChainBreak> {
     let mut anchor_found = anchor.is_some_and(|a| a.seq == 0);
     let mut previous_hash = GENESIS_HASH.to_owned();
     let mut previous_seq: Option<u64> = None;
+    let mut continues_from = None;
+    let mut repairs = 0;
     let mut lines = 0u64;
     for (index, line) in reader.split(b'\n').enumerate() {
         let number = index as u64 + 1;
@@ -382,18 +702,28 @@ pub fn verify_chain_anchored(reader: impl BufRead, anchor: Option<&ChainHead>) -
             )));
         }
         let prev_hash = fields.get("prev_hash").and_then(Value::as_str).unwrap_or_default();
-        if prev_hash != previous_hash {
+        let seq = fields.get("seq").and_then(Value::as_u64);
+        let event = fields.get("event").and_then(Value::as_str);
+        if number == 1 && event == Some(CHAIN_CONTINUES) && prev_hash != GENESIS_HASH {
+            let Some(seq) = seq.filter(|&s| s > 1) else {
+                return Err(broken("continues a chain but has no seq after 1".to_owned()));
+            };
+            continues_from = Some(ChainHead { seq: seq - 1, hash: prev_hash.to_owned() });
+            previous_seq = Some(seq - 1);
+        } else if prev_hash != previous_hash {
             return Err(broken(format!(
                 "prev_hash {prev_hash:?} does not match the hash of the line before ({previous_hash}); a line was removed, inserted or rewritten"
             )));
         }
-        let seq = fields.get("seq").and_then(Value::as_u64);
         match (previous_seq, seq) {
             (_, None) => return Err(broken("has no seq".to_owned())),
             (Some(before), Some(seq)) if seq != before + 1 => {
                 return Err(broken(format!("seq {seq} does not follow {before}")));
             }
             _ => {}
+        }
+        if event == Some(CHAIN_REPAIR) {
+            repairs += 1;
         }
         if let Some(anchor) = anchor.filter(|a| Some(a.seq) == seq) {
             if anchor.hash != computed {
@@ -415,13 +745,107 @@ pub fn verify_chain_anchored(reader: impl BufRead, anchor: Option<&ChainHead>) -
             ),
         });
     }
-    Ok(ChainReport { lines, last_hash: previous_hash, last_seq })
+    Ok(ChainReport { lines, last_hash: previous_hash, last_seq, continues_from, repairs })
 }
 
 /// Checks a telemetry file; see [`verify_chain`].
 pub fn verify_file(path: &Path) -> Result<ChainReport, ChainBreak> {
     let file = File::open(path).map_err(|e| ChainBreak { line: 0, problem: format!("{}: {e}", path.display()) })?;
     verify_chain(io::BufReader::new(file))
+}
+
+/// One file of a log and its rotated predecessors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFile {
+    pub path: PathBuf,
+    /// The seq of its first line, from a rotated file's name; `None` for the live file.
+    pub first_seq: Option<u64>,
+}
+
+/// The live log's rotated files, oldest first, then the live file itself.
+pub fn log_series(live: &Path) -> io::Result<Vec<LogFile>> {
+    let stem = live.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let folder = live.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut rotated = Vec::new();
+    for entry in std::fs::read_dir(folder)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        let range = name.strip_prefix(&format!("{stem}.")).and_then(|rest| rest.strip_suffix(".jsonl"));
+        let first = range.and_then(|r| r.split_once('-')).and_then(|(first, last)| {
+            let numbers = first.len() == 12 && last.len() == 12;
+            numbers.then(|| first.parse::<u64>().ok()).flatten().filter(|_| last.parse::<u64>().is_ok())
+        });
+        if let Some(first) = first {
+            rotated.push(LogFile { path: folder.join(&name), first_seq: Some(first) });
+        }
+    }
+    rotated.sort_by_key(|file| file.first_seq);
+    rotated.push(LogFile { path: live.to_owned(), first_seq: None });
+    Ok(rotated)
+}
+
+/// Checks files of one chain in order: each sound, each after the first continuing exactly where
+/// the one before ended, and, given an anchor, its line found in one of them. `line` in a break
+/// counts from the first line of the series.
+pub fn verify_series<'a>(
+    paths: impl IntoIterator<Item = &'a Path>,
+    anchor: Option<&ChainHead>,
+) -> Result<ChainReport, ChainBreak> {
+    let mut total: Option<ChainReport> = None;
+    let mut anchor_found = anchor.is_none_or(|a| a.seq == 0);
+    for path in paths {
+        let file = File::open(path).map_err(|e| ChainBreak { line: 0, problem: format!("{}: {e}", path.display()) })?;
+        let before = total.as_ref().map_or(0, |t| t.lines);
+        let shift = |broken: ChainBreak| ChainBreak {
+            line: before + broken.line,
+            problem: format!("{}: {}", path.display(), broken.problem),
+        };
+        let in_range = anchor.filter(|_| !anchor_found);
+        let report = verify_chain(io::BufReader::new(file)).map_err(shift)?;
+        if let Some(previous) = &total {
+            let expected = ChainHead { seq: previous.last_seq, hash: previous.last_hash.clone() };
+            if report.continues_from.as_ref() != Some(&expected) {
+                return Err(shift(ChainBreak {
+                    line: 1,
+                    problem: format!("does not continue the previous file's last line ({expected})"),
+                }));
+            }
+        }
+        if let Some(anchor) = in_range {
+            let first_seq = report.continues_from.as_ref().map_or(1, |c| c.seq + 1);
+            if (first_seq..=report.last_seq).contains(&anchor.seq) {
+                let file = File::open(path)
+                    .map_err(|e| ChainBreak { line: 0, problem: format!("{}: {e}", path.display()) })?;
+                verify_chain_anchored(io::BufReader::new(file), Some(anchor)).map_err(shift)?;
+                anchor_found = true;
+            }
+        }
+        total = Some(match total {
+            None => report,
+            Some(previous) => ChainReport {
+                lines: previous.lines + report.lines,
+                repairs: previous.repairs + report.repairs,
+                continues_from: previous.continues_from,
+                ..report
+            },
+        });
+    }
+    let total = total.unwrap_or(ChainReport {
+        lines: 0,
+        last_hash: GENESIS_HASH.to_owned(),
+        last_seq: 0,
+        continues_from: None,
+        repairs: 0,
+    });
+    if let Some(anchor) = anchor.filter(|_| !anchor_found) {
+        return Err(ChainBreak {
+            line: total.lines + 1,
+            problem: format!(
+                "the log ends at seq {}, but the anchor kept outside it says seq {} was written (hash {}): lines were cut from the end",
+                total.last_seq, anchor.seq, anchor.hash
+            ),
+        });
+    }
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -587,14 +1011,132 @@ mod tests {
         assert_eq!(verify_chain("".as_bytes()).unwrap().lines, 0);
     }
 
+    fn damaged_copies(dir: &Path) -> Vec<PathBuf> {
+        let mut copies: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains(".damaged-"))
+            .collect();
+        copies.sort();
+        copies
+    }
+
     #[test]
-    fn a_torn_last_line_stops_start_up() {
+    fn a_damaged_end_is_moved_aside_and_the_chain_continues() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gateway.jsonl");
-        std::fs::write(&path, "{\"hash\":\"ab").unwrap();
-        assert!(matches!(TelemetryLog::open(&path), Err(GatewayStartupError::TelemetryTail { .. })));
+        let log = TelemetryLog::open(&path).unwrap();
+        for input in ["one", "two", "three"] {
+            log.append(&record(TelemetryEvent::Preview, input), Durability::Flushed).unwrap();
+        }
+        let sound_head = log.head().borrow().clone();
+        drop(log);
+        let sound = std::fs::read(&path).unwrap();
+
+        // A crash tore the next line, and zeros followed it (as a file system may leave them).
+        let torn = b"{\"event\":\"confirm\",\"hash\":\"ab\0\0\0\0";
+        let mut damaged = sound.clone();
+        damaged.extend_from_slice(torn);
+        std::fs::write(&path, &damaged).unwrap();
+
+        let log = TelemetryLog::open(&path).unwrap();
+        let repair = log.repair().cloned().expect("a repair");
+        assert_eq!(repair.damaged_bytes, torn.len() as u64);
+        assert_eq!(repair.resumed_after, sound_head);
+        assert_eq!(std::fs::read(&repair.damaged_copy).unwrap(), torn, "the damaged bytes are kept");
+        assert_eq!(damaged_copies(dir.path()), vec![repair.damaged_copy.clone()]);
+        log.append(&record(TelemetryEvent::Watch, "after"), Durability::Flushed).unwrap();
+        drop(log);
+
+        let report = verify_file(&path).unwrap();
+        assert_eq!((report.lines, report.last_seq, report.repairs), (5, 5, 1));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.as_bytes().starts_with(&sound), "the sound lines are untouched");
+        let repair_line: Value = serde_json::from_str(text.lines().nth(3).unwrap()).unwrap();
+        assert_eq!(repair_line["event"], CHAIN_REPAIR);
+        assert_eq!(repair_line["seq"], 4);
+        assert_eq!(repair_line["resumed_after_seq"], 3);
+        assert_eq!(repair_line["prev_hash"], sound_head.hash.as_str());
+        assert_eq!(repair_line["damaged_bytes"], torn.len());
+
+        // A whole line that is not sound (edited without its hash) is damage too.
+        let edited = text.replacen("\"after\"", "\"AFTER\"", 1);
+        std::fs::write(&path, edited).unwrap();
+        let log = TelemetryLog::open(&path).unwrap();
+        assert_eq!(log.repair().unwrap().resumed_after.seq, 4);
+        drop(log);
+        assert_eq!(verify_file(&path).unwrap().repairs, 2);
+        assert_eq!(damaged_copies(dir.path()).len(), 2);
+
+        // Nothing sound at all: all of it is moved aside and a new chain starts.
         std::fs::write(&path, "{\"no\":\"hash\"}\n").unwrap();
-        assert!(matches!(TelemetryLog::open(&path), Err(GatewayStartupError::TelemetryTail { .. })));
+        let log = TelemetryLog::open(&path).unwrap();
+        assert_eq!(log.repair().unwrap().resumed_after.seq, 0);
+        drop(log);
+        assert_eq!(verify_file(&path).unwrap().lines, 1);
+    }
+
+    #[test]
+    fn a_full_log_is_rotated_and_the_chain_runs_across_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.jsonl");
+        let log = TelemetryLog::open_with(&path, 2_000).unwrap();
+        let heads = log.head();
+        for index in 0..40 {
+            log.append(&record(TelemetryEvent::Preview, &format!("input {index}")), Durability::Flushed).unwrap();
+        }
+        let head = heads.borrow().clone();
+        let series = log_series(&path).unwrap();
+        assert!(series.len() >= 4, "{series:?}");
+        for file in &series[..series.len() - 1] {
+            assert!(std::fs::metadata(&file.path).unwrap().len() >= 2_000);
+        }
+        // Each rotated file stands alone; the series verifies as one chain and finds the anchor.
+        for file in &series {
+            verify_file(&file.path).unwrap_or_else(|e| panic!("{}: {e}", file.path.display()));
+        }
+        let report = verify_series(series.iter().map(|f| f.path.as_path()), Some(&head)).unwrap();
+        assert_eq!(report.last_seq, head.seq);
+        assert_eq!(report.lines, head.seq);
+        assert_eq!(report.lines, 40 + (series.len() as u64 - 1), "one chain_continues line per rotation");
+        // An anchor in an older file is found there.
+        log.check_anchor(&head).unwrap();
+        let first = verify_file(&series[0].path).unwrap();
+        log.check_anchor(&ChainHead { seq: first.last_seq, hash: first.last_hash.clone() }).unwrap();
+        drop(log);
+
+        // The live file continues the chain after a restart.
+        let log = TelemetryLog::open_with(&path, 2_000).unwrap();
+        log.append(&record(TelemetryEvent::Watch, "after"), Durability::Flushed).unwrap();
+        let series = log_series(&path).unwrap();
+        verify_series(series.iter().map(|f| f.path.as_path()), None).unwrap();
+
+        // A file taken out of the middle breaks the series.
+        let without: Vec<&Path> =
+            series.iter().enumerate().filter(|(i, _)| *i != 1).map(|(_, f)| f.path.as_path()).collect();
+        assert!(verify_series(without, None).unwrap_err().problem.contains("does not continue"));
+        // A continuing file whose first line was removed no longer verifies on its own.
+        let live = std::fs::read_to_string(&path).unwrap();
+        let rest: String = live.lines().skip(1).map(|l| format!("{l}\n")).collect();
+        assert_eq!(verify_chain(rest.as_bytes()).unwrap_err().line, 1);
+    }
+
+    #[test]
+    fn a_rotation_cut_short_between_its_renames_is_finished_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.jsonl");
+        let log = TelemetryLog::open_with(&path, 600).unwrap();
+        for index in 0..6 {
+            log.append(&record(TelemetryEvent::Preview, &format!("input {index}")), Durability::Flushed).unwrap();
+        }
+        let head = log.head().borrow().clone();
+        drop(log);
+        // As if the process died after moving the full file aside, before the new one took its name.
+        std::fs::rename(&path, dir.path().join("gateway.jsonl.next")).unwrap();
+        let log = TelemetryLog::open_with(&path, 600).unwrap();
+        assert_eq!(log.head().borrow().clone(), head);
+        log.check_anchor(&head).unwrap();
+        assert!(!dir.path().join("gateway.jsonl.next").exists());
     }
 
     #[test]

@@ -408,9 +408,16 @@ async fn oversized_bodies_are_refused_with_payload_too_large() {
     let over = body(LIMIT);
     assert!(over.len() > LIMIT);
     assert_error(&test.send(json_request("/api/v1/chat/preview", &over)).await, 413, "PAYLOAD_TOO_LARGE");
+    // Refusals like these are counted, one line per caller and kind in each window.
+    assert!(test.telemetry_lines().is_empty(), "no line, and no write, per refusal");
+    assert_eq!(test.gateway.flush_refusals().unwrap(), 2);
     let lines = test.telemetry_lines();
-    assert_eq!(lines.len(), 2, "both refusals are logged");
-    assert_eq!(lines[1]["error_code"], "PAYLOAD_TOO_LARGE");
+    let counted: Vec<(&str, &str, u64)> = lines
+        .iter()
+        .map(|l| (l["event"].as_str().unwrap(), l["error_code"].as_str().unwrap(), l["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(counted, [("refused", "INVALID_INPUT", 1), ("refused", "PAYLOAD_TOO_LARGE", 1)]);
+    assert!(lines.iter().all(|l| l["refused_event"] == "preview" && l["user_id"] == OPERATOR.to_string()));
 }
 
 #[tokio::test]
@@ -617,8 +624,13 @@ async fn bodies_must_be_sent_as_json() {
     let no_type = Request::post("/api/v1/chat/confirm").body(Body::from(body.clone())).unwrap();
     assert_error(&test.send(no_type).await, 415, "MALFORMED_JSON");
     assert!(test.files_in("interface/inbox").is_empty());
-    // Refusals of a signed-in person are logged like any other.
-    assert_eq!(test.telemetry_lines().len(), 4);
+    // Refusals of a signed-in person are counted like any other: per operation and code.
+    test.gateway.flush_refusals().unwrap();
+    let lines = test.telemetry_lines();
+    let counted: Vec<(&str, u64)> =
+        lines.iter().map(|l| (l["refused_event"].as_str().unwrap(), l["count"].as_u64().unwrap())).collect();
+    assert_eq!(counted, [("preview", 3), ("confirm", 1)]);
+    assert!(lines.iter().all(|l| l["error_code"] == "MALFORMED_JSON"));
 }
 
 #[tokio::test]
@@ -662,14 +674,55 @@ async fn a_session_ends_on_request_with_its_pending_previews() {
     let bobs = test.send_as(BOB, json_request("/api/v1/chat/preview", &preview_body(&session, "show tasks"))).await;
     assert_eq!(bobs.status, StatusCode::OK, "{}", bobs.body);
 
+    test.gateway.flush_refusals().unwrap();
     let lines = test.telemetry_lines();
     let ends: Vec<&Value> = lines.iter().filter(|line| line["event"] == "session_end").collect();
-    assert_eq!(ends.len(), 4, "every end request is logged, refused ones too");
+    assert_eq!(ends.len(), 3, "every end request is logged, refused ones too");
+    assert_eq!(ends.iter().map(|line| line["outcome"].as_str().unwrap()).collect::<Vec<_>>(), ["error", "ok", "ok"]);
+    let malformed: Vec<&Value> = lines.iter().filter(|line| line["refused_event"] == "session_end").collect();
+    assert_eq!(malformed.len(), 1, "the malformed id is counted");
     assert_eq!(
-        ends.iter().map(|line| line["outcome"].as_str().unwrap()).collect::<Vec<_>>(),
-        ["error", "error", "ok", "ok"]
+        (malformed[0]["error_code"].as_str(), malformed[0]["count"].as_u64()),
+        (Some("INVALID_SESSION_ID"), Some(1))
     );
-    assert_eq!(ends[2]["session_id"], session.as_str());
-    assert_eq!(ends[2]["channel"], "terminal");
+    assert_eq!(ends[1]["session_id"], test.gateway.session_ref(&session).as_str());
+    assert_eq!(ends[1]["channel"], "terminal");
     gateway::verify_file(&test.telemetry_path()).unwrap();
+}
+
+#[tokio::test]
+async fn a_watch_and_a_task_list_take_their_session_in_a_header() {
+    let test = TestGateway::new();
+    let session = session();
+    let preview = test.preview_ok(&session, "liam check status").await;
+    let confirmed = test.confirm(&session, preview["preview_id"].as_str().unwrap()).await;
+    let task_id = confirmed.body["task_id"].as_str().unwrap().to_owned();
+    let get = |uri: String, header: Option<&str>| {
+        let request = Request::get(uri);
+        let request = match header {
+            Some(value) => request.header(gateway::SESSION_HEADER, value),
+            None => request,
+        };
+        request.body(Body::empty()).unwrap()
+    };
+
+    let watched = test.send(get(format!("/api/v1/chat/watch/{task_id}"), Some(&session))).await;
+    assert_eq!(watched.status, StatusCode::OK, "{}", watched.body);
+    assert_eq!(watched.body["task_id"], task_id.as_str());
+    let listed = test.send(get("/api/v1/chat/tasks".to_owned(), Some(&session))).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_eq!(listed.body["tasks"].as_array().unwrap().len(), 1);
+
+    // The header wins over the query: another session does not own the task.
+    let other = common::session();
+    let crossed = test.send(get(format!("/api/v1/chat/watch/{task_id}?session_id={session}"), Some(&other))).await;
+    assert_error(&crossed, 404, "TASK_NOT_FOUND");
+    assert_error(
+        &test.send(get(format!("/api/v1/chat/watch/{task_id}"), Some("nope"))).await,
+        422,
+        "INVALID_SESSION_ID",
+    );
+    let missing = test.send(get(format!("/api/v1/chat/watch/{task_id}"), None)).await;
+    assert_error(&missing, 422, "INVALID_FIELD");
+    assert!(missing.body["error"]["message"].as_str().unwrap().contains("X-Session-Id"));
 }

@@ -1,5 +1,6 @@
-//! The forensic trace: every request, refused ones included, leaves exactly one
-//! line with every field of the record, and the lines form a verifiable hash chain.
+//! The forensic trace: every request, refused ones included, is in the log — its own line with
+//! every field of the record, or, for a refusal that costs nothing (malformed, rate limited), a
+//! count in one `refused` line per caller and kind — and the lines form a verifiable hash chain.
 
 mod common;
 
@@ -27,7 +28,7 @@ const SPEC_FIELDS: &[&str] = &[
 ];
 
 #[tokio::test]
-async fn every_request_leaves_exactly_one_line() {
+async fn every_request_leaves_one_line_or_one_count() {
     let test = TestGateway::with(|root| GatewayConfig {
         session_rate: RateLimit::new(1, 25),
         preview_ttl: Duration::from_secs(1),
@@ -124,8 +125,29 @@ async fn every_request_leaves_exactly_one_line() {
         assert!(expected.len() < 100, "the session limit never applied");
     }
 
-    let lines = test.telemetry_lines();
-    assert_eq!(lines.len(), expected.len(), "one line per request");
+    // Malformed and rate-limited calls are counted, not written one by one.
+    const COUNTED: &[&str] =
+        &["MALFORMED_JSON", "INVALID_FIELD", "INVALID_SESSION_ID", "INVALID_INPUT", "RATE_LIMITED"];
+    let is_counted = |code: &Option<&str>| code.is_some_and(|c| COUNTED.contains(&c));
+    let mut counted = std::collections::BTreeMap::<(String, String), u64>::new();
+    for (event, code) in expected.iter().filter(|(_, code)| is_counted(code)) {
+        *counted.entry(((*event).to_owned(), code.unwrap_or_default().to_owned())).or_default() += 1;
+    }
+    expected.retain(|(_, code)| !is_counted(code));
+    assert!(test.telemetry_lines().len() == expected.len(), "the counts wait for their window to close");
+    test.gateway.flush_refusals().unwrap();
+    let all_lines = test.telemetry_lines();
+    let (refused, lines): (Vec<Value>, Vec<Value>) =
+        all_lines.iter().cloned().partition(|line| line["event"] == "refused");
+    let mut written = std::collections::BTreeMap::<(String, String), u64>::new();
+    for line in &refused {
+        assert_eq!(line["user_id"], common::OPERATOR.to_string(), "{line}");
+        assert_eq!(line["outcome"], "error");
+        let key = (line["refused_event"].as_str().unwrap().to_owned(), line["error_code"].as_str().unwrap().to_owned());
+        assert!(written.insert(key, line["count"].as_u64().unwrap()).is_none(), "one line per kind: {line}");
+    }
+    assert_eq!(written, counted, "every counted refusal is in a refused line");
+    assert_eq!(lines.len(), expected.len(), "one line per other request");
     for (index, (line, (event, code))) in lines.iter().zip(&expected).enumerate() {
         for field in SPEC_FIELDS {
             assert!(line.get(*field).is_some(), "line {}: no {field}: {line}", index + 1);
@@ -151,13 +173,16 @@ async fn every_request_leaves_exactly_one_line() {
     assert_eq!(lines[0]["normalized_intent"], "status_check");
     assert_eq!(lines[0]["risk"], "low");
     assert_eq!(lines[0]["channel"], "terminal");
-    assert_eq!(lines[0]["session_id"], session.as_str());
+    // The session is named by a keyed hash: its lines can be joined, its id is not in the log.
+    assert_eq!(lines[0]["session_id"], test.gateway.session_ref(&session).as_str());
+    assert!(lines[0]["session_id"].as_str().unwrap().starts_with("hmac:"));
+    assert!(!std::fs::read_to_string(test.telemetry_path()).unwrap().contains(&session));
     assert_eq!(lines[0]["preview_id"], preview_id.as_str());
     assert_eq!(lines[1]["task_id"], task_id.as_str());
     assert_eq!(lines[2]["task_id"], task_id.as_str());
 
     let report = gateway::verify_file(&test.telemetry_path()).unwrap();
-    assert_eq!(report.lines, lines.len() as u64);
+    assert_eq!(report.lines, all_lines.len() as u64);
 }
 
 #[tokio::test]

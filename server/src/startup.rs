@@ -50,8 +50,11 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
 
 /// Assembles the state from its parts, with no background work started: tests use it with a
 /// store of their own. The control plane's log is checked against the head kept for it.
-pub async fn assemble(config: Config, store: storage::DynStore) -> Result<AppState, StartupError> {
+pub async fn assemble(mut config: Config, store: storage::DynStore) -> Result<AppState, StartupError> {
     let sessions = SessionRecords::open(store.pool()).await.map_err(StartupError::Sessions)?;
+    if config.gateway.session_key.is_none() {
+        config.gateway.session_key = Some(crate::telemetry_anchor::kept_session_key(&store).await?);
+    }
     let services = Services::new(config.services.clone(), store)?;
     let gateway = gateway::Gateway::new(config.gateway.clone())?;
     let leptos_options = leptos_options(&config);
@@ -133,8 +136,11 @@ pub async fn serve(state: AppState) -> Result<(), StartupError> {
     let anchored = state.config.gateway_enabled.then(|| state.gateway.clone());
     let router = crate::http::app(state);
     crate::serving::serve_connections(listener, router, limits, services.shutdown.clone(), grace).await;
-    // Every request has ended: the log's last lines are anchored too.
+    // Every request has ended: the counted refusals are written and the log's last lines anchored.
     if let Some(gateway) = anchored {
+        if let Err(error) = gateway.flush_refusals() {
+            tracing::warn!(%error, "could not write the counted refusals at shutdown");
+        }
         if let Err(error) = crate::telemetry_anchor::keep_head(&services, &gateway).await {
             tracing::warn!(%error, "could not keep the telemetry anchor at shutdown");
         }

@@ -35,7 +35,7 @@ pub async fn check(state: &AppState) -> Result<(), StartupError> {
 
 /// Keeps the log's head in the database as lines are written: the newest head each time, so a
 /// burst of lines costs one write, until shutdown, when [`keep_head`] has the last word once the
-/// connections have drained.
+/// connections have drained. Also writes the counted refusals of each closed window.
 pub fn spawn_keeper(state: &AppState) {
     let services = state.services.clone();
     let gateway = state.gateway.clone();
@@ -52,6 +52,39 @@ pub fn spawn_keeper(state: &AppState) {
             }
         }
     });
+    let services = state.services.clone();
+    let gateway = state.gateway.clone();
+    let window = state.config.gateway.refusal_window;
+    let shutdown = services.shutdown.clone();
+    services.tasks.clone().spawn(async move {
+        let mut tick = tokio::time::interval(window);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.cancelled() => break,
+            }
+            let flushing = Arc::clone(&gateway);
+            match tokio::task::spawn_blocking(move || flushing.flush_refusals()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "could not write the counted refusals"),
+                Err(error) => tracing::warn!(%error, "the refusal writer stopped"),
+            }
+        }
+    });
+}
+
+/// The key of the session hashes in the control plane's telemetry, made once and kept in the
+/// database so that hashes agree across restarts and instances.
+pub async fn kept_session_key(store: &storage::DynStore) -> Result<gateway::SessionKey, StartupError> {
+    let fresh = gateway::SessionKey::random().to_hex();
+    let kept = store
+        .server_key("gateway_session_key", &fresh)
+        .await
+        .map_err(|error| StartupError::TelemetryAnchor(format!("the database: {error}")))?;
+    gateway::SessionKey::from_hex(&kept)
+        .ok_or_else(|| StartupError::TelemetryAnchor("the kept session key is not 32 bytes of hex".to_owned()))
 }
 
 /// Puts the log's lines on the disk, then keeps its head: the anchor never runs ahead of what a

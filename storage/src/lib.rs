@@ -229,4 +229,9 @@ pub trait Store: AccountStore + Send + Sync + fmt::Debug {
     async fn telemetry_anchor(&self, log: &str) -> Result<Option<(i64, String)>>;
     /// Keeps the named log's head, replacing the one kept before.
     async fn keep_telemetry_anchor(&self, log: &str, seq: i64, hash: &str) -> Result<()>;
+
+    // --- server keys ---
+    /// The key kept under `name`; `fresh` is kept first when there is none, so every instance
+    /// and every restart agrees on the first one kept.
+    async fn server_key(&self, name: &str, fresh: &str) -> Result<String>;
 }

@@ -597,6 +597,23 @@ macro_rules! impl_portable_store {
                 .await?;
                 Ok(())
             }
+
+            #[tracing::instrument(skip_all, err)]
+            async fn server_key(&self, name: &str, fresh: &str) -> $crate::Result<String> {
+                sqlx::query(
+                    "INSERT INTO server_keys (name, value, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(name)
+                .bind(fresh)
+                .bind($crate::now())
+                .execute(&self.pool)
+                .await?;
+                Ok(sqlx::query_scalar::<_, String>("SELECT value FROM server_keys WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
         }
 
         /// Serialises changes to one room's agents: the update takes the room row's write lock

@@ -106,7 +106,12 @@ fn cors(config: &crate::config::Config) -> Option<tower_http::cors::CorsLayer> {
         .allow_origin(AllowOrigin::list(origins))
         .allow_credentials(true)
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::HeaderName::from_static("last-event-id")])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::HeaderName::from_static("last-event-id"),
+            header::HeaderName::from_static(gateway::SESSION_HEADER),
+        ])
         .expose_headers([header::RETRY_AFTER, observe::REQUEST_ID])
         .max_age(std::time::Duration::from_secs(600));
     Some(layer)
