@@ -69,7 +69,8 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
-    /// Check the hash chain of a gateway telemetry file and name the first broken line.
+    /// Check the hash chain of a gateway telemetry file and name the first broken line. Given the
+    /// telemetry folder, checks its rotated files and the live one as one chain.
     VerifyTelemetry {
         file: PathBuf,
         /// The head kept outside the log, `<seq>:<hash>` (from GET /api/v1/chat/telemetry/anchor):
@@ -164,17 +165,35 @@ fn fail(error: &ClientError) -> ExitCode {
 }
 
 fn verify_telemetry(file: &std::path::Path, anchor: Option<&gateway::ChainHead>) -> ExitCode {
-    let checked = std::fs::File::open(file)
-        .map_err(|e| gateway::ChainBreak { line: 0, problem: format!("cannot be opened: {e}") })
-        .and_then(|opened| gateway::verify_chain_anchored(std::io::BufReader::new(opened), anchor));
+    let files: Vec<PathBuf> = if file.is_dir() {
+        match gateway::log_series(&file.join("gateway.jsonl")) {
+            Ok(series) => series.into_iter().map(|f| f.path).filter(|p| p.exists()).collect(),
+            Err(error) => {
+                println!("{}: cannot be read: {error}", file.display());
+                return ExitCode::from(EXIT_ERROR);
+            }
+        }
+    } else {
+        vec![file.to_owned()]
+    };
+    let checked = gateway::verify_series(files.iter().map(PathBuf::as_path), anchor);
     match checked {
         Ok(report) => {
             let anchored = match anchor {
                 Some(anchor) => format!(", and it reaches its anchor (seq {})", anchor.seq),
                 None => String::new(),
             };
+            let files_note = if files.len() > 1 { format!(" in {} files", files.len()) } else { String::new() };
+            let continued = match &report.continues_from {
+                Some(from) => format!("; it continues a rotated file that ended at seq {}", from.seq),
+                None => String::new(),
+            };
+            let repairs = match report.repairs {
+                0 => String::new(),
+                n => format!("; {n} repair(s) of a damaged end, each kept beside the log"),
+            };
             println!(
-                "{}: {} line(s), hash chain intact (last seq {}, last hash {}){anchored}",
+                "{}: {} line(s){files_note}, hash chain intact (last seq {}, last hash {}){anchored}{continued}{repairs}",
                 file.display(),
                 report.lines,
                 report.last_seq,

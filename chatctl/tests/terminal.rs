@@ -386,3 +386,43 @@ fn a_token_names_the_operator_and_without_one_the_server_says_to_sign_in() {
     assert!(!String::from_utf8_lossy(&output.stdout).contains(TOKEN));
     assert!(!String::from_utf8_lossy(&output.stderr).contains(TOKEN));
 }
+
+#[test]
+fn verify_telemetry_checks_a_rotated_log_as_one_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = GatewayConfig { telemetry_rotate_bytes: 3_000, ..GatewayConfig::with_root(dir.path()) };
+    let gateway = Gateway::new(config).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let operator = gateway::Operator::new(uuid::Uuid::new_v4());
+    runtime.block_on(async {
+        for _ in 0..30 {
+            let request = domain::control_plane::PreviewRequest {
+                raw_input: "show tasks".to_owned(),
+                channel: domain::control_plane::Channel::Terminal,
+                session_id: uuid::Uuid::new_v4().to_string(),
+            };
+            gateway.preview(request, operator, None).await.unwrap();
+        }
+    });
+    let folder = dir.path().join("observability/telemetry");
+    let series = gateway::log_series(&folder.join("gateway.jsonl")).unwrap();
+    assert!(series.len() >= 3, "{series:?}");
+    let head = gateway.telemetry_head().borrow().clone();
+    let chatctl = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_chatctl")).args(args).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, out) = chatctl(&["verify-telemetry", folder.to_str().unwrap(), "--anchor", &head.to_string()]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(&format!("in {} files, hash chain intact", series.len())), "{out}");
+    assert!(out.contains(&format!("last seq {}", head.seq)) && out.contains("reaches its anchor"), "{out}");
+
+    // The live file alone says what it continues; a file taken out of the middle breaks the chain.
+    let (code, out) = chatctl(&["verify-telemetry", folder.join("gateway.jsonl").to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("continues a rotated file"), "{out}");
+    std::fs::remove_file(&series[1].path).unwrap();
+    let (code, out) = chatctl(&["verify-telemetry", folder.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("does not continue the previous file"), "{out}");
+}

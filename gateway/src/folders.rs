@@ -1,5 +1,6 @@
 //! The gateway's write scope, the only places it may ever write: `interface/inbox/`, `interface/pending_approval/`
-//! and `observability/telemetry/gateway.jsonl` under the root, and nothing else.
+//! and `observability/telemetry/gateway.jsonl` under the root (with, beside it, the log's rotated
+//! files `gateway.<first>-<last>.jsonl` and any damaged end it moved aside), and nothing else.
 //!
 //! The folders are created and canonicalized at start-up; a folder that resolves outside the root
 //! (a symbolic link elsewhere) stops start-up. Task paths are built only from a lane and a

@@ -6,9 +6,9 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::process::{fresh_database, post, ServerProcess};
 use common::{eventually, Db};
 use fake_llm::{FakeLlm, Reply};
 use serde_json::{json, Value};
@@ -17,95 +17,8 @@ on_both_databases!(
     a_killed_server_leaves_consistent_rows,
     a_terminated_server_ends_its_run_and_logs_json_lines,
     a_control_plane_log_cut_short_stops_the_next_start,
+    a_control_plane_log_torn_by_a_crash_is_repaired_at_the_next_start,
 );
-
-struct ServerProcess {
-    child: Child,
-    base: String,
-}
-
-impl ServerProcess {
-    fn start(database_url: &str, fake: &FakeLlm) -> ServerProcess {
-        Self::start_with(database_url, fake, None, &[])
-    }
-
-    /// A server whose log (`RUST_LOG=info`, JSON) goes to `log`, when given, with `extra` set.
-    fn start_with(
-        database_url: &str,
-        fake: &FakeLlm,
-        log: Option<&std::path::Path>,
-        extra: &[(&str, &str)],
-    ) -> ServerProcess {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
-        command
-            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-            .env("DATABASE_URL", database_url)
-            .env("OPENAI_BASE_URL", fake.base_url())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if let Some(log) = log {
-            let file = std::fs::File::create(log).expect("a log file");
-            command.env("RUST_LOG", "info").env("LOG_FORMAT", "json").stdout(file);
-        }
-        command.envs(extra.iter().copied());
-        let child = command.spawn().expect("start the server binary");
-        ServerProcess { child, base: format!("http://127.0.0.1:{port}") }
-    }
-
-    /// Sends SIGTERM, as a container runtime does, and waits (bounded) for the process to exit.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let terminated = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        assert!(terminated.success(), "SIGTERM sent");
-        self.wait_exit()
-    }
-
-    /// Waits (bounded) for the process to exit by itself.
-    fn wait_exit(&mut self) -> std::process::ExitStatus {
-        for _ in 0..300 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("the server did not exit within 30 s");
-    }
-
-    async fn wait_ready(&self) {
-        let url = format!("{}/readyz", self.base);
-        eventually(Duration::from_secs(20), "the server to be ready", || async {
-            reqwest::get(&url).await.is_ok_and(|r| r.status() == 200)
-        })
-        .await;
-    }
-
-    fn kill(mut self) {
-        // Child::kill sends SIGKILL on Unix: no shutdown code runs.
-        self.child.kill().expect("kill the server");
-        self.child.wait().expect("reap the server");
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn post(client: &reqwest::Client, url: String, body: Value) -> Value {
-    let response = client.post(url).json(&body).send().await.unwrap();
-    assert!(response.status().is_success(), "{}", response.status());
-    response.json().await.unwrap()
-}
-
-async fn fresh_database(db: Db) -> storage::testing::TestDatabase {
-    match db {
-        Db::Sqlite => storage::testing::fresh_sqlite().await,
-        Db::Postgres => storage::testing::fresh_postgres().await,
-    }
-}
 
 /// A run in a room of two agents, caught while its first reply streams with text already saved.
 struct RunMidReply {
@@ -308,4 +221,63 @@ async fn a_control_plane_log_cut_short_stops_the_next_start(db: Db) {
         .await
         .unwrap();
     assert_eq!((anchor["seq"].as_i64(), &anchor["hash"]), (Some(2), &last_line()["hash"]));
+}
+
+async fn a_control_plane_log_torn_by_a_crash_is_repaired_at_the_next_start(db: Db) {
+    let fake = FakeLlm::start(Reply::words("ok")).await;
+    let database = fresh_database(db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("control-plane");
+    let root_env = [("GATEWAY_ROOT", root.to_str().unwrap())];
+    let telemetry = root.join("observability/telemetry/gateway.jsonl");
+    let server = ServerProcess::start_with(&database.url, &fake, None, &root_env);
+    server.wait_ready().await;
+    let base = server.base.clone();
+    let client = common::client_with_token(&common::sign_up_over_http(&base, "Audrey Admin").await);
+    for command in ["show tasks", "show inbox"] {
+        let body = json!({"raw_input": command, "channel": "web", "session_id": uuid::Uuid::new_v4().to_string()});
+        post(&client, format!("{base}/api/v1/chat/preview"), body).await;
+    }
+    let anchor_url = format!("{base}/api/v1/chat/telemetry/anchor");
+    eventually(Duration::from_secs(10), "the anchor to reach the newest line", || async {
+        let anchor: Value = client.get(&anchor_url).send().await.unwrap().json().await.unwrap();
+        anchor["seq"] == 2
+    })
+    .await;
+    server.kill();
+
+    // The machine died while a third line was being written: half a line, then zeros.
+    let sound = std::fs::read(&telemetry).unwrap();
+    let torn = b"{\"channel\":\"web\",\"event\":\"prev\0\0\0\0\0\0";
+    std::fs::write(&telemetry, [sound.as_slice(), torn].concat()).unwrap();
+
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("repaired.jsonl");
+    let restarted = ServerProcess::start_with(&database.url, &fake, Some(&log), &root_env);
+    restarted.wait_ready().await;
+    let repaired = std::fs::read(&telemetry).unwrap();
+    assert!(repaired.starts_with(&sound), "the sound lines are kept as they were");
+    let report = gateway::verify_file(&telemetry).unwrap();
+    assert_eq!((report.lines, report.repairs), (3, 1));
+    let repair: Value = serde_json::from_slice(repaired[sound.len()..].strip_suffix(b"\n").unwrap()).unwrap();
+    assert_eq!((repair["event"].as_str(), repair["resumed_after_seq"].as_u64()), (Some("chain_repair"), Some(2)));
+    let copy = telemetry.with_file_name(repair["damaged_copy"].as_str().unwrap());
+    assert_eq!(std::fs::read(copy).unwrap(), torn, "the damaged bytes are kept beside the log");
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(said.contains("moved aside"), "the repair is in the server's log: {said}");
+    // The anchor follows the repaired chain and the control plane works on.
+    eventually(Duration::from_secs(10), "the anchor to reach the repair line", || async {
+        let anchor: Value = client
+            .get(format!("{}/api/v1/chat/telemetry/anchor", restarted.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        anchor["seq"] == 3
+    })
+    .await;
+    let body = json!({"raw_input": "show tasks", "channel": "web", "session_id": uuid::Uuid::new_v4().to_string()});
+    post(&client, format!("{}/api/v1/chat/preview", restarted.base), body).await;
 }

@@ -2,6 +2,8 @@
 //! backend, the router driven in-process, and a real server on a loopback port.
 #![allow(dead_code)]
 
+pub mod process;
+
 use axum::body::Body;
 use axum::Router;
 use http::{Request, Response, StatusCode};
