@@ -392,6 +392,59 @@ fn prompt_estimate(request: &ChatRequest) -> i64 {
     request.messages.iter().map(|m| estimate_tokens(&m.content) + 4).sum()
 }
 
+/// How long a reply's final write is retried before the turn gives up on it; the write goes on
+/// being retried in the background after that, until it lands or the server stops (the next
+/// start then marks the message `interrupted`, as after any crash).
+const FINISH_RETRY_WINDOW: Duration = Duration::from_secs(30);
+const FINISH_RETRY_BACKOFF: [Duration; 5] = [
+    Duration::from_millis(100),
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
+const FINISH_BACKGROUND_RETRY: Duration = Duration::from_secs(10);
+
+/// Writes a reply's final state, retrying a failing database: a message must never stay
+/// `streaming` because one write failed.
+async fn finish_durably(services: &Services, message_id: Uuid, outcome: MessageOutcome) -> ServiceResult<Message> {
+    let started = Instant::now();
+    let mut attempt = 0;
+    let error = loop {
+        let error = match services.store.finish_message(message_id, outcome.clone()).await {
+            Ok(finished) => return Ok(finished),
+            Err(error) => error,
+        };
+        let wait = FINISH_RETRY_BACKOFF[attempt.min(FINISH_RETRY_BACKOFF.len() - 1)];
+        attempt += 1;
+        if started.elapsed() + wait > FINISH_RETRY_WINDOW || services.shutdown.is_cancelled() {
+            break error;
+        }
+        tracing::warn!(%error, %message_id, attempt, "could not write a reply's final state; trying again");
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = services.shutdown.cancelled() => {}
+        }
+    };
+    tracing::error!(%error, %message_id, "a reply's final state is still not written; it is retried in the background");
+    let background = services.clone();
+    services.tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(FINISH_BACKGROUND_RETRY) => {}
+                _ = background.shutdown.cancelled() => return,
+            }
+            if let Ok(finished) = background.store.finish_message(message_id, outcome.clone()).await {
+                let finished = crate::markdown::with_html(finished);
+                background.events.publish(finished.room_id, &RoomEvent::MessageDone(finished));
+                tracing::info!(%message_id, "a reply's final state was written after the database came back");
+                return;
+            }
+        }
+    });
+    Err(error.into())
+}
+
 /// Writes the final state and announces it with `message.done`.
 async fn finish(
     services: &Services,
@@ -405,23 +458,18 @@ async fn finish(
         (None, Some(_)) => (Some(prompt_estimate(request)), Some(estimate_tokens(&streamed.text))),
         (None, None) => (None, None),
     };
-    let finished = services
-        .store
-        .finish_message(
-            message.id,
-            MessageOutcome {
-                status: streamed.status,
-                content_html: Some(crate::markdown::render_markdown(&streamed.text)),
-                content: streamed.text,
-                tokens_in,
-                tokens_out,
-                usage_estimated: streamed.usage.is_none() && route.is_some(),
-                latency_ms: streamed.latency_ms,
-                first_token_ms: streamed.first_token_ms,
-                error: streamed.error,
-            },
-        )
-        .await?;
+    let outcome = MessageOutcome {
+        status: streamed.status,
+        content_html: Some(crate::markdown::render_markdown(&streamed.text)),
+        content: streamed.text,
+        tokens_in,
+        tokens_out,
+        usage_estimated: streamed.usage.is_none() && route.is_some(),
+        latency_ms: streamed.latency_ms,
+        first_token_ms: streamed.first_token_ms,
+        error: streamed.error,
+    };
+    let finished = finish_durably(services, message.id, outcome).await?;
     let finished = crate::markdown::with_html(finished);
     services.events.publish(finished.room_id, &RoomEvent::MessageDone(finished.clone()));
     Ok(finished)

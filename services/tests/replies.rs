@@ -18,6 +18,7 @@ on_both_databases!(
     a_provider_failure_ends_the_message_failed_with_a_readable_error,
     a_stopped_turn_keeps_its_partial_text_and_hangs_up,
     a_turn_that_cannot_fit_its_allowance_writes_nothing,
+    a_final_write_the_database_refuses_for_a_while_is_retried_until_the_reply_ends,
 );
 
 async fn turn(services: &Services, room_id: Uuid, allowance: Option<i64>) -> Turn {
@@ -123,4 +124,71 @@ async fn a_turn_that_cannot_fit_its_allowance_writes_nothing(db: Db) {
     assert!(matches!(outcome, TurnOutcome::OverBudget));
     assert_eq!(fake.request_count(), 0);
     assert!(services.store.list_messages(room_id, None, 10).await.unwrap().messages.is_empty());
+}
+
+/// Makes the database refuse (or accept again) every write that ends a streaming message, as a
+/// failing disk or a lost connection would, while other writes go through.
+async fn refuse_final_writes(pool: &storage::DatabasePool, refuse: bool) {
+    match (pool, refuse) {
+        (storage::DatabasePool::Sqlite(pool), true) => {
+            sqlx::query(
+                "CREATE TRIGGER refuse_final_writes BEFORE UPDATE OF status ON messages \
+                 WHEN NEW.status <> 'streaming' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END",
+            )
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        (storage::DatabasePool::Sqlite(pool), false) => {
+            sqlx::query("DROP TRIGGER refuse_final_writes").execute(pool).await.unwrap();
+        }
+        (storage::DatabasePool::Postgres(pool), true) => {
+            sqlx::query(
+                "CREATE FUNCTION refuse_final_writes() RETURNS trigger AS $$ \
+                 BEGIN RAISE EXCEPTION 'could not write block: disk I/O error'; END $$ LANGUAGE plpgsql",
+            )
+            .execute(pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "CREATE TRIGGER refuse_final_writes BEFORE UPDATE OF status ON messages FOR EACH ROW \
+                 WHEN (NEW.status <> 'streaming') EXECUTE FUNCTION refuse_final_writes()",
+            )
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        (storage::DatabasePool::Postgres(pool), false) => {
+            sqlx::query("DROP TRIGGER refuse_final_writes ON messages").execute(pool).await.unwrap();
+        }
+    }
+}
+
+async fn a_final_write_the_database_refuses_for_a_while_is_retried_until_the_reply_ends(db: Db) {
+    let fake = FakeLlm::start(Reply::words("Tea is ready")).await;
+    let services = services(db, &fake, &[]).await;
+    let room_id = room(&services, "Flaky disk").await;
+    agent(&services, room_id, "Ada").await;
+    let pool = services.store.pool();
+    refuse_final_writes(&pool, true).await;
+
+    let running = {
+        let services: Services = (*services).clone();
+        let turn = turn(&services, room_id, None).await;
+        tokio::spawn(async move { run_turn(&services, turn, &StopSignal::new()).await })
+    };
+    // The reply has streamed in full and its final write is being refused.
+    eventually(Duration::from_secs(10), "the provider to have answered", || async { fake.request_count() == 1 }).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let messages = services.store.list_messages(room_id, None, 10).await.unwrap();
+    let streaming = messages.messages.iter().find(|m| m.sender_type == domain::rooms::SenderType::Agent).unwrap();
+    assert_eq!(streaming.status, MessageStatus::Streaming, "the final write was refused so far");
+    assert!(!running.is_finished(), "the turn keeps trying");
+
+    refuse_final_writes(&pool, false).await;
+    let outcome = tokio::time::timeout(Duration::from_secs(10), running).await.unwrap().unwrap().unwrap();
+    let TurnOutcome::Spoke(result) = outcome else { panic!("the agent spoke") };
+    assert_eq!((result.message.status, result.message.content.as_str()), (MessageStatus::Complete, "Tea is ready"));
+    let stored = services.store.get_message(result.message.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, MessageStatus::Complete, "nothing is left streaming");
 }
