@@ -48,6 +48,12 @@ async fn the_rooms_page_lists_rooms_and_offers_the_form(db: Db) {
     assert!(html.contains(r#"<label for="room-visibility">Visibility</label>"#), "{html}");
     assert!(html.contains(r#"<option value="private" selected"#), "private is the default: {html}");
     assert!(html.contains("visibility--private"), "each room shows its visibility: {html}");
+    // One room-name input, and it sits inside the form that posts it.
+    assert_eq!(html.matches(r#"name="name""#).count(), 1, "{html}");
+    let input = html.find(r#"id="room-name""#).expect("the name input");
+    let form = html[..input].rfind("<form").expect("a form before the input");
+    assert!(html[form..input].contains("create-room"), "the create-room form: {html}");
+    assert!(!html[form..input].contains("</form>"), "the name input is inside the form: {html}");
 }
 
 async fn a_room_page_renders_its_history_safely(db: Db) {
