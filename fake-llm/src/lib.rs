@@ -39,6 +39,11 @@ pub enum Ending {
     Break,
     /// Sends an `{"error": ...}` chunk and closes.
     ErrorChunk(String),
+    /// Sends an event whose data is this text, which is not a chunk, and closes.
+    Malformed(String),
+    /// Never ends: the last token is sent again every `token_delay` (at least 1 ms) until the
+    /// client hangs up.
+    Endless,
 }
 
 /// One scripted answer.
@@ -390,6 +395,22 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
                     Ending::ErrorChunk(message) => {
                         yield Ok(sse(&json!({"error": {"message": message, "type": "server_error"}}).to_string()));
                         guard.finished = true;
+                    }
+                    Ending::Malformed(data) => {
+                        yield Ok(sse(&data));
+                        guard.finished = true;
+                    }
+                    Ending::Endless => {
+                        let token = tokens.last().cloned().unwrap_or_else(|| "and ".to_owned());
+                        let chunk = json!({
+                            "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
+                            "choices": [{"index": 0, "delta": {"content": token}, "finish_reason": null}]
+                        })
+                        .to_string();
+                        loop {
+                            tokio::time::sleep(token_delay.max(Duration::from_millis(1))).await;
+                            yield Ok(sse(&chunk));
+                        }
                     }
                 }
             };

@@ -119,6 +119,9 @@ pub struct LlmConfig {
     pub first_token_timeout: Duration,
     /// `LLM_IDLE_TIMEOUT_MS`: the longest pause allowed between two tokens.
     pub idle_timeout: Duration,
+    /// `LLM_REPLY_TIMEOUT_MS`: the longest a reply may stream from its first token on; a provider
+    /// that never ends is cut there.
+    pub reply_timeout: Duration,
     /// `LLM_MAX_RETRIES`: attempts after the first, only before any token arrived.
     pub max_retries: u32,
     /// `LLM_CONTEXT_TOKENS`: how much room history (estimated tokens) goes with each request.
@@ -186,6 +189,7 @@ impl LlmConfig {
             connect_timeout: env.millis("LLM_CONNECT_TIMEOUT_MS", 10_000, 1..=u64::from(u32::MAX))?,
             first_token_timeout: env.millis("LLM_FIRST_TOKEN_TIMEOUT_MS", 60_000, 1..=u64::from(u32::MAX))?,
             idle_timeout: env.millis("LLM_IDLE_TIMEOUT_MS", 30_000, 1..=u64::from(u32::MAX))?,
+            reply_timeout: env.millis("LLM_REPLY_TIMEOUT_MS", 300_000, 1..=u64::from(u32::MAX))?,
             max_retries: env.number("LLM_MAX_RETRIES", 2, 0..=10)?,
             context_tokens: env.number("LLM_CONTEXT_TOKENS", 4000, 100..=10_000_000)?,
             max_output_tokens: env.number("LLM_MAX_OUTPUT_TOKENS", 1024, 1..=10_000_000)?,

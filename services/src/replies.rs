@@ -321,6 +321,12 @@ async fn stream_reply(
     };
     let _forget_live_text = ForgetLiveText { services, message_id: message.id };
 
+    // A provider that never ends, or sends far more than it was asked for, is cut off: a reply
+    // holds its text in memory until it ends.
+    let reply_timeout = services.config.llm.reply_timeout;
+    let deadline = tokio::time::sleep(reply_timeout);
+    tokio::pin!(deadline);
+    let max_bytes = usize::try_from(request.max_tokens).unwrap_or(usize::MAX).saturating_mul(16).saturating_add(4096);
     let mut last_flush = Instant::now();
     let mut saved_len = 0;
     loop {
@@ -328,6 +334,9 @@ async fn stream_reply(
             biased;
             status = stop.stopped() => { out.status = status; break; }
             _ = services.shutdown.cancelled() => { out.status = MessageStatus::Interrupted; break; }
+            _ = &mut deadline => {
+                return failed(out, LlmError::ReplyTimeout(reply_timeout.as_secs().max(1)), started);
+            }
             next = reply.next() => next,
         };
         match next {
@@ -336,6 +345,9 @@ async fn stream_reply(
             Some(Ok(Chunk::Text(delta))) => {
                 out.first_token_ms.get_or_insert_with(|| elapsed_ms(started));
                 let offset = out.text.len();
+                if out.text.len() + delta.len() > max_bytes {
+                    return failed(out, LlmError::TooLong(request.max_tokens), started);
+                }
                 out.text.push_str(&delta);
                 services.live_texts.append(message.id, &delta);
                 services.events.publish(

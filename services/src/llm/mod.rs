@@ -118,6 +118,12 @@ pub enum LlmError {
     Stream(String),
     #[error("The provider reported an error: {0}")]
     Upstream(String),
+    /// The provider went on sending well past the reply's `max_tokens`.
+    #[error("The provider kept sending past the {0} tokens asked for; the reply was cut there.")]
+    TooLong(u32),
+    /// The reply was still streaming when `LLM_REPLY_TIMEOUT_MS` ran out.
+    #[error("The reply was still streaming after {0} s; it was cut there.")]
+    ReplyTimeout(u64),
     /// The agent's model is off the server's list (it may have been allowed when the agent was made).
     #[error("The model {model} is not allowed on this server (allowed: {allowed}); an owner of the room can give the agent another.")]
     NotAllowed { model: String, allowed: String },
