@@ -32,7 +32,14 @@ pub enum StorageError {
 impl From<sqlx::Error> for StorageError {
     fn from(error: sqlx::Error) -> Self {
         match error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => {
+                StorageError::Unavailable(error)
+            }
+            // The server going away: shutting down, restarting, or the connection lost
+            // (SQLSTATE classes 57P "operator intervention" and 08 "connection exception").
+            sqlx::Error::Database(ref db)
+                if db.code().is_some_and(|code| code.starts_with("57P") || code.starts_with("08")) =>
+            {
                 StorageError::Unavailable(error)
             }
             other => StorageError::Database(other),
