@@ -11,6 +11,7 @@ use std::time::Duration;
 use common::process::{fresh_database, post, ServerProcess};
 use common::{eventually, Db};
 use fake_llm::{FakeLlm, Reply};
+use futures::StreamExt;
 use serde_json::{json, Value};
 
 on_both_databases!(
@@ -23,6 +24,7 @@ on_both_databases!(
 /// A run in a room of two agents, caught while its first reply streams with text already saved.
 struct RunMidReply {
     client: reqwest::Client,
+    token: String,
     room_id: String,
     run_id: String,
 }
@@ -30,7 +32,8 @@ struct RunMidReply {
 async fn run_mid_reply(server: &ServerProcess, person: &str) -> RunMidReply {
     server.wait_ready().await;
     let base = server.base.clone();
-    let client = common::client_with_token(&common::sign_up_over_http(&base, person).await);
+    let token = common::sign_up_over_http(&base, person).await;
+    let client = common::client_with_token(&token);
     let room = post(&client, format!("{base}/api/rooms"), json!({"name": "Mid-reply"})).await;
     let room_id = room["id"].as_str().unwrap().to_owned();
     for name in ["Ada", "Bob"] {
@@ -47,7 +50,7 @@ async fn run_mid_reply(server: &ServerProcess, person: &str) -> RunMidReply {
         page["messages"].as_array().unwrap().iter().any(|m| m["status"] == "streaming" && m["content"] != "")
     })
     .await;
-    RunMidReply { client, room_id, run_id }
+    RunMidReply { client, token, room_id, run_id }
 }
 
 async fn a_killed_server_leaves_consistent_rows(db: Db) {
@@ -55,8 +58,50 @@ async fn a_killed_server_leaves_consistent_rows(db: Db) {
     let fake = FakeLlm::start(Reply::words(&words).with_token_delay(Duration::from_millis(20))).await;
     let database = fresh_database(db).await;
     let server = ServerProcess::start(&database.url, &fake);
-    let RunMidReply { client, room_id, run_id } = run_mid_reply(&server, "Crash Tester").await;
+    let RunMidReply { client, token, room_id, run_id } = run_mid_reply(&server, "Crash Tester").await;
+    for index in 0..3 {
+        post(
+            &client,
+            format!("{}/api/rooms/{room_id}/messages", server.base),
+            json!({"content": format!("note {index}")}),
+        )
+        .await;
+    }
+    // Twenty people watch the room live; each has seen some of the reply being written.
+    let stream_url = format!("{}/api/rooms/{room_id}/stream", server.base);
+    let mut watchers = Vec::new();
+    for _ in 0..20 {
+        let mut stream = common::sse_connect_fallible(&token, &stream_url, None).await;
+        let mut last_id = String::new();
+        while let Some(Ok(event)) = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.unwrap() {
+            last_id = event.id.clone();
+            if event.event == "message.delta" {
+                break;
+            }
+        }
+        assert!(!last_id.is_empty(), "a live event with an id");
+        watchers.push((stream, last_id));
+    }
+    let finished_before: Vec<Value> = {
+        let page: Value = client
+            .get(format!("{}/api/rooms/{room_id}/messages", server.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["messages"].as_array().unwrap().iter().filter(|m| m["status"] == "complete").cloned().collect()
+    };
+    assert!(finished_before.len() >= 3, "the notes are finished messages");
     server.kill();
+    // Each open stream ends with the process.
+    for (stream, _) in &mut watchers {
+        let ended =
+            tokio::time::timeout(Duration::from_secs(10), async { while let Some(Ok(_)) = stream.next().await {} })
+                .await;
+        assert!(ended.is_ok(), "a stream of the killed server ends");
+    }
 
     let restarted = ServerProcess::start(&database.url, &fake);
     restarted.wait_ready().await;
@@ -78,6 +123,21 @@ async fn a_killed_server_leaves_consistent_rows(db: Db) {
     let text = cut["content"].as_str().unwrap();
     assert!(text.starts_with("word0 word1"), "the saved text is kept: {text}");
     assert!(cut["error"].as_str().is_some_and(|e| !e.is_empty()));
+    for finished in &finished_before {
+        let kept = messages.iter().find(|m| m["id"] == finished["id"]).expect("a finished message is kept");
+        assert_eq!(kept, finished, "a finished message is intact");
+    }
+
+    // The watchers come back with their last event id: the new server cannot replay the old
+    // one's events, says so with stream.reset (the page reloads the room), then streams live.
+    let stream_url = format!("{base}/api/rooms/{room_id}/stream");
+    let mut resumed = Vec::new();
+    for (_, last_id) in &watchers {
+        let mut stream = common::sse_connect(&token, &stream_url, Some(last_id)).await;
+        let first = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.unwrap().unwrap();
+        assert_eq!(first.event, "stream.reset", "{first:?}");
+        resumed.push(stream);
+    }
 
     // The room is usable again: a new run starts and ends normally.
     fake.set_fallback(Reply::words("back on track"));
@@ -108,6 +168,16 @@ async fn a_killed_server_leaves_consistent_rows(db: Db) {
         (replies[0]["status"].as_str(), replies[0]["content"].as_str()),
         (Some("complete"), Some("back on track"))
     );
+    // Every resumed watcher saw the new reply finish live.
+    let reply_id = replies[0]["id"].as_str().unwrap().to_owned();
+    for stream in &mut resumed {
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.unwrap().unwrap();
+            if event.event == "message.done" && event.data.contains(&reply_id) {
+                break;
+            }
+        }
+    }
 }
 
 async fn a_terminated_server_ends_its_run_and_logs_json_lines(db: Db) {
@@ -117,7 +187,7 @@ async fn a_terminated_server_ends_its_run_and_logs_json_lines(db: Db) {
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("server.jsonl");
     let server = ServerProcess::start_with(&database.url, &fake, Some(&log), &[]);
-    let RunMidReply { client, room_id, run_id } = run_mid_reply(&server, "Shutdown Tester").await;
+    let RunMidReply { client, room_id, run_id, .. } = run_mid_reply(&server, "Shutdown Tester").await;
 
     let status = server.terminate();
     assert!(status.success(), "a graceful shutdown exits 0: {status}");

@@ -197,6 +197,16 @@ pub async fn sse_connect(
     url: &str,
     last_event_id: Option<&str>,
 ) -> impl futures::Stream<Item = eventsource_stream::Event> + Unpin {
+    use futures::StreamExt;
+    sse_connect_fallible(token, url, last_event_id).await.map(|e| e.expect("a well-formed event"))
+}
+
+/// [`sse_connect`], yielding the transport's failures (a server killed mid-stream) as errors.
+pub async fn sse_connect_fallible(
+    token: &str,
+    url: &str,
+    last_event_id: Option<&str>,
+) -> impl futures::Stream<Item = Result<eventsource_stream::Event, String>> + Unpin {
     use eventsource_stream::Eventsource;
     use futures::StreamExt;
     let mut request = reqwest::Client::new().get(url).header("accept", "text/event-stream").bearer_auth(token);
@@ -206,7 +216,7 @@ pub async fn sse_connect(
     let response = request.send().await.expect("connect to the stream");
     assert_eq!(response.status(), 200, "stream status");
     assert_eq!(response.headers()["content-type"], "text/event-stream");
-    Box::pin(response.bytes_stream().eventsource().map(|e| e.expect("a well-formed event")))
+    Box::pin(response.bytes_stream().eventsource().map(|e| e.map_err(|error| error.to_string())))
 }
 
 /// Creates an account on a server reached over HTTP, as a browser would (the session cookie),
