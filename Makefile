@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run build test test-rust test-wasm test-e2e audit setup-build setup-test bench lint lint-infra clean
+.PHONY: run build test test-rust test-wasm test-contract test-e2e audit setup-build setup-test bench lint lint-infra clean
 
 ## run: build the release app and serve it on http://127.0.0.1:3000 (embedded SQLite, no API key needed)
 run: setup-build
@@ -18,7 +18,7 @@ build: setup-build
 	scripts/build-site.sh
 
 ## test: every test — Rust on SQLite and PostgreSQL, the wasm build, and the browser suite
-test: setup-test lint-infra audit test-rust test-wasm test-e2e
+test: setup-test lint-infra audit test-rust test-wasm test-contract test-e2e
 
 setup-build:
 	@scripts/setup.sh build
@@ -34,6 +34,11 @@ test-wasm:
 	scripts/check-wasm-deps.sh
 	scripts/build-site.sh
 	scripts/bundle-size.sh
+
+# The REST API against its OpenAPI document (GET /api/openapi.json): schemathesis over every
+# operation of the release server, time-bounded (CONTRACT_SECONDS, default 120).
+test-contract:
+	scripts/contract-test.sh
 
 test-e2e:
 	cd end2end && npx playwright test

@@ -60,6 +60,7 @@ pub mod limits {
 
 /// `GET /api/auth/me`: who is signed in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Me {
     pub id: Uuid,
     pub email: String,
@@ -69,6 +70,7 @@ pub struct Me {
 
 /// `POST /api/auth/signup`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Signup {
     pub email: String,
     pub password: String,
@@ -77,6 +79,7 @@ pub struct Signup {
 
 /// `POST /api/auth/login`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Login {
     pub email: String,
     pub password: String,
@@ -84,6 +87,7 @@ pub struct Login {
 
 /// A person as an admin sees them (`GET /api/users`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserSummary {
     pub id: Uuid,
     pub email: String,
@@ -94,18 +98,21 @@ pub struct UserSummary {
 
 /// `PATCH /api/users/:id`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SetRole {
     pub role: Role,
 }
 
 /// `POST /api/tokens`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewToken {
     pub name: String,
 }
 
 /// A personal API token as listed; the secret itself is shown only once, at creation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiToken {
     pub id: Uuid,
     pub name: String,
@@ -115,6 +122,7 @@ pub struct ApiToken {
 
 /// `POST /api/tokens` answers the token once, with the secret to send as `Authorization: Bearer`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedToken {
     #[serde(flatten)]
     pub token: ApiToken,
@@ -123,6 +131,7 @@ pub struct CreatedToken {
 
 /// A room's member as listed (`GET /api/rooms/:id/members`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     pub user_id: Uuid,
     pub email: String,
@@ -132,6 +141,7 @@ pub struct Member {
 
 /// `POST /api/rooms/:id/members`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddMember {
     pub email: String,
     pub role: MemberRole,
@@ -139,6 +149,7 @@ pub struct AddMember {
 
 /// `PATCH /api/rooms/:id/members/:user_id`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateMember {
     pub role: MemberRole,
 }

@@ -78,6 +78,7 @@ impl TaskState {
 
 /// One structured step of a task: a tool and its arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Operation {
     pub tool: String,
     #[serde(default)]
@@ -86,6 +87,7 @@ pub struct Operation {
 
 /// The task that an input was normalized into.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NormalizedTask {
     /// The proposed id; confirm keeps it unless it collides with an existing task.
     pub task_id: String,
@@ -97,6 +99,7 @@ pub struct NormalizedTask {
 
 /// `POST /api/v1/chat/preview`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PreviewRequest {
     pub raw_input: String,
     pub channel: Channel,
@@ -106,6 +109,7 @@ pub struct PreviewRequest {
 
 /// The answer to a preview: nothing has been written yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PreviewResponse {
     pub preview_id: String,
     pub normalized_task: NormalizedTask,
@@ -127,6 +131,7 @@ pub struct PreviewResponse {
 /// What a session may confirm in place of an unrecognised input: a known intent and
 /// well-formed operations for it. The risk stays `high`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StructuredOverride {
     pub intent: String,
     pub operations: Vec<Operation>,
@@ -134,6 +139,7 @@ pub struct StructuredOverride {
 
 /// `POST /api/v1/chat/confirm`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConfirmRequest {
     pub preview_id: String,
     pub session_id: String,
@@ -143,6 +149,7 @@ pub struct ConfirmRequest {
 
 /// The answer to a successful confirm: the task file exists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConfirmResponse {
     pub status: ConfirmStatus,
     pub task_id: String,
@@ -156,6 +163,7 @@ pub struct ConfirmResponse {
 
 /// `GET /api/v1/chat/watch/{task_id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WatchResponse {
     pub task_id: String,
     pub state: TaskState,
@@ -168,6 +176,7 @@ pub struct WatchResponse {
 
 /// One task confirmed in a session, as listed by `GET /api/v1/chat/tasks`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionTask {
     pub task_id: String,
     pub intent: String,
@@ -185,6 +194,7 @@ pub struct SessionTask {
 /// previews (a late confirm of one is told `PREVIEW_EXPIRED`). Ending a session that is not live
 /// (never used, expired, already ended) is not an error: `ended` is then false.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionEnded {
     pub session_id: String,
     pub ended: bool,
@@ -195,6 +205,7 @@ pub struct SessionEnded {
 /// line's `seq` and `hash`) as the server keeps it outside the log, to check a copy of the log
 /// with `chatctl verify-telemetry --anchor <seq>:<hash>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TelemetryAnchor {
     pub log: String,
     pub seq: i64,
@@ -203,6 +214,7 @@ pub struct TelemetryAnchor {
 
 /// The tasks a session confirmed, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionTasksResponse {
     pub session_id: String,
     pub tasks: Vec<SessionTask>,

@@ -134,6 +134,7 @@ pub trait PublicError: std::fmt::Display {
 /// The inner object of an error response. The code stays a string on the wire, so a client
 /// still reads the message of a code it does not know yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     pub code: String,
     pub message: String,
@@ -141,6 +142,7 @@ pub struct ErrorDetail {
 
 /// The whole error response: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }

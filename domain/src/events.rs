@@ -19,6 +19,7 @@ pub mod names {
 
 /// `message.delta`: a piece of an agent's message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageDelta {
     pub message_id: Uuid,
     pub delta: String,
@@ -29,6 +30,7 @@ pub struct MessageDelta {
 
 /// `stream.reset`: why the client must reload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StreamReset {
     pub reason: String,
 }

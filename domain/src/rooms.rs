@@ -52,6 +52,7 @@ string_enum! {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Room {
     pub id: Uuid,
     pub name: String,
@@ -64,6 +65,7 @@ pub struct Room {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Agent {
     pub id: Uuid,
     pub room_id: Uuid,
@@ -76,6 +78,7 @@ pub struct Agent {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     pub id: Uuid,
     pub room_id: Uuid,
@@ -106,6 +109,7 @@ pub struct Message {
 
 /// One generation's token usage and cost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageEvent {
     pub id: Uuid,
     pub room_id: Uuid,
@@ -163,6 +167,7 @@ pub mod limits {
 
 /// `POST /api/rooms`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateRoom {
     pub name: String,
     #[serde(default = "default_mode")]
@@ -183,6 +188,7 @@ fn default_visibility() -> RoomVisibility {
 
 /// `PATCH /api/rooms/:id`: only the fields present change.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateRoom {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -197,6 +203,7 @@ pub struct UpdateRoom {
 
 /// The room as `POST /api/rooms` answers it: `{id, name, mode}` plus its creation time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoomSummary {
     pub id: Uuid,
     pub name: String,
@@ -221,6 +228,7 @@ impl From<Room> for RoomSummary {
 
 /// `POST /api/rooms/:id/agents`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateAgent {
     pub name: String,
     pub model: String,
@@ -236,6 +244,7 @@ pub fn default_temperature() -> f64 {
 
 /// `PATCH /api/rooms/:id/agents/:agent_id`: only the fields present change.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateAgent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -251,18 +260,21 @@ pub struct UpdateAgent {
 
 /// `POST /api/rooms/:id/messages`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PostMessage {
     pub content: String,
 }
 
 /// `POST /api/rooms/:id/messages` answers `{message}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PostedMessage {
     pub message: Message,
 }
 
 /// `GET /api/rooms/:id/messages`: a page in chronological order and the cursor of the older page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessagePage {
     pub messages: Vec<Message>,
     /// Pass as `cursor` to get the previous page; `null` when this page starts at the first message.

@@ -23,6 +23,7 @@ string_enum! {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Run {
     pub id: Uuid,
     pub room_id: Uuid,
@@ -39,6 +40,7 @@ pub struct Run {
 
 /// `run.status`: the state and meters of an auto-dialogue run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunStatusEvent {
     pub run_id: Uuid,
     pub status: RunStatus,
@@ -64,6 +66,7 @@ pub mod limits {
 /// `POST /api/rooms/:id/auto/start`; also a room's `run_limits`, the limits a person's message
 /// in an `auto` room starts a run with.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StartRun {
     pub max_steps: i64,
     pub max_seconds: i64,
@@ -104,12 +107,14 @@ impl StartRun {
 
 /// `POST /api/rooms/:id/auto/start` answers `{run_id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunStarted {
     pub run_id: Uuid,
 }
 
 /// `POST /api/rooms/:id/auto/stop` answers `{status}`: the stopped run's final status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunStopped {
     pub status: RunStatus,
     pub run_id: Uuid,

@@ -7,6 +7,7 @@ use crate::runs::RunStatusEvent;
 
 /// Everything the room page needs to render at once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoomSnapshot {
     pub room: Room,
     pub agents: Vec<Agent>,
@@ -25,6 +26,7 @@ pub struct RoomSnapshot {
 /// What one person may do in a room, as the server's rule decided it, so the page offers only
 /// what will be accepted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoomAccess {
     pub signed_in: bool,
     /// Their role in the room, when they are a member.

@@ -22,24 +22,22 @@ use axum::extract::connect_info::MockConnectInfo;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, FromRequestParts, Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use domain::control_plane::{ConfirmRequest, PreviewRequest};
-use error_response::ErrorReply;
+use domain::control_plane::{
+    ConfirmRequest, ConfirmResponse, PreviewRequest, PreviewResponse, SessionEnded, SessionTasksResponse, WatchResponse,
+};
+use error_response::{ErrorReply, Refusals};
 use http::request::Parts;
 use http::StatusCode;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{GatewayError, GatewayResult};
 use crate::operator::Operator;
 use crate::service::Gateway;
 use crate::telemetry::TelemetryEvent;
 
-pub const PREVIEW_PATH: &str = "/api/v1/chat/preview";
-pub const CONFIRM_PATH: &str = "/api/v1/chat/confirm";
-pub const WATCH_PATH: &str = "/api/v1/chat/watch/{task_id}";
-pub const TASKS_PATH: &str = "/api/v1/chat/tasks";
-pub const SESSION_PATH: &str = "/api/v1/chat/session/{session_id}";
 /// The header that carries the session of a watch or a task list instead of the query.
 pub const SESSION_HEADER: &str = "x-session-id";
 
@@ -73,14 +71,26 @@ where
     Arc<Gateway>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
-        .route(PREVIEW_PATH, post(preview::<S>))
-        .route(CONFIRM_PATH, post(confirm::<S>))
-        .route(WATCH_PATH, get(watch::<S>))
-        .route(TASKS_PATH, get(session_tasks::<S>))
-        .route(SESSION_PATH, delete(end_session::<S>))
+    documented_router().into()
+}
+
+/// [`router`] with each route's OpenAPI description, for a server that publishes its contract.
+pub fn documented_router<S>() -> OpenApiRouter<S>
+where
+    Arc<Gateway>: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    OpenApiRouter::new()
+        .routes(routes!(preview))
+        .routes(routes!(confirm))
+        .routes(routes!(watch))
+        .routes(routes!(session_tasks))
+        .routes(routes!(end_session))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
+
+/// The OpenAPI tag of the control plane's routes.
+pub const TAG: &str = "control plane";
 
 /// The client's IP address. A server that resolves it itself (behind proxies it trusts) leaves
 /// it in the request's extensions as a `ClientAddr`, which wins; otherwise it is the peer from
@@ -102,15 +112,16 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-async fn preview<S>(
+/// Turns a plain-language command into a task with its risk and lane, kept for the same session
+/// to confirm. Writes no task.
+#[utoipa::path(post, path = "/api/v1/chat/preview", tag = TAG, request_body = PreviewRequest,
+    responses((status = 200, description = "The task as it would be written.", body = PreviewResponse), Refusals))]
+async fn preview(
     State(gateway): State<Arc<Gateway>>,
     operator: Operator,
     ClientAddr(client): ClientAddr,
     body: Result<Json<PreviewRequest>, JsonRejection>,
-) -> Response
-where
-    Arc<Gateway>: FromRef<S>,
-{
+) -> Response {
     let result = match body {
         Ok(Json(request)) => gateway.preview(request, operator, client).await,
         Err(rejection) => {
@@ -120,15 +131,15 @@ where
     respond(result)
 }
 
-async fn confirm<S>(
+/// Writes the previewed task for the execution plane, once, for the session that previewed it.
+#[utoipa::path(post, path = "/api/v1/chat/confirm", tag = TAG, request_body = ConfirmRequest,
+    responses((status = 200, description = "The task file was written.", body = ConfirmResponse), Refusals))]
+async fn confirm(
     State(gateway): State<Arc<Gateway>>,
     operator: Operator,
     ClientAddr(client): ClientAddr,
     body: Result<Json<ConfirmRequest>, JsonRejection>,
-) -> Response
-where
-    Arc<Gateway>: FromRef<S>,
-{
+) -> Response {
     let result = match body {
         Ok(Json(request)) => gateway.confirm(request, operator, client).await,
         Err(rejection) => {
@@ -138,17 +149,22 @@ where
     respond(result)
 }
 
-async fn watch<S>(
+/// The state of a task the session confirmed.
+#[utoipa::path(get, path = "/api/v1/chat/watch/{task_id}", tag = TAG,
+    params(
+        ("task_id" = String, Path, description = "The task's id, as confirm answered it."),
+        ("session_id" = Option<String>, Query, description = "The session, a UUIDv4 the client made. Prefer the X-Session-Id header."),
+        ("X-Session-Id" = Option<String>, Header, description = "The session, kept out of addresses and so out of access logs; wins over the query."),
+    ),
+    responses((status = 200, description = "The task's state.", body = WatchResponse), Refusals))]
+async fn watch(
     State(gateway): State<Arc<Gateway>>,
     operator: Operator,
     ClientAddr(client): ClientAddr,
     Path(task_id): Path<String>,
     headers: http::HeaderMap,
     query: Result<Query<SessionParam>, QueryRejection>,
-) -> Response
-where
-    Arc<Gateway>: FromRef<S>,
-{
+) -> Response {
     let result = match session_of(&headers, query) {
         Ok(session_id) => gateway.watch(&task_id, &session_id, operator, client).await,
         Err(refused) => Err(gateway.refuse(TelemetryEvent::Watch, operator, client, refused).await),
@@ -156,16 +172,19 @@ where
     respond(result)
 }
 
-async fn session_tasks<S>(
+/// The tasks the session confirmed, newest first.
+#[utoipa::path(get, path = "/api/v1/chat/tasks", tag = TAG, params(
+        ("session_id" = Option<String>, Query, description = "The session, a UUIDv4 the client made. Prefer the X-Session-Id header."),
+        ("X-Session-Id" = Option<String>, Header, description = "The session, kept out of addresses and so out of access logs; wins over the query."),
+    ),
+    responses((status = 200, description = "The session's tasks.", body = SessionTasksResponse), Refusals))]
+async fn session_tasks(
     State(gateway): State<Arc<Gateway>>,
     operator: Operator,
     ClientAddr(client): ClientAddr,
     headers: http::HeaderMap,
     query: Result<Query<SessionParam>, QueryRejection>,
-) -> Response
-where
-    Arc<Gateway>: FromRef<S>,
-{
+) -> Response {
     let result = match session_of(&headers, query) {
         Ok(session_id) => gateway.session_tasks(&session_id, operator, client).await,
         Err(refused) => Err(gateway.refuse(TelemetryEvent::Watch, operator, client, refused).await),
@@ -173,15 +192,16 @@ where
     respond(result)
 }
 
-async fn end_session<S>(
+/// Ends the session and drops its unconfirmed previews; its tasks stay watchable.
+#[utoipa::path(delete, path = "/api/v1/chat/session/{session_id}", tag = TAG,
+    params(("session_id" = String, Path, description = "The session, a UUIDv4 the client made.")),
+    responses((status = 200, description = "What ending it did.", body = SessionEnded), Refusals))]
+async fn end_session(
     State(gateway): State<Arc<Gateway>>,
     operator: Operator,
     ClientAddr(client): ClientAddr,
     Path(session_id): Path<String>,
-) -> Response
-where
-    Arc<Gateway>: FromRef<S>,
-{
+) -> Response {
     respond(gateway.end_session(&session_id, operator, client).await)
 }
 

@@ -29,7 +29,7 @@ mod telemetry;
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use config::{GatewayConfig, RateLimit, SessionKey};
 pub use error::{GatewayError, GatewayResult, GatewayStartupError};
-pub use http::{router, ClientAddr, SESSION_HEADER};
+pub use http::{documented_router, router, ClientAddr, SESSION_HEADER, TAG};
 pub use operator::Operator;
 pub use service::Gateway;
 pub use telemetry::{

@@ -11,7 +11,7 @@ macro_rules! impl_account_store {
     ($store:ty) => {
         #[async_trait::async_trait]
         impl $crate::AccountStore for $store {
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn create_user(&self, new: $crate::NewUser) -> $crate::Result<$crate::User> {
                 let result = sqlx::query_as::<_, $crate::rows::UserRow>(concat!(
                     "INSERT INTO users (id, email, name, password_hash, role, created_at) \
@@ -29,12 +29,12 @@ macro_rules! impl_account_store {
                 $crate::error::conflict_on_duplicate(result, "a user with this email already exists")?.try_into()
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn count_users(&self) -> $crate::Result<i64> {
                 Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?)
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn get_user(&self, user_id: uuid::Uuid) -> $crate::Result<Option<$crate::User>> {
                 sqlx::query_as::<_, $crate::rows::UserRow>(concat!(
                     "SELECT ",
@@ -48,7 +48,7 @@ macro_rules! impl_account_store {
                 .transpose()
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn find_user_by_email(&self, email: &str) -> $crate::Result<Option<$crate::User>> {
                 sqlx::query_as::<_, $crate::rows::UserRow>(concat!(
                     "SELECT ",
@@ -62,7 +62,7 @@ macro_rules! impl_account_store {
                 .transpose()
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn list_users(&self, limit: i64) -> $crate::Result<Vec<$crate::User>> {
                 let rows = sqlx::query_as::<_, $crate::rows::UserRow>(concat!(
                     "SELECT ",
@@ -75,7 +75,7 @@ macro_rules! impl_account_store {
                 $crate::rows::convert_all(rows)
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn set_user_role(
                 &self,
                 user_id: uuid::Uuid,
@@ -100,7 +100,7 @@ macro_rules! impl_account_store {
                 }
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn create_token(
                 &self,
                 user_id: uuid::Uuid,
@@ -134,7 +134,7 @@ macro_rules! impl_account_store {
                 Ok(token)
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn list_tokens(&self, user_id: uuid::Uuid) -> $crate::Result<Vec<domain::accounts::ApiToken>> {
                 let rows = sqlx::query_as::<_, $crate::rows::ApiTokenRow>(
                     "SELECT id, name, created_at, last_used_at FROM api_tokens WHERE user_id = $1 ORDER BY id",
@@ -145,7 +145,7 @@ macro_rules! impl_account_store {
                 $crate::rows::convert_all(rows)
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn delete_token(&self, user_id: uuid::Uuid, token_id: uuid::Uuid) -> $crate::Result<()> {
                 let deleted = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
                     .bind(token_id)
@@ -158,7 +158,7 @@ macro_rules! impl_account_store {
                 Ok(())
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn user_by_token_hash(&self, token_hash: &str) -> $crate::Result<Option<$crate::User>> {
                 let user_id: Option<uuid::Uuid> = sqlx::query_scalar(
                     "UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1 RETURNING user_id",
@@ -173,7 +173,7 @@ macro_rules! impl_account_store {
                 }
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn invite(&self, email: &str, invited_by: uuid::Uuid) -> $crate::Result<()> {
                 let result = sqlx::query("INSERT INTO invitations (email, invited_by, created_at) VALUES ($1, $2, $3)")
                     .bind(email)
@@ -185,7 +185,7 @@ macro_rules! impl_account_store {
                 Ok(())
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn is_invited(&self, email: &str) -> $crate::Result<bool> {
                 Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM invitations WHERE email = $1")
                     .bind(email)
@@ -194,7 +194,7 @@ macro_rules! impl_account_store {
                     > 0)
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn membership(
                 &self,
                 room_id: uuid::Uuid,
@@ -209,7 +209,7 @@ macro_rules! impl_account_store {
                     .transpose()
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn list_members(&self, room_id: uuid::Uuid) -> $crate::Result<Vec<domain::accounts::Member>> {
                 let rows = sqlx::query_as::<_, $crate::rows::MemberRow>(
                     "SELECT m.user_id, u.email, u.name, m.role FROM room_members m JOIN users u ON u.id = m.user_id \
@@ -221,7 +221,7 @@ macro_rules! impl_account_store {
                 $crate::rows::convert_all(rows)
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn add_member(
                 &self,
                 room_id: uuid::Uuid,
@@ -240,7 +240,7 @@ macro_rules! impl_account_store {
                 Ok(())
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn set_member_role(
                 &self,
                 room_id: uuid::Uuid,
@@ -266,7 +266,7 @@ macro_rules! impl_account_store {
                 Ok(())
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn remove_member(&self, room_id: uuid::Uuid, user_id: uuid::Uuid) -> $crate::Result<()> {
                 let mut tx = self.pool.begin().await?;
                 lock_members(&mut *tx, room_id).await?;

@@ -45,7 +45,7 @@ macro_rules! impl_portable_store {
                 <$store>::database_pool(&self.pool)
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn ping(&self) -> $crate::Result<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
@@ -55,7 +55,7 @@ macro_rules! impl_portable_store {
                 self.pool.close().await;
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn create_room(&self, new: $crate::NewRoom) -> $crate::Result<domain::rooms::Room> {
                 let mut tx = self.pool.begin().await?;
                 let room: domain::rooms::Room = sqlx::query_as::<_, $crate::rows::RoomRow>(concat!(
@@ -88,7 +88,7 @@ macro_rules! impl_portable_store {
                 Ok(room)
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn update_room(&self, room_id: uuid::Uuid, patch: $crate::RoomPatch) -> $crate::Result<domain::rooms::Room> {
                 sqlx::query_as::<_, $crate::rows::RoomRow>(concat!(
                     "UPDATE rooms SET name = COALESCE($2, name), mode = COALESCE($3, mode), \
@@ -113,7 +113,7 @@ macro_rules! impl_portable_store {
                 .try_into()
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn delete_room(&self, room_id: uuid::Uuid) -> $crate::Result<()> {
                 let deleted = sqlx::query("DELETE FROM rooms WHERE id = $1").bind(room_id).execute(&self.pool).await?;
                 if deleted.rows_affected() == 0 {
@@ -122,7 +122,7 @@ macro_rules! impl_portable_store {
                 Ok(())
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn get_room(&self, room_id: uuid::Uuid) -> $crate::Result<Option<domain::rooms::Room>> {
                 sqlx::query_as::<_, $crate::rows::RoomRow>(concat!("SELECT ", $crate::portable::room_columns!(), " FROM rooms WHERE id = $1"))
                     .bind(room_id)
@@ -132,7 +132,7 @@ macro_rules! impl_portable_store {
                     .transpose()
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn list_rooms(&self, viewer: $crate::RoomViewer, limit: i64) -> $crate::Result<Vec<domain::rooms::Room>> {
                 let query = match viewer {
                     $crate::RoomViewer::Everything => sqlx::query_as::<_, $crate::rows::RoomRow>(concat!(
@@ -157,7 +157,7 @@ macro_rules! impl_portable_store {
                 $crate::rows::convert_all(rows)
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn create_agent(&self, new: $crate::NewAgent, limits: $crate::AgentLimits) -> $crate::Result<domain::rooms::Agent> {
                 let mut tx = self.pool.begin().await?;
                 lock_room(&mut *tx, new.room_id).await?;
@@ -186,7 +186,7 @@ macro_rules! impl_portable_store {
                 Ok(agent)
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn get_agent(&self, room_id: uuid::Uuid, agent_id: uuid::Uuid) -> $crate::Result<Option<domain::rooms::Agent>> {
                 sqlx::query_as::<_, $crate::rows::AgentRow>(concat!(
                     "SELECT ", $crate::portable::agent_columns!(), " FROM agents WHERE room_id = $1 AND id = $2"
@@ -199,7 +199,7 @@ macro_rules! impl_portable_store {
                 .transpose()
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn list_agents(&self, room_id: uuid::Uuid) -> $crate::Result<Vec<domain::rooms::Agent>> {
                 let rows = sqlx::query_as::<_, $crate::rows::AgentRow>(concat!(
                     "SELECT ", $crate::portable::agent_columns!(), " FROM agents WHERE room_id = $1 ORDER BY id"
@@ -210,7 +210,7 @@ macro_rules! impl_portable_store {
                 $crate::rows::convert_all(rows)
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn update_agent(
                 &self,
                 room_id: uuid::Uuid,
@@ -255,7 +255,7 @@ macro_rules! impl_portable_store {
                 Ok(agent)
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn insert_message(&self, new: $crate::NewMessage) -> $crate::Result<domain::rooms::Message> {
                 sqlx::query_as::<_, $crate::rows::MessageRow>(concat!(
                     "INSERT INTO messages (id, room_id, sender_type, sender_id, sender_name, content, status, \
@@ -280,7 +280,7 @@ macro_rules! impl_portable_store {
                 .try_into()
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn get_message(&self, message_id: uuid::Uuid) -> $crate::Result<Option<domain::rooms::Message>> {
                 sqlx::query_as::<_, $crate::rows::MessageRow>(concat!(
                     "SELECT ", $crate::portable::message_columns!(), " FROM messages WHERE id = $1"
@@ -292,7 +292,7 @@ macro_rules! impl_portable_store {
                 .transpose()
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn list_messages(
                 &self,
                 room_id: uuid::Uuid,
@@ -323,7 +323,7 @@ macro_rules! impl_portable_store {
                 Ok(domain::rooms::MessagePage { messages, next_cursor })
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn save_streaming_text(&self, message_id: uuid::Uuid, content: &str) -> $crate::Result<()> {
                 sqlx::query("UPDATE messages SET content = $2 WHERE id = $1 AND status = 'streaming'")
                     .bind(message_id)
@@ -333,7 +333,7 @@ macro_rules! impl_portable_store {
                 Ok(())
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn finish_message(
                 &self,
                 message_id: uuid::Uuid,
@@ -361,7 +361,7 @@ macro_rules! impl_portable_store {
                 .try_into()
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn last_agent_speaker(&self, room_id: uuid::Uuid) -> $crate::Result<Option<uuid::Uuid>> {
                 Ok(sqlx::query_scalar::<_, Option<uuid::Uuid>>(
                     "SELECT sender_id FROM messages WHERE room_id = $1 AND sender_type = 'agent' \
@@ -373,7 +373,7 @@ macro_rules! impl_portable_store {
                 .flatten())
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn interrupt_streaming_messages(&self) -> $crate::Result<u64> {
                 let result = sqlx::query(
                     "UPDATE messages SET status = 'interrupted', \
@@ -385,7 +385,7 @@ macro_rules! impl_portable_store {
                 Ok(result.rows_affected())
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn create_run(&self, new: $crate::NewRun) -> $crate::Result<domain::runs::Run> {
                 let result = sqlx::query_as::<_, $crate::rows::RunRow>(concat!(
                     "INSERT INTO runs (id, room_id, status, max_steps, max_seconds, budget_tokens, steps, tokens_used, \
@@ -404,7 +404,7 @@ macro_rules! impl_portable_store {
                 $crate::error::conflict_on_duplicate(result, "a run is already active in this room")?.try_into()
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn get_run(&self, room_id: uuid::Uuid, run_id: uuid::Uuid) -> $crate::Result<Option<domain::runs::Run>> {
                 sqlx::query_as::<_, $crate::rows::RunRow>(concat!(
                     "SELECT ", $crate::portable::run_columns!(), " FROM runs WHERE room_id = $1 AND id = $2"
@@ -417,7 +417,7 @@ macro_rules! impl_portable_store {
                 .transpose()
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn list_runs(&self, room_id: uuid::Uuid, limit: i64) -> $crate::Result<Vec<domain::runs::Run>> {
                 let rows = sqlx::query_as::<_, $crate::rows::RunRow>(concat!(
                     "SELECT ", $crate::portable::run_columns!(), " FROM runs WHERE room_id = $1 ORDER BY started_at DESC, id DESC LIMIT $2"
@@ -429,7 +429,7 @@ macro_rules! impl_portable_store {
                 $crate::rows::convert_all(rows)
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn running_run(&self, room_id: uuid::Uuid) -> $crate::Result<Option<domain::runs::Run>> {
                 sqlx::query_as::<_, $crate::rows::RunRow>(concat!(
                     "SELECT ", $crate::portable::run_columns!(), " FROM runs WHERE room_id = $1 AND status = 'running'"
@@ -441,7 +441,7 @@ macro_rules! impl_portable_store {
                 .transpose()
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn count_running_runs_started_by(&self, user_id: uuid::Uuid) -> $crate::Result<i64> {
                 Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM runs WHERE started_by = $1 AND status = 'running'")
                     .bind(user_id)
@@ -449,7 +449,7 @@ macro_rules! impl_portable_store {
                     .await?)
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn record_run_progress(&self, run_id: uuid::Uuid, steps: i64, tokens_used: i64) -> $crate::Result<()> {
                 sqlx::query("UPDATE runs SET steps = $2, tokens_used = $3 WHERE id = $1")
                     .bind(run_id)
@@ -460,7 +460,7 @@ macro_rules! impl_portable_store {
                 Ok(())
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn finish_run(
                 &self,
                 run_id: uuid::Uuid,
@@ -482,7 +482,7 @@ macro_rules! impl_portable_store {
                 .transpose()
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn close_running_runs(
                 &self,
                 status: domain::runs::RunStatus,
@@ -500,7 +500,7 @@ macro_rules! impl_portable_store {
                 $crate::rows::convert_all(rows)
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn insert_usage_event(&self, new: $crate::NewUsageEvent) -> $crate::Result<domain::rooms::UsageEvent> {
                 sqlx::query_as::<_, $crate::rows::UsageEventRow>(concat!(
                     "INSERT INTO usage_events (id, room_id, agent_id, message_id, run_id, provider, model, \
@@ -526,7 +526,7 @@ macro_rules! impl_portable_store {
                 .try_into()
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn list_usage_events(&self, room_id: uuid::Uuid) -> $crate::Result<Vec<domain::rooms::UsageEvent>> {
                 let rows = sqlx::query_as::<_, $crate::rows::UsageEventRow>(concat!(
                     "SELECT ", $crate::portable::usage_columns!(), " FROM usage_events WHERE room_id = $1 ORDER BY id"
@@ -537,7 +537,7 @@ macro_rules! impl_portable_store {
                 $crate::rows::convert_all(rows)
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn tokens_used_by_since(
                 &self,
                 user_id: uuid::Uuid,
@@ -553,7 +553,7 @@ macro_rules! impl_portable_store {
                 .await?)
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn tokens_used_by_guests_since(&self, since: chrono::DateTime<chrono::Utc>) -> $crate::Result<i64> {
                 Ok(sqlx::query_scalar::<_, i64>(
                     "SELECT CAST(COALESCE(SUM(input_tokens + output_tokens), 0) AS BIGINT) FROM usage_events \
@@ -564,7 +564,7 @@ macro_rules! impl_portable_store {
                 .await?)
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn run_cost(&self, run_id: uuid::Uuid) -> $crate::Result<f64> {
                 Ok(sqlx::query_scalar::<_, f64>(
                     "SELECT CAST(COALESCE(SUM(cost), 0) AS DOUBLE PRECISION) FROM usage_events WHERE run_id = $1",
@@ -574,7 +574,7 @@ macro_rules! impl_portable_store {
                 .await?)
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn telemetry_anchor(&self, log: &str) -> $crate::Result<Option<(i64, String)>> {
                 Ok(sqlx::query_as::<_, (i64, String)>("SELECT seq, hash FROM telemetry_anchors WHERE log = $1")
                     .bind(log)
@@ -582,7 +582,7 @@ macro_rules! impl_portable_store {
                     .await?)
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn keep_telemetry_anchor(&self, log: &str, seq: i64, hash: &str) -> $crate::Result<()> {
                 sqlx::query(
                     "INSERT INTO telemetry_anchors (log, seq, hash, updated_at) VALUES ($1, $2, $3, $4) \
@@ -598,7 +598,7 @@ macro_rules! impl_portable_store {
                 Ok(())
             }
 
-            #[tracing::instrument(skip_all, err)]
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn server_key(&self, name: &str, fresh: &str) -> $crate::Result<String> {
                 sqlx::query(
                     "INSERT INTO server_keys (name, value, created_at) VALUES ($1, $2, $3) \

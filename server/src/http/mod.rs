@@ -7,6 +7,7 @@ pub mod extract;
 pub mod health;
 pub mod metrics;
 mod observe;
+pub mod openapi;
 pub mod protect;
 pub mod rooms;
 pub mod stream;
@@ -21,6 +22,8 @@ use axum::Router;
 use leptos::nonce::Nonce;
 use leptos::prelude::{provide_context, use_context};
 use leptos_axum::{file_and_error_handler_with_context, generate_route_list, AxumRouteListing, LeptosRoutes};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::{self, Caller};
 use crate::state::AppState;
@@ -57,11 +60,11 @@ pub fn app(state: AppState) -> Router {
     };
     let protection = protect::Protection::new(&state.config);
 
-    // The REST API; other sites' pages may call it only from `CORS_ALLOWED_ORIGINS`.
-    let rest_api = Router::new()
-        .merge(rooms::router())
-        .merge(accounts::router())
-        .merge(control_plane(&state))
+    // The REST API, described as it is built; other sites' pages may call it only from
+    // `CORS_ALLOWED_ORIGINS`.
+    let (rest_api, operations, contract) = documented_routes(state.config.gateway_enabled);
+    let rest_api = rest_api
+        .merge(openapi::published(contract))
         // Unknown API paths answer in JSON, not with the HTML 404 page.
         .route("/api/{*rest}", any(api_not_found))
         .layer(tower::util::option_layer(cors(&state.config)));
@@ -75,8 +78,7 @@ pub fn app(state: AppState) -> Router {
         .layer(auth::session_layer(state.sessions.clone(), state.services.clone(), state.config.secure_cookies()));
 
     Router::new()
-        .merge(health::router())
-        .merge(metrics::router())
+        .merge(operations)
         .merge(identified)
         .layer(axum::middleware::from_fn_with_state(state.config.clone(), client_address::resolve_client))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -134,12 +136,31 @@ async fn api_not_found() -> ApiError {
     ApiError::NotFound("endpoint")
 }
 
+/// The REST routes, the probes and metrics, and the OpenAPI document that describes them all,
+/// built from the same handlers.
+fn documented_routes(gateway_enabled: bool) -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
+    let (rest, mut contract) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(rooms::router())
+        .merge(accounts::router())
+        .merge(control_plane(gateway_enabled))
+        .split_for_parts();
+    let (operations, operations_contract) =
+        OpenApiRouter::new().merge(health::router()).merge(metrics::router()).split_for_parts();
+    contract.merge(operations_contract);
+    (rest, operations, contract)
+}
+
+/// The OpenAPI document of a server with every part turned on, as `GET /api/openapi.json` serves it.
+pub fn contract() -> utoipa::openapi::OpenApi {
+    documented_routes(true).2
+}
+
 /// The control plane's routes, for operators and admins only, or none when it is turned off.
-fn control_plane(state: &AppState) -> Router<AppState> {
-    if !state.config.gateway_enabled {
-        return Router::new();
+fn control_plane(gateway_enabled: bool) -> OpenApiRouter<AppState> {
+    if !gateway_enabled {
+        return OpenApiRouter::new();
     }
-    gateway::router::<AppState>()
+    gateway::documented_router::<AppState>()
         .merge(telemetry_anchor::router())
         .route_layer(axum::middleware::from_fn(require_operator))
 }

@@ -2,16 +2,18 @@
 //! HTTP to a call of the service layer, which the server functions call too.
 
 use axum::extract::State;
-use axum::routing::{get, patch, post};
-use axum::{Json, Router};
+use axum::Json;
 use domain::accounts::{AddMember, Member, UpdateMember};
 use domain::rooms::{
     Agent, CreateAgent, CreateRoom, MessagePage, PostMessage, PostedMessage, Room, RoomSummary, UpdateAgent, UpdateRoom,
 };
 use domain::runs::{Run, RunStarted, RunStopped, StartRun};
+use error_response::Refusals;
 use http::StatusCode;
 use serde::Deserialize;
 use services::{members, rooms, runs, Services};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::Caller;
@@ -19,28 +21,36 @@ use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::ApiError;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/rooms", get(list_rooms).post(create_room))
-        .route("/api/rooms/{room_id}", get(get_room).patch(update_room).delete(delete_room))
-        .route("/api/rooms/{room_id}/members", get(list_members).post(add_member))
-        .route("/api/rooms/{room_id}/members/{user_id}", patch(update_member).delete(remove_member))
-        .route("/api/rooms/{room_id}/agents", get(list_agents).post(create_agent))
-        .route("/api/rooms/{room_id}/agents/{agent_id}", patch(update_agent))
-        .route("/api/rooms/{room_id}/messages", get(list_messages).post(post_message))
-        .route("/api/rooms/{room_id}/stream", get(super::stream::room_stream))
-        .route("/api/rooms/{room_id}/auto/start", post(start_run))
-        .route("/api/rooms/{room_id}/auto/stop", post(stop_run))
-        .route("/api/rooms/{room_id}/runs", get(list_runs))
-        .route("/api/rooms/{room_id}/runs/{run_id}", get(get_run))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_rooms, create_room))
+        .routes(routes!(get_room, update_room, delete_room))
+        .routes(routes!(list_members, add_member))
+        .routes(routes!(update_member, remove_member))
+        .routes(routes!(list_agents, create_agent))
+        .routes(routes!(update_agent))
+        .routes(routes!(list_messages, post_message))
+        .routes(routes!(super::stream::room_stream))
+        .routes(routes!(start_run))
+        .routes(routes!(stop_run))
+        .routes(routes!(list_runs))
+        .routes(routes!(get_run))
 }
+
+const TAG: &str = "rooms";
 
 type ApiResult<T> = Result<T, ApiError>;
 
+/// The rooms the caller may see, newest first.
+#[utoipa::path(get, path = "/api/rooms", tag = TAG,
+    responses((status = 200, description = "The rooms.", body = Vec<RoomSummary>), Refusals))]
 async fn list_rooms(State(services): State<Services>, Caller(actor): Caller) -> ApiResult<Json<Vec<RoomSummary>>> {
     Ok(Json(rooms::list_rooms(&services, &actor).await?))
 }
 
+/// Creates a room; its maker owns it.
+#[utoipa::path(post, path = "/api/rooms", tag = TAG, request_body = CreateRoom,
+    responses((status = 201, description = "The new room.", body = RoomSummary), Refusals))]
 async fn create_room(
     State(services): State<Services>,
     Caller(actor): Caller,
@@ -49,6 +59,9 @@ async fn create_room(
     Ok((StatusCode::CREATED, Json(rooms::create_room(&services, &actor, input).await?)))
 }
 
+/// A room.
+#[utoipa::path(get, path = "/api/rooms/{room_id}", tag = TAG, params(("room_id" = Uuid, Path, description = "The room.")),
+    responses((status = 200, description = "The room.", body = Room), Refusals))]
 async fn get_room(
     State(services): State<Services>,
     Caller(actor): Caller,
@@ -57,6 +70,9 @@ async fn get_room(
     Ok(Json(rooms::get_room(&services, &actor, room_id).await?))
 }
 
+/// The room's agents.
+#[utoipa::path(get, path = "/api/rooms/{room_id}/agents", tag = TAG, params(("room_id" = Uuid, Path, description = "The room.")),
+    responses((status = 200, description = "The agents.", body = Vec<Agent>), Refusals))]
 async fn list_agents(
     State(services): State<Services>,
     Caller(actor): Caller,
@@ -65,6 +81,9 @@ async fn list_agents(
     Ok(Json(rooms::list_agents(&services, &actor, room_id).await?))
 }
 
+/// Adds an agent to the room.
+#[utoipa::path(post, path = "/api/rooms/{room_id}/agents", tag = TAG, params(("room_id" = Uuid, Path, description = "The room.")), request_body = CreateAgent,
+    responses((status = 201, description = "The new agent.", body = Agent), Refusals))]
 async fn create_agent(
     State(services): State<Services>,
     Caller(actor): Caller,
@@ -74,6 +93,10 @@ async fn create_agent(
     Ok((StatusCode::CREATED, Json(rooms::create_agent(&services, &actor, room_id, input).await?)))
 }
 
+/// Changes an agent.
+#[utoipa::path(patch, path = "/api/rooms/{room_id}/agents/{agent_id}", tag = TAG,
+    params(("room_id" = Uuid, Path, description = "The room."), ("agent_id" = Uuid, Path, description = "The agent.")), request_body = UpdateAgent,
+    responses((status = 200, description = "The agent as it is now.", body = Agent), Refusals))]
 async fn update_agent(
     State(services): State<Services>,
     Caller(actor): Caller,
@@ -83,15 +106,20 @@ async fn update_agent(
     Ok(Json(rooms::update_agent(&services, &actor, room_id, agent_id, input).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
-    /// Empty means "the newest page", so a client may send `?cursor=` for the first page.
+    /// A `next_cursor` from an earlier page; empty or absent for the newest page.
     #[serde(default)]
     cursor: Option<String>,
+    /// How many messages (1 to 200; 50 when absent).
     #[serde(default)]
     limit: Option<i64>,
 }
 
+/// A page of the room's messages, oldest first; `next_cursor` pages back.
+#[utoipa::path(get, path = "/api/rooms/{room_id}/messages", tag = TAG, params(("room_id" = Uuid, Path, description = "The room."), PageQuery),
+    responses((status = 200, description = "The page.", body = MessagePage), Refusals))]
 async fn list_messages(
     State(services): State<Services>,
     Caller(actor): Caller,
@@ -107,6 +135,9 @@ async fn list_messages(
     Ok(Json(rooms::list_messages(&services, &actor, room_id, cursor, query.limit).await?))
 }
 
+/// Posts a person's message; agents answer it by the room's mode.
+#[utoipa::path(post, path = "/api/rooms/{room_id}/messages", tag = TAG, params(("room_id" = Uuid, Path, description = "The room.")), request_body = PostMessage,
+    responses((status = 201, description = "The message.", body = PostedMessage), Refusals))]
 async fn post_message(
     State(services): State<Services>,
     Caller(actor): Caller,
@@ -117,6 +148,9 @@ async fn post_message(
     Ok((StatusCode::CREATED, Json(PostedMessage { message })))
 }
 
+/// Starts an auto-dialogue run within its limits.
+#[utoipa::path(post, path = "/api/rooms/{room_id}/auto/start", tag = TAG, params(("room_id" = Uuid, Path, description = "The room.")), request_body = StartRun,
+    responses((status = 201, description = "The run started.", body = RunStarted), Refusals))]
 async fn start_run(
     State(services): State<Services>,
     Caller(actor): Caller,
@@ -126,6 +160,9 @@ async fn start_run(
     Ok((StatusCode::CREATED, Json(runs::start(&services, &actor, room_id, input).await?)))
 }
 
+/// Stops the room's run, if one is going.
+#[utoipa::path(post, path = "/api/rooms/{room_id}/auto/stop", tag = TAG, params(("room_id" = Uuid, Path, description = "The room.")),
+    responses((status = 200, description = "What was stopped.", body = RunStopped), Refusals))]
 async fn stop_run(
     State(services): State<Services>,
     Caller(actor): Caller,
@@ -134,6 +171,9 @@ async fn stop_run(
     Ok(Json(runs::stop(&services, &actor, room_id).await?))
 }
 
+/// The room's runs, newest first.
+#[utoipa::path(get, path = "/api/rooms/{room_id}/runs", tag = TAG, params(("room_id" = Uuid, Path, description = "The room.")),
+    responses((status = 200, description = "The runs.", body = Vec<Run>), Refusals))]
 async fn list_runs(
     State(services): State<Services>,
     Caller(actor): Caller,
@@ -142,6 +182,10 @@ async fn list_runs(
     Ok(Json(runs::list_runs(&services, &actor, room_id).await?))
 }
 
+/// A run with its meters.
+#[utoipa::path(get, path = "/api/rooms/{room_id}/runs/{run_id}", tag = TAG,
+    params(("room_id" = Uuid, Path, description = "The room."), ("run_id" = Uuid, Path, description = "The run.")),
+    responses((status = 200, description = "The run.", body = Run), Refusals))]
 async fn get_run(
     State(services): State<Services>,
     Caller(actor): Caller,
@@ -150,6 +194,9 @@ async fn get_run(
     Ok(Json(runs::get_run(&services, &actor, room_id, run_id).await?))
 }
 
+/// Changes a room's name, visibility, mode or run limits.
+#[utoipa::path(patch, path = "/api/rooms/{room_id}", tag = TAG, params(("room_id" = Uuid, Path, description = "The room.")), request_body = UpdateRoom,
+    responses((status = 200, description = "The room as it is now.", body = RoomSummary), Refusals))]
 async fn update_room(
     State(services): State<Services>,
     Caller(actor): Caller,
@@ -159,6 +206,9 @@ async fn update_room(
     Ok(Json(rooms::update_room(&services, &actor, room_id, input).await?.into()))
 }
 
+/// Deletes a room with its messages, runs and usage.
+#[utoipa::path(delete, path = "/api/rooms/{room_id}", tag = TAG, params(("room_id" = Uuid, Path, description = "The room.")),
+    responses((status = 204, description = "Deleted."), Refusals))]
 async fn delete_room(
     State(services): State<Services>,
     Caller(actor): Caller,
@@ -168,6 +218,9 @@ async fn delete_room(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The room's members and their roles.
+#[utoipa::path(get, path = "/api/rooms/{room_id}/members", tag = TAG, params(("room_id" = Uuid, Path, description = "The room.")),
+    responses((status = 200, description = "The members.", body = Vec<Member>), Refusals))]
 async fn list_members(
     State(services): State<Services>,
     Caller(actor): Caller,
@@ -176,6 +229,9 @@ async fn list_members(
     Ok(Json(members::list_members(&services, &actor, room_id).await?))
 }
 
+/// Adds a person to the room with a role.
+#[utoipa::path(post, path = "/api/rooms/{room_id}/members", tag = TAG, params(("room_id" = Uuid, Path, description = "The room.")), request_body = AddMember,
+    responses((status = 201, description = "The member.", body = Member), Refusals))]
 async fn add_member(
     State(services): State<Services>,
     Caller(actor): Caller,
@@ -185,6 +241,10 @@ async fn add_member(
     Ok((StatusCode::CREATED, Json(members::add_member(&services, &actor, room_id, input).await?)))
 }
 
+/// Changes a member's role.
+#[utoipa::path(patch, path = "/api/rooms/{room_id}/members/{user_id}", tag = TAG,
+    params(("room_id" = Uuid, Path, description = "The room."), ("user_id" = Uuid, Path, description = "The member.")), request_body = UpdateMember,
+    responses((status = 200, description = "The member as they are now.", body = Member), Refusals))]
 async fn update_member(
     State(services): State<Services>,
     Caller(actor): Caller,
@@ -194,6 +254,10 @@ async fn update_member(
     Ok(Json(members::update_member(&services, &actor, room_id, user_id, input).await?))
 }
 
+/// Removes a member from the room.
+#[utoipa::path(delete, path = "/api/rooms/{room_id}/members/{user_id}", tag = TAG,
+    params(("room_id" = Uuid, Path, description = "The room."), ("user_id" = Uuid, Path, description = "The member.")),
+    responses((status = 204, description = "Removed."), Refusals))]
 async fn remove_member(
     State(services): State<Services>,
     Caller(actor): Caller,

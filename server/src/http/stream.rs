@@ -29,12 +29,23 @@ use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::ApiError;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
+    /// Where to resume on a first connection; a reconnecting browser sends `Last-Event-ID`.
     #[serde(default)]
     last_event_id: Option<String>,
 }
 
+/// The room's live events as Server-Sent Events: `message.new`, `message.delta`, `message.done`,
+/// `run.status`, ... and `stream.reset` when the missed events are no longer kept.
+#[utoipa::path(get, path = "/api/rooms/{room_id}/stream", tag = "rooms",
+    params(
+        ("room_id" = Uuid, Path, description = "The room."),
+        StreamQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received; wins over the query."),
+    ),
+    responses((status = 200, description = "An endless event stream.", content_type = "text/event-stream", body = String), error_response::Refusals))]
 pub async fn room_stream(
     State(state): State<AppState>,
     Caller(actor): Caller,

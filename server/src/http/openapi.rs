@@ -1,0 +1,67 @@
+//! The REST API's contract: an OpenAPI 3.1 document built from the routes themselves (each
+//! handler carries its description, and the routers are assembled from those handlers), served
+//! at `GET /api/openapi.json` with a browsable page at `/api/docs`. The page's files are compiled
+//! into the server; nothing is fetched from elsewhere.
+
+use axum::Router;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::OpenApi as Document;
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::state::AppState;
+
+/// Where the document is served.
+pub const DOCUMENT_PATH: &str = "/api/openapi.json";
+/// Where the browsable page is served.
+pub const PAGE_PATH: &str = "/api/docs";
+
+/// The document's frame: what the API is, how callers sign in, and the shared error body. The
+/// paths come from the routers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "AIS Chatrooms",
+        description = "Rooms where people and AI agents talk, and the governed control plane that turns commands into previewed, confirmed task files. Errors answer `{\"error\": {\"code\", \"message\"}}`; the codes are listed in ErrorCode.",
+    ),
+    components(schemas(domain::ErrorBody, domain::ErrorCode)),
+    modifiers(&SignIn),
+    security(("bearer" = []), ("session_cookie" = [])),
+    tags(
+        (name = "rooms", description = "Rooms, their agents, members, messages, live events and auto-dialogue runs."),
+        (name = "accounts", description = "Signing up and in, personal API tokens, people and roles."),
+        (name = "control plane", description = "Spec 001: preview, confirm and watch tasks; operators and admins only."),
+        (name = "operations", description = "Probes and metrics."),
+    )
+)]
+pub struct ApiDoc;
+
+/// The two ways to be signed in: a personal API token, or the browser's session cookie.
+struct SignIn;
+
+impl Modify for SignIn {
+    fn modify(&self, document: &mut Document) {
+        let components = document.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A personal API token (POST /api/tokens)."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::SESSION_COOKIE,
+                "The session cookie a sign-in sets.",
+            ))),
+        );
+    }
+}
+
+/// The routes that serve the document and its page.
+pub fn published(document: Document) -> Router<AppState> {
+    SwaggerUi::new(PAGE_PATH).url(DOCUMENT_PATH, document).into()
+}
