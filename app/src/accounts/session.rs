@@ -89,14 +89,9 @@ pub async fn sign_up(auth: &mut AuthSession, input: Signup) -> ServiceResult<Me>
 
 /// Checks an email and password and signs their owner in.
 pub async fn sign_in(auth: &mut AuthSession, login: Login, client: Option<IpAddr>) -> ServiceResult<Me> {
-    let user = auth
-        .authenticate(Credentials { login, client })
-        .await
-        .map_err(|error| match error {
-            axum_login::Error::Backend(error) => error,
-            axum_login::Error::Session(error) => ServiceError::Internal(format!("session: {error}")),
-        })?
-        .ok_or(ServiceError::WrongCredentials)?;
+    // Checked here rather than through the login layer's `authenticate`, which logs every
+    // refusal (a wrong password, a rate limit) as an error of the server.
+    let user = SignedIn::from(accounts::sign_in(&auth.backend.services, login, client).await?);
     start(auth, &user).await?;
     Ok(accounts::me(&user.principal))
 }

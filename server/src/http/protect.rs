@@ -56,7 +56,7 @@ impl Protection {
         let csp = (
             "default-src 'self'; script-src 'self' 'nonce-".to_owned(),
             format!(
-                "' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: http: https:; \
+                "' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; \
                  connect-src 'self'{reload}; font-src 'self'; object-src 'none'; base-uri 'none'; \
                  form-action 'self'; frame-ancestors 'none'"
             ),
