@@ -106,6 +106,31 @@ impl RefusalTally {
         }
     }
 
+    /// Puts back lines that could not be written, so their counts go into a later line.
+    pub fn restore(&mut self, lines: impl IntoIterator<Item = RefusedLine>, now: Instant) {
+        for line in lines {
+            self.opened.get_or_insert(now);
+            let key = Key {
+                event: line.refused_event,
+                error_code: line.error_code,
+                user_id: line.user_id,
+                client_addr: line.client_addr,
+            };
+            let count = self.counts.entry(key).or_insert_with(|| Count {
+                count: 0,
+                first_ts_utc: line.first_ts_utc.clone(),
+                last_ts_utc: line.last_ts_utc.clone(),
+            });
+            count.count += line.count;
+            if line.first_ts_utc < count.first_ts_utc {
+                count.first_ts_utc = line.first_ts_utc;
+            }
+            if line.last_ts_utc > count.last_ts_utc {
+                count.last_ts_utc = line.last_ts_utc;
+            }
+        }
+    }
+
     /// Every counted refusal as lines, whether or not the window has closed.
     pub fn drain(&mut self) -> Vec<RefusedLine> {
         self.opened = None;
@@ -167,6 +192,22 @@ mod tests {
         assert_eq!(counts.iter().sum::<u64>(), 502);
         assert!(counts.contains(&500));
         assert!(tally.due(start + Duration::from_secs(600)).is_empty(), "nothing is written twice");
+    }
+
+    #[test]
+    fn lines_that_could_not_be_written_are_counted_again() {
+        let mut tally = RefusalTally::new(Duration::from_secs(60));
+        let now = Instant::now();
+        let user = Uuid::new_v4();
+        for _ in 0..3 {
+            tally.count(&TelemetryRecord::new(TelemetryEvent::Preview, Utc::now(), user), "RATE_LIMITED", now);
+        }
+        let unwritten = tally.drain();
+        tally.count(&TelemetryRecord::new(TelemetryEvent::Preview, Utc::now(), user), "RATE_LIMITED", now);
+        tally.restore(unwritten, now);
+        let lines = tally.drain();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].count, 4, "nothing is lost");
     }
 
     #[test]

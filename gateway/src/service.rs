@@ -154,10 +154,16 @@ impl Gateway {
     /// closed: on a timer, and at shutdown. Returns how many lines were written.
     pub fn flush_refusals(&self) -> std::io::Result<usize> {
         let lines = crate::locks::lock(&self.shared.refusals).drain();
-        for line in &lines {
-            self.shared.telemetry.append(line, Durability::Flushed)?;
+        let count = lines.len();
+        let mut lines = lines.into_iter();
+        while let Some(line) = lines.next() {
+            if let Err(error) = self.shared.telemetry.append(&line, Durability::Flushed) {
+                let now = self.shared.clock.now();
+                crate::locks::lock(&self.shared.refusals).restore(std::iter::once(line).chain(lines), now);
+                return Err(error);
+            }
         }
-        Ok(lines.len())
+        Ok(count)
     }
 
     /// What stands for `session_id` in this gateway's telemetry.
@@ -506,8 +512,14 @@ impl Shared {
         };
         let appending =
             |error| GatewayError::from_write(&format!("appending to {}", self.telemetry.path().display()), &error);
-        for line in &due {
-            self.telemetry.append(line, Durability::Flushed).map_err(appending)?;
+        let mut due = due.into_iter();
+        while let Some(line) = due.next() {
+            if let Err(error) = self.telemetry.append(&line, Durability::Flushed) {
+                // The counts wait for a later line; this call is not failed for them.
+                tracing::warn!(%error, "could not write counted refusals; they are kept for later");
+                crate::locks::lock(&self.refusals).restore(std::iter::once(line).chain(due), now);
+                break;
+            }
         }
         if failure.is_some_and(is_counted) {
             return Ok(());

@@ -259,11 +259,32 @@ impl TelemetryLog {
                 Some(move_damaged_tail_aside(&mut file, path, good_length).map_err(io_error)?)
             }
         };
-        let (last_hash, last_seq, length, first_seq) = match tail {
+        let (mut last_hash, mut last_seq, length, first_seq) = match tail {
             Tail::Sound { head, length, first_seq } | Tail::Damaged { head, good_length: length, first_seq } => {
                 (head.hash, head.seq, length, first_seq)
             }
         };
+        // An empty live file beside rotated ones (its lines lost, or it was removed) continues
+        // the newest rotated file's chain rather than starting a new one.
+        let mut continues = None;
+        if length == 0 {
+            let rotated = log_series(path).map_err(io_error)?;
+            if let Some(newest) = rotated.iter().rev().find(|f| f.first_seq.is_some()) {
+                let broken = |problem: String| GatewayStartupError::TelemetryTail {
+                    path: newest.path.clone(),
+                    problem: format!("the live log is empty and the newest rotated file cannot be continued: {problem}"),
+                };
+                let mut previous = File::open(&newest.path).map_err(|e| broken(e.to_string()))?;
+                match read_tail(&mut previous).map_err(broken)? {
+                    Tail::Sound { head, .. } if head.seq > 0 => {
+                        last_hash = head.hash;
+                        last_seq = head.seq;
+                        continues = newest.path.file_name().map(|n| n.to_string_lossy().into_owned());
+                    }
+                    _ => return Err(broken("its end is not a sound line".to_owned())),
+                }
+            }
+        }
         let sync_handle = file.try_clone().map_err(io_error)?;
         let (head, _) = tokio::sync::watch::channel(ChainHead { seq: last_seq, hash: last_hash.clone() });
         let mut log = Self {
@@ -281,6 +302,17 @@ impl TelemetryLog {
             head,
             repair: None,
         };
+        if let Some(previous_file) = continues {
+            let line = ContinuesLine {
+                ts_utc: now_utc(),
+                module: MODULE,
+                event: CHAIN_CONTINUES,
+                outcome: Outcome::Ok,
+                previous_file: &previous_file,
+            };
+            log.append(&line, Durability::Synced).map_err(io_error)?;
+            lock(&log.tail).first_seq = last_seq + 1;
+        }
         if let Some((damaged_bytes, damaged_copy)) = damaged {
             let resumed_after = log.head.borrow().clone();
             let copy_name = damaged_copy.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -328,6 +360,17 @@ impl TelemetryLog {
     /// is compared; otherwise the files from the one holding that line on are verified.
     pub fn check_anchor(&self, anchor: &ChainHead) -> Result<(), ChainBreak> {
         let current = self.head.borrow().clone();
+        if let Some(repair) = self.repair.as_ref().filter(|r| anchor.seq > r.resumed_after.seq) {
+            return Err(ChainBreak {
+                line: anchor.seq,
+                problem: format!(
+                    "the anchor names line seq {}, which was in the damaged end moved aside to {} at start-up ({} bytes)",
+                    anchor.seq,
+                    repair.damaged_copy.display(),
+                    repair.damaged_bytes
+                ),
+            });
+        }
         if current.seq == anchor.seq {
             return if current.hash == anchor.hash {
                 Ok(())
@@ -401,9 +444,15 @@ impl TelemetryLog {
         let rotated = rotated_path(&self.path, tail.first_seq, last_seq);
         let next = sibling(&self.path, ".next");
         let rotated_name = rotated.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let started = (|| -> io::Result<String> {
+        // Everything that can fail is done before the renames: the new file is written, synced
+        // and opened for appending, so once the live name is the new file nothing is undone.
+        let prepared = (|| -> io::Result<(File, File, String, u64)> {
+            if rotated.exists() {
+                return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{} exists", rotated.display())));
+            }
             tail.file.sync_data()?;
-            let mut new_file = OpenOptions::new().create(true).truncate(true).write(true).open(&next)?;
+            let mut new_file =
+                OpenOptions::new().create(true).truncate(true).write(true).read(true).open(&next)?;
             let line = ContinuesLine {
                 ts_utc: now_utc(),
                 module: MODULE,
@@ -422,39 +471,56 @@ impl TelemetryLog {
             text.push('\n');
             new_file.write_all(text.as_bytes())?;
             new_file.sync_data()?;
-            std::fs::rename(&self.path, &rotated)?;
-            if let Err(error) = std::fs::rename(&next, &self.path) {
-                // Put the full file back so the live name always holds the chain's end.
-                std::fs::rename(&rotated, &self.path)?;
-                return Err(error);
-            }
-            sync_folder(&self.path)?;
-            Ok(hash)
+            // Appends go to the end whatever the position; the clone is the sync handle.
+            new_file.seek(SeekFrom::End(0))?;
+            let clone = new_file.try_clone()?;
+            Ok((new_file, clone, hash, text.len() as u64))
         })();
-        let reopened = started.and_then(|hash| {
-            let file = OpenOptions::new().append(true).read(true).open(&self.path)?;
-            let clone = file.try_clone()?;
-            let length = file.metadata()?.len();
-            Ok((hash, file, clone, length))
-        });
-        match reopened {
-            Ok((hash, file, clone, length)) => {
-                tail.file = file;
-                *lock(&self.sync_handle) = Arc::new(clone);
-                tail.first_seq = tail.next_seq;
-                self.head.send_replace(ChainHead { seq: tail.next_seq, hash: hash.clone() });
-                tail.last_hash = hash;
-                tail.next_seq += 1;
-                tail.length = length;
-                tail.rotate_at = self.rotate_at_bytes;
-                tracing::info!(rotated = %rotated.display(), "the telemetry log was rotated");
-            }
-            Err(error) => {
-                let _ = std::fs::remove_file(&next);
-                tracing::error!(error = %error, log = %self.path.display(), "could not rotate the telemetry log; it keeps growing");
-                tail.rotate_at = tail.length + ROTATION_RETRY_BYTES;
-            }
+        let (file, clone, hash, length) = match prepared {
+            Ok(prepared) => prepared,
+            Err(error) => return self.rotation_failed(tail, &next, &error),
+        };
+        if let Err(error) = std::fs::rename(&self.path, &rotated) {
+            return self.rotation_failed(tail, &next, &error);
         }
+        if let Err(error) = std::fs::rename(&next, &self.path) {
+            // Put the full file back so the live name always holds the chain's end.
+            if let Err(back) = std::fs::rename(&rotated, &self.path) {
+                // Neither name can be fixed now: keep appending to the full file under its new
+                // name; `.next` is kept, and the next start finishes the rotation from it.
+                tracing::error!(error = %back, rotated = %rotated.display(), "could not put the telemetry log back after a failed rotation");
+                tail.rotate_at = u64::MAX;
+                return;
+            }
+            return self.rotation_failed(tail, &next, &error);
+        }
+        if let Err(error) = sync_folder(&self.path) {
+            tracing::warn!(%error, "could not sync the telemetry folder after a rotation");
+        }
+        // The new file is an appending handle: reopen it so, as before, every write appends.
+        let file = match OpenOptions::new().append(true).read(true).open(&self.path) {
+            Ok(reopened) => reopened,
+            Err(_) => file,
+        };
+        tail.file = file;
+        *lock(&self.sync_handle) = Arc::new(clone);
+        tail.first_seq = tail.next_seq;
+        self.head.send_replace(ChainHead { seq: tail.next_seq, hash: hash.clone() });
+        tail.last_hash = hash;
+        tail.next_seq += 1;
+        tail.length = length;
+        tail.rotate_at = self.rotate_at_bytes;
+        tracing::info!(rotated = %rotated.display(), "the telemetry log was rotated");
+    }
+
+    /// A rotation that did not happen: the live file is unchanged and keeps growing; the next
+    /// attempt comes a little later.
+    fn rotation_failed(&self, tail: &mut ChainTail, next: &Path, error: &io::Error) {
+        if self.path.exists() {
+            let _ = std::fs::remove_file(next);
+        }
+        tracing::error!(%error, log = %self.path.display(), "could not rotate the telemetry log; it keeps growing");
+        tail.rotate_at = tail.length + ROTATION_RETRY_BYTES;
     }
 }
 
@@ -1110,6 +1176,19 @@ mod tests {
         log.append(&record(TelemetryEvent::Watch, "after"), Durability::Flushed).unwrap();
         let series = log_series(&path).unwrap();
         verify_series(series.iter().map(|f| f.path.as_path()), None).unwrap();
+
+        // A live file lost after a rotation: the chain continues from the newest rotated file.
+        drop(log);
+        let before = log_series(&path).unwrap();
+        let newest_rotated = verify_file(&before[before.len() - 2].path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let log = TelemetryLog::open_with(&path, 2_000).unwrap();
+        assert_eq!(log.head().borrow().seq, newest_rotated.last_seq + 1, "a chain_continues line");
+        log.append(&record(TelemetryEvent::Watch, "after the loss"), Durability::Flushed).unwrap();
+        drop(log);
+        let series = log_series(&path).unwrap();
+        let report = verify_series(series.iter().map(|f| f.path.as_path()), None).unwrap();
+        assert_eq!(report.last_seq, newest_rotated.last_seq + 2);
 
         // A file taken out of the middle breaks the series.
         let without: Vec<&Path> =

@@ -90,11 +90,12 @@ pub async fn kept_session_key(store: &storage::DynStore) -> Result<gateway::Sess
 /// Puts the log's lines on the disk, then keeps its head: the anchor never runs ahead of what a
 /// crash of the machine would leave in the file.
 pub async fn keep_head(services: &services::Services, gateway: &Arc<gateway::Gateway>) -> Result<(), String> {
+    // The head is read before the sync, so the line it names is among those synced.
+    let head = gateway.telemetry_head().borrow().clone();
     let synced = Arc::clone(gateway);
     tokio::task::spawn_blocking(move || synced.sync_telemetry())
         .await
         .map_err(|error| error.to_string())?
         .map_err(|error| format!("syncing the log: {error}"))?;
-    let head = gateway.telemetry_head().borrow().clone();
     keep(services, GATEWAY_LOG, head.seq, &head.hash).await.map_err(|error| error.to_string())
 }

@@ -383,9 +383,17 @@ async fn the_panel_functions_share_the_control_planes_address_limit(db: Db) {
     assert_eq!(through_page.status, 429, "{}", through_page.body);
     assert_eq!(through_page.body["code"], "RATE_LIMITED", "{}", through_page.body);
     assert!(through_page.retry_after().is_some_and(|s| s >= 1), "{:?}", through_page.headers);
+    // Both refusals are counted for that address, in one line per operation and code.
+    app.state.gateway.flush_refusals().unwrap();
     let log = app.gateway_root.path().join("observability/telemetry/gateway.jsonl");
-    let last: Value = serde_json::from_str(std::fs::read_to_string(log).unwrap().lines().last().unwrap()).unwrap();
-    assert_eq!((last["outcome"].as_str(), last["client_addr"].as_str()), (Some("error"), Some("198.51.100.20")));
+    let lines: Vec<Value> =
+        std::fs::read_to_string(log).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let counted: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["event"] == "refused" && line["client_addr"] == "198.51.100.20")
+        .collect();
+    assert_eq!(counted.len(), 1, "{lines:?}");
+    assert_eq!((counted[0]["error_code"].as_str(), counted[0]["count"].as_u64()), (Some("RATE_LIMITED"), Some(2)));
     // Another address has its own allowance.
     let other = http.forwarding("198.51.100.21").post("/api/fn/control-plane/preview", body()).await;
     assert_eq!(other.status, 200, "{}", other.body);

@@ -200,23 +200,21 @@ pub async fn run_turn(services: &Services, turn: Turn, stop: &StopSignal) -> Ser
     let tokens_in = streamed.usage.map(|u| u.prompt_tokens).unwrap_or_else(|| prompt_estimate(&request));
     let tokens_out = streamed.usage.map(|u| u.completion_tokens).unwrap_or_else(|| estimate_tokens(&streamed.text));
     let cost = services.models.prices().cost(&turn.agent.model, &route.model, tokens_in, tokens_out).unwrap_or(0.0);
-    let message = finish(services, &message, streamed, &request, Some(&route)).await?;
-    store
-        .insert_usage_event(NewUsageEvent {
-            room_id: turn.room_id,
-            agent_id: Some(turn.agent.id),
-            message_id: Some(message.id),
-            run_id: turn.run_id,
-            provider: route.provider.as_str().to_owned(),
-            model: route.model.clone(),
-            input_tokens: tokens_in,
-            output_tokens: tokens_out,
-            estimated: message.usage_estimated,
-            cost,
-            user_id: turn.billed_to,
-            created_at: services.clock.now(),
-        })
-        .await?;
+    let usage = NewUsageEvent {
+        room_id: turn.room_id,
+        agent_id: Some(turn.agent.id),
+        message_id: Some(message.id),
+        run_id: turn.run_id,
+        provider: route.provider.as_str().to_owned(),
+        model: route.model.clone(),
+        input_tokens: tokens_in,
+        output_tokens: tokens_out,
+        estimated: streamed.usage.is_none(),
+        cost,
+        user_id: turn.billed_to,
+        created_at: services.clock.now(),
+    };
+    let message = finish(services, &message, streamed, &request, Some((&route, usage))).await?;
     metrics::counter!("llm_generations_total", "provider" => route.provider.as_str(), "status" => message.status.as_str())
         .increment(1);
     Ok(TurnOutcome::Spoke(Box::new(TurnResult { message, tokens_in, tokens_out, cost })))
@@ -416,15 +414,32 @@ const FINISH_RETRY_BACKOFF: [Duration; 5] = [
     Duration::from_secs(2),
 ];
 const FINISH_BACKGROUND_RETRY: Duration = Duration::from_secs(10);
+/// Ten minutes of background attempts; after that the next start's recovery ends the message.
+const FINISH_BACKGROUND_ATTEMPTS: u32 = 60;
 
-/// Writes a reply's final state, retrying a failing database: a message must never stay
-/// `streaming` because one write failed.
-async fn finish_durably(services: &Services, message_id: Uuid, outcome: MessageOutcome) -> ServiceResult<Message> {
+/// Writes a reply's final state and what it used, retrying a database that fails for a while: a
+/// message must never stay `streaming` because one write failed. A permanent refusal (the room
+/// was deleted meanwhile) is not retried.
+async fn finish_durably(
+    services: &Services,
+    message_id: Uuid,
+    outcome: MessageOutcome,
+    usage: Option<NewUsageEvent>,
+) -> ServiceResult<Message> {
+    let transient = |error: &storage::StorageError| {
+        matches!(error, storage::StorageError::Unavailable(_) | storage::StorageError::Database(_))
+    };
     let started = Instant::now();
     let mut attempt = 0;
     let error = loop {
         let error = match services.store.finish_message(message_id, outcome.clone()).await {
-            Ok(finished) => return Ok(finished),
+            Ok(finished) => {
+                if let Some(usage) = usage {
+                    services.store.insert_usage_event(usage).await?;
+                }
+                return Ok(finished);
+            }
+            Err(error) if !transient(&error) => return Err(error.into()),
             Err(error) => error,
         };
         let wait = FINISH_RETRY_BACKOFF[attempt.min(FINISH_RETRY_BACKOFF.len() - 1)];
@@ -441,18 +456,28 @@ async fn finish_durably(services: &Services, message_id: Uuid, outcome: MessageO
     tracing::error!(%error, %message_id, "a reply's final state is still not written; it is retried in the background");
     let background = services.clone();
     services.tasks.spawn(async move {
-        loop {
+        for _ in 0..FINISH_BACKGROUND_ATTEMPTS {
             tokio::select! {
                 _ = tokio::time::sleep(FINISH_BACKGROUND_RETRY) => {}
                 _ = background.shutdown.cancelled() => return,
             }
-            if let Ok(finished) = background.store.finish_message(message_id, outcome.clone()).await {
-                let finished = crate::markdown::with_html(finished);
-                background.events.publish(finished.room_id, &RoomEvent::MessageDone(finished));
-                tracing::info!(%message_id, "a reply's final state was written after the database came back");
-                return;
+            match background.store.finish_message(message_id, outcome.clone()).await {
+                Ok(finished) => {
+                    if let Some(usage) = usage {
+                        if let Err(error) = background.store.insert_usage_event(usage).await {
+                            tracing::error!(%error, %message_id, "a reply's usage could not be recorded");
+                        }
+                    }
+                    let finished = crate::markdown::with_html(finished);
+                    background.events.publish(finished.room_id, &RoomEvent::MessageDone(finished));
+                    tracing::info!(%message_id, "a reply's final state was written after the database came back");
+                    return;
+                }
+                Err(error) if !transient(&error) => return,
+                Err(_) => {}
             }
         }
+        tracing::error!(%message_id, "a reply's final state was never written; the next start marks it interrupted");
     });
     Err(error.into())
 }
@@ -463,8 +488,12 @@ async fn finish(
     message: &Message,
     streamed: Streamed,
     request: &ChatRequest,
-    route: Option<&ModelRoute>,
+    generated: Option<(&ModelRoute, NewUsageEvent)>,
 ) -> ServiceResult<Message> {
+    let (route, usage) = match generated {
+        Some((route, usage)) => (Some(route), Some(usage)),
+        None => (None, None),
+    };
     let (tokens_in, tokens_out) = match (streamed.usage, route) {
         (Some(usage), _) => (Some(usage.prompt_tokens), Some(usage.completion_tokens)),
         (None, Some(_)) => (Some(prompt_estimate(request)), Some(estimate_tokens(&streamed.text))),
@@ -481,7 +510,7 @@ async fn finish(
         first_token_ms: streamed.first_token_ms,
         error: streamed.error,
     };
-    let finished = finish_durably(services, message.id, outcome).await?;
+    let finished = finish_durably(services, message.id, outcome, usage).await?;
     let finished = crate::markdown::with_html(finished);
     services.events.publish(finished.room_id, &RoomEvent::MessageDone(finished.clone()));
     Ok(finished)
