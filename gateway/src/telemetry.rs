@@ -272,7 +272,9 @@ impl TelemetryLog {
             if let Some(newest) = rotated.iter().rev().find(|f| f.first_seq.is_some()) {
                 let broken = |problem: String| GatewayStartupError::TelemetryTail {
                     path: newest.path.clone(),
-                    problem: format!("the live log is empty and the newest rotated file cannot be continued: {problem}"),
+                    problem: format!(
+                        "the live log is empty and the newest rotated file cannot be continued: {problem}"
+                    ),
                 };
                 let mut previous = File::open(&newest.path).map_err(|e| broken(e.to_string()))?;
                 match read_tail(&mut previous).map_err(broken)? {
@@ -451,8 +453,7 @@ impl TelemetryLog {
                 return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{} exists", rotated.display())));
             }
             tail.file.sync_data()?;
-            let mut new_file =
-                OpenOptions::new().create(true).truncate(true).write(true).read(true).open(&next)?;
+            let mut new_file = OpenOptions::new().create(true).truncate(true).write(true).read(true).open(&next)?;
             let line = ContinuesLine {
                 ts_utc: now_utc(),
                 module: MODULE,

@@ -388,10 +388,8 @@ async fn the_panel_functions_share_the_control_planes_address_limit(db: Db) {
     let log = app.gateway_root.path().join("observability/telemetry/gateway.jsonl");
     let lines: Vec<Value> =
         std::fs::read_to_string(log).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect();
-    let counted: Vec<&Value> = lines
-        .iter()
-        .filter(|line| line["event"] == "refused" && line["client_addr"] == "198.51.100.20")
-        .collect();
+    let counted: Vec<&Value> =
+        lines.iter().filter(|line| line["event"] == "refused" && line["client_addr"] == "198.51.100.20").collect();
     assert_eq!(counted.len(), 1, "{lines:?}");
     assert_eq!((counted[0]["error_code"].as_str(), counted[0]["count"].as_u64()), (Some("RATE_LIMITED"), Some(2)));
     // Another address has its own allowance.
