@@ -76,6 +76,12 @@ async fn the_page_browses_it_without_fetching_anything(db: Db) {
         assert!(body.len() > 100, "{asset} has content");
     }
     assert!(!page.contains("http://") && !page.contains("https://"), "nothing is loaded from elsewhere: {page}");
+    // Its own policy: inline styles (the page's script sets them), scripts only from here.
+    let (_, headers, _) = app.browse("/api/docs/", &[]).await;
+    let policy = headers["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("script-src 'self';") && policy.contains("style-src 'self' 'unsafe-inline'"), "{policy}");
+    let (_, headers, _) = app.browse("/rooms", &[]).await;
+    assert!(!headers["content-security-policy"].to_str().unwrap().contains("unsafe-inline"), "only the docs page");
     let (_, initializer) = app.get("/api/docs/swagger-initializer.js").await;
     assert!(initializer.contains("/api/openapi.json"), "{initializer}");
 }

@@ -63,5 +63,17 @@ impl Modify for SignIn {
 
 /// The routes that serve the document and its page.
 pub fn published(document: Document) -> Router<AppState> {
-    SwaggerUi::new(PAGE_PATH).url(DOCUMENT_PATH, document).into()
+    Router::from(SwaggerUi::new(PAGE_PATH).url(DOCUMENT_PATH, document))
+        .layer(axum::middleware::map_response(docs_policy))
+}
+
+/// The page's own Content-Security-Policy: the app's, but the Swagger UI script sets inline
+/// styles as it draws, so styles may be inline here (scripts still come only from this server).
+const DOCS_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+     form-action 'self'; frame-ancestors 'none'";
+
+async fn docs_policy(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(http::header::CONTENT_SECURITY_POLICY, http::HeaderValue::from_static(DOCS_POLICY));
+    response
 }
