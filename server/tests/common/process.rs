@@ -14,6 +14,8 @@ pub struct ServerProcess {
     pub base: String,
     /// The user the process runs as, when not the test's own (see [`ServerProcess::as_user`]).
     pub uid: Option<u32>,
+    /// The folder of the binary's copy a server run as another user starts from.
+    _binary_copy: Option<tempfile::TempDir>,
 }
 
 impl ServerProcess {
@@ -41,11 +43,14 @@ impl ServerProcess {
         extra: &[(&str, &str)],
     ) -> ServerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut copy = None;
         let mut command = match uid {
             Some(uid) => {
                 let mut command = Command::new("setpriv");
                 command.args([&format!("--reuid={uid}"), &format!("--regid={uid}"), "--clear-groups", "--"]);
-                command.arg(env!("CARGO_BIN_EXE_server"));
+                let (folder, binary) = reachable_copy_of_the_server();
+                command.arg(binary).current_dir("/");
+                copy = Some(folder);
                 command
             }
             None => Command::new(env!("CARGO_BIN_EXE_server")),
@@ -63,7 +68,7 @@ impl ServerProcess {
         }
         command.envs(extra.iter().copied());
         let child = command.spawn().expect("start the server binary");
-        ServerProcess { child, base: format!("http://127.0.0.1:{port}"), uid }
+        ServerProcess { child, base: format!("http://127.0.0.1:{port}"), uid, _binary_copy: copy }
     }
 
     /// Sends SIGTERM, as a container runtime does, and waits (bounded) for the process to exit.
@@ -97,6 +102,22 @@ impl ServerProcess {
         self.child.kill().expect("kill the server");
         self.child.wait().expect("reap the server");
     }
+}
+
+/// A copy of the server binary in a new folder every user may read, for a server run as another
+/// user: the build folder may sit where that user cannot reach (a home folder). The folder goes
+/// with the process.
+fn reachable_copy_of_the_server() -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let folder = tempfile::Builder::new().prefix("ais-chatrooms-server").tempdir().unwrap();
+    std::fs::set_permissions(folder.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = folder.path().join("server");
+    // A hard link costs nothing; another file system needs a copy.
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_server"), &path).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_server"), &path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    (folder, path)
 }
 
 impl Drop for ServerProcess {
