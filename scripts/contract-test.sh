@@ -19,6 +19,16 @@ log() { printf '\033[1;34m[contract]\033[0m %s\n' "$*" >&2; }
 fail() { printf '\033[1;31m[contract]\033[0m %s\n' "$*" >&2; exit 1; }
 
 if [[ ! -f "$stamp" ]]; then
+  # Debian ships venv's pip bootstrap separately (python3-venv).
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    log "installing python3-venv"
+    as_root() { if [[ "$(id -u)" == 0 ]]; then "$@"; else sudo "$@"; fi; }
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get install -y --no-install-recommends python3-venv || {
+      as_root apt-get update
+      as_root apt-get install -y --no-install-recommends python3-venv
+    }
+  fi
   log "installing schemathesis $SCHEMATHESIS_VERSION into .tools/contract-venv"
   rm -rf "$venv"
   python3 -m venv "$venv"
@@ -71,12 +81,13 @@ export CONTRACT_SESSION_ID=$(python3 -c 'import uuid; print(uuid.uuid4())')
 
 log "schemathesis over $base/api/openapi.json for $seconds s"
 status=0
-"$venv/bin/schemathesis" --config-file "$root/contract/schemathesis.toml" run "$base/api/openapi.json" \
+# Run from the scratch folder: schemathesis keeps a cache where it runs.
+(cd "$work" && "$venv/bin/schemathesis" --config-file "$root/contract/schemathesis.toml" run "$base/api/openapi.json" \
   --header "authorization: Bearer $token" \
   --checks not_a_server_error,response_schema_conformance \
   --exclude-path "/api/rooms/{room_id}/stream" \
   --max-time "$seconds" --workers 2 --request-timeout 20 \
-  --warnings off || status=$?
+  --warnings off) || status=$?
 if [[ $status -ne 0 ]]; then
   log "the server's log:"
   tail -50 "$work/server.log" >&2
