@@ -236,21 +236,41 @@ async fn a_terminated_server_ends_its_run_and_logs_json_lines(db: Db) {
     assert_eq!(lines.last().unwrap()["message"], "shut down", "the last line says the server is done");
 }
 
-async fn a_control_plane_log_cut_short_stops_the_next_start(db: Db) {
-    let fake = FakeLlm::start(Reply::words("ok")).await;
-    let database = fresh_database(db).await;
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("control-plane");
-    let root_env = [("GATEWAY_ROOT", root.to_str().unwrap())];
-    let telemetry = root.join("observability/telemetry/gateway.jsonl");
-    let server = ServerProcess::start_with(&database.url, &fake, None, &root_env);
-    server.wait_ready().await;
-    let base = server.base.clone();
-    let client = common::client_with_token(&common::sign_up_over_http(&base, "Audrey Admin").await);
-    for command in ["show tasks", "show inbox", "liam check status"] {
-        let body = json!({"raw_input": command, "channel": "web", "session_id": uuid::Uuid::new_v4().to_string()});
-        post(&client, format!("{base}/api/v1/chat/preview"), body).await;
+/// A server whose control plane writes under a folder of its own, with an admin signed in over
+/// HTTP; `previews` are previewed first, one line each in the telemetry log.
+struct ControlPlaneServer {
+    fake: FakeLlm,
+    database: storage::testing::TestDatabase,
+    _dir: tempfile::TempDir,
+    root: String,
+    telemetry: std::path::PathBuf,
+    server: ServerProcess,
+    client: reqwest::Client,
+}
+
+impl ControlPlaneServer {
+    async fn start(db: Db, previews: &[&str]) -> Self {
+        let fake = FakeLlm::start(Reply::words("ok")).await;
+        let database = fresh_database(db).await;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("control-plane").to_string_lossy().into_owned();
+        let telemetry = std::path::Path::new(&root).join("observability/telemetry/gateway.jsonl");
+        let server = ServerProcess::start_with(&database.url, &fake, None, &[("GATEWAY_ROOT", &root)]);
+        server.wait_ready().await;
+        let client = common::client_with_token(&common::sign_up_over_http(&server.base, "Audrey Admin").await);
+        for command in previews {
+            let body = json!({"raw_input": command, "channel": "web", "session_id": uuid::Uuid::new_v4().to_string()});
+            post(&client, format!("{}/api/v1/chat/preview", server.base), body).await;
+        }
+        Self { fake, database, _dir: dir, root, telemetry, server, client }
     }
+}
+
+async fn a_control_plane_log_cut_short_stops_the_next_start(db: Db) {
+    let ControlPlaneServer { fake, database, _dir, root, telemetry, server, client } =
+        ControlPlaneServer::start(db, &["show tasks", "show inbox", "liam check status"]).await;
+    let root_env = [("GATEWAY_ROOT", root.as_str())];
+    let base = server.base.clone();
     // The head is kept in the database as lines are written, and admins can read it.
     let anchor_url = format!("{base}/api/v1/chat/telemetry/anchor");
     let last_line = || -> Value {
@@ -294,20 +314,10 @@ async fn a_control_plane_log_cut_short_stops_the_next_start(db: Db) {
 }
 
 async fn a_control_plane_log_torn_by_a_crash_is_repaired_at_the_next_start(db: Db) {
-    let fake = FakeLlm::start(Reply::words("ok")).await;
-    let database = fresh_database(db).await;
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("control-plane");
-    let root_env = [("GATEWAY_ROOT", root.to_str().unwrap())];
-    let telemetry = root.join("observability/telemetry/gateway.jsonl");
-    let server = ServerProcess::start_with(&database.url, &fake, None, &root_env);
-    server.wait_ready().await;
+    let ControlPlaneServer { fake, database, _dir, root, telemetry, server, client } =
+        ControlPlaneServer::start(db, &["show tasks", "show inbox"]).await;
+    let root_env = [("GATEWAY_ROOT", root.as_str())];
     let base = server.base.clone();
-    let client = common::client_with_token(&common::sign_up_over_http(&base, "Audrey Admin").await);
-    for command in ["show tasks", "show inbox"] {
-        let body = json!({"raw_input": command, "channel": "web", "session_id": uuid::Uuid::new_v4().to_string()});
-        post(&client, format!("{base}/api/v1/chat/preview"), body).await;
-    }
     let anchor_url = format!("{base}/api/v1/chat/telemetry/anchor");
     eventually(Duration::from_secs(10), "the anchor to reach the newest line", || async {
         let anchor: Value = client.get(&anchor_url).send().await.unwrap().json().await.unwrap();

@@ -56,16 +56,20 @@ impl PrivatePostgres {
         self.folder.path().join("data").to_string_lossy().into_owned()
     }
 
-    fn run(&self, tool: &str, args: &[&str]) {
+    /// One of the cluster's tools, run as the `postgres` user when the test runs as root.
+    fn command(&self, tool: &str) -> Command {
         let tool = self.bin.join(tool);
-        let mut command = if self.as_postgres {
+        if self.as_postgres {
             let mut command = Command::new("runuser");
             command.args(["-u", "postgres", "--"]).arg(tool);
             command
         } else {
             Command::new(tool)
-        };
-        let out = command.args(args).output().unwrap();
+        }
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let out = self.command(tool).args(args).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 
@@ -88,16 +92,7 @@ impl PrivatePostgres {
 
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
-        let pg_ctl = self.bin.join("pg_ctl");
-        let data = self.data();
-        let mut command = if self.as_postgres {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(pg_ctl);
-            command
-        } else {
-            Command::new(pg_ctl)
-        };
-        let _ = command.args(["-D", &data, "-m", "immediate", "stop"]).output();
+        let _ = self.command("pg_ctl").args(["-D", &self.data(), "-m", "immediate", "stop"]).output();
     }
 }
 
