@@ -25,7 +25,13 @@ pub const UNKNOWN_INTENT: &str = "unknown";
 
 string_enum! {
     /// Where a request comes from.
-    Channel { Terminal => "terminal", Telegram => "telegram", Web => "web" }
+    Channel {
+        Terminal => "terminal",
+        Telegram => "telegram",
+        Web => "web",
+        /// An agent's proposal in a room; only the server makes these, never a client.
+        Room => "room",
+    }
 }
 
 string_enum! {

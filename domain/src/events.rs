@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::proposals::Proposal;
 use crate::rooms::Message;
 use crate::runs::RunStatusEvent;
 
@@ -13,6 +14,10 @@ pub mod names {
     pub const MESSAGE_DELTA: &str = "message.delta";
     pub const MESSAGE_DONE: &str = "message.done";
     pub const RUN_STATUS: &str = "run.status";
+    /// An agent proposed a control-plane task.
+    pub const PROPOSAL_NEW: &str = "proposal.new";
+    /// A proposal was confirmed, rejected or expired, or its task changed state.
+    pub const PROPOSAL_UPDATED: &str = "proposal.updated";
     /// The client asked to resume from an event the server no longer holds: reload the room.
     pub const STREAM_RESET: &str = "stream.reset";
 }
@@ -44,6 +49,8 @@ pub enum RoomEvent {
     /// The final message with its usage.
     MessageDone(Message),
     RunStatus(RunStatusEvent),
+    ProposalNew(Proposal),
+    ProposalUpdated(Proposal),
 }
 
 impl RoomEvent {
@@ -53,6 +60,8 @@ impl RoomEvent {
             RoomEvent::MessageDelta(_) => names::MESSAGE_DELTA,
             RoomEvent::MessageDone(_) => names::MESSAGE_DONE,
             RoomEvent::RunStatus(_) => names::RUN_STATUS,
+            RoomEvent::ProposalNew(_) => names::PROPOSAL_NEW,
+            RoomEvent::ProposalUpdated(_) => names::PROPOSAL_UPDATED,
         }
     }
 
@@ -62,6 +71,7 @@ impl RoomEvent {
             RoomEvent::MessageNew(message) | RoomEvent::MessageDone(message) => serde_json::to_string(message),
             RoomEvent::MessageDelta(delta) => serde_json::to_string(delta),
             RoomEvent::RunStatus(status) => serde_json::to_string(status),
+            RoomEvent::ProposalNew(proposal) | RoomEvent::ProposalUpdated(proposal) => serde_json::to_string(proposal),
         };
         // These types hold only strings, numbers and ids: serialization cannot fail.
         result.unwrap_or_else(|_| "{}".to_owned())
@@ -74,6 +84,8 @@ impl RoomEvent {
             names::MESSAGE_DELTA => serde_json::from_str(data).ok().map(RoomEvent::MessageDelta),
             names::MESSAGE_DONE => serde_json::from_str(data).ok().map(RoomEvent::MessageDone),
             names::RUN_STATUS => serde_json::from_str(data).ok().map(RoomEvent::RunStatus),
+            names::PROPOSAL_NEW => serde_json::from_str(data).ok().map(RoomEvent::ProposalNew),
+            names::PROPOSAL_UPDATED => serde_json::from_str(data).ok().map(RoomEvent::ProposalUpdated),
             _ => None,
         }
     }

@@ -7,6 +7,7 @@ pub mod addresses;
 pub mod control_plane;
 pub mod error;
 pub mod events;
+pub mod proposals;
 pub mod rooms;
 pub mod runs;
 pub mod snapshot;

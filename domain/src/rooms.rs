@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::proposals::AgentTool;
 use crate::runs::RunLimits;
 use crate::string_enum::string_enum;
 
@@ -74,6 +75,9 @@ pub struct Agent {
     pub system_prompt: String,
     pub temperature: f64,
     pub is_active: bool,
+    /// What the agent may do besides talking; none unless given.
+    #[serde(default)]
+    pub tools: Vec<AgentTool>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -236,6 +240,9 @@ pub struct CreateAgent {
     pub system_prompt: String,
     #[serde(default = "default_temperature")]
     pub temperature: f64,
+    /// For example `["propose_task"]`; none by default.
+    #[serde(default)]
+    pub tools: Vec<AgentTool>,
 }
 
 pub fn default_temperature() -> f64 {
@@ -256,6 +263,9 @@ pub struct UpdateAgent {
     pub temperature: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_active: Option<bool>,
+    /// The whole list at once; `[]` takes every tool away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<AgentTool>>,
 }
 
 /// `POST /api/rooms/:id/messages`

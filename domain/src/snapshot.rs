@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::proposals::Proposal;
 use crate::rooms::{Agent, MemberRole, MessagePage, Room};
 use crate::runs::RunStatusEvent;
 
@@ -21,6 +22,9 @@ pub struct RoomSnapshot {
     pub latest_run: Option<RunStatusEvent>,
     /// What the person reading the snapshot may do in the room.
     pub access: RoomAccess,
+    /// The agents' proposals of control-plane tasks, oldest first.
+    #[serde(default)]
+    pub proposals: Vec<Proposal>,
 }
 
 /// What one person may do in a room, as the server's rule decided it, so the page offers only
@@ -39,4 +43,7 @@ pub struct RoomAccess {
     pub list_members: bool,
     /// Change the room's settings, agents and members, or delete it.
     pub manage: bool,
+    /// Confirm or reject agents' proposals of control-plane tasks.
+    #[serde(default)]
+    pub decide_proposals: bool,
 }

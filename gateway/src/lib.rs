@@ -31,7 +31,7 @@ pub use config::{GatewayConfig, RateLimit, SessionKey};
 pub use error::{GatewayError, GatewayResult, GatewayStartupError};
 pub use http::{documented_router, router, ClientAddr, SESSION_HEADER, TAG};
 pub use operator::Operator;
-pub use service::Gateway;
+pub use service::{Gateway, RoomProposal, TaskProgress};
 pub use telemetry::{
     log_series, verify_chain, verify_chain_anchored, verify_file, verify_series, ChainBreak, ChainHead, ChainReport,
     LogFile, Repair, TelemetryEvent, CHAIN_CONTINUES, CHAIN_REPAIR,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use domain::control_plane::{
-    ConfirmRequest, ConfirmResponse, ConfirmStatus, Lane, NormalizedTask, PreviewRequest, PreviewResponse,
+    Channel, ConfirmRequest, ConfirmResponse, ConfirmStatus, Lane, NormalizedTask, PreviewRequest, PreviewResponse,
     SessionEnded, SessionTask, SessionTasksResponse, StructuredOverride, TaskState, WatchResponse, TASK_AUTHOR,
 };
 use serde_json::json;
@@ -580,6 +580,23 @@ impl Shared {
         client: Option<IpAddr>,
         record: &mut TelemetryRecord,
     ) -> GatewayResult<PreviewResponse> {
+        if request.channel == Channel::Room {
+            record.channel = Some(request.channel);
+            return Err(GatewayError::InvalidField(
+                "channel \"room\" is only for agents' proposals, which the server makes itself.".to_owned(),
+            ));
+        }
+        self.preview_in_channel(request, operator, client, record)
+    }
+
+    /// A preview in any channel, `room` included.
+    fn preview_in_channel(
+        &self,
+        request: PreviewRequest,
+        operator: Operator,
+        client: Option<IpAddr>,
+        record: &mut TelemetryRecord,
+    ) -> GatewayResult<PreviewResponse> {
         record.session_id = Some(self.session_ref(&request.session_id));
         record.channel = Some(request.channel);
         record.raw_input = Some(clip(&request.raw_input, MAX_RAW_INPUT_BYTES));
@@ -906,6 +923,9 @@ impl std::fmt::Debug for Gateway {
             .finish_non_exhaustive()
     }
 }
+
+mod room_proposals;
+pub use room_proposals::{RoomProposal, TaskProgress};
 
 #[cfg(test)]
 mod tests {

@@ -277,6 +277,13 @@ impl SessionStore {
         }
     }
 
+    /// Drops a claimed preview that a person turned down: a later confirm of it is told
+    /// `PREVIEW_EXPIRED`, as after any preview that was never confirmed.
+    pub fn withdraw(&self, entry: &PreviewEntry, now: Instant) {
+        let tombstone = Tombstone::Expired { session_id: entry.session_id, owner: entry.owner };
+        lock(&self.inner).forget_preview(entry.preview_id, tombstone, now);
+    }
+
     /// Records a successful confirm: the preview is used up and the task belongs to its session.
     pub fn complete(&self, preview_id: Uuid, task: TaskRecord, now: Instant) {
         let mut inner = lock(&self.inner);

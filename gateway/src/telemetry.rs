@@ -51,6 +51,8 @@ pub enum TelemetryEvent {
     Watch,
     /// A session ended on request, with its unconfirmed previews.
     SessionEnd,
+    /// A person turned an agent's proposal down; nothing was written.
+    Reject,
 }
 
 /// Whether the operation succeeded.
@@ -95,6 +97,13 @@ pub struct TelemetryRecord {
     pub latency_ms: u64,
     pub latency_us: u64,
     pub client_addr: Option<String>,
+    /// The room an agent's proposal was made in (absent on every other line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<String>,
+    /// The agent that proposed the task; `user_id` is then the room on a preview and the
+    /// deciding person on a confirm or reject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proposed_by_agent: Option<String>,
 }
 
 impl TelemetryRecord {
@@ -118,6 +127,8 @@ impl TelemetryRecord {
             latency_ms: 0,
             latency_us: 0,
             client_addr: None,
+            room_id: None,
+            proposed_by_agent: None,
         }
     }
 }
