@@ -709,6 +709,7 @@ async fn setup(app: &TestApp) -> Setup {
             model: "demo".into(),
             system_prompt: "canary-prompt-91c2".into(),
             temperature: 0.5,
+            tools: Vec::new(),
         },
     )
     .await
@@ -774,7 +775,7 @@ async fn fixture(app: &TestApp, setup: &Setup, visibility: RoomVisibility, prepa
         services,
         owner,
         room.id,
-        CreateAgent { name: "Ada".into(), model: "demo".into(), system_prompt: "You help.".into(), temperature: 0.5 },
+        CreateAgent { name: "Ada".into(), model: "demo".into(), system_prompt: "You help.".into(), temperature: 0.5, tools: Vec::new() },
     )
     .await
     .unwrap();
@@ -783,7 +784,7 @@ async fn fixture(app: &TestApp, setup: &Setup, visibility: RoomVisibility, prepa
         services,
         owner,
         room.id,
-        CreateAgent { name: "Bo".into(), model: "demo".into(), system_prompt: "You doubt.".into(), temperature: 0.5 },
+        CreateAgent { name: "Bo".into(), model: "demo".into(), system_prompt: "You doubt.".into(), temperature: 0.5, tools: Vec::new() },
     )
     .await
     .unwrap();

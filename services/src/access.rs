@@ -69,6 +69,9 @@ pub enum RoomAction {
     ListMembers,
     /// Change settings, agents and members, or delete the room.
     Manage,
+    /// Confirm or reject an agent's proposal of a control-plane task: a member who may take part
+    /// and who may use the control plane.
+    DecideProposals,
 }
 
 /// The outcome of the rule, before it becomes an error.
@@ -97,7 +100,7 @@ pub fn verdict(
         let guest_may = match action {
             RoomAction::Read => guests != GuestAccess::Off,
             RoomAction::Post => guests == GuestAccess::Send,
-            RoomAction::Run | RoomAction::ListMembers | RoomAction::Manage => false,
+            RoomAction::Run | RoomAction::ListMembers | RoomAction::Manage | RoomAction::DecideProposals => false,
         };
         return if visibility == RoomVisibility::Demo && guest_may { Verdict::Allow } else { Verdict::SignIn };
     };
@@ -110,6 +113,9 @@ pub fn verdict(
                 RoomAction::Read | RoomAction::ListMembers => true,
                 RoomAction::Post | RoomAction::Run => matches!(member, MemberRole::Owner | MemberRole::Member),
                 RoomAction::Manage => member == MemberRole::Owner,
+                RoomAction::DecideProposals => {
+                    role.may_operate() && matches!(member, MemberRole::Owner | MemberRole::Member)
+                }
             };
             if allowed {
                 Verdict::Allow
@@ -151,6 +157,7 @@ pub async fn room_access(services: &Services, actor: &Actor, room_id: Uuid) -> S
         run: allowed(RoomAction::Run),
         list_members: allowed(RoomAction::ListMembers),
         manage: allowed(RoomAction::Manage),
+        decide_proposals: allowed(RoomAction::DecideProposals),
     };
     Ok((facts.room, access))
 }
@@ -202,6 +209,9 @@ fn refusal(action: RoomAction) -> &'static str {
         RoomAction::Run => "Only the room's members may start or stop runs.",
         RoomAction::ListMembers => "Only the room's members may see who belongs to it.",
         RoomAction::Manage => "Only the room's owners may change it.",
+        RoomAction::DecideProposals => {
+            "Only operators and admins who take part in the room may confirm or reject agents' proposals."
+        }
     }
 }
 
@@ -210,7 +220,7 @@ mod tests {
     use super::*;
 
     use GuestAccess::{Off, Read as GuestRead, Send};
-    use RoomAction::{ListMembers, Manage, Post, Read, Run};
+    use RoomAction::{DecideProposals, ListMembers, Manage, Post, Read, Run};
     use RoomVisibility::{Demo, Private, Public};
     use Verdict::{Allow, Forbidden, Hidden, SignIn};
 
@@ -256,6 +266,22 @@ mod tests {
         for action in [Read, Post, Run, ListMembers, Manage] {
             assert_eq!(verdict(user, None, Private, Send, action), Hidden);
         }
+    }
+
+    #[test]
+    fn only_operators_taking_part_decide_proposals() {
+        for visibility in [Private, Public, Demo] {
+            assert_eq!(verdict(None, None, visibility, Send, DecideProposals), SignIn);
+            assert_eq!(verdict(Some(Role::Admin), None, visibility, Off, DecideProposals), Allow);
+            for member in [MemberRole::Owner, MemberRole::Member] {
+                assert_eq!(verdict(Some(Role::Operator), Some(member), visibility, Off, DecideProposals), Allow);
+                assert_eq!(verdict(Some(Role::User), Some(member), visibility, Off, DecideProposals), Forbidden);
+            }
+            let viewer = Some(MemberRole::Viewer);
+            assert_eq!(verdict(Some(Role::Operator), viewer, visibility, Off, DecideProposals), Forbidden);
+        }
+        // An operator outside a public room reads it but decides nothing there.
+        assert_eq!(verdict(Some(Role::Operator), None, Public, Send, DecideProposals), Forbidden);
     }
 
     #[test]

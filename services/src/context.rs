@@ -1,15 +1,30 @@
 //! What an agent is told before it speaks: its persona, who else is in the room, and as much
 //! recent history as fits the token budget, every message attributed to its speaker.
 
+use domain::proposals::Proposal;
 use domain::rooms::{Agent, Message, MessageStatus, SenderType};
 
-use crate::llm::{estimate_tokens, ChatMessage};
+use crate::llm::{estimate_tokens, ChatMessage, ToolCall};
+use crate::proposals::PROPOSE_TASK;
 
 /// How someone who is not signed in appears in a room; people who are signed in appear by name.
 pub const GUEST_NAME: &str = "Guest";
 
 /// Builds the messages for `agent`'s next turn from `history` (oldest first).
 pub fn build_prompt(agent: &Agent, roster: &[Agent], history: &[Message], budget_tokens: usize) -> Vec<ChatMessage> {
+    build_prompt_with_proposals(agent, roster, history, &[], budget_tokens)
+}
+
+/// Like [`build_prompt`], with the room's proposals: the agent's own come back to it as its
+/// `propose_task` calls answered by their outcome so far (preview, then what a person decided and
+/// how the task went); other agents' are noted under their messages.
+pub fn build_prompt_with_proposals(
+    agent: &Agent,
+    roster: &[Agent],
+    history: &[Message],
+    proposals: &[Proposal],
+    budget_tokens: usize,
+) -> Vec<ChatMessage> {
     let others: Vec<&str> =
         roster.iter().filter(|a| a.is_active && a.id != agent.id).map(|a| a.name.as_str()).collect();
     let mut system = String::new();
@@ -30,30 +45,46 @@ pub fn build_prompt(agent: &Agent, roster: &[Agent], history: &[Message], budget
     ));
 
     let mut budget = budget_tokens as i64 - estimate_tokens(&system);
+    // Newest first; reversed at the end. A call and its results form one unit.
     let mut turns: Vec<ChatMessage> = Vec::new();
     for message in history.iter().rev() {
         if !counts_as_said(message) {
             continue;
         }
-        let turn = if message.sender_type == SenderType::Agent && message.sender_id == Some(agent.id) {
-            ChatMessage::assistant(message.content.clone())
+        let made: Vec<&Proposal> = proposals.iter().filter(|p| p.message_id == Some(message.id)).collect();
+        let unit = if message.sender_type == SenderType::Agent && message.sender_id == Some(agent.id) {
+            if made.is_empty() {
+                vec![ChatMessage::assistant(message.content.clone())]
+            } else {
+                let calls = made.iter().map(|proposal| proposal_call(proposal)).collect();
+                let mut unit = vec![ChatMessage::assistant_calls(message.content.clone(), calls)];
+                unit.extend(made.iter().map(|proposal| {
+                    ChatMessage::tool_result(proposal_call_id(proposal), proposal.tool_result())
+                }));
+                unit
+            }
         } else {
-            ChatMessage::user(format!("{}: {}", message.sender_name, message.content))
+            let mut text = format!("{}: {}", message.sender_name, message.content);
+            for proposal in &made {
+                text.push_str(&format!("\n[{} — {}]", proposal.agent_name, proposal.tool_result()));
+            }
+            vec![ChatMessage::user(text)]
         };
-        let cost = estimate_tokens(&turn.content) + 4;
+        let cost: i64 = unit.iter().map(|turn| estimate_tokens(&turn.content) + 4).sum();
         if cost > budget {
-            if turns.is_empty() && budget > 50 {
+            if turns.is_empty() && budget > 50 && unit.len() == 1 {
                 // The latest message alone is over budget: keep its end, which is what is being answered.
-                turns.push(keep_tail(turn, (budget as usize - 4) * 4));
+                turns.extend(unit.into_iter().map(|turn| keep_tail(turn, (budget as usize - 4) * 4)));
             }
             break;
         }
         budget -= cost;
-        turns.push(turn);
+        turns.extend(unit.into_iter().rev());
     }
     turns.reverse();
-    // Chat models answer the last user turn; when the agent itself spoke last, prompt it on.
-    if turns.last().is_none_or(|t| t.role == "assistant") {
+    // Chat models answer the last user turn; when the agent itself spoke (or was answered by a
+    // tool) last, prompt it on.
+    if turns.last().is_none_or(|t| t.role != "user") {
         turns.push(ChatMessage::user("(Please continue the conversation.)"));
     }
 
@@ -61,6 +92,19 @@ pub fn build_prompt(agent: &Agent, roster: &[Agent], history: &[Message], budget
     messages.push(ChatMessage::system(system));
     messages.extend(turns);
     messages
+}
+
+/// The call a proposal came from, as the model made it (its arguments rebuilt from what was kept).
+fn proposal_call(proposal: &Proposal) -> ToolCall {
+    ToolCall {
+        id: proposal_call_id(proposal),
+        name: PROPOSE_TASK.to_owned(),
+        arguments: serde_json::json!({ "command": proposal.command, "reason": proposal.reason }).to_string(),
+    }
+}
+
+fn proposal_call_id(proposal: &Proposal) -> String {
+    format!("call_{}", proposal.id.simple())
 }
 
 /// Messages with text that was actually said (finished, or cut off with some text) by a person
@@ -98,6 +142,7 @@ mod tests {
             system_prompt: format!("You are {name}, a tester."),
             temperature: 0.5,
             is_active: true,
+            tools: Vec::new(),
             created_at: Utc::now(),
         }
     }

@@ -40,6 +40,10 @@ pub enum ServiceError {
     /// A dependency (the database, a provider) cannot be reached; the text is for the log.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The control plane's gateway refused, in its own code and words (`PREVIEW_EXPIRED`,
+    /// `PREVIEW_ALREADY_CONFIRMED`, ...), as it answers in the panel.
+    #[error("{message}")]
+    ControlPlane { code: ErrorCode, message: String, retry_after: Option<u64> },
     /// Anything else. Its details go to the server log, never to a client.
     #[error("internal error: {0}")]
     Internal(String),
@@ -64,6 +68,7 @@ impl PublicError for ServiceError {
             ServiceError::ModelNotAllowed(_) => ErrorCode::ModelNotAllowed,
             ServiceError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
             ServiceError::Unavailable(_) => ErrorCode::Unavailable,
+            ServiceError::ControlPlane { code, .. } => *code,
             ServiceError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -82,6 +87,7 @@ impl PublicError for ServiceError {
             ServiceError::ModelNotAllowed(message) => message.clone(),
             ServiceError::QuotaExceeded { message, .. } => message.clone(),
             ServiceError::Unavailable(_) => "The service is temporarily unavailable; please retry.".to_owned(),
+            ServiceError::ControlPlane { message, .. } => message.clone(),
             ServiceError::Internal(_) => "Something went wrong on our side; it has been logged.".to_owned(),
         }
     }
@@ -90,6 +96,7 @@ impl PublicError for ServiceError {
         match self {
             ServiceError::RateLimited { retry_after_seconds, .. } => Some(*retry_after_seconds),
             ServiceError::QuotaExceeded { retry_after_seconds, .. } => *retry_after_seconds,
+            ServiceError::ControlPlane { retry_after, .. } => *retry_after,
             _ => None,
         }
     }

@@ -101,6 +101,7 @@ pub async fn create_agent(
         model: allowed_model(services, validate_model(&input.model)?)?,
         system_prompt: validate_system_prompt(&input.system_prompt)?,
         temperature: validate_temperature(input.temperature)?,
+        tools: domain::proposals::validate_tools(&input.tools)?,
     };
     let name = new.name.clone();
     let limits =
@@ -131,6 +132,7 @@ pub async fn update_agent(
         system_prompt: input.system_prompt.as_deref().map(validate_system_prompt).transpose()?,
         temperature: input.temperature.map(validate_temperature).transpose()?,
         is_active: input.is_active,
+        tools: input.tools.as_deref().map(domain::proposals::validate_tools).transpose()?,
     };
     let name = patch.name.clone().unwrap_or_default();
     let agent = services

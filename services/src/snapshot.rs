@@ -32,5 +32,15 @@ pub async fn room_snapshot(services: &Services, actor: &Actor, room_id: Uuid) ->
         .collect();
     let page = MessagePage { messages, next_cursor: stored.next_cursor };
     let latest_run = crate::runs::latest_status(services, room_id).await?;
-    Ok(RoomSnapshot { room, agents, page, last_event_id, demo_mode: services.models.demo_only(), latest_run, access })
+    let proposals = services.store.list_proposals(room_id, crate::proposals::RECENT).await?;
+    Ok(RoomSnapshot {
+        room,
+        agents,
+        page,
+        last_event_id,
+        demo_mode: services.models.demo_only(),
+        latest_run,
+        access,
+        proposals,
+    })
 }

@@ -1,6 +1,6 @@
 //! The service layer's shared state: what every operation on rooms, replies and runs needs.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use storage::DynStore;
 use tokio_util::sync::CancellationToken;
@@ -11,6 +11,7 @@ use crate::budgets::WallClock;
 use crate::config::ServicesConfig;
 use crate::events::{EventHub, Retention};
 use crate::live_texts::LiveTexts;
+use crate::proposals::ProposalDesk;
 use crate::llm::{HttpClientError, LanguageModels};
 use crate::queued_replies::QueuedReplies;
 use crate::room_turns::RoomTurns;
@@ -47,6 +48,8 @@ pub struct Services {
     pub clock: WallClock,
     /// The monotonic clock the write and sign-in rate limits are counted on.
     pub rate_clock: RateClock,
+    /// Where agents' proposals go: the control plane's gateway, when the server runs one.
+    pub proposal_desk: Arc<OnceLock<Arc<dyn ProposalDesk>>>,
 }
 
 impl Services {
@@ -69,6 +72,12 @@ impl Services {
             queued_replies: Arc::new(QueuedReplies::default()),
             clock: WallClock::default(),
             rate_clock,
+            proposal_desk: Arc::new(OnceLock::new()),
         })
+    }
+
+    /// The control plane's gateway as proposals see it; `None` when the server runs without it.
+    pub fn proposal_desk(&self) -> Option<&Arc<dyn ProposalDesk>> {
+        self.proposal_desk.get()
     }
 }

@@ -7,6 +7,7 @@
 mod accounts;
 mod error;
 mod portable;
+mod proposals;
 mod postgres;
 mod records;
 mod rows;
@@ -21,6 +22,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::accounts::{ApiToken, Member, Role};
+use domain::control_plane::TaskState;
+use domain::proposals::Proposal;
 use domain::rooms::{Agent, MemberRole, Message, MessagePage, Room, UsageEvent};
 use domain::runs::{Run, RunStatus, StopReason};
 use uuid::Uuid;
@@ -149,9 +152,38 @@ pub trait AccountStore: Send + Sync {
     async fn remove_member(&self, room_id: Uuid, user_id: Uuid) -> Result<()>;
 }
 
+/// Agents' proposals of control-plane tasks and what became of them.
+#[async_trait]
+pub trait ProposalStore: Send + Sync {
+    async fn insert_proposal(&self, new: NewProposal) -> Result<Proposal>;
+    async fn get_proposal(&self, room_id: Uuid, proposal_id: Uuid) -> Result<Option<Proposal>>;
+    /// The room's newest `limit` proposals, oldest first.
+    async fn list_proposals(&self, room_id: Uuid, limit: i64) -> Result<Vec<Proposal>>;
+    /// The room's proposals still waiting for a person at `now`.
+    async fn count_open_proposals(&self, room_id: Uuid, now: DateTime<Utc>) -> Result<i64>;
+    /// Records a person's decision on a pending proposal; `None` when it was no longer pending
+    /// (decided by someone else, or expired), so two decisions never both land. A confirm also
+    /// lands on a proposal expired in the same instant: the gateway had written its task.
+    async fn decide_proposal(&self, proposal_id: Uuid, decision: ProposalDecisionRecord) -> Result<Option<Proposal>>;
+    /// Records what the execution plane reported about a confirmed proposal's task.
+    async fn record_proposal_task(
+        &self,
+        proposal_id: Uuid,
+        task_state: TaskState,
+        result_summary: Option<String>,
+    ) -> Result<Proposal>;
+    /// Marks one pending proposal `expired` (the gateway no longer holds its preview); `None`
+    /// when it was not pending.
+    async fn expire_proposal(&self, proposal_id: Uuid) -> Result<Option<Proposal>>;
+    /// Marks every pending proposal whose preview expired by `now` as `expired`, returning them.
+    async fn expire_proposals(&self, now: DateTime<Utc>) -> Result<Vec<Proposal>>;
+    /// Confirmed proposals whose task has not reached a final state, oldest first.
+    async fn proposals_to_follow(&self, limit: i64) -> Result<Vec<Proposal>>;
+}
+
 /// Everything the product stores, independent of the database behind it.
 #[async_trait]
-pub trait Store: AccountStore + Send + Sync + fmt::Debug {
+pub trait Store: AccountStore + ProposalStore + Send + Sync + fmt::Debug {
     fn backend(&self) -> Backend;
 
     /// The pool itself, for tables the store does not manage (sign-in sessions).

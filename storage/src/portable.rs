@@ -11,7 +11,7 @@ macro_rules! room_columns {
 }
 macro_rules! agent_columns {
     () => {
-        "id, room_id, name, model, system_prompt, temperature, is_active, created_at"
+        "id, room_id, name, model, system_prompt, temperature, is_active, tools, created_at"
     };
 }
 macro_rules! message_columns {
@@ -168,8 +168,8 @@ macro_rules! impl_portable_store {
                     return Err($crate::StorageError::LimitReached($crate::TOO_MANY_ACTIVE_AGENTS));
                 }
                 let agent = sqlx::query_as::<_, $crate::rows::AgentRow>(concat!(
-                    "INSERT INTO agents (id, room_id, name, model, system_prompt, temperature, is_active, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, TRUE, $7) RETURNING ", $crate::portable::agent_columns!()
+                    "INSERT INTO agents (id, room_id, name, model, system_prompt, temperature, is_active, tools, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, TRUE, $7, $8) RETURNING ", $crate::portable::agent_columns!()
                 ))
                 .bind(uuid::Uuid::now_v7())
                 .bind(new.room_id)
@@ -177,6 +177,7 @@ macro_rules! impl_portable_store {
                 .bind(&new.model)
                 .bind(&new.system_prompt)
                 .bind(new.temperature)
+                .bind($crate::rows::tools_text(&new.tools))
                 .bind($crate::now())
                 .fetch_one(&mut *tx)
                 .await;
@@ -237,7 +238,8 @@ macro_rules! impl_portable_store {
                 let agent = sqlx::query_as::<_, $crate::rows::AgentRow>(concat!(
                     "UPDATE agents SET name = COALESCE($3, name), model = COALESCE($4, model), \
                      system_prompt = COALESCE($5, system_prompt), temperature = COALESCE($6, temperature), \
-                     is_active = COALESCE($7, is_active) WHERE room_id = $1 AND id = $2 RETURNING ",
+                     is_active = COALESCE($7, is_active), tools = COALESCE($8, tools) \
+                     WHERE room_id = $1 AND id = $2 RETURNING ",
                     $crate::portable::agent_columns!()
                 ))
                 .bind(room_id)
@@ -247,6 +249,7 @@ macro_rules! impl_portable_store {
                 .bind(&patch.system_prompt)
                 .bind(patch.temperature)
                 .bind(patch.is_active)
+                .bind(patch.tools.as_deref().map($crate::rows::tools_text))
                 .fetch_one(&mut *tx)
                 .await;
                 let agent: domain::rooms::Agent =

@@ -35,3 +35,4 @@ impl crate::portable::HasDatabase for PostgresStore {
 
 crate::accounts::impl_account_store!(PostgresStore);
 crate::portable::impl_portable_store!(PostgresStore);
+crate::proposals::impl_proposal_store!(PostgresStore);

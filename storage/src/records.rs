@@ -40,6 +40,7 @@ pub struct NewAgent {
     pub model: String,
     pub system_prompt: String,
     pub temperature: f64,
+    pub tools: Vec<domain::proposals::AgentTool>,
 }
 
 /// How many agents a room may hold: active ones, and all of them.
@@ -57,6 +58,7 @@ pub struct AgentPatch {
     pub system_prompt: Option<String>,
     pub temperature: Option<f64>,
     pub is_active: Option<bool>,
+    pub tools: Option<Vec<domain::proposals::AgentTool>>,
 }
 
 #[derive(Debug, Clone)]
@@ -115,4 +117,38 @@ pub struct NewUsageEvent {
     pub user_id: Option<Uuid>,
     /// When the generation ended, on the clock daily budgets are counted on (stored to the millisecond).
     pub created_at: DateTime<Utc>,
+}
+
+/// A proposal as an agent's turn makes it: previewed by the gateway, or refused by it.
+#[derive(Debug, Clone)]
+pub struct NewProposal {
+    pub room_id: Uuid,
+    pub message_id: Option<Uuid>,
+    pub agent_id: Option<Uuid>,
+    pub agent_name: String,
+    pub run_id: Option<Uuid>,
+    pub command: String,
+    pub reason: String,
+    pub preview_id: Option<String>,
+    pub intent: Option<String>,
+    pub operations: Vec<domain::control_plane::Operation>,
+    pub risk: Option<domain::control_plane::Risk>,
+    pub lane: Option<domain::control_plane::Lane>,
+    pub rule_id: Option<String>,
+    pub risk_reason: Option<String>,
+    pub requires_structured_override: bool,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub state: domain::proposals::ProposalState,
+    pub error: Option<String>,
+}
+
+/// A person's decision on a proposal, and the task a confirm wrote.
+#[derive(Debug, Clone)]
+pub struct ProposalDecisionRecord {
+    pub state: domain::proposals::ProposalState,
+    pub decided_by: Uuid,
+    pub decided_by_name: String,
+    pub task_id: Option<String>,
+    pub task_state: Option<domain::control_plane::TaskState>,
+    pub path_written: Option<String>,
 }

@@ -128,7 +128,13 @@ pub(crate) struct AgentRow {
     system_prompt: String,
     temperature: f64,
     is_active: bool,
+    tools: String,
     created_at: DateTime<Utc>,
+}
+
+/// How an agent's tools are stored: their names, comma-separated.
+pub(crate) fn tools_text(tools: &[domain::proposals::AgentTool]) -> String {
+    tools.iter().map(|tool| tool.as_str()).collect::<Vec<_>>().join(",")
 }
 
 impl TryFrom<AgentRow> for Agent {
@@ -142,6 +148,7 @@ impl TryFrom<AgentRow> for Agent {
             system_prompt: row.system_prompt,
             temperature: row.temperature,
             is_active: row.is_active,
+            tools: row.tools.split(',').filter(|name| !name.is_empty()).map(str::parse).collect::<Result<_, _>>()?,
             created_at: row.created_at,
         })
     }
@@ -273,4 +280,74 @@ where
     T: TryFrom<R, Error = StorageError>,
 {
     rows.into_iter().map(T::try_from).collect()
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ProposalRow {
+    id: Uuid,
+    room_id: Uuid,
+    message_id: Option<Uuid>,
+    agent_id: Option<Uuid>,
+    agent_name: String,
+    run_id: Option<Uuid>,
+    command: String,
+    reason: String,
+    preview_id: Option<String>,
+    intent: Option<String>,
+    operations: String,
+    risk: Option<String>,
+    lane: Option<String>,
+    rule_id: Option<String>,
+    risk_reason: Option<String>,
+    requires_structured_override: bool,
+    expires_at: Option<DateTime<Utc>>,
+    state: String,
+    error: Option<String>,
+    decided_by: Option<Uuid>,
+    decided_by_name: Option<String>,
+    decided_at: Option<DateTime<Utc>>,
+    task_id: Option<String>,
+    task_state: Option<String>,
+    path_written: Option<String>,
+    result_summary: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<ProposalRow> for domain::proposals::Proposal {
+    type Error = StorageError;
+    fn try_from(row: ProposalRow) -> Result<Self, StorageError> {
+        let operations = serde_json::from_str(&row.operations)
+            .map_err(|error| StorageError::Corrupt(format!("proposal {} operations: {error}", row.id)))?;
+        Ok(domain::proposals::Proposal {
+            id: row.id,
+            room_id: row.room_id,
+            message_id: row.message_id,
+            agent_id: row.agent_id,
+            agent_name: row.agent_name,
+            run_id: row.run_id,
+            command: row.command,
+            reason: row.reason,
+            preview_id: row.preview_id,
+            intent: row.intent,
+            operations,
+            risk: row.risk.as_deref().map(str::parse).transpose()?,
+            lane: row.lane.as_deref().map(str::parse).transpose()?,
+            rule_id: row.rule_id,
+            risk_reason: row.risk_reason,
+            requires_structured_override: row.requires_structured_override,
+            expires_at: row.expires_at,
+            state: row.state.parse()?,
+            error: row.error,
+            decided_by: row.decided_by,
+            decided_by_name: row.decided_by_name,
+            decided_at: row.decided_at,
+            task_id: row.task_id,
+            task_state: row.task_state.as_deref().map(str::parse).transpose()?,
+            path_written: row.path_written,
+            result_summary: row.result_summary,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
 }

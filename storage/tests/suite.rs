@@ -80,6 +80,7 @@ fn agent(room_id: Uuid, name: &str) -> NewAgent {
         model: "demo".to_owned(),
         system_prompt: format!("You are {name}."),
         temperature: 0.7,
+        tools: Vec::new(),
     }
 }
 

@@ -86,6 +86,7 @@ pub async fn agent(services: &TestServices, room_id: Uuid, name: &str) -> Agent 
         model: "gpt-4o-mini".to_owned(),
         system_prompt: format!("You are {name}."),
         temperature: 0.5,
+        tools: Vec::new(),
     };
     rooms::create_agent(services, &services.admin, room_id, input).await.expect("an agent")
 }
