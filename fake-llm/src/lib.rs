@@ -1,7 +1,7 @@
 //! A stand-in for a paid language-model provider. It listens on a loopback port and speaks the
-//! OpenAI chat-completions streaming protocol over real HTTP — `data: {chunk}` events, a usage
-//! chunk, `data: [DONE]` — following a script of replies, and records what it was sent and
-//! whether the client hung up early.
+//! OpenAI chat-completions streaming protocol over real HTTP — `data: {chunk}` events of text and
+//! tool calls, a usage chunk, `data: [DONE]` — following a script of replies, and records what it
+//! was sent and whether the client hung up early.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -51,6 +51,8 @@ pub enum Ending {
 pub enum Reply {
     Stream {
         tokens: Vec<String>,
+        /// Function calls (name, arguments) streamed after the tokens, as OpenAI streams them.
+        tool_calls: Vec<(String, Value)>,
         first_token_delay: Duration,
         token_delay: Duration,
         /// Prompt and completion tokens reported in the final chunk; `None` sends no usage.
@@ -74,12 +76,41 @@ impl Reply {
             words.iter().enumerate().map(|(i, w)| if i == last { (*w).to_owned() } else { format!("{w} ") }).collect();
         Reply::Stream {
             tokens,
+            tool_calls: Vec::new(),
             first_token_delay: Duration::ZERO,
             token_delay: Duration::ZERO,
             usage: Some((17, words.len() as i64)),
             ending: Ending::Done,
             gate: None,
         }
+    }
+
+    /// A reply that only calls `name` with `arguments`, streamed the way OpenAI does: the call's id
+    /// and name first, then its arguments' JSON text in about three pieces, then
+    /// `finish_reason: "tool_calls"`, the usage chunk and `[DONE]`. Ids are `call_1`, `call_2`, …
+    /// in the order the server sends calls.
+    pub fn tool_call(name: &str, arguments: Value) -> Reply {
+        Reply::Stream {
+            tokens: Vec::new(),
+            tool_calls: Vec::new(),
+            first_token_delay: Duration::ZERO,
+            token_delay: Duration::ZERO,
+            usage: Some((17, 0)),
+            ending: Ending::Done,
+            gate: None,
+        }
+        .with_tool_call(name, arguments)
+    }
+
+    /// Adds a call after the reply's text (and after its other calls, at the next index).
+    pub fn with_tool_call(mut self, name: &str, arguments: Value) -> Reply {
+        if let Reply::Stream { tool_calls, usage, .. } = &mut self {
+            if let Some((_, completion)) = usage {
+                *completion += 1 + argument_pieces(&arguments).len() as i64;
+            }
+            tool_calls.push((name.to_owned(), arguments));
+        }
+        self
     }
 
     /// Holds the reply back until `gate` opens: the request is recorded and answered with
@@ -166,9 +197,9 @@ pub struct Recorded {
     pub headers: HeaderMap,
     pub body: Value,
     pub received_at: Instant,
-    /// When the first content chunk was handed to the connection.
+    /// When the first content or tool-call chunk was handed to the connection.
     pub first_token_sent_at: Option<Instant>,
-    /// When each content chunk was handed to the connection, in order.
+    /// When each content or tool-call chunk was handed to the connection, in order.
     pub tokens_sent_at: Vec<Instant>,
     /// When the reply's last chunk (`[DONE]`) was handed to the connection.
     pub finished_at: Option<Instant>,
@@ -181,6 +212,8 @@ struct Shared {
     /// Replies whose client went away before the reply was complete.
     hung_up: AtomicUsize,
     completed: AtomicUsize,
+    /// Numbers the calls' ids across replies, as a real provider's ids never repeat.
+    tool_calls_sent: AtomicUsize,
 }
 
 /// The running fake provider. Dropping it stops the server.
@@ -199,6 +232,7 @@ impl FakeLlm {
             recorded: Mutex::new(Vec::new()),
             hung_up: AtomicUsize::new(0),
             completed: AtomicUsize::new(0),
+            tool_calls_sent: AtomicUsize::new(0),
         });
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
         let addr = listener.local_addr().expect("a local address");
@@ -339,14 +373,22 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             let _guard = HangUpGuard { shared: shared.clone(), finished: false };
             match std::future::pending::<Infallible>().await {}
         }
-        Reply::Stream { tokens, first_token_delay, token_delay, usage, ending, gate } => {
+        Reply::Stream { tokens, tool_calls, first_token_delay, token_delay, usage, ending, gate } => {
+            let mut deltas: Vec<Value> =
+                tokens.iter().map(|token| json!({"role": "assistant", "content": token})).collect();
+            for (index, (name, arguments)) in tool_calls.iter().enumerate() {
+                let id = format!("call_{}", shared.tool_calls_sent.fetch_add(1, Ordering::SeqCst) + 1);
+                let opens_reply = deltas.is_empty();
+                deltas.extend(tool_call_deltas(index, &id, name, arguments, opens_reply));
+            }
+            let finish_reason = if tool_calls.is_empty() { "stop" } else { "tool_calls" };
             let stream = async_stream::stream! {
                 let mut guard = HangUpGuard { shared: shared.clone(), finished: false };
                 if let Some(gate) = &gate {
                     gate.opened().await;
                 }
                 tokio::time::sleep(first_token_delay).await;
-                for (i, token) in tokens.iter().enumerate() {
+                for (i, delta) in deltas.into_iter().enumerate() {
                     if i > 0 {
                         tokio::time::sleep(token_delay).await;
                     }
@@ -357,7 +399,7 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
                     }
                     let chunk = json!({
                         "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
-                        "choices": [{"index": 0, "delta": {"role": "assistant", "content": token}, "finish_reason": null}]
+                        "choices": [{"index": 0, "delta": delta, "finish_reason": null}]
                     });
                     yield Ok::<_, std::io::Error>(sse(&chunk.to_string()));
                 }
@@ -365,7 +407,7 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
                     Ending::Done => {
                         let finish = json!({
                             "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
-                            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]
+                            "choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason}]
                         });
                         yield Ok(sse(&finish.to_string()));
                         if let Some((prompt, completion)) = usage {
@@ -420,6 +462,28 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             Ok(response)
         }
     }
+}
+
+/// The deltas that stream one call: its id and name with empty arguments, then the arguments'
+/// JSON text piece by piece. The reply's first delta also says who is speaking, as OpenAI's does.
+fn tool_call_deltas(index: usize, id: &str, name: &str, arguments: &Value, opens_reply: bool) -> Vec<Value> {
+    let mut first = json!({
+        "tool_calls": [{"index": index, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}]
+    });
+    if opens_reply {
+        first["role"] = json!("assistant");
+        first["content"] = Value::Null;
+    }
+    let pieces = argument_pieces(arguments)
+        .into_iter()
+        .map(|piece| json!({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}));
+    std::iter::once(first).chain(pieces).collect()
+}
+
+/// The arguments' JSON text in about three pieces, split between characters.
+fn argument_pieces(arguments: &Value) -> Vec<String> {
+    let chars: Vec<char> = arguments.to_string().chars().collect();
+    chars.chunks(chars.len().div_ceil(3).max(1)).map(|piece| piece.iter().collect()).collect()
 }
 
 /// One SSE event as a body frame.

@@ -234,3 +234,103 @@ async fn dropping_the_fake_stops_the_server() {
     }
     assert!(refused, "the port no longer accepts connections");
 }
+
+fn chunk(event: &str) -> Value {
+    serde_json::from_str(event).unwrap()
+}
+
+#[tokio::test]
+async fn a_tool_call_streams_as_openai_sends_it() {
+    let arguments = json!({"title": "Brew the tea", "detail": "Green tea, two minutes"});
+    let fake = FakeLlm::start(Reply::tool_call("propose_task", arguments.clone())).await;
+    let events = events(&post(&fake).await.text().await.unwrap());
+    assert_eq!(events.len(), 7, "{events:#?}");
+
+    // The id, type and name come first, with empty arguments, in a delta that opens the reply.
+    let first = chunk(&events[0]);
+    assert_eq!(first["object"], "chat.completion.chunk");
+    assert_eq!(first["choices"][0]["finish_reason"], Value::Null);
+    assert_eq!(
+        first["choices"][0]["delta"],
+        json!({"role": "assistant", "content": null, "tool_calls": [
+            {"index": 0, "id": "call_1", "type": "function", "function": {"name": "propose_task", "arguments": ""}}
+        ]})
+    );
+    // Then the arguments' JSON text in pieces that carry only the index.
+    let mut text = String::new();
+    for event in &events[1..4] {
+        let delta = &chunk(event)["choices"][0]["delta"];
+        let piece = delta["tool_calls"][0]["function"]["arguments"].as_str().unwrap();
+        assert!(!piece.is_empty());
+        assert_eq!(delta, &json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}));
+        text.push_str(piece);
+    }
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), arguments);
+
+    let finish = chunk(&events[4]);
+    assert_eq!(finish["choices"][0], json!({"index": 0, "delta": {}, "finish_reason": "tool_calls"}));
+    assert_eq!(chunk(&events[5])["usage"], json!({"prompt_tokens": 17, "completion_tokens": 4, "total_tokens": 21}));
+    assert_eq!(events[6], "[DONE]");
+    assert_eq!(fake.completed(), 1);
+    assert_eq!(fake.requests()[0].tokens_sent_at.len(), 4, "each delta is timed like a token");
+}
+
+#[tokio::test]
+async fn text_then_calls_come_in_order_with_their_own_indexes_and_ids() {
+    let reply = Reply::words("On it.")
+        .with_tool_call("propose_task", json!({"title": "Tea"}))
+        .with_tool_call("propose_task", json!({}))
+        .with_token_delay(Duration::from_millis(20));
+    let fake = FakeLlm::start(reply.clone()).await;
+    let events = events(&post(&fake).await.text().await.unwrap());
+    let deltas: Vec<Value> =
+        events.iter().filter(|e| *e != "[DONE]").map(|e| chunk(e)["choices"][0]["delta"].clone()).collect();
+
+    let tokens: Vec<String> = events.iter().filter_map(|e| content(e)).collect();
+    assert_eq!(tokens, ["On ", "it."]);
+    let starts: Vec<&Value> = deltas.iter().filter(|d| d["tool_calls"][0]["id"].is_string()).collect();
+    assert_eq!(starts.len(), 2);
+    assert_eq!(starts[0]["tool_calls"][0]["index"], 0);
+    assert_eq!(starts[0]["tool_calls"][0]["id"], "call_1");
+    assert_eq!(starts[1]["tool_calls"][0]["index"], 1);
+    assert_eq!(starts[1]["tool_calls"][0]["id"], "call_2");
+    assert!(starts[0].get("role").is_none(), "the text already opened the reply");
+    let second: String = deltas
+        .iter()
+        .filter(|d| d["tool_calls"][0]["index"] == 1)
+        .map(|d| d["tool_calls"][0]["function"]["arguments"].as_str().unwrap())
+        .collect();
+    assert_eq!(second, "{}");
+    let finish = chunk(&events[events.len() - 3]);
+    assert_eq!(finish["choices"][0]["finish_reason"], "tool_calls");
+
+    let recorded = &fake.requests()[0];
+    for pair in recorded.tokens_sent_at.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::from_millis(20), "calls keep the token delay");
+    }
+    // Ids go on counting across replies, as a real provider's never repeat.
+    fake.script([reply]);
+    let again = post(&fake).await.text().await.unwrap();
+    assert!(again.contains("\"call_3\"") && again.contains("\"call_4\""), "{again}");
+}
+
+#[tokio::test]
+async fn offered_tools_and_tool_results_are_recorded() {
+    let fake = FakeLlm::start(Reply::words("Done.")).await;
+    let body = json!({
+        "model": "m",
+        "stream": true,
+        "tools": [{"type": "function", "function": {"name": "propose_task", "description": "d", "parameters": {"type": "object"}}}],
+        "messages": [
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "propose_task", "arguments": "{}"}}
+            ]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "Proposed."}
+        ]
+    });
+    reqwest::Client::new().post(url(&fake)).json(&body).send().await.unwrap().text().await.unwrap();
+    let recorded = &fake.requests()[0].body;
+    assert_eq!(recorded["tools"][0]["function"]["name"], "propose_task");
+    assert_eq!(recorded["messages"][1]["role"], "tool");
+    assert_eq!(recorded["messages"][1]["tool_call_id"], "call_1");
+}

@@ -139,6 +139,7 @@ pub async fn run_turn(services: &Services, turn: Turn, stop: &StopSignal) -> Ser
         temperature: turn.agent.temperature,
         max_tokens: config.max_output_tokens,
         speaker_name: turn.agent.name.clone(),
+        tools: Vec::new(),
     };
     if let Some(allowance) = turn.token_allowance {
         // The reply may only use what the prompt leaves of the allowance.
@@ -340,6 +341,10 @@ async fn stream_reply(
         match next {
             None => break,
             Some(Ok(Chunk::Usage(usage))) => out.usage = Some(usage),
+            // The turn offers no tools, so there is nothing to carry out a call with.
+            Some(Ok(Chunk::ToolCall(call))) => {
+                tracing::debug!(tool = %call.name, "ignoring a tool call that was not offered")
+            }
             Some(Ok(Chunk::Text(delta))) => {
                 out.first_token_ms.get_or_insert_with(|| elapsed_ms(started));
                 let offset = out.text.len();

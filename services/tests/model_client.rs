@@ -23,6 +23,7 @@ fn request() -> ChatRequest {
         temperature: 0.3,
         max_tokens: 64,
         speaker_name: "Ada".into(),
+        tools: Vec::new(),
     }
 }
 
@@ -34,6 +35,7 @@ async fn collect(models: &LanguageModels, route: &ModelRoute) -> Result<(String,
         match chunk? {
             Chunk::Text(t) => text.push_str(&t),
             Chunk::Usage(u) => usage = Some(u),
+            Chunk::ToolCall(call) => panic!("no tools were offered, yet the model called {call:?}"),
         }
     }
     Ok((text, usage))
@@ -160,7 +162,7 @@ async fn a_pause_between_tokens_hits_the_idle_timeout_and_keeps_the_text() {
         loop {
             match stream.next().await {
                 Some(Ok(Chunk::Text(t))) => text.push_str(&t),
-                Some(Ok(Chunk::Usage(_))) => {}
+                Some(Ok(Chunk::Usage(_) | Chunk::ToolCall(_))) => {}
                 Some(Err(error)) => break error,
                 None => panic!("the stream should fail, not end"),
             }

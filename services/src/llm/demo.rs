@@ -116,6 +116,7 @@ mod tests {
             temperature: 0.7,
             max_tokens: 100,
             speaker_name: "Ada".into(),
+            tools: Vec::new(),
         }
     }
 
@@ -147,7 +148,7 @@ mod tests {
             .into_iter()
             .map(|p| match p.unwrap() {
                 Chunk::Text(t) => t,
-                Chunk::Usage(_) => String::new(),
+                Chunk::Usage(_) | Chunk::ToolCall(_) => String::new(),
             })
             .collect();
         assert_eq!(text, expected);

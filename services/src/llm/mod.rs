@@ -61,21 +61,98 @@ impl ModelRoute {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A function the model may call, offered in the request's `tools`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// The arguments' JSON Schema.
+    pub parameters: serde_json::Value,
+}
+
+/// A call the model made: its id, the function's name and its arguments as the JSON text the
+/// model wrote (which may not be valid JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+/// One turn of the conversation; it serializes to the OpenAI wire shape.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChatMessage {
     pub role: &'static str,
     pub content: String,
+    /// Calls an assistant turn made (sent as `tool_calls` in the OpenAI wire shape, omitted when empty).
+    pub tool_calls: Vec<ToolCall>,
+    /// For `role: "tool"`: which call this answers (omitted when None).
+    pub tool_call_id: Option<String>,
 }
 
 impl ChatMessage {
+    fn new(role: &'static str, content: impl Into<String>) -> Self {
+        Self { role, content: content.into(), tool_calls: Vec::new(), tool_call_id: None }
+    }
     pub fn system(content: impl Into<String>) -> Self {
-        Self { role: "system", content: content.into() }
+        Self::new("system", content)
     }
     pub fn user(content: impl Into<String>) -> Self {
-        Self { role: "user", content: content.into() }
+        Self::new("user", content)
     }
     pub fn assistant(content: impl Into<String>) -> Self {
-        Self { role: "assistant", content: content.into() }
+        Self::new("assistant", content)
+    }
+    /// An assistant turn that made calls, with whatever text it said alongside them.
+    pub fn assistant_calls(content: impl Into<String>, calls: Vec<ToolCall>) -> Self {
+        Self { tool_calls: calls, ..Self::new("assistant", content) }
+    }
+    /// What a call returned, answering the call with id `call_id`.
+    pub fn tool_result(call_id: impl Into<String>, content: impl Into<String>) -> Self {
+        Self { tool_call_id: Some(call_id.into()), ..Self::new("tool", content) }
+    }
+}
+
+impl Serialize for ChatMessage {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct WireMessage<'a> {
+            role: &'a str,
+            content: Option<&'a str>,
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            tool_calls: Vec<WireToolCall<'a>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            tool_call_id: Option<&'a str>,
+        }
+        #[derive(Serialize)]
+        struct WireToolCall<'a> {
+            id: &'a str,
+            #[serde(rename = "type")]
+            kind: &'a str,
+            function: WireFunction<'a>,
+        }
+        #[derive(Serialize)]
+        struct WireFunction<'a> {
+            name: &'a str,
+            arguments: &'a str,
+        }
+        // A turn that only made calls sends `null`: some servers refuse an empty string there.
+        let content = if self.content.is_empty() && !self.tool_calls.is_empty() { None } else { Some(&*self.content) };
+        WireMessage {
+            role: self.role,
+            content,
+            tool_calls: self
+                .tool_calls
+                .iter()
+                .map(|call| WireToolCall {
+                    id: &call.id,
+                    kind: "function",
+                    function: WireFunction { name: &call.name, arguments: &call.arguments },
+                })
+                .collect(),
+            tool_call_id: self.tool_call_id.as_deref(),
+        }
+        .serialize(serializer)
     }
 }
 
@@ -86,6 +163,8 @@ pub struct ChatRequest {
     pub max_tokens: u32,
     /// Who is speaking, for the demo model's replies.
     pub speaker_name: String,
+    /// Functions the model may call; none leaves `tools` out of the request.
+    pub tools: Vec<ToolSpec>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +178,8 @@ pub struct Usage {
 pub enum Chunk {
     Text(String),
     Usage(Usage),
+    /// A whole call, once the provider has finished streaming it.
+    ToolCall(ToolCall),
 }
 
 /// Why asking a model failed. The messages are shown to people, so they never contain keys.
@@ -302,7 +383,7 @@ impl LanguageModels {
         }
     }
 
-    /// Sends the request and reads until the first text (usage-only chunks are kept).
+    /// Sends the request and reads until the first text or tool call (usage-only chunks are kept).
     async fn first_chunk(
         &self,
         route: &ModelRoute,
@@ -313,9 +394,10 @@ impl LanguageModels {
         let mut buffered = VecDeque::new();
         while let Some(item) = source.next().await {
             let chunk = item?;
-            let is_text = matches!(chunk, Chunk::Text(_));
+            // A reply that only calls a tool has no text: its call is its first token.
+            let is_answer = matches!(chunk, Chunk::Text(_) | Chunk::ToolCall(_));
             buffered.push_back(chunk);
-            if is_text {
+            if is_answer {
                 break;
             }
         }
@@ -466,6 +548,66 @@ mod tests {
         );
         assert_eq!(wait, Duration::from_secs(2));
         assert!(backoff(2, &LlmError::Connect(String::new())) >= Duration::from_millis(1000));
+    }
+
+    #[tokio::test]
+    async fn a_call_streamed_over_http_is_assembled_and_its_result_goes_back() {
+        use fake_llm::{FakeLlm, Reply};
+        use serde_json::json;
+
+        let fake =
+            FakeLlm::start(Reply::words("On it.").with_tool_call("propose_task", json!({"title": "Brew tea"}))).await;
+        fake.script([Reply::tool_call("propose_task", json!({"title": "Brew tea"}))]);
+        let base_url = fake.base_url();
+        let models = models(&[("OPENAI_BASE_URL", &base_url), ("LLM_MAX_RETRIES", "0")]);
+        let route = models.route("gpt-4o-mini").unwrap();
+        let parameters = json!({"type": "object", "properties": {"title": {"type": "string"}}});
+        let mut request = ChatRequest {
+            messages: vec![ChatMessage::user("Guest: make tea")],
+            temperature: 0.2,
+            max_tokens: 64,
+            speaker_name: "Ada".into(),
+            tools: vec![ToolSpec { name: "propose_task", description: "Propose a task.", parameters }],
+        };
+        let read_all = |mut reply: ReplyStream| async move {
+            let mut chunks = Vec::new();
+            while let Some(chunk) = reply.next().await {
+                chunks.push(chunk.unwrap());
+            }
+            chunks
+        };
+
+        // A reply that is only a call opens like any other: the call is its first token.
+        let only_call = read_all(models.open(&route, &request).await.unwrap()).await;
+        let made =
+            ToolCall { id: "call_1".into(), name: "propose_task".into(), arguments: r#"{"title":"Brew tea"}"#.into() };
+        assert_eq!(
+            only_call,
+            vec![Chunk::ToolCall(made.clone()), Chunk::Usage(Usage { prompt_tokens: 17, completion_tokens: 4 })]
+        );
+        let sent = &fake.requests()[0].body;
+        assert_eq!(sent["tools"][0]["type"], "function");
+        assert_eq!(sent["tools"][0]["function"]["name"], "propose_task");
+
+        request.messages.push(ChatMessage::assistant_calls("", vec![made]));
+        request.messages.push(ChatMessage::tool_result("call_1", "Proposed."));
+        let text_then_call = read_all(models.open(&route, &request).await.unwrap()).await;
+        assert_eq!(
+            text_then_call[..3],
+            [
+                Chunk::Text("On ".into()),
+                Chunk::Text("it.".into()),
+                Chunk::ToolCall(ToolCall {
+                    id: "call_2".into(),
+                    name: "propose_task".into(),
+                    arguments: r#"{"title":"Brew tea"}"#.into()
+                }),
+            ]
+        );
+        let sent = &fake.requests()[1].body["messages"];
+        assert_eq!(sent[1]["content"], serde_json::Value::Null);
+        assert_eq!(sent[1]["tool_calls"][0]["id"], "call_1");
+        assert_eq!(sent[2], json!({"role": "tool", "tool_call_id": "call_1", "content": "Proposed."}));
     }
 
     #[test]
