@@ -233,9 +233,10 @@ mod tests {
 
     #[test]
     fn tools_are_deduplicated_and_bounded() {
-        assert_eq!(validate_tools(&[AgentTool::ProposeTask, AgentTool::ProposeTask]).unwrap(), vec![
-            AgentTool::ProposeTask
-        ]);
+        assert_eq!(
+            validate_tools(&[AgentTool::ProposeTask, AgentTool::ProposeTask]).unwrap(),
+            vec![AgentTool::ProposeTask]
+        );
         assert!(validate_tools(&[AgentTool::ProposeTask; 9]).is_err());
         assert_eq!("propose_task".parse::<AgentTool>().unwrap(), AgentTool::ProposeTask);
     }

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod config;
 pub mod http;
+pub mod proposal_desk;
 pub mod serving;
 pub mod shutdown;
 pub mod startup;

@@ -48,6 +48,10 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
         .build()
 }
 
+/// How often agents' proposals are checked for expiry and their tasks for news from the
+/// execution plane.
+const PROPOSAL_FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Assembles the state from its parts, with no background work started: tests use it with a
 /// store of their own. The control plane's log is checked against the head kept for it.
 pub async fn assemble(mut config: Config, store: storage::DynStore) -> Result<AppState, StartupError> {
@@ -68,6 +72,8 @@ pub async fn assemble(mut config: Config, store: storage::DynStore) -> Result<Ap
     };
     if state.config.gateway_enabled {
         crate::telemetry_anchor::check(&state).await?;
+        let desk = crate::proposal_desk::GatewayDesk::new(state.gateway.clone());
+        services::proposals::install_desk(&state.services, Arc::new(desk));
     }
     Ok(state)
 }
@@ -83,6 +89,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
     services::recovery::recover(&state.services).await.map_err(StartupError::Recovery)?;
     if state.config.gateway_enabled {
         crate::telemetry_anchor::spawn_keeper(&state);
+        services::proposals::spawn_follower(&state.services, PROPOSAL_FOLLOW_INTERVAL);
     }
     spawn_housekeeping(&state);
     Ok(state)

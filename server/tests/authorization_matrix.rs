@@ -775,7 +775,13 @@ async fn fixture(app: &TestApp, setup: &Setup, visibility: RoomVisibility, prepa
         services,
         owner,
         room.id,
-        CreateAgent { name: "Ada".into(), model: "demo".into(), system_prompt: "You help.".into(), temperature: 0.5, tools: Vec::new() },
+        CreateAgent {
+            name: "Ada".into(),
+            model: "demo".into(),
+            system_prompt: "You help.".into(),
+            temperature: 0.5,
+            tools: Vec::new(),
+        },
     )
     .await
     .unwrap();
@@ -784,7 +790,13 @@ async fn fixture(app: &TestApp, setup: &Setup, visibility: RoomVisibility, prepa
         services,
         owner,
         room.id,
-        CreateAgent { name: "Bo".into(), model: "demo".into(), system_prompt: "You doubt.".into(), temperature: 0.5, tools: Vec::new() },
+        CreateAgent {
+            name: "Bo".into(),
+            model: "demo".into(),
+            system_prompt: "You doubt.".into(),
+            temperature: 0.5,
+            tools: Vec::new(),
+        },
     )
     .await
     .unwrap();

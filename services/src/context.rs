@@ -58,9 +58,10 @@ pub fn build_prompt_with_proposals(
             } else {
                 let calls = made.iter().map(|proposal| proposal_call(proposal)).collect();
                 let mut unit = vec![ChatMessage::assistant_calls(message.content.clone(), calls)];
-                unit.extend(made.iter().map(|proposal| {
-                    ChatMessage::tool_result(proposal_call_id(proposal), proposal.tool_result())
-                }));
+                unit.extend(
+                    made.iter()
+                        .map(|proposal| ChatMessage::tool_result(proposal_call_id(proposal), proposal.tool_result())),
+                );
                 unit
             }
         } else {

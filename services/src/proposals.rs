@@ -73,7 +73,9 @@ impl From<DeskError> for ServiceError {
     fn from(error: DeskError) -> Self {
         match error.code {
             ErrorCode::Internal => ServiceError::Internal(error.message),
-            _ => ServiceError::ControlPlane { code: error.code, message: error.message, retry_after: error.retry_after },
+            _ => {
+                ServiceError::ControlPlane { code: error.code, message: error.message, retry_after: error.retry_after }
+            }
         }
     }
 }
@@ -88,8 +90,12 @@ pub struct TaskReport {
 /// The control plane as proposals need it: preview for a room, confirm or reject for a person
 /// already authorized here, and the state of a written task.
 pub trait ProposalDesk: Send + Sync {
-    fn propose(&self, room_id: Uuid, agent_id: Uuid, command: String)
-        -> BoxFuture<'_, Result<PreviewResponse, DeskError>>;
+    fn propose(
+        &self,
+        room_id: Uuid,
+        agent_id: Uuid,
+        command: String,
+    ) -> BoxFuture<'_, Result<PreviewResponse, DeskError>>;
     fn confirm<'a>(
         &'a self,
         proposal: &'a Proposal,
@@ -408,6 +414,17 @@ pub fn spawn_follower(services: &Services, every: Duration) {
 pub fn install_desk(services: &Services, desk: Arc<dyn ProposalDesk>) {
     if services.proposal_desk.set(desk).is_err() {
         tracing::warn!("the proposal desk was already set; keeping the first");
+    }
+}
+
+/// What a reply that is only a `propose_task` call says in the room.
+pub(crate) fn call_summary(call: &ToolCall) -> String {
+    match parse_arguments(&call.arguments) {
+        Ok((command, reason)) if reason.is_empty() => {
+            format!("I propose a task for a person here to confirm: `{command}`.")
+        }
+        Ok((command, reason)) => format!("I propose a task for a person here to confirm: `{command}` — {reason}"),
+        Err(_) => "I tried to propose a task, but the proposal was malformed.".to_owned(),
     }
 }
 

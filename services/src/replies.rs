@@ -6,14 +6,16 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use domain::events::{MessageDelta, RoomEvent};
+use domain::proposals::Proposal;
 use domain::rooms::{Agent, Message, MessageStatus, SenderType};
 use storage::{MessageOutcome, NewMessage, NewUsageEvent};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::budgets::{self, DailyBudget, Payer};
-use crate::context::build_prompt;
-use crate::llm::{estimate_tokens, ChatRequest, Chunk, LlmError, ModelRoute, Provider, Usage};
+use crate::context::build_prompt_with_proposals;
+use crate::llm::{estimate_tokens, ChatRequest, Chunk, LlmError, ModelRoute, Provider, ToolCall, Usage};
+use crate::proposals::{self, Proposer};
 use crate::{ServiceResult, Services};
 
 /// How often a streaming message's text is saved.
@@ -54,6 +56,8 @@ pub struct TurnContext {
     pub agents: Vec<Agent>,
     /// The newest messages of the room, oldest first.
     pub history: Vec<Message>,
+    /// The room's recent proposals, so agents see what became of theirs.
+    pub proposals: Vec<Proposal>,
     last_agent: Option<Uuid>,
 }
 
@@ -68,7 +72,8 @@ impl TurnContext {
             None if history.len() as i64 == HISTORY_WINDOW => services.store.last_agent_speaker(room_id).await?,
             None => None,
         };
-        Ok(Self { agents, history, last_agent })
+        let proposals = services.store.list_proposals(room_id, crate::proposals::RECENT).await?;
+        Ok(Self { agents, history, proposals, last_agent })
     }
 
     /// The agent who spoke last in the room.
@@ -135,11 +140,17 @@ pub async fn run_turn(services: &Services, turn: Turn, stop: &StopSignal) -> Ser
     let store = &services.store;
     let config = &services.config.llm;
     let mut request = ChatRequest {
-        messages: build_prompt(&turn.agent, &turn.context.agents, &turn.context.history, config.context_tokens),
+        messages: build_prompt_with_proposals(
+            &turn.agent,
+            &turn.context.agents,
+            &turn.context.history,
+            &turn.context.proposals,
+            config.context_tokens,
+        ),
         temperature: turn.agent.temperature,
         max_tokens: config.max_output_tokens,
         speaker_name: turn.agent.name.clone(),
-        tools: Vec::new(),
+        tools: proposals::tools_for(services, &turn.agent),
     };
     if let Some(allowance) = turn.token_allowance {
         // The reply may only use what the prompt leaves of the allowance.
@@ -192,7 +203,13 @@ pub async fn run_turn(services: &Services, turn: Turn, stop: &StopSignal) -> Ser
         }
     };
 
-    let streamed = stream_reply(services, &message, &route, &request, stop).await;
+    let mut streamed = stream_reply(services, &message, &route, &request, stop).await;
+    let calls = proposals::proposal_calls(&turn.agent, &streamed.tool_calls).into_iter().cloned().collect::<Vec<_>>();
+    let proposing = streamed.status == MessageStatus::Complete && !calls.is_empty();
+    if proposing && streamed.text.trim().is_empty() {
+        // A reply that is only a call still says something in the room.
+        streamed.text = proposals::call_summary(&calls[0]);
+    }
     if !streamed.asked {
         // Stopped while waiting for a slot: the provider was never asked and nothing was used.
         let message = finish(services, &message, streamed, &request, None).await?;
@@ -216,6 +233,15 @@ pub async fn run_turn(services: &Services, turn: Turn, stop: &StopSignal) -> Ser
         created_at: services.clock.now(),
     };
     let message = finish(services, &message, streamed, &request, Some((&route, usage))).await?;
+    if proposing {
+        for call in &calls {
+            let proposer = Proposer { agent: &turn.agent, message: &message, run_id: turn.run_id };
+            if let Err(error) = proposals::propose(services, proposer, call).await {
+                // The reply stands; only the proposal is lost, and the log says why.
+                tracing::error!(%error, message_id = %message.id, "could not record an agent's proposal");
+            }
+        }
+    }
     metrics::counter!("llm_generations_total", "provider" => route.provider.as_str(), "status" => message.status.as_str())
         .increment(1);
     Ok(TurnOutcome::Spoke(Box::new(TurnResult { message, tokens_in, tokens_out, cost })))
@@ -259,6 +285,8 @@ struct Streamed {
     usage: Option<Usage>,
     first_token_ms: Option<i64>,
     latency_ms: Option<i64>,
+    /// The calls the model made, complete.
+    tool_calls: Vec<ToolCall>,
 }
 
 impl Default for Streamed {
@@ -271,6 +299,7 @@ impl Default for Streamed {
             usage: None,
             first_token_ms: None,
             latency_ms: None,
+            tool_calls: Vec::new(),
         }
     }
 }
@@ -341,9 +370,9 @@ async fn stream_reply(
         match next {
             None => break,
             Some(Ok(Chunk::Usage(usage))) => out.usage = Some(usage),
-            // The turn offers no tools, so there is nothing to carry out a call with.
             Some(Ok(Chunk::ToolCall(call))) => {
-                tracing::debug!(tool = %call.name, "ignoring a tool call that was not offered")
+                out.first_token_ms.get_or_insert_with(|| elapsed_ms(started));
+                out.tool_calls.push(call);
             }
             Some(Ok(Chunk::Text(delta))) => {
                 out.first_token_ms.get_or_insert_with(|| elapsed_ms(started));
@@ -404,7 +433,9 @@ fn failed(mut out: Streamed, error: LlmError, started: Instant) -> Streamed {
 }
 
 fn prompt_estimate(request: &ChatRequest) -> i64 {
-    request.messages.iter().map(|m| estimate_tokens(&m.content) + 4).sum()
+    let calls =
+        |m: &crate::llm::ChatMessage| m.tool_calls.iter().map(|c| estimate_tokens(&c.arguments) + 8).sum::<i64>();
+    request.messages.iter().map(|m| estimate_tokens(&m.content) + 4 + calls(m)).sum()
 }
 
 /// How long a reply's final write is retried before the turn gives up on it; the write goes on

@@ -44,7 +44,13 @@ fn post(content: &str) -> PostMessage {
 }
 
 fn agent_input(name: &str, model: &str) -> CreateAgent {
-    CreateAgent { name: name.to_owned(), model: model.to_owned(), system_prompt: String::new(), temperature: 0.5, tools: Vec::new() }
+    CreateAgent {
+        name: name.to_owned(),
+        model: model.to_owned(),
+        system_prompt: String::new(),
+        temperature: 0.5,
+        tools: Vec::new(),
+    }
 }
 
 fn run_limits(max_steps: i64) -> StartRun {

@@ -25,7 +25,13 @@ on_both_databases!(
 );
 
 fn agent_input(name: &str) -> CreateAgent {
-    CreateAgent { name: name.into(), model: "gpt-4o-mini".into(), system_prompt: String::new(), temperature: 0.7, tools: Vec::new() }
+    CreateAgent {
+        name: name.into(),
+        model: "gpt-4o-mini".into(),
+        system_prompt: String::new(),
+        temperature: 0.7,
+        tools: Vec::new(),
+    }
 }
 
 async fn rooms_and_agents_keep_their_rules(db: Db) {

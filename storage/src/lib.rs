@@ -7,8 +7,8 @@
 mod accounts;
 mod error;
 mod portable;
-mod proposals;
 mod postgres;
+mod proposals;
 mod records;
 mod rows;
 mod sqlite;

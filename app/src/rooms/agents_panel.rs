@@ -2,6 +2,7 @@
 //! owners change them; everyone else reads who is there. Every form here is a plain form post
 //! until the island hydrates, then acts in place, starting from what was typed meanwhile.
 
+use domain::proposals::AgentTool;
 use domain::rooms::{default_temperature, limits, Agent, CreateAgent, UpdateAgent};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -155,6 +156,7 @@ fn NewAgentForm(state: RoomState, refusal: Option<String>) -> impl IntoView {
         system_prompt: String::new(),
         model: if state.demo_mode.get_untracked() { "demo".to_owned() } else { "gpt-4o-mini".to_owned() },
         temperature: format!("{:.1}", default_temperature()),
+        may_propose_tasks: false,
     };
 
     view! {
@@ -205,6 +207,8 @@ pub struct AgentFields {
     pub system_prompt: String,
     pub model: String,
     pub temperature: String,
+    /// The `propose_task` tool.
+    pub may_propose_tasks: bool,
 }
 
 impl AgentFields {
@@ -214,6 +218,15 @@ impl AgentFields {
             system_prompt: agent.system_prompt.clone(),
             model: agent.model.clone(),
             temperature: format!("{}", agent.temperature),
+            may_propose_tasks: agent.tools.contains(&AgentTool::ProposeTask),
+        }
+    }
+
+    fn tools(&self) -> Vec<AgentTool> {
+        if self.may_propose_tasks {
+            vec![AgentTool::ProposeTask]
+        } else {
+            Vec::new()
         }
     }
 
@@ -227,6 +240,7 @@ impl AgentFields {
             model: self.model.clone(),
             system_prompt: self.system_prompt.clone(),
             temperature: self.temperature()?,
+            tools: self.tools(),
         })
     }
 
@@ -237,6 +251,7 @@ impl AgentFields {
             system_prompt: Some(self.system_prompt.clone()),
             temperature: Some(self.temperature()?),
             is_active: None,
+            tools: Some(self.tools()),
         })
     }
 }
@@ -260,6 +275,7 @@ fn AgentForm(
     let prompt = typed("prompt", &initial.system_prompt);
     let model = typed("model", &initial.model);
     let temperature = typed("temperature", &initial.temperature);
+    let may_propose_tasks = RwSignal::new(initial.may_propose_tasks);
 
     view! {
         <form
@@ -273,6 +289,7 @@ fn AgentForm(
                     system_prompt: prompt.get_untracked(),
                     model: model.get_untracked(),
                     temperature: temperature.get_untracked(),
+                    may_propose_tasks: may_propose_tasks.get_untracked(),
                 });
             }
         >
@@ -334,6 +351,25 @@ fn AgentForm(
                     />
                 </div>
             </div>
+            <fieldset class="field tools">
+                <legend>"Tools"</legend>
+                // Tells the edit action that this form carries the checkbox, which browsers
+                // leave out when it is not ticked.
+                {agent_id.map(|_| view! { <input type="hidden" name="tools_field" value="1" /> })}
+                <label class="checkbox">
+                    <input
+                        type="checkbox"
+                        id=id("propose")
+                        name="may_propose_tasks"
+                        value="on"
+                        checked=initial.may_propose_tasks
+                        prop:checked=move || may_propose_tasks.get()
+                        on:change:target=move |ev| may_propose_tasks.set(ev.target().checked())
+                    />
+                    " May propose tasks"
+                </label>
+                <p class="hint">"Proposals go to the control plane as previews; only an operator in this room can confirm them."</p>
+            </fieldset>
             <div class="form-actions">
                 <button type="submit" class="primary">{submit_label}</button>
             </div>

@@ -219,6 +219,15 @@ pub mod plain {
             .map_err(|_| AppError::new(ErrorCode::ValidationFailed, format!("{field} must be a whole number.")))
     }
 
+    /// The tools a persona form asks for: its "May propose tasks" checkbox is sent only when ticked.
+    #[cfg(feature = "ssr")]
+    fn tools_from_form(may_propose_tasks: Option<String>) -> Vec<domain::proposals::AgentTool> {
+        match may_propose_tasks {
+            Some(_) => vec![domain::proposals::AgentTool::ProposeTask],
+            None => Vec::new(),
+        }
+    }
+
     #[cfg(feature = "ssr")]
     fn temperature(text: &str) -> Result<f64, AppError> {
         text.trim()
@@ -252,6 +261,7 @@ pub mod plain {
         model: String,
         system_prompt: Option<String>,
         temperature: String,
+        may_propose_tasks: Option<String>,
     ) -> Result<(), AppError> {
         let outcome = async {
             let input = domain::rooms::CreateAgent {
@@ -259,6 +269,7 @@ pub mod plain {
                 model,
                 system_prompt: system_prompt.unwrap_or_default(),
                 temperature: self::temperature(&temperature)?,
+                tools: tools_from_form(may_propose_tasks),
             };
             Ok::<_, AppError>(services::rooms::create_agent(&services(), &actor().await, room_id, input).await?)
         };
@@ -276,6 +287,8 @@ pub mod plain {
         system_prompt: Option<String>,
         temperature: Option<String>,
         is_active: Option<bool>,
+        tools_field: Option<String>,
+        may_propose_tasks: Option<String>,
     ) -> Result<(), AppError> {
         let outcome = async {
             let input = domain::rooms::UpdateAgent {
@@ -284,6 +297,8 @@ pub mod plain {
                 system_prompt,
                 temperature: temperature.as_deref().map(self::temperature).transpose()?,
                 is_active,
+                // Only the persona form carries the checkbox; an activate toggle leaves tools alone.
+                tools: tools_field.map(|_| tools_from_form(may_propose_tasks)),
             };
             Ok::<_, AppError>(
                 services::rooms::update_agent(&services(), &actor().await, room_id, agent_id, input).await?,

@@ -1,6 +1,7 @@
 //! The room page's state: the room, its agents and its timeline, kept current by live events.
 
 use domain::events::{MessageDelta, RoomEvent};
+use domain::proposals::Proposal;
 use domain::rooms::{Agent, Message, MessagePage, MessageStatus, Room};
 use domain::runs::RunStatusEvent;
 use domain::snapshot::{RoomAccess, RoomSnapshot};
@@ -56,6 +57,8 @@ pub struct RoomState {
     pub run: RwSignal<Option<RunStatusEvent>>,
     /// What the reader may do here, as the server decided.
     pub access: RwSignal<RoomAccess>,
+    /// Agents' proposals of control-plane tasks, oldest first; each shows under its message.
+    pub proposals: RwSignal<Vec<Proposal>>,
 }
 
 impl RoomState {
@@ -71,6 +74,7 @@ impl RoomState {
             demo_mode: RwSignal::new(snapshot.demo_mode),
             run: RwSignal::new(snapshot.latest_run.clone()),
             access: RwSignal::new(snapshot.access),
+            proposals: RwSignal::new(Vec::new()),
         };
         state.replace(snapshot);
         state
@@ -86,6 +90,7 @@ impl RoomState {
         self.demo_mode.set(snapshot.demo_mode);
         self.run.set(snapshot.latest_run);
         self.access.set(snapshot.access);
+        self.proposals.set(snapshot.proposals);
     }
 
     /// Applies one live event.
@@ -95,7 +100,21 @@ impl RoomState {
             RoomEvent::MessageDone(message) => self.upsert(message, true),
             RoomEvent::MessageDelta(delta) => self.apply_delta(delta),
             RoomEvent::RunStatus(status) => self.run.set(Some(status)),
+            RoomEvent::ProposalNew(proposal) | RoomEvent::ProposalUpdated(proposal) => self.upsert_proposal(proposal),
         }
+    }
+
+    /// Adds a proposal or replaces it with a newer version of itself; an older event that
+    /// arrives late (a replay after a reconnect) never undoes a newer one.
+    pub fn upsert_proposal(&self, proposal: Proposal) {
+        self.proposals.update(|list| match list.iter_mut().find(|known| known.id == proposal.id) {
+            Some(known) if known.updated_at <= proposal.updated_at => *known = proposal,
+            Some(_) => {}
+            None => {
+                let at = list.iter().rposition(|known| known.id < proposal.id).map(|i| i + 1).unwrap_or(0);
+                list.insert(at, proposal);
+            }
+        });
     }
 
     /// Adds a message, or updates it when known. A `message.new` never overwrites text that

@@ -14,7 +14,7 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::{initial_state, Gateway, Settle, Shared};
-use crate::error::{GatewayError, GatewayResult};
+use crate::error::GatewayResult;
 use crate::operator::Operator;
 use crate::sessions::PreviewEntry;
 use crate::telemetry::{Durability, TelemetryEvent, TelemetryRecord};
@@ -167,6 +167,7 @@ impl Settle for Withdrawn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::GatewayError;
 
     #[test]
     fn room_sessions_are_stable_version_4_ids() {
@@ -219,7 +220,8 @@ mod tests {
         assert!(other.is_err());
 
         let log = std::fs::read_to_string(gateway.telemetry_path()).unwrap();
-        let confirm_line = log.lines().find(|line| line.contains("\"event\":\"confirm\"") && line.contains("\"outcome\":\"ok\""));
+        let confirm_line =
+            log.lines().find(|line| line.contains("\"event\":\"confirm\"") && line.contains("\"outcome\":\"ok\""));
         let confirm_line = confirm_line.unwrap();
         assert!(confirm_line.contains(&format!("\"user_id\":\"{person}\"")), "{confirm_line}");
         assert!(confirm_line.contains("\"proposed_by_agent\""), "{confirm_line}");

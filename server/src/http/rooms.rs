@@ -4,14 +4,16 @@
 use axum::extract::State;
 use axum::Json;
 use domain::accounts::{AddMember, Member, UpdateMember};
+use domain::proposals::{ProposalDecision, ProposalList};
 use domain::rooms::{
     Agent, CreateAgent, CreateRoom, MessagePage, PostMessage, PostedMessage, Room, RoomSummary, UpdateAgent, UpdateRoom,
 };
 use domain::runs::{Run, RunStarted, RunStopped, StartRun};
 use error_response::Refusals;
+use gateway::ClientAddr;
 use http::StatusCode;
 use serde::Deserialize;
-use services::{members, rooms, runs, Services};
+use services::{members, proposals, rooms, runs, Services};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -35,6 +37,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(stop_run))
         .routes(routes!(list_runs))
         .routes(routes!(get_run))
+        .routes(routes!(list_proposals))
+        .routes(routes!(confirm_proposal))
+        .routes(routes!(reject_proposal))
 }
 
 const TAG: &str = "rooms";
@@ -265,4 +270,45 @@ async fn remove_member(
 ) -> ApiResult<StatusCode> {
     members::remove_member(&services, &actor, room_id, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The agents' proposals of control-plane tasks in the room, oldest first.
+#[utoipa::path(get, path = "/api/rooms/{room_id}/proposals", tag = TAG, params(("room_id" = Uuid, Path, description = "The room.")),
+    responses((status = 200, description = "The proposals.", body = ProposalList), Refusals))]
+async fn list_proposals(
+    State(services): State<Services>,
+    Caller(actor): Caller,
+    ApiPath(room_id): ApiPath<Uuid>,
+) -> ApiResult<Json<ProposalList>> {
+    Ok(Json(proposals::list(&services, &actor, room_id).await?))
+}
+
+/// Confirms an agent's proposal: the gateway writes its task file, as a confirm in the panel does.
+/// Only operators and admins taking part in the room may; an expired preview answers
+/// `PREVIEW_EXPIRED`, a second confirm `PREVIEW_ALREADY_CONFIRMED`.
+#[utoipa::path(post, path = "/api/rooms/{room_id}/proposals/{proposal_id}/confirm", tag = TAG,
+    params(("room_id" = Uuid, Path, description = "The room."), ("proposal_id" = Uuid, Path, description = "The proposal.")),
+    responses((status = 200, description = "The proposal, confirmed, with its task.", body = ProposalDecision), Refusals))]
+async fn confirm_proposal(
+    State(services): State<Services>,
+    Caller(actor): Caller,
+    ClientAddr(client): ClientAddr,
+    ApiPath((room_id, proposal_id)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<Json<ProposalDecision>> {
+    let proposal = proposals::confirm(&services, &actor, room_id, proposal_id, client).await?;
+    Ok(Json(ProposalDecision { proposal }))
+}
+
+/// Rejects an agent's proposal: nothing is written, and it can no longer be confirmed.
+#[utoipa::path(post, path = "/api/rooms/{room_id}/proposals/{proposal_id}/reject", tag = TAG,
+    params(("room_id" = Uuid, Path, description = "The room."), ("proposal_id" = Uuid, Path, description = "The proposal.")),
+    responses((status = 200, description = "The proposal, rejected.", body = ProposalDecision), Refusals))]
+async fn reject_proposal(
+    State(services): State<Services>,
+    Caller(actor): Caller,
+    ClientAddr(client): ClientAddr,
+    ApiPath((room_id, proposal_id)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<Json<ProposalDecision>> {
+    let proposal = proposals::reject(&services, &actor, room_id, proposal_id, client).await?;
+    Ok(Json(ProposalDecision { proposal }))
 }

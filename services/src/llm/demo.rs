@@ -7,19 +7,72 @@ use std::time::Duration;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 
-use super::{ChatRequest, Chunk, LlmError};
+use super::{ChatRequest, Chunk, LlmError, ToolCall};
 
 pub fn stream(request: &ChatRequest, delay: Duration) -> BoxStream<'static, Result<Chunk, LlmError>> {
-    let text = demo_reply(request);
+    let proposal = demo_proposal(request);
+    let text = match &proposal {
+        Some(call) => proposal_reply(request, call),
+        None => demo_reply(request),
+    };
     let pieces = split_keeping_spaces(&text);
-    futures::stream::iter(pieces)
-        .then(move |piece| async move {
+    futures::stream::iter(pieces.into_iter().map(Chunk::Text).chain(proposal.map(Chunk::ToolCall)))
+        .then(move |chunk| async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            Ok(Chunk::Text(piece))
+            Ok(chunk)
         })
         .boxed()
+}
+
+/// The demo model proposes a task, deterministically, when it may (the request offers
+/// `propose_task`) and the message it answers asks with `propose: <command>`; so the feature
+/// can be seen with no provider at all.
+fn demo_proposal(request: &ChatRequest) -> Option<ToolCall> {
+    if !request.tools.iter().any(|tool| tool.name == crate::proposals::PROPOSE_TASK) {
+        return None;
+    }
+    let last = request.messages.iter().rev().find(|m| m.role == "user")?;
+    let (speaker, said) = speaker_and_text(&last.content);
+    let at = said.to_lowercase().find(PROPOSE_MARKER)?;
+    // Lowercasing keeps byte offsets for ASCII; a marker found after non-ASCII text is re-found.
+    let start = said.get(at..).filter(|rest| rest.to_lowercase().starts_with(PROPOSE_MARKER))?;
+    let command: String = start[PROPOSE_MARKER.len()..].lines().next().unwrap_or("").trim().to_owned();
+    if command.is_empty() {
+        return None;
+    }
+    let arguments = serde_json::json!({
+        "command": command,
+        "reason": format!("{speaker} asked for it in the room."),
+    });
+    Some(ToolCall {
+        id: "call_demo".to_owned(),
+        name: crate::proposals::PROPOSE_TASK.to_owned(),
+        arguments: arguments.to_string(),
+    })
+}
+
+const PROPOSE_MARKER: &str = "propose:";
+
+fn proposal_reply(request: &ChatRequest, call: &ToolCall) -> String {
+    let command = serde_json::from_str::<serde_json::Value>(&call.arguments)
+        .ok()
+        .and_then(|args| args["command"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    format!(
+        "I can't run anything myself, so I've proposed `{command}` to the control plane. A person here with the \
+         right to do so can confirm or reject it. _(demo model, speaking as {})_",
+        request.speaker_name
+    )
+}
+
+/// "Name: text" as prompts show others' messages, or everyone and the whole text.
+fn speaker_and_text(line: &str) -> (String, &str) {
+    match line.split_once(": ") {
+        Some((name, text)) if name.len() <= 100 && !name.contains('\n') => (name.to_owned(), text),
+        _ => ("everyone".to_owned(), line),
+    }
 }
 
 /// Splits text into words, each carrying the whitespace that follows it.
@@ -53,10 +106,7 @@ fn demo_reply(request: &ChatRequest) -> String {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "an agent in this room".to_owned());
     let last = request.messages.iter().rev().find(|m| m.role == "user").map(|m| m.content.as_str()).unwrap_or("");
-    let (speaker, said) = match last.split_once(": ") {
-        Some((name, text)) if name.len() <= 100 && !name.contains('\n') => (name.to_owned(), text),
-        _ => ("everyone".to_owned(), last),
-    };
+    let (speaker, said) = speaker_and_text(last);
     // "Ada, a careful engineer" reads better as "a careful engineer" after "Speaking as Ada".
     let persona = persona.strip_prefix(&format!("{}, ", request.speaker_name)).map(str::to_owned).unwrap_or(persona);
     let topic = topic_of(said);
@@ -136,6 +186,25 @@ mod tests {
         let a = demo_reply(&request("p", "Guest: hello there"));
         let b = demo_reply(&request("p", "Guest: hello there"));
         assert_eq!(a, b);
+    }
+
+    #[tokio::test]
+    async fn a_demo_agent_with_the_tool_proposes_what_it_is_asked_to() {
+        let mut asked = request("You are Ops.", "Guest: propose: lisa run backup_db\nthanks");
+        // Without the tool, no call: an ordinary reply.
+        assert!(demo_proposal(&asked).is_none());
+        asked.tools = vec![crate::proposals::propose_task_tool()];
+        let call = demo_proposal(&asked).expect("a proposal");
+        let arguments: serde_json::Value = serde_json::from_str(&call.arguments).unwrap();
+        assert_eq!(arguments["command"], "lisa run backup_db");
+        assert_eq!(call.name, "propose_task");
+        let chunks: Vec<_> = stream(&asked, Duration::ZERO).collect().await;
+        assert!(matches!(chunks.last(), Some(Ok(Chunk::ToolCall(_)))));
+        // A message that does not ask gets no proposal, even with the tool.
+        assert!(demo_proposal(&request("p", "Guest: what should we propose next?")).is_none());
+        let mut plain = request("p", "Guest: hello");
+        plain.tools = vec![crate::proposals::propose_task_tool()];
+        assert!(demo_proposal(&plain).is_none());
     }
 
     #[tokio::test]
