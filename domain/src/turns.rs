@@ -104,6 +104,7 @@ mod tests {
                 system_prompt: String::new(),
                 temperature: 0.7,
                 is_active: true,
+                tools: Vec::new(),
                 created_at: Utc::now(),
             })
             .collect()
