@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{assert_error, eventually, person, sse_connect, Db, TestApp};
+
 use domain::accounts::Role;
 use fake_llm::{FakeLlm, Reply};
 use futures::StreamExt;
@@ -23,15 +24,63 @@ on_both_databases!(
     agents_without_the_tool_are_never_offered_it,
 );
 
-async fn app_with(db: Db, fake: &FakeLlm, extra: &[(&str, &str)]) -> TestApp {
-    let base = fake.base_url();
-    let mut env = vec![("OPENAI_BASE_URL", base.as_str()), ("LLM_MAX_RETRIES", "0")];
+/// The app served on a loopback port; every call below goes over real HTTP.
+struct Site {
+    app: TestApp,
+    base: String,
+}
+
+impl std::ops::Deref for Site {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
+}
+
+impl Site {
+    /// Sends `body` as JSON, as `token`'s holder (the admin when `None`; `Some("")` for a guest).
+    async fn call(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+    ) -> (http::StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = reqwest::Client::new().request(method, format!("{}{path}", self.base));
+        let token = token.unwrap_or(&self.app.token);
+        if !token.is_empty() {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = http::StatusCode::from_u16(response.status().as_u16()).unwrap();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn send_json(&self, method: &str, path: &str, body: &str) -> (http::StatusCode, Value) {
+        self.call(None, method, path, Some(body.to_owned())).await
+    }
+
+    async fn get_json(&self, path: &str) -> (http::StatusCode, Value) {
+        self.call(None, "GET", path, None).await
+    }
+}
+
+async fn app_with(db: Db, fake: &FakeLlm, extra: &[(&str, &str)]) -> Site {
+    let provider = fake.base_url();
+    let mut env = vec![("OPENAI_BASE_URL", provider.as_str()), ("LLM_MAX_RETRIES", "0")];
     env.extend_from_slice(extra);
-    TestApp::with_env(db, &env).await
+    let app = TestApp::with_env(db, &env).await;
+    let base = app.spawn().await;
+    Site { app, base }
 }
 
 /// A room with one agent named `Ops`; `tools` as given.
-async fn room_with_agent(app: &TestApp, tools: Value) -> String {
+async fn room_with_agent(app: &Site, tools: Value) -> String {
     let (status, room) = app.send_json("POST", "/api/rooms", r#"{"name": "Ops room"}"#).await;
     assert_eq!(status, 201, "{room}");
     let id = room["id"].as_str().unwrap().to_owned();
@@ -46,19 +95,19 @@ fn propose(command: &str) -> Reply {
     Reply::words("I will ask.").with_tool_call("propose_task", json!({"command": command, "reason": "it is due"}))
 }
 
-async fn say(app: &TestApp, room: &str, text: &str) {
+async fn say(app: &Site, room: &str, text: &str) {
     let (status, body) =
         app.send_json("POST", &format!("/api/rooms/{room}/messages"), &json!({"content": text}).to_string()).await;
     assert_eq!(status, 201, "{body}");
 }
 
-async fn proposals(app: &TestApp, room: &str) -> Vec<Value> {
+async fn proposals(app: &Site, room: &str) -> Vec<Value> {
     let (status, body) = app.get_json(&format!("/api/rooms/{room}/proposals")).await;
     assert_eq!(status, 200, "{body}");
     body["proposals"].as_array().unwrap().clone()
 }
 
-async fn wait_for_proposals(app: &TestApp, room: &str, count: usize) -> Vec<Value> {
+async fn wait_for_proposals(app: &Site, room: &str, count: usize) -> Vec<Value> {
     eventually(Duration::from_secs(10), "the proposals", || async { proposals(app, room).await.len() >= count }).await;
     proposals(app, room).await
 }
@@ -72,24 +121,17 @@ fn task_files(root: &Path) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-async fn decide(app: &TestApp, token: Option<&str>, room: &str, proposal: &Value, verb: &str) -> (u16, Value) {
+async fn decide(app: &Site, token: Option<&str>, room: &str, proposal: &Value, verb: &str) -> (u16, Value) {
     let id = proposal["id"].as_str().unwrap();
-    let mut request = http::Request::post(format!("/api/rooms/{room}/proposals/{id}/{verb}"));
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    let request = request.body(axum::body::Body::empty()).unwrap();
-    let response = if token.is_some() { app.send_as_is(request).await } else { app.send(request).await };
-    let status = response.status().as_u16();
-    let text = common::body_text(response).await;
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    let (status, body) = app.call(token, "POST", &format!("/api/rooms/{room}/proposals/{id}/{verb}"), None).await;
+    (status.as_u16(), body)
 }
 
 async fn a_proposal_writes_nothing_until_a_person_confirms_and_then_follows_its_task(db: Db) {
     let fake = FakeLlm::start(Reply::words("Noted.")).await;
     fake.script([propose("lisa run backup_db")]);
     let app = app_with(db, &fake, &[]).await;
-    let base = app.spawn().await;
+    let base = app.base.clone();
     let room = room_with_agent(&app, json!(["propose_task"])).await;
     let mut events = sse_connect(&app.token, &format!("{base}/api/rooms/{room}/stream"), None).await;
 
