@@ -425,7 +425,7 @@ async fn agents_without_the_tool_are_never_offered_it(db: Db) {
     let app = app_with(db, &fake, &[]).await;
     let room = room_with_agent(&app, json!([])).await;
     say(&app, &room, "@Ops propose: lisa run backup_db").await;
-    eventually(Duration::from_secs(10), "the reply", || async { fake.requests().len() >= 1 }).await;
+    eventually(Duration::from_secs(10), "the reply", || async { !fake.requests().is_empty() }).await;
     assert!(fake.requests()[0].body.get("tools").is_none(), "no tools offered");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(proposals(&app, &room).await.is_empty(), "a call to a tool it lacks is ignored");

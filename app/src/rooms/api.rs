@@ -278,6 +278,8 @@ pub mod plain {
 
     /// Edits an agent's persona, or only activates or deactivates it: what the form leaves out
     /// stays as it is.
+    // Each argument is one field of the plain form.
+    #[allow(clippy::too_many_arguments)]
     #[server(prefix = "/api/fn", endpoint = "forms/agents/update")]
     pub async fn edit_agent_form(
         room_id: Uuid,
