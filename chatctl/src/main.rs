@@ -85,7 +85,10 @@ fn parse_anchor(text: &str) -> Result<gateway::ChainHead, String> {
 }
 
 fn parse_channel(text: &str) -> Result<Channel, String> {
-    text.parse::<Channel>().map_err(|_| "expected terminal, telegram or web".to_owned())
+    match text.parse::<Channel>() {
+        Ok(channel) if Channel::FOR_CLIENTS.contains(&channel) => Ok(channel),
+        _ => Err("expected terminal, telegram or web".to_owned()),
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]

@@ -65,6 +65,11 @@ string_enum! {
     ConfirmStatus { Ok => "ok", Error => "error" }
 }
 
+impl Channel {
+    /// The channels a client may preview in; `room` is the server's own, for agents' proposals.
+    pub const FOR_CLIENTS: &'static [Channel] = &[Channel::Terminal, Channel::Telegram, Channel::Web];
+}
+
 impl Risk {
     /// The lane a task of this risk goes to: low → `fast`, high → `approval`.
     pub fn lane(self) -> Lane {

@@ -66,7 +66,7 @@ pub fn CommandForm(state: PanelState) -> impl IntoView {
                         }
                     }
                 >
-                    {Channel::ALL
+                    {Channel::FOR_CLIENTS
                         .iter()
                         .map(|c| view! { <option value=c.as_str() selected=*c == state.channel.get_untracked()>{c.as_str()}</option> })
                         .collect_view()}
