@@ -5,8 +5,8 @@ use domain::accounts::Role;
 use domain::rooms::{MemberRole, MessageStatus, RoomMode, RoomVisibility, SenderType};
 use domain::runs::{RunLimits, RunStatus, StopReason};
 use storage::{
-    AgentLimits, AgentPatch, DynStore, MessageOutcome, NewAgent, NewMessage, NewRoom, NewRun, NewUsageEvent, NewUser,
-    PoolLimits, RoomPatch, RoomViewer, StorageError, User,
+    AgentLimits, AgentPatch, DynStore, MessageOutcome, NewAgent, NewMessage, NewProposal, NewRoom, NewRun,
+    NewUsageEvent, NewUser, PoolLimits, ProposalDecisionRecord, RoomPatch, RoomViewer, StorageError, User,
 };
 use uuid::Uuid;
 
@@ -51,6 +51,7 @@ on_both_backends!(
     usage_and_runs_count_per_person,
     reopening_keeps_the_data_and_migrations_are_idempotent,
     ping_answers,
+    proposals_are_decided_once_expired_on_time_and_followed,
 );
 
 fn new_room(name: &str) -> NewRoom {
@@ -622,4 +623,94 @@ async fn ping_answers(store: &DynStore, _url: &str) {
     store.close().await;
     let refused = store.ping().await.unwrap_err();
     assert!(matches!(refused, StorageError::Unavailable(_)), "{refused:?}");
+}
+
+fn proposal(room_id: Uuid, command: &str, expires_in: chrono::Duration) -> NewProposal {
+    use domain::control_plane::{Lane, Operation, Risk};
+    NewProposal {
+        room_id,
+        message_id: None,
+        agent_id: Some(Uuid::now_v7()),
+        agent_name: "Ops".into(),
+        run_id: None,
+        command: command.into(),
+        reason: "due".into(),
+        preview_id: Some(Uuid::new_v4().to_string()),
+        intent: Some("task_execution".into()),
+        operations: vec![Operation {
+            tool: "task_runner".into(),
+            args: [("task".to_owned(), "backup_db".to_owned())].into(),
+        }],
+        risk: Some(Risk::High),
+        lane: Some(Lane::Approval),
+        rule_id: Some("lisa_run".into()),
+        risk_reason: Some("runs a task".into()),
+        requires_structured_override: false,
+        expires_at: Some(chrono::Utc::now() + expires_in),
+        state: domain::proposals::ProposalState::Pending,
+        error: None,
+    }
+}
+
+async fn proposals_are_decided_once_expired_on_time_and_followed(store: &DynStore, _url: &str) {
+    use domain::control_plane::TaskState;
+    use domain::proposals::{AgentTool, ProposalState};
+    let room = store.create_room(new_room("Ops")).await.unwrap();
+    let decider = user(store, "Dora", Role::Operator).await;
+    // An agent's tools round-trip.
+    let agent = store
+        .create_agent(NewAgent { tools: vec![AgentTool::ProposeTask], ..agent(room.id, "Ops") }, active(3))
+        .await
+        .unwrap();
+    assert_eq!(store.get_agent(room.id, agent.id).await.unwrap().unwrap().tools, vec![AgentTool::ProposeTask]);
+    let cleared = AgentPatch { tools: Some(Vec::new()), ..Default::default() };
+    assert!(store.update_agent(room.id, agent.id, cleared, 3).await.unwrap().tools.is_empty());
+
+    let open =
+        store.insert_proposal(proposal(room.id, "lisa run backup_db", chrono::Duration::minutes(5))).await.unwrap();
+    let soon =
+        store.insert_proposal(proposal(room.id, "show tasks", chrono::Duration::milliseconds(-1))).await.unwrap();
+    assert_eq!(open.operations[0].args["task"], "backup_db");
+    assert_eq!(
+        store.count_open_proposals(room.id, chrono::Utc::now()).await.unwrap(),
+        1,
+        "the expired one is not open"
+    );
+
+    // Two decisions at once: exactly one lands.
+    let decision = |state| ProposalDecisionRecord {
+        state,
+        decided_by: decider.id,
+        decided_by_name: decider.name.clone(),
+        task_id: (state == ProposalState::Confirmed).then(|| "task_20260101T000000_0123456789ab".to_owned()),
+        task_state: (state == ProposalState::Confirmed).then_some(TaskState::PendingApproval),
+        path_written: None,
+    };
+    let (confirmed, rejected) = tokio::join!(
+        store.decide_proposal(open.id, decision(ProposalState::Confirmed)),
+        store.decide_proposal(open.id, decision(ProposalState::Rejected)),
+    );
+    let landed: Vec<_> = [confirmed.unwrap(), rejected.unwrap()].into_iter().flatten().collect();
+    assert_eq!(landed.len(), 1, "one decision lands");
+    assert_eq!(landed[0].decided_by_name.as_deref(), Some("Dora"));
+
+    let expired = store.expire_proposals(chrono::Utc::now()).await.unwrap();
+    assert_eq!(expired.iter().map(|p| p.id).collect::<Vec<_>>(), vec![soon.id]);
+    assert_eq!(expired[0].state, ProposalState::Expired);
+    assert!(store.expire_proposal(soon.id).await.unwrap().is_none(), "already ended");
+    // A rejection never lands on an expired proposal.
+    assert!(store.decide_proposal(soon.id, decision(ProposalState::Rejected)).await.unwrap().is_none());
+
+    if landed[0].state == ProposalState::Confirmed {
+        let followed = store.proposals_to_follow(10).await.unwrap();
+        assert_eq!(followed.iter().map(|p| p.id).collect::<Vec<_>>(), vec![open.id]);
+        let done = store.record_proposal_task(open.id, TaskState::Done, Some("ok".into())).await.unwrap();
+        assert_eq!((done.task_state, done.result_summary.as_deref()), (Some(TaskState::Done), Some("ok")));
+        assert!(store.proposals_to_follow(10).await.unwrap().is_empty(), "a final task is no longer followed");
+    }
+    let listed = store.list_proposals(room.id, 10).await.unwrap();
+    assert_eq!(listed.iter().map(|p| p.id).collect::<Vec<_>>(), vec![open.id, soon.id], "oldest first");
+
+    store.delete_room(room.id).await.unwrap();
+    assert!(store.get_proposal(room.id, open.id).await.unwrap().is_none(), "deleted with the room");
 }
