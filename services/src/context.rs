@@ -224,4 +224,62 @@ mod tests {
         let prompt = build_prompt(&ada, std::slice::from_ref(&ada), &[said(Some(&ada), "I said this")], 1000);
         assert_eq!(prompt.last().unwrap().role, "user");
     }
+
+    fn proposal_of(message: &Message, by: &Agent, state: domain::proposals::ProposalState) -> Proposal {
+        let now = Utc::now();
+        Proposal {
+            id: Uuid::now_v7(),
+            room_id: Uuid::nil(),
+            message_id: Some(message.id),
+            agent_id: Some(by.id),
+            agent_name: by.name.clone(),
+            run_id: None,
+            command: "lisa run backup_db".into(),
+            reason: "due".into(),
+            preview_id: Some("p".into()),
+            intent: Some("task_execution".into()),
+            operations: Vec::new(),
+            risk: Some(domain::control_plane::Risk::High),
+            lane: Some(domain::control_plane::Lane::Approval),
+            rule_id: Some("lisa_run".into()),
+            risk_reason: None,
+            requires_structured_override: false,
+            expires_at: Some(now),
+            state,
+            error: None,
+            decided_by: None,
+            decided_by_name: Some("Dora".into()),
+            decided_at: None,
+            task_id: None,
+            task_state: None,
+            path_written: None,
+            result_summary: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn an_agents_proposals_come_back_as_its_calls_and_their_outcome() {
+        use domain::proposals::ProposalState;
+        let ada = agent(1, "Ada");
+        let bob = agent(2, "Bob");
+        let asked = said(None, "back it up");
+        let proposing = said(Some(&ada), "I propose a backup.");
+        let others = said(Some(&bob), "I propose it too.");
+        let history = vec![asked, proposing.clone(), others.clone()];
+        let proposals = vec![
+            proposal_of(&proposing, &ada, ProposalState::Rejected),
+            proposal_of(&others, &bob, ProposalState::Pending),
+        ];
+        let prompt = build_prompt_with_proposals(&ada, &[ada.clone(), bob.clone()], &history, &proposals, 4000);
+        let roles: Vec<&str> = prompt.iter().map(|m| m.role).collect();
+        assert_eq!(roles, ["system", "user", "assistant", "tool", "user"]);
+        assert_eq!(prompt[2].tool_calls.len(), 1);
+        assert_eq!(prompt[2].tool_calls[0].name, "propose_task");
+        assert_eq!(prompt[3].tool_call_id.as_deref(), Some(prompt[2].tool_calls[0].id.as_str()));
+        assert!(prompt[3].content.contains("Dora rejected it"), "{}", prompt[3].content);
+        // Another agent's proposal is a note under its message, never a call of this agent's.
+        assert!(prompt[4].content.starts_with("Bob: I propose it too.") && prompt[4].content.contains("Awaiting"));
+    }
 }
