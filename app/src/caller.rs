@@ -17,6 +17,13 @@ pub fn services() -> services::Services {
     leptos::prelude::expect_context::<services::Services>()
 }
 
+/// The caller's address as the server resolved it (trusting only `TRUSTED_PROXIES`), the same
+/// one the REST routes see, for the control plane's per-address rate limit.
+#[cfg(feature = "ssr")]
+pub async fn client_address() -> Option<std::net::IpAddr> {
+    leptos_axum::extract::<gateway::ClientAddr>().await.ok().and_then(|gateway::ClientAddr(address)| address)
+}
+
 /// The person a page is being rendered for, `None` for a guest. Pages are rendered on the
 /// server only: in the browser there is no one to ask, and islands get what they need as props.
 pub fn viewer() -> Option<Me> {

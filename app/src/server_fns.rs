@@ -9,10 +9,12 @@ use crate::accounts::api::{
 };
 use crate::control_plane::api::plain::{ConfirmPreviewForm, EndSessionForm, PreviewCommandForm};
 use crate::control_plane::api::{ConfirmPreview, PanelAccess, PreviewCommand, SessionTasks, WatchTask};
-use crate::rooms::api::plain::{AddAgentForm, EditAgentForm, PostMessageForm, StartRunForm, StopRunForm};
+use crate::rooms::api::plain::{
+    AddAgentForm, ConfirmProposalForm, EditAgentForm, PostMessageForm, RejectProposalForm, StartRunForm, StopRunForm,
+};
 use crate::rooms::api::{
-    AddAgent, AddRoomMember, ChangeMemberRole, CreateRoom, DeleteRoom, EditAgent, ListRooms, LoadRoom, OlderMessages,
-    RemoveRoomMember, RoomMembers, SendMessage, StartAuto, StopAuto, UpdateRoom,
+    AddAgent, AddRoomMember, ChangeMemberRole, ConfirmProposal, CreateRoom, DeleteRoom, EditAgent, ListRooms, LoadRoom,
+    OlderMessages, RejectProposal, RemoveRoomMember, RoomMembers, SendMessage, StartAuto, StopAuto, UpdateRoom,
 };
 
 /// The encoding a server function's protocol reads its arguments in.
@@ -44,6 +46,8 @@ pub fn argument_content_types() -> Vec<(&'static str, &'static str)> {
         entry::<EditAgent>(),
         entry::<StartAuto>(),
         entry::<StopAuto>(),
+        entry::<ConfirmProposal>(),
+        entry::<RejectProposal>(),
         entry::<PreviewCommand>(),
         entry::<ConfirmPreview>(),
         entry::<WatchTask>(),
@@ -71,6 +75,8 @@ pub fn argument_content_types() -> Vec<(&'static str, &'static str)> {
         entry::<EditAgentForm>(),
         entry::<StartRunForm>(),
         entry::<StopRunForm>(),
+        entry::<ConfirmProposalForm>(),
+        entry::<RejectProposalForm>(),
         entry::<PreviewCommandForm>(),
         entry::<ConfirmPreviewForm>(),
     ]

@@ -18,6 +18,24 @@ pub fn date_time(at: &DateTime<Utc>) -> String {
     format!("{:04}-{:02}-{:02} {} UTC", at.year(), at.month(), at.day(), clock(at))
 }
 
+/// `4:52` for 292 seconds left; `0:00` once none are.
+pub fn minutes_seconds(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    format!("{}:{:02}", seconds / 60, seconds % 60)
+}
+
+/// Milliseconds since the epoch: the browser's clock once hydrated, the server's while it renders.
+pub fn now_ms() -> f64 {
+    #[cfg(feature = "hydrate")]
+    {
+        js_sys::Date::now()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        Utc::now().timestamp_millis() as f64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -28,5 +46,8 @@ mod tests {
         assert_eq!(clock(&at), "04:05");
         assert_eq!(clock_seconds(&at), "04:05:09 UTC");
         assert_eq!(date_time(&at), "2026-11-22 04:05 UTC");
+        assert_eq!(minutes_seconds(292), "4:52");
+        assert_eq!(minutes_seconds(60), "1:00");
+        assert_eq!(minutes_seconds(-3), "0:00");
     }
 }

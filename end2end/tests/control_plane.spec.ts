@@ -1,17 +1,7 @@
 import { Page } from "@playwright/test";
-import { test, expect } from "./fixtures";
+import { test, expect, gatewayRoot, reportTask as report } from "./fixtures";
 import * as fs from "node:fs";
 import * as path from "node:path";
-
-const gatewayRoot = path.join(process.env.E2E_DATA_DIR!, "control-plane");
-
-/** The execution plane reports a task's progress by appending a JSON line to its own log. */
-function report(taskId: string, state: string, resultSummary?: string) {
-  const folder = path.join(gatewayRoot, "observability", "telemetry");
-  fs.mkdirSync(folder, { recursive: true });
-  const line = JSON.stringify({ task_id: taskId, state, ...(resultSummary ? { result_summary: resultSummary } : {}) });
-  fs.appendFileSync(path.join(folder, "lisa.jsonl"), line + "\n");
-}
 
 async function openPanel(page: Page) {
   await page.goto("/control-plane");

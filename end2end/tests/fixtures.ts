@@ -1,10 +1,27 @@
 import { test as base, expect, BrowserContext, Page } from "@playwright/test";
+import * as fs from "node:fs";
 import * as path from "node:path";
 
 /** The first account, created through the start page by `first-run.setup.ts`: the admin. */
 export const ADMIN = { name: "Ada Admin", email: "ada.admin@example.com", password: "correct horse battery" };
 /** Where the admin's signed-in browser state is kept; every test starts from it unless it says otherwise. */
 export const adminState = path.join(process.env.E2E_DATA_DIR!, "admin.json");
+/** The control plane's folder (GATEWAY_ROOT) of the server under test. */
+export const gatewayRoot = path.join(process.env.E2E_DATA_DIR!, "control-plane");
+
+/** The execution plane reports a task's progress by appending a JSON line to its own log. */
+export function reportTask(taskId: string, state: string, resultSummary?: string) {
+  const folder = path.join(gatewayRoot, "observability", "telemetry");
+  fs.mkdirSync(folder, { recursive: true });
+  const line = JSON.stringify({
+    task_id: taskId,
+    state,
+    ...(resultSummary ? { result_summary: resultSummary } : {}),
+    ts_utc: new Date().toISOString(),
+  });
+  fs.appendFileSync(path.join(folder, "lisa.jsonl"), line + "\n");
+}
+
 /** A browser state with no session: a guest. */
 export const GUEST = { cookies: [], origins: [] };
 

@@ -17,7 +17,7 @@ test("create a room, add two agents, watch a reply stream in, reload and keep th
   await createRoom(page, "Launch plan");
   await addAgent(page, "Ada", "You are Ada, a careful engineer.");
   await addAgent(page, "Bob", "You are Bob, an optimistic marketer.");
-  await expect(page.locator(".agents-panel .hint")).toContainText("2 of 12 active");
+  await expect(page.locator(".agents-panel > .hint")).toContainText("2 of 12 active");
 
   // Every change the page makes to the first reply is noted as it happens, so seeing it while
   // it is still being written does not depend on how fast this test polls.
@@ -91,7 +91,7 @@ test("agents can be edited and deactivated", async ({ page }) => {
   await expect(card).toContainText("t = 1.3");
   await card.getByRole("button", { name: "Deactivate" }).click();
   await expect(card).toContainText("inactive");
-  await expect(page.locator(".agents-panel .hint")).toContainText("0 of 12 active");
+  await expect(page.locator(".agents-panel > .hint")).toContainText("0 of 12 active");
 
   // A refused input shows the server's message and changes nothing.
   const form = page.locator(".new-agent");

@@ -99,6 +99,14 @@ const MANAGE: RoomTable = RoomTable {
     demo: [401, 401, 403, 403, OK, 403, 403, OK],
 };
 
+/// Confirming or rejecting an agent's proposal: operators taking part in the room (as owner or
+/// member), and admins. Every caller here who takes part is a plain user, so only the admin may.
+const DECIDE: RoomTable = RoomTable {
+    private: [401, 401, 403, 403, 403, 404, 404, OK],
+    public: [401, 401, 403, 403, 403, 403, 403, OK],
+    demo: [401, 401, 403, 403, 403, 403, 403, OK],
+};
+
 /// Routes that do not concern one room.
 const EVERYONE: Row = [OK, OK, OK, OK, OK, OK, OK, OK];
 const SIGNED_IN: Row = [401, 401, OK, OK, OK, OK, OK, OK];
@@ -111,6 +119,8 @@ struct Fixture {
     agent: Uuid,
     message: Uuid,
     run: Option<Uuid>,
+    /// An agent's proposal waiting for a person, previewed by the gateway.
+    proposal: Option<Uuid>,
     /// A viewer of the room who is none of the callers, whom the member routes change.
     bystander: Uuid,
 }
@@ -121,6 +131,8 @@ enum Prepare {
     Room,
     /// The room with an auto-dialogue run going.
     RunGoing,
+    /// The room with an agent's proposal waiting for a person.
+    Proposal,
 }
 
 #[derive(Clone, Copy)]
@@ -133,7 +145,8 @@ enum Encoding {
 
 struct RoomRoute {
     method: &'static str,
-    /// With `{room}`, `{agent}`, `{message}`, `{run}`, `{bystander}` filled from the fixture.
+    /// With `{room}`, `{agent}`, `{message}`, `{run}`, `{proposal}`, `{bystander}` filled from the
+    /// fixture.
     path: &'static str,
     body: fn(&Fixture) -> String,
     encoding: Encoding,
@@ -147,6 +160,10 @@ struct RoomRoute {
 
 fn no_body(_: &Fixture) -> String {
     String::new()
+}
+
+fn proposal_of(fixture: &Fixture) -> String {
+    fixture.proposal.map(|p| p.to_string()).unwrap_or_default()
 }
 
 fn room_routes() -> Vec<RoomRoute> {
@@ -228,6 +245,25 @@ fn room_routes() -> Vec<RoomRoute> {
         route("POST", "/api/rooms/{room}/auto/stop", no_body, Encoding::None, 200, &WRITE, Prepare::RunGoing),
         route("GET", "/api/rooms/{room}/runs", no_body, Encoding::None, 200, &READ, Prepare::RunGoing),
         route("GET", "/api/rooms/{room}/runs/{run}", no_body, Encoding::None, 200, &READ, Prepare::RunGoing),
+        route("GET", "/api/rooms/{room}/proposals", no_body, Encoding::None, 200, &READ, Prepare::Proposal),
+        route(
+            "POST",
+            "/api/rooms/{room}/proposals/{proposal}/confirm",
+            no_body,
+            Encoding::None,
+            200,
+            &DECIDE,
+            Prepare::Proposal,
+        ),
+        route(
+            "POST",
+            "/api/rooms/{room}/proposals/{proposal}/reject",
+            no_body,
+            Encoding::None,
+            200,
+            &DECIDE,
+            Prepare::Proposal,
+        ),
         // Server functions behind the pages
         route(
             "POST",
@@ -292,6 +328,24 @@ fn room_routes() -> Vec<RoomRoute> {
             &WRITE,
             Prepare::RunGoing,
         ),
+        route(
+            "POST",
+            "/api/fn/proposals/confirm",
+            |f| json!({"room_id": f.room, "proposal_id": f.proposal}).to_string(),
+            J,
+            200,
+            &DECIDE,
+            Prepare::Proposal,
+        ),
+        route(
+            "POST",
+            "/api/fn/proposals/reject",
+            |f| json!({"room_id": f.room, "proposal_id": f.proposal}).to_string(),
+            J,
+            200,
+            &DECIDE,
+            Prepare::Proposal,
+        ),
         // The same actions as the room's plain forms post them before the page hydrates.
         route(
             "POST",
@@ -337,6 +391,24 @@ fn room_routes() -> Vec<RoomRoute> {
             200,
             &WRITE,
             Prepare::RunGoing,
+        ),
+        route(
+            "POST",
+            "/api/fn/forms/proposals/confirm",
+            |f| format!("room_id={}&proposal_id={}", f.room, proposal_of(f)),
+            Form,
+            200,
+            &DECIDE,
+            Prepare::Proposal,
+        ),
+        route(
+            "POST",
+            "/api/fn/forms/proposals/reject",
+            |f| format!("room_id={}&proposal_id={}", f.room, proposal_of(f)),
+            Form,
+            200,
+            &DECIDE,
+            Prepare::Proposal,
         ),
         route(
             "POST",
@@ -482,7 +554,7 @@ fn global_routes() -> Vec<GlobalRoute> {
             200,
             OPERATORS,
         ),
-        route("POST", "/api/v1/chat/confirm", |setup, caller| confirm_body(setup, caller), J, 200, OPERATORS),
+        route("POST", "/api/v1/chat/confirm", confirm_body, J, 200, OPERATORS),
         route("GET", "/api/v1/chat/watch/{task}?session_id={session}", nothing, Empty, 200, OPERATORS),
         route("GET", "/api/v1/chat/tasks?session_id={session}", nothing, Empty, 200, OPERATORS),
         route(
@@ -801,13 +873,47 @@ async fn fixture(app: &TestApp, setup: &Setup, visibility: RoomVisibility, prepa
     .await
     .unwrap();
     let run = match prepare {
-        Prepare::Room => None,
+        Prepare::Room | Prepare::Proposal => None,
         Prepare::RunGoing => {
             let start = domain::runs::StartRun { max_steps: 50, max_seconds: 60, budget_tokens: None };
             Some(services::runs::start(services, owner, room.id, start).await.unwrap().run_id)
         }
     };
-    Fixture { room: room.id, agent: agent.id, message: message.id, run, bystander: setup.bystander.id }
+    let proposal = match prepare {
+        Prepare::Proposal => Some(pending_proposal(services, room.id, &agent, message.id).await),
+        Prepare::Room | Prepare::RunGoing => None,
+    };
+    Fixture { room: room.id, agent: agent.id, message: message.id, run, proposal, bystander: setup.bystander.id }
+}
+
+/// A proposal of the agent's, previewed by the gateway in the room's own session and waiting
+/// for a person, as the agent's `propose_task` call leaves it.
+async fn pending_proposal(services: &Services, room_id: Uuid, agent: &domain::rooms::Agent, message_id: Uuid) -> Uuid {
+    let desk = services.proposal_desk().expect("the control plane is enabled");
+    let command = "liam check status".to_owned();
+    let preview = desk.propose(room_id, agent.id, command.clone()).await.expect("a preview");
+    let task = preview.normalized_task;
+    let new = storage::NewProposal {
+        room_id,
+        message_id: Some(message_id),
+        agent_id: Some(agent.id),
+        agent_name: agent.name.clone(),
+        run_id: None,
+        command,
+        reason: "The matrix asks for it.".into(),
+        preview_id: Some(preview.preview_id),
+        intent: Some(task.intent),
+        operations: task.operations,
+        risk: Some(task.risk),
+        lane: Some(task.lane),
+        rule_id: Some(preview.rule_id),
+        risk_reason: Some(preview.risk_reason),
+        requires_structured_override: preview.requires_structured_override,
+        expires_at: Some(preview.expires_at),
+        state: domain::proposals::ProposalState::Pending,
+        error: None,
+    };
+    services.store.insert_proposal(new).await.expect("a stored proposal").id
 }
 
 fn request(method: &str, path: &str, encoding: Encoding, body: String, credential: &Credential) -> Request<Body> {
@@ -867,6 +973,7 @@ fn fill(path: &str, fixture: &Fixture) -> String {
         .replace("{agent}", &fixture.agent.to_string())
         .replace("{message}", &fixture.message.to_string())
         .replace("{bystander}", &fixture.bystander.to_string())
+        .replace("{proposal}", &proposal_of(fixture))
         .replace("{run}", &fixture.run.map(|r| r.to_string()).unwrap_or_default())
 }
 
@@ -960,7 +1067,7 @@ async fn every_route_answers_every_caller_as_the_rules_say(db: Db) {
         failures.len(),
         failures.join("\n")
     );
-    // 25 room routes × 3 visibilities × 8 callers, and every global route × 8 callers.
+    // Every room route × 3 visibilities × 8 callers, and every global route × 8 callers.
     assert_eq!(cells, room_routes().len() * 24 + global_routes().len() * 8);
 }
 

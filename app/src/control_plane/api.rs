@@ -40,10 +40,9 @@ mod ssr {
         }
     }
 
-    /// The caller's address as the server resolved it (trusting only `TRUSTED_PROXIES`), the
-    /// same one the REST routes see, for the per-address rate limit.
+    /// The caller's address, for the per-address rate limit.
     pub async fn client() -> Option<IpAddr> {
-        leptos_axum::extract::<gateway::ClientAddr>().await.ok().and_then(|gateway::ClientAddr(address)| address)
+        crate::caller::client_address().await
     }
 }
 

@@ -103,7 +103,7 @@ fn RoomView(snapshot: RoomSnapshot, notice: Option<Notice>) -> impl IntoView {
             <RunControls state refusal=run_refusal />
             <div class="room-body">
                 <section class="conversation" aria-label="Conversation">
-                    <Timeline state />
+                    <Timeline state notice=notice.clone() />
                     <Composer state refusal=composer_refusal />
                 </section>
                 <AgentsPanel state notice />

@@ -2,6 +2,7 @@
 //! matching REST endpoint, so no rule is written twice.
 
 use domain::accounts::Member;
+use domain::proposals::Proposal;
 use domain::rooms::{Agent, MemberRole, Message, MessagePage, Room, RoomMode, RoomSummary, RoomVisibility};
 use domain::snapshot::RoomSnapshot;
 use leptos::prelude::*;
@@ -11,7 +12,7 @@ use uuid::Uuid;
 use crate::error::AppError;
 
 #[cfg(feature = "ssr")]
-use crate::caller::{actor, services};
+use crate::caller::{actor, client_address, services};
 #[cfg(feature = "ssr")]
 use crate::forms::{done, refused};
 
@@ -182,11 +183,29 @@ pub async fn stop_auto(room_id: Uuid) -> Result<domain::runs::RunStopped, AppErr
     Ok(services::runs::stop(&services(), &actor().await, room_id).await?)
 }
 
+/// Confirms an agent's proposal: the gateway writes its task, as a confirm in the control panel
+/// does. Answers the proposal as it now is.
+#[server(prefix = "/api/fn", endpoint = "proposals/confirm", input = Json)]
+pub async fn confirm_proposal(room_id: Uuid, proposal_id: Uuid) -> Result<Proposal, AppError> {
+    let client = client_address().await;
+    Ok(services::proposals::confirm(&services(), &actor().await, room_id, proposal_id, client).await?)
+}
+
+/// Rejects an agent's proposal: nothing is written. Answers the proposal as it now is.
+#[server(prefix = "/api/fn", endpoint = "proposals/reject", input = Json)]
+pub async fn reject_proposal(room_id: Uuid, proposal_id: Uuid) -> Result<Proposal, AppError> {
+    let client = client_address().await;
+    Ok(services::proposals::reject(&services(), &actor().await, room_id, proposal_id, client).await?)
+}
+
 /// The room's forms as the browser itself posts them: before the page's island has hydrated,
 /// or with JavaScript off. Each calls the same service as the island's typed function, then
 /// sends the browser back to the room, with a refusal shown next to the form that was sent.
 /// Once hydrated, the island handles the same forms itself and never calls these.
 pub mod plain {
+    // A plain form's fields arrive as its function's arguments, one each, however many it has.
+    #![allow(clippy::too_many_arguments)]
+
     use leptos::prelude::*;
     use uuid::Uuid;
 
@@ -194,7 +213,7 @@ pub mod plain {
     #[cfg(feature = "ssr")]
     use {
         super::room_page,
-        crate::caller::{actor, services},
+        crate::caller::{actor, client_address, services},
         crate::forms::{done, refused},
         domain::ErrorCode,
     };
@@ -208,6 +227,11 @@ pub mod plain {
         /// The form that edits, activates or deactivates one agent.
         pub fn agent(agent_id: uuid::Uuid) -> String {
             format!("agent-{agent_id}")
+        }
+
+        /// The form that confirms or rejects one proposal.
+        pub fn proposal(proposal_id: uuid::Uuid) -> String {
+            format!("proposal-{proposal_id}")
         }
     }
 
@@ -332,5 +356,19 @@ pub mod plain {
     pub async fn stop_run_form(room_id: Uuid) -> Result<(), AppError> {
         let outcome = services::runs::stop(&services(), &actor().await, room_id).await;
         answer(room_id, form::RUN, outcome.map_err(AppError::from))
+    }
+
+    #[server(prefix = "/api/fn", endpoint = "forms/proposals/confirm")]
+    pub async fn confirm_proposal_form(room_id: Uuid, proposal_id: Uuid) -> Result<(), AppError> {
+        let client = client_address().await;
+        let outcome = services::proposals::confirm(&services(), &actor().await, room_id, proposal_id, client).await;
+        answer(room_id, &form::proposal(proposal_id), outcome.map_err(AppError::from))
+    }
+
+    #[server(prefix = "/api/fn", endpoint = "forms/proposals/reject")]
+    pub async fn reject_proposal_form(room_id: Uuid, proposal_id: Uuid) -> Result<(), AppError> {
+        let client = client_address().await;
+        let outcome = services::proposals::reject(&services(), &actor().await, room_id, proposal_id, client).await;
+        answer(room_id, &form::proposal(proposal_id), outcome.map_err(AppError::from))
     }
 }

@@ -31,7 +31,14 @@ mod browser {
     use crate::rooms::api::load_room;
     use crate::rooms::state::{Connection, RoomState};
 
-    const EVENT_NAMES: [&str; 4] = [names::MESSAGE_NEW, names::MESSAGE_DELTA, names::MESSAGE_DONE, names::RUN_STATUS];
+    const EVENT_NAMES: [&str; 6] = [
+        names::MESSAGE_NEW,
+        names::MESSAGE_DELTA,
+        names::MESSAGE_DONE,
+        names::RUN_STATUS,
+        names::PROPOSAL_NEW,
+        names::PROPOSAL_UPDATED,
+    ];
     const RETRY_AFTER: Duration = Duration::from_secs(3);
 
     type Listener = Closure<dyn FnMut(MessageEvent)>;

@@ -1,15 +1,22 @@
-//! The room's timeline: messages with their sender, time, Markdown body and usage footer.
+//! The room's timeline: messages with their sender, time, Markdown body and usage footer, and
+//! under an agent's message the tasks it proposed.
 
 use domain::rooms::{MessageStatus, SenderType};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use uuid::Uuid;
 
 use super::api::older_messages;
+use super::api::plain::form;
+use super::proposal_card::ProposalCard;
 use super::state::{MessageEntry, RoomState};
+use crate::forms::Notice;
 use crate::time::clock;
 
+/// `notice` is what a plain post of a proposal's Confirm or Reject was refused, if one was.
 #[component]
-pub fn Timeline(state: RoomState) -> impl IntoView {
+pub fn Timeline(state: RoomState, notice: Option<Notice>) -> impl IntoView {
+    let notice = StoredValue::new(notice.filter(|n| n.form.starts_with("proposal-")));
     let hydrated = crate::forms::hydrated();
     let loading_older = RwSignal::new(false);
     let older_error = RwSignal::new(None::<String>);
@@ -30,14 +37,21 @@ pub fn Timeline(state: RoomState) -> impl IntoView {
         });
     };
 
-    // Follow the conversation: when the newest message changes or grows and the reader is near
-    // the bottom, keep the bottom in view.
+    // Follow the conversation: when the newest message changes or grows, or a proposal's card
+    // appears or changes, and the reader was near the bottom before it did, keep the bottom in
+    // view. Whether they were is noted as they scroll: a card is taller than what "near" allows.
+    let near_bottom = StoredValue::new(true);
+    let note_position = move |_| {
+        if let Some(list) = list_ref.get_untracked() {
+            near_bottom.set_value(list.scroll_height() - list.scroll_top() - list.client_height() < 160);
+        }
+    };
     let newest = move || state.messages.with(|list| list.last().map(|e| (e.id, e.message.with(|m| m.content.len()))));
     Effect::new(move |_| {
         newest();
+        state.proposals.track();
         if let Some(list) = list_ref.get() {
-            let near_bottom = list.scroll_height() - list.scroll_top() - list.client_height() < 160;
-            if near_bottom {
+            if near_bottom.get_value() {
                 list.set_scroll_top(list.scroll_height());
             }
         }
@@ -50,7 +64,7 @@ pub fn Timeline(state: RoomState) -> impl IntoView {
     });
 
     view! {
-        <div class="timeline" node_ref=list_ref>
+        <div class="timeline" node_ref=list_ref on:scroll=note_position>
             <Show when=move || state.older_cursor.with(Option::is_some)>
                 <div class="load-older">
                     // Needs the island: until it has hydrated the button says so instead of
@@ -76,6 +90,7 @@ pub fn Timeline(state: RoomState) -> impl IntoView {
             <ol class="messages" aria-label="Conversation history">
                 <For each=move || state.messages.get() key=|entry| entry.id let:entry>
                     <MessageItem entry />
+                    <MessageProposal state message_id=entry.id notice />
                 </For>
             </ol>
         </div>
@@ -123,6 +138,26 @@ fn MessageItem(entry: MessageEntry) -> impl IntoView {
                 <MessageFooter entry />
             </Show>
         </li>
+    }
+}
+
+/// The proposal that came with one message, a timeline item of its own right under it. An
+/// agent's turn makes at most one (`services::proposals::MAX_PER_TURN`).
+#[component]
+fn MessageProposal(state: RoomState, message_id: Uuid, notice: StoredValue<Option<Notice>>) -> impl IntoView {
+    let id = Memo::new(move |_| {
+        state.proposals.with(|list| list.iter().find(|p| p.message_id == Some(message_id)).map(|p| p.id))
+    });
+    move || {
+        id.get().map(|id| {
+            let form = form::proposal(id);
+            let refusal = notice.with_value(|n| n.as_ref().filter(|n| n.form == form).and_then(|n| n.error.clone()));
+            view! {
+                <li class="timeline-proposal">
+                    <ProposalCard state id refusal />
+                </li>
+            }
+        })
     }
 }
 
