@@ -2,7 +2,7 @@
 //! with the code typed so pages branch on it without comparing strings.
 
 use domain::{ErrorBody, ErrorCode};
-use leptos::server_fn::codec::JsonEncoding;
+
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +33,7 @@ impl From<ErrorBody> for AppError {
 }
 
 impl FromServerFnError for AppError {
-    type Encoder = JsonEncoding;
+    type Encoder = crate::codec::JsonTextEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {

@@ -44,6 +44,23 @@ pub fn error_for(form: &str) -> Option<String> {
 /// still loading. Hydration sets every bound field from its signal, so an island that did not
 /// start from this would wipe what was typed. Read only while the page's islands hydrate; a
 /// component rendered later in the browser starts from its own values.
+/// Whether the checkbox `id` is ticked now (never in the server's render).
+pub fn is_checked(id: &str) -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let element = leptos::prelude::document().get_element_by_id(id);
+        element
+            .and_then(|element| element.dyn_into::<web_sys::HtmlInputElement>().ok())
+            .is_some_and(|input| input.checked())
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = id;
+        false
+    }
+}
+
 pub fn typed_value(id: &str) -> Option<String> {
     #[cfg(feature = "hydrate")]
     {

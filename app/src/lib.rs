@@ -4,10 +4,12 @@
 
 pub mod accounts;
 pub mod caller;
+pub mod codec;
 pub mod control_plane;
 pub mod error;
 pub mod forms;
 pub mod layout;
+pub mod numbers;
 pub mod pages;
 pub mod rooms;
 #[cfg(feature = "ssr")]

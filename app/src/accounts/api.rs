@@ -36,7 +36,7 @@ async fn auth_session() -> Result<crate::accounts::session::AuthSession, AppErro
     })
 }
 
-#[server(prefix = "/api/fn", endpoint = "auth/signup-state")]
+#[server(prefix = "/api/fn", endpoint = "auth/signup-state", output = crate::codec::JsonText)]
 pub async fn load_signup_state() -> Result<SignupState, AppError> {
     Ok(services::accounts::signup_state(&services()).await?)
 }
@@ -72,7 +72,7 @@ fn after_account_form<T>(
 }
 
 /// Signs in, then goes to `next` (a page of this site) or the rooms.
-#[server(prefix = "/api/fn", endpoint = "auth/sign-in")]
+#[server(prefix = "/api/fn", endpoint = "auth/sign-in", output = crate::codec::JsonText)]
 pub async fn sign_in(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     let client = leptos_axum::extract::<gateway::ClientAddr>().await.ok().and_then(|address| address.0);
     let login = domain::accounts::Login { email: email.clone(), password };
@@ -82,7 +82,7 @@ pub async fn sign_in(email: String, password: String, next: Option<String>) -> R
 }
 
 /// Creates an account and signs its owner in, then goes to `next` or the rooms.
-#[server(prefix = "/api/fn", endpoint = "auth/sign-up")]
+#[server(prefix = "/api/fn", endpoint = "auth/sign-up", output = crate::codec::JsonText)]
 pub async fn sign_up(name: String, email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     let input = domain::accounts::Signup { email: email.clone(), password, name };
     let mut auth = auth_session().await?;
@@ -91,7 +91,7 @@ pub async fn sign_up(name: String, email: String, password: String, next: Option
 }
 
 /// Ends the session and goes to the start page.
-#[server(prefix = "/api/fn", endpoint = "auth/sign-out")]
+#[server(prefix = "/api/fn", endpoint = "auth/sign-out", output = crate::codec::JsonText)]
 pub async fn sign_out() -> Result<(), AppError> {
     let mut auth = auth_session().await?;
     crate::accounts::session::sign_out(&mut auth).await?;
@@ -99,13 +99,13 @@ pub async fn sign_out() -> Result<(), AppError> {
     Ok(())
 }
 
-#[server(prefix = "/api/fn", endpoint = "tokens/list")]
+#[server(prefix = "/api/fn", endpoint = "tokens/list", output = crate::codec::JsonText)]
 pub async fn list_tokens() -> Result<Vec<ApiToken>, AppError> {
     Ok(services::accounts::list_tokens(&services(), &actor().await).await?)
 }
 
 /// Creates a personal API token. After a plain post the tokens page shows its secret, once.
-#[server(prefix = "/api/fn", endpoint = "tokens/create")]
+#[server(prefix = "/api/fn", endpoint = "tokens/create", output = crate::codec::JsonText)]
 pub async fn create_token(name: String) -> Result<CreatedToken, AppError> {
     let input = domain::accounts::NewToken { name };
     match services::accounts::create_token(&services(), &actor().await, input).await {
@@ -119,7 +119,7 @@ pub async fn create_token(name: String) -> Result<CreatedToken, AppError> {
     }
 }
 
-#[server(prefix = "/api/fn", endpoint = "tokens/delete")]
+#[server(prefix = "/api/fn", endpoint = "tokens/delete", output = crate::codec::JsonText)]
 pub async fn delete_token(token_id: Uuid) -> Result<(), AppError> {
     match services::accounts::delete_token(&services(), &actor().await, token_id).await {
         Ok(()) => {
@@ -130,12 +130,12 @@ pub async fn delete_token(token_id: Uuid) -> Result<(), AppError> {
     }
 }
 
-#[server(prefix = "/api/fn", endpoint = "users/list")]
+#[server(prefix = "/api/fn", endpoint = "users/list", output = crate::codec::JsonText)]
 pub async fn list_users() -> Result<Vec<UserSummary>, AppError> {
     Ok(services::accounts::list_users(&services(), &actor().await).await?)
 }
 
-#[server(prefix = "/api/fn", endpoint = "users/role")]
+#[server(prefix = "/api/fn", endpoint = "users/role", output = crate::codec::JsonText)]
 pub async fn change_role(user_id: Uuid, role: Role) -> Result<UserSummary, AppError> {
     let input = domain::accounts::SetRole { role };
     match services::accounts::set_role(&services(), &actor().await, user_id, input).await {
@@ -148,7 +148,7 @@ pub async fn change_role(user_id: Uuid, role: Role) -> Result<UserSummary, AppEr
 }
 
 /// Lets an address create an account when sign-up is by invitation.
-#[server(prefix = "/api/fn", endpoint = "users/invite")]
+#[server(prefix = "/api/fn", endpoint = "users/invite", output = crate::codec::JsonText)]
 pub async fn invite(email: String) -> Result<(), AppError> {
     match services::accounts::invite(&services(), &actor().await, &email).await {
         Ok(()) => {

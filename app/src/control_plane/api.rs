@@ -62,7 +62,7 @@ pub struct PanelStart {
 
 /// Whether the caller may use the panel (the same rule every operation of the gateway applies),
 /// and what it starts from: `session_id` and `preview_id` are the address's, if any.
-#[server(prefix = "/api/fn", endpoint = "control-plane/access")]
+#[server(prefix = "/api/fn", endpoint = "control-plane/access", output = crate::codec::JsonText)]
 pub async fn panel_access(session_id: Option<String>, preview_id: Option<String>) -> Result<PanelStart, AppError> {
     let (gateway, operator) = ssr::gateway().await?;
     let client = ssr::client().await;
@@ -79,7 +79,7 @@ pub async fn panel_access(session_id: Option<String>, preview_id: Option<String>
     Ok(PanelStart { session_id, session_from_address: true, preview, tasks })
 }
 
-#[server(prefix = "/api/fn", endpoint = "control-plane/preview", input = Json)]
+#[server(prefix = "/api/fn", endpoint = "control-plane/preview", input = Json, output = crate::codec::JsonText)]
 pub async fn preview_command(
     raw_input: String,
     channel: Channel,
@@ -90,7 +90,7 @@ pub async fn preview_command(
     gateway.preview(request, operator, ssr::client().await).await.map_err(AppError::from)
 }
 
-#[server(prefix = "/api/fn", endpoint = "control-plane/confirm", input = Json)]
+#[server(prefix = "/api/fn", endpoint = "control-plane/confirm", input = Json, output = crate::codec::JsonText)]
 pub async fn confirm_preview(
     preview_id: String,
     session_id: String,
@@ -101,13 +101,13 @@ pub async fn confirm_preview(
     gateway.confirm(request, operator, ssr::client().await).await.map_err(AppError::from)
 }
 
-#[server(prefix = "/api/fn", endpoint = "control-plane/watch", input = Json)]
+#[server(prefix = "/api/fn", endpoint = "control-plane/watch", input = Json, output = crate::codec::JsonText)]
 pub async fn watch_task(task_id: String, session_id: String) -> Result<WatchResponse, AppError> {
     let (gateway, operator) = ssr::gateway().await?;
     gateway.watch(&task_id, &session_id, operator, ssr::client().await).await.map_err(AppError::from)
 }
 
-#[server(prefix = "/api/fn", endpoint = "control-plane/tasks", input = Json)]
+#[server(prefix = "/api/fn", endpoint = "control-plane/tasks", input = Json, output = crate::codec::JsonText)]
 pub async fn session_tasks(session_id: String) -> Result<SessionTasksResponse, AppError> {
     let (gateway, operator) = ssr::gateway().await?;
     gateway.session_tasks(&session_id, operator, ssr::client().await).await.map_err(AppError::from)

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::api::plain::{form, AddAgentForm, EditAgentForm};
 use super::api::{add_agent, edit_agent};
 use super::state::RoomState;
-use crate::forms::{typed_value, Notice};
+use crate::forms::{is_checked, typed_value, Notice};
 
 /// Suggestions for the model field; any provider-prefixed name is accepted.
 const MODEL_SUGGESTIONS: &[&str] =
@@ -90,7 +90,7 @@ fn AgentCard(state: RoomState, agent: Agent, refusal: Option<String>) -> impl In
             <div class="agent-summary">
                 <strong class="agent-name">{agent.name.clone()}</strong>
                 <span class="badge">{agent.model.clone()}</span>
-                <span class="badge">{format!("t = {:.1}", agent.temperature)}</span>
+                <span class="badge">{format!("t = {}", crate::numbers::decimal(agent.temperature, 1))}</span>
                 {(!is_active).then(|| view! { <span class="badge badge--warning">"inactive"</span> })}
             </div>
             <p class="agent-prompt">
@@ -155,7 +155,7 @@ fn NewAgentForm(state: RoomState, refusal: Option<String>) -> impl IntoView {
         name: String::new(),
         system_prompt: String::new(),
         model: if state.demo_mode.get_untracked() { "demo".to_owned() } else { "gpt-4o-mini".to_owned() },
-        temperature: format!("{:.1}", default_temperature()),
+        temperature: crate::numbers::decimal(default_temperature(), 1),
         may_propose_tasks: false,
     };
 
@@ -217,7 +217,7 @@ impl AgentFields {
             name: agent.name.clone(),
             system_prompt: agent.system_prompt.clone(),
             model: agent.model.clone(),
-            temperature: format!("{}", agent.temperature),
+            temperature: crate::numbers::trimmed(agent.temperature, 3),
             may_propose_tasks: agent.tools.contains(&AgentTool::ProposeTask),
         }
     }
@@ -275,7 +275,6 @@ fn AgentForm(
     let prompt = typed("prompt", &initial.system_prompt);
     let model = typed("model", &initial.model);
     let temperature = typed("temperature", &initial.temperature);
-    let may_propose_tasks = RwSignal::new(initial.may_propose_tasks);
 
     view! {
         <form
@@ -289,7 +288,7 @@ fn AgentForm(
                     system_prompt: prompt.get_untracked(),
                     model: model.get_untracked(),
                     temperature: temperature.get_untracked(),
-                    may_propose_tasks: may_propose_tasks.get_untracked(),
+                    may_propose_tasks: is_checked(&id("propose")),
                 });
             }
         >
@@ -351,25 +350,19 @@ fn AgentForm(
                     />
                 </div>
             </div>
-            <fieldset class="field tools">
-                <legend>"Tools"</legend>
-                // Tells the edit action that this form carries the checkbox, which browsers
-                // leave out when it is not ticked.
-                {agent_id.map(|_| view! { <input type="hidden" name="tools_field" value="1" /> })}
-                <label class="checkbox">
-                    <input
-                        type="checkbox"
-                        id=id("propose")
-                        name="may_propose_tasks"
-                        value="on"
-                        checked=initial.may_propose_tasks
-                        prop:checked=move || may_propose_tasks.get()
-                        on:change:target=move |ev| may_propose_tasks.set(ev.target().checked())
-                    />
-                    " May propose tasks"
-                </label>
-                <p class="hint">"Proposals go to the control plane as previews; only an operator in this room can confirm them."</p>
-            </fieldset>
+            // Tells the edit action that this form carries the checkbox, which browsers leave out
+            // when it is not ticked. The box itself is the browser's own: it is read on submit.
+            {agent_id.map(|_| view! { <input type="hidden" name="tools_field" value="1" /> })}
+            <label class="checkbox field">
+                <input
+                    type="checkbox"
+                    id=id("propose")
+                    name="may_propose_tasks"
+                    value="on"
+                    checked=initial.may_propose_tasks
+                />
+                " Tools: may propose tasks (a person with the right confirms each)"
+            </label>
             <div class="form-actions">
                 <button type="submit" class="primary">{submit_label}</button>
             </div>

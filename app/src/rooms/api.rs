@@ -35,14 +35,14 @@ fn members_section(room_id: Uuid) -> String {
     format!("/rooms/{room_id}#members")
 }
 
-#[server(prefix = "/api/fn", endpoint = "rooms/list")]
+#[server(prefix = "/api/fn", endpoint = "rooms/list", output = crate::codec::JsonText)]
 pub async fn list_rooms() -> Result<Vec<RoomSummary>, AppError> {
     Ok(services::rooms::list_rooms(&services(), &actor().await).await?)
 }
 
 /// Creates a room from the rooms page's form; private unless the form says otherwise. Without
 /// JavaScript the browser goes into the new room, as it does with it.
-#[server(prefix = "/api/fn", endpoint = "rooms/create")]
+#[server(prefix = "/api/fn", endpoint = "rooms/create", output = crate::codec::JsonText)]
 pub async fn create_room(name: String, visibility: Option<RoomVisibility>) -> Result<RoomSummary, AppError> {
     let visibility = visibility.unwrap_or(RoomVisibility::Private);
     let input = domain::rooms::CreateRoom { name, mode: RoomMode::Manual, visibility, run_limits: Default::default() };
@@ -57,7 +57,7 @@ pub async fn create_room(name: String, visibility: Option<RoomVisibility>) -> Re
 
 /// Renames the room, or changes its mode, visibility or the limits of the runs its `auto` mode
 /// starts. Limits come as the form's text; an empty token budget means none.
-#[server(prefix = "/api/fn", endpoint = "rooms/update")]
+#[server(prefix = "/api/fn", endpoint = "rooms/update", output = crate::codec::JsonText)]
 pub async fn update_room(
     room_id: Uuid,
     name: String,
@@ -92,7 +92,7 @@ pub async fn update_room(
 }
 
 /// Deletes the room with everything in it, then goes to the rooms.
-#[server(prefix = "/api/fn", endpoint = "rooms/delete")]
+#[server(prefix = "/api/fn", endpoint = "rooms/delete", output = crate::codec::JsonText)]
 pub async fn delete_room(room_id: Uuid) -> Result<(), AppError> {
     match services::rooms::delete_room(&services(), &actor().await, room_id).await {
         Ok(()) => {
@@ -103,13 +103,13 @@ pub async fn delete_room(room_id: Uuid) -> Result<(), AppError> {
     }
 }
 
-#[server(prefix = "/api/fn", endpoint = "members/list", input = Json)]
+#[server(prefix = "/api/fn", endpoint = "members/list", input = Json, output = crate::codec::JsonText)]
 pub async fn room_members(room_id: Uuid) -> Result<Vec<Member>, AppError> {
     Ok(services::members::list_members(&services(), &actor().await, room_id).await?)
 }
 
 /// Adds the person with this email, who must have an account, with a role in the room.
-#[server(prefix = "/api/fn", endpoint = "members/add")]
+#[server(prefix = "/api/fn", endpoint = "members/add", output = crate::codec::JsonText)]
 pub async fn add_room_member(room_id: Uuid, email: String, role: MemberRole) -> Result<Member, AppError> {
     let input = domain::accounts::AddMember { email, role };
     match services::members::add_member(&services(), &actor().await, room_id, input).await {
@@ -121,7 +121,7 @@ pub async fn add_room_member(room_id: Uuid, email: String, role: MemberRole) -> 
     }
 }
 
-#[server(prefix = "/api/fn", endpoint = "members/role")]
+#[server(prefix = "/api/fn", endpoint = "members/role", output = crate::codec::JsonText)]
 pub async fn change_member_role(room_id: Uuid, user_id: Uuid, role: MemberRole) -> Result<Member, AppError> {
     let input = domain::accounts::UpdateMember { role };
     match services::members::update_member(&services(), &actor().await, room_id, user_id, input).await {
@@ -134,7 +134,7 @@ pub async fn change_member_role(room_id: Uuid, user_id: Uuid, role: MemberRole) 
 }
 
 /// Removes a member; someone leaving goes to the rooms, an owner removing someone stays.
-#[server(prefix = "/api/fn", endpoint = "members/remove")]
+#[server(prefix = "/api/fn", endpoint = "members/remove", output = crate::codec::JsonText)]
 pub async fn remove_room_member(room_id: Uuid, user_id: Uuid) -> Result<(), AppError> {
     let actor = actor().await;
     let leaving = actor.user_id() == Some(user_id);
@@ -147,52 +147,52 @@ pub async fn remove_room_member(room_id: Uuid, user_id: Uuid) -> Result<(), AppE
     }
 }
 
-#[server(prefix = "/api/fn", endpoint = "rooms/snapshot", input = Json)]
+#[server(prefix = "/api/fn", endpoint = "rooms/snapshot", input = Json, output = crate::codec::JsonText)]
 pub async fn load_room(room_id: Uuid) -> Result<RoomSnapshot, AppError> {
     Ok(services::snapshot::room_snapshot(&services(), &actor().await, room_id).await?)
 }
 
-#[server(prefix = "/api/fn", endpoint = "rooms/messages", input = Json)]
+#[server(prefix = "/api/fn", endpoint = "rooms/messages", input = Json, output = crate::codec::JsonText)]
 pub async fn older_messages(room_id: Uuid, cursor: Uuid) -> Result<MessagePage, AppError> {
     Ok(services::rooms::list_messages(&services(), &actor().await, room_id, Some(cursor), None).await?)
 }
 
-#[server(prefix = "/api/fn", endpoint = "rooms/post", input = Json)]
+#[server(prefix = "/api/fn", endpoint = "rooms/post", input = Json, output = crate::codec::JsonText)]
 pub async fn send_message(room_id: Uuid, content: String) -> Result<Message, AppError> {
     let input = domain::rooms::PostMessage { content };
     Ok(services::rooms::post_message(&services(), &actor().await, room_id, input).await?)
 }
 
-#[server(prefix = "/api/fn", endpoint = "agents/create", input = Json)]
+#[server(prefix = "/api/fn", endpoint = "agents/create", input = Json, output = crate::codec::JsonText)]
 pub async fn add_agent(room_id: Uuid, input: domain::rooms::CreateAgent) -> Result<Agent, AppError> {
     Ok(services::rooms::create_agent(&services(), &actor().await, room_id, input).await?)
 }
 
-#[server(prefix = "/api/fn", endpoint = "agents/update", input = Json)]
+#[server(prefix = "/api/fn", endpoint = "agents/update", input = Json, output = crate::codec::JsonText)]
 pub async fn edit_agent(room_id: Uuid, agent_id: Uuid, input: domain::rooms::UpdateAgent) -> Result<Agent, AppError> {
     Ok(services::rooms::update_agent(&services(), &actor().await, room_id, agent_id, input).await?)
 }
 
-#[server(prefix = "/api/fn", endpoint = "runs/start", input = Json)]
+#[server(prefix = "/api/fn", endpoint = "runs/start", input = Json, output = crate::codec::JsonText)]
 pub async fn start_auto(room_id: Uuid, input: domain::runs::StartRun) -> Result<domain::runs::RunStarted, AppError> {
     Ok(services::runs::start(&services(), &actor().await, room_id, input).await?)
 }
 
-#[server(prefix = "/api/fn", endpoint = "runs/stop", input = Json)]
+#[server(prefix = "/api/fn", endpoint = "runs/stop", input = Json, output = crate::codec::JsonText)]
 pub async fn stop_auto(room_id: Uuid) -> Result<domain::runs::RunStopped, AppError> {
     Ok(services::runs::stop(&services(), &actor().await, room_id).await?)
 }
 
 /// Confirms an agent's proposal: the gateway writes its task, as a confirm in the control panel
 /// does. Answers the proposal as it now is.
-#[server(prefix = "/api/fn", endpoint = "proposals/confirm", input = Json)]
+#[server(prefix = "/api/fn", endpoint = "proposals/confirm", input = Json, output = crate::codec::JsonText)]
 pub async fn confirm_proposal(room_id: Uuid, proposal_id: Uuid) -> Result<Proposal, AppError> {
     let client = client_address().await;
     Ok(services::proposals::confirm(&services(), &actor().await, room_id, proposal_id, client).await?)
 }
 
 /// Rejects an agent's proposal: nothing is written. Answers the proposal as it now is.
-#[server(prefix = "/api/fn", endpoint = "proposals/reject", input = Json)]
+#[server(prefix = "/api/fn", endpoint = "proposals/reject", input = Json, output = crate::codec::JsonText)]
 pub async fn reject_proposal(room_id: Uuid, proposal_id: Uuid) -> Result<Proposal, AppError> {
     let client = client_address().await;
     Ok(services::proposals::reject(&services(), &actor().await, room_id, proposal_id, client).await?)

@@ -172,9 +172,9 @@ fn RunMeters(run: RunStatusEvent, seconds: f64) -> impl IntoView {
         <div class="run-meters" data-run-status=run.status.as_str() role="status" aria-label="Run status">
             <span class="run-state">{state_label}</span>
             <span class="meter">{format!("steps {}/{}", run.step, run.max_steps)}</span>
-            <span class="meter">{format!("{:.0}/{} s", seconds.floor(), run.max_seconds)}</span>
+            <span class="meter">{format!("{}/{} s", crate::numbers::decimal(seconds.floor(), 0), run.max_seconds)}</span>
             <span class="meter">{tokens}</span>
-            <span class="meter">{format!("${:.4}", run.cost)}</span>
+            <span class="meter">{format!("${}", crate::numbers::decimal(run.cost, 4))}</span>
         </div>
     }
 }
