@@ -42,6 +42,40 @@ impl IntoResponse for ErrorReply {
     }
 }
 
+/// The refusals every API route may answer with, for its OpenAPI description: each status with
+/// the `{"error": {"code", "message"}}` body. Which codes go with which status is
+/// [`domain::ErrorCode::http_status`].
+pub struct Refusals;
+
+impl utoipa::IntoResponses for Refusals {
+    fn responses() -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>> {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        const STATUSES: &[(u16, &str)] = &[
+            (400, "The body is not JSON or not the expected shape (MALFORMED_JSON)."),
+            (401, "Nobody is signed in, or the token is not valid (UNAUTHENTICATED)."),
+            (403, "The caller may not do this, or another site sent the request (FORBIDDEN, CROSS_SITE, SESSION_MISMATCH)."),
+            (404, "The resource does not exist, or the caller may not see it (NOT_FOUND, PREVIEW_NOT_FOUND, TASK_NOT_FOUND)."),
+            (408, "The request's body or answer did not come in time (REQUEST_TIMEOUT)."),
+            (409, "The request conflicts with the current state (CONFLICT, PREVIEW_ALREADY_CONFIRMED, TOO_MANY_PREVIEWS, TASK_COLLISION)."),
+            (410, "The preview has expired (PREVIEW_EXPIRED)."),
+            (413, "The body is larger than the server reads (PAYLOAD_TOO_LARGE)."),
+            (415, "The body is not sent as JSON (MALFORMED_JSON)."),
+            (421, "The request named a host this server does not answer for (HOST_NOT_ALLOWED)."),
+            (422, "A field breaks a rule; the message names it (VALIDATION_FAILED, INVALID_FIELD, LIMIT_REACHED, ...)."),
+            (429, "A rate or spending limit was reached; Retry-After says when to try again (RATE_LIMITED, QUOTA_EXCEEDED)."),
+            (503, "A dependency is unavailable; Retry-After may say when to try again (UNAVAILABLE, STORAGE_UNAVAILABLE, TOO_MANY_SESSIONS)."),
+        ];
+        STATUSES
+            .iter()
+            .map(|(status, description)| {
+                let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
+                let response = ResponseBuilder::new().description(*description).content("application/json", content);
+                (status.to_string(), response.build().into())
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use domain::ErrorCode;
@@ -111,39 +145,5 @@ mod tests {
         let text = body(response).await.to_string();
         assert!(!text.contains("secret") && !text.contains("space"), "{text}");
         assert!(text.contains("INTERNAL"));
-    }
-}
-
-/// The refusals every API route may answer with, for its OpenAPI description: each status with
-/// the `{"error": {"code", "message"}}` body. Which codes go with which status is
-/// [`domain::ErrorCode::http_status`].
-pub struct Refusals;
-
-impl utoipa::IntoResponses for Refusals {
-    fn responses() -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>> {
-        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-        const STATUSES: &[(u16, &str)] = &[
-            (400, "The body is not JSON or not the expected shape (MALFORMED_JSON)."),
-            (401, "Nobody is signed in, or the token is not valid (UNAUTHENTICATED)."),
-            (403, "The caller may not do this, or another site sent the request (FORBIDDEN, CROSS_SITE, SESSION_MISMATCH)."),
-            (404, "The resource does not exist, or the caller may not see it (NOT_FOUND, PREVIEW_NOT_FOUND, TASK_NOT_FOUND)."),
-            (408, "The request's body or answer did not come in time (REQUEST_TIMEOUT)."),
-            (409, "The request conflicts with the current state (CONFLICT, PREVIEW_ALREADY_CONFIRMED, TOO_MANY_PREVIEWS, TASK_COLLISION)."),
-            (410, "The preview has expired (PREVIEW_EXPIRED)."),
-            (413, "The body is larger than the server reads (PAYLOAD_TOO_LARGE)."),
-            (415, "The body is not sent as JSON (MALFORMED_JSON)."),
-            (421, "The request named a host this server does not answer for (HOST_NOT_ALLOWED)."),
-            (422, "A field breaks a rule; the message names it (VALIDATION_FAILED, INVALID_FIELD, LIMIT_REACHED, ...)."),
-            (429, "A rate or spending limit was reached; Retry-After says when to try again (RATE_LIMITED, QUOTA_EXCEEDED)."),
-            (503, "A dependency is unavailable; Retry-After may say when to try again (UNAVAILABLE, STORAGE_UNAVAILABLE, TOO_MANY_SESSIONS)."),
-        ];
-        STATUSES
-            .iter()
-            .map(|(status, description)| {
-                let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
-                let response = ResponseBuilder::new().description(*description).content("application/json", content);
-                (status.to_string(), response.build().into())
-            })
-            .collect()
     }
 }

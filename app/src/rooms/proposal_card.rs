@@ -169,6 +169,8 @@ fn text(proposal: &Proposal) -> String {
             let _ = write!(html, "<li><code>{}</code>{}</li>", e(&op.tool), e(&args));
         }
         let lane = match proposal.lane {
+            // Not recognised: only a person in the control panel can make a task of it.
+            _ if proposal.requires_structured_override => "approval — only from the control panel",
             Some(Lane::Fast) => "fast — to the inbox once confirmed",
             Some(Lane::Approval) => "approval — to pending approval once confirmed",
             None => "",
