@@ -74,10 +74,11 @@ impl ProposalDesk for GatewayDesk {
         .boxed()
     }
 
-    fn task_report(&self, task_id: String) -> BoxFuture<'_, Option<TaskReport>> {
+    fn task_reports(&self, task_ids: Vec<String>) -> BoxFuture<'_, Vec<Option<TaskReport>>> {
         async move {
-            let progress = self.gateway.task_progress(&task_id).await?;
-            Some(TaskReport { state: progress.state, result_summary: progress.result_summary })
+            let progress = self.gateway.task_progress(task_ids).await;
+            let report = |p: gateway::TaskProgress| TaskReport { state: p.state, result_summary: p.result_summary };
+            progress.into_iter().map(|progress| progress.map(report)).collect()
         }
         .boxed()
     }

@@ -324,8 +324,16 @@ async fn agents_cannot_confirm_or_claim_a_lower_risk(db: Db) {
     say(&app, &room, "@Ops confirm it yourself").await;
     eventually(Duration::from_secs(10), "the first reply", || async { fake.requests().len() >= 2 }).await;
     say(&app, &room, "@Ops try again").await;
-    let listed = wait_for_proposals(&app, &room, 2).await;
-    assert_eq!(listed.len(), 2, "the invented tool made no proposal");
+    // A room's turns run one after the other: once the second turn's proposal exists, the first
+    // turn (the invented tool's) is over too.
+    let is_second = |p: &Value| p["command"].as_str().is_some_and(|c| c.starts_with("confirm "));
+    eventually(Duration::from_secs(10), "the second turn's proposal", || async {
+        proposals(&app, &room).await.iter().any(is_second)
+    })
+    .await;
+    let listed = proposals(&app, &room).await;
+    assert_eq!(listed.len(), 2, "the invented tool made no proposal: {listed:?}");
+    assert!(is_second(&listed[1]));
     assert_ne!(listed[1]["risk"], "low", "{}", listed[1]);
     assert!(task_files(app.gateway_root.path()).is_empty());
 
@@ -427,7 +435,10 @@ async fn agents_without_the_tool_are_never_offered_it(db: Db) {
     say(&app, &room, "@Ops propose: lisa run backup_db").await;
     eventually(Duration::from_secs(10), "the reply", || async { !fake.requests().is_empty() }).await;
     assert!(fake.requests()[0].body.get("tools").is_none(), "no tools offered");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A room's turns run one after the other: once a second turn asks the provider, the first one
+    // is over, with any proposal it made.
+    say(&app, &room, "@Ops again").await;
+    eventually(Duration::from_secs(10), "the second turn", || async { fake.requests().len() >= 2 }).await;
     assert!(proposals(&app, &room).await.is_empty(), "a call to a tool it lacks is ignored");
 
     // Giving the tool later works, and unknown tool names are refused with the field named.

@@ -108,7 +108,8 @@ pub trait ProposalDesk: Send + Sync {
         person: Uuid,
         client: Option<IpAddr>,
     ) -> BoxFuture<'a, Result<(), DeskError>>;
-    fn task_report(&self, task_id: String) -> BoxFuture<'_, Option<TaskReport>>;
+    /// Where each task stands, in order; the execution plane's reports are read once for all.
+    fn task_reports(&self, task_ids: Vec<String>) -> BoxFuture<'_, Vec<Option<TaskReport>>>;
 }
 
 #[derive(Deserialize)]
@@ -257,12 +258,10 @@ pub async fn confirm(
         Err(error) => return Err(after_refusal(services, &proposal, error).await),
     };
     let decision = ProposalDecisionRecord {
-        state: ProposalState::Confirmed,
-        decided_by: person.id,
-        decided_by_name: person.name.clone(),
         task_id: Some(written.task_id.clone()),
         task_state: Some(written.state),
         path_written: Some(written.path_written.clone()),
+        ..decided(ProposalState::Confirmed, &person)
     };
     let Some(confirmed) = services.store.decide_proposal(proposal.id, decision).await? else {
         // The task file exists: the gateway's single-use confirm is the authority here.
@@ -291,21 +290,25 @@ pub async fn reject(
         Err(error) if matches!(error.code, ErrorCode::PreviewExpired | ErrorCode::PreviewNotFound) => {}
         Err(error) => return Err(error.into()),
     }
-    let decision = ProposalDecisionRecord {
-        state: ProposalState::Rejected,
+    let rejected = services
+        .store
+        .decide_proposal(proposal.id, decided(ProposalState::Rejected, &person))
+        .await?
+        .ok_or_else(|| ServiceError::Conflict("The proposal was decided by someone else meanwhile.".to_owned()))?;
+    services.events.publish(room_id, &RoomEvent::ProposalUpdated(rejected.clone()));
+    Ok(rejected)
+}
+
+/// `person`'s decision, with no task.
+fn decided(state: ProposalState, person: &crate::Principal) -> ProposalDecisionRecord {
+    ProposalDecisionRecord {
+        state,
         decided_by: person.id,
         decided_by_name: person.name.clone(),
         task_id: None,
         task_state: None,
         path_written: None,
-    };
-    let rejected = services
-        .store
-        .decide_proposal(proposal.id, decision)
-        .await?
-        .ok_or_else(|| ServiceError::Conflict("The proposal was decided by someone else meanwhile.".to_owned()))?;
-    services.events.publish(room_id, &RoomEvent::ProposalUpdated(rejected.clone()));
-    Ok(rejected)
+    }
 }
 
 /// Checks the rule and the proposal's state; a decided proposal answers as the gateway would.
@@ -378,9 +381,14 @@ pub async fn follow(services: &Services) -> ServiceResult<()> {
     let Some(desk) = services.proposal_desk() else {
         return Ok(());
     };
-    for proposal in services.store.proposals_to_follow(500).await? {
-        let Some(task_id) = proposal.task_id.clone() else { continue };
-        let Some(report) = desk.task_report(task_id).await else { continue };
+    let followed = services.store.proposals_to_follow(500).await?;
+    if followed.is_empty() {
+        return Ok(());
+    }
+    let task_ids = followed.iter().map(|proposal| proposal.task_id.clone().unwrap_or_default()).collect();
+    let reports = desk.task_reports(task_ids).await;
+    for (proposal, report) in followed.into_iter().zip(reports) {
+        let Some(report) = report else { continue };
         let changed = Some(report.state) != proposal.task_state
             || (report.result_summary.is_some() && report.result_summary != proposal.result_summary);
         if changed {

@@ -118,21 +118,26 @@ impl Gateway {
         .await
     }
 
-    /// The state of a task a room's proposal wrote: the execution plane's latest report, else
-    /// the state its file's folder implies. `None` for a task id that names no task file.
-    pub async fn task_progress(&self, task_id: &str) -> Option<TaskProgress> {
+    /// The state of each task that rooms' proposals wrote, in order: the execution plane's
+    /// latest report, else the state its file's folder implies; `None` for an id that names no
+    /// task file. The execution plane's files are read once for all of them.
+    pub async fn task_progress(&self, task_ids: Vec<String>) -> Vec<Option<TaskProgress>> {
         let shared = std::sync::Arc::clone(&self.shared);
-        let task_id = task_id.to_owned();
-        tokio::task::spawn_blocking(move || shared.task_progress(&task_id)).await.ok().flatten()
+        let count = task_ids.len();
+        let read = tokio::task::spawn_blocking(move || {
+            shared.refresh_reports();
+            task_ids.iter().map(|task_id| shared.task_progress(task_id)).collect()
+        });
+        read.await.unwrap_or_else(|_| vec![None; count])
     }
 }
 
 impl Shared {
+    /// [`Gateway::task_progress`] of one task, from the reports as last refreshed.
     fn task_progress(&self, task_id: &str) -> Option<TaskProgress> {
         if !crate::folders::is_task_id(task_id) {
             return None;
         }
-        self.refresh_reports();
         if let Some(report) = self.reports.latest(task_id) {
             return Some(TaskProgress {
                 state: report.state,
@@ -212,8 +217,9 @@ mod tests {
         assert_eq!(task_files(dir.path()), 1);
         let again = gateway.confirm_proposal(room, None, &preview.preview_id, person, None).await.unwrap_err();
         assert!(matches!(again, GatewayError::PreviewAlreadyConfirmed { .. }), "{again:?}");
-        let progress = gateway.task_progress(&confirmed.task_id).await.unwrap();
-        assert_eq!(progress.state, confirmed.state);
+        let progress = gateway.task_progress(vec![confirmed.task_id.clone(), "task_nope".into()]).await;
+        assert_eq!(progress[0].as_ref().unwrap().state, confirmed.state);
+        assert_eq!(progress[1], None, "an id that names no task");
 
         // Another room's session does not hold this preview.
         let other = gateway.confirm_proposal(Uuid::new_v4(), None, &preview.preview_id, person, None).await;
