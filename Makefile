@@ -11,6 +11,7 @@ export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
 ## run: build the release app and serve it on http://127.0.0.1:3000 (embedded SQLite, no API key needed)
 run: setup-build
+	rm -rf target/site/pkg  # the bundle's content-hashed files are rebuilt, not piled up
 	cargo leptos serve --release
 
 ## build: release build of the server and the browser bundle, without serving
@@ -18,7 +19,7 @@ build: setup-build
 	scripts/build-site.sh
 
 ## test: every test — Rust on SQLite and PostgreSQL, the wasm build, and the browser suite
-test: setup-test lint-infra audit test-rust test-wasm test-contract test-e2e
+test: setup-test audit test-rust test-wasm lint-infra test-contract test-e2e
 
 setup-build:
 	@scripts/setup.sh build
@@ -62,7 +63,8 @@ lint:
 	cargo clippy --locked --all-targets -- -D warnings
 	cargo clippy --locked -p frontend --target wasm32-unknown-unknown -- -D warnings
 
-## lint-infra: checkov over terraform/, the Dockerfile and CI; docker-compose.yml against the Compose schema
+## lint-infra: checkov over terraform/, the Dockerfile and CI; docker-compose.yml against the Compose schema;
+# nginx -t and nginx live in front of the server (after the build in `make test`, so it uses the release server)
 lint-infra:
 	scripts/lint-infra.sh
 

@@ -3,6 +3,9 @@
 # repeats the build's error lines and the free disk space at the end, where a log's tail shows them.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# Every build names the bundle's files after their content; earlier builds' files would pile up
+# (and be renamed again), so the folder starts empty.
+rm -rf target/site/pkg
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 if cargo leptos build --release 2>&1 | tee "$log"; then

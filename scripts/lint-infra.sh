@@ -5,7 +5,9 @@
 #   - docker-compose.yml against the Compose Specification JSON schema, and the CI workflow against
 #     GitHub's workflow schema (both schemas ship inside the PyPI package check-jsonschema, which
 #     validates with the jsonschema package);
-#   - every variable docker-compose.yml interpolates is documented in .env.example.
+#   - every variable docker-compose.yml interpolates is documented in .env.example;
+#   - nginx: `nginx -t` on deploy/nginx/default.conf, and a live run in front of the real server
+#     (scripts/check-nginx.sh).
 # The linters live in a virtualenv under .tools/, installed once and reused (pinned versions).
 set -euo pipefail
 
@@ -119,3 +121,6 @@ if missing:
 if totals["failed"] or status:
     sys.exit(1)
 PY
+
+# --- nginx: the shipped configuration, parsed and run in front of the server ---
+"$root/scripts/check-nginx.sh"

@@ -33,16 +33,22 @@ packages=()
 command -v npm >/dev/null || packages+=(nodejs npm)
 command -v python3 >/dev/null || packages+=(python3)
 command -v gzip >/dev/null || packages+=(gzip)
+command -v openssl >/dev/null || packages+=(openssl)
 if [[ "$mode" == test ]]; then
   command -v chromium >/dev/null || packages+=(chromium)
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages+=(postgresql)
   command -v tmux >/dev/null || packages+=(tmux)
+  # The shipped nginx configuration is checked in front of the server (scripts/check-nginx.sh).
+  command -v nginx >/dev/null || packages+=(nginx)
   # Task files are checked with PyYAML, as an execution plane reading YAML 1.1 would read them.
   /usr/bin/python3 -c 'import yaml' 2>/dev/null || packages+=(python3-yaml)
   # The gateway audit reads the imports of a linked binary (scripts/audit-gateway-build.sh).
   command -v nm >/dev/null && command -v readelf >/dev/null || packages+=(binutils)
 fi
 if [[ ${#packages[@]} -gt 0 ]]; then apt_install "${packages[@]}"; fi
+
+# --- Node.js 20 or later (Debian 12's own is 18) ---
+"$root/scripts/setup-node.sh"
 
 # --- Rust pieces ---
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then

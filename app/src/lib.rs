@@ -3,6 +3,7 @@
 //! server-rendered HTML and ships no code. Server-only code is behind `#[cfg(feature = "ssr")]`.
 
 pub mod accounts;
+pub mod bundle;
 pub mod caller;
 pub mod codec;
 pub mod control_plane;
@@ -17,7 +18,7 @@ pub mod server_fns;
 pub mod time;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
@@ -29,6 +30,7 @@ use crate::pages::{
 
 /// The HTML document around the application, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let stylesheet = bundle::stylesheet_href(&options);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -37,6 +39,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <link rel="stylesheet" id="leptos" href=stylesheet />
                 <AutoReload options=options.clone() />
                 // Only the interactive parts of a page (its islands) load code in the browser.
                 <HydrationScripts options islands=true />
@@ -57,7 +60,6 @@ pub fn App() -> impl IntoView {
     provide_context(forms::take_notice());
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/ais-chatrooms.css" />
         <Title formatter=|page: String| {
             if page.is_empty() { "AIS Chatrooms".to_owned() } else { format!("{page} · AIS Chatrooms") }
         } />

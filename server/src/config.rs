@@ -85,6 +85,9 @@ pub struct Config {
     pub site_addr: SocketAddr,
     /// `LEPTOS_SITE_ROOT`: the folder holding the built browser bundle and static files.
     pub site_root: String,
+    /// The list of the bundle's content-hashed file names a release build writes
+    /// (`LEPTOS_HASH_FILE_NAME`, `hash.txt`): a relative path is beside the server binary.
+    pub bundle_hash_file: std::path::PathBuf,
     /// `DATABASE_URL`: `sqlite:...` (embedded) or `postgres://...`.
     pub database_url: DatabaseUrl,
     /// `DATABASE_MAX_CONNECTIONS`: the pool's upper bound.
@@ -169,6 +172,7 @@ impl Config {
         Ok(Config {
             site_addr,
             site_root: env.text_or("LEPTOS_SITE_ROOT", "target/site"),
+            bundle_hash_file: beside_the_binary(&env.text_or("LEPTOS_HASH_FILE_NAME", "hash.txt")),
             database_url,
             database_max_connections: env.number("DATABASE_MAX_CONNECTIONS", 10, 1..=1000)?,
             log_filter: env.text_or("RUST_LOG", "info"),
@@ -191,6 +195,17 @@ impl Config {
             gateway: GatewayConfig::from_env(env)?,
         })
     }
+}
+
+/// A relative path is taken from the server binary's folder, where the release build puts the
+/// bundle's hash file (and where Leptos looks for it).
+fn beside_the_binary(path: &str) -> std::path::PathBuf {
+    let path = std::path::Path::new(path);
+    if path.is_absolute() {
+        return path.to_owned();
+    }
+    let folder = std::env::current_exe().ok().and_then(|exe| exe.parent().map(std::path::Path::to_owned));
+    folder.unwrap_or_default().join(path)
 }
 
 /// The host names the server answers for. A request whose `Host` names another is refused, so a

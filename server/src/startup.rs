@@ -38,13 +38,18 @@ pub enum StartupError {
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
 }
 
-/// Leptos' options, derived from the one typed configuration.
+/// Leptos' options, derived from the one typed configuration. A release build names the bundle's
+/// files after their content and lists the names in the hash file; pages link those names when
+/// the file is there (a debug build has none and keeps the plain names).
 pub fn leptos_options(config: &Config) -> LeptosOptions {
+    let hash_file = &config.bundle_hash_file;
     LeptosOptions::builder()
         .output_name(BUNDLE_NAME)
         .site_root(config.site_root.clone())
         .site_pkg_dir("pkg")
         .site_addr(config.site_addr)
+        .hash_files(hash_file.is_file())
+        .hash_file(std::sync::Arc::from(hash_file.to_string_lossy().as_ref()))
         .build()
 }
 

@@ -13,6 +13,7 @@ on_both_databases!(
     request_ids_are_kept_or_generated,
     unknown_methods_share_one_metrics_label,
     the_shell_is_rendered_on_the_server,
+    the_bundle_is_linked_by_content_and_kept_for_good,
     unknown_pages_get_a_real_404,
     unknown_api_paths_get_a_json_404,
     graceful_shutdown_ends_the_server,
@@ -135,6 +136,55 @@ async fn the_shell_is_rendered_on_the_server(db: Db) {
     assert!(html.contains(r#"href="/control-plane""#) && html.contains(">Control plane<"), "{html}");
     assert!(html.contains(domain::VERSION), "the footer shows the version");
     assert!(html.contains("/pkg/ais-chatrooms.js"), "the hydration script is linked");
+}
+
+/// A release build names the bundle's files after their content and lists the hashes in a file
+/// beside the binary: pages link those names, and they are cached for a year; plain names are
+/// revalidated.
+async fn the_bundle_is_linked_by_content_and_kept_for_good(db: Db) {
+    let site = tempfile::tempdir().expect("a site folder");
+    let pkg = site.path().join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    let (js, wasm, css) = ("Js4Pq_0-aaaaaaaaaaaaaa", "Wasm7Rs-bbbbbbbbbbbbbb", "Css2Tu_ccccccccccccccc");
+    for (hash, extension) in [(js, "js"), (wasm, "wasm"), (css, "css")] {
+        std::fs::write(pkg.join(format!("ais-chatrooms.{hash}.{extension}")), extension).unwrap();
+    }
+    std::fs::write(pkg.join("ais-chatrooms.js"), "an unhashed build").unwrap();
+    let hash_file = site.path().join("hash.txt");
+    std::fs::write(&hash_file, format!("js: {js}\nwasm: {wasm}\ncss: {css}\n")).unwrap();
+    let site_root = site.path().display().to_string();
+    let hash_file = hash_file.display().to_string();
+    let app = TestApp::with_env(db, &[("LEPTOS_SITE_ROOT", &site_root), ("LEPTOS_HASH_FILE_NAME", &hash_file)]).await;
+
+    let (status, html) = app.get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    for linked in [
+        format!("/pkg/ais-chatrooms.{js}.js"),
+        format!("/pkg/ais-chatrooms.{wasm}.wasm"),
+        format!(r#"<link rel="stylesheet" id="leptos" href="/pkg/ais-chatrooms.{css}.css""#),
+    ] {
+        assert!(html.contains(&linked), "{linked} in {html}");
+    }
+    assert!(!html.contains("/pkg/ais-chatrooms.js"), "no plain name is linked: {html}");
+
+    let cache_control = |path: String| {
+        let app = &app;
+        async move {
+            let response = app.send(Request::get(&path).body(Body::empty()).unwrap()).await;
+            let value = response.headers().get("cache-control").map(|v| v.to_str().unwrap().to_owned());
+            (response.status(), value)
+        }
+    };
+    for (hash, extension) in [(js, "js"), (wasm, "wasm"), (css, "css")] {
+        let (status, policy) = cache_control(format!("/pkg/ais-chatrooms.{hash}.{extension}")).await;
+        assert_eq!(status, StatusCode::OK, "{extension}");
+        assert_eq!(policy.as_deref(), Some("public, max-age=31536000, immutable"), "{extension}");
+    }
+    let (status, policy) = cache_control("/pkg/ais-chatrooms.js".into()).await;
+    assert_eq!((status, policy.as_deref()), (StatusCode::OK, Some("public, no-cache")));
+    let (status, policy) = cache_control("/pkg/ais-chatrooms.Gone000000000000000000.js".into()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(policy.as_deref() != Some("public, max-age=31536000, immutable"), "a missing file is not kept: {policy:?}");
 }
 
 async fn unknown_pages_get_a_real_404(db: Db) {

@@ -625,6 +625,25 @@ async fn ping_answers(store: &DynStore, _url: &str) {
     assert!(matches!(refused, StorageError::Unavailable(_)), "{refused:?}");
 }
 
+/// Production databases take TLS only (`sslmode=require`); the private test server refuses plain
+/// connections over TCP, and every pooled connection reports that it is encrypted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_are_encrypted() {
+    let db = storage::testing::fresh_postgres().await;
+    assert!(db.url.contains("sslmode=require"), "the test server is reached with sslmode=require: {}", db.url);
+    let storage::DatabasePool::Postgres(pool) = db.store.pool() else { panic!("a PostgreSQL store") };
+    let (encrypted, version): (bool, String) =
+        sqlx::query_as("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(&pool)
+            .await
+            .expect("read the connection's TLS state");
+    assert!(encrypted, "the connection is encrypted");
+    assert!(version.starts_with("TLSv1."), "{version}");
+    let plain = db.url.replace("sslmode=require", "sslmode=disable");
+    let refused = storage::PostgresStore::open(&plain, PoolLimits::default()).await;
+    assert!(refused.is_err(), "a connection without TLS is refused");
+}
+
 fn proposal(room_id: Uuid, command: &str, expires_in: chrono::Duration) -> NewProposal {
     use domain::control_plane::{Lane, Operation, Risk};
     NewProposal {

@@ -1,6 +1,7 @@
 //! The HTTP surface: one router per area, merged, with the shared middleware around them.
 
 pub mod accounts;
+pub mod bundle_cache;
 pub mod client_address;
 pub mod error;
 pub mod extract;
@@ -74,6 +75,7 @@ pub fn app(state: AppState) -> Router {
     let identified = rest_api
         .leptos_routes_with_context(&state, pages, page_context.clone(), move || shell(leptos_options.clone()))
         .fallback(file_and_error_handler_with_context::<AppState, _>(page_context, shell))
+        .layer(axum::middleware::from_fn(bundle_cache::cache_policy))
         .layer(axum::middleware::from_fn_with_state(state.services.clone(), auth::identify))
         .layer(auth::session_layer(state.sessions.clone(), state.services.clone(), state.config.secure_cookies()));
 
