@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run build test test-rust test-wasm test-contract test-e2e audit setup-build setup-test bench lint lint-infra clean
+.PHONY: run build test test-rust test-wasm test-contract test-e2e audit setup-build setup-test bench lint lint-infra lint-deps clean
 
 ## run: build the release app and serve it on http://127.0.0.1:3000 (embedded SQLite, no API key needed)
 run: setup-build
@@ -67,6 +67,10 @@ lint:
 # nginx -t and nginx live in front of the server (after the build in `make test`, so it uses the release server)
 lint-infra:
 	scripts/lint-infra.sh
+
+## lint-deps: Cargo.lock against the RustSec advisory database (offline copy in security/advisory-db)
+lint-deps:
+	scripts/check-advisories.sh
 
 clean:
 	cargo clean
