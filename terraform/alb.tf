@@ -1,9 +1,15 @@
 # Application load balancer: HTTPS only, reachable only from CloudFront (security group prefix list
 # plus a secret header CloudFront adds), with an idle timeout long enough for Server-Sent Events.
 
-resource "random_password" "origin_verify" {
-  length  = 48
-  special = false
+# The secret header value: 64 hex digits from two random (version 4) UUIDs, 244 random bits. uuid()
+# is new on every plan, so the first value is kept (ignore_changes); replace the resource to rotate it
+# (see origin_verify_previous for doing so without refusing requests in flight).
+resource "terraform_data" "origin_verify" {
+  input = replace("${uuid()}${uuid()}", "-", "")
+
+  lifecycle {
+    ignore_changes = [input]
+  }
 }
 
 resource "aws_lb" "main" {
@@ -72,7 +78,8 @@ resource "aws_lb_listener_rule" "from_cloudfront" {
   condition {
     http_header {
       http_header_name = "X-Origin-Verify"
-      values           = [random_password.origin_verify.result]
+      # Any of the values listed is accepted: the current one, and during a rotation the previous one.
+      values = compact([sensitive(terraform_data.origin_verify.output), var.origin_verify_previous])
     }
   }
 

@@ -222,7 +222,7 @@ resource "aws_cloudfront_distribution" "main" {
 
     custom_header {
       name  = "X-Origin-Verify"
-      value = random_password.origin_verify.result
+      value = sensitive(terraform_data.origin_verify.output)
     }
   }
 

@@ -1,8 +1,14 @@
 # RDS PostgreSQL in the private subnets, reachable only from the server tasks.
 
-resource "random_password" "db" {
-  length  = 40
-  special = false # it goes into DATABASE_URL unescaped
+# The master password: 64 hex digits from two random (version 4) UUIDs, 244 random bits. Only hex
+# digits, since it goes into DATABASE_URL unescaped. uuid() is new on every plan, so the first value
+# is kept (ignore_changes).
+resource "terraform_data" "db_password" {
+  input = replace("${uuid()}${uuid()}", "-", "")
+
+  lifecycle {
+    ignore_changes = [input]
+  }
 }
 
 resource "aws_db_subnet_group" "main" {
@@ -55,7 +61,7 @@ resource "aws_db_instance" "main" {
 
   db_name  = "chatrooms"
   username = "chatrooms"
-  password = random_password.db.result
+  password = sensitive(terraform_data.db_password.output)
   port     = 5432
 
   allocated_storage     = var.db_allocated_storage
@@ -119,5 +125,5 @@ resource "aws_ssm_parameter" "database_url" {
   description = "DATABASE_URL of the server"
   type        = "SecureString"
   key_id      = aws_kms_key.main.arn
-  value       = "postgres://${aws_db_instance.main.username}:${random_password.db.result}@${aws_db_instance.main.address}:${aws_db_instance.main.port}/${aws_db_instance.main.db_name}"
+  value       = "postgres://${aws_db_instance.main.username}:${sensitive(terraform_data.db_password.output)}@${aws_db_instance.main.address}:${aws_db_instance.main.port}/${aws_db_instance.main.db_name}"
 }

@@ -101,6 +101,13 @@ variable "waf_rate_limit" {
   default     = 3000
 }
 
+variable "origin_verify_previous" {
+  description = "A previous X-Origin-Verify value the load balancer still accepts next to the current one, while CloudFront rolls out a new one (see the README, \"Upgrading an existing deployment\"). Empty otherwise."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
 # --- the service ---
 
 variable "image_tag" {
