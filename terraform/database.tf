@@ -20,12 +20,10 @@ resource "aws_db_parameter_group" "main" {
   name   = "${local.name}-postgres${var.db_engine_version}"
   family = "postgres${var.db_engine_version}"
 
-  # The server's database driver is built without TLS, and RDS for PostgreSQL 15+ forces TLS by
-  # default. Traffic stays inside the VPC between two security groups. Set this to 1 (and add
-  # sslmode=require to DATABASE_URL) once the server is built with TLS support.
+  # Only TLS connections: the server connects with sslmode=require (DATABASE_URL below).
   parameter {
     name  = "rds.force_ssl"
-    value = "0"
+    value = "1"
   }
 
   parameter {
@@ -53,7 +51,6 @@ resource "aws_cloudwatch_log_group" "db" {
 }
 
 resource "aws_db_instance" "main" {
-  #checkov:skip=CKV2_AWS_69:The server's PostgreSQL driver has no TLS support yet (see rds.force_ssl in the parameter group); the database is only reachable from the tasks' security group inside the VPC.
   identifier     = local.name
   engine         = "postgres"
   engine_version = var.db_engine_version
@@ -119,11 +116,11 @@ resource "aws_iam_role_policy_attachment" "rds_monitoring" {
   policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 }
 
-# The server's DATABASE_URL, read by ECS when a task starts.
+# The server's DATABASE_URL, read by ECS when a task starts; TLS is required (rds.force_ssl above).
 resource "aws_ssm_parameter" "database_url" {
   name        = "${local.parameter_prefix}/DATABASE_URL"
   description = "DATABASE_URL of the server"
   type        = "SecureString"
   key_id      = aws_kms_key.main.arn
-  value       = "postgres://${aws_db_instance.main.username}:${sensitive(terraform_data.db_password.output)}@${aws_db_instance.main.address}:${aws_db_instance.main.port}/${aws_db_instance.main.db_name}"
+  value       = "postgres://${aws_db_instance.main.username}:${sensitive(terraform_data.db_password.output)}@${aws_db_instance.main.address}:${aws_db_instance.main.port}/${aws_db_instance.main.db_name}?sslmode=require"
 }
