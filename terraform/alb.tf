@@ -71,9 +71,36 @@ resource "aws_lb_listener" "https" {
   }
 }
 
-resource "aws_lb_listener_rule" "from_cloudfront" {
+# /metrics is for the monitoring inside the VPC (it scrapes the tasks on port 3000 directly, see
+# monitoring_cidrs): the public entry answers 404 before anything is forwarded. CloudFront already
+# answers it at the edge (cdn.tf); this rule covers the load balancer on its own.
+resource "aws_lb_listener_rule" "metrics_not_found" {
   listener_arn = aws_lb_listener.https.arn
   priority     = 1
+
+  condition {
+    path_pattern {
+      values = ["/metrics", "/metrics/*"]
+    }
+  }
+
+  action {
+    type = "fixed-response"
+
+    fixed_response {
+      content_type = "text/plain"
+      message_body = "Not Found"
+      status_code  = "404"
+    }
+  }
+
+  # The forward rule held priority 1 before this rule existed: it moves to 10 first.
+  depends_on = [aws_lb_listener_rule.from_cloudfront]
+}
+
+resource "aws_lb_listener_rule" "from_cloudfront" {
+  listener_arn = aws_lb_listener.https.arn
+  priority     = 10
 
   condition {
     http_header {

@@ -165,6 +165,19 @@ resource "aws_cloudfront_cache_policy" "bundle" {
   }
 }
 
+# /metrics is for the monitoring inside the VPC only: the edge answers 404 without asking the origin.
+resource "aws_cloudfront_function" "not_found" {
+  name    = "${local.name}-not-found"
+  comment = "Answers 404 (paths that are never public, such as /metrics)"
+  runtime = "cloudfront-js-2.0"
+  publish = true
+  code    = <<-EOT
+    function handler(event) {
+      return { statusCode: 404, statusDescription: "Not Found" };
+    }
+  EOT
+}
+
 resource "aws_cloudfront_response_headers_policy" "security" {
   #checkov:skip=CKV_AWS_259:HSTS is sent for a year with includeSubDomains; "preload" commits the whole registrable domain to browsers' built-in lists, which is the domain owner's decision, not this stack's.
   name    = "${local.name}-security-headers"
@@ -242,6 +255,23 @@ resource "aws_cloudfront_distribution" "main" {
     origin_request_policy_id   = data.aws_cloudfront_origin_request_policy.all_viewer_except_host.id
     response_headers_policy_id = aws_cloudfront_response_headers_policy.security.id
     compress                   = false
+  }
+
+  # /metrics and anything under it: 404 at the edge (the load balancer answers 404 too, alb.tf).
+  ordered_cache_behavior {
+    path_pattern               = "/metrics*"
+    target_origin_id           = "server"
+    viewer_protocol_policy     = "redirect-to-https"
+    allowed_methods            = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
+    cached_methods             = ["GET", "HEAD"]
+    cache_policy_id            = data.aws_cloudfront_cache_policy.disabled.id
+    response_headers_policy_id = aws_cloudfront_response_headers_policy.security.id
+    compress                   = false
+
+    function_association {
+      event_type   = "viewer-request"
+      function_arn = aws_cloudfront_function.not_found.arn
+    }
   }
 
   ordered_cache_behavior {

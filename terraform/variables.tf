@@ -189,6 +189,17 @@ variable "app_secret_names" {
   default     = []
 }
 
+variable "monitoring_cidrs" {
+  description = "IPv4 networks (inside the VPC or peered with it) whose Prometheus scrapes the tasks' /metrics on port 3000 directly. Empty: no such access; /metrics is never public either way."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for cidr in var.monitoring_cidrs : can(cidrhost(cidr, 0)) && !startswith(cidr, "0.0.0.0/")])
+    error_message = "Give IPv4 networks such as 10.40.0.0/16; 0.0.0.0/0 would open the tasks to everyone."
+  }
+}
+
 variable "log_retention_days" {
   description = "Days CloudWatch keeps logs (the server's, VPC flow logs, WAF, database, cache)."
   type        = number
