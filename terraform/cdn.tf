@@ -138,13 +138,14 @@ data "aws_cloudfront_origin_request_policy" "all_viewer_except_host" {
   name = "Managed-AllViewerExceptHostHeader"
 }
 
-# The edge keeps the bundle for as long as the object's s-maxage says (a day as uploaded, see the
-# README) and a deploy invalidates /pkg/*; browsers follow max-age and revalidate.
+# The bundle's file names carry a hash of their content, so a file never changes: the edge keeps it
+# for a year, as do browsers (the objects are uploaded with "public, max-age=31536000, immutable",
+# see the README). A deploy adds new files next to the old ones and never needs to invalidate /pkg.
 resource "aws_cloudfront_cache_policy" "bundle" {
   name        = "${local.name}-bundle"
-  comment     = "Browser bundle under /pkg"
+  comment     = "Browser bundle under /pkg: content-hashed file names, immutable"
   min_ttl     = 0
-  default_ttl = 86400
+  default_ttl = 31536000
   max_ttl     = 31536000
 
   parameters_in_cache_key_and_forwarded_to_origin {

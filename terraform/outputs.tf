@@ -9,7 +9,7 @@ output "cloudfront_domain_name" {
 }
 
 output "cloudfront_distribution_id" {
-  description = "For invalidating /pkg/* after uploading a new bundle."
+  description = "For invalidating CloudFront after a deploy (the /pkg files are content-hashed and never need it)."
   value       = aws_cloudfront_distribution.main.id
 }
 
@@ -24,7 +24,7 @@ output "ecr_repository_url" {
 }
 
 output "assets_bucket" {
-  description = "S3 bucket for the browser bundle: upload site/pkg to s3://<bucket>/pkg/."
+  description = "S3 bucket for the browser bundle: upload site/pkg to s3://<bucket>/pkg/ before the tasks that name it start, never deleting older files."
   value       = aws_s3_bucket.assets.bucket
 }
 
