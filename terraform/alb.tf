@@ -116,7 +116,7 @@ resource "aws_lb_listener_rule" "from_cloudfront" {
   }
 }
 
-# --- access logs of the load balancer and CloudFront ---
+# --- access logs of the load balancer, CloudFront and the bundle bucket ---
 
 resource "aws_s3_bucket" "logs" {
   #checkov:skip=CKV_AWS_145:Load balancer access logs can only be delivered to buckets encrypted with S3-managed keys (SSE-S3).
@@ -210,6 +210,30 @@ data "aws_iam_policy_document" "logs_bucket" {
     principals {
       type        = "Service"
       identifiers = ["logdelivery.elasticloadbalancing.amazonaws.com"]
+    }
+  }
+
+  # S3 server access logs of the bundle bucket (aws_s3_bucket_logging.assets in cdn.tf).
+  statement {
+    sid       = "S3WritesAssetsAccessLogs"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.logs.arn}/s3-assets/*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["logging.s3.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [aws_s3_bucket.assets.arn]
     }
   }
 
