@@ -309,6 +309,31 @@ resource "aws_cloudfront_distribution" "main" {
 
 # --- WAF (CloudFront scope, so in us-east-1) ---
 
+locals {
+  # Rules of AWSManagedRulesCommonRuleSet that only count on the API: they inspect the body or the
+  # query string, which carry chat content there.
+  waf_common_rules_counted_on_api = [
+    "SizeRestrictions_BODY",
+    "CrossSiteScripting_BODY",
+    "CrossSiteScripting_QUERYARGUMENTS",
+    "GenericLFI_BODY",
+    "GenericLFI_QUERYARGUMENTS",
+    "GenericRFI_BODY",
+    "GenericRFI_QUERYARGUMENTS",
+    "EC2MetaDataSSRF_BODY",
+    "EC2MetaDataSSRF_QUERYARGUMENTS",
+  ]
+
+  # The same for AWSManagedRulesKnownBadInputsRuleSet: Java exploits that only a Java server would
+  # act on, written in a message about them.
+  waf_known_bad_inputs_rules_counted_on_api = [
+    "JavaDeserializationRCE_BODY",
+    "JavaDeserializationRCE_QUERYSTRING",
+    "Log4JRCE_BODY",
+    "Log4JRCE_QUERYSTRING",
+  ]
+}
+
 resource "aws_wafv2_web_acl" "edge" {
   provider = aws.us_east_1
 
@@ -319,6 +344,14 @@ resource "aws_wafv2_web_acl" "edge" {
   default_action {
     allow {}
   }
+
+  # Chat messages are code and prose about code: paths such as ../, private and metadata addresses
+  # (169.254.169.254) and Log4j-style ${...} strings are ordinary content there. So the managed rules
+  # that inspect bodies and query strings run twice: blocking everywhere except the API (pages and
+  # everything else), and only counting on the API (/api/, which includes the server functions under
+  # /api/fn/), where the Rust server treats them as data. The URI path and header rules block on both.
+  # Two instances of each group count their capacity twice: about 1,850 WCUs in all, more than the
+  # 1,500 a web ACL's base price covers, so AWS charges extra per request (see AWS WAF pricing).
 
   rule {
     name     = "aws-common"
@@ -348,12 +381,81 @@ resource "aws_wafv2_web_acl" "edge" {
             count {}
           }
         }
+
+        scope_down_statement {
+          not_statement {
+            statement {
+              byte_match_statement {
+                search_string         = "/api/"
+                positional_constraint = "STARTS_WITH"
+
+                field_to_match {
+                  uri_path {}
+                }
+
+                text_transformation {
+                  priority = 0
+                  type     = "NONE"
+                }
+              }
+            }
+          }
+        }
       }
     }
 
     visibility_config {
       cloudwatch_metrics_enabled = true
       metric_name                = "aws-common"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "aws-common-api"
+    priority = 11
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesCommonRuleSet"
+
+        dynamic "rule_action_override" {
+          for_each = local.waf_common_rules_counted_on_api
+
+          content {
+            name = rule_action_override.value
+            action_to_use {
+              count {}
+            }
+          }
+        }
+
+        scope_down_statement {
+          byte_match_statement {
+            search_string         = "/api/"
+            positional_constraint = "STARTS_WITH"
+
+            field_to_match {
+              uri_path {}
+            }
+
+            text_transformation {
+              priority = 0
+              type     = "NONE"
+            }
+          }
+        }
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "aws-common-api"
       sampled_requests_enabled   = true
     }
   }
@@ -370,12 +472,81 @@ resource "aws_wafv2_web_acl" "edge" {
       managed_rule_group_statement {
         vendor_name = "AWS"
         name        = "AWSManagedRulesKnownBadInputsRuleSet"
+
+        scope_down_statement {
+          not_statement {
+            statement {
+              byte_match_statement {
+                search_string         = "/api/"
+                positional_constraint = "STARTS_WITH"
+
+                field_to_match {
+                  uri_path {}
+                }
+
+                text_transformation {
+                  priority = 0
+                  type     = "NONE"
+                }
+              }
+            }
+          }
+        }
       }
     }
 
     visibility_config {
       cloudwatch_metrics_enabled = true
       metric_name                = "aws-known-bad-inputs"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "aws-known-bad-inputs-api"
+    priority = 21
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesKnownBadInputsRuleSet"
+
+        dynamic "rule_action_override" {
+          for_each = local.waf_known_bad_inputs_rules_counted_on_api
+
+          content {
+            name = rule_action_override.value
+            action_to_use {
+              count {}
+            }
+          }
+        }
+
+        scope_down_statement {
+          byte_match_statement {
+            search_string         = "/api/"
+            positional_constraint = "STARTS_WITH"
+
+            field_to_match {
+              uri_path {}
+            }
+
+            text_transformation {
+              priority = 0
+              type     = "NONE"
+            }
+          }
+        }
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "aws-known-bad-inputs-api"
       sampled_requests_enabled   = true
     }
   }
