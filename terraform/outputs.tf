@@ -69,6 +69,11 @@ output "ci_push_role_arn" {
 }
 
 output "ci_plan_role_arn" {
-  description = "Role the CI workflow's plan job assumes (AWS_PLAN_ROLE_ARN)."
+  description = "Read-only role the CI workflow's plan job assumes (AWS_PLAN_ROLE_ARN of the github_plan_environment)."
   value       = local.ci_enabled ? aws_iam_role.ci_plan[0].arn : null
+}
+
+output "ci_apply_role_arn" {
+  description = "Role the CI workflow's deploy job assumes to upload the bundle, apply the plan and invalidate CloudFront (AWS_APPLY_ROLE_ARN of the github_environment)."
+  value       = local.ci_enabled ? aws_iam_role.ci_apply[0].arn : null
 }
