@@ -4,16 +4,19 @@
 #
 #   docker build -t ais-chatrooms .                      # the server (the default, last stage: runtime)
 #   docker build --target web -t ais-chatrooms-web .     # nginx with the browser bundle (/pkg) baked in
+#   docker buildx build --target bundle --output type=local,dest=bundle .   # just the bundle: bundle/pkg/
 #
-# Both images come out of the same build stage, so they always carry the same bundle. The toolchain
+# All of them come out of the same build stage, so they always carry the same bundle. Its file names
+# carry a hash of their content (ais-chatrooms.<hash>.js, .wasm, .css); hash.txt, next to the server
+# binary, tells the server which names to put into its pages. The toolchain
 # matches `make build`: Rust 1.95, cargo-leptos 0.3.10, the wasm-bindgen CLI at exactly the version in
 # Cargo.lock, and wasm-opt from the npm package binaryen 132 (older binaryen breaks hydration).
 # Configuration happens only through environment variables at run time (see .env.example).
 
 # --- wasm-opt: binaryen from npm, run by Node.js ---
-FROM node:20-bookworm-slim AS binaryen
+FROM node:24-bookworm-slim AS binaryen
 ARG BINARYEN_VERSION=132
-RUN --mount=type=cache,target=/root/.npm \
+RUN --mount=type=cache,target=/root/.npm,id=npm \
     npm install --prefix /opt/binaryen --no-audit --no-fund --omit=dev "binaryen@${BINARYEN_VERSION}" \
  && /opt/binaryen/node_modules/.bin/wasm-opt --version
 
@@ -25,17 +28,23 @@ RUN awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; e
  && grep -Eq '^[0-9]+\.[0-9]+\.[0-9]+$' wasm-bindgen.version
 
 # --- the build toolchain (cached as layers until a pinned version changes) ---
+# The cache mounts have ids (cargo-registry, cargo-git, ais-chatrooms-target, npm) so that CI can carry
+# their contents from one run to the next (.github/workflows/ci.yml, buildkit-cache-dance).
 FROM rust:1.95-bookworm AS toolchain
 ARG CARGO_LEPTOS_VERSION=0.3.10
 ENV CARGO_TERM_COLOR=never
 RUN rustup target add wasm32-unknown-unknown
-RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
-    --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
+RUN --mount=type=cache,target=/usr/local/cargo/registry,id=cargo-registry,sharing=locked \
+    --mount=type=cache,target=/usr/local/cargo/git,id=cargo-git,sharing=locked \
     cargo install "cargo-leptos@${CARGO_LEPTOS_VERSION}" --locked
 COPY --from=lockfile /lock/wasm-bindgen.version /tmp/wasm-bindgen.version
-# Without --locked: one of wasm-bindgen-cli's locked dependencies is not in the registry.
-RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
-    --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
+# Without --locked, as scripts/setup.sh does: the Cargo.lock published with wasm-bindgen-cli 0.2.130 (the
+# version Cargo.lock names today) pins webpki-roots 1.0.11, which crates.io does not have (its newest is
+# 1.0.10), so a locked install fails. The CLI's own version is exact and checked below; its dependencies
+# resolve to the newest compatible releases at build time. Add --locked (here and in scripts/setup.sh)
+# once the version in Cargo.lock ships a lock file that resolves.
+RUN --mount=type=cache,target=/usr/local/cargo/registry,id=cargo-registry,sharing=locked \
+    --mount=type=cache,target=/usr/local/cargo/git,id=cargo-git,sharing=locked \
     cargo install "wasm-bindgen-cli@$(cat /tmp/wasm-bindgen.version)" \
  && wasm-bindgen --version | grep -q " $(cat /tmp/wasm-bindgen.version)$"
 COPY --from=binaryen /usr/local/bin/node /usr/local/bin/node
@@ -44,22 +53,31 @@ COPY --from=binaryen /opt/binaryen /opt/binaryen
 ENV PATH=/opt/binaryen/node_modules/.bin:$PATH
 RUN wasm-opt --version
 
-# --- build: `cargo leptos build --release` -> target/release/server and target/site ---
+# --- build: `cargo leptos build --release` -> target/release/server, hash.txt and target/site ---
 FROM toolchain AS build
 WORKDIR /src
 COPY . .
-# target/ is a cache mount, so the outputs are copied out of it within the same step.
-RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
-    --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
+# target/ is a cache mount, so the outputs are copied out of it within the same step. hash.txt has
+# one line per bundle file ("js: <hash>", "wasm: <hash>", "css: <hash>"); each named file must exist.
+RUN --mount=type=cache,target=/usr/local/cargo/registry,id=cargo-registry,sharing=locked \
+    --mount=type=cache,target=/usr/local/cargo/git,id=cargo-git,sharing=locked \
     --mount=type=cache,target=/src/target,id=ais-chatrooms-target,sharing=locked \
-    cargo fetch --locked \
- && cargo leptos build --release \
- && mkdir -p /out \
- && cp target/release/server /out/server \
- && cp -R target/site /out/site \
- && test -f /out/site/pkg/ais-chatrooms.js \
- && test -f /out/site/pkg/ais-chatrooms.wasm \
- && test -f /out/site/pkg/ais-chatrooms.css
+    set -eu; \
+    cargo fetch --locked; \
+    cargo leptos build --release; \
+    mkdir -p /out; \
+    cp target/release/server target/release/hash.txt /out/; \
+    cp -R target/site /out/site; \
+    for kind in js wasm css; do \
+      hash="$(sed -n "s/^$kind: //p" /out/hash.txt)"; \
+      test -n "$hash" || { echo "hash.txt names no $kind file" >&2; exit 1; }; \
+      ls /out/site/pkg/ais-chatrooms*."$hash"."$kind" >/dev/null \
+        || { echo "site/pkg has no ais-chatrooms*.$hash.$kind" >&2; exit 1; }; \
+    done
+
+# --- bundle: only the browser bundle, for uploading to the CDN's bucket (--output type=local) ---
+FROM scratch AS bundle
+COPY --from=build /out/site/pkg /pkg
 
 # --- web: nginx serving /pkg from the same build and proxying everything else to the server ---
 FROM nginxinc/nginx-unprivileged:1.28-alpine AS web
@@ -79,8 +97,10 @@ RUN apt-get update \
  && groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home --shell /usr/sbin/nologin app
 WORKDIR /app
-# Owned by root and read-only for the server's user; only data/ is writable.
+# Owned by root and read-only for the server's user; only data/ is writable. The server reads hash.txt
+# (the bundle's file names) from the folder it runs from.
 COPY --from=build /out/server /app/server
+COPY --from=build /out/hash.txt /app/hash.txt
 COPY --from=build /out/site /app/site
 RUN mkdir -p /app/data && chown app:app /app/data
 # data/ holds the embedded SQLite database (the default DATABASE_URL, relative to /app) and the

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Lints the deployment files:
 #   - checkov over terraform/, the Dockerfile and the CI workflow (every skip carries its reason inline);
-#   - `terraform fmt -check` over terraform/ when terraform is installed;
+#   - `terraform fmt -check` and `terraform validate` over terraform/ when terraform is installed;
 #   - docker-compose.yml against the Compose Specification JSON schema, and the CI workflow against
 #     GitHub's workflow schema (both schemas ship inside the PyPI package check-jsonschema, which
 #     validates with the jsonschema package);
@@ -46,12 +46,48 @@ if [[ ! -f "$stamp" ]]; then
   touch "$stamp"
 fi
 
-# --- terraform fmt ---
+# --- terraform fmt and validate ---
+# validate needs the providers: from the registry when it answers, else from a local filesystem mirror
+# (TF_PLUGIN_MIRROR, default /opt/tf-plugins: registry.terraform.io/hashicorp/aws/<version>/<os_arch>/).
+# Either way the committed .terraform.lock.hcl decides the version and its checksums (-lockfile=readonly),
+# and everything terraform writes stays in a temporary copy: no .terraform/ in the work tree.
 if command -v terraform >/dev/null; then
   log "terraform fmt -check -recursive terraform"
   TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive -diff terraform || fail "terraform files are not formatted: run 'terraform fmt -recursive terraform'"
+
+  tf_mirror="${TF_PLUGIN_MIRROR:-/opt/tf-plugins}"
+  tf_work="$(mktemp -d)"
+  trap 'rm -rf "$tf_work"' EXIT
+  cp terraform/*.tf terraform/.terraform.lock.hcl "$tf_work/"
+  tf_init() { # $1: CLI configuration file
+    TF_CLI_CONFIG_FILE="$1" TF_IN_AUTOMATION=1 terraform -chdir="$tf_work" init -backend=false -input=false \
+      -lockfile=readonly -no-color >"$tf_work/init.log" 2>&1
+  }
+  tf_source=""
+  if command -v curl >/dev/null && curl -fsS --max-time 5 -o /dev/null https://registry.terraform.io/.well-known/terraform.json 2>/dev/null; then
+    mkdir -p "$root/.tools/terraform-plugin-cache"
+    printf 'plugin_cache_dir = "%s"\n' "$root/.tools/terraform-plugin-cache" >"$tf_work/registry.tfrc"
+    if tf_init "$tf_work/registry.tfrc"; then
+      tf_source="the registry"
+    else
+      cat "$tf_work/init.log" >&2
+      log "terraform init from the registry failed (above); trying the mirror $tf_mirror"
+    fi
+  fi
+  if [[ -z "$tf_source" && -d "$tf_mirror/registry.terraform.io" ]]; then
+    printf 'provider_installation {\n  filesystem_mirror {\n    path = "%s"\n  }\n}\n' "$tf_mirror" >"$tf_work/mirror.tfrc"
+    rm -rf "$tf_work/.terraform"
+    tf_init "$tf_work/mirror.tfrc" || { cat "$tf_work/init.log" >&2; fail "terraform init from the mirror $tf_mirror failed"; }
+    tf_source="the mirror $tf_mirror"
+  fi
+  if [[ -n "$tf_source" ]]; then
+    log "terraform validate (providers from $tf_source, as locked in terraform/.terraform.lock.hcl)"
+    TF_CLI_CONFIG_FILE=/dev/null terraform -chdir="$tf_work" validate -no-color || fail "terraform validate failed"
+  else
+    log "neither the Terraform registry nor a provider mirror (TF_PLUGIN_MIRROR=$tf_mirror) is reachable: skipping 'terraform validate'"
+  fi
 else
-  log "terraform is not installed: skipping 'terraform fmt -check' (checkov still parses terraform/)"
+  log "terraform is not installed: skipping 'terraform fmt -check' and 'terraform validate' (checkov still parses terraform/)"
 fi
 
 # --- Compose file and CI workflow against their schemas ---

@@ -1,9 +1,15 @@
 # Application load balancer: HTTPS only, reachable only from CloudFront (security group prefix list
 # plus a secret header CloudFront adds), with an idle timeout long enough for Server-Sent Events.
 
-resource "random_password" "origin_verify" {
-  length  = 48
-  special = false
+# The secret header value: 64 hex digits from two random (version 4) UUIDs, 244 random bits. uuid()
+# is new on every plan, so the first value is kept (ignore_changes); replace the resource to rotate it
+# (see origin_verify_previous for doing so without refusing requests in flight).
+resource "terraform_data" "origin_verify" {
+  input = replace("${uuid()}${uuid()}", "-", "")
+
+  lifecycle {
+    ignore_changes = [input]
+  }
 }
 
 resource "aws_lb" "main" {
@@ -65,14 +71,42 @@ resource "aws_lb_listener" "https" {
   }
 }
 
-resource "aws_lb_listener_rule" "from_cloudfront" {
+# /metrics is for the monitoring inside the VPC (it scrapes the tasks on port 3000 directly, see
+# monitoring_cidrs): the public entry answers 404 before anything is forwarded. CloudFront already
+# answers it at the edge (cdn.tf); this rule covers the load balancer on its own.
+resource "aws_lb_listener_rule" "metrics_not_found" {
   listener_arn = aws_lb_listener.https.arn
   priority     = 1
 
   condition {
+    path_pattern {
+      values = ["/metrics", "/metrics/*"]
+    }
+  }
+
+  action {
+    type = "fixed-response"
+
+    fixed_response {
+      content_type = "text/plain"
+      message_body = "Not Found"
+      status_code  = "404"
+    }
+  }
+
+  # The forward rule held priority 1 before this rule existed: it moves to 10 first.
+  depends_on = [aws_lb_listener_rule.from_cloudfront]
+}
+
+resource "aws_lb_listener_rule" "from_cloudfront" {
+  listener_arn = aws_lb_listener.https.arn
+  priority     = 10
+
+  condition {
     http_header {
       http_header_name = "X-Origin-Verify"
-      values           = [random_password.origin_verify.result]
+      # Any of the values listed is accepted: the current one, and during a rotation the previous one.
+      values = compact([sensitive(terraform_data.origin_verify.output), var.origin_verify_previous])
     }
   }
 
@@ -82,7 +116,7 @@ resource "aws_lb_listener_rule" "from_cloudfront" {
   }
 }
 
-# --- access logs of the load balancer and CloudFront ---
+# --- access logs of the load balancer, CloudFront and the bundle bucket ---
 
 resource "aws_s3_bucket" "logs" {
   #checkov:skip=CKV_AWS_145:Load balancer access logs can only be delivered to buckets encrypted with S3-managed keys (SSE-S3).
@@ -176,6 +210,30 @@ data "aws_iam_policy_document" "logs_bucket" {
     principals {
       type        = "Service"
       identifiers = ["logdelivery.elasticloadbalancing.amazonaws.com"]
+    }
+  }
+
+  # S3 server access logs of the bundle bucket (aws_s3_bucket_logging.assets in cdn.tf).
+  statement {
+    sid       = "S3WritesAssetsAccessLogs"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.logs.arn}/s3-assets/*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["logging.s3.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [aws_s3_bucket.assets.arn]
     }
   }
 

@@ -1,9 +1,13 @@
 # ElastiCache Redis, provisioned for fanning live events out across several server tasks.
 # Clients connect with TLS and the auth token kept in Parameter Store (rediss://:<token>@<endpoint>:6379).
 
-resource "random_password" "redis" {
-  length  = 64
-  special = false
+# The auth token: 64 hex digits from two random (version 4) UUIDs, 244 random bits; made once and kept.
+resource "terraform_data" "redis_auth_token" {
+  input = replace("${uuid()}${uuid()}", "-", "")
+
+  lifecycle {
+    ignore_changes = [input]
+  }
 }
 
 resource "aws_elasticache_subnet_group" "main" {
@@ -36,7 +40,9 @@ resource "aws_elasticache_replication_group" "main" {
   at_rest_encryption_enabled = true
   kms_key_id                 = aws_kms_key.main.arn
   transit_encryption_enabled = true
-  auth_token                 = random_password.redis.result
+  auth_token                 = sensitive(terraform_data.redis_auth_token.output)
+  # A new token is added next to the old one, which stays valid: clients holding it keep working.
+  auth_token_update_strategy = "ROTATE"
 
   auto_minor_version_upgrade = true
   snapshot_retention_limit   = 7
@@ -56,5 +62,5 @@ resource "aws_ssm_parameter" "redis_auth_token" {
   description = "Auth token of the ElastiCache Redis replication group"
   type        = "SecureString"
   key_id      = aws_kms_key.main.arn
-  value       = random_password.redis.result
+  value       = sensitive(terraform_data.redis_auth_token.output)
 }

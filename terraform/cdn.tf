@@ -138,13 +138,14 @@ data "aws_cloudfront_origin_request_policy" "all_viewer_except_host" {
   name = "Managed-AllViewerExceptHostHeader"
 }
 
-# The edge keeps the bundle for as long as the object's s-maxage says (a day as uploaded, see the
-# README) and a deploy invalidates /pkg/*; browsers follow max-age and revalidate.
+# The bundle's file names carry a hash of their content, so a file never changes: the edge keeps it
+# for a year, as do browsers (the objects are uploaded with "public, max-age=31536000, immutable",
+# see the README). A deploy adds new files next to the old ones and never needs to invalidate /pkg.
 resource "aws_cloudfront_cache_policy" "bundle" {
   name        = "${local.name}-bundle"
-  comment     = "Browser bundle under /pkg"
+  comment     = "Browser bundle under /pkg: content-hashed file names, immutable"
   min_ttl     = 0
-  default_ttl = 86400
+  default_ttl = 31536000
   max_ttl     = 31536000
 
   parameters_in_cache_key_and_forwarded_to_origin {
@@ -163,6 +164,19 @@ resource "aws_cloudfront_cache_policy" "bundle" {
       query_string_behavior = "none"
     }
   }
+}
+
+# /metrics is for the monitoring inside the VPC only: the edge answers 404 without asking the origin.
+resource "aws_cloudfront_function" "not_found" {
+  name    = "${local.name}-not-found"
+  comment = "Answers 404 (paths that are never public, such as /metrics)"
+  runtime = "cloudfront-js-2.0"
+  publish = true
+  code    = <<-EOT
+    function handler(event) {
+      return { statusCode: 404, statusDescription: "Not Found" };
+    }
+  EOT
 }
 
 resource "aws_cloudfront_response_headers_policy" "security" {
@@ -222,7 +236,7 @@ resource "aws_cloudfront_distribution" "main" {
 
     custom_header {
       name  = "X-Origin-Verify"
-      value = random_password.origin_verify.result
+      value = sensitive(terraform_data.origin_verify.output)
     }
   }
 
@@ -242,6 +256,23 @@ resource "aws_cloudfront_distribution" "main" {
     origin_request_policy_id   = data.aws_cloudfront_origin_request_policy.all_viewer_except_host.id
     response_headers_policy_id = aws_cloudfront_response_headers_policy.security.id
     compress                   = false
+  }
+
+  # /metrics and anything under it: 404 at the edge (the load balancer answers 404 too, alb.tf).
+  ordered_cache_behavior {
+    path_pattern               = "/metrics*"
+    target_origin_id           = "server"
+    viewer_protocol_policy     = "redirect-to-https"
+    allowed_methods            = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
+    cached_methods             = ["GET", "HEAD"]
+    cache_policy_id            = data.aws_cloudfront_cache_policy.disabled.id
+    response_headers_policy_id = aws_cloudfront_response_headers_policy.security.id
+    compress                   = false
+
+    function_association {
+      event_type   = "viewer-request"
+      function_arn = aws_cloudfront_function.not_found.arn
+    }
   }
 
   ordered_cache_behavior {
@@ -278,6 +309,31 @@ resource "aws_cloudfront_distribution" "main" {
 
 # --- WAF (CloudFront scope, so in us-east-1) ---
 
+locals {
+  # Rules of AWSManagedRulesCommonRuleSet that only count on the API: they inspect the body or the
+  # query string, which carry chat content there.
+  waf_common_rules_counted_on_api = [
+    "SizeRestrictions_BODY",
+    "CrossSiteScripting_BODY",
+    "CrossSiteScripting_QUERYARGUMENTS",
+    "GenericLFI_BODY",
+    "GenericLFI_QUERYARGUMENTS",
+    "GenericRFI_BODY",
+    "GenericRFI_QUERYARGUMENTS",
+    "EC2MetaDataSSRF_BODY",
+    "EC2MetaDataSSRF_QUERYARGUMENTS",
+  ]
+
+  # The same for AWSManagedRulesKnownBadInputsRuleSet: Java exploits that only a Java server would
+  # act on, written in a message about them.
+  waf_known_bad_inputs_rules_counted_on_api = [
+    "JavaDeserializationRCE_BODY",
+    "JavaDeserializationRCE_QUERYSTRING",
+    "Log4JRCE_BODY",
+    "Log4JRCE_QUERYSTRING",
+  ]
+}
+
 resource "aws_wafv2_web_acl" "edge" {
   provider = aws.us_east_1
 
@@ -288,6 +344,14 @@ resource "aws_wafv2_web_acl" "edge" {
   default_action {
     allow {}
   }
+
+  # Chat messages are code and prose about code: paths such as ../, private and metadata addresses
+  # (169.254.169.254) and Log4j-style ${...} strings are ordinary content there. So the managed rules
+  # that inspect bodies and query strings run twice: blocking everywhere except the API (pages and
+  # everything else), and only counting on the API (/api/, which includes the server functions under
+  # /api/fn/), where the Rust server treats them as data. The URI path and header rules block on both.
+  # Two instances of each group count their capacity twice: about 1,850 WCUs in all, more than the
+  # 1,500 a web ACL's base price covers, so AWS charges extra per request (see AWS WAF pricing).
 
   rule {
     name     = "aws-common"
@@ -317,12 +381,81 @@ resource "aws_wafv2_web_acl" "edge" {
             count {}
           }
         }
+
+        scope_down_statement {
+          not_statement {
+            statement {
+              byte_match_statement {
+                search_string         = "/api/"
+                positional_constraint = "STARTS_WITH"
+
+                field_to_match {
+                  uri_path {}
+                }
+
+                text_transformation {
+                  priority = 0
+                  type     = "NONE"
+                }
+              }
+            }
+          }
+        }
       }
     }
 
     visibility_config {
       cloudwatch_metrics_enabled = true
       metric_name                = "aws-common"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "aws-common-api"
+    priority = 11
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesCommonRuleSet"
+
+        dynamic "rule_action_override" {
+          for_each = local.waf_common_rules_counted_on_api
+
+          content {
+            name = rule_action_override.value
+            action_to_use {
+              count {}
+            }
+          }
+        }
+
+        scope_down_statement {
+          byte_match_statement {
+            search_string         = "/api/"
+            positional_constraint = "STARTS_WITH"
+
+            field_to_match {
+              uri_path {}
+            }
+
+            text_transformation {
+              priority = 0
+              type     = "NONE"
+            }
+          }
+        }
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "aws-common-api"
       sampled_requests_enabled   = true
     }
   }
@@ -339,12 +472,81 @@ resource "aws_wafv2_web_acl" "edge" {
       managed_rule_group_statement {
         vendor_name = "AWS"
         name        = "AWSManagedRulesKnownBadInputsRuleSet"
+
+        scope_down_statement {
+          not_statement {
+            statement {
+              byte_match_statement {
+                search_string         = "/api/"
+                positional_constraint = "STARTS_WITH"
+
+                field_to_match {
+                  uri_path {}
+                }
+
+                text_transformation {
+                  priority = 0
+                  type     = "NONE"
+                }
+              }
+            }
+          }
+        }
       }
     }
 
     visibility_config {
       cloudwatch_metrics_enabled = true
       metric_name                = "aws-known-bad-inputs"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "aws-known-bad-inputs-api"
+    priority = 21
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesKnownBadInputsRuleSet"
+
+        dynamic "rule_action_override" {
+          for_each = local.waf_known_bad_inputs_rules_counted_on_api
+
+          content {
+            name = rule_action_override.value
+            action_to_use {
+              count {}
+            }
+          }
+        }
+
+        scope_down_statement {
+          byte_match_statement {
+            search_string         = "/api/"
+            positional_constraint = "STARTS_WITH"
+
+            field_to_match {
+              uri_path {}
+            }
+
+            text_transformation {
+              priority = 0
+              type     = "NONE"
+            }
+          }
+        }
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "aws-known-bad-inputs-api"
       sampled_requests_enabled   = true
     }
   }

@@ -1,8 +1,14 @@
 # RDS PostgreSQL in the private subnets, reachable only from the server tasks.
 
-resource "random_password" "db" {
-  length  = 40
-  special = false # it goes into DATABASE_URL unescaped
+# The master password: 64 hex digits from two random (version 4) UUIDs, 244 random bits. Only hex
+# digits, since it goes into DATABASE_URL unescaped. uuid() is new on every plan, so the first value
+# is kept (ignore_changes).
+resource "terraform_data" "db_password" {
+  input = replace("${uuid()}${uuid()}", "-", "")
+
+  lifecycle {
+    ignore_changes = [input]
+  }
 }
 
 resource "aws_db_subnet_group" "main" {
@@ -14,12 +20,10 @@ resource "aws_db_parameter_group" "main" {
   name   = "${local.name}-postgres${var.db_engine_version}"
   family = "postgres${var.db_engine_version}"
 
-  # The server's database driver is built without TLS, and RDS for PostgreSQL 15+ forces TLS by
-  # default. Traffic stays inside the VPC between two security groups. Set this to 1 (and add
-  # sslmode=require to DATABASE_URL) once the server is built with TLS support.
+  # Only TLS connections: the server connects with sslmode=require (DATABASE_URL below).
   parameter {
     name  = "rds.force_ssl"
-    value = "0"
+    value = "1"
   }
 
   parameter {
@@ -47,7 +51,6 @@ resource "aws_cloudwatch_log_group" "db" {
 }
 
 resource "aws_db_instance" "main" {
-  #checkov:skip=CKV2_AWS_69:The server's PostgreSQL driver has no TLS support yet (see rds.force_ssl in the parameter group); the database is only reachable from the tasks' security group inside the VPC.
   identifier     = local.name
   engine         = "postgres"
   engine_version = var.db_engine_version
@@ -55,7 +58,7 @@ resource "aws_db_instance" "main" {
 
   db_name  = "chatrooms"
   username = "chatrooms"
-  password = random_password.db.result
+  password = sensitive(terraform_data.db_password.output)
   port     = 5432
 
   allocated_storage     = var.db_allocated_storage
@@ -113,11 +116,11 @@ resource "aws_iam_role_policy_attachment" "rds_monitoring" {
   policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 }
 
-# The server's DATABASE_URL, read by ECS when a task starts.
+# The server's DATABASE_URL, read by ECS when a task starts; TLS is required (rds.force_ssl above).
 resource "aws_ssm_parameter" "database_url" {
   name        = "${local.parameter_prefix}/DATABASE_URL"
   description = "DATABASE_URL of the server"
   type        = "SecureString"
   key_id      = aws_kms_key.main.arn
-  value       = "postgres://${aws_db_instance.main.username}:${random_password.db.result}@${aws_db_instance.main.address}:${aws_db_instance.main.port}/${aws_db_instance.main.db_name}"
+  value       = "postgres://${aws_db_instance.main.username}:${sensitive(terraform_data.db_password.output)}@${aws_db_instance.main.address}:${aws_db_instance.main.port}/${aws_db_instance.main.db_name}?sslmode=require"
 }

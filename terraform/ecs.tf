@@ -68,6 +68,10 @@ locals {
     environment = [for name in sort(keys(local.app_environment)) : { name = name, value = local.app_environment[name] }]
     secrets     = [for name in sort(keys(local.secret_parameter_arns)) : { name = name, valueFrom = local.secret_parameter_arns[name] }]
 
+    # Tasks read their secrets only when they start: a new DATABASE_URL (a rotated database password)
+    # changes the task definition through this label, so the same apply replaces the running tasks.
+    dockerLabels = { "ais-chatrooms.database-url-version" = tostring(aws_ssm_parameter.database_url.version) }
+
     readonlyRootFilesystem = true
     privileged             = false
     mountPoints = [

@@ -9,7 +9,7 @@ output "cloudfront_domain_name" {
 }
 
 output "cloudfront_distribution_id" {
-  description = "For invalidating /pkg/* after uploading a new bundle."
+  description = "For invalidating CloudFront after a deploy (the /pkg files are content-hashed and never need it)."
   value       = aws_cloudfront_distribution.main.id
 }
 
@@ -24,7 +24,7 @@ output "ecr_repository_url" {
 }
 
 output "assets_bucket" {
-  description = "S3 bucket for the browser bundle: upload site/pkg to s3://<bucket>/pkg/."
+  description = "S3 bucket for the browser bundle: upload site/pkg to s3://<bucket>/pkg/ before the tasks that name it start, never deleting older files."
   value       = aws_s3_bucket.assets.bucket
 }
 
@@ -69,6 +69,11 @@ output "ci_push_role_arn" {
 }
 
 output "ci_plan_role_arn" {
-  description = "Role the CI workflow's plan job assumes (AWS_PLAN_ROLE_ARN)."
+  description = "Read-only role the CI workflow's plan job assumes (AWS_PLAN_ROLE_ARN of the github_plan_environment)."
   value       = local.ci_enabled ? aws_iam_role.ci_plan[0].arn : null
+}
+
+output "ci_apply_role_arn" {
+  description = "Role the CI workflow's deploy job assumes to upload the bundle, apply the plan and invalidate CloudFront (AWS_APPLY_ROLE_ARN of the github_environment)."
+  value       = local.ci_enabled ? aws_iam_role.ci_apply[0].arn : null
 }

@@ -48,6 +48,19 @@ resource "aws_vpc_security_group_ingress_rule" "app_from_alb" {
   referenced_security_group_id = aws_security_group.alb.id
 }
 
+# Monitoring inside the VPC (or a peered network) scrapes /metrics from the tasks directly; the public
+# entry never serves it (alb.tf, cdn.tf).
+resource "aws_vpc_security_group_ingress_rule" "app_from_monitoring" {
+  for_each = toset(var.monitoring_cidrs)
+
+  security_group_id = aws_security_group.app.id
+  description       = "Metrics scrapes from monitoring"
+  ip_protocol       = "tcp"
+  from_port         = local.container_port
+  to_port           = local.container_port
+  cidr_ipv4         = each.key
+}
+
 resource "aws_vpc_security_group_egress_rule" "app_https" {
   security_group_id = aws_security_group.app.id
   description       = "HTTPS to model provider APIs and AWS endpoints (ECR, SSM, CloudWatch Logs) through NAT"

@@ -101,6 +101,13 @@ variable "waf_rate_limit" {
   default     = 3000
 }
 
+variable "origin_verify_previous" {
+  description = "A previous X-Origin-Verify value the load balancer still accepts next to the current one, while CloudFront rolls out a new one (see the README, \"Upgrading an existing deployment\"). Empty otherwise."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
 # --- the service ---
 
 variable "image_tag" {
@@ -182,6 +189,17 @@ variable "app_secret_names" {
   default     = []
 }
 
+variable "monitoring_cidrs" {
+  description = "IPv4 networks (inside the VPC or peered with it) whose Prometheus scrapes the tasks' /metrics on port 3000 directly. Empty: no such access; /metrics is never public either way."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for cidr in var.monitoring_cidrs : can(cidrhost(cidr, 0)) && !startswith(cidr, "0.0.0.0/")])
+    error_message = "Give IPv4 networks such as 10.40.0.0/16; 0.0.0.0/0 would open the tasks to everyone."
+  }
+}
+
 variable "log_retention_days" {
   description = "Days CloudWatch keeps logs (the server's, VPC flow logs, WAF, database, cache)."
   type        = number
@@ -253,15 +271,26 @@ variable "log_bucket_retention_days" {
 # --- continuous integration (GitHub Actions through OIDC) ---
 
 variable "github_repository" {
-  description = "owner/name of the GitHub repository whose workflow may push images and plan this configuration. Empty: no CI roles."
+  description = "owner/name of the GitHub repository whose workflow may push images, plan and apply this configuration. Empty: no CI roles."
   type        = string
   default     = ""
 }
 
 variable "github_environment" {
-  description = "GitHub environment (with required reviewers) the Terraform plan job runs in."
+  description = "GitHub environment with required reviewers that the deploy job (bundle upload, terraform apply, CDN invalidation) runs in; only it may assume the apply role."
   type        = string
   default     = "production"
+}
+
+variable "github_plan_environment" {
+  description = "GitHub environment (deployments from main only, no reviewers) that the terraform plan job runs in; only it may assume the read-only plan role."
+  type        = string
+  default     = "production-plan"
+
+  validation {
+    condition     = var.github_plan_environment != var.github_environment
+    error_message = "github_plan_environment must differ from github_environment: each role trusts one environment, and the unreviewed plan job must not be able to assume the apply role."
+  }
 }
 
 variable "create_github_oidc_provider" {
@@ -271,7 +300,7 @@ variable "create_github_oidc_provider" {
 }
 
 variable "state_bucket" {
-  description = "S3 bucket holding this configuration's state (the plan role reads it and writes the lock file)."
+  description = "S3 bucket holding this configuration's state (the plan role reads it and writes only the lock file; the apply role reads and writes it)."
   type        = string
   default     = ""
 }

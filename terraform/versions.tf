@@ -3,13 +3,10 @@ terraform {
   required_version = ">= 1.10.0, < 2.0.0"
 
   required_providers {
+    # .terraform.lock.hcl pins the exact release (5.100.0) and its checksums.
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.80.0, < 7.0.0"
-    }
-    random = {
-      source  = "hashicorp/random"
-      version = ">= 3.6.0, < 4.0.0"
+      version = "~> 5.100"
     }
   }
 
