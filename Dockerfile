@@ -59,11 +59,14 @@ WORKDIR /src
 COPY . .
 # target/ is a cache mount, so the outputs are copied out of it within the same step. hash.txt has
 # one line per bundle file ("js: <hash>", "wasm: <hash>", "css: <hash>"); each named file must exist.
+# target/site/pkg is emptied first: target/ persists between builds, and earlier bundles' hashed files
+# would be copied along (and renamed again by the next build).
 RUN --mount=type=cache,target=/usr/local/cargo/registry,id=cargo-registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,id=cargo-git,sharing=locked \
     --mount=type=cache,target=/src/target,id=ais-chatrooms-target,sharing=locked \
     set -eu; \
     cargo fetch --locked; \
+    rm -rf target/site/pkg; \
     cargo leptos build --release; \
     mkdir -p /out; \
     cp target/release/server target/release/hash.txt /out/; \

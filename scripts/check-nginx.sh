@@ -5,9 +5,12 @@
 #      rewritten) in front of the real server on loopback. A room's live stream must reach the client
 #      uncompressed and event by event while the reply is written, /metrics must not exist through
 #      nginx (while the server itself has it), the bundle's content-named files must be immutable,
-#      and the browser's Host (with its port) must reach the server, whose host check needs it.
+#      and the browser's Host (with its port) must reach the server, whose host check needs it. Then
+#      the api is "recreated" at another address (as `docker compose up -d` does after an .env change)
+#      and nginx, asking a DNS server of this check's own for `api`, must find it without a restart.
 # The server binary: NGINX_CHECK_SERVER, else the release build, else the debug build, else one is
-# built (debug, the server alone).
+# built (debug, the server alone). The DNS server uses dnslib from .tools/lint-venv (lint-infra.sh
+# installs it).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +29,9 @@ if ! command -v nginx >/dev/null; then
     as_root apt-get install -y --no-install-recommends nginx
   }
 fi
+
+lint_python="$root/.tools/lint-venv/bin/python"
+"$lint_python" -c 'import dnslib' 2>/dev/null || fail "dnslib is missing from .tools/lint-venv: run scripts/lint-infra.sh"
 
 work=$(mktemp -d /tmp/ais-chatrooms-nginx.XXXXXX)
 chmod 755 "$work"
@@ -81,6 +87,7 @@ fi
 
 api_port=$(free_port)
 web_port=$(free_port)
+dns_port=$(free_port)
 mkdir -p "$work/html/pkg"
 hashed="ais-chatrooms.Wz3_kP0-q8RtYv5nB2cD4e.wasm"
 printf '\0asm' >"$work/html/pkg/$hashed"
@@ -99,17 +106,49 @@ PY
 }
 cp "$shipped" "$work/live-server.conf"
 rewrite "listen 8080;" "listen 127.0.0.1:$web_port;"
-rewrite "http://api:3000" "http://127.0.0.1:$api_port"
+rewrite "resolver 127.0.0.11 " "resolver 127.0.0.1:$dns_port "
+rewrite "http://api:3000" "http://api:$api_port"
 rewrite "root /usr/share/nginx/html;" "root $work/html;"
 rewrite "/var/log/nginx/access.log" "$work/access.log"
 wrap "$work/live-server.conf" >"$work/live.conf"
 
-LEPTOS_SITE_ADDR="127.0.0.1:$api_port" LEPTOS_SITE_ROOT="$work/site" \
-  TRUSTED_PROXIES=127.0.0.1/32 \
-  DATABASE_URL="sqlite://$work/app.db?mode=rwc" GATEWAY_ROOT="$work/control-plane" \
-  RUST_LOG=warn LOG_FORMAT=json DEMO_TOKEN_DELAY_MS=40 \
-  "$server" >"$work/server.log" 2>&1 &
+# `api` resolves to whatever address the file holds, with a 1 s TTL (nginx keeps answers 10 s).
+echo 127.0.0.1 >"$work/api-address"
+"$lint_python" - "$dns_port" "$work/api-address" >"$work/dns.log" 2>&1 <<'PY' &
+import sys, time
+from dnslib import A, QTYPE, RR
+from dnslib.server import BaseResolver, DNSServer
+
+port, address_file = int(sys.argv[1]), sys.argv[2]
+
+class Api(BaseResolver):
+    def resolve(self, request, handler):
+        reply = request.reply()
+        question = request.q
+        if str(question.qname).rstrip(".") == "api" and question.qtype == QTYPE.A:
+            address = open(address_file, encoding="utf-8").read().strip()
+            reply.add_answer(RR(question.qname, QTYPE.A, rdata=A(address), ttl=1))
+        elif str(question.qname).rstrip(".") != "api":
+            reply.header.rcode = 3  # NXDOMAIN
+        return reply
+
+server = DNSServer(Api(), port=port, address="127.0.0.1")
+server.start_thread()
+while server.isAlive():
+    time.sleep(0.5)
+PY
 pids+=($!)
+
+start_server() {  # address
+  LEPTOS_SITE_ADDR="$1:$api_port" LEPTOS_SITE_ROOT="$work/site" \
+    ALLOWED_HOSTS=127.0.0.1 TRUSTED_PROXIES=127.0.0.1/32 \
+    DATABASE_URL="sqlite://$work/app.db?mode=rwc" GATEWAY_ROOT="$work/control-plane" \
+    RUST_LOG=warn LOG_FORMAT=json DEMO_TOKEN_DELAY_MS=40 \
+    "$server" >>"$work/server.log" 2>&1 &
+  server_pid=$!
+  pids+=($server_pid)
+}
+start_server 127.0.0.1
 nginx -p "$work" -c "$work/live.conf" -g 'daemon off;' 2>>"$work/error.log" &
 pids+=($!)
 
@@ -215,4 +254,18 @@ if [[ $status -ne 0 ]]; then
   log "nginx log:"; tail -20 "$work/error.log" >&2
   fail "nginx in front of the server does not behave as shipped"
 fi
-log "nginx: the shipped configuration parses, streams events as they come and keeps /metrics inside"
+
+# The api is recreated at another address; nginx must follow the name, not the old address.
+kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
+echo 127.0.0.2 >"$work/api-address"
+start_server 127.0.0.2
+moved=$(date +%s%N)
+found=""
+for _ in $(seq 1 60); do
+  if curl -fs "http://127.0.0.1:$web_port/readyz" >/dev/null 2>&1; then found=yes; break; fi
+  sleep 0.5
+done
+[[ -n "$found" ]] || { tail -5 "$work/error.log" >&2; fail "nginx did not find the api at its new address (it resolved the name once)"; }
+printf '  ok  the api recreated at a new address is reached through nginx after %d ms, without restarting nginx\n' \
+  $(( ($(date +%s%N) - moved) / 1000000 ))
+log "nginx: the shipped configuration parses, streams events as they come, keeps /metrics inside and follows the api's address"

@@ -16,8 +16,10 @@ cd "$root"
 
 CHECKOV_VERSION=3.3.30
 CHECK_JSONSCHEMA_VERSION=0.39.0
+# A DNS server for the nginx check's re-resolution test (scripts/check-nginx.sh).
+DNSLIB_VERSION=0.9.26
 venv="$root/.tools/lint-venv"
-stamp="$venv/.installed-checkov-$CHECKOV_VERSION-check-jsonschema-$CHECK_JSONSCHEMA_VERSION"
+stamp="$venv/.installed-checkov-$CHECKOV_VERSION-check-jsonschema-$CHECK_JSONSCHEMA_VERSION-dnslib-$DNSLIB_VERSION"
 
 log() { printf '\033[1;34m[lint-infra]\033[0m %s\n' "$*" >&2; }
 fail() { printf '\033[1;31m[lint-infra]\033[0m %s\n' "$*" >&2; exit 1; }
@@ -38,11 +40,11 @@ if [[ ! -f "$stamp" ]]; then
       as_root apt-get install -y --no-install-recommends python3-venv
     }
   fi
-  log "installing checkov $CHECKOV_VERSION and check-jsonschema $CHECK_JSONSCHEMA_VERSION into .tools/lint-venv"
+  log "installing checkov $CHECKOV_VERSION, check-jsonschema $CHECK_JSONSCHEMA_VERSION and dnslib $DNSLIB_VERSION into .tools/lint-venv"
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
-    "checkov==$CHECKOV_VERSION" "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
+    "checkov==$CHECKOV_VERSION" "check-jsonschema==$CHECK_JSONSCHEMA_VERSION" "dnslib==$DNSLIB_VERSION"
   touch "$stamp"
 fi
 
