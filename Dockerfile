@@ -38,14 +38,13 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,id=cargo-registry,sharin
     --mount=type=cache,target=/usr/local/cargo/git,id=cargo-git,sharing=locked \
     cargo install "cargo-leptos@${CARGO_LEPTOS_VERSION}" --locked
 COPY --from=lockfile /lock/wasm-bindgen.version /tmp/wasm-bindgen.version
-# Without --locked, as scripts/setup.sh does: the Cargo.lock published with wasm-bindgen-cli 0.2.130 (the
-# version Cargo.lock names today) pins webpki-roots 1.0.11, which crates.io does not have (its newest is
-# 1.0.10), so a locked install fails. The CLI's own version is exact and checked below; its dependencies
-# resolve to the newest compatible releases at build time. Add --locked (here and in scripts/setup.sh)
-# once the version in Cargo.lock ships a lock file that resolves.
+# With the lock file it was published with (--locked), as scripts/setup.sh does, so its dependencies do
+# not drift. Where that lock cannot resolve (0.2.130's pins webpki-roots 1.0.11, which some registries
+# lack), the newest compatible dependencies are taken instead; the CLI's own version is exact either way.
 RUN --mount=type=cache,target=/usr/local/cargo/registry,id=cargo-registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,id=cargo-git,sharing=locked \
-    cargo install "wasm-bindgen-cli@$(cat /tmp/wasm-bindgen.version)" \
+    { cargo install "wasm-bindgen-cli@$(cat /tmp/wasm-bindgen.version)" --locked \
+      || cargo install "wasm-bindgen-cli@$(cat /tmp/wasm-bindgen.version)"; } \
  && wasm-bindgen --version | grep -q " $(cat /tmp/wasm-bindgen.version)$"
 COPY --from=binaryen /usr/local/bin/node /usr/local/bin/node
 COPY --from=binaryen /opt/binaryen /opt/binaryen

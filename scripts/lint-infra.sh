@@ -111,6 +111,23 @@ if missing:
 print(f"ok -- {len(used)} variables, all listed")
 PY
 
+log "every variable the server reads is listed in .env.example and described in README.md"
+"$venv/bin/python" - <<'PY'
+import glob, re, sys
+read = set()
+for path in glob.glob("*/src/**/*.rs", recursive=True):
+    text = open(path, encoding="utf-8").read()
+    text = text.split("#[cfg(test)]", 1)[0]  # a file's tests come last and use made-up names
+    read |= set(re.findall(r'env\.[a-z_]+\(\s*"([A-Z][A-Z0-9_]+)"', text))
+listed = set(re.findall(r"^#?\s*([A-Z_][A-Z0-9_]*)=", open(".env.example", encoding="utf-8").read(), re.M))
+readme = open("README.md", encoding="utf-8").read()
+problems = [f"{name} is not in .env.example" for name in sorted(read - listed)]
+problems += [f"{name} is not described in README.md" for name in sorted(read) if f"`{name}`" not in readme]
+if problems:
+    sys.exit("\n".join(problems))
+print(f"ok -- {len(read)} variables, all listed and described")
+PY
+
 # --- checkov ---
 log "checkov over terraform/, Dockerfile and .github/workflows/"
 report="$root/.tools/checkov"

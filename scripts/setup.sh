@@ -70,8 +70,13 @@ fi
 bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$root/Cargo.lock")
 if ! wasm-bindgen --version 2>/dev/null | grep -q " $bindgen_version\$"; then
   log "installing wasm-bindgen-cli $bindgen_version"
-  # Without --locked: one of its locked dependencies is not in the registry.
-  cargo install "wasm-bindgen-cli@$bindgen_version" --force
+  # With the lock file it was published with, so its dependencies do not drift. Where that lock cannot
+  # resolve (0.2.130's pins webpki-roots 1.0.11, which some registries lack), the newest compatible
+  # dependencies are taken instead; the CLI's own version stays exact either way.
+  cargo install "wasm-bindgen-cli@$bindgen_version" --locked --force || {
+    log "wasm-bindgen-cli $bindgen_version's lock file does not resolve here: installing it with current dependencies"
+    cargo install "wasm-bindgen-cli@$bindgen_version" --force
+  }
 fi
 
 # wasm-opt from npm: Debian's binaryen is too old and breaks hydration.
