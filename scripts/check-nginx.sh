@@ -152,12 +152,14 @@ start_server 127.0.0.1
 nginx -p "$work" -c "$work/live.conf" -g 'daemon off;' 2>>"$work/error.log" &
 pids+=($!)
 
+# The server, the DNS server and nginx start side by side: wait (up to 30 s) until a request
+# through nginx reaches the server.
 for _ in $(seq 1 150); do
-  curl -fs "http://127.0.0.1:$api_port/readyz" >/dev/null 2>&1 && curl -fs "http://127.0.0.1:$web_port/nginx-health" >/dev/null 2>&1 && break
+  curl -fs "http://127.0.0.1:$web_port/readyz" >/dev/null 2>&1 && break
   sleep 0.2
 done
 curl -fs "http://127.0.0.1:$web_port/readyz" >/dev/null || {
-  tail -20 "$work/server.log" "$work/error.log" >&2
+  tail -n 20 "$work/server.log" "$work/error.log" "$work/dns.log" >&2
   fail "the server is not reachable through nginx"
 }
 
@@ -250,8 +252,8 @@ spread = done[0] - deltas[0]
 check(spread >= 0.2, f"deltas arrive as they are written: the first {spread * 1000:.0f} ms before the end")
 PY
 if [[ $status -ne 0 ]]; then
-  log "server log:"; tail -20 "$work/server.log" >&2
-  log "nginx log:"; tail -20 "$work/error.log" >&2
+  log "server log:"; tail -n 20 "$work/server.log" >&2
+  log "nginx log:"; tail -n 20 "$work/error.log" >&2
   fail "nginx in front of the server does not behave as shipped"
 fi
 
@@ -265,7 +267,7 @@ for _ in $(seq 1 60); do
   if curl -fs "http://127.0.0.1:$web_port/readyz" >/dev/null 2>&1; then found=yes; break; fi
   sleep 0.5
 done
-[[ -n "$found" ]] || { tail -5 "$work/error.log" >&2; fail "nginx did not find the api at its new address (it resolved the name once)"; }
+[[ -n "$found" ]] || { tail -n 5 "$work/error.log" >&2; fail "nginx did not find the api at its new address (it resolved the name once)"; }
 printf '  ok  the api recreated at a new address is reached through nginx after %d ms, without restarting nginx\n' \
   $(( ($(date +%s%N) - moved) / 1000000 ))
 log "nginx: the shipped configuration parses, streams events as they come, keeps /metrics inside and follows the api's address"
