@@ -12,6 +12,7 @@ pub mod rooms;
 pub mod runs;
 pub mod snapshot;
 mod string_enum;
+pub mod transcripts;
 pub mod turns;
 
 pub use error::{ErrorBody, ErrorCode, PublicError};

@@ -151,3 +151,28 @@ test("older messages load on demand", async ({ page, request }) => {
   await expect(page.locator(".message").first()).toContainText("note 0");
   await expect(page.getByRole("button", { name: "Load older messages" })).toHaveCount(0);
 });
+
+test("the room's transcript downloads as Markdown and as JSON", async ({ page }) => {
+  await createRoom(page, "Export check");
+  await addAgent(page, "Ada", "You are Ada, a careful engineer.");
+  const composer = page.getByLabel("Message");
+  await composer.fill("Summarise the plan.");
+  await composer.press("Enter");
+  await expect(page.locator('.message--agent[data-status="complete"]')).toHaveCount(1, { timeout: 15_000 });
+
+  const links = page.locator(".transcript-downloads");
+  const markdown = links.getByRole("link", { name: "Markdown" });
+  const [download] = await Promise.all([page.waitForEvent("download"), markdown.click()]);
+  expect(download.suggestedFilename()).toMatch(/^export-check-\d{8}-\d{4}\.md$/);
+  const text = await (await import("node:fs/promises")).readFile(await download.path(), "utf8");
+  expect(text).toContain("# Export check");
+  expect(text).toContain("Summarise the plan.");
+  expect(text).toContain("### Ada (agent)");
+
+  const json = await page.request.get((await links.getByRole("link", { name: "JSON" }).getAttribute("href"))!);
+  expect(json.headers()["content-type"]).toBe("application/json");
+  const transcript = await json.json();
+  expect(transcript.room.name).toBe("Export check");
+  expect(transcript.messages.map((m: { sender_name: string }) => m.sender_name)).toContain("Ada");
+  expect(transcript.totals.messages).toBe(2);
+});

@@ -233,6 +233,7 @@ fn room_routes() -> Vec<RoomRoute> {
             Prepare::Room,
         ),
         route("GET", "/api/rooms/{room}/stream", no_body, Encoding::None, 200, &READ, Prepare::Room),
+        route("GET", "/api/rooms/{room}/export", no_body, Encoding::None, 200, &READ, Prepare::Room),
         route(
             "POST",
             "/api/rooms/{room}/auto/start",

@@ -21,6 +21,7 @@ on_both_databases!(
     a_configured_provider_answers_with_real_usage_and_cost,
     mentions_and_rotation_choose_the_speaker,
     a_reply_that_breaks_midway_is_kept_as_failed,
+    a_transcript_exports_as_json_and_markdown_with_usage_and_cost,
 );
 
 async fn create_room(app: &TestApp, name: &str) -> Value {
@@ -369,4 +370,96 @@ async fn a_reply_that_breaks_midway_is_kept_as_failed(db: Db) {
     assert_eq!(reply["status"], "failed");
     assert_eq!(reply["content"], "I was saying that", "the partial text is kept");
     assert!(reply["error"].as_str().unwrap().starts_with("The provider's stream broke off"), "{reply}");
+}
+
+/// The transcript export: every message oldest first (past one page of the message list), with
+/// speakers, times, models, tokens and cost, as JSON that decodes into the documented structure
+/// and as a Markdown file; a format it does not know is refused naming the field.
+async fn a_transcript_exports_as_json_and_markdown_with_usage_and_cost(db: Db) {
+    use domain::transcripts::Transcript;
+
+    let fake = FakeLlm::start(Reply::words("Caching needs an eviction policy.")).await;
+    let base = fake.base_url();
+    let app = TestApp::with_env(db, &[("OPENAI_BASE_URL", &base), ("OPENAI_API_KEY", "sk-x")]).await;
+    let room = create_room(&app, "Cache / design: review").await;
+    let room_id = room["id"].as_str().unwrap();
+    let room_uuid = uuid::Uuid::parse_str(room_id).unwrap();
+    // More earlier messages than one page of the list holds (200), written straight to the store.
+    for n in 0..230 {
+        let new = storage::NewMessage {
+            room_id: room_uuid,
+            sender_type: domain::rooms::SenderType::Human,
+            sender_id: None,
+            sender_name: "Grace".into(),
+            content: format!("note {n}"),
+            content_html: None,
+            status: domain::rooms::MessageStatus::Complete,
+            model: None,
+            selection_reason: None,
+            run_id: None,
+        };
+        app.state.services.store.insert_message(new).await.unwrap();
+    }
+    let body = json!({"name": "Ada", "model": "gpt-4o-mini", "system_prompt": "You are Ada.", "temperature": 0.2});
+    app.send_json("POST", &format!("/api/rooms/{room_id}/agents"), &body.to_string()).await;
+    app.send_json("POST", &format!("/api/rooms/{room_id}/messages"), r#"{"content": "Caching?"}"#).await;
+    wait_for_agent_reply(&app, room_id, 1).await;
+
+    let response =
+        app.send(Request::get(format!("/api/rooms/{room_id}/export?format=json")).body(Body::empty()).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let disposition = response.headers()["content-disposition"].to_str().unwrap().to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\"cache-design-review-") && disposition.ends_with(".json\""),
+        "{disposition}"
+    );
+    let text = common::body_text(response).await;
+    let transcript: Transcript = serde_json::from_str(&text).expect("the JSON export decodes as a Transcript");
+    assert_eq!(serde_json::to_value(&transcript).unwrap(), serde_json::from_str::<Value>(&text).unwrap(), "round trip");
+    assert_eq!(transcript.room.name, "Cache / design: review");
+    assert_eq!(transcript.agents.len(), 1);
+    assert_eq!(transcript.messages.len(), 232);
+    assert_eq!(transcript.totals.messages, 232);
+    let contents: Vec<&str> = transcript.messages.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(contents[0], "note 0", "oldest first");
+    assert_eq!(contents[229], "note 229");
+    assert_eq!(&contents[230..], ["Caching?", "Caching needs an eviction policy."]);
+    let reply = &transcript.messages[231];
+    assert_eq!((reply.sender_name.as_str(), reply.model.as_deref()), ("Ada", Some("gpt-4o-mini")));
+    assert_eq!((reply.tokens_in, reply.tokens_out), (Some(17), Some(5)));
+    let cost = (0.15 * 17.0 + 0.60 * 5.0) / 1_000_000.0;
+    assert!((reply.cost.unwrap() - cost).abs() < 1e-12, "the generation's cost: {:?}", reply.cost);
+    assert!((transcript.totals.cost - cost).abs() < 1e-12);
+    assert_eq!((transcript.totals.input_tokens, transcript.totals.output_tokens), (17, 5));
+    assert!(transcript.messages[230].cost.is_none(), "a person's message costs nothing");
+    assert!(transcript.messages.windows(2).all(|pair| pair[0].created_at <= pair[1].created_at));
+
+    let response = app.send(Request::get(format!("/api/rooms/{room_id}/export")).body(Body::empty()).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::OK, "Markdown when no format is given");
+    assert_eq!(response.headers()["content-type"], "text/markdown; charset=utf-8");
+    assert!(response.headers()["content-disposition"].to_str().unwrap().ends_with(".md\""));
+    let markdown = common::body_text(response).await;
+    assert!(markdown.starts_with("# Cache / design: review\n"), "{markdown}");
+    assert!(markdown.contains("232 messages · 17 tokens in, 5 out · $0.0000"), "{markdown}");
+    assert!(markdown.contains("- **Ada**: model `gpt-4o-mini`, temperature 0.2"), "{markdown}");
+    assert_eq!(markdown.matches("### Grace (person)").count(), 230);
+    let asked = markdown.find("(person) · ").and_then(|_| markdown.find("\nCaching?\n")).expect("the question");
+    let answered = markdown.find("### Ada (agent)").expect("the answer's heading");
+    assert!(asked < answered, "in order");
+    assert!(
+        markdown
+            .contains("_model `gpt-4o-mini` · 17 tokens in, 5 out · $0.0000_\n\nCaching needs an eviction policy.\n"),
+        "{markdown}"
+    );
+
+    let (status, body) = app.get_json(&format!("/api/rooms/{room_id}/export?format=pdf")).await;
+    assert_error(status, &body, 422, "VALIDATION_FAILED");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("format must be md or json"),
+        "names the field: {body}"
+    );
+    let missing = uuid::Uuid::new_v4();
+    let (status, body) = app.get_json(&format!("/api/rooms/{missing}/export?format=json")).await;
+    assert_error(status, &body, 404, "NOT_FOUND");
 }

@@ -25,6 +25,7 @@ pub mod runs;
 pub mod snapshot;
 mod state;
 pub mod telemetry_anchors;
+pub mod transcripts;
 pub mod write_limits;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};

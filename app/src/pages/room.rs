@@ -48,6 +48,7 @@ pub fn RoomPage() -> impl IntoView {
                     Ok((snapshot, members)) => Either::Left(view! {
                         <Title text=snapshot.room.name.clone() />
                         <RoomView snapshot=snapshot.clone() notice />
+                        <TranscriptDownloads room_id=snapshot.room.id />
                         <RoomPeople snapshot members me />
                     }),
                     Err(error) => Either::Right(view! { <RoomUnavailable error /> }),
@@ -109,6 +110,21 @@ fn RoomView(snapshot: RoomSnapshot, notice: Option<Notice>) -> impl IntoView {
                 <AgentsPanel state notice />
             </div>
         </div>
+    }
+}
+
+/// The room's transcript to keep, for everyone who may read it: plain links to the export, so
+/// nothing of it ships to the browser.
+#[component]
+fn TranscriptDownloads(room_id: Uuid) -> impl IntoView {
+    let link = move |format: &str| format!("/api/rooms/{room_id}/export?format={format}");
+    view! {
+        <p class="transcript-downloads">
+            "Download the transcript: "
+            <a href=link("md") download="">"Markdown"</a>
+            " · "
+            <a href=link("json") download="">"JSON"</a>
+        </p>
     }
 }
 

@@ -15,11 +15,12 @@ pub const REVALIDATE: &str = "public, no-cache";
 
 /// Sets `Cache-Control` on what `/pkg` serves (successful or not-modified answers only).
 pub async fn cache_policy(request: Request, next: Next) -> Response {
-    let policy = request
-        .uri()
-        .path()
-        .strip_prefix("/pkg/")
-        .map(|name| if is_named_by_content(name) { IMMUTABLE } else { REVALIDATE });
+    let policy =
+        request
+            .uri()
+            .path()
+            .strip_prefix("/pkg/")
+            .map(|name| if is_named_by_content(name) { IMMUTABLE } else { REVALIDATE });
     let mut response = next.run(request).await;
     let served = response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED;
     if let (Some(policy), true) = (policy, served) {

@@ -13,7 +13,7 @@ use error_response::Refusals;
 use gateway::ClientAddr;
 use http::StatusCode;
 use serde::Deserialize;
-use services::{members, proposals, rooms, runs, Services};
+use services::{members, proposals, rooms, runs, transcripts, Services};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -33,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(update_agent))
         .routes(routes!(list_messages, post_message))
         .routes(routes!(super::stream::room_stream))
+        .routes(routes!(export_room))
         .routes(routes!(start_run))
         .routes(routes!(stop_run))
         .routes(routes!(list_runs))
@@ -138,6 +139,71 @@ async fn list_messages(
         })?),
     };
     Ok(Json(rooms::list_messages(&services, &actor, room_id, cursor, query.limit).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ExportQuery {
+    /// `md` (Markdown, when absent) or `json`.
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// The room's transcript as a file to keep: every message in order with its speaker, time, model,
+/// tokens and cost, as Markdown or as JSON (a `Transcript`).
+#[utoipa::path(get, path = "/api/rooms/{room_id}/export", tag = TAG, params(("room_id" = Uuid, Path, description = "The room."), ExportQuery),
+    responses((status = 200, description = "The transcript, as an attachment.", content(
+        (domain::transcripts::Transcript = "application/json"),
+        (String = "text/markdown")
+    )), Refusals))]
+async fn export_room(
+    State(services): State<Services>,
+    Caller(actor): Caller,
+    ApiPath(room_id): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<ExportQuery>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    use domain::transcripts::ExportFormat;
+
+    let format = match query.format.as_deref().map(str::trim) {
+        None | Some("") => ExportFormat::Markdown,
+        Some(text) => text
+            .parse::<ExportFormat>()
+            .map_err(|_| services::ServiceError::invalid("format", "format must be md or json."))?,
+    };
+    let transcript = transcripts::export_room(&services, &actor, room_id).await?;
+    let body = match format {
+        ExportFormat::Markdown => transcripts::to_markdown(&transcript),
+        ExportFormat::Json => serde_json::to_string_pretty(&transcript)
+            .map_err(|error| services::ServiceError::Internal(format!("transcript to JSON: {error}")))?,
+    };
+    let file_name = format!(
+        "{}-{}.{}",
+        file_stem(&transcript.room.name),
+        transcript.exported_at.format("%Y%m%d-%H%M"),
+        format.as_str()
+    );
+    let headers = [
+        (http::header::CONTENT_TYPE, format.content_type().to_owned()),
+        (http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\"")),
+    ];
+    Ok((headers, body).into_response())
+}
+
+/// A room's name as a file name: letters and digits, words joined by hyphens.
+fn file_stem(name: &str) -> String {
+    let words: Vec<String> = name
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(|word| word.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_lowercase())
+        .filter(|word| !word.is_empty())
+        .collect();
+    let stem: String = words.join("-").chars().take(60).collect();
+    if stem.is_empty() {
+        "room".to_owned()
+    } else {
+        stem
+    }
 }
 
 /// Posts a person's message; agents answer it by the room's mode.
