@@ -43,6 +43,9 @@ struct Key {
 }
 
 struct Count {
+    /// When the key was first counted, relative to the others: refusals in the same millisecond
+    /// keep the order they happened in.
+    seq: u64,
     count: u64,
     first_ts_utc: String,
     last_ts_utc: String,
@@ -69,11 +72,12 @@ pub struct RefusalTally {
     window: Duration,
     opened: Option<Instant>,
     counts: HashMap<Key, Count>,
+    next_seq: u64,
 }
 
 impl RefusalTally {
     pub fn new(window: Duration) -> Self {
-        Self { window, opened: None, counts: HashMap::new() }
+        Self { window, opened: None, counts: HashMap::new(), next_seq: 0 }
     }
 
     /// Counts a refused call whose record is `record`, at `now`.
@@ -89,10 +93,10 @@ impl RefusalTally {
             key.user_id = "*".to_owned();
             key.client_addr = Some("*".to_owned());
         }
-        let count = self.counts.entry(key).or_insert_with(|| Count {
-            count: 0,
-            first_ts_utc: record.ts_utc.clone(),
-            last_ts_utc: record.ts_utc.clone(),
+        let next_seq = &mut self.next_seq;
+        let count = self.counts.entry(key).or_insert_with(|| {
+            *next_seq += 1;
+            Count { seq: *next_seq, count: 0, first_ts_utc: record.ts_utc.clone(), last_ts_utc: record.ts_utc.clone() }
         });
         count.count += 1;
         count.last_ts_utc.clone_from(&record.ts_utc);
@@ -116,10 +120,15 @@ impl RefusalTally {
                 user_id: line.user_id,
                 client_addr: line.client_addr,
             };
-            let count = self.counts.entry(key).or_insert_with(|| Count {
-                count: 0,
-                first_ts_utc: line.first_ts_utc.clone(),
-                last_ts_utc: line.last_ts_utc.clone(),
+            let next_seq = &mut self.next_seq;
+            let count = self.counts.entry(key).or_insert_with(|| {
+                *next_seq += 1;
+                Count {
+                    seq: *next_seq,
+                    count: 0,
+                    first_ts_utc: line.first_ts_utc.clone(),
+                    last_ts_utc: line.last_ts_utc.clone(),
+                }
             });
             count.count += line.count;
             if line.first_ts_utc < count.first_ts_utc {
@@ -135,9 +144,11 @@ impl RefusalTally {
     pub fn drain(&mut self) -> Vec<RefusedLine> {
         self.opened = None;
         let ts_utc = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let mut lines: Vec<RefusedLine> = self
-            .counts
-            .drain()
+        let mut counted: Vec<(Key, Count)> = self.counts.drain().collect();
+        // A stable order, so the same refusals always make the same lines: as they first happened.
+        counted.sort_by(|(_, a), (_, b)| (&a.first_ts_utc, a.seq).cmp(&(&b.first_ts_utc, b.seq)));
+        counted
+            .into_iter()
             .map(|(key, count)| RefusedLine {
                 ts_utc: ts_utc.clone(),
                 module: MODULE,
@@ -152,17 +163,7 @@ impl RefusalTally {
                 last_ts_utc: count.last_ts_utc,
                 window_seconds: self.window.as_secs(),
             })
-            .collect();
-        // A stable order, so the same refusals always make the same lines.
-        lines.sort_by(|a, b| {
-            (&a.first_ts_utc, &a.user_id, &a.client_addr, a.error_code).cmp(&(
-                &b.first_ts_utc,
-                &b.user_id,
-                &b.client_addr,
-                b.error_code,
-            ))
-        });
-        lines
+            .collect()
     }
 }
 
@@ -192,6 +193,22 @@ mod tests {
         assert_eq!(counts.iter().sum::<u64>(), 502);
         assert!(counts.contains(&500));
         assert!(tally.due(start + Duration::from_secs(600)).is_empty(), "nothing is written twice");
+    }
+
+    #[test]
+    fn refusals_in_the_same_millisecond_keep_their_order() {
+        let at = Utc::now();
+        let user = Uuid::new_v4();
+        let events = [TelemetryEvent::Preview, TelemetryEvent::Confirm, TelemetryEvent::Watch, TelemetryEvent::Preview];
+        // Many times, since a hash map's order differs from one tally to the next.
+        for _ in 0..50 {
+            let mut tally = RefusalTally::new(Duration::from_secs(60));
+            for event in events {
+                tally.count(&TelemetryRecord::new(event, at, user), "MALFORMED_JSON", Instant::now());
+            }
+            let order: Vec<(TelemetryEvent, u64)> = tally.drain().iter().map(|l| (l.refused_event, l.count)).collect();
+            assert_eq!(order, [(TelemetryEvent::Preview, 2), (TelemetryEvent::Confirm, 1), (TelemetryEvent::Watch, 1)]);
+        }
     }
 
     #[test]
