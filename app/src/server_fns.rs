@@ -10,7 +10,8 @@ use crate::accounts::api::{
 use crate::control_plane::api::plain::{ConfirmPreviewForm, EndSessionForm, PreviewCommandForm};
 use crate::control_plane::api::{ConfirmPreview, PanelAccess, PreviewCommand, SessionTasks, WatchTask};
 use crate::rooms::api::plain::{
-    AddAgentForm, ConfirmProposalForm, EditAgentForm, PostMessageForm, RejectProposalForm, StartRunForm, StopRunForm,
+    AddAgentForm, ConfirmProposalForm, EditAgentForm, ImportAgentForm, PostMessageForm, RejectProposalForm,
+    StartRunForm, StopRunForm,
 };
 use crate::rooms::api::{
     AddAgent, AddRoomMember, ChangeMemberRole, ConfirmProposal, CreateRoom, DeleteRoom, EditAgent, ListRooms, LoadRoom,
@@ -44,6 +45,7 @@ pub fn argument_content_types() -> Vec<(&'static str, &'static str)> {
         entry::<SendMessage>(),
         entry::<AddAgent>(),
         entry::<EditAgent>(),
+        entry::<ImportAgentForm>(),
         entry::<StartAuto>(),
         entry::<StopAuto>(),
         entry::<ConfirmProposal>(),

@@ -7,6 +7,7 @@ pub mod addresses;
 pub mod control_plane;
 pub mod error;
 pub mod events;
+pub mod persona_cards;
 pub mod proposals;
 pub mod rooms;
 pub mod runs;

@@ -176,3 +176,34 @@ test("the room's transcript downloads as Markdown and as JSON", async ({ page })
   expect(transcript.messages.map((m: { sender_name: string }) => m.sender_name)).toContain("Ada");
   expect(transcript.totals.messages).toBe(2);
 });
+
+test("a persona card imports as an agent, exports again, and a malformed one is refused", async ({ page }) => {
+  await createRoom(page, "Card check");
+  const importer = page.locator(".import-card");
+  await importer.locator("summary").click();
+  await importer.getByLabel(/Character Card V2/).fill("{\"spec\": \"chara_card_v2\", \"data\": {}}");
+  await importer.getByRole("button", { name: "Import as an agent" }).click();
+  await expect(page.locator(".take-away .error-banner")).toContainText("Character Card V2");
+
+  const card = {
+    spec: "chara_card_v2",
+    spec_version: "2.0",
+    data: { name: "Seraphina", description: "{{char}} guards the forest.", personality: "calm", first_mes: "Welcome.", tags: ["x"] },
+  };
+  await page.locator(".import-card summary").click();
+  await page.locator(".import-card").getByLabel(/Character Card V2/).fill(JSON.stringify(card));
+  await page.locator(".import-card").getByLabel("Model").fill("demo");
+  await page.locator(".import-card").getByRole("button", { name: "Import as an agent" }).click();
+  await expect(page.locator('.agent-card[data-agent-name="Seraphina"]')).toBeVisible();
+
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.locator(".take-away").getByRole("link", { name: "Seraphina" }).click(),
+  ]);
+  expect(download.suggestedFilename()).toBe("seraphina.card.json");
+  const exported = JSON.parse(await (await import("node:fs/promises")).readFile(await download.path(), "utf8"));
+  expect(exported.spec).toBe("chara_card_v2");
+  expect(exported.data.name).toBe("Seraphina");
+  expect(exported.data.system_prompt).toContain("Seraphina guards the forest.");
+  expect(exported.data.extensions.ais_chatrooms.model).toBe("demo");
+});

@@ -222,6 +222,16 @@ fn room_routes() -> Vec<RoomRoute> {
             &MANAGE,
             Prepare::Room,
         ),
+        route(
+            "POST",
+            "/api/rooms/{room}/agents/import",
+            |_| json!({"spec": "chara_card_v2", "spec_version": "2.0", "data": {"name": "Imported"}}).to_string(),
+            J,
+            201,
+            &MANAGE,
+            Prepare::Room,
+        ),
+        route("GET", "/api/rooms/{room}/agents/{agent}/card", no_body, Encoding::None, 200, &READ, Prepare::Room),
         route("GET", "/api/rooms/{room}/messages", no_body, Encoding::None, 200, &READ, Prepare::Room),
         route(
             "POST",
@@ -355,6 +365,18 @@ fn room_routes() -> Vec<RoomRoute> {
             Form,
             200,
             &WRITE,
+            Prepare::Room,
+        ),
+        route(
+            "POST",
+            "/api/fn/forms/agents/import",
+            // card: {"spec":"chara_card_v2","spec_version":"2.0","data":{"name":"Imported"}}, form-encoded
+            |f| {
+                format!("room_id={}&card=%7B%22spec%22%3A%22chara_card_v2%22%2C%22spec_version%22%3A%222.0%22%2C%22data%22%3A%7B%22name%22%3A%22Imported%22%7D%7D", f.room)
+            },
+            Form,
+            200,
+            &MANAGE,
             Prepare::Room,
         ),
         route(

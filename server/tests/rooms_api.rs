@@ -22,6 +22,7 @@ on_both_databases!(
     mentions_and_rotation_choose_the_speaker,
     a_reply_that_breaks_midway_is_kept_as_failed,
     a_transcript_exports_as_json_and_markdown_with_usage_and_cost,
+    persona_cards_import_export_and_round_trip,
 );
 
 async fn create_room(app: &TestApp, name: &str) -> Value {
@@ -461,5 +462,103 @@ async fn a_transcript_exports_as_json_and_markdown_with_usage_and_cost(db: Db) {
     );
     let missing = uuid::Uuid::new_v4();
     let (status, body) = app.get_json(&format!("/api/rooms/{missing}/export?format=json")).await;
+    assert_error(status, &body, 404, "NOT_FOUND");
+}
+
+/// Character Card V2: a card from another tool (with fields this product ignores) becomes an
+/// agent; an agent exports as a card that imports elsewhere as the same agent; malformed cards
+/// are refused with a message naming the field, and nothing is added.
+async fn persona_cards_import_export_and_round_trip(db: Db) {
+    // A provider is configured, so its models are allowed for the `?model=` override.
+    let app = TestApp::with_env(db, &[("OPENAI_API_KEY", "sk-x")]).await;
+    let room = create_room(&app, "Cards").await;
+    let room_id = room["id"].as_str().unwrap();
+    let import = format!("/api/rooms/{room_id}/agents/import");
+    let sillytavern = json!({
+        "spec": "chara_card_v2",
+        "spec_version": "2.0",
+        "data": {
+            "name": "Seraphina",
+            "description": "{{char}} guards the forest.",
+            "personality": "calm, kind",
+            "scenario": "{{user}} is lost.",
+            "first_mes": "*She smiles.* Welcome.",
+            "mes_example": "<START>\n{{char}}: Rest here.",
+            "system_prompt": "",
+            "alternate_greetings": ["Hello."],
+            "character_book": {"name": "lore", "entries": [{"keys": ["forest"], "content": "Old."}]},
+            "tags": ["fantasy"],
+            "creator": "someone",
+            "character_version": "1.2",
+            "extensions": {"talkativeness": "0.5", "depth_prompt": {"depth": 4, "prompt": "x"}},
+            "avatar": "none"
+        },
+        "create_date": "2024-01-01"
+    });
+    let (status, agent) = app.send_json("POST", &import, &sillytavern.to_string()).await;
+    assert_eq!(status, StatusCode::CREATED, "{agent}");
+    assert_eq!(agent["name"], "Seraphina");
+    assert_eq!(agent["model"], "demo", "the demo model when neither the request nor the card names one");
+    let prompt = agent["system_prompt"].as_str().unwrap();
+    assert!(prompt.starts_with("Seraphina guards the forest.\n\nPersonality:\ncalm, kind"), "{prompt}");
+    assert!(prompt.contains("Your opening line:\n*She smiles.* Welcome."), "{prompt}");
+    assert!(prompt.contains("Seraphina: Rest here."), "{prompt}");
+
+    // Another agent, with this product's own settings, exported and imported into another room.
+    let body =
+        json!({"name": "Critic", "model": "demo", "system_prompt": "You find the weak spot.", "temperature": 0.3});
+    let (_, critic) = app.send_json("POST", &format!("/api/rooms/{room_id}/agents"), &body.to_string()).await;
+    let card_url = format!("/api/rooms/{room_id}/agents/{}/card", critic["id"].as_str().unwrap());
+    let response = app.send(Request::get(&card_url).body(Body::empty()).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-disposition"], "attachment; filename=\"critic.card.json\"");
+    let card: Value = serde_json::from_str(&common::body_text(response).await).unwrap();
+    assert_eq!((card["spec"].as_str(), card["spec_version"].as_str()), (Some("chara_card_v2"), Some("2.0")));
+    assert_eq!(card["data"]["name"], "Critic");
+    assert_eq!(card["data"]["system_prompt"], "You find the weak spot.");
+    assert_eq!(card["data"]["extensions"]["ais_chatrooms"], json!({"model": "demo", "temperature": 0.3, "tools": []}));
+    let other = create_room(&app, "Elsewhere").await;
+    let other_import = format!("/api/rooms/{}/agents/import", other["id"].as_str().unwrap());
+    let (status, copy) = app.send_json("POST", &other_import, &card.to_string()).await;
+    assert_eq!(status, StatusCode::CREATED, "{copy}");
+    for field in ["name", "model", "system_prompt", "temperature", "tools"] {
+        assert_eq!(copy[field], critic[field], "{field} survives the round trip");
+    }
+    let (status, overridden) =
+        app.send_json("POST", &format!("{other_import}?model=gpt-4o-mini"), &sillytavern.to_string()).await;
+    assert_eq!(status, StatusCode::CREATED, "{overridden}");
+    assert_eq!(overridden["model"], "gpt-4o-mini", "the request's model wins");
+
+    // Malformed cards: each refused naming what is wrong; the room keeps its two agents.
+    let refusals = [
+        (json!({"spec": "chara_card_v1", "data": {"name": "X"}}), 422, "VALIDATION_FAILED", "spec"),
+        (
+            json!({"spec": "chara_card_v2", "spec_version": "1.0", "data": {"name": "X"}}),
+            422,
+            "VALIDATION_FAILED",
+            "spec_version",
+        ),
+        (json!({"spec": "chara_card_v2", "data": {"name": "   "}}), 422, "VALIDATION_FAILED", "data.name"),
+        (json!({"spec": "chara_card_v2", "data": {"description": "no name"}}), 400, "MALFORMED_JSON", "name"),
+        (json!({"spec": "chara_card_v2", "data": {"name": "X", "tags": "not a list"}}), 400, "MALFORMED_JSON", "tags"),
+        (json!({"name": "X", "description": "a V1 card"}), 400, "MALFORMED_JSON", "spec"),
+        (
+            json!({"spec": "chara_card_v2", "data": {"name": "X", "system_prompt": "p".repeat(40_000)}}),
+            422,
+            "VALIDATION_FAILED",
+            "System prompt",
+        ),
+    ];
+    for (card, status_code, code, named) in refusals {
+        let (status, body) = app.send_json("POST", &import, &card.to_string()).await;
+        assert_error(status, &body, status_code, code);
+        assert!(body["error"]["message"].as_str().unwrap().contains(named), "{named} in {body}");
+    }
+    let (status, body) = app.send_json("POST", &import, "{not json").await;
+    assert_error(status, &body, 400, "MALFORMED_JSON");
+    let (_, agents) = app.get_json(&format!("/api/rooms/{room_id}/agents")).await;
+    assert_eq!(agents.as_array().unwrap().len(), 2, "nothing was added by a refused card: {agents}");
+    let missing = format!("/api/rooms/{room_id}/agents/{}/card", uuid::Uuid::new_v4());
+    let (status, body) = app.get_json(&missing).await;
     assert_error(status, &body, 404, "NOT_FOUND");
 }

@@ -20,6 +20,7 @@ use crate::rooms::members::MembersPanel;
 use crate::rooms::run_controls::RunControls;
 use crate::rooms::settings::RoomSettings;
 use crate::rooms::state::RoomState;
+use crate::rooms::take_away::TakeAway;
 use crate::rooms::timeline::Timeline;
 
 /// One room: its timeline, the composer and the agent panel, kept live; below them its members
@@ -48,7 +49,7 @@ pub fn RoomPage() -> impl IntoView {
                     Ok((snapshot, members)) => Either::Left(view! {
                         <Title text=snapshot.room.name.clone() />
                         <RoomView snapshot=snapshot.clone() notice />
-                        <TranscriptDownloads room_id=snapshot.room.id />
+                        <TakeAway room_id=snapshot.room.id agents=snapshot.agents.clone() manage=snapshot.access.manage />
                         <RoomPeople snapshot members me />
                     }),
                     Err(error) => Either::Right(view! { <RoomUnavailable error /> }),
@@ -110,21 +111,6 @@ fn RoomView(snapshot: RoomSnapshot, notice: Option<Notice>) -> impl IntoView {
                 <AgentsPanel state notice />
             </div>
         </div>
-    }
-}
-
-/// The room's transcript to keep, for everyone who may read it: plain links to the export, so
-/// nothing of it ships to the browser.
-#[component]
-fn TranscriptDownloads(room_id: Uuid) -> impl IntoView {
-    let link = move |format: &str| format!("/api/rooms/{room_id}/export?format={format}");
-    view! {
-        <p class="transcript-downloads">
-            "Download the transcript: "
-            <a href=link("md") download="">"Markdown"</a>
-            " · "
-            <a href=link("json") download="">"JSON"</a>
-        </p>
     }
 }
 

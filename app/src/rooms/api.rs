@@ -223,6 +223,7 @@ pub mod plain {
         pub const COMPOSER: &str = "composer";
         pub const RUN: &str = "run";
         pub const NEW_AGENT: &str = "new-agent";
+        pub const IMPORT_AGENT: &str = "import-agent";
 
         /// The form that edits, activates or deactivates one agent.
         pub fn agent(agent_id: uuid::Uuid) -> String {
@@ -298,6 +299,24 @@ pub mod plain {
             Ok::<_, AppError>(services::rooms::create_agent(&services(), &actor().await, room_id, input).await?)
         };
         answer(room_id, form::NEW_AGENT, outcome.await)
+    }
+
+    /// Adds an agent from a Character Card V2 persona card pasted into the form.
+    #[server(prefix = "/api/fn", endpoint = "forms/agents/import")]
+    pub async fn import_agent_form(room_id: Uuid, card: String, model: Option<String>) -> Result<(), AppError> {
+        let outcome = async {
+            let card: domain::persona_cards::CharacterCard = serde_json::from_str(&card).map_err(|error| {
+                AppError::new(
+                    ErrorCode::ValidationFailed,
+                    format!("The card is not a Character Card V2 document: {error}."),
+                )
+            })?;
+            let model = model.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
+            Ok::<_, AppError>(
+                services::persona_cards::import_agent(&services(), &actor().await, room_id, card, model).await?,
+            )
+        };
+        answer(room_id, form::IMPORT_AGENT, outcome.await)
     }
 
     /// Edits an agent's persona, or only activates or deactivates it: what the form leaves out

@@ -10,4 +10,5 @@ pub mod proposal_card;
 pub mod run_controls;
 pub mod settings;
 pub mod state;
+pub mod take_away;
 pub mod timeline;

@@ -13,7 +13,7 @@ use error_response::Refusals;
 use gateway::ClientAddr;
 use http::StatusCode;
 use serde::Deserialize;
-use services::{members, proposals, rooms, runs, transcripts, Services};
+use services::{members, persona_cards, proposals, rooms, runs, transcripts, Services};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -31,6 +31,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(update_member, remove_member))
         .routes(routes!(list_agents, create_agent))
         .routes(routes!(update_agent))
+        .routes(routes!(import_agent))
+        .routes(routes!(agent_card))
         .routes(routes!(list_messages, post_message))
         .routes(routes!(super::stream::room_stream))
         .routes(routes!(export_room))
@@ -110,6 +112,51 @@ async fn update_agent(
     ApiJson(input): ApiJson<UpdateAgent>,
 ) -> ApiResult<Json<Agent>> {
     Ok(Json(rooms::update_agent(&services, &actor, room_id, agent_id, input).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ImportQuery {
+    /// The model the new agent speaks with; when absent, the card's own (from a card exported
+    /// here), else `demo`.
+    #[serde(default)]
+    model: Option<String>,
+}
+
+/// Adds an agent from a Character Card V2 persona card (`"spec": "chara_card_v2"`), as SillyTavern
+/// and other chat tools export them: its name, and a system prompt made of the card's system
+/// prompt, description, personality, scenario, opening line and examples. Fields it has no use
+/// for are ignored.
+#[utoipa::path(post, path = "/api/rooms/{room_id}/agents/import", tag = TAG,
+    params(("room_id" = Uuid, Path, description = "The room."), ImportQuery),
+    request_body = domain::persona_cards::CharacterCard,
+    responses((status = 201, description = "The new agent.", body = Agent), Refusals))]
+async fn import_agent(
+    State(services): State<Services>,
+    Caller(actor): Caller,
+    ApiPath(room_id): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<ImportQuery>,
+    ApiJson(card): ApiJson<domain::persona_cards::CharacterCard>,
+) -> ApiResult<(StatusCode, Json<Agent>)> {
+    let model = query.model.map(|model| model.trim().to_owned()).filter(|model| !model.is_empty());
+    Ok((StatusCode::CREATED, Json(persona_cards::import_agent(&services, &actor, room_id, card, model).await?)))
+}
+
+/// The agent as a Character Card V2 persona card, for other rooms or other chat tools; its model,
+/// temperature and tools travel in `data.extensions.ais_chatrooms`.
+#[utoipa::path(get, path = "/api/rooms/{room_id}/agents/{agent_id}/card", tag = TAG,
+    params(("room_id" = Uuid, Path, description = "The room."), ("agent_id" = Uuid, Path, description = "The agent.")),
+    responses((status = 200, description = "The card, as an attachment.", body = domain::persona_cards::CharacterCard), Refusals))]
+async fn agent_card(
+    State(services): State<Services>,
+    Caller(actor): Caller,
+    ApiPath((room_id, agent_id)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+
+    let card = persona_cards::agent_card(&services, &actor, room_id, agent_id).await?;
+    let disposition = format!("attachment; filename=\"{}.card.json\"", file_stem(&card.data.name));
+    Ok(([(http::header::CONTENT_DISPOSITION, disposition)], Json(card)).into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
