@@ -160,7 +160,7 @@ test("the room's transcript downloads as Markdown and as JSON", async ({ page })
   await composer.press("Enter");
   await expect(page.locator('.message--agent[data-status="complete"]')).toHaveCount(1, { timeout: 15_000 });
 
-  const links = page.locator(".transcript-downloads");
+  const links = page.locator(".take-away");
   const markdown = links.getByRole("link", { name: "Markdown" });
   const [download] = await Promise.all([page.waitForEvent("download"), markdown.click()]);
   expect(download.suggestedFilename()).toMatch(/^export-check-\d{8}-\d{4}\.md$/);
