@@ -42,7 +42,6 @@ pub async fn agent_card(
     agent_id: Uuid,
 ) -> ServiceResult<CharacterCard> {
     authorize_room(services, actor, room_id, RoomAction::Read).await?;
-    let agents = services.store.list_agents(room_id).await?;
-    let agent = agents.iter().find(|agent| agent.id == agent_id).ok_or(ServiceError::NotFound("agent"))?;
-    Ok(CharacterCard::from_agent(agent))
+    let agent = services.store.get_agent(room_id, agent_id).await?.ok_or(ServiceError::NotFound("agent"))?;
+    Ok(CharacterCard::from_agent(&agent))
 }
