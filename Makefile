@@ -49,6 +49,8 @@ test-e2e:
 audit:
 	scripts/audit-gateway.sh gateway
 	scripts/audit-gateway.sh app/src/control_plane
+	scripts/audit-gateway.sh telegram
+	scripts/audit-gateway.sh app/src/telegram
 	scripts/audit-gateway-build.sh all
 
 ## bench: the performance figures — rooms, live fan-out, rendering, auto mode, control plane, bundle size

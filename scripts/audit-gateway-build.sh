@@ -93,6 +93,12 @@ layer_clippy() {
     more=$(clippy_findings -p app --features ssr --lib) || { say "clippy could not run on app"; return 2; }
     found=$(printf "%s\n%s" "$found" "$more")
   fi
+  if [[ -f $workspace/telegram/Cargo.toml ]]; then
+    # The Telegram bot is a channel of the control plane: it talks, and never starts anything.
+    say "clippy with gateway/clippy.toml over: telegram"
+    more=$(clippy_findings -p telegram --lib) || { say "clippy could not run on telegram"; return 2; }
+    found=$(printf "%s\n%s" "$found" "$more")
+  fi
   # A finding in the library shows again in its test target: name it once.
   found=$(sed '/^$/d' <<<"$found" | awk '!seen[$0]++')
   if [[ -z $found ]]; then
@@ -104,15 +110,16 @@ layer_clippy() {
   return 1
 }
 
-layer_deps() {
+layer_deps_of() {
+  local package=$1
   local tree violations=0
-  tree=$(cargo tree "${cargo_flags[@]}" --manifest-path "$manifest" -p gateway -e normal,build \
+  tree=$(cargo tree "${cargo_flags[@]}" --manifest-path "$manifest" -p "$package" -e normal,build \
     --prefix none --format '{p} [{f}]') || { say "cargo tree failed"; return 2; }
-  say "$(awk '{ print $1 " " $2 }' <<<"$tree" | sort -u | wc -l) package(s) in the gateway's normal and build dependencies"
+  say "$(awk '{ print $1 " " $2 }' <<<"$tree" | sort -u | wc -l) package(s) in $package's normal and build dependencies"
   local crate
   for crate in $(awk '{ print $1 }' <<<"$tree" | sort -u | grep -xE "$forbidden_crates" || true); do
-    echo "VIOLATION the gateway depends on $crate, which can start processes or load code:"
-    cargo tree "${cargo_flags[@]}" --manifest-path "$manifest" -p gateway -e normal,build -i "$crate" | sed 's/^/    /'
+    echo "VIOLATION $package depends on $crate, which can start processes or load code:"
+    cargo tree "${cargo_flags[@]}" --manifest-path "$manifest" -p "$package" -e normal,build -i "$crate" | sed 's/^/    /'
     violations=$((violations + 1))
   done
   local entry name feature
@@ -121,7 +128,7 @@ layer_deps() {
     if grep -qE "^$name v[^ ]+( \([^)]*\))? \[([^]]*,)?$feature(,[^]]*)?\]" <<<"$tree"; then
       echo "VIOLATION $name is built with its \"$feature\" feature, asked for by:"
       # The branch of the inverted feature tree under that feature: who turns it on.
-      cargo tree "${cargo_flags[@]}" --manifest-path "$manifest" -p gateway -e normal,build,features \
+      cargo tree "${cargo_flags[@]}" --manifest-path "$manifest" -p "$package" -e normal,build,features \
         -i "$name" --prefix depth | awk -v want="$name feature \"$feature\"" '
           { match($0, /^[0-9]+/); depth = substr($0, 1, RLENGTH) + 0; text = substr($0, RLENGTH + 1) }
           !found && text == want { found = 1; top = depth; next }
@@ -134,7 +141,18 @@ layer_deps() {
     say "FAIL: $violations violation(s)"
     return 1
   fi
-  say "PASS: no process or dynamic-loading crate, no tokio process feature"
+  say "PASS: $package has no process or dynamic-loading crate, no tokio process feature"
+}
+
+# The gateway, and the Telegram bot that talks to it: neither may be able to start a process.
+layer_deps() {
+  local package status=0
+  for package in gateway telegram; do
+    [[ $package == gateway || -f $workspace/$package/Cargo.toml ]] || continue
+    layer_deps_of "$package" || status=$?
+    [[ $status -eq 2 ]] && return 2
+  done
+  return "$status"
 }
 
 layer_link() {

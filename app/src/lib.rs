@@ -15,6 +15,7 @@ pub mod pages;
 pub mod rooms;
 #[cfg(feature = "ssr")]
 pub mod server_fns;
+pub mod telegram;
 pub mod time;
 
 use leptos::prelude::*;
@@ -25,7 +26,7 @@ use leptos_router::{path, SsrMode};
 use crate::layout::{AppFooter, AppHeader};
 use crate::pages::{
     control_plane::ControlPlanePage, home::HomePage, not_found::NotFoundPage, room::RoomPage, rooms::RoomsPage,
-    sign_in::SignInPage, sign_up::SignUpPage, tokens::TokensPage, users::UsersPage,
+    sign_in::SignInPage, sign_up::SignUpPage, telegram::TelegramPage, tokens::TokensPage, users::UsersPage,
 };
 
 /// The HTML document around the application, rendered on the server.
@@ -78,6 +79,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/tokens") view=TokensPage ssr=SsrMode::Async />
                         <Route path=path!("/admin/users") view=UsersPage ssr=SsrMode::Async />
                         <Route path=path!("/control-plane") view=ControlPlanePage ssr=SsrMode::Async />
+                        <Route path=path!("/control-plane/telegram") view=TelegramPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
                 <AppFooter />

@@ -17,6 +17,7 @@ use crate::rooms::api::{
     AddAgent, AddRoomMember, ChangeMemberRole, ConfirmProposal, CreateRoom, DeleteRoom, EditAgent, ListRooms, LoadRoom,
     OlderMessages, RejectProposal, RemoveRoomMember, RoomMembers, SendMessage, StartAuto, StopAuto, UpdateRoom,
 };
+use crate::telegram::api::{CreateTelegramLinkCode, LoadTelegramSettings, UnlinkTelegramChat};
 
 /// The encoding a server function's protocol reads its arguments in.
 trait ReadsArguments {
@@ -81,5 +82,8 @@ pub fn argument_content_types() -> Vec<(&'static str, &'static str)> {
         entry::<RejectProposalForm>(),
         entry::<PreviewCommandForm>(),
         entry::<ConfirmPreviewForm>(),
+        entry::<LoadTelegramSettings>(),
+        entry::<CreateTelegramLinkCode>(),
+        entry::<UnlinkTelegramChat>(),
     ]
 }

@@ -12,7 +12,9 @@ pub mod proposals;
 pub mod rooms;
 pub mod runs;
 pub mod snapshot;
+
 mod string_enum;
+pub mod telegram;
 pub mod transcripts;
 pub mod turns;
 

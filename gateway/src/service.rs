@@ -925,6 +925,7 @@ impl std::fmt::Debug for Gateway {
 }
 
 mod room_proposals;
+mod withdrawals;
 pub use room_proposals::{RoomProposal, TaskProgress};
 
 #[cfg(test)]

@@ -123,6 +123,10 @@ pub struct Config {
     pub services: ServicesConfig,
     /// The control plane's gateway: its folder, time limits and rate limits (`GATEWAY_*`).
     pub gateway: GatewayConfig,
+    /// `INSTANCE_ID`: this process's name among several instances (leases, logs, metrics).
+    pub instance_id: String,
+    /// The control plane's Telegram bot (`TELEGRAM_*`); `None` without `TELEGRAM_BOT_TOKEN`.
+    pub telegram: Option<telegram::TelegramConfig>,
 }
 
 impl Config {
@@ -193,8 +197,55 @@ impl Config {
             cors_allowed_origins: env.parse_or("CORS_ALLOWED_ORIGINS", "", parse_origins)?,
             services: ServicesConfig::from_env(env)?,
             gateway: GatewayConfig::from_env(env)?,
+            instance_id: env.parse_or("INSTANCE_ID", &default_instance_id(), parse_instance_id)?,
+            telegram: telegram_config(env)?,
         })
     }
+}
+
+/// The host's name and a random suffix, so two processes on one host differ too.
+fn default_instance_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "instance".to_owned());
+    format!("{host}-{:06x}", rand_suffix())
+}
+
+fn rand_suffix() -> u32 {
+    uuid::Uuid::new_v4().as_u128() as u32 & 0x00ff_ffff
+}
+
+fn parse_instance_id(value: &str) -> Result<String, String> {
+    let valid = !value.is_empty()
+        && value.len() <= 64
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err("expected 1 to 64 letters, digits, '-', '_' or '.'".to_owned())
+    }
+}
+
+/// The bot's settings when `TELEGRAM_BOT_TOKEN` is set.
+fn telegram_config(env: &Env) -> Result<Option<telegram::TelegramConfig>, ConfigError> {
+    let Some(token) = env.secret("TELEGRAM_BOT_TOKEN") else {
+        return Ok(None);
+    };
+    let api_url = env.parse_or("TELEGRAM_API_URL", telegram::DEFAULT_API_URL, |v| match url::Url::parse(v) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(url),
+        _ => Err("expected an http:// or https:// address".to_owned()),
+    })?;
+    let mut config = telegram::TelegramConfig::new(token.expose().to_owned(), api_url);
+    config.poll_timeout = env.seconds("TELEGRAM_POLL_SECONDS", 10, 1..=50)?;
+    config.lease_ttl = env.seconds("TELEGRAM_LEASE_SECONDS", 30, 3..=600)?;
+    if config.lease_ttl < config.poll_timeout + std::time::Duration::from_secs(2) {
+        let problem = "must exceed TELEGRAM_POLL_SECONDS by at least 2, or the lease lapses during a poll".to_owned();
+        return Err(ConfigError { variable: "TELEGRAM_LEASE_SECONDS", problem });
+    }
+    Ok(Some(config))
 }
 
 /// A relative path is taken from the server binary's folder, where the release build puts the

@@ -89,12 +89,17 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
     let limits =
         PoolLimits { max_connections: config.database_max_connections, acquire_timeout: Duration::from_secs(5) };
     let store = storage::open(config.database_url.expose(), limits).await?;
-    tracing::info!(backend = store.backend().as_str(), database = %config.database_url.redacted(), "database ready");
+    tracing::info!(backend = store.backend().as_str(), database = %config.database_url.redacted(), instance = %config.instance_id, "database ready");
     let state = assemble(config, store).await?;
     services::recovery::recover(&state.services).await.map_err(StartupError::Recovery)?;
     if state.config.gateway_enabled {
         crate::telemetry_anchor::spawn_keeper(&state);
         services::proposals::spawn_follower(&state.services, PROPOSAL_FOLLOW_INTERVAL);
+        if let Some(bot) = state.config.telegram.clone() {
+            telegram::spawn(&state.services, state.gateway.clone(), bot, state.config.instance_id.clone());
+        }
+    } else if state.config.telegram.is_some() {
+        tracing::warn!("TELEGRAM_BOT_TOKEN is set but the control plane is off (GATEWAY_ENABLED=0): no bot runs");
     }
     spawn_housekeeping(&state);
     Ok(state)

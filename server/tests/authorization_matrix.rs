@@ -696,6 +696,29 @@ fn global_routes() -> Vec<GlobalRoute> {
         route("GET", "/tokens", nothing, Empty, 200, [302, 302, OK, OK, OK, OK, OK, OK]),
         route("GET", "/admin/users", nothing, Empty, 200, [302, 302, 403, 403, 403, 403, 403, OK]),
         route("GET", "/control-plane", nothing, Empty, 200, [302, 302, 403, 403, 403, 403, OK, OK]),
+        // The control plane's Telegram channel: operators link their own chats; another person's
+        // linked chat is as good as absent.
+        route("POST", "/api/telegram/link-code", nothing, Empty, 201, OPERATORS),
+        route("GET", "/api/telegram/links", nothing, Empty, 200, OPERATORS),
+        route(
+            "DELETE",
+            "/api/telegram/links/{admin_chat}",
+            nothing,
+            Empty,
+            204,
+            [401, 401, 403, 403, 403, 403, 404, OK],
+        ),
+        route("POST", "/api/fn/telegram/links", nothing, Form, 200, OPERATORS),
+        route("POST", "/api/fn/telegram/link-code", nothing, Form, 200, OPERATORS),
+        route(
+            "POST",
+            "/api/fn/telegram/unlink",
+            |_, _| "chat_id={admin_chat}".to_owned(),
+            Form,
+            200,
+            [401, 401, 403, 403, 403, 403, 404, OK],
+        ),
+        route("GET", "/control-plane/telegram", nothing, Empty, 200, [302, 302, 403, 403, 403, 403, OK, OK]),
     ]
 }
 
@@ -1002,8 +1025,14 @@ fn fill(path: &str, fixture: &Fixture) -> String {
 
 async fn every_route_answers_every_caller_as_the_rules_say(db: Db) {
     // The same few people make hundreds of writes here: the write limits have tests of their own.
-    let limits_off = [("WRITE_RATE_PER_MINUTE", "0"), ("WRITE_RATE_PER_ADDRESS_PER_MINUTE", "0")];
-    let app = TestApp::with_env(db, &limits_off).await;
+    // With a bot configured (it is not started here), so the Telegram rows reach their handlers.
+    let env = [
+        ("WRITE_RATE_PER_MINUTE", "0"),
+        ("WRITE_RATE_PER_ADDRESS_PER_MINUTE", "0"),
+        ("TELEGRAM_BOT_TOKEN", "123456:matrix"),
+        ("TELEGRAM_API_URL", "http://127.0.0.1:9"),
+    ];
+    let app = TestApp::with_env(db, &env).await;
     let mut setup = setup(&app).await;
     let services = app.state.services.clone();
     let mut failures = Vec::new();
@@ -1070,6 +1099,13 @@ async fn every_route_answers_every_caller_as_the_rules_say(db: Db) {
                 path = path.replace("{spare_token}", &spare.token.id.to_string());
                 body = body.replace("{spare_token}", &spare.token.id.to_string());
             }
+            if path.contains("{admin_chat}") || body.contains("{admin_chat}") {
+                let chat_id = i64::from(rand_chat());
+                let admin = admin_principal(&app).await;
+                services.store.link_chat(chat_id, admin.id, "Admin's phone").await.unwrap();
+                path = path.replace("{admin_chat}", &chat_id.to_string());
+                body = body.replace("{admin_chat}", &chat_id.to_string());
+            }
             body = body.replace("{other}", &setup.other_user.to_string());
             let path = path
                 .replace("{other}", &setup.other_user.to_string())
@@ -1092,6 +1128,11 @@ async fn every_route_answers_every_caller_as_the_rules_say(db: Db) {
     );
     // Every room route × 3 visibilities × 8 callers, and every global route × 8 callers.
     assert_eq!(cells, room_routes().len() * 24 + global_routes().len() * 8);
+}
+
+/// A Telegram chat id nobody has linked yet.
+fn rand_chat() -> u32 {
+    (uuid::Uuid::new_v4().as_u128() as u32) | 1
 }
 
 /// A preview in the caller's own control-plane session.
@@ -1122,6 +1163,7 @@ fn every_route_has_a_row() {
         ("metrics.rs", include_str!("../src/http/metrics.rs")),
         ("stream.rs", include_str!("../src/http/stream.rs")),
         ("telemetry_anchor.rs", include_str!("../src/http/telemetry_anchor.rs")),
+        ("telegram.rs", include_str!("../src/http/telegram.rs")),
         ("gateway http.rs", include_str!("../../gateway/src/http.rs")),
     ] {
         let undescribed = declared_routes(source);

@@ -25,6 +25,7 @@ pub mod running_runs;
 pub mod runs;
 pub mod snapshot;
 mod state;
+pub mod telegram;
 pub mod telemetry_anchors;
 pub mod transcripts;
 pub mod write_limits;

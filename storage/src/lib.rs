@@ -12,6 +12,7 @@ mod proposals;
 mod records;
 mod rows;
 mod sqlite;
+mod telegram;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -26,6 +27,7 @@ use domain::control_plane::TaskState;
 use domain::proposals::Proposal;
 use domain::rooms::{Agent, MemberRole, Message, MessagePage, Room, UsageEvent};
 use domain::runs::{Run, RunStatus, StopReason};
+use domain::telegram::{ChatPreview, TelegramLink};
 use uuid::Uuid;
 
 pub use error::{Result, StorageError};
@@ -181,9 +183,51 @@ pub trait ProposalStore: Send + Sync {
     async fn proposals_to_follow(&self, limit: i64) -> Result<Vec<Proposal>>;
 }
 
+/// The control plane's Telegram channel: link codes, linked chats, and the previews shown there.
+#[async_trait]
+pub trait TelegramStore: Send + Sync {
+    /// Keeps a link code's hash for `user_id`, replacing any code they had before.
+    async fn create_link_code(&self, user_id: Uuid, code_hash: &str, expires_at: DateTime<Utc>) -> Result<()>;
+    /// Spends a live link code: its person, once; `None` when it is unknown, spent or expired.
+    async fn redeem_link_code(&self, code_hash: &str, now: DateTime<Utc>) -> Result<Option<Uuid>>;
+    /// Binds the chat to the person, replacing whoever it was bound to.
+    async fn link_chat(&self, chat_id: i64, user_id: Uuid, chat_title: &str) -> Result<TelegramLink>;
+    /// Unbinds the chat (only from `user_id` when given); whether it was bound.
+    async fn unlink_chat(&self, chat_id: i64, user_id: Option<Uuid>) -> Result<bool>;
+    async fn chat_user(&self, chat_id: i64) -> Result<Option<Uuid>>;
+    /// The person's linked chats, oldest link first.
+    async fn list_chats(&self, user_id: Uuid) -> Result<Vec<TelegramLink>>;
+    async fn insert_chat_preview(&self, preview: &ChatPreview) -> Result<()>;
+    async fn chat_preview(&self, chat_id: i64, message_id: i64) -> Result<Option<ChatPreview>>;
+    /// Moves a pending preview to its final state; `false` when it was no longer pending, so two
+    /// instances or two presses never both settle it.
+    async fn settle_chat_preview(&self, chat_id: i64, message_id: i64, settled: ChatPreviewSettlement) -> Result<bool>;
+    /// Pending previews expired by `now`, and confirmed ones whose task is not known to be final.
+    async fn chat_previews_to_follow(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<ChatPreview>>;
+    /// Notes that the chat was told of `news`, if it had last been told of `told`; `false` when
+    /// someone else told it first.
+    async fn record_chat_notice(
+        &self,
+        chat_id: i64,
+        message_id: i64,
+        told: Option<TaskState>,
+        news: TaskState,
+    ) -> Result<bool>;
+}
+
+/// Leases: which instance does a job only one may do at a time, until when.
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Takes or renews the named lease for `holder` for `ttl`; its fencing token, or `None` while
+    /// another holder's lease is live. The token grows whenever the lease changes hands.
+    async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<Option<i64>>;
+    /// Gives the lease up at once (at shutdown), if `holder` still holds it.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
+}
+
 /// Everything the product stores, independent of the database behind it.
 #[async_trait]
-pub trait Store: AccountStore + ProposalStore + Send + Sync + fmt::Debug {
+pub trait Store: AccountStore + ProposalStore + TelegramStore + LeaseStore + Send + Sync + fmt::Debug {
     fn backend(&self) -> Backend;
 
     /// The pool itself, for tables the store does not manage (sign-in sessions).

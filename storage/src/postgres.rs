@@ -36,3 +36,4 @@ impl crate::portable::HasDatabase for PostgresStore {
 crate::accounts::impl_account_store!(PostgresStore);
 crate::portable::impl_portable_store!(PostgresStore);
 crate::proposals::impl_proposal_store!(PostgresStore);
+crate::telegram::impl_telegram_store!(PostgresStore);

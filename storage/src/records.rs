@@ -152,3 +152,12 @@ pub struct ProposalDecisionRecord {
     pub task_state: Option<domain::control_plane::TaskState>,
     pub path_written: Option<String>,
 }
+
+/// How a preview shown in a Telegram chat ended.
+#[derive(Debug, Clone)]
+pub struct ChatPreviewSettlement {
+    pub state: domain::telegram::ChatPreviewState,
+    pub task_id: Option<String>,
+    /// The task's first state, which the settled message itself shows.
+    pub notified_state: Option<domain::control_plane::TaskState>,
+}

@@ -50,3 +50,4 @@ impl crate::portable::HasDatabase for SqliteStore {
 crate::accounts::impl_account_store!(SqliteStore);
 crate::portable::impl_portable_store!(SqliteStore);
 crate::proposals::impl_proposal_store!(SqliteStore);
+crate::telegram::impl_telegram_store!(SqliteStore);

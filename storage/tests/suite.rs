@@ -52,6 +52,9 @@ on_both_backends!(
     reopening_keeps_the_data_and_migrations_are_idempotent,
     ping_answers,
     proposals_are_decided_once_expired_on_time_and_followed,
+    link_codes_are_spent_once_and_chats_bound_to_one_person,
+    chat_previews_settle_once_and_notices_are_claimed_once,
+    a_lease_has_one_holder_until_it_lapses,
 );
 
 fn new_room(name: &str) -> NewRoom {
@@ -732,4 +735,100 @@ async fn proposals_are_decided_once_expired_on_time_and_followed(store: &DynStor
 
     store.delete_room(room.id).await.unwrap();
     assert!(store.get_proposal(room.id, open.id).await.unwrap().is_none(), "deleted with the room");
+}
+
+async fn link_codes_are_spent_once_and_chats_bound_to_one_person(store: &DynStore, _url: &str) {
+    let (alice, bob) = (user(store, "Alice", Role::Operator).await, user(store, "Bob", Role::Operator).await);
+    let later = storage::now() + chrono::Duration::minutes(10);
+    store.create_link_code(alice.id, "hash-a1", later).await.unwrap();
+    // A new code replaces the person's last one.
+    store.create_link_code(alice.id, "hash-a2", later).await.unwrap();
+    assert_eq!(store.redeem_link_code("hash-a1", chrono::Utc::now()).await.unwrap(), None);
+    assert_eq!(store.redeem_link_code("hash-a2", chrono::Utc::now()).await.unwrap(), Some(alice.id));
+    assert_eq!(store.redeem_link_code("hash-a2", chrono::Utc::now()).await.unwrap(), None, "spent");
+    // An expired code is refused.
+    store.create_link_code(bob.id, "hash-b", storage::now() - chrono::Duration::seconds(1)).await.unwrap();
+    assert_eq!(store.redeem_link_code("hash-b", chrono::Utc::now()).await.unwrap(), None);
+
+    let link = store.link_chat(-100, alice.id, "Alice's phone").await.unwrap();
+    assert_eq!((link.chat_id, link.chat_title.as_str()), (-100, "Alice's phone"));
+    assert_eq!(store.chat_user(-100).await.unwrap(), Some(alice.id));
+    // Linking again binds the chat to the new person only.
+    store.link_chat(-100, bob.id, "Bob now").await.unwrap();
+    assert_eq!(store.chat_user(-100).await.unwrap(), Some(bob.id));
+    assert!(store.list_chats(alice.id).await.unwrap().is_empty());
+    assert!(!store.unlink_chat(-100, Some(alice.id)).await.unwrap(), "not Alice's to unlink");
+    assert!(store.unlink_chat(-100, Some(bob.id)).await.unwrap());
+    assert!(!store.unlink_chat(-100, None).await.unwrap());
+    assert_eq!(store.chat_user(-100).await.unwrap(), None);
+}
+
+async fn chat_previews_settle_once_and_notices_are_claimed_once(store: &DynStore, _url: &str) {
+    use domain::control_plane::TaskState;
+    use domain::telegram::{ChatPreview, ChatPreviewState};
+    use storage::ChatPreviewSettlement;
+
+    let alice = user(store, "Alice", Role::Operator).await;
+    let shown = |message_id: i64, expires_in: i64| ChatPreview {
+        chat_id: 7,
+        message_id,
+        preview_id: format!("preview-{message_id}"),
+        user_id: alice.id,
+        session_id: "session".into(),
+        summary: "Preview".into(),
+        expires_at: storage::now() + chrono::Duration::seconds(expires_in),
+        state: ChatPreviewState::Pending,
+        task_id: None,
+        notified_state: None,
+    };
+    store.insert_chat_preview(&shown(1, 300)).await.unwrap();
+    store.insert_chat_preview(&shown(2, -1)).await.unwrap();
+    assert!(matches!(store.insert_chat_preview(&shown(1, 300)).await, Err(StorageError::Conflict(_))));
+
+    // Only the expired pending one is due.
+    let due = store.chat_previews_to_follow(storage::now(), 10).await.unwrap();
+    assert_eq!(due.iter().map(|p| p.message_id).collect::<Vec<_>>(), [2]);
+
+    let confirm = ChatPreviewSettlement {
+        state: ChatPreviewState::Confirmed,
+        task_id: Some("task_1".into()),
+        notified_state: Some(TaskState::Accepted),
+    };
+    assert!(store.settle_chat_preview(7, 1, confirm.clone()).await.unwrap());
+    let cancel = ChatPreviewSettlement { state: ChatPreviewState::Cancelled, task_id: None, notified_state: None };
+    assert!(!store.settle_chat_preview(7, 1, cancel).await.unwrap(), "settled once");
+    let stored = store.chat_preview(7, 1).await.unwrap().unwrap();
+    assert_eq!((stored.state, stored.task_id.as_deref()), (ChatPreviewState::Confirmed, Some("task_1")));
+
+    // A notice is claimed by whoever last knew the told state; a stale claim loses.
+    assert!(store.record_chat_notice(7, 1, Some(TaskState::Accepted), TaskState::Running).await.unwrap());
+    assert!(!store.record_chat_notice(7, 1, Some(TaskState::Accepted), TaskState::Running).await.unwrap());
+    assert!(store.record_chat_notice(7, 1, Some(TaskState::Running), TaskState::Done).await.unwrap());
+    let due = store.chat_previews_to_follow(storage::now(), 10).await.unwrap();
+    assert!(due.iter().all(|p| p.message_id != 1), "a final task is no longer followed");
+}
+
+async fn a_lease_has_one_holder_until_it_lapses(store: &DynStore, _url: &str) {
+    use std::time::Duration;
+    let first = store.acquire_lease("poller", "a", Duration::from_secs(30)).await.unwrap().expect("free");
+    assert_eq!(store.acquire_lease("poller", "b", Duration::from_secs(30)).await.unwrap(), None, "held by a");
+    // Renewing keeps the token; another lease is independent.
+    assert_eq!(store.acquire_lease("poller", "a", Duration::from_secs(30)).await.unwrap(), Some(first));
+    assert!(store.acquire_lease("other", "b", Duration::from_secs(30)).await.unwrap().is_some());
+    // Given back, it changes hands at once, with a higher fencing token.
+    store.release_lease("poller", "a").await.unwrap();
+    let second = store.acquire_lease("poller", "b", Duration::from_millis(200)).await.unwrap().expect("released");
+    assert!(second > first);
+    // Lapsed, it changes hands too.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let third = store.acquire_lease("poller", "a", Duration::from_secs(30)).await.unwrap().expect("lapsed");
+    assert!(third > second);
+    // Contenders at the same moment: exactly one wins.
+    store.release_lease("poller", "a").await.unwrap();
+    let contenders = (0..8).map(|n| {
+        let store = store.clone();
+        async move { store.acquire_lease("poller", &format!("c{n}"), Duration::from_secs(30)).await.unwrap() }
+    });
+    let won = futures::future::join_all(contenders).await.into_iter().flatten().count();
+    assert_eq!(won, 1);
 }

@@ -29,6 +29,7 @@ pub fn ControlPlanePage() -> impl IntoView {
                                     "Type a command in plain language. You see the structured task, its risk and its lane first; "
                                     "nothing is written until you confirm. The gateway never executes anything, and every step is logged."
                                 </p>
+                                <p class="hint">"Prefer a phone? " <a href="/control-plane/telegram">"Link a Telegram chat"</a> " and confirm there."</p>
                             </div>
                             <ControlPanel start notice />
                         }

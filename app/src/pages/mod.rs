@@ -7,5 +7,6 @@ pub mod room;
 pub mod rooms;
 pub mod sign_in;
 pub mod sign_up;
+pub mod telegram;
 pub mod tokens;
 pub mod users;

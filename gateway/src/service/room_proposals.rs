@@ -13,10 +13,9 @@ use domain::control_plane::{Channel, ConfirmRequest, ConfirmResponse, PreviewReq
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::{initial_state, Gateway, Settle, Shared};
+use super::{initial_state, Gateway, Shared};
 use crate::error::GatewayResult;
 use crate::operator::Operator;
-use crate::sessions::PreviewEntry;
 use crate::telemetry::{Durability, TelemetryEvent, TelemetryRecord};
 
 /// What an agent asks the gateway to preview.
@@ -104,16 +103,7 @@ impl Gateway {
         let operator = Operator::new(person);
         self.operate(TelemetryEvent::Reject, operator, client, Durability::Flushed, move |shared, record| {
             mark(record, room_id, agent_id);
-            let session_id = shared.admit(client, &Gateway::room_session(room_id).to_string(), record)?;
-            record.preview_id = Some(super::clip(&preview_id, 128));
-            let entry = shared.sessions.claim(&preview_id, session_id, room_id, shared.clock.now())?;
-            record.channel = Some(entry.channel);
-            record.raw_input = Some(entry.raw_input.clone());
-            record.normalized_intent = Some(entry.task.intent.clone());
-            record.risk = Some(entry.task.risk);
-            record.lane = Some(entry.task.lane);
-            record.rule_id = Some(entry.rule_id.clone());
-            Ok(((), Withdrawn(entry)))
+            shared.withdraw(&preview_id, &Gateway::room_session(room_id).to_string(), room_id, client, record)
         })
         .await
     }
@@ -154,19 +144,6 @@ impl Shared {
 fn mark(record: &mut TelemetryRecord, room_id: Uuid, agent_id: Option<Uuid>) {
     record.room_id = Some(room_id.to_string());
     record.proposed_by_agent = agent_id.map(|id| id.to_string());
-}
-
-/// A preview claimed for a reject: dropped once the line is written, given back otherwise.
-struct Withdrawn(PreviewEntry);
-
-impl Settle for Withdrawn {
-    fn commit(self, shared: &Shared) {
-        shared.sessions.withdraw(&self.0, shared.clock.now());
-    }
-
-    fn undo(self, shared: &Shared) {
-        shared.sessions.release(self.0.preview_id);
-    }
 }
 
 #[cfg(test)]

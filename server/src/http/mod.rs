@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod protect;
 pub mod rooms;
 pub mod stream;
+pub mod telegram;
 pub mod telemetry_anchor;
 
 use std::sync::OnceLock;
@@ -49,6 +50,7 @@ pub fn app(state: AppState) -> Router {
     // Pages and server functions see the parts they use, not the composition root.
     let (services, gateway) = (state.services.clone(), state.gateway.clone());
     let secure_cookies = app::forms::SecureCookies(state.config.secure_cookies());
+    let telegram_bot = app::telegram::BotEnabled(state.config.telegram.is_some());
     let page_context = move || {
         provide_context(services.clone());
         provide_context(gateway.clone());
@@ -58,6 +60,7 @@ pub fn app(state: AppState) -> Router {
             provide_context(nonce);
         }
         provide_context(secure_cookies);
+        provide_context(telegram_bot);
     };
     let protection = protect::Protection::new(&state.config);
 
@@ -157,13 +160,15 @@ pub fn contract() -> utoipa::openapi::OpenApi {
     documented_routes(true).2
 }
 
-/// The control plane's routes, for operators and admins only, or none when it is turned off.
+/// The control plane's routes (its Telegram channel's included), for operators and admins only,
+/// or none when it is turned off.
 fn control_plane(gateway_enabled: bool) -> OpenApiRouter<AppState> {
     if !gateway_enabled {
         return OpenApiRouter::new();
     }
     gateway::documented_router::<AppState>()
         .merge(telemetry_anchor::router())
+        .merge(telegram::router())
         .route_layer(axum::middleware::from_fn(require_operator))
 }
 

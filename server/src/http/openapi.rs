@@ -31,6 +31,7 @@ pub const PAGE_PATH: &str = "/api/docs";
         (name = "rooms", description = "Rooms, their agents, members, messages, live events and auto-dialogue runs."),
         (name = "accounts", description = "Signing up and in, personal API tokens, people and roles."),
         (name = "control plane", description = "Spec 001: preview, confirm and watch tasks; operators and admins only."),
+        (name = "telegram", description = "The control plane's Telegram channel: linking chats to people; operators and admins only."),
         (name = "operations", description = "Probes and metrics."),
     )
 )]

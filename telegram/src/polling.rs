@@ -1,0 +1,105 @@
+//! Long polling, by one instance at a time. Each round renews the `telegram-poller` lease before
+//! asking Telegram for news; an instance that cannot renew it stops polling, and the others try
+//! to take it every few seconds, so a dead poller is replaced within the lease's lifetime.
+//! Telegram keeps the updates nobody confirmed, so the next poller starts where the last stopped.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use teloxide::prelude::*;
+use teloxide::requests::Request;
+use teloxide::types::AllowedUpdate;
+use teloxide::RequestError;
+
+use crate::outbox::error_kind;
+use crate::{conversation, Ctx, POLLER_LEASE};
+
+/// The first pause after a failed poll; it doubles up to the configured maximum.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+pub(crate) async fn run(ctx: Arc<Ctx>) {
+    let shutdown = ctx.services.shutdown.clone();
+    let mut offset: Option<i32> = None;
+    let mut backoff = FIRST_BACKOFF;
+    // Waiting instances try for the lease this often.
+    let contend_every = (ctx.config.lease_ttl / 3).clamp(Duration::from_millis(200), Duration::from_secs(5));
+    loop {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        if !hold_lease(&ctx).await {
+            offset = None;
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(contend_every) => continue,
+            }
+        }
+
+        let mut request = ctx
+            .bot
+            .get_updates()
+            .timeout(ctx.config.poll_timeout.as_secs().try_into().unwrap_or(u32::MAX))
+            .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
+        if let Some(offset) = offset {
+            request = request.offset(offset);
+        }
+        let polled = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            polled = request.send() => polled,
+        };
+        match polled {
+            Ok(updates) => {
+                if backoff > FIRST_BACKOFF {
+                    tracing::info!("Telegram answers again");
+                }
+                backoff = FIRST_BACKOFF;
+                for update in updates {
+                    // Confirmed by the next poll: an update that made the handler fail is not
+                    // offered again and again.
+                    offset = Some(i32::try_from(update.id.0).unwrap_or(i32::MAX).saturating_add(1));
+                    conversation::handle(&ctx, update).await;
+                }
+            }
+            Err(error) => {
+                metrics::counter!("telegram_api_errors_total", "kind" => error_kind(&error)).increment(1);
+                let pause = match &error {
+                    RequestError::RetryAfter(seconds) => seconds.duration(),
+                    _ => {
+                        let pause = backoff;
+                        backoff = (backoff * 2).min(ctx.config.max_backoff);
+                        pause
+                    }
+                };
+                tracing::warn!(%error, wait_ms = pause.as_millis() as u64, "cannot poll Telegram; trying again");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            }
+        }
+    }
+    if ctx.polling.swap(false, Ordering::AcqRel) {
+        if let Err(error) = ctx.services.store.release_lease(POLLER_LEASE, &ctx.instance).await {
+            tracing::warn!(%error, "cannot give the Telegram poller lease back");
+        }
+    }
+}
+
+/// Takes or renews the lease; whether this instance polls now.
+async fn hold_lease(ctx: &Ctx) -> bool {
+    let held = match ctx.services.store.acquire_lease(POLLER_LEASE, &ctx.instance, ctx.config.lease_ttl).await {
+        Ok(token) => token,
+        Err(error) => {
+            tracing::warn!(%error, "cannot renew the Telegram poller lease");
+            None
+        }
+    };
+    let was = ctx.polling.swap(held.is_some(), Ordering::AcqRel);
+    match (was, held) {
+        (false, Some(token)) => tracing::info!(instance = %ctx.instance, token, "polling Telegram"),
+        (true, None) => tracing::info!(instance = %ctx.instance, "another instance polls Telegram now"),
+        _ => {}
+    }
+    held.is_some()
+}
