@@ -41,7 +41,9 @@ test-wasm:
 test-contract:
 	scripts/contract-test.sh
 
+# The browser suite's server talks to a fake Telegram Bot API (a debug build is enough).
 test-e2e:
+	cargo build --locked -p fake-telegram
 	cd end2end && npx playwright test
 
 ## audit: the control plane never executes anything: no process or dynamic-loading code

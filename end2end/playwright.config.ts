@@ -15,6 +15,12 @@ const dataDir = process.env.E2E_DATA_DIR;
 // The server starts on an empty database: the first project creates its first account (the
 // admin) through the start page and keeps its session here for every other test.
 const adminState = path.join(dataDir, "admin.json");
+// The server's Telegram bot talks to a fake Bot API, whose scripted users the tests drive over
+// its control port (see fake-telegram/).
+const telegramPort = Number(process.env.E2E_TELEGRAM_PORT ?? 3138);
+const telegramControlPort = Number(process.env.E2E_TELEGRAM_CONTROL_PORT ?? 3139);
+const telegramToken = "424242:e2e-bot-token";
+process.env.E2E_TELEGRAM_CONTROL_URL ??= `http://127.0.0.1:${telegramControlPort}`;
 
 const chromium = {
   ...devices["Desktop Chrome"],
@@ -48,7 +54,21 @@ export default defineConfig({
     { name: "first-run", testMatch: /first-run\.setup\.ts$/, use: chromium },
     { name: "chromium", dependencies: ["first-run"], use: { ...chromium, storageState: adminState } },
   ],
-  webServer: {
+  webServer: [
+  {
+    command: [
+      path.join(targetDir, "debug/fake-telegram"),
+      "--listen", `127.0.0.1:${telegramPort}`,
+      "--control", `127.0.0.1:${telegramControlPort}`,
+      "--token", telegramToken,
+    ].join(" "),
+    url: `http://127.0.0.1:${telegramControlPort}/healthz`,
+    reuseExistingServer: false,
+    timeout: 30_000,
+    stdout: "ignore",
+    stderr: "pipe",
+  },
+  {
     command: path.join(targetDir, "release/server"),
     cwd: root,
     url: `${baseURL}/readyz`,
@@ -67,6 +87,10 @@ export default defineConfig({
       // own tests (server/tests/limits.rs), so here they are off ("0").
       WRITE_RATE_PER_MINUTE: "0",
       WRITE_RATE_PER_ADDRESS_PER_MINUTE: "0",
+      TELEGRAM_BOT_TOKEN: telegramToken,
+      TELEGRAM_API_URL: `http://127.0.0.1:${telegramPort}`,
+      TELEGRAM_POLL_SECONDS: "1",
     },
   },
+  ],
 });
