@@ -15,6 +15,7 @@
 //! whitespace is trimmed, an empty or over-long text is refused. A bot that passes here sends what
 //! Telegram accepts.
 
+mod control;
 mod formatting;
 mod server;
 
@@ -28,6 +29,8 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+pub use control::serve_control;
 
 /// Telegram's limit on a message's text, in characters after markup is parsed.
 pub const MAX_TEXT_CHARS: usize = 4096;
@@ -132,45 +135,63 @@ impl FakeTelegram {
     /// The user of private chat `chat_id` writes `text`; returns the new message's id. A text
     /// starting with `/` carries a `bot_command` entity for its first word, as Telegram adds.
     pub fn send_text(&self, chat_id: i64, text: &str) -> i32 {
-        self.user_message(chat_id, Content::text(text), None)
+        self.user_message(chat_id, Content::text(text))
     }
 
     /// The user writes `text` as a reply to message `reply_to_message_id` of the same chat (the
     /// bot's or their own). Panics if there is no such message.
     pub fn send_reply(&self, chat_id: i64, text: &str, reply_to_message_id: i32) -> i32 {
-        self.user_message(chat_id, Content::text(text), Some(reply_to_message_id))
+        self.try_send_reply(chat_id, text, reply_to_message_id)
+            .unwrap_or_else(|error| panic!("{error}:\n{}", self.transcript(chat_id)))
+    }
+
+    /// [`FakeTelegram::send_reply`], refusing a missing message with an error instead of a panic.
+    pub fn try_send_reply(&self, chat_id: i64, text: &str, reply_to_message_id: i32) -> Result<i32, String> {
+        self.user_reply(chat_id, Content::text(text), Some(reply_to_message_id))
     }
 
     /// The user sends a (static, regular) sticker.
     pub fn send_sticker(&self, chat_id: i64) -> i32 {
-        self.user_message(chat_id, Content::Sticker, None)
+        self.user_message(chat_id, Content::Sticker)
     }
 
     /// The user sends a photo without a caption.
     pub fn send_photo(&self, chat_id: i64) -> i32 {
-        self.user_message(chat_id, Content::Photo { caption: None }, None)
+        self.user_message(chat_id, Content::Photo { caption: None })
     }
 
     /// The user sends a photo with a caption.
     pub fn send_photo_with_caption(&self, chat_id: i64, caption: &str) -> i32 {
-        self.user_message(chat_id, Content::Photo { caption: Some(caption.to_owned()) }, None)
+        self.user_message(chat_id, Content::Photo { caption: Some(caption.to_owned()) })
     }
 
     /// The user presses the inline button with `data` as its callback data on the bot's message
     /// `message_id`; returns the callback query's id. The update carries the message as it is now.
     /// Panics if that bot message has no such button.
     pub fn press_button(&self, chat_id: i64, message_id: i32, data: &str) -> String {
+        self.try_press_button(chat_id, message_id, data)
+            .unwrap_or_else(|error| panic!("{error}:\n{}", self.transcript(chat_id)))
+    }
+
+    /// [`FakeTelegram::press_button`], refusing a missing chat, message or button with an error
+    /// instead of a panic.
+    pub fn try_press_button(&self, chat_id: i64, message_id: i32, data: &str) -> Result<String, String> {
         let id = {
             let mut state = self.state();
+            if !state.chats.contains_key(&chat_id) {
+                return Err(format!("there is no chat {chat_id}"));
+            }
             let Some(message) = state.message(chat_id, message_id).cloned() else {
-                panic!("chat {chat_id} has no message {message_id}:\n{}", state.transcript(chat_id));
+                return Err(format!("chat {chat_id} has no message {message_id}"));
             };
             if !message.from_bot {
-                panic!("message {message_id} in chat {chat_id} is the user's, not the bot's");
+                return Err(format!("message {message_id} in chat {chat_id} is the user's, not the bot's"));
             }
             let buttons = callback_buttons(message.markup.as_ref());
             if !buttons.iter().any(|(_, callback_data)| callback_data == data) {
-                panic!("the bot's message {message_id} in chat {chat_id} has no button with callback data {data:?}; its buttons: {buttons:?}");
+                return Err(format!(
+                    "the bot's message {message_id} in chat {chat_id} has no button with callback data {data:?}; its buttons: {buttons:?}"
+                ));
             }
             state.callback_queries_made += 1;
             let id = (CALLBACK_QUERY_ID_BASE + state.callback_queries_made).to_string();
@@ -186,15 +207,19 @@ impl FakeTelegram {
             id
         };
         self.shared.changed();
-        id
+        Ok(id)
     }
 
-    fn user_message(&self, chat_id: i64, content: Content, reply_to: Option<i32>) -> i32 {
+    fn user_message(&self, chat_id: i64, content: Content) -> i32 {
+        self.user_reply(chat_id, content, None).expect("a message replying to nothing is always accepted")
+    }
+
+    fn user_reply(&self, chat_id: i64, content: Content, reply_to: Option<i32>) -> Result<i32, String> {
         let id = {
             let mut state = self.state();
             if let Some(reply_to) = reply_to {
                 if state.message(chat_id, reply_to).is_none() {
-                    panic!("chat {chat_id} has no message {reply_to} to reply to:\n{}", state.transcript(chat_id));
+                    return Err(format!("chat {chat_id} has no message {reply_to} to reply to"));
                 }
             }
             let message = state.add_message(chat_id, false, content, reply_to, None, None);
@@ -203,7 +228,7 @@ impl FakeTelegram {
             message.id
         };
         self.shared.changed();
-        id
+        Ok(id)
     }
 
     // ---- What the bot did -----------------------------------------------------------------
