@@ -4,10 +4,10 @@
 #
 #   clippy  clippy with gateway/clippy.toml's disallowed types and methods (every process, exec,
 #           fork, spawn and dynamic-loading API) and no unsafe code, over the gateway, the
-#           workspace crates it depends on, and `app` (with `ssr`), whose control_plane module
-#           is the panel. Paths are resolved, so aliases, re-exports, `#[path]`, `include!` and
+#           workspace crates it depends on, `app` (with `ssr`), whose control_plane module
+#           is the panel, and `telegram`, the control plane's Telegram bot. Paths are resolved, so aliases, re-exports, `#[path]`, `include!` and
 #           symlinked files are seen; the gateway alone has no tokio `process` to name.
-#   deps    the gateway's normal and build dependency graph, as cargo resolves it (table-form
+#   deps    the gateway's and the Telegram bot's normal and build dependency graphs, as cargo resolves them (table-form
 #           and renamed dependencies included): no process or dynamic-loading crate, and no
 #           crate feature that adds one (tokio's `process`).
 #   link    builds gateway/examples/standalone.rs, which reaches every public operation of the
@@ -111,14 +111,15 @@ layer_clippy() {
 }
 
 layer_deps_of() {
-  local package=$1
+  local package=$1 who="the gateway"
+  [[ $package == telegram ]] && who="the Telegram bot"
   local tree violations=0
   tree=$(cargo tree "${cargo_flags[@]}" --manifest-path "$manifest" -p "$package" -e normal,build \
     --prefix none --format '{p} [{f}]') || { say "cargo tree failed"; return 2; }
   say "$(awk '{ print $1 " " $2 }' <<<"$tree" | sort -u | wc -l) package(s) in $package's normal and build dependencies"
   local crate
   for crate in $(awk '{ print $1 }' <<<"$tree" | sort -u | grep -xE "$forbidden_crates" || true); do
-    echo "VIOLATION $package depends on $crate, which can start processes or load code:"
+    echo "VIOLATION $who depends on $crate, which can start processes or load code:"
     cargo tree "${cargo_flags[@]}" --manifest-path "$manifest" -p "$package" -e normal,build -i "$crate" | sed 's/^/    /'
     violations=$((violations + 1))
   done

@@ -67,3 +67,43 @@ impl Settle for Withdrawn {
         shared.sessions.release(self.0.preview_id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use domain::control_plane::{Channel, ConfirmRequest, PreviewRequest};
+    use uuid::Uuid;
+
+    use crate::error::GatewayError;
+    use crate::operator::Operator;
+    use crate::Gateway;
+
+    #[tokio::test]
+    async fn a_cancelled_preview_is_gone_only_for_its_owner_and_logged_as_a_reject() {
+        let dir = tempfile::tempdir().unwrap();
+        let gateway = Gateway::new(crate::GatewayConfig::with_root(dir.path())).unwrap();
+        let (alice, bob) = (Operator::new(Uuid::from_u128(1)), Operator::new(Uuid::from_u128(2)));
+        let session = Uuid::new_v4().to_string();
+        let request = PreviewRequest {
+            raw_input: "lisa run backup_db".into(),
+            channel: Channel::Telegram,
+            session_id: session.clone(),
+        };
+        let preview = gateway.preview(request, alice, None).await.unwrap();
+
+        // Another person cannot cancel it, even with the session's id; it stays confirmable.
+        assert!(gateway.cancel(&preview.preview_id, &session, bob, None).await.is_err());
+        gateway.cancel(&preview.preview_id, &session, alice, None).await.unwrap();
+        let again = gateway.cancel(&preview.preview_id, &session, alice, None).await.unwrap_err();
+        assert_eq!(again, GatewayError::PreviewExpired);
+        let confirm =
+            ConfirmRequest { preview_id: preview.preview_id.clone(), session_id: session, structured_override: None };
+        assert_eq!(gateway.confirm(confirm, alice, None).await.unwrap_err(), GatewayError::PreviewExpired);
+
+        let log = std::fs::read_to_string(gateway.telemetry_path()).unwrap();
+        let reject =
+            log.lines().find(|line| line.contains("\"event\":\"reject\"") && line.contains("\"outcome\":\"ok\""));
+        let reject = reject.expect("a reject line");
+        assert!(reject.contains("\"channel\":\"telegram\""), "{reject}");
+        assert!(reject.contains("\"normalized_intent\":\"task_execution\""), "{reject}");
+    }
+}
