@@ -4,7 +4,8 @@
 //! any Bot API client talks to it exactly as to `api.telegram.org`.
 //!
 //! Scripted users write text, stickers and photos, reply to messages and press inline buttons;
-//! each of these queues an update the bot receives through `getUpdates` (long polling included).
+//! each of these queues an update the bot receives through `getUpdates` (long polling included)
+//! or, once it set a webhook, as a POST to the webhook's URL.
 //! What the bot did — messages sent and edited, callback queries answered, every call's arrival —
 //! is recorded for the test to check. Faults a bot meets in production can be switched on: an
 //! outage behind Telegram's proxy (502 with an HTML body), a refused connection, a `429` with
@@ -18,6 +19,7 @@
 mod control;
 mod formatting;
 mod server;
+mod webhook;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -70,12 +72,38 @@ pub struct CallbackAnswer {
     pub answered_at: Instant,
 }
 
-/// The running fake Bot API. Dropping it stops the server and closes its connections, so a long
-/// poll in progress ends at once with a connection error instead of hanging.
+/// The webhook the bot set (`setWebhook`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookInfo {
+    pub url: String,
+    /// The `secret_token`, sent with every delivery as `X-Telegram-Bot-Api-Secret-Token`.
+    pub secret: Option<String>,
+    /// As the bot set them; updates are delivered whatever their kind.
+    pub allowed_updates: Vec<String>,
+    pub max_connections: u32,
+    /// Updates not yet confirmed by the webhook.
+    pub pending_update_count: usize,
+    /// Why the last delivery failed, in Telegram's words (`getWebhookInfo`'s `last_error_message`).
+    pub last_error_message: Option<String>,
+}
+
+/// One attempt to deliver an update to the webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookDelivery {
+    pub update_id: i64,
+    /// The answer's status; `None` when there was none (connection error, no answer in 10 s).
+    pub status: Option<u16>,
+    /// When the attempt started.
+    pub at: Instant,
+}
+
+/// The running fake Bot API. Dropping it stops the server and webhook deliveries and closes its
+/// connections, so a long poll in progress ends at once with a connection error instead of hanging.
 pub struct FakeTelegram {
     addr: SocketAddr,
     shared: Arc<Shared>,
     _server: Server,
+    _deliveries: Server,
 }
 
 impl FakeTelegram {
@@ -90,7 +118,8 @@ impl FakeTelegram {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared { state: Mutex::new(State::new(token)), changed: watch::Sender::new(0) });
         let server = Server(tokio::spawn(server::serve(listener, shared.clone())));
-        Ok(FakeTelegram { addr, shared, _server: server })
+        let deliveries = Server(tokio::spawn(webhook::deliver(shared.clone())));
+        Ok(FakeTelegram { addr, shared, _server: server, _deliveries: deliveries })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -294,9 +323,35 @@ impl FakeTelegram {
         self.state().calls.get(&method.to_ascii_lowercase()).cloned().unwrap_or_default()
     }
 
-    /// Updates not yet confirmed by the bot (a `getUpdates` with a higher `offset`).
+    /// Updates not yet confirmed by the bot (a `getUpdates` with a higher `offset`, or a 2xx
+    /// answer from its webhook).
     pub fn pending_updates(&self) -> usize {
         self.state().updates.len()
+    }
+
+    /// The webhook, while one is set.
+    pub fn webhook(&self) -> Option<WebhookInfo> {
+        let state = self.state();
+        let hook = state.webhook.as_ref()?;
+        Some(WebhookInfo {
+            url: hook.url.clone(),
+            secret: hook.secret.clone(),
+            allowed_updates: hook.allowed_updates.clone(),
+            max_connections: hook.max_connections,
+            pending_update_count: state.updates.len(),
+            last_error_message: hook.last_error.as_ref().map(|(_, message)| message.clone()),
+        })
+    }
+
+    /// Every attempt to deliver an update to a webhook, in order; a failed one is retried after
+    /// [`FakeTelegram::set_webhook_retry_delay`].
+    pub fn webhook_deliveries(&self) -> Vec<WebhookDelivery> {
+        self.state().webhook_deliveries.clone()
+    }
+
+    /// The pause after a failed delivery before the update is sent again (default 1 s).
+    pub fn set_webhook_retry_delay(&self, delay: Duration) {
+        self.state().webhook_retry_delay = delay;
     }
 
     /// The commands the bot registered with `setMyCommands`, as (command, description).
@@ -372,7 +427,8 @@ impl Shared {
     }
 }
 
-/// Aborts the server when the `FakeTelegram` is dropped; its connections go with it.
+/// Aborts a task (the server, webhook deliveries) when the `FakeTelegram` is dropped; the
+/// server's connections go with it.
 struct Server(JoinHandle<()>);
 
 impl Drop for Server {
@@ -408,6 +464,9 @@ pub(crate) struct State {
     pub outage: bool,
     pub unreachable: bool,
     pub commands: Vec<(String, String)>,
+    pub webhook: Option<webhook::Webhook>,
+    pub webhook_deliveries: Vec<WebhookDelivery>,
+    pub webhook_retry_delay: Duration,
 }
 
 pub(crate) struct Chat {
@@ -534,6 +593,9 @@ impl State {
             outage: false,
             unreachable: false,
             commands: Vec::new(),
+            webhook: None,
+            webhook_deliveries: Vec::new(),
+            webhook_retry_delay: Duration::from_secs(1),
         }
     }
 

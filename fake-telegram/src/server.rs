@@ -10,13 +10,14 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Map, Value};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::formatting;
+use crate::webhook::Webhook;
 use crate::{unix_now, CallbackAnswer, Content, Shared, State, MAX_CALLBACK_DATA_BYTES, MAX_TEXT_CHARS};
 
 /// Request bodies larger than this are refused with 413, as Telegram's front end refuses them.
@@ -32,6 +33,7 @@ const METHODS: &[&str] = &[
     "deletemessage",
     "answercallbackquery",
     "sendchataction",
+    "setwebhook",
     "deletewebhook",
     "getwebhookinfo",
     "setmycommands",
@@ -208,8 +210,8 @@ fn percent_decode(text: &str, plus_is_space: bool) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A method's parameters from the query string and the body (JSON or form-encoded), as
-/// Telegram takes them from either. Form values are strings; the accessors read numbers,
+/// A method's parameters from the query string and the body (JSON, form-encoded or multipart), as
+/// Telegram takes them from any. Form values are strings; the accessors read numbers,
 /// booleans and JSON from strings as Telegram does.
 pub(crate) struct Params(Map<String, Value>);
 
@@ -225,12 +227,13 @@ impl Params {
         if let Some(query) = query {
             add_form(query);
         }
-        let content_type = content_type.to_ascii_lowercase();
-        if content_type.starts_with("multipart/") {
-            return Err(Failure::bad("Bad Request: multipart/form-data requests are not supported by this server"));
-        }
+        let lower = content_type.to_ascii_lowercase();
         let body_text = String::from_utf8_lossy(body);
-        if content_type.starts_with("application/x-www-form-urlencoded") {
+        if lower.starts_with("multipart/form-data") {
+            let fields = multipart_fields(content_type, &body_text)
+                .ok_or_else(|| Failure::bad("Bad Request: can't parse multipart/form-data body"))?;
+            params.extend(fields.into_iter().map(|(name, value)| (name, Value::String(value))));
+        } else if lower.starts_with("application/x-www-form-urlencoded") {
             add_form(&body_text);
         } else if !body_text.trim().is_empty() {
             match serde_json::from_slice::<Value>(body) {
@@ -290,6 +293,22 @@ impl Params {
     }
 }
 
+/// The fields of a `multipart/form-data` body as (name, value); a file's content is read as text.
+fn multipart_fields(content_type: &str, body: &str) -> Option<Vec<(String, String)>> {
+    let boundary = content_type.split(';').find_map(|p| p.trim().strip_prefix("boundary="))?.trim_matches('"');
+    let mut fields = Vec::new();
+    for part in body.split(&format!("--{boundary}")).skip(1) {
+        if part.starts_with("--") {
+            return Some(fields);
+        }
+        let (headers, value) = part.strip_prefix("\r\n")?.split_once("\r\n\r\n")?;
+        let disposition = headers.lines().find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))?;
+        let name = disposition.split(';').find_map(|p| p.trim().strip_prefix("name="))?.trim_matches('"');
+        fields.push((name.to_owned(), value.strip_suffix("\r\n").unwrap_or(value).to_owned()));
+    }
+    None
+}
+
 fn value_int(value: &Value) -> Option<i64> {
     match value {
         Value::Number(n) => n.as_i64(),
@@ -321,12 +340,15 @@ async fn call(shared: &Shared, method: &str, params: &Params) -> Result<Value, F
             "deletemessage" => delete_message(&mut state, params),
             "answercallbackquery" => answer_callback_query(&mut state, params),
             "sendchataction" => send_chat_action(&state, params),
-            "deletewebhook" => Ok(json!(true)),
-            "getwebhookinfo" => Ok(json!({
-                "url": "",
-                "has_custom_certificate": false,
-                "pending_update_count": state.updates.len(),
-            })),
+            "setwebhook" => set_webhook(&mut state, params),
+            "deletewebhook" => {
+                if params.bool("drop_pending_updates") {
+                    state.updates.clear();
+                }
+                state.webhook = None;
+                Ok(json!(true))
+            }
+            "getwebhookinfo" => Ok(webhook_info(&state)),
             "setmycommands" => set_my_commands(&mut state, params),
             "getmycommands" => Ok(state
                 .commands
@@ -366,6 +388,12 @@ async fn get_updates(shared: &Shared, params: &Params) -> Result<Value, Failure>
     let mut changed = shared.subscribe();
     let generation = {
         let mut state = shared.state();
+        if state.webhook.is_some() {
+            return Err(Failure::new(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+            ));
+        }
         if offset > 0 {
             while state.updates.front().is_some_and(|(id, _)| *id < offset) {
                 state.updates.pop_front();
@@ -390,6 +418,9 @@ async fn get_updates(shared: &Shared, params: &Params) -> Result<Value, Failure>
                     "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
                 ));
             }
+            if state.webhook.is_some() {
+                return Err(Failure::new(409, "Conflict: terminated by setWebhook request"));
+            }
             if !state.updates.is_empty() || timeout == 0 {
                 return Ok(state.updates.iter().take(limit).map(|(_, update)| update.clone()).collect());
             }
@@ -398,6 +429,66 @@ async fn get_updates(shared: &Shared, params: &Params) -> Result<Value, Failure>
             return Ok(json!([]));
         }
     }
+}
+
+/// `setWebhook`: an empty `url` removes the webhook. Only `http://` URLs are taken, as the fake
+/// delivers without TLS. `allowed_updates` is kept (and reported) but filters nothing.
+fn set_webhook(state: &mut State, params: &Params) -> Result<Value, Failure> {
+    let url = params.string("url").unwrap_or_default();
+    let secret = params.string("secret_token");
+    if secret.as_ref().is_some_and(|secret| {
+        !(1..=256).contains(&secret.len())
+            || !secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    }) {
+        return Err(Failure::bad("Bad Request: secret token contains unallowed characters"));
+    }
+    let allowed_updates = match params.json("allowed_updates")? {
+        Some(Value::Array(kinds)) => Some(kinds.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect()),
+        Some(_) => return Err(Failure::bad("Bad Request: can't parse allowed updates")),
+        None => None,
+    };
+    let max_connections = params.int("max_connections")?.unwrap_or(40).clamp(1, 100) as u32;
+    let uri = if url.is_empty() {
+        None
+    } else {
+        let uri = url.parse::<Uri>().ok().filter(|uri| uri.host().is_some_and(|h| !h.is_empty()));
+        let Some(uri) = uri else { return Err(Failure::bad("Bad Request: invalid webhook URL specified")) };
+        if uri.scheme_str() != Some("http") {
+            return Err(Failure::bad("Bad Request: bad webhook: this fake delivers to http:// URLs only"));
+        }
+        Some(uri)
+    };
+    if params.bool("drop_pending_updates") {
+        state.updates.clear();
+    }
+    let previous = state.webhook.take();
+    state.webhook = uri.map(|uri| Webhook {
+        url,
+        uri,
+        secret,
+        allowed_updates: allowed_updates
+            .or_else(|| previous.as_ref().map(|hook| hook.allowed_updates.clone()))
+            .unwrap_or_default(),
+        max_connections,
+        last_error: previous.and_then(|hook| hook.last_error),
+    });
+    Ok(json!(true))
+}
+
+fn webhook_info(state: &State) -> Value {
+    let mut info = json!({"url": "", "has_custom_certificate": false, "pending_update_count": state.updates.len()});
+    if let Some(hook) = &state.webhook {
+        info["url"] = json!(hook.url);
+        info["max_connections"] = json!(hook.max_connections);
+        if !hook.allowed_updates.is_empty() {
+            info["allowed_updates"] = json!(hook.allowed_updates);
+        }
+        if let Some((date, message)) = &hook.last_error {
+            info["last_error_date"] = json!(date);
+            info["last_error_message"] = json!(message);
+        }
+    }
+    info
 }
 
 /// The bot's text after `parse_mode` (or with the `entities` it gave), checked as Telegram
@@ -657,5 +748,15 @@ mod tests {
         assert_eq!(params.string("text").unwrap(), "hello there!");
         assert_eq!(params.json("reply_markup").unwrap().unwrap(), json!({"inline_keyboard": []}));
         assert!(params.bool("show_alert"));
+    }
+
+    #[test]
+    fn multipart_fields_are_read_like_form_ones() {
+        let body = "--XyZ\r\nContent-Disposition: form-data; name=\"url\"\r\n\r\nhttp://127.0.0.1:9/hook\r\n\
+--XyZ\r\ncontent-disposition: form-data; name=\"allowed_updates\"\r\n\r\n[\"message\"]\r\n--XyZ--\r\n";
+        let params = Params::parse(None, "multipart/form-data; boundary=XyZ", body.as_bytes()).unwrap();
+        assert_eq!(params.string("url").unwrap(), "http://127.0.0.1:9/hook");
+        assert_eq!(params.json("allowed_updates").unwrap().unwrap(), json!(["message"]));
+        assert!(Params::parse(None, "multipart/form-data; boundary=XyZ", b"--XyZ\r\nbroken").is_err());
     }
 }

@@ -238,7 +238,31 @@ fn telegram_config(env: &Env) -> Result<Option<telegram::TelegramConfig>, Config
         Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(url),
         _ => Err("expected an http:// or https:// address".to_owned()),
     })?;
+    let webhook_url = env.parse_or("TELEGRAM_WEBHOOK_URL", "", |v| {
+        if v.is_empty() {
+            return Ok(None);
+        }
+        match url::Url::parse(v) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(Some(url)),
+            _ => Err("expected the https:// address of this app's /api/telegram/webhook".to_owned()),
+        }
+    })?;
+    let webhook = match webhook_url {
+        None => None,
+        Some(url) => {
+            let secret = match env.secret("TELEGRAM_WEBHOOK_SECRET") {
+                Some(secret) => secret.expose().to_owned(),
+                None => telegram::Webhook::derived_secret(token.expose()),
+            };
+            if !telegram::Webhook::valid_secret(&secret) {
+                let problem = "expected 1 to 256 letters, digits, '_' or '-'".to_owned();
+                return Err(ConfigError { variable: "TELEGRAM_WEBHOOK_SECRET", problem });
+            }
+            Some(telegram::Webhook { url, secret })
+        }
+    };
     let mut config = telegram::TelegramConfig::new(token.expose().to_owned(), api_url);
+    config.webhook = webhook;
     config.poll_timeout = env.seconds("TELEGRAM_POLL_SECONDS", 10, 1..=50)?;
     config.lease_ttl = env.seconds("TELEGRAM_LEASE_SECONDS", 30, 3..=600)?;
     if config.lease_ttl < config.poll_timeout + std::time::Duration::from_secs(2) {

@@ -74,6 +74,7 @@ pub async fn assemble(mut config: Config, store: storage::DynStore) -> Result<Ap
         leptos_options,
         sessions,
         stream_slots: Arc::default(),
+        telegram_bot: crate::state::TelegramSlot::default(),
     };
     if state.config.gateway_enabled {
         crate::telemetry_anchor::check(&state).await?;
@@ -96,7 +97,8 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         crate::telemetry_anchor::spawn_keeper(&state);
         services::proposals::spawn_follower(&state.services, PROPOSAL_FOLLOW_INTERVAL);
         if let Some(bot) = state.config.telegram.clone() {
-            telegram::spawn(&state.services, state.gateway.clone(), bot, state.config.instance_id.clone());
+            let instance = state.config.instance_id.clone();
+            state.telegram_bot.fill(telegram::spawn(&state.services, state.gateway.clone(), bot, instance));
         }
     } else if state.config.telegram.is_some() {
         tracing::warn!("TELEGRAM_BOT_TOKEN is set but the control plane is off (GATEWAY_ENABLED=0): no bot runs");

@@ -23,4 +23,21 @@ pub struct AppState {
     pub sessions: SessionRecords,
     /// The live streams each client address holds open.
     pub stream_slots: Arc<crate::http::stream::StreamSlots>,
+    /// The Telegram bot, once started: the webhook route hands it Telegram's deliveries.
+    pub telegram_bot: TelegramSlot,
+}
+
+/// Where the running Telegram bot is found; empty until it starts (never, without a token).
+#[derive(Clone, Default)]
+pub struct TelegramSlot(Arc<std::sync::OnceLock<telegram::TelegramBot>>);
+
+impl TelegramSlot {
+    pub fn get(&self) -> Option<&telegram::TelegramBot> {
+        self.0.get()
+    }
+
+    /// Keeps the started bot; a second one is ignored (one bot per process).
+    pub fn fill(&self, bot: telegram::TelegramBot) {
+        let _ = self.0.set(bot);
+    }
 }

@@ -20,6 +20,7 @@ on_both_databases!(
     unlinked_chats_and_bad_input_get_short_answers_and_nothing_else,
     an_unconfirmed_preview_expires_on_its_message,
     the_bot_rides_out_an_outage_and_honours_retry_after,
+    in_webhook_mode_telegram_delivers_and_nobody_else_can,
 );
 
 const TOKEN: &str = "424242:fake-telegram-token";
@@ -41,7 +42,7 @@ async fn app_with_bot(db: Db, fake: &FakeTelegram, extra: &[(&str, &str)]) -> Te
     let app = TestApp::with_env(db, &env).await;
     let state = &app.state;
     let bot = state.config.telegram.clone().expect("the bot's configuration");
-    telegram::spawn(&state.services, state.gateway.clone(), bot, state.config.instance_id.clone());
+    state.telegram_bot.fill(telegram::spawn(&state.services, state.gateway.clone(), bot, state.config.instance_id.clone()));
     app
 }
 
@@ -270,6 +271,62 @@ async fn the_bot_rides_out_an_outage_and_honours_retry_after(db: Db) {
     assert!(waited >= Duration::from_secs(2), "waited only {waited:?}");
     assert!(answer.sent_at.duration_since(started) >= Duration::from_secs(2));
     assert_eq!(answer.buttons.len(), 2);
+}
+
+async fn in_webhook_mode_telegram_delivers_and_nobody_else_can(db: Db) {
+    let fake = FakeTelegram::start(TOKEN).await;
+    let api_url = fake.api_url();
+    let env = [("TELEGRAM_BOT_TOKEN", TOKEN), ("TELEGRAM_API_URL", api_url.as_str()), ("INSTANCE_ID", "hook")];
+    let app = TestApp::with_env(db, &env).await;
+    let base = app.spawn().await;
+    let endpoint = format!("{base}/api/telegram/webhook");
+    let state = &app.state;
+    let mut bot = state.config.telegram.clone().unwrap();
+    let secret = "hook-secret_1";
+    bot.webhook = Some(telegram::Webhook { url: endpoint.parse().unwrap(), secret: secret.into() });
+    state.telegram_bot.fill(telegram::spawn(&state.services, state.gateway.clone(), bot, "hook".into()));
+
+    // The lease holder registers the webhook with its secret; Telegram then delivers every update.
+    eventually(WAIT, "the webhook to be registered", || async { fake.webhook().is_some() }).await;
+    let registered = fake.webhook().unwrap();
+    assert_eq!(registered.url, endpoint);
+    assert_eq!(registered.secret.as_deref(), Some(secret));
+    linked_chat(&app, &fake, CHAT).await;
+    let preview = ask(&fake, CHAT, "lisa run backup_db").await;
+    let press = fake.press_button(CHAT, preview.message_id, &preview.buttons[0].1);
+    let answer = fake.wait_for_callback_answer(&press, WAIT).await;
+    assert!(answer.text.as_deref().unwrap_or_default().starts_with("Confirmed: task "), "{answer:?}");
+    assert_eq!(task_files(app.gateway_root.path()).len(), 1);
+    assert!(fake.calls("getUpdates").is_empty(), "nothing polls in webhook mode");
+
+    // Anyone else posting an update is refused, whatever credentials they carry, and nothing happens.
+    let forged = serde_json::json!({
+        "update_id": 900_001,
+        "message": {
+            "message_id": 9_999, "date": 1_700_000_000,
+            "chat": {"id": CHAT, "type": "private", "first_name": "Mallory"},
+            "from": {"id": CHAT, "is_bot": false, "first_name": "Mallory"},
+            "text": "lisa run backup_db",
+        },
+    });
+    let client = reqwest::Client::new();
+    let before = fake.bot_messages(CHAT).len();
+    for given in [None, Some("hook-secret_2"), Some("")] {
+        let mut request = client.post(&endpoint).bearer_auth(&app.token).json(&forged);
+        if let Some(given) = given {
+            request = request.header(telegram::SECRET_HEADER, given);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "secret {given:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "UNAUTHENTICATED", "{body}");
+    }
+    let garbage = client.post(&endpoint).header(telegram::SECRET_HEADER, secret).body("{\"update_id\": \"x\"}");
+    let response = garbage.header("content-type", "application/json").send().await.unwrap();
+    assert_eq!(response.status().as_u16() / 100, 4, "a body that is not an update");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(fake.bot_messages(CHAT).len(), before, "{}", fake.transcript(CHAT));
+    assert_eq!(task_files(app.gateway_root.path()).len(), 1);
 }
 
 /// Two server processes on one database: only one polls, and when it is killed the other takes

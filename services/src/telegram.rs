@@ -131,6 +131,19 @@ pub async fn redeem_link_code(
     Ok(Ok(person))
 }
 
+/// Whether a webhook delivery comes from Telegram: it carries the secret the webhook was
+/// registered with (`X-Telegram-Bot-Api-Secret-Token`). `UNAUTHENTICATED` otherwise, whatever
+/// session or token the request also carries: only Telegram delivers updates.
+pub fn check_webhook_secret(expected: &str, given: Option<&[u8]>) -> ServiceResult<()> {
+    // Digests of equal length compare in the same time whatever the guess.
+    let given = Sha256::digest(given.unwrap_or_default());
+    if given == Sha256::digest(expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ServiceError::Unauthenticated)
+    }
+}
+
 /// Unbinds the chat, whoever linked it (`/unlink` sent from the chat itself).
 pub async fn unlink_from_chat(services: &Services, chat_id: i64) -> ServiceResult<bool> {
     let unlinked = services.store.unlink_chat(chat_id, None).await?;
@@ -143,6 +156,14 @@ pub async fn unlink_from_chat(services: &Services, chat_id: i64) -> ServiceResul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_webhooks_own_secret_is_accepted() {
+        assert!(check_webhook_secret("s3cret", Some(b"s3cret")).is_ok());
+        for given in [None, Some(&b""[..]), Some(&b"s3cre"[..]), Some(&b"s3cret "[..])] {
+            assert!(matches!(check_webhook_secret("s3cret", given), Err(ServiceError::Unauthenticated)));
+        }
+    }
 
     #[test]
     fn codes_are_read_forgivingly_and_refused_when_they_cannot_be_codes() {

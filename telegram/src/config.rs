@@ -22,7 +22,35 @@ pub struct TelegramConfig {
     pub follow_interval: Duration,
     /// The longest wait between attempts while Telegram cannot be reached.
     pub max_backoff: Duration,
+    /// `TELEGRAM_WEBHOOK_URL`: Telegram POSTs updates there instead of being polled.
+    pub webhook: Option<Webhook>,
 }
+
+/// Where Telegram delivers updates in webhook mode, and the secret it sends along.
+#[derive(Clone)]
+pub struct Webhook {
+    /// The public address of this app's `/api/telegram/webhook`.
+    pub url: url::Url,
+    /// `TELEGRAM_WEBHOOK_SECRET`: Telegram sends it in `X-Telegram-Bot-Api-Secret-Token`; a
+    /// request without it is not Telegram's. 1–256 letters, digits, `_` or `-`.
+    pub secret: String,
+}
+
+impl Webhook {
+    /// A secret derived from the bot's token when none is configured: every instance derives the
+    /// same one, and it reveals nothing of the token.
+    pub fn derived_secret(token: &str) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(format!("telegram-webhook-secret:{token}").as_bytes()))
+    }
+
+    /// Whether Telegram accepts `secret` as a webhook secret.
+    pub fn valid_secret(secret: &str) -> bool {
+        (1..=256).contains(&secret.len())
+            && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    }
+}
+
 
 impl std::fmt::Debug for TelegramConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -31,6 +59,7 @@ impl std::fmt::Debug for TelegramConfig {
             .field("api_url", &self.api_url.as_str())
             .field("poll_timeout", &self.poll_timeout)
             .field("lease_ttl", &self.lease_ttl)
+            .field("webhook", &self.webhook.as_ref().map(|webhook| webhook.url.as_str()))
             .finish_non_exhaustive()
     }
 }
@@ -45,6 +74,7 @@ impl TelegramConfig {
             lease_ttl: Duration::from_secs(30),
             follow_interval: Duration::from_secs(1),
             max_backoff: Duration::from_secs(30),
+            webhook: None,
         }
     }
 

@@ -7,8 +7,10 @@
 //! state the execution plane reports, the result summary last.
 //!
 //! The bot only talks: like the gateway it never starts a process, and every preview, confirm and
-//! cancel goes through the gateway, which logs it. With several instances only the holder of the
-//! `telegram-poller` lease polls Telegram and sends notices, so nothing is answered twice.
+//! cancel goes through the gateway, which logs it. Updates arrive by long polling or, with a
+//! webhook configured, as Telegram's POSTs to `/api/telegram/webhook` on any instance. With
+//! several instances only the holder of the `telegram-poller` lease polls Telegram (or registers
+//! the webhook) and sends notices, so nothing is answered twice.
 
 mod config;
 mod conversation;
@@ -16,6 +18,7 @@ mod follow;
 mod outbox;
 mod polling;
 mod texts;
+mod webhook;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -24,7 +27,8 @@ use gateway::Gateway;
 use services::Services;
 use teloxide::Bot;
 
-pub use config::{TelegramConfig, DEFAULT_API_URL};
+pub use config::{TelegramConfig, Webhook, DEFAULT_API_URL};
+pub use webhook::{Delivery, SECRET_HEADER};
 
 /// The lease that names the one instance that polls Telegram.
 pub const POLLER_LEASE: &str = "telegram-poller";
@@ -42,10 +46,16 @@ pub(crate) struct Ctx {
     floods: conversation::FloodGuard,
 }
 
-/// Starts polling Telegram (when this instance wins the lease) and following the chats'
-/// previews and tasks, until the services' shutdown; on shutdown the lease is given back so
-/// another instance takes over at once.
-pub fn spawn(services: &Services, gateway: Arc<Gateway>, config: TelegramConfig, instance: String) {
+/// The running bot, for the webhook route to hand Telegram's updates to.
+#[derive(Clone)]
+pub struct TelegramBot {
+    ctx: Arc<Ctx>,
+}
+
+/// Starts polling Telegram, or registering the webhook, when this instance wins the lease, and
+/// following the chats' previews and tasks, until the services' shutdown; on shutdown the lease
+/// is given back so another instance takes over at once.
+pub fn spawn(services: &Services, gateway: Arc<Gateway>, config: TelegramConfig, instance: String) -> TelegramBot {
     let bot = config.bot();
     let ctx = Arc::new(Ctx {
         bot,
@@ -57,5 +67,6 @@ pub fn spawn(services: &Services, gateway: Arc<Gateway>, config: TelegramConfig,
         floods: conversation::FloodGuard::new(),
     });
     services.tasks.spawn(polling::run(Arc::clone(&ctx)));
-    services.tasks.spawn(follow::run(ctx));
+    services.tasks.spawn(follow::run(Arc::clone(&ctx)));
+    TelegramBot { ctx }
 }

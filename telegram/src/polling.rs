@@ -2,6 +2,9 @@
 //! asking Telegram for news; an instance that cannot renew it stops polling, and the others try
 //! to take it every few seconds, so a dead poller is replaced within the lease's lifetime.
 //! Telegram keeps the updates nobody confirmed, so the next poller starts where the last stopped.
+//!
+//! In webhook mode the lease holder polls nothing: it registers the webhook once it holds the
+//! lease (Telegram then delivers to every instance) and keeps the lease for the notices.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -22,17 +25,36 @@ pub(crate) async fn run(ctx: Arc<Ctx>) {
     let shutdown = ctx.services.shutdown.clone();
     let mut offset: Option<i32> = None;
     let mut backoff = FIRST_BACKOFF;
+    // Whether the webhook is registered (webhook mode) or removed (polling mode) since this
+    // instance took the lease.
+    let mut registered = false;
     // Waiting instances try for the lease this often.
     let contend_every = (ctx.config.lease_ttl / 3).clamp(Duration::from_millis(200), Duration::from_secs(5));
     loop {
         if shutdown.is_cancelled() {
             break;
         }
+        let was_holding = ctx.polling.load(Ordering::Acquire);
         if !hold_lease(&ctx).await {
             offset = None;
+            registered = false;
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(contend_every) => continue,
+            }
+        }
+        if !was_holding || !registered {
+            registered = register(&ctx).await;
+        }
+        if ctx.config.webhook.is_some() {
+            // Telegram delivers; this instance only keeps the lease for the notices.
+            let pause = if registered { contend_every } else { backoff };
+            if !registered {
+                backoff = (backoff * 2).min(ctx.config.max_backoff);
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(pause) => continue,
             }
         }
 
@@ -82,6 +104,30 @@ pub(crate) async fn run(ctx: Arc<Ctx>) {
     if ctx.polling.swap(false, Ordering::AcqRel) {
         if let Err(error) = ctx.services.store.release_lease(POLLER_LEASE, &ctx.instance).await {
             tracing::warn!(%error, "cannot give the Telegram poller lease back");
+        }
+    }
+}
+
+/// Registers the webhook, or removes any (a webhook left from an earlier set-up makes Telegram
+/// refuse `getUpdates`); whether that worked.
+async fn register(ctx: &Ctx) -> bool {
+    let done = match &ctx.config.webhook {
+        Some(webhook) => ctx
+            .bot
+            .set_webhook(webhook.url.clone())
+            .secret_token(webhook.secret.clone())
+            .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
+            .send()
+            .await
+            .map(|_| tracing::info!(url = %webhook.url, "Telegram delivers to the webhook")),
+        None => ctx.bot.delete_webhook().send().await.map(|_| ()),
+    };
+    match done {
+        Ok(()) => true,
+        Err(error) => {
+            metrics::counter!("telegram_api_errors_total", "kind" => error_kind(&error)).increment(1);
+            tracing::warn!(%error, "cannot set Telegram's delivery mode; trying again");
+            false
         }
     }
 }

@@ -170,6 +170,8 @@ fn control_plane(gateway_enabled: bool) -> OpenApiRouter<AppState> {
         .merge(telemetry_anchor::router())
         .merge(telegram::router())
         .route_layer(axum::middleware::from_fn(require_operator))
+        // Telegram's deliveries carry the webhook's secret, not a person's credentials.
+        .merge(telegram::webhook_router())
 }
 
 /// Refuses anyone who may not operate before the gateway sees (and logs) the request, and names

@@ -1,6 +1,6 @@
 //! The control plane's Telegram channel over HTTP: a person with the operator role gets a
-//! one-time code to link a chat, sees their linked chats and unlinks one. The service layer
-//! decides who may; the bot itself talks to Telegram, not through these routes.
+//! one-time code to link a chat, sees their linked chats and unlinks one; in webhook mode,
+//! Telegram delivers updates to `/api/telegram/webhook`. The service layer decides who may.
 
 use std::sync::Arc;
 
@@ -19,8 +19,14 @@ use crate::http::extract::ApiPath;
 use crate::http::ApiError;
 use crate::state::AppState;
 
+/// The routes people use (operators and admins).
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_link_code)).routes(routes!(list_links)).routes(routes!(unlink))
+}
+
+/// The route Telegram delivers to in webhook mode; it carries no person's credentials.
+pub fn webhook_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(webhook))
 }
 
 const TAG: &str = "telegram";
@@ -59,4 +65,34 @@ async fn unlink(
 ) -> ApiResult<StatusCode> {
     telegram::unlink(&services, &actor, chat_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Telegram delivers one update (webhook mode). Only a request carrying the webhook's secret in
+/// `X-Telegram-Bot-Api-Secret-Token` is Telegram's (`UNAUTHENTICATED` otherwise, whatever else it
+/// carries); the update's chat then meets the same rules as a polled one. `NOT_FOUND` when the
+/// server runs no bot in webhook mode.
+#[utoipa::path(post, path = "/api/telegram/webhook", tag = TAG, security(()),
+    request_body(content = Object, description = "A Telegram `Update` object.", content_type = "application/json"),
+    params(("X-Telegram-Bot-Api-Secret-Token" = String, Header, description = "The webhook's secret.")),
+    responses((status = 200, description = "Taken."), Refusals))]
+async fn webhook(
+    State(bot): State<crate::state::TelegramSlot>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    use telegram::Delivery;
+    let Some(bot) = bot.get() else {
+        return Err(ApiError::NotFound("endpoint"));
+    };
+    let secret = headers.get(telegram::SECRET_HEADER).map(|value| value.as_bytes());
+    match bot.receive(secret, &body).await {
+        Delivery::Accepted => Ok(StatusCode::OK),
+        Delivery::NotWebhook => Err(ApiError::NotFound("endpoint")),
+        Delivery::WrongSecret => Err(services::ServiceError::Unauthenticated.into()),
+        Delivery::Malformed => Err(services::ServiceError::Invalid {
+            field: "body",
+            message: "The body is not a Telegram update.".to_owned(),
+        }
+        .into()),
+    }
 }
