@@ -720,7 +720,14 @@ fn global_routes() -> Vec<GlobalRoute> {
         ),
         route("GET", "/control-plane/telegram", nothing, Empty, 200, [302, 302, 403, 403, 403, 403, OK, OK]),
         // Telegram's deliveries: no person's session or token stands in for the webhook's secret.
-        route("POST", "/api/telegram/webhook", |_, _| "{}".to_owned(), J, 200, [401, 401, 401, 401, 401, 401, 401, 401]),
+        route(
+            "POST",
+            "/api/telegram/webhook",
+            |_, _| "{}".to_owned(),
+            J,
+            200,
+            [401, 401, 401, 401, 401, 401, 401, 401],
+        ),
     ]
 }
 

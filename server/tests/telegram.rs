@@ -42,7 +42,12 @@ async fn app_with_bot(db: Db, fake: &FakeTelegram, extra: &[(&str, &str)]) -> Te
     let app = TestApp::with_env(db, &env).await;
     let state = &app.state;
     let bot = state.config.telegram.clone().expect("the bot's configuration");
-    state.telegram_bot.fill(telegram::spawn(&state.services, state.gateway.clone(), bot, state.config.instance_id.clone()));
+    state.telegram_bot.fill(telegram::spawn(
+        &state.services,
+        state.gateway.clone(),
+        bot,
+        state.config.instance_id.clone(),
+    ));
     app
 }
 

@@ -46,11 +46,9 @@ impl Webhook {
 
     /// Whether Telegram accepts `secret` as a webhook secret.
     pub fn valid_secret(secret: &str) -> bool {
-        (1..=256).contains(&secret.len())
-            && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        (1..=256).contains(&secret.len()) && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     }
 }
-
 
 impl std::fmt::Debug for TelegramConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

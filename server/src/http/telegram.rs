@@ -80,11 +80,11 @@ async fn webhook(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
-    use telegram::Delivery;
+    use ::telegram::Delivery;
     let Some(bot) = bot.get() else {
         return Err(ApiError::NotFound("endpoint"));
     };
-    let secret = headers.get(telegram::SECRET_HEADER).map(|value| value.as_bytes());
+    let secret = headers.get(::telegram::SECRET_HEADER).map(|value| value.as_bytes());
     match bot.receive(secret, &body).await {
         Delivery::Accepted => Ok(StatusCode::OK),
         Delivery::NotWebhook => Err(ApiError::NotFound("endpoint")),
