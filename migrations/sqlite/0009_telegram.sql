@@ -7,7 +7,8 @@ CREATE TABLE telegram_link_codes (
     expires_at TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
-CREATE INDEX telegram_link_codes_user_id ON telegram_link_codes (user_id);
+-- One live code per person: a new one replaces the last.
+CREATE UNIQUE INDEX telegram_link_codes_user_id ON telegram_link_codes (user_id);
 
 -- A chat bound to the person who linked it.
 CREATE TABLE telegram_chats (

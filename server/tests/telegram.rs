@@ -328,7 +328,7 @@ async fn in_webhook_mode_telegram_delivers_and_nobody_else_can(db: Db) {
     }
     let garbage = client.post(&endpoint).header(telegram::SECRET_HEADER, secret).body("{\"update_id\": \"x\"}");
     let response = garbage.header("content-type", "application/json").send().await.unwrap();
-    assert_eq!(response.status().as_u16() / 100, 4, "a body that is not an update");
+    assert_eq!(response.status(), 200, "a body that is not an update is taken, so Telegram does not resend it");
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(fake.bot_messages(CHAT).len(), before, "{}", fake.transcript(CHAT));
     assert_eq!(task_files(app.gateway_root.path()).len(), 1);

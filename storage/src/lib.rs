@@ -202,8 +202,13 @@ pub trait TelegramStore: Send + Sync {
     /// Moves a pending preview to its final state; `false` when it was no longer pending, so two
     /// instances or two presses never both settle it.
     async fn settle_chat_preview(&self, chat_id: i64, message_id: i64, settled: ChatPreviewSettlement) -> Result<bool>;
-    /// Pending previews expired by `now`, and confirmed ones whose task is not known to be final.
-    async fn chat_previews_to_follow(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<ChatPreview>>;
+    /// Pending previews expired by `now`, soonest expired first.
+    async fn expired_chat_previews(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<ChatPreview>>;
+    /// Confirmed previews whose task is not known to be final, after the `(chat_id, message_id)`
+    /// cursor in that order: a follower pages through them all, however many never finish.
+    async fn chat_tasks_to_follow(&self, after: (i64, i64), limit: i64) -> Result<Vec<ChatPreview>>;
+    /// Deletes previews settled (and tasks finished) before `before`; how many.
+    async fn forget_chat_previews(&self, before: DateTime<Utc>) -> Result<u64>;
     /// Notes that the chat was told of `news`, if it had last been told of `told`; `false` when
     /// someone else told it first.
     async fn record_chat_notice(

@@ -86,7 +86,7 @@ macro_rules! impl_telegram_store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await;
-                $crate::error::conflict_on_duplicate(inserted, "that link code is taken")?;
+                $crate::error::conflict_on_duplicate(inserted, "another link code was just made for this person; try again")?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -235,7 +235,7 @@ macro_rules! impl_telegram_store {
             }
 
             #[tracing::instrument(skip_all, err(level = "debug"))]
-            async fn chat_previews_to_follow(
+            async fn expired_chat_previews(
                 &self,
                 now: chrono::DateTime<chrono::Utc>,
                 limit: i64,
@@ -243,15 +243,47 @@ macro_rules! impl_telegram_store {
                 let rows = sqlx::query_as::<_, $crate::telegram::ChatPreviewRow>(concat!(
                     "SELECT ",
                     $crate::telegram::chat_preview_columns!(),
-                    " FROM telegram_previews WHERE (state = 'pending' AND expires_at <= $1) \
-                     OR (state = 'confirmed' AND (notified_state IS NULL OR notified_state NOT IN ('done', 'failed'))) \
-                     ORDER BY created_at LIMIT $2"
+                    " FROM telegram_previews WHERE state = 'pending' AND expires_at <= $1 ORDER BY expires_at LIMIT $2"
                 ))
                 .bind(now)
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
                 rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            #[tracing::instrument(skip_all, err(level = "debug"))]
+            async fn chat_tasks_to_follow(
+                &self,
+                after: (i64, i64),
+                limit: i64,
+            ) -> $crate::Result<Vec<domain::telegram::ChatPreview>> {
+                let rows = sqlx::query_as::<_, $crate::telegram::ChatPreviewRow>(concat!(
+                    "SELECT ",
+                    $crate::telegram::chat_preview_columns!(),
+                    " FROM telegram_previews WHERE state = 'confirmed' \
+                     AND (notified_state IS NULL OR notified_state NOT IN ('done', 'failed')) \
+                     AND (chat_id > $1 OR (chat_id = $1 AND message_id > $2)) \
+                     ORDER BY chat_id, message_id LIMIT $3"
+                ))
+                .bind(after.0)
+                .bind(after.1)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            #[tracing::instrument(skip_all, err(level = "debug"))]
+            async fn forget_chat_previews(&self, before: chrono::DateTime<chrono::Utc>) -> $crate::Result<u64> {
+                let deleted = sqlx::query(
+                    "DELETE FROM telegram_previews WHERE updated_at < $1 AND (state IN ('cancelled', 'expired') \
+                     OR (state = 'confirmed' AND notified_state IN ('done', 'failed')))",
+                )
+                .bind(before)
+                .execute(&self.pool)
+                .await?;
+                Ok(deleted.rows_affected())
             }
 
             #[tracing::instrument(skip_all, err(level = "debug"))]

@@ -786,7 +786,7 @@ async fn chat_previews_settle_once_and_notices_are_claimed_once(store: &DynStore
     assert!(matches!(store.insert_chat_preview(&shown(1, 300)).await, Err(StorageError::Conflict(_))));
 
     // Only the expired pending one is due.
-    let due = store.chat_previews_to_follow(storage::now(), 10).await.unwrap();
+    let due = store.expired_chat_previews(storage::now(), 10).await.unwrap();
     assert_eq!(due.iter().map(|p| p.message_id).collect::<Vec<_>>(), [2]);
 
     let confirm = ChatPreviewSettlement {
@@ -804,8 +804,25 @@ async fn chat_previews_settle_once_and_notices_are_claimed_once(store: &DynStore
     assert!(store.record_chat_notice(7, 1, Some(TaskState::Accepted), TaskState::Running).await.unwrap());
     assert!(!store.record_chat_notice(7, 1, Some(TaskState::Accepted), TaskState::Running).await.unwrap());
     assert!(store.record_chat_notice(7, 1, Some(TaskState::Running), TaskState::Done).await.unwrap());
-    let due = store.chat_previews_to_follow(storage::now(), 10).await.unwrap();
-    assert!(due.iter().all(|p| p.message_id != 1), "a final task is no longer followed");
+    let due = store.chat_tasks_to_follow((i64::MIN, i64::MIN), 10).await.unwrap();
+    assert!(due.is_empty(), "a final task is no longer followed: {due:?}");
+
+    // Tasks are followed page by page after a cursor, so those that never finish cannot crowd out
+    // the rest.
+    for message_id in 10..15 {
+        store.insert_chat_preview(&shown(message_id, 300)).await.unwrap();
+        store.settle_chat_preview(7, message_id, confirm.clone()).await.unwrap();
+    }
+    let first = store.chat_tasks_to_follow((i64::MIN, i64::MIN), 2).await.unwrap();
+    assert_eq!(first.iter().map(|p| p.message_id).collect::<Vec<_>>(), [10, 11]);
+    let next = store.chat_tasks_to_follow((7, 11), 10).await.unwrap();
+    assert_eq!(next.iter().map(|p| p.message_id).collect::<Vec<_>>(), [12, 13, 14]);
+
+    // Settled previews and finished tasks are forgotten once old; open ones are kept.
+    let later = storage::now() + chrono::Duration::seconds(1);
+    assert_eq!(store.forget_chat_previews(later).await.unwrap(), 1, "the finished task; a pending one stays");
+    assert!(store.chat_preview(7, 1).await.unwrap().is_none());
+    assert!(store.chat_preview(7, 10).await.unwrap().is_some());
 }
 
 async fn a_lease_has_one_holder_until_it_lapses(store: &DynStore, _url: &str) {

@@ -86,11 +86,14 @@ async fn on_message(ctx: &Arc<Ctx>, message: Message) {
         metrics::counter!("telegram_flood_dropped_total").increment(1);
         return;
     }
+    let text = message.text().map(str::trim).unwrap_or_default().to_owned();
     if !message.chat.is_private() {
-        say(ctx, &message, texts::PRIVATE_ONLY).await;
+        // In a group only a command addressed to the bot is answered; talk among people is not.
+        if text.starts_with('/') {
+            say(ctx, &message, texts::PRIVATE_ONLY).await;
+        }
         return;
     }
-    let text = message.text().map(str::trim).unwrap_or_default().to_owned();
     if let Some(command) = text.strip_prefix('/') {
         let (name, argument) = command.split_once(char::is_whitespace).unwrap_or((command, ""));
         // "/link@MyBot CODE" is how Telegram spells a command picked from the menu.
@@ -292,9 +295,16 @@ async fn settle(ctx: &Arc<Ctx>, person: &Principal, chat_id: i64, message_id: Me
 }
 
 /// The gateway's refusal of a confirm or cancel, as the panel shows it; a preview whose time ran
-/// out is also marked so on its message.
+/// out is also marked so on its message. One the gateway does not know before its time ran out
+/// is left as it is: it may be held by another instance (previews live in the memory of the one
+/// that made it), or the instance that made it died.
 async fn refused(ctx: &Arc<Ctx>, shown: &ChatPreview, error: &GatewayError) -> String {
-    if matches!(error, GatewayError::PreviewExpired | GatewayError::PreviewNotFound) {
+    let timed_out = match error {
+        GatewayError::PreviewExpired => true,
+        GatewayError::PreviewNotFound => shown.expires_at <= chrono::Utc::now(),
+        _ => false,
+    };
+    if timed_out {
         let settlement =
             ChatPreviewSettlement { state: ChatPreviewState::Expired, task_id: None, notified_state: None };
         if let Ok(true) = ctx.services.store.settle_chat_preview(shown.chat_id, shown.message_id, settlement).await {

@@ -35,14 +35,14 @@ pub(crate) async fn run(ctx: Arc<Ctx>) {
             break;
         }
         let was_holding = ctx.polling.load(Ordering::Acquire);
-        if !hold_lease(&ctx).await {
+        let Some(token) = hold_lease(&ctx).await else {
             offset = None;
             registered = false;
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(contend_every) => continue,
             }
-        }
+        };
         if !was_holding || !registered {
             registered = register(&ctx).await;
         }
@@ -77,6 +77,12 @@ pub(crate) async fn run(ctx: Arc<Ctx>) {
                 }
                 backoff = FIRST_BACKOFF;
                 for update in updates {
+                    // Handling can be slow (Telegram asking to wait): an instance that lost the
+                    // lease meanwhile stops, leaving the rest, unconfirmed, to the new holder.
+                    if hold_lease(&ctx).await != Some(token) {
+                        offset = None;
+                        break;
+                    }
                     // Confirmed by the next poll: an update that made the handler fail is not
                     // offered again and again.
                     offset = Some(i32::try_from(update.id.0).unwrap_or(i32::MAX).saturating_add(1));
@@ -132,8 +138,8 @@ async fn register(ctx: &Ctx) -> bool {
     }
 }
 
-/// Takes or renews the lease; whether this instance polls now.
-async fn hold_lease(ctx: &Ctx) -> bool {
+/// Takes or renews the lease; its fencing token while this instance holds it.
+async fn hold_lease(ctx: &Ctx) -> Option<i64> {
     let held = match ctx.services.store.acquire_lease(POLLER_LEASE, &ctx.instance, ctx.config.lease_ttl).await {
         Ok(token) => token,
         Err(error) => {
@@ -147,5 +153,5 @@ async fn hold_lease(ctx: &Ctx) -> bool {
         (true, None) => tracing::info!(instance = %ctx.instance, "another instance polls Telegram now"),
         _ => {}
     }
-    held.is_some()
+    held
 }

@@ -96,9 +96,10 @@ pub(crate) fn expired(summary: &str, at: DateTime<Utc>) -> String {
 }
 
 fn settled(summary: &str, outcome: &str) -> String {
-    // The instructions for what to do next no longer apply.
+    // The instructions for what to do next no longer apply; the outcome always fits.
     let body = summary.split("\n\nPress Confirm").next().unwrap_or(summary);
-    clip(&format!("{body}\n\n{outcome}"), MAX_TEXT_CHARS)
+    let room = MAX_TEXT_CHARS.saturating_sub(outcome.chars().count() + 2);
+    clip(&format!("{}\n\n{outcome}", clip(body, room)), MAX_TEXT_CHARS)
 }
 
 /// A task's new state, with the execution plane's summary once it is final.
@@ -171,6 +172,14 @@ mod tests {
         let text = cancelled(summary);
         assert!(text.starts_with("Preview: \"x\"\n\nIntent: y\n\n✖ Cancelled"), "{text}");
         assert!(!text.contains("Press Confirm"));
+    }
+
+    #[test]
+    fn the_outcome_survives_a_preview_at_the_length_limit() {
+        let summary = "x".repeat(MAX_TEXT_CHARS);
+        let text = cancelled(&summary);
+        assert_eq!(text.chars().count(), MAX_TEXT_CHARS);
+        assert!(text.ends_with("✖ Cancelled. Nothing was written."), "{}", &text[text.len() - 60..]);
     }
 
     #[test]

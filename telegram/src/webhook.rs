@@ -25,8 +25,9 @@ pub enum Delivery {
     NotWebhook,
     /// The secret header is missing or wrong.
     WrongSecret,
-    /// The body is not an update.
-    Malformed,
+    /// Telegram's (the secret matched), but not an update this bot reads: logged and answered
+    /// as taken, or Telegram would deliver it again and again.
+    Ignored,
 }
 
 impl TelegramBot {
@@ -44,7 +45,7 @@ impl TelegramBot {
             Err(error) => {
                 tracing::info!(%error, "a webhook delivery is not a Telegram update");
                 metrics::counter!("telegram_webhook_refused_total", "reason" => "malformed").increment(1);
-                return Delivery::Malformed;
+                return Delivery::Ignored;
             }
         };
         let ctx = self.ctx.clone();

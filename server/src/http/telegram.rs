@@ -69,8 +69,9 @@ async fn unlink(
 
 /// Telegram delivers one update (webhook mode). Only a request carrying the webhook's secret in
 /// `X-Telegram-Bot-Api-Secret-Token` is Telegram's (`UNAUTHENTICATED` otherwise, whatever else it
-/// carries); the update's chat then meets the same rules as a polled one. `NOT_FOUND` when the
-/// server runs no bot in webhook mode.
+/// carries); the update's chat then meets the same rules as a polled one. A body that is not an
+/// update is logged and answered `200` too, so Telegram does not deliver it again. `NOT_FOUND`
+/// when the server runs no bot in webhook mode.
 #[utoipa::path(post, path = "/api/telegram/webhook", tag = TAG, security(()),
     request_body(content = Object, description = "A Telegram `Update` object.", content_type = "application/json"),
     params(("X-Telegram-Bot-Api-Secret-Token" = String, Header, description = "The webhook's secret.")),
@@ -86,13 +87,8 @@ async fn webhook(
     };
     let secret = headers.get(::telegram::SECRET_HEADER).map(|value| value.as_bytes());
     match bot.receive(secret, &body).await {
-        Delivery::Accepted => Ok(StatusCode::OK),
+        Delivery::Accepted | Delivery::Ignored => Ok(StatusCode::OK),
         Delivery::NotWebhook => Err(ApiError::NotFound("endpoint")),
         Delivery::WrongSecret => Err(services::ServiceError::Unauthenticated.into()),
-        Delivery::Malformed => Err(services::ServiceError::Invalid {
-            field: "body",
-            message: "The body is not a Telegram update.".to_owned(),
-        }
-        .into()),
     }
 }
