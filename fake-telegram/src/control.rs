@@ -15,21 +15,15 @@
 //! Bad input answers 400 `{"error": "…"}`; an unknown path 404, a wrong method 405, a body over
 //! 64 KiB 413, all with an `error`.
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Map, Value};
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 
 use crate::{FakeTelegram, MAX_TEXT_CHARS};
 
@@ -41,26 +35,11 @@ type Refusal = (StatusCode, String);
 /// Serves the control API on `listener` until the task is dropped or aborted; its connections
 /// go with it.
 pub async fn serve_control(fake: Arc<FakeTelegram>, listener: TcpListener) {
-    let mut connections = JoinSet::new();
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+    let handle = move |request| {
         let fake = fake.clone();
-        connections.spawn(async move {
-            let service = service_fn(move |request| {
-                let fake = fake.clone();
-                async move { Ok::<_, Infallible>(answer(&fake, request).await) }
-            });
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-        });
-        while connections.try_join_next().is_some() {}
-    }
+        async move { Ok::<_, std::io::Error>(answer(&fake, request).await) }
+    };
+    crate::server::accept_loop(listener, || false, handle).await
 }
 
 #[derive(Clone, Copy)]

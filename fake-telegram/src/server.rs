@@ -59,9 +59,20 @@ const CHAT_ACTIONS: &[&str] = &[
 const BAD_GATEWAY_PAGE: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n\
 <center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n</body>\r\n</html>\r\n";
 
-/// The accept loop. Connections live in a set owned by this task, so aborting the task closes
-/// them too — long polls included.
+/// The Bot API's accept loop; while the fake is unreachable, connections are closed at once.
 pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let refusing = shared.clone();
+    accept_loop(listener, move || refusing.state().unreachable, move |request| answer(shared.clone(), request)).await
+}
+
+/// Accepts connections until the task is dropped or aborted, serving each with `handle`; a
+/// connection `refuse` turns down is closed at once. Connections live in a set owned by this
+/// task, so aborting it closes them too — long polls included.
+pub(crate) async fn accept_loop<H, F>(listener: TcpListener, refuse: impl Fn() -> bool, handle: H)
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + 'static,
+    F: std::future::Future<Output = Result<Response<Full<Bytes>>, std::io::Error>> + Send + 'static,
+{
     let mut connections = JoinSet::new();
     loop {
         let stream = match listener.accept().await {
@@ -72,17 +83,16 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
-        if shared.state().unreachable {
+        if refuse() {
             drop(stream);
             continue;
         }
         let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
+        let handle = handle.clone();
         connections.spawn(async move {
-            let service = service_fn(move |request| answer(shared.clone(), request));
             // Without half-close support (the default), a client closing its end drops the
             // pending answer, so an abandoned long poll ends here too.
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service_fn(handle)).await;
         });
         while connections.try_join_next().is_some() {}
     }
