@@ -28,7 +28,7 @@ setup-test:
 	@scripts/setup.sh test
 
 test-rust:
-	scripts/with-postgres.sh timeout 45m cargo test --locked
+	scripts/with-postgres.sh scripts/with-redis.sh timeout 45m cargo test --locked
 
 # The browser bundle must never pull in server crates, and must stay within 400 KB gzipped.
 test-wasm:
@@ -56,9 +56,9 @@ audit:
 	scripts/audit-gateway-build.sh all
 
 ## bench: the performance figures — rooms, live fan-out, rendering, auto mode, control plane, bundle size
-bench: build
+bench: setup-test build
 	cargo build --release --locked -p bench
-	ulimit -n $$(ulimit -Hn); target/release/bench all
+	ulimit -n $$(ulimit -Hn); scripts/with-postgres.sh scripts/with-redis.sh target/release/bench all
 	cargo bench --locked -p gateway --bench gateway_bench
 	scripts/bundle-size.sh
 

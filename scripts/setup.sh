@@ -37,6 +37,8 @@ command -v openssl >/dev/null || packages+=(openssl)
 if [[ "$mode" == test ]]; then
   command -v chromium >/dev/null || packages+=(chromium)
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages+=(postgresql)
+  # Several instances share live events through Redis; tests start private servers.
+  command -v redis-server >/dev/null || packages+=(redis-server)
   command -v tmux >/dev/null || packages+=(tmux)
   # The shipped nginx configuration is checked in front of the server (scripts/check-nginx.sh).
   command -v nginx >/dev/null || packages+=(nginx)

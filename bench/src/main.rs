@@ -1,10 +1,12 @@
 //! `make bench`: measures the release server over real HTTP on loopback, against a fake
 //! provider in this process, and prints the figures.
 //!
-//!   bench [first-token|fan-out|ssr|runs|all]
+//!   bench [first-token|fan-out|fan-out-shared|ssr|runs|all]
 //!
 //! The server runs as its own process (target/release/server) on a fresh SQLite file, so its
-//! memory can be read from /proc without the benchmark's clients in it. Absolute times drift with
+//! memory can be read from /proc without the benchmark's clients in it. `fan-out-shared` runs two
+//! instances on one PostgreSQL (`TEST_DATABASE_URL`) and one Redis (`TEST_REDIS_URL`), which
+//! `make bench` starts privately. Absolute times drift with
 //! the machine's load, so each timing is also printed as a multiple of a baseline measured in the
 //! same run: a bare loopback request to the same kind of fake provider. The process exits 1 when
 //! any target is missed.
@@ -25,8 +27,10 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 async fn main() -> Result<(), Error> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".to_owned());
     let all = which == "all";
-    if !["all", "first-token", "fan-out", "ssr", "runs"].contains(&which.as_str()) {
-        return Err(format!("unknown benchmark {which:?}: use first-token, fan-out, ssr, runs or all").into());
+    if !["all", "first-token", "fan-out", "fan-out-shared", "ssr", "runs"].contains(&which.as_str()) {
+        return Err(
+            format!("unknown benchmark {which:?}: use first-token, fan-out, fan-out-shared, ssr, runs or all").into()
+        );
     }
     measure_baseline().await?;
     if all || which == "first-token" {
@@ -34,6 +38,9 @@ async fn main() -> Result<(), Error> {
     }
     if all || which == "fan-out" {
         fan_out().await?;
+    }
+    if all || which == "fan-out-shared" {
+        fan_out_shared().await?;
     }
     if all || which == "ssr" {
         server_rendering().await?;
@@ -100,13 +107,26 @@ struct Server {
 impl Server {
     async fn start(fake: &FakeLlm, extra: &[(&str, &str)]) -> Result<Server, Error> {
         let data = tempfile::tempdir()?;
+        let database = format!("sqlite://{}/bench.db?mode=rwc", data.path().display());
+        let mut server = Server::launch(fake, &database, data, extra).await?;
+        server.token = server.first_account_token().await?;
+        Ok(server)
+    }
+
+    /// A server on `database` that is ready, with no account made yet.
+    async fn launch(
+        fake: &FakeLlm,
+        database: &str,
+        data: tempfile::TempDir,
+        extra: &[(&str, &str)],
+    ) -> Result<Server, Error> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let binary = std::env::var("BENCH_SERVER").unwrap_or_else(|_| "target/release/server".to_owned());
         let mut command = Command::new(binary);
         command
             .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
             .env("LEPTOS_SITE_ROOT", "target/site")
-            .env("DATABASE_URL", format!("sqlite://{}/bench.db?mode=rwc", data.path().display()))
+            .env("DATABASE_URL", database)
             .env("GATEWAY_ROOT", data.path().join("control-plane"))
             .env("OPENAI_BASE_URL", fake.base_url())
             .env("RUST_LOG", "error")
@@ -123,11 +143,10 @@ impl Server {
         }
         let child =
             command.spawn().map_err(|e| format!("start target/release/server (run `make build` first): {e}"))?;
-        let mut server = Server { child, base: format!("http://127.0.0.1:{port}"), token: String::new(), _data: data };
+        let server = Server { child, base: format!("http://127.0.0.1:{port}"), token: String::new(), _data: data };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if reqwest::get(format!("{}/readyz", server.base)).await.is_ok_and(|r| r.status() == 200) {
-                server.token = server.first_account_token().await?;
                 return Ok(server);
             }
             if Instant::now() > deadline {
@@ -290,21 +309,107 @@ async fn first_token_overhead() -> Result<(), Error> {
 /// 1,000 SSE clients in one room while an agent streams 50 tokens/s: every delta reaches every
 /// client, p99 delivery lag ≤ 100 ms, and memory per idle connection ≤ 32 KiB.
 async fn fan_out() -> Result<(), Error> {
-    const CLIENTS: usize = 1000;
-    const TOKENS: usize = 150;
-    println!("fan-out ({CLIENTS} SSE clients, {TOKENS} tokens at 50 tokens/s)");
-    let words = (0..TOKENS).map(|i| format!("t{i}")).collect::<Vec<_>>().join(" ");
-    let fake = FakeLlm::start(Reply::words(&words).with_token_delay(Duration::from_millis(20))).await;
+    println!("fan-out ({FAN_OUT_CLIENTS} SSE clients, {FAN_OUT_TOKENS} tokens at 50 tokens/s)");
+    let fake = FakeLlm::start(fan_out_reply()).await;
     let server = Server::start(&fake, &[]).await?;
     let client = server.client_builder().pool_max_idle_per_host(0).build()?;
     let room = room_with_agents(&client, &server.base, &["Ada"]).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = server.rss_kib();
+    let watchers = watch(&server, &room, FAN_OUT_CLIENTS).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = server.rss_kib();
+    let per_connection = (idle.saturating_sub(before)) as f64 / FAN_OUT_CLIENTS as f64;
+    println!("  server memory: {before} KiB before, {idle} KiB with {FAN_OUT_CLIENTS} idle streams → {per_connection:.1} KiB per connection");
 
-    let received: Arc<Mutex<Vec<Vec<Instant>>>> = Arc::new(Mutex::new(vec![Vec::new(); CLIENTS]));
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(CLIENTS);
+    post(&client, format!("{}/api/rooms/{room}/messages", server.base), json!({"content": "go"})).await?;
+    let received = watchers.finish().await?;
+    let (complete, p99) = delivery(&fake, &received, "delivery lag (provider send → client receive)")?;
+    println!(
+        "  targets: all deltas everywhere {}, p99 ≤ 100 ms {}, ≤ 32 KiB per idle connection {}",
+        verdict("fan-out: every delta at every client", complete == FAN_OUT_CLIENTS),
+        verdict("fan-out: delivery lag p99 ≤ 100 ms", p99 <= 100.0),
+        verdict("fan-out: ≤ 32 KiB per idle connection", per_connection <= 32.0)
+    );
+    Ok(())
+}
+
+/// The fan-out with two instances on one PostgreSQL and one Redis: 500 SSE clients on each while
+/// an agent driven by the first streams 50 tokens/s. Every delta reaches every client on both,
+/// p99 delivery lag ≤ 100 ms.
+async fn fan_out_shared() -> Result<(), Error> {
+    let (Ok(postgres), Ok(redis)) = (std::env::var("TEST_DATABASE_URL"), std::env::var("TEST_REDIS_URL")) else {
+        return Err("fan-out-shared needs TEST_DATABASE_URL and TEST_REDIS_URL (`make bench` starts both)".into());
+    };
+    println!(
+        "fan-out on two instances ({FAN_OUT_CLIENTS} SSE clients split between them, {FAN_OUT_TOKENS} tokens at 50 tokens/s, PostgreSQL + Redis)"
+    );
+    let database = fresh_postgres_database(&postgres).await?;
+    let fake = FakeLlm::start(fan_out_reply()).await;
+    let instance = |name| [("REDIS_URL", redis.as_str()), ("INSTANCE_ID", name)];
+    let mut a = Server::launch(&fake, &database, tempfile::tempdir()?, &instance("a")).await?;
+    let mut b = Server::launch(&fake, &database, tempfile::tempdir()?, &instance("b")).await?;
+    a.token = a.first_account_token().await?;
+    b.token = a.token.clone();
+    let client = a.client_builder().pool_max_idle_per_host(0).build()?;
+    let room = room_with_agents(&client, &a.base, &["Ada"]).await?;
+    let on_a = watch(&a, &room, FAN_OUT_CLIENTS / 2).await?;
+    let on_b = watch(&b, &room, FAN_OUT_CLIENTS - FAN_OUT_CLIENTS / 2).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    post(&client, format!("{}/api/rooms/{room}/messages", a.base), json!({"content": "go"})).await?;
+    let received_a = on_a.finish().await?;
+    let received_b = on_b.finish().await?;
+    let (complete_a, p99_a) = delivery(&fake, &received_a, "lag at the clients of instance a (drives the reply)")?;
+    let (complete_b, p99_b) = delivery(&fake, &received_b, "lag at the clients of instance b")?;
+    let all: Vec<Vec<Instant>> = received_a.into_iter().chain(received_b).collect();
+    let (complete, p99) = delivery(&fake, &all, "lag at every client")?;
+    println!(
+        "  instance a: {complete_a} complete, p99 {p99_a:.2} ms; instance b: {complete_b} complete, p99 {p99_b:.2} ms"
+    );
+    println!(
+        "  targets: all deltas everywhere {}, p99 ≤ 100 ms {}",
+        verdict("fan-out on two instances: every delta at every client", complete == FAN_OUT_CLIENTS),
+        verdict("fan-out on two instances: delivery lag p99 ≤ 100 ms", p99 <= 100.0),
+    );
+    Ok(())
+}
+
+const FAN_OUT_CLIENTS: usize = 1000;
+const FAN_OUT_TOKENS: usize = 150;
+
+fn fan_out_reply() -> Reply {
+    let words = (0..FAN_OUT_TOKENS).map(|i| format!("t{i}")).collect::<Vec<_>>().join(" ");
+    Reply::words(&words).with_token_delay(Duration::from_millis(20))
+}
+
+/// A new, empty database on the PostgreSQL server at `server_url`; the servers migrate it.
+async fn fresh_postgres_database(server_url: &str) -> Result<String, Error> {
+    use sqlx::{Connection, Executor};
+    let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(server_url).await?;
+    admin.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+    admin.close().await?;
+    let (base, query) = server_url.split_once('?').map_or((server_url, None), |(base, query)| (base, Some(query)));
+    let base = base.rsplit_once('/').map_or(base, |(host, _)| host);
+    Ok(match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    })
+}
+
+/// SSE clients of one room on one server, each noting when every delta arrives.
+struct Watchers {
+    received: Arc<Mutex<Vec<Vec<Instant>>>>,
+    tasks: Vec<tokio::task::JoinHandle<Result<(), String>>>,
+}
+
+/// Connects `count` clients to the room's stream and returns once every one is connected.
+async fn watch(server: &Server, room: &str, count: usize) -> Result<Watchers, Error> {
+    let received: Arc<Mutex<Vec<Vec<Instant>>>> = Arc::new(Mutex::new(vec![Vec::new(); count]));
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(count);
     let mut tasks = Vec::new();
-    for index in 0..CLIENTS {
+    for index in 0..count {
         let url = format!("{}/api/rooms/{room}/stream", server.base);
         let client = server.client();
         let received = received.clone();
@@ -313,7 +418,7 @@ async fn fan_out() -> Result<(), Error> {
             let response = client.get(url).send().await.map_err(|e| e.to_string())?;
             let _ = ready.send(()).await;
             let mut events = response.bytes_stream().eventsource();
-            let mut mine = Vec::with_capacity(TOKENS);
+            let mut mine = Vec::with_capacity(FAN_OUT_TOKENS);
             while let Some(event) = events.next().await {
                 let event = event.map_err(|e| e.to_string())?;
                 match event.event.as_str() {
@@ -327,39 +432,38 @@ async fn fan_out() -> Result<(), Error> {
         }));
     }
     drop(ready_tx);
-    for _ in 0..CLIENTS {
+    for _ in 0..count {
         ready_rx.recv().await.ok_or("a client failed to connect")?;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let idle = server.rss_kib();
-    let per_connection = (idle.saturating_sub(before)) as f64 / CLIENTS as f64;
-    println!("  server memory: {before} KiB before, {idle} KiB with {CLIENTS} idle streams → {per_connection:.1} KiB per connection");
+    Ok(Watchers { received, tasks })
+}
 
-    post(&client, format!("{}/api/rooms/{room}/messages", server.base), json!({"content": "go"})).await?;
-    for task in tasks {
-        task.await?.map_err(|e| format!("client: {e}"))?;
+impl Watchers {
+    /// Waits for every client to see the reply end; what each received, and when.
+    async fn finish(self) -> Result<Vec<Vec<Instant>>, Error> {
+        for task in self.tasks {
+            task.await?.map_err(|e| format!("client: {e}"))?;
+        }
+        Ok(std::mem::take(&mut *self.received.lock().await))
     }
+}
+
+/// How many clients got every delta the provider sent, and the p99 lag from send to receive.
+fn delivery(fake: &FakeLlm, received: &[Vec<Instant>], what: &str) -> Result<(usize, f64), Error> {
     let request = fake.requests().last().cloned().ok_or("no provider request")?;
     let sent = &request.tokens_sent_at;
-    let received = received.lock().await;
     let complete = received.iter().filter(|r| r.len() == sent.len()).count();
-    println!("  clients that received all {} deltas: {complete}/{CLIENTS}", sent.len());
-    let mut lags = Vec::with_capacity(CLIENTS * TOKENS);
-    for times in received.iter() {
+    println!("  clients that received all {} deltas: {complete}/{}", sent.len(), received.len());
+    let mut lags = Vec::with_capacity(received.len() * sent.len());
+    for times in received {
         for (i, at) in times.iter().enumerate() {
             if let Some(sent_at) = sent.get(i) {
                 lags.push(at.saturating_duration_since(*sent_at).as_secs_f64() * 1000.0);
             }
         }
     }
-    let (_, _, p99) = summarize("delivery lag (provider send → client receive)", " ms", lags);
-    println!(
-        "  targets: all deltas everywhere {}, p99 ≤ 100 ms {}, ≤ 32 KiB per idle connection {}",
-        verdict("fan-out: every delta at every client", complete == CLIENTS),
-        verdict("fan-out: delivery lag p99 ≤ 100 ms", p99 <= 100.0),
-        verdict("fan-out: ≤ 32 KiB per idle connection", per_connection <= 32.0)
-    );
-    Ok(())
+    let (_, _, p99) = summarize(what, " ms", lags);
+    Ok((complete, p99))
 }
 
 /// Server-side rendering of a room page whose room holds 500 messages. Target: p50 ≤ 20 ms.

@@ -70,7 +70,8 @@ enum Command {
         once: bool,
     },
     /// Check the hash chain of a gateway telemetry file and name the first broken line. Given the
-    /// telemetry folder, checks its rotated files and the live one as one chain.
+    /// telemetry folder, checks every gateway log in it (`gateway.jsonl`, or each instance's
+    /// `gateway-<instance>.jsonl`), each log's rotated files and live file as one chain.
     VerifyTelemetry {
         file: PathBuf,
         /// The head kept outside the log, `<seq>:<hash>` (from GET /api/v1/chat/telemetry/anchor):
@@ -167,20 +168,56 @@ fn fail(error: &ClientError) -> ExitCode {
     ExitCode::from(EXIT_ERROR)
 }
 
-fn verify_telemetry(file: &std::path::Path, anchor: Option<&gateway::ChainHead>) -> ExitCode {
-    let files: Vec<PathBuf> = if file.is_dir() {
-        match gateway::log_series(&file.join("gateway.jsonl")) {
-            Ok(series) => series.into_iter().map(|f| f.path).filter(|p| p.exists()).collect(),
-            Err(error) => {
-                println!("{}: cannot be read: {error}", file.display());
-                return ExitCode::from(EXIT_ERROR);
-            }
+fn verify_telemetry(target: &std::path::Path, anchor: Option<&gateway::ChainHead>) -> ExitCode {
+    if !target.is_dir() {
+        return exit_code(verify_log(target, &[target.to_owned()], anchor));
+    }
+    // A folder: every gateway log in it, each one chain (several instances write one each).
+    let logs = match gateway::gateway_logs_in(target) {
+        Ok(logs) => logs,
+        Err(error) => {
+            println!("{}: cannot be read: {error}", target.display());
+            return ExitCode::from(EXIT_ERROR);
         }
-    } else {
-        vec![file.to_owned()]
     };
-    let checked = gateway::verify_series(files.iter().map(PathBuf::as_path), anchor);
-    match checked {
+    if logs.is_empty() {
+        println!("{}: holds no gateway log", target.display());
+        return ExitCode::from(EXIT_ERROR);
+    }
+    if anchor.is_some() && logs.len() > 1 {
+        eprintln!(
+            "error: an anchor belongs to one log and {} holds {}: give that log's file instead",
+            target.display(),
+            logs.len()
+        );
+        return ExitCode::from(2);
+    }
+    let mut intact = true;
+    for live in &logs {
+        let files = match gateway::log_series(live) {
+            Ok(series) => series.into_iter().map(|f| f.path).filter(|p| p.exists()).collect::<Vec<_>>(),
+            Err(error) => {
+                println!("{}: cannot be read: {error}", live.display());
+                intact = false;
+                continue;
+            }
+        };
+        intact &= verify_log(live, &files, anchor);
+    }
+    exit_code(intact)
+}
+
+fn exit_code(intact: bool) -> ExitCode {
+    if intact {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_ERROR)
+    }
+}
+
+/// Checks one log's files as one chain and says how it went; `true` when intact.
+fn verify_log(log: &std::path::Path, files: &[PathBuf], anchor: Option<&gateway::ChainHead>) -> bool {
+    match gateway::verify_series(files.iter().map(PathBuf::as_path), anchor) {
         Ok(report) => {
             let anchored = match anchor {
                 Some(anchor) => format!(", and it reaches its anchor (seq {})", anchor.seq),
@@ -197,16 +234,16 @@ fn verify_telemetry(file: &std::path::Path, anchor: Option<&gateway::ChainHead>)
             };
             println!(
                 "{}: {} line(s){files_note}, hash chain intact (last seq {}, last hash {}){anchored}{continued}{repairs}",
-                file.display(),
+                log.display(),
                 report.lines,
                 report.last_seq,
                 report.last_hash
             );
-            ExitCode::SUCCESS
+            true
         }
         Err(broken) => {
-            println!("{}: hash chain broken at line {}: {}", file.display(), broken.line, broken.problem);
-            ExitCode::from(EXIT_ERROR)
+            println!("{}: hash chain broken at line {}: {}", log.display(), broken.line, broken.problem);
+            false
         }
     }
 }

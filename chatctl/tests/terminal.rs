@@ -426,3 +426,79 @@ fn verify_telemetry_checks_a_rotated_log_as_one_chain() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("does not continue the previous file"), "{out}");
 }
+
+#[test]
+fn verify_telemetry_checks_every_instance_log_of_a_shared_folder() {
+    // Two instances on one control-plane folder, as behind a load balancer: each writes a chain
+    // of its own, and their task files never collide.
+    let dir = tempfile::tempdir().unwrap();
+    let instance = |name: &str| {
+        let config = GatewayConfig { log_name: format!("gateway-{name}"), ..GatewayConfig::with_root(dir.path()) };
+        Arc::new(Gateway::new(config).unwrap())
+    };
+    let (a, b) = (instance("a"), instance("b"));
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let written: Vec<String> = runtime.block_on(async {
+        let mut confirms = Vec::new();
+        for _ in 0..20 {
+            for gateway in [&a, &b] {
+                let gateway = gateway.clone();
+                confirms.push(tokio::spawn(async move {
+                    let operator = gateway::Operator::new(uuid::Uuid::new_v4());
+                    let session_id = uuid::Uuid::new_v4().to_string();
+                    let request = domain::control_plane::PreviewRequest {
+                        raw_input: "lisa run backup_db".to_owned(),
+                        channel: domain::control_plane::Channel::Terminal,
+                        session_id: session_id.clone(),
+                    };
+                    let preview = gateway.preview(request, operator, None).await.unwrap();
+                    let confirm = domain::control_plane::ConfirmRequest {
+                        preview_id: preview.preview_id,
+                        session_id,
+                        structured_override: None,
+                    };
+                    gateway.confirm(confirm, operator, None).await.unwrap().path_written
+                }));
+            }
+        }
+        let mut written = Vec::new();
+        for confirm in confirms {
+            written.push(confirm.await.unwrap());
+        }
+        written
+    });
+    let distinct: BTreeSet<&String> = written.iter().collect();
+    assert_eq!(distinct.len(), 40, "forty confirms, forty task files");
+    for path in &written {
+        assert!(dir.path().join(path).is_file(), "{path}");
+    }
+
+    let folder = dir.path().join("observability/telemetry");
+    let chatctl = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_chatctl")).args(args).output().unwrap();
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let (code, out, _) = chatctl(&["verify-telemetry", folder.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    for name in ["gateway-a.jsonl", "gateway-b.jsonl"] {
+        assert!(out.lines().any(|line| line.contains(name) && line.contains("hash chain intact")), "{out}");
+    }
+    assert!(!folder.join("gateway.jsonl").exists(), "no instance writes the single-instance log");
+
+    // An anchor belongs to one log: with two in the folder, the file must be named.
+    let head = b.telemetry_head().borrow().clone();
+    let (code, _, err) = chatctl(&["verify-telemetry", folder.to_str().unwrap(), "--anchor", &head.to_string()]);
+    assert_eq!(code, Some(2), "{err}");
+    let log_b = folder.join("gateway-b.jsonl");
+    let (code, out, _) = chatctl(&["verify-telemetry", log_b.to_str().unwrap(), "--anchor", &head.to_string()]);
+    assert_eq!(code, Some(0), "{out}");
+
+    // One instance's log tampered with: the folder fails, naming that log only.
+    let text = std::fs::read_to_string(&log_b).unwrap();
+    std::fs::write(&log_b, text.replacen("backup_db", "backup_xx", 1)).unwrap();
+    let (code, out, _) = chatctl(&["verify-telemetry", folder.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.lines().any(|line| line.contains("gateway-a.jsonl") && line.contains("intact")), "{out}");
+    assert!(out.lines().any(|line| line.contains("gateway-b.jsonl") && line.contains("broken")), "{out}");
+}

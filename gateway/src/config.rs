@@ -95,6 +95,9 @@ pub struct GatewayConfig {
     /// `GATEWAY_TELEMETRY_KEY`: the key of the session hashes in telemetry. Unset, the server
     /// makes one and keeps it in its database; a gateway on its own makes one per process.
     pub session_key: Option<SessionKey>,
+    /// The telemetry log's name: `gateway` (spec 001's `gateway.jsonl`), or `gateway-<instance>`
+    /// when several instances share the folder, so each writes one chain of its own.
+    pub log_name: String,
 }
 
 impl Default for GatewayConfig {
@@ -110,6 +113,7 @@ impl Default for GatewayConfig {
             min_free_bytes: DEFAULT_MIN_FREE_MB * MEGABYTE,
             refusal_window: Duration::from_secs(DEFAULT_REFUSAL_WINDOW_SECONDS),
             session_key: None,
+            log_name: crate::folders::GATEWAY_LOG_NAME.to_owned(),
         }
     }
 }
@@ -146,6 +150,7 @@ impl GatewayConfig {
             min_free_bytes: env.number("GATEWAY_MIN_FREE_MB", DEFAULT_MIN_FREE_MB, 0..=1_000_000_000)? * MEGABYTE,
             refusal_window: env.seconds("GATEWAY_REFUSAL_WINDOW_SECONDS", DEFAULT_REFUSAL_WINDOW_SECONDS, 1..=3600)?,
             session_key: env.secret("GATEWAY_TELEMETRY_KEY").map(|secret| SessionKey::from_text(secret.expose())),
+            log_name: crate::folders::GATEWAY_LOG_NAME.to_owned(),
         })
     }
 }

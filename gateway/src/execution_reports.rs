@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use domain::control_plane::TaskState;
 use serde_json::Value;
 
-use crate::folders::{is_task_id, GATEWAY_LOG};
+use crate::folders::{is_gateway_log_file, is_task_id};
 use crate::locks::lock;
 
 /// The most tasks whose latest report is kept; the oldest are forgotten first.
@@ -73,7 +73,7 @@ impl ExecutionReports {
             let entry = entry?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if !name.ends_with(".jsonl") || name == GATEWAY_LOG || !entry.file_type()?.is_file() {
+            if !name.ends_with(".jsonl") || is_gateway_log_file(name) || !entry.file_type()?.is_file() {
                 continue;
             }
             let path = entry.path();
@@ -230,7 +230,11 @@ mod tests {
     fn the_gateway_log_and_junk_are_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let reports = ExecutionReports::new(dir.path());
-        append(&dir.path().join(GATEWAY_LOG), &format!("{{\"task_id\":\"{TASK}\",\"state\":\"done\"}}\n"));
+        // Every gateway's log, live or rotated, single-instance or one instance's own.
+        for log in ["gateway.jsonl", "gateway.000000000001-000000000009.jsonl", "gateway-a.jsonl", "gateway-b.c.jsonl"]
+        {
+            append(&dir.path().join(log), &format!("{{\"task_id\":\"{TASK}\",\"state\":\"done\"}}\n"));
+        }
         append(&dir.path().join("x.jsonl"), "not json\n{\"task_id\":\"../etc\",\"state\":\"done\"}\n");
         append(&dir.path().join("x.jsonl"), &format!("{{\"task_id\":\"{TASK}\",\"state\":\"exploded\"}}\n"));
         append(&dir.path().join("x.log"), &format!("{{\"task_id\":\"{TASK}\",\"state\":\"done\"}}\n"));

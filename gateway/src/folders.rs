@@ -1,6 +1,7 @@
 //! The gateway's write scope, the only places it may ever write: `interface/inbox/`, `interface/pending_approval/`
 //! and `observability/telemetry/gateway.jsonl` under the root (with, beside it, the log's rotated
 //! files `gateway.<first>-<last>.jsonl` and any damaged end it moved aside), and nothing else.
+//! With several instances on one folder each writes `gateway-<instance>.jsonl` instead.
 //!
 //! The folders are created and canonicalized at start-up; a folder that resolves outside the root
 //! (a symbolic link elsewhere) stops start-up. Task paths are built only from a lane and a
@@ -24,7 +25,14 @@ use crate::error::GatewayStartupError;
 pub const INBOX: &str = "interface/inbox";
 pub const PENDING_APPROVAL: &str = "interface/pending_approval";
 pub const TELEMETRY: &str = "observability/telemetry";
-pub const GATEWAY_LOG: &str = "gateway.jsonl";
+/// The name of the single-instance log, and the prefix of every instance's own.
+pub const GATEWAY_LOG_NAME: &str = "gateway";
+
+/// Whether a file in the telemetry folder belongs to a gateway's log (any instance's, live or
+/// rotated, or a damaged end moved aside) rather than to the execution plane's reports.
+pub fn is_gateway_log_file(name: &str) -> bool {
+    name.strip_prefix(GATEWAY_LOG_NAME).is_some_and(|rest| rest.starts_with('.') || rest.starts_with('-'))
+}
 /// `task_<yyyymmddThhmmss>_<12 hex digits>`.
 pub const TASK_ID_PATTERN: &str = "^task_[0-9]{8}T[0-9]{6}_[0-9a-f]{12}$";
 /// Task files larger than this are not read back.
@@ -149,8 +157,9 @@ impl Folders {
         &self.telemetry
     }
 
-    pub fn gateway_log(&self) -> PathBuf {
-        self.telemetry.join(GATEWAY_LOG)
+    /// The live file of the log named `name` (`gateway` or `gateway-<instance>`).
+    pub fn gateway_log(&self, name: &str) -> PathBuf {
+        self.telemetry.join(format!("{name}.jsonl"))
     }
 
     fn lane_dir(&self, lane: Lane) -> &Path {

@@ -33,6 +33,6 @@ pub use http::{documented_router, router, ClientAddr, SESSION_HEADER, TAG};
 pub use operator::Operator;
 pub use service::{Gateway, RoomProposal, TaskProgress};
 pub use telemetry::{
-    log_series, verify_chain, verify_chain_anchored, verify_file, verify_series, ChainBreak, ChainHead, ChainReport,
-    LogFile, Repair, TelemetryEvent, CHAIN_CONTINUES, CHAIN_REPAIR,
+    gateway_logs_in, log_series, verify_chain, verify_chain_anchored, verify_file, verify_series, ChainBreak,
+    ChainHead, ChainReport, LogFile, Repair, TelemetryEvent, CHAIN_CONTINUES, CHAIN_REPAIR,
 };

@@ -91,7 +91,7 @@ impl Gateway {
 
     fn with_rules(config: GatewayConfig, rules: RuleSet, clock: SharedClock) -> Result<Self, GatewayStartupError> {
         let folders = Folders::prepare(&config.root)?;
-        let telemetry = TelemetryLog::open_with(&folders.gateway_log(), config.telemetry_rotate_bytes)?;
+        let telemetry = TelemetryLog::open_with(&folders.gateway_log(&config.log_name), config.telemetry_rotate_bytes)?;
         let reports = ExecutionReports::new(folders.telemetry_dir());
         tracing::info!(
             root = %folders.root().display(),
@@ -130,9 +130,15 @@ impl Gateway {
         self.shared.rules.version()
     }
 
-    /// The gateway's telemetry log, `observability/telemetry/gateway.jsonl` under the root.
+    /// The gateway's telemetry log, `observability/telemetry/gateway.jsonl` under the root
+    /// (`gateway-<instance>.jsonl` with several instances).
     pub fn telemetry_path(&self) -> &std::path::Path {
         self.shared.telemetry.path()
+    }
+
+    /// The telemetry log's name, which its anchor is kept under.
+    pub fn log_name(&self) -> &str {
+        &self.shared.config.log_name
     }
 
     /// The telemetry chain's head now and after every line, to keep outside the log.

@@ -861,6 +861,32 @@ pub fn log_series(live: &Path) -> io::Result<Vec<LogFile>> {
     Ok(rotated)
 }
 
+/// The live file of every gateway log in `folder` — `gateway.jsonl` and each instance's
+/// `gateway-<instance>.jsonl` — named even when only its rotated files remain; sorted by name.
+pub fn gateway_logs_in(folder: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut stems = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(folder)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        let Some(base) = name.strip_suffix(".jsonl") else { continue };
+        if !crate::folders::is_gateway_log_file(&name) {
+            continue;
+        }
+        let stem = match base.rsplit_once('.') {
+            Some((stem, range)) if is_rotation_range(range) => stem,
+            _ => base,
+        };
+        stems.insert(stem.to_owned());
+    }
+    Ok(stems.into_iter().map(|stem| folder.join(format!("{stem}.jsonl"))).collect())
+}
+
+/// `<12 digits>-<12 digits>`, the range in a rotated file's name.
+fn is_rotation_range(range: &str) -> bool {
+    range.split_once('-').is_some_and(|(first, last)| {
+        [first, last].iter().all(|n| n.len() == 12 && n.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
 /// Checks files of one chain in order: each sound, each after the first continuing exactly where
 /// the one before ended, and, given an anchor, its line found in one of them. `line` in a break
 /// counts from the first line of the series.
@@ -935,6 +961,29 @@ mod tests {
         record.raw_input = Some(raw_input.to_owned());
         record.session_id = Some("0b7c4a8e-3f0e-4c5e-9a52-1a4f7e1d2c3b".to_owned());
         record
+    }
+
+    #[test]
+    fn every_gateway_log_of_a_folder_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "gateway.jsonl",
+            "gateway.000000000001-000000000010.jsonl",
+            "gateway-a.jsonl",
+            "gateway-b.000000000001-000000000002.jsonl",
+            "gateway-c.d.jsonl",
+            "executor.jsonl",
+            "gateway.jsonl.damaged-20260101T000000",
+            "gatewayx.jsonl",
+        ] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        let logs: Vec<String> = gateway_logs_in(dir.path())
+            .unwrap()
+            .iter()
+            .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(logs, ["gateway.jsonl", "gateway-a.jsonl", "gateway-b.jsonl", "gateway-c.d.jsonl"]);
     }
 
     #[test]

@@ -24,11 +24,11 @@ pub enum LogFormat {
     Pretty,
 }
 
-/// A database URL whose password is hidden when printed.
+/// A database or Redis URL whose password is hidden when printed.
 #[derive(Clone, PartialEq, Eq)]
-pub struct DatabaseUrl(String);
+pub struct SecretUrl(String);
 
-impl DatabaseUrl {
+impl SecretUrl {
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -73,7 +73,7 @@ impl DatabaseUrl {
     }
 }
 
-impl fmt::Debug for DatabaseUrl {
+impl fmt::Debug for SecretUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}", self.redacted())
     }
@@ -89,7 +89,7 @@ pub struct Config {
     /// (`LEPTOS_HASH_FILE_NAME`, `hash.txt`): a relative path is beside the server binary.
     pub bundle_hash_file: std::path::PathBuf,
     /// `DATABASE_URL`: `sqlite:...` (embedded) or `postgres://...`.
-    pub database_url: DatabaseUrl,
+    pub database_url: SecretUrl,
     /// `DATABASE_MAX_CONNECTIONS`: the pool's upper bound.
     pub database_max_connections: u32,
     /// `RUST_LOG`: the tracing filter.
@@ -125,6 +125,8 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// `INSTANCE_ID`: this process's name among several instances (leases, logs, metrics).
     pub instance_id: String,
+    /// `REDIS_URL`: where several instances share live events; `None` keeps them in this process.
+    pub redis_url: Option<SecretUrl>,
     /// The control plane's Telegram bot (`TELEGRAM_*`); `None` without `TELEGRAM_BOT_TOKEN`.
     pub telegram: Option<telegram::TelegramConfig>,
 }
@@ -149,7 +151,7 @@ impl Config {
         let site_addr = env.parse_or("LEPTOS_SITE_ADDR", DEFAULT_SITE_ADDR, |v| {
             v.parse::<SocketAddr>().map_err(|_| "expected host:port, e.g. 127.0.0.1:3000".to_owned())
         })?;
-        let database_url = DatabaseUrl(env.text_or("DATABASE_URL", DEFAULT_DATABASE_URL));
+        let database_url = SecretUrl(env.text_or("DATABASE_URL", DEFAULT_DATABASE_URL));
         if !(database_url.is_postgres() || database_url.expose().starts_with("sqlite:")) {
             // The value may hold a password, so it is not repeated.
             let problem = "expected a sqlite: or postgres:// URL".to_owned();
@@ -173,6 +175,13 @@ impl Config {
             Some(list) => AllowedHosts::parse(&list, &public_url)
                 .map_err(|problem| ConfigError { variable: "ALLOWED_HOSTS", problem })?,
         };
+        let instance_id = env.parse_or("INSTANCE_ID", &default_instance_id(), parse_instance_id)?;
+        let redis_url = redis_url(env)?;
+        let mut gateway = GatewayConfig::from_env(env)?;
+        if redis_url.is_some() {
+            // Several instances share the control plane's folder: each keeps a chain of its own.
+            gateway.log_name = format!("{}-{instance_id}", gateway.log_name);
+        }
         Ok(Config {
             site_addr,
             site_root: env.text_or("LEPTOS_SITE_ROOT", "target/site"),
@@ -196,11 +205,25 @@ impl Config {
             allowed_hosts,
             cors_allowed_origins: env.parse_or("CORS_ALLOWED_ORIGINS", "", parse_origins)?,
             services: ServicesConfig::from_env(env)?,
-            gateway: GatewayConfig::from_env(env)?,
-            instance_id: env.parse_or("INSTANCE_ID", &default_instance_id(), parse_instance_id)?,
+            gateway,
+            instance_id,
+            redis_url,
             telegram: telegram_config(env)?,
         })
     }
+}
+
+/// `REDIS_URL`, checked for its scheme (the value may hold a password, so it is not repeated).
+fn redis_url(env: &Env) -> Result<Option<SecretUrl>, ConfigError> {
+    let Some(url) = env.get("REDIS_URL").map(|url| url.trim().to_owned()).filter(|url| !url.is_empty()) else {
+        return Ok(None);
+    };
+    let scheme_known = url.starts_with("redis://") || url.starts_with("rediss://");
+    if !scheme_known || redis::Client::open(url.as_str()).is_err() {
+        let problem = "expected a redis:// or rediss:// (TLS) URL: [[user]:password@]host[:port][/db]".to_owned();
+        return Err(ConfigError { variable: "REDIS_URL", problem });
+    }
+    Ok(Some(SecretUrl(url)))
 }
 
 /// The host's name and a random suffix, so two processes on one host differ too.
@@ -448,6 +471,22 @@ mod tests {
     }
 
     #[test]
+    fn redis_shares_events_and_gives_each_instance_its_own_log() {
+        let single = config(&[("INSTANCE_ID", "api-1")]).unwrap();
+        assert!(single.redis_url.is_none());
+        assert_eq!(single.gateway.log_name, "gateway", "spec 001's gateway.jsonl with one instance");
+        let shared = config(&[("INSTANCE_ID", "api-1"), ("REDIS_URL", "redis://:hunter2@cache:6379/0")]).unwrap();
+        assert_eq!(shared.redis_url.as_ref().map(SecretUrl::redacted).as_deref(), Some("redis://:***@cache:6379/0"));
+        assert!(!format!("{shared:?}").contains("hunter2"));
+        assert_eq!(shared.gateway.log_name, "gateway-api-1");
+        for bad in ["http://cache:6379", "cache:6379", "postgres://app:pw@db/chat"] {
+            let error = config(&[("REDIS_URL", bad)]).unwrap_err();
+            assert_eq!(error.variable, "REDIS_URL", "{bad}");
+            assert!(!error.to_string().contains(bad), "the value is not repeated");
+        }
+    }
+
+    #[test]
     fn hosts_and_origins_are_read_and_normalised() {
         let config = config(&[
             ("LEPTOS_SITE_ADDR", "0.0.0.0:8080"),
@@ -536,10 +575,10 @@ mod tests {
 
     #[test]
     fn a_password_in_the_query_is_hidden_too() {
-        let url = DatabaseUrl("postgres://db/chat?user=app&password=hunter2&sslmode=require".into());
+        let url = SecretUrl("postgres://db/chat?user=app&password=hunter2&sslmode=require".into());
         assert_eq!(url.redacted(), "postgres://db/chat?user=app&password=***&sslmode=require");
-        let both = DatabaseUrl("postgres://app:pw1@db/chat?Password=pw2".into());
+        let both = SecretUrl("postgres://app:pw1@db/chat?Password=pw2".into());
         assert_eq!(both.redacted(), "postgres://app:***@db/chat?Password=***");
-        assert_eq!(DatabaseUrl("sqlite://data/app.db?mode=rwc".into()).redacted(), "sqlite://data/app.db?mode=rwc");
+        assert_eq!(SecretUrl("sqlite://data/app.db?mode=rwc".into()).redacted(), "sqlite://data/app.db?mode=rwc");
     }
 }

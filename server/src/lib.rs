@@ -32,6 +32,7 @@ pub async fn run() -> ExitCode {
         }
     };
     telemetry::init(&config);
+    http::metrics::label_instance(&config.instance_id);
 
     let state = match build_state(config).await {
         Ok(state) => state,

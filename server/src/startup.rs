@@ -34,6 +34,8 @@ pub enum StartupError {
          keep the log as evidence, then start with GATEWAY_TELEMETRY_REANCHOR=1 to anchor it afresh"
     )]
     TelemetryAnchor(String),
+    #[error("cannot reach Redis for live events: {0}")]
+    Redis(#[from] services::events::RelayError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
 }
@@ -64,7 +66,10 @@ pub async fn assemble(mut config: Config, store: storage::DynStore) -> Result<Ap
     if config.gateway.session_key.is_none() {
         config.gateway.session_key = Some(crate::telemetry_anchor::kept_session_key(&store).await?);
     }
-    let services = Services::new(config.services.clone(), store)?;
+    let mut services = Services::new(config.services.clone(), store)?;
+    if let Some(redis_url) = &config.redis_url {
+        services.events = Arc::new(shared_event_hub(redis_url, &config.instance_id, &services).await?);
+    }
     let gateway = gateway::Gateway::new(config.gateway.clone())?;
     let leptos_options = leptos_options(&config);
     let state = AppState {
@@ -82,6 +87,19 @@ pub async fn assemble(mut config: Config, store: storage::DynStore) -> Result<Ap
         services::proposals::install_desk(&state.services, Arc::new(desk));
     }
     Ok(state)
+}
+
+/// Live events through Redis, so that several instances serve the same rooms.
+async fn shared_event_hub(
+    redis_url: &crate::config::SecretUrl,
+    instance: &str,
+    services: &Services,
+) -> Result<services::events::EventHub, StartupError> {
+    let client = redis::Client::open(redis_url.expose()).map_err(services::events::RelayError::from)?;
+    let hub =
+        services::events::EventHub::redis(Default::default(), client, instance, services.shutdown.clone()).await?;
+    tracing::info!(redis = %redis_url.redacted(), "live events go through Redis");
+    Ok(hub)
 }
 
 /// Opens (and migrates) the database, assembles the state every part of the server shares and
@@ -169,6 +187,8 @@ pub async fn serve(state: AppState) -> Result<(), StartupError> {
     if tokio::time::timeout(grace, services.tasks.wait()).await.is_err() {
         tracing::warn!("background work did not finish within the shutdown grace period");
     }
+    // The last events of replies that just finished still reach the other instances.
+    services.events.flush(Duration::from_secs(2)).await;
     services.store.close().await;
     tracing::info!("shut down");
     Ok(())

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use gateway::ChainHead;
-use services::telemetry_anchors::{keep, kept, GATEWAY_LOG};
+use services::telemetry_anchors::{keep, kept};
 
 use crate::startup::StartupError;
 use crate::state::AppState;
@@ -15,7 +15,7 @@ use crate::state::AppState;
 pub async fn check(state: &AppState) -> Result<(), StartupError> {
     let services = &state.services;
     let stored = |error: services::ServiceError| StartupError::TelemetryAnchor(format!("the database: {error}"));
-    if let Some((seq, hash)) = kept(services, GATEWAY_LOG).await.map_err(stored)? {
+    if let Some((seq, hash)) = kept(services, state.gateway.log_name()).await.map_err(stored)? {
         let anchor = ChainHead { seq: u64::try_from(seq).unwrap_or(0), hash };
         let gateway = state.gateway.clone();
         let checked = tokio::task::spawn_blocking(move || gateway.check_telemetry_anchor(&anchor))
@@ -30,7 +30,7 @@ pub async fn check(state: &AppState) -> Result<(), StartupError> {
         }
     }
     let head = state.gateway.telemetry_head().borrow().clone();
-    keep(services, GATEWAY_LOG, head.seq, &head.hash).await.map_err(stored)
+    keep(services, state.gateway.log_name(), head.seq, &head.hash).await.map_err(stored)
 }
 
 /// Keeps the log's head in the database as lines are written: the newest head each time, so a
@@ -97,5 +97,5 @@ pub async fn keep_head(services: &services::Services, gateway: &Arc<gateway::Gat
         .await
         .map_err(|error| error.to_string())?
         .map_err(|error| format!("syncing the log: {error}"))?;
-    keep(services, GATEWAY_LOG, head.seq, &head.hash).await.map_err(|error| error.to_string())
+    keep(services, gateway.log_name(), head.seq, &head.hash).await.map_err(|error| error.to_string())
 }

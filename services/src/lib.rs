@@ -27,6 +27,8 @@ pub mod snapshot;
 mod state;
 pub mod telegram;
 pub mod telemetry_anchors;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod transcripts;
 pub mod write_limits;
 

@@ -15,21 +15,23 @@ pub async fn room_snapshot(services: &Services, actor: &Actor, room_id: Uuid) ->
     let (room, access) = room_access(services, actor, room_id).await?;
     // Read the stream position first: anything published later is replayed to the client, and
     // message deltas carry offsets, so text already in the snapshot is never applied twice.
-    let last_event_id = services.events.current_id(room_id);
+    let last_event_id = services.events.current_id(room_id).await;
     let agents = services.store.list_agents(room_id).await?;
     let stored = services.store.list_messages(room_id, None, limits::PAGE_DEFAULT).await?;
-    let messages = stored
-        .messages
-        .into_iter()
-        .map(|mut message| {
-            if let Some(text) =
-                services.live_texts.get(message.id).filter(|_| message.status == MessageStatus::Streaming)
-            {
+    let mut messages = Vec::with_capacity(stored.messages.len());
+    for mut message in stored.messages {
+        if message.status == MessageStatus::Streaming {
+            // Streaming here, or (with several instances) on another instance.
+            let live = match services.live_texts.get(message.id) {
+                Some(text) => Some(text),
+                None => services.events.shared_live_text(room_id, message.id).await,
+            };
+            if let Some(text) = live.filter(|text| text.len() >= message.content.len()) {
                 message.content = text;
             }
-            with_html(message)
-        })
-        .collect();
+        }
+        messages.push(with_html(message));
+    }
     let page = MessagePage { messages, next_cursor: stored.next_cursor };
     let latest_run = crate::runs::latest_status(services, room_id).await?;
     let proposals = services.store.list_proposals(room_id, crate::proposals::RECENT).await?;

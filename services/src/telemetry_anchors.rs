@@ -7,14 +7,12 @@ use domain::control_plane::TelemetryAnchor;
 use crate::access::Actor;
 use crate::{ServiceError, ServiceResult, Services};
 
-/// The control plane gateway's log.
-pub const GATEWAY_LOG: &str = "gateway";
-
-/// The anchor of the gateway's log, for admins, who audit it.
-pub async fn gateway_anchor(services: &Services, actor: &Actor) -> ServiceResult<TelemetryAnchor> {
+/// The anchor of the gateway log `log` (`gateway`, or this instance's `gateway-<instance>`), for
+/// admins, who audit it.
+pub async fn gateway_anchor(services: &Services, actor: &Actor, log: &str) -> ServiceResult<TelemetryAnchor> {
     actor.require_role(Role::may_manage_people, "admins")?;
-    let (seq, hash) = kept(services, GATEWAY_LOG).await?.ok_or(ServiceError::NotFound("telemetry anchor"))?;
-    Ok(TelemetryAnchor { log: GATEWAY_LOG.to_owned(), seq, hash })
+    let (seq, hash) = kept(services, log).await?.ok_or(ServiceError::NotFound("telemetry anchor"))?;
+    Ok(TelemetryAnchor { log: log.to_owned(), seq, hash })
 }
 
 /// The head last kept for `log`.

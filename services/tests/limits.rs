@@ -390,7 +390,7 @@ async fn the_daily_budget_stops_replies_and_runs_until_the_day_turns(db: Db) {
     rooms::post_message(&services, admin, room_id, post("third")).await.unwrap();
     eventually(WAIT, "the answer to begin", || async { fake.request_count() == 2 }).await;
     rooms::post_message(&services, admin, room_id, post("fourth")).await.unwrap();
-    let mut live = services.events.subscribe(room_id, None);
+    let mut live = services.events.subscribe(room_id, None).await.unwrap();
     gate.open();
     finished_agent_messages(&services, room_id, 2).await;
     settled(&services).await;
@@ -402,7 +402,7 @@ async fn the_daily_budget_stops_replies_and_runs_until_the_day_turns(db: Db) {
     }
     let mut announced = false;
     while let Ok(Some(services::events::Feed::Event(event))) = tokio::time::timeout(Duration::ZERO, live.next()).await {
-        if let Some(RoomEvent::MessageNew(message)) = RoomEvent::decode(event.name, &event.data) {
+        if let Some(RoomEvent::MessageNew(message)) = RoomEvent::decode(&event.name, &event.data) {
             announced |= message.id == notice.id;
         }
     }

@@ -41,7 +41,7 @@ async fn a_turn_streams_its_reply_and_records_usage_and_cost(db: Db) {
     let services = services(db, &fake, &[]).await;
     let room_id = room(&services, "Tea").await;
     let ada = agent(&services, room_id, "Ada").await;
-    let mut live = services.events.subscribe(room_id, None);
+    let mut live = services.events.subscribe(room_id, None).await.unwrap();
 
     let outcome = run_turn(&services, turn(&services, room_id, None).await, &StopSignal::new()).await.unwrap();
     let TurnOutcome::Spoke(result) = outcome else { panic!("the agent spoke") };
@@ -57,7 +57,7 @@ async fn a_turn_streams_its_reply_and_records_usage_and_cost(db: Db) {
     // The turn has ended, so every event it published is already waiting.
     let mut names = Vec::new();
     while let Ok(Some(services::events::Feed::Event(event))) = tokio::time::timeout(Duration::ZERO, live.next()).await {
-        names.push(event.name);
+        names.push(event.name.clone());
     }
     assert_eq!(names, ["message.new", "message.delta", "message.delta", "message.delta", "message.done"]);
 
@@ -93,7 +93,7 @@ async fn a_stopped_turn_keeps_its_partial_text_and_hangs_up(db: Db) {
     let services = services(db, &fake, &[]).await;
     let room_id = room(&services, "Slow").await;
     agent(&services, room_id, "Ada").await;
-    let mut live = services.events.subscribe(room_id, None);
+    let mut live = services.events.subscribe(room_id, None).await.unwrap();
 
     let stop = StopSignal::new();
     let turn = turn(&services, room_id, None).await;

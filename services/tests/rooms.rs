@@ -94,7 +94,7 @@ async fn a_posted_message_is_stored_announced_and_answered(db: Db) {
     let services = services(db, &fake, &[]).await;
     let room_id = room(&services, "Chat").await;
     let ada = agent(&services, room_id, "Ada").await;
-    let mut live = services.events.subscribe(room_id, None);
+    let mut live = services.events.subscribe(room_id, None).await.unwrap();
 
     let empty = rooms::post_message(&services, &services.admin, room_id, PostMessage { content: "  ".into() })
         .await
@@ -171,7 +171,7 @@ async fn the_snapshot_matches_the_stream_position(db: Db) {
     let after = rooms::post_message(&services, &services.admin, room_id, PostMessage { content: "after".into() })
         .await
         .unwrap();
-    let resumed = services.events.subscribe(room_id, Some(&snapshot.last_event_id));
+    let resumed = services.events.subscribe(room_id, Some(&snapshot.last_event_id)).await.unwrap();
     let services::events::Resume::Replay(missed) = resumed.resume else { panic!("a replay") };
     assert_eq!(missed.len(), 1);
     assert!(missed[0].data.contains(&after.id.to_string()));

@@ -23,22 +23,38 @@ async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The process can do useful work: the database answers within two seconds.
+/// The process can do useful work: the database answers within two seconds, and so does Redis
+/// when live events go through it.
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
     responses(
-        (status = 200, description = "`{\"status\": \"ready\", \"database\": \"sqlite\"|\"postgres\"}`", body = Object),
+        (status = 200, description = "`{\"status\": \"ready\", \"database\": \"sqlite\"|\"postgres\", \"redis\": \"ready\"|\"not used\"}`", body = Object),
         error_response::Refusals,
     ))]
 async fn readyz(State(services): State<Services>) -> Result<Json<Value>, ApiError> {
-    match tokio::time::timeout(Duration::from_secs(2), services.store.ping()).await {
-        Ok(Ok(())) => Ok(Json(json!({ "status": "ready", "database": services.store.backend().as_str() }))),
+    match tokio::time::timeout(READY_WITHIN, services.store.ping()).await {
+        Ok(Ok(())) => {}
         Ok(Err(error)) => {
             tracing::warn!(error = %error, "readiness check failed");
-            Err(ServiceError::from(error).into())
+            return Err(ServiceError::from(error).into());
         }
         Err(_) => {
             tracing::warn!("readiness check timed out");
-            Err(ServiceError::Unavailable("the database did not answer within 2 s".to_owned()).into())
+            return Err(ServiceError::Unavailable("the database did not answer within 2 s".to_owned()).into());
         }
     }
+    let redis = match tokio::time::timeout(READY_WITHIN, services.events.ping_shared()).await {
+        Ok(None) => "not used",
+        Ok(Some(Ok(()))) => "ready",
+        Ok(Some(Err(error))) => {
+            tracing::warn!(error = %error, "readiness check: Redis failed");
+            return Err(ServiceError::Unavailable("Redis does not answer".to_owned()).into());
+        }
+        Err(_) => {
+            tracing::warn!("readiness check: Redis timed out");
+            return Err(ServiceError::Unavailable("Redis did not answer within 2 s".to_owned()).into());
+        }
+    };
+    Ok(Json(json!({ "status": "ready", "database": services.store.backend().as_str(), "redis": redis })))
 }
+
+const READY_WITHIN: Duration = Duration::from_secs(2);

@@ -16,12 +16,24 @@ use crate::state::AppState;
 
 const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
+static INSTANCE: OnceLock<String> = OnceLock::new();
+
+/// Labels every metric with `instance` (`INSTANCE_ID`); called once at start-up, before the
+/// first metric is recorded.
+pub fn label_instance(instance: &str) {
+    let _ = INSTANCE.set(instance.to_owned());
+}
+
 /// The process-wide recorder. Metrics are global by nature, so every router in the process
 /// (tests build several) shares this one.
 pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new()
+        let mut builder = PrometheusBuilder::new();
+        if let Some(instance) = INSTANCE.get() {
+            builder = builder.add_global_label("instance", instance);
+        }
+        let recorder = builder
             .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
             .expect("the latency buckets are not empty")
             .build_recorder();

@@ -71,8 +71,8 @@ pub async fn room_stream(
         .map(str::to_owned)
         .or(query.last_event_id)
         .filter(|id| !id.trim().is_empty());
-    let subscription = state.services.events.subscribe(room_id, last_event_id.as_deref());
-    let current_id = state.services.events.current_id(room_id);
+    let subscription = state.services.events.subscribe(room_id, last_event_id.as_deref()).await?;
+    let current_id = state.services.events.current_id(room_id).await;
     let keep_alive = KeepAlive::new().interval(state.config.sse_keep_alive).text("keep-alive");
     let events = feed(subscription, current_id, state.services.shutdown.clone(), slot);
     let mut response = Sse::new(events).keep_alive(keep_alive).into_response();
@@ -82,7 +82,7 @@ pub async fn room_stream(
 }
 
 fn to_sse(event: &PublishedEvent) -> Event {
-    Event::default().id(event.id.as_str()).event(event.name).data(event.data.as_str())
+    Event::default().id(event.id.as_str()).event(event.name.as_str()).data(event.data.as_str())
 }
 
 fn reset_event(id: &str, reason: String) -> Event {

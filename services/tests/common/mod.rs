@@ -94,7 +94,7 @@ pub async fn agent(services: &TestServices, room_id: Uuid, name: &str) -> Agent 
 /// The next live event of a subscription, or a panic after `within`.
 pub async fn next_event(subscription: &mut Subscription, within: Duration) -> RoomEvent {
     match tokio::time::timeout(within, subscription.next()).await {
-        Ok(Some(Feed::Event(event))) => RoomEvent::decode(event.name, &event.data).expect("a known event"),
+        Ok(Some(Feed::Event(event))) => RoomEvent::decode(&event.name, &event.data).expect("a known event"),
         other => panic!("no event within {within:?}: {other:?}"),
     }
 }
