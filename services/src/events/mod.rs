@@ -614,12 +614,13 @@ mod tests {
         for n in 1..10 {
             hub.publish(room, &big(n));
         }
-        let channel = hub.local.channel(room);
-        let channel = lock(&channel);
-        assert!(channel.buffered_bytes <= 10_000, "{}", channel.buffered_bytes);
-        assert_eq!(channel.buffered_bytes, channel.buffer.iter().map(|e| e.data.len()).sum::<usize>());
-        assert_eq!(channel.buffer.len(), 3);
-        drop(channel);
+        {
+            let channel = hub.local.channel(room);
+            let channel = lock(&channel);
+            assert!(channel.buffered_bytes <= 10_000, "{}", channel.buffered_bytes);
+            assert_eq!(channel.buffered_bytes, channel.buffer.iter().map(|e| e.data.len()).sum::<usize>());
+            assert_eq!(channel.buffer.len(), 3);
+        }
         assert!(
             matches!(hub.subscribe(room, Some(&first_id)).await.unwrap().resume, Resume::Reset(_)),
             "what was dropped cannot be replayed"
