@@ -136,6 +136,8 @@ impl Server {
             .env("WRITE_RATE_PER_ADDRESS_PER_MINUTE", "0")
             .env("USER_DAILY_TOKENS", "0")
             .env("RUNS_MAX_PER_USER", "10000")
+            // Every benchmark client comes from 127.0.0.1: one address holds all the streams.
+            .env("SSE_MAX_STREAMS_PER_ADDRESS", "100000")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         for (key, value) in extra {
@@ -416,6 +418,9 @@ async fn watch(server: &Server, room: &str, count: usize) -> Result<Watchers, Er
         let ready = ready_tx.clone();
         tasks.push(tokio::spawn(async move {
             let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+            if !response.status().is_success() {
+                return Err(format!("the stream answered {}", response.status()));
+            }
             let _ = ready.send(()).await;
             let mut events = response.bytes_stream().eventsource();
             let mut mine = Vec::with_capacity(FAN_OUT_TOKENS);
