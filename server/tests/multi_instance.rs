@@ -25,6 +25,8 @@ fn reply_words() -> String {
 struct Pair {
     a: ServerProcess,
     b: ServerProcess,
+    /// Instance `a`'s JSON log.
+    a_log: tempfile::NamedTempFile,
     _database: storage::testing::TestDatabase,
     token: String,
     client: reqwest::Client,
@@ -35,7 +37,13 @@ struct Pair {
 /// `a`, and a room with one agent made on `a`.
 async fn pair(fake: &FakeLlm, redis_url: &str) -> Pair {
     let database = fresh_database(Db::Postgres).await;
-    let a = ServerProcess::start_with(&database.url, fake, None, &[("REDIS_URL", redis_url), ("INSTANCE_ID", "a")]);
+    let a_log = tempfile::NamedTempFile::new().unwrap();
+    let a = ServerProcess::start_with(
+        &database.url,
+        fake,
+        Some(a_log.path()),
+        &[("REDIS_URL", redis_url), ("INSTANCE_ID", "a")],
+    );
     let b = ServerProcess::start_with(&database.url, fake, None, &[("REDIS_URL", redis_url), ("INSTANCE_ID", "b")]);
     a.wait_ready().await;
     b.wait_ready().await;
@@ -45,7 +53,7 @@ async fn pair(fake: &FakeLlm, redis_url: &str) -> Pair {
     let room_id = room["id"].as_str().unwrap().to_owned();
     let agent = json!({"name": "Ada", "model": "gpt-4o-mini", "system_prompt": "", "temperature": 0.3});
     post(&client, format!("{}/api/rooms/{room_id}/agents", a.base), agent).await;
-    Pair { a, b, _database: database, token, client, room_id }
+    Pair { a, b, a_log, _database: database, token, client, room_id }
 }
 
 impl Pair {
@@ -123,6 +131,18 @@ async fn a_reply_driven_on_one_instance_streams_to_clients_of_the_other() {
         let ready: Value = reqwest::get(format!("{}/readyz", server.base)).await.unwrap().json().await.unwrap();
         assert_eq!((ready["database"].as_str(), ready["redis"].as_str()), (Some("postgres"), Some("ready")));
     }
+    // Every log line and every metric names the instance.
+    let log = std::fs::read_to_string(pair.a_log.path()).unwrap();
+    assert!(log.lines().count() > 1, "{log}");
+    for line in log.lines() {
+        let line: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("a JSON line: {line}"));
+        assert_eq!(line["instance"], "a", "{line}");
+    }
+    let metrics = reqwest::get(format!("{}/metrics", pair.b.base)).await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.lines().any(|l| l.starts_with("http_requests_total{") && l.contains("instance=\"b\"")),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

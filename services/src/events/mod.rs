@@ -248,11 +248,6 @@ impl EventHub {
         Ok(Self { local, carrier: Carrier::Redis(relay) })
     }
 
-    /// Whether events go through Redis.
-    pub fn is_shared(&self) -> bool {
-        matches!(self.carrier, Carrier::Redis(_))
-    }
-
     /// Publishes an event to the room's subscribers (on every instance, with Redis) and keeps it
     /// for replay. Never waits: with Redis the event is queued and written in order.
     pub fn publish(&self, room_id: Uuid, event: &RoomEvent) {
