@@ -69,6 +69,8 @@ pub async fn assemble(mut config: Config, store: storage::DynStore) -> Result<Ap
     let mut services = Services::new(config.services.clone(), store)?;
     if let Some(redis_url) = &config.redis_url {
         services.events = Arc::new(shared_event_hub(redis_url, &config.instance_id, &services).await?);
+        let lease = services.config.run_lease;
+        services.ownership = Some(Arc::new(services::ownership::Ownership::new(config.instance_id.clone(), lease)));
     }
     let gateway = gateway::Gateway::new(config.gateway.clone())?;
     let leptos_options = leptos_options(&config);
@@ -111,6 +113,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
     tracing::info!(backend = store.backend().as_str(), database = %config.database_url.redacted(), instance = %config.instance_id, "database ready");
     let state = assemble(config, store).await?;
     services::recovery::recover(&state.services).await.map_err(StartupError::Recovery)?;
+    services::ownership::spawn(&state.services);
     if state.config.gateway_enabled {
         crate::telemetry_anchor::spawn_keeper(&state);
         services::proposals::spawn_follower(&state.services, PROPOSAL_FOLLOW_INTERVAL);

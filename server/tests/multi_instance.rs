@@ -2,7 +2,10 @@
 //! stickiness: a reply driven by one instance streams to clients of the other, a client that
 //! moves between instances mid-reply with `Last-Event-ID` gets every delta exactly once, a page
 //! rendered on the other instance mid-reply shows the text so far, and when Redis restarts
-//! mid-reply the clients recover and no message is left `streaming`.
+//! mid-reply the clients recover and no message is left `streaming`. Runs and replies are owned
+//! through leases: when the owner is killed the other instance continues the run to its limits
+//! or answers the room, Stop pressed on either instance stops the run, and an instance starting
+//! up meanwhile takes nothing from a live one.
 
 mod common;
 
@@ -17,6 +20,8 @@ use serde_json::{json, Value};
 use services::testing::{redis_server_url, PrivateRedis};
 
 const WORDS: usize = 80;
+/// The shortest lease allowed, so takeovers in these tests come within seconds.
+const LEASE_SECONDS: &str = "2";
 
 fn reply_words() -> String {
     (0..WORDS).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ")
@@ -36,29 +41,60 @@ struct Pair {
 /// Instances `a` and `b` on a fresh PostgreSQL database and `redis_url`, a person signed up on
 /// `a`, and a room with one agent made on `a`.
 async fn pair(fake: &FakeLlm, redis_url: &str) -> Pair {
+    pair_with(fake, redis_url, &["Ada"]).await
+}
+
+fn instance(
+    database_url: &str,
+    fake: &FakeLlm,
+    redis_url: &str,
+    id: &str,
+    log: Option<&std::path::Path>,
+) -> ServerProcess {
+    let env = [("REDIS_URL", redis_url), ("INSTANCE_ID", id), ("RUN_LEASE_SECONDS", LEASE_SECONDS)];
+    ServerProcess::start_with(database_url, fake, log, &env)
+}
+
+/// [`pair`] with a room holding the agents named.
+async fn pair_with(fake: &FakeLlm, redis_url: &str, agents: &[&str]) -> Pair {
     let database = fresh_database(Db::Postgres).await;
     let a_log = tempfile::NamedTempFile::new().unwrap();
-    let a = ServerProcess::start_with(
-        &database.url,
-        fake,
-        Some(a_log.path()),
-        &[("REDIS_URL", redis_url), ("INSTANCE_ID", "a")],
-    );
-    let b = ServerProcess::start_with(&database.url, fake, None, &[("REDIS_URL", redis_url), ("INSTANCE_ID", "b")]);
+    let a = instance(&database.url, fake, redis_url, "a", Some(a_log.path()));
+    let b = instance(&database.url, fake, redis_url, "b", None);
     a.wait_ready().await;
     b.wait_ready().await;
     let token = common::sign_up_over_http(&a.base, "Scale Tester").await;
     let client = common::client_with_token(&token);
     let room = post(&client, format!("{}/api/rooms", a.base), json!({"name": "Two instances"})).await;
     let room_id = room["id"].as_str().unwrap().to_owned();
-    let agent = json!({"name": "Ada", "model": "gpt-4o-mini", "system_prompt": "", "temperature": 0.3});
-    post(&client, format!("{}/api/rooms/{room_id}/agents", a.base), agent).await;
+    for name in agents {
+        let agent = json!({"name": name, "model": "gpt-4o-mini", "system_prompt": "", "temperature": 0.3});
+        post(&client, format!("{}/api/rooms/{room_id}/agents", a.base), agent).await;
+    }
     Pair { a, b, a_log, _database: database, token, client, room_id }
 }
 
 impl Pair {
     fn stream_url(&self, server: &ServerProcess) -> String {
         format!("{}/api/rooms/{}/stream", server.base, self.room_id)
+    }
+
+    async fn start_run(&self, server: &ServerProcess, max_steps: i64) -> String {
+        let url = format!("{}/api/rooms/{}/auto/start", server.base, self.room_id);
+        let started = post(&self.client, url, json!({"max_steps": max_steps, "max_seconds": 300})).await;
+        started["run_id"].as_str().unwrap().to_owned()
+    }
+
+    async fn runs(&self, server: &ServerProcess) -> Vec<Value> {
+        let url = format!("{}/api/rooms/{}/runs", server.base, self.room_id);
+        let runs: Value = self.client.get(url).send().await.unwrap().json().await.unwrap();
+        runs.as_array().unwrap().clone()
+    }
+
+    async fn messages(&self, server: &ServerProcess) -> Vec<Value> {
+        let url = format!("{}/api/rooms/{}/messages?limit=200", server.base, self.room_id);
+        let page: Value = self.client.get(url).send().await.unwrap().json().await.unwrap();
+        page["messages"].as_array().unwrap().clone()
     }
 
     async fn say(&self, server: &ServerProcess, content: &str) {
@@ -270,4 +306,125 @@ async fn redis_restarted_mid_reply_clients_recover_and_nothing_is_left_streaming
     apply_deltas(&mut text, &events, &done);
     assert_eq!(done["content"].as_str(), Some(text.as_str()));
     assert_eq!(text.split_whitespace().count(), WORDS);
+}
+
+/// Reads `stream` until an agent's message has streamed its first delta after `finished` of
+/// them ended.
+async fn until_streaming_after(stream: &mut (impl Stream<Item = Event> + Unpin), finished: usize) {
+    let mut done = 0;
+    loop {
+        let event = next_event(stream).await;
+        if is_agent_done(&event) {
+            done += 1;
+        } else if done >= finished && event.event == "message.delta" {
+            return;
+        }
+    }
+}
+
+fn count(messages: &[Value], run_id: &str, status: &str) -> usize {
+    messages.iter().filter(|m| m["run_id"] == run_id && m["sender_type"] == "agent" && m["status"] == status).count()
+}
+
+#[tokio::test]
+async fn killing_the_run_owner_hands_the_run_to_the_other_instance_which_ends_it_by_its_limits() {
+    let fake = FakeLlm::start(Reply::words(&reply_words()).with_token_delay(Duration::from_millis(10))).await;
+    let mut pair = pair_with(&fake, &redis_server_url(), &["Ada", "Grace"]).await;
+    let mut on_b = common::sse_connect(&pair.token, &pair.stream_url(&pair.b), None).await;
+    let run_id = pair.start_run(&pair.a, 5).await;
+    // Killed while writing the run's second message.
+    until_streaming_after(&mut on_b, 1).await;
+    let killed = std::time::Instant::now();
+    pair.a.sigkill();
+
+    // Instance b's client sees the cut-off message end and the run carry on to its limit.
+    let mut interrupted = 0;
+    let mut resumed_after = None;
+    loop {
+        let event = next_event(&mut on_b).await;
+        let data: Value = serde_json::from_str(&event.data).unwrap_or_default();
+        if event.event == "message.done" && data["status"] == "interrupted" {
+            interrupted += 1;
+        }
+        if event.event == "message.new" && data["sender_type"] == "agent" && resumed_after.is_none() {
+            resumed_after = Some(killed.elapsed());
+        }
+        if event.event == "run.status" && data["status"] == "completed" {
+            break;
+        }
+    }
+    let resumed_after = resumed_after.expect("a new turn began on b");
+    println!("the run went on at instance b {resumed_after:?} after instance a was killed (lease {LEASE_SECONDS} s)");
+    assert!(resumed_after < Duration::from_secs(2 * LEASE_SECONDS.parse::<u64>().unwrap() + 5));
+    assert_eq!(interrupted, 1, "the message instance a was writing ends interrupted");
+
+    let run = pair.runs(&pair.b).await.into_iter().find(|r| r["id"] == run_id.as_str()).unwrap();
+    assert_eq!((run["status"].as_str(), run["stop_reason"].as_str()), (Some("completed"), Some("max_steps")));
+    assert_eq!(run["steps"], 5);
+    let messages = pair.messages(&pair.b).await;
+    assert!(messages.iter().all(|m| m["status"] != "streaming"), "{messages:?}");
+    assert_eq!(count(&messages, &run_id, "complete"), 5, "one complete message per step");
+    assert_eq!(count(&messages, &run_id, "interrupted"), 1);
+    let used: i64 = messages
+        .iter()
+        .filter(|m| m["run_id"] == run_id.as_str() && m["status"] == "complete")
+        .map(|m| m["tokens_in"].as_i64().unwrap() + m["tokens_out"].as_i64().unwrap())
+        .sum();
+    assert_eq!(run["tokens_used"].as_i64(), Some(used), "the run's counters match its messages");
+}
+
+#[tokio::test]
+async fn stop_pressed_on_one_instance_stops_the_run_the_other_drives_and_a_new_instance_takes_nothing() {
+    let fake = FakeLlm::start(Reply::words(&reply_words()).with_token_delay(Duration::from_millis(20))).await;
+    let pair = pair_with(&fake, &redis_server_url(), &["Ada", "Grace"]).await;
+    let mut on_b = common::sse_connect(&pair.token, &pair.stream_url(&pair.b), None).await;
+    let run_id = pair.start_run(&pair.a, 50).await;
+    until_streaming_after(&mut on_b, 0).await;
+
+    // An instance starting up (a rolling deploy) leaves the live instance's run alone.
+    let c = instance(&pair._database.url, &fake, &redis_server_url(), "c", None);
+    c.wait_ready().await;
+    let runs = pair.runs(&c).await;
+    assert_eq!(runs[0]["status"], "running", "{runs:?}");
+    assert!(pair.messages(&c).await.iter().all(|m| m["status"] != "interrupted"));
+
+    let asked = std::time::Instant::now();
+    let url = format!("{}/api/rooms/{}/auto/stop", pair.b.base, pair.room_id);
+    let stopped = post(&pair.client, url, json!({})).await;
+    let answered = asked.elapsed();
+    println!("stop at instance b of instance a's run answered in {answered:?}");
+    assert_eq!((stopped["status"].as_str(), stopped["run_id"].as_str()), (Some("stopped"), Some(run_id.as_str())));
+    let run = pair.runs(&pair.b).await.into_iter().find(|r| r["id"] == run_id.as_str()).unwrap();
+    assert_eq!((run["status"].as_str(), run["stop_reason"].as_str()), (Some("stopped"), Some("user_stop")));
+    let messages = pair.messages(&pair.b).await;
+    assert!(messages.iter().all(|m| m["status"] != "streaming"), "{messages:?}");
+    assert_eq!(count(&messages, &run_id, "stopped"), 1, "the message being written ends stopped: {messages:?}");
+    // Nothing goes on after the stop.
+    let requests = fake.request_count();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(fake.request_count(), requests);
+}
+
+#[tokio::test]
+async fn a_reply_owed_by_a_killed_instance_is_answered_by_the_other() {
+    let fake = FakeLlm::start(Reply::words(&reply_words()).with_token_delay(Duration::from_millis(20))).await;
+    let mut pair = pair(&fake, &redis_server_url()).await;
+    let mut on_b = common::sse_connect(&pair.token, &pair.stream_url(&pair.b), None).await;
+    pair.say(&pair.a, "are you there?").await;
+    until_streaming_after(&mut on_b, 0).await;
+    pair.a.sigkill();
+
+    let messages_url = format!("{}/api/rooms/{}/messages", pair.b.base, pair.room_id);
+    eventually(Duration::from_secs(30), "instance b to answer the room", || async {
+        let page: Value = pair.client.get(&messages_url).send().await.unwrap().json().await.unwrap();
+        page["messages"].as_array().unwrap().iter().any(|m| m["sender_type"] == "agent" && m["status"] == "complete")
+    })
+    .await;
+    let messages = pair.messages(&pair.b).await;
+    let statuses: Vec<_> = messages.iter().map(|m| (m["sender_type"].as_str(), m["status"].as_str())).collect();
+    assert_eq!(
+        statuses,
+        [(Some("human"), Some("complete")), (Some("agent"), Some("interrupted")), (Some("agent"), Some("complete"))],
+        "the cut-off reply is kept, and the question is answered once"
+    );
 }

@@ -15,6 +15,9 @@ pub struct ServicesConfig {
     pub llm: LlmConfig,
     /// `RUN_COOLDOWN_TURNS`: in auto mode, how many other turns an agent waits before speaking again.
     pub run_cooldown_turns: i64,
+    /// `RUN_LEASE_SECONDS`: with several instances, how long a run or a queued reply stays with an
+    /// instance that stopped renewing its lease before another one takes it over.
+    pub run_lease: Duration,
     /// Who may create an account and what guests may do.
     pub access: AccessConfig,
     /// What one person (or all guests together) may spend and how fast they may write.
@@ -147,6 +150,7 @@ impl ServicesConfig {
         Ok(Self {
             llm: LlmConfig::from_env(env)?,
             run_cooldown_turns: env.number("RUN_COOLDOWN_TURNS", 1, 0..=11)?,
+            run_lease: env.seconds("RUN_LEASE_SECONDS", 10, 2..=600)?,
             access: AccessConfig::from_env(env)?,
             limits: LimitsConfig::from_env(env)?,
         })
@@ -211,6 +215,7 @@ mod tests {
     fn defaults_use_the_demo_model() {
         let config = config(&[]).unwrap();
         assert_eq!(config.run_cooldown_turns, 1);
+        assert_eq!(config.run_lease, Duration::from_secs(10));
         assert_eq!(config.access.signup, SignupPolicy::Open);
         assert_eq!(config.access.guests, GuestAccess::Read);
         assert_eq!(config.llm.openai_base_url, None);

@@ -14,6 +14,7 @@ pub mod live_texts;
 pub mod llm;
 pub mod markdown;
 pub mod members;
+pub mod ownership;
 pub mod persona_cards;
 pub mod proposals;
 pub mod queued_replies;

@@ -16,8 +16,13 @@ pub struct Recovered {
 
 /// Brings the stored state in line after a crash: messages left streaming keep their text and
 /// become `interrupted`; runs left running end with `server_restart`. Called once, at start-up,
-/// before anything is served.
+/// before anything is served. With several instances nothing is closed here: what is streaming
+/// or running may belong to a live instance, and what a dead one left is taken over once its
+/// lease expires (see [`crate::ownership`]).
 pub async fn recover(services: &Services) -> ServiceResult<Recovered> {
+    if services.ownership.is_some() {
+        return Ok(Recovered::default());
+    }
     let interrupted_messages = services.store.interrupt_streaming_messages().await?;
     if interrupted_messages > 0 {
         tracing::warn!(interrupted_messages, "messages left streaming by an earlier run were marked interrupted");

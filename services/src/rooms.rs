@@ -9,6 +9,7 @@ use domain::rooms::{
 };
 use domain::turns::choose_responder;
 use storage::{AgentLimits, AgentPatch, NewAgent, NewMessage, NewRoom, RoomPatch, RoomViewer};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::access::{authorize_room, Actor, RoomAction};
@@ -16,6 +17,7 @@ use crate::budgets::Payer;
 use crate::config::GuestAccess;
 use crate::context::GUEST_NAME;
 use crate::markdown::with_html;
+use crate::ownership::{reply_lease_name, HeldLease, Ownership};
 use crate::replies::{run_turn, StopSignal, Turn, TurnContext};
 use crate::{ServiceError, ServiceResult, Services};
 
@@ -74,7 +76,7 @@ pub async fn update_room(services: &Services, actor: &Actor, room_id: Uuid, inpu
 pub async fn delete_room(services: &Services, actor: &Actor, room_id: Uuid) -> ServiceResult<()> {
     authorize_room(services, actor, room_id, RoomAction::Manage).await?;
     services.queued_replies.cancel(room_id);
-    if services.runs.is_running(room_id) {
+    if crate::runs::is_active(services, room_id).await? {
         crate::runs::stop_running(services, room_id).await;
     }
     services.store.delete_room(room_id).await?;
@@ -208,7 +210,7 @@ pub async fn post_message(
     let room = authorize_room(services, actor, room_id, RoomAction::Post).await?;
     let content = validate_content(&input.content)?;
     // During a run, its next turn answers on its starter's budget; otherwise the writer's pays.
-    if !services.runs.is_running(room_id) {
+    if !crate::runs::is_active(services, room_id).await? {
         crate::budgets::check_before_reply(services, room_id, Payer::from(actor.user_id())).await?;
     }
     let (sender_id, sender_name) = match actor.person() {
@@ -234,7 +236,7 @@ pub async fn post_message(
     // Stored before it is announced: a client never sees a message that could still be lost.
     services.events.publish(room_id, &RoomEvent::MessageNew(message.clone()));
     // During a run, its next turn answers; otherwise the room's mode decides.
-    if !services.runs.is_running(room_id) && !start_auto_run(services, actor, &room).await {
+    if !crate::runs::is_active(services, room_id).await? && !start_auto_run(services, actor, &room).await {
         schedule_reply(services, message.clone(), actor.user_id());
     }
     Ok(message)
@@ -264,35 +266,140 @@ async fn start_auto_run(services: &Services, actor: &Actor, room: &Room) -> bool
 
 /// Answers `trigger` with one agent turn in the background. Replies in a room are taken one at
 /// a time, so they never interleave, and at most one waits: posts made while it waits make it
-/// answer the newest of them instead, so a burst costs one generation, not one each.
+/// answer the newest of them instead, so a burst costs one generation, not one each. With
+/// several instances the reply is owed under the room's reply lease, so another instance
+/// answers if this one dies first.
 fn schedule_reply(services: &Services, trigger: Message, billed_to: Option<Uuid>) {
     let room_id = trigger.room_id;
     let Some(waiter) = services.queued_replies.queue(trigger, billed_to) else { return };
     let services = services.clone();
     services.tasks.clone().spawn(async move {
-        let _turn = tokio::select! {
-            guard = services.room_turns.acquire(room_id) => guard,
-            // Stopped or deleted while waiting: nothing more to say.
-            _ = waiter.cancel.cancelled() => return,
-            _ = services.shutdown.cancelled() => return,
+        let lease = match &services.ownership {
+            Some(ownership) => match ownership.claim(&services, reply_lease_name(room_id)).await {
+                Ok(lease) => lease,
+                Err(error) => {
+                    tracing::warn!(%room_id, %error, "cannot take the room's reply lease; answering without it");
+                    None
+                }
+            },
+            None => None,
         };
-        let Some((trigger, billed_to)) = services.queued_replies.take(room_id, waiter.id) else { return };
-        // A run that began meanwhile answers the room itself.
-        if services.shutdown.is_cancelled() || services.runs.is_running(room_id) {
-            return;
-        }
-        if let Err(error) = answer(&services, &trigger, billed_to).await {
-            tracing::error!(%room_id, %error, "could not answer a message");
+        let ending = answer_in_turn(&services, room_id, waiter, lease.as_ref()).await;
+        if let (Some(ownership), Some(held)) = (&services.ownership, lease) {
+            match ending {
+                ReplyEnding::Owed => ownership.release(&services, held).await,
+                ReplyEnding::Settled => ownership.forget(&services, held).await,
+            }
         }
     });
 }
 
-async fn answer(services: &Services, trigger: &Message, billed_to: Option<Uuid>) -> ServiceResult<()> {
+/// How a scheduled reply ended: settled, or still owed to the room (this instance is shutting
+/// down or lost the lease), for another instance to answer.
+enum ReplyEnding {
+    Settled,
+    Owed,
+}
+
+async fn answer_in_turn(
+    services: &Services,
+    room_id: Uuid,
+    waiter: crate::queued_replies::NewWaiter,
+    lease: Option<&HeldLease>,
+) -> ReplyEnding {
+    let lost = lease.map(|held| held.lost.clone()).unwrap_or_default();
+    let _turn = tokio::select! {
+        guard = services.room_turns.acquire(room_id) => guard,
+        // Stopped or deleted while waiting: nothing more to say.
+        _ = waiter.cancel.cancelled() => return ReplyEnding::Settled,
+        _ = services.shutdown.cancelled() => return ReplyEnding::Owed,
+        _ = lost.cancelled() => return ReplyEnding::Owed,
+    };
+    let Some((trigger, billed_to)) = services.queued_replies.take(room_id, waiter.id) else {
+        return ReplyEnding::Settled;
+    };
+    if services.shutdown.is_cancelled() {
+        return ReplyEnding::Owed;
+    }
+    // A run that began meanwhile answers the room itself.
+    match crate::runs::is_active(services, room_id).await {
+        Ok(false) => {}
+        Ok(true) => return ReplyEnding::Settled,
+        Err(error) => tracing::warn!(%room_id, %error, "cannot tell whether a run is going; answering"),
+    }
+    // Losing the lease cuts the reply off: another instance answers the room instead.
+    let stop = StopSignal::new();
+    let answered = CancellationToken::new();
+    {
+        let (stop, answered, lost) = (stop.clone(), answered.clone(), lost.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = lost.cancelled() => stop.stop(MessageStatus::Interrupted),
+                _ = answered.cancelled() => {}
+            }
+        });
+    }
+    let _answered = answered.drop_guard();
+    match answer(services, &trigger, billed_to, &stop).await {
+        Ok(Some(MessageStatus::Interrupted)) => return ReplyEnding::Owed,
+        Ok(_) => {}
+        Err(error) => tracing::error!(%room_id, %error, "could not answer a message"),
+    }
+    ReplyEnding::Settled
+}
+
+/// Answers the room for an instance that died owing it a reply: the message it was writing
+/// becomes `interrupted`, and the room's newest message from a person is answered, unless an
+/// agent already did or a run is going.
+pub(crate) async fn take_over_reply(
+    services: &Services,
+    ownership: &Ownership,
+    room_id: Uuid,
+    held: HeldLease,
+) -> ServiceResult<()> {
+    crate::runs::interrupt_left_messages(services, room_id, None).await?;
+    let owed = if crate::runs::is_active(services, room_id).await? {
+        None
+    } else {
+        let recent = services.store.list_messages(room_id, None, TAKE_OVER_LOOKBACK).await?.messages;
+        // The notices and the cut-off answer of the dead instance do not count as answers.
+        recent
+            .into_iter()
+            .rev()
+            .find(|m| {
+                m.sender_type != SenderType::System
+                    && !(m.sender_type == SenderType::Agent && m.status == MessageStatus::Interrupted)
+            })
+            .filter(|m| m.sender_type == SenderType::Human)
+    };
+    let Some(trigger) = owed else {
+        ownership.forget(services, held).await;
+        return Ok(());
+    };
+    tracing::warn!(%room_id, message_id = %trigger.id, "answering a message a stopped instance owed a reply");
+    metrics::counter!("replies_taken_over_total").increment(1);
+    let billed_to = trigger.sender_id;
+    // The reply's own task renews the lease (this instance holds it) until the answer is written.
+    drop(held);
+    schedule_reply(services, with_html(trigger), billed_to);
+    Ok(())
+}
+
+/// How far back a takeover looks for the message that is owed an answer.
+const TAKE_OVER_LOOKBACK: i64 = 20;
+
+/// One agent answers `trigger`; the status its message ended with, `None` when no agent could.
+async fn answer(
+    services: &Services,
+    trigger: &Message,
+    billed_to: Option<Uuid>,
+    stop: &StopSignal,
+) -> ServiceResult<Option<MessageStatus>> {
     let context = TurnContext::load(services, trigger.room_id).await?;
     let last_speaker = context.last_agent();
     let Some(selection) = choose_responder(&trigger.content, &context.agents, last_speaker) else {
         tracing::debug!(room_id = %trigger.room_id, "no active agent to answer");
-        return Ok(());
+        return Ok(None);
     };
     let agent = selection.agent().clone();
     let selection_reason = selection.reason(last_speaker.and_then(|id| context.agent_name(id)));
@@ -305,6 +412,8 @@ async fn answer(services: &Services, trigger: &Message, billed_to: Option<Uuid>)
         token_allowance: None,
         billed_to,
     };
-    run_turn(services, turn, &StopSignal::new()).await?;
-    Ok(())
+    Ok(match run_turn(services, turn, stop).await? {
+        crate::replies::TurnOutcome::Spoke(result) => Some(result.message.status),
+        _ => None,
+    })
 }

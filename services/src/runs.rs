@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::access::{authorize_room, Actor, RoomAction};
 use crate::budgets::Payer;
+use crate::ownership::{run_lease_name, HeldLease, Ownership};
 use crate::replies::{run_turn, StopSignal, Turn, TurnContext, TurnOutcome};
 use crate::running_runs::RunHandle;
 use crate::{ServiceError, ServiceResult, Services};
@@ -68,8 +69,17 @@ pub(crate) async fn start_authorized(
             retry_after_seconds: None,
         });
     }
+    // With several instances, the room's run lease names the instance driving its run. It is
+    // taken before the run exists, so no other instance can take a starting run over.
+    let lease = match &services.ownership {
+        None => None,
+        Some(ownership) => match ownership.claim(services, run_lease_name(room_id)).await? {
+            Some(held) => Some(held),
+            None => return Err(ServiceError::Conflict("A run is already active in this room.".into())),
+        },
+    };
     // The database refuses a second running run too, even from another server.
-    let run = services
+    let created = services
         .store
         .create_run(NewRun {
             room_id,
@@ -78,44 +88,139 @@ pub(crate) async fn start_authorized(
             budget_tokens: input.budget_tokens,
             started_by: actor.user_id(),
         })
-        .await
-        .map_err(|e| match e {
-            storage::StorageError::Conflict(_) => {
-                ServiceError::Conflict("A run is already active in this room.".into())
+        .await;
+    let run = match created {
+        Ok(run) => run,
+        Err(error) => {
+            if let (Some(ownership), Some(held)) = (&services.ownership, lease) {
+                // A run whose instance died holds the room; the reclaimer takes that one over.
+                ownership.forget(services, held).await;
             }
-            other => other.into(),
-        })?;
-
-    let (done_sender, done) = watch::channel(None);
-    let handle = RunHandle { run_id: run.id, user_stop: CancellationToken::new(), done };
+            return Err(match error {
+                storage::StorageError::Conflict(_) => {
+                    ServiceError::Conflict("A run is already active in this room.".into())
+                }
+                other => other.into(),
+            });
+        }
+    };
     let driver = RunDriver {
         services: services.clone(),
         run: run.clone(),
         started_by: actor.user_id(),
-        user_stop: handle.user_stop.clone(),
+        user_stop: CancellationToken::new(),
         started: Instant::now(),
         steps: 0,
         tokens_used: 0,
         cost: 0.0,
         spoke_at: Vec::new(),
+        lease,
     };
-    if services.runs.insert(room_id, handle).is_err() {
+    if let Err(driver) = spawn_driver(services, driver) {
         // Another request started one in between; the database row must not stay running.
         if let Err(error) = services.store.finish_run(run.id, RunStatus::Stopped, StopReason::Error).await {
             tracing::error!(run_id = %run.id, %error, "could not close a run that lost the race to start");
+        }
+        if let (Some(ownership), Some(held)) = (&services.ownership, driver.lease) {
+            ownership.forget(services, held).await;
         }
         return Err(ServiceError::Conflict("A run is already active in this room.".into()));
     }
     tracing::info!(%room_id, run_id = %run.id, max_steps = run.max_steps, max_seconds = run.max_seconds, "run started");
     metrics::counter!("runs_started_total").increment(1);
+    Ok(RunStarted { run_id: run.id })
+}
 
+/// Registers the run as driven here and drives it in the background; the driver back when the
+/// room already has a run going in this process.
+fn spawn_driver(services: &Services, driver: RunDriver) -> Result<(), Box<RunDriver>> {
+    let room_id = driver.run.room_id;
+    let (done_sender, done) = watch::channel(None);
+    let handle = RunHandle { run_id: driver.run.id, user_stop: driver.user_stop.clone(), done };
+    if services.runs.insert(room_id, handle).is_err() {
+        return Err(Box::new(driver));
+    }
     let services_for_task = services.clone();
     services.tasks.spawn(async move {
         let status = driver.drive().await;
         services_for_task.runs.remove(room_id);
         let _ = done_sender.send(Some(status));
     });
-    Ok(RunStarted { run_id: run.id })
+    Ok(())
+}
+
+/// Takes over a run whose instance stopped renewing its lease (it was killed or hangs): the
+/// message it was writing becomes `interrupted`, and the run goes on from its stored counters
+/// to its own limits, its clock still counted from when it started. `false` when the run is
+/// still owned, or ended meanwhile.
+pub(crate) async fn take_over(services: &Services, ownership: &Ownership, run: Run) -> ServiceResult<bool> {
+    let room_id = run.room_id;
+    // Under the start lock, so a run starting here is not mistaken for an abandoned one.
+    let _starting = services.runs.starting.lock().await;
+    if services.runs.is_running(room_id) {
+        return Ok(false);
+    }
+    let Some(lease) = ownership.claim(services, run_lease_name(room_id)).await? else { return Ok(false) };
+    let run = match services.store.get_run(room_id, run.id).await? {
+        Some(run) if run.status == RunStatus::Running => run,
+        _ => {
+            ownership.forget(services, lease).await;
+            return Ok(false);
+        }
+    };
+    interrupt_left_messages(services, room_id, Some(run.id)).await?;
+    let cost = services.store.run_cost(run.id).await?;
+    let started_by = services.store.run_started_by(run.id).await?;
+    let elapsed = (chrono::Utc::now() - run.started_at).to_std().unwrap_or_default();
+    let driver = RunDriver {
+        services: services.clone(),
+        started_by,
+        user_stop: CancellationToken::new(),
+        started: Instant::now().checked_sub(elapsed).unwrap_or_else(Instant::now),
+        steps: run.steps,
+        tokens_used: run.tokens_used,
+        cost,
+        spoke_at: Vec::new(),
+        lease: Some(lease),
+        run,
+    };
+    let run_id = driver.run.id;
+    let steps = driver.steps;
+    if let Err(driver) = spawn_driver(services, driver) {
+        if let Some(held) = driver.lease {
+            ownership.release(services, held).await;
+        }
+        return Ok(false);
+    }
+    tracing::warn!(%room_id, %run_id, steps, "took over a run whose instance stopped renewing its lease");
+    metrics::counter!("runs_taken_over_total").increment(1);
+    Ok(true)
+}
+
+/// Marks what a stopped instance left `streaming` in the room `interrupted`, and tells the
+/// room's clients.
+pub(crate) async fn interrupt_left_messages(
+    services: &Services,
+    room_id: Uuid,
+    run_id: Option<Uuid>,
+) -> ServiceResult<()> {
+    for message in services.store.interrupt_streaming_messages_of(room_id, run_id).await? {
+        tracing::warn!(%room_id, message_id = %message.id, "a message left streaming by a stopped instance is now interrupted");
+        let message = crate::markdown::with_html(message);
+        services.events.publish(room_id, &RoomEvent::MessageDone(message));
+    }
+    Ok(())
+}
+
+/// Whether a run is going in the room, on this instance or (with several) on any.
+pub(crate) async fn is_active(services: &Services, room_id: Uuid) -> ServiceResult<bool> {
+    if services.runs.is_running(room_id) {
+        return Ok(true);
+    }
+    if services.ownership.is_none() {
+        return Ok(false);
+    }
+    Ok(services.store.running_run(room_id).await?.is_some())
 }
 
 /// Stops the room's running run and waits (briefly) for its final state.
@@ -128,13 +233,116 @@ pub async fn stop(services: &Services, actor: &Actor, room_id: Uuid) -> ServiceR
 pub(crate) async fn stop_running(services: &Services, room_id: Uuid) -> Option<RunStopped> {
     // A reply waiting for its turn is stopped as well: Stop means the room goes quiet.
     services.queued_replies.cancel(room_id);
-    let (run_id, mut done) = services.runs.request_stop(room_id)?;
-    let finished = tokio::time::timeout(STOP_WAIT, done.wait_for(Option::is_some)).await;
-    let status = match finished {
+    if let Some((run_id, done)) = services.runs.request_stop(room_id) {
+        // With several instances, a reply another one owes the room is stopped too.
+        services.events.announce_stop(room_id).await;
+        return Some(RunStopped { status: final_status(done).await, run_id });
+    }
+    let ownership = services.ownership.as_ref()?;
+    services.events.announce_stop(room_id).await;
+    let run = match services.store.running_run(room_id).await {
+        Ok(run) => run?,
+        Err(error) => {
+            tracing::error!(%room_id, %error, "cannot look up the room's run to stop it");
+            return None;
+        }
+    };
+    Some(stop_elsewhere(services, ownership, run).await)
+}
+
+/// Stops, as other instances ask, the agents this instance drives in a room: its run and the
+/// reply waiting for its turn there.
+pub(crate) fn spawn_stop_listener(services: &Services) {
+    let mut requests = services.events.stop_requests();
+    let services = services.clone();
+    tokio::spawn(async move {
+        loop {
+            let room_id = tokio::select! {
+                _ = services.shutdown.cancelled() => return,
+                request = requests.recv() => match request {
+                    Ok(room_id) => room_id,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "stop requests from other instances came faster than they were read");
+                        continue;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+            };
+            services.queued_replies.cancel(room_id);
+            if let Some((run_id, _)) = services.runs.request_stop(room_id) {
+                tracing::info!(%room_id, %run_id, "a run stops at another instance's request");
+            }
+        }
+    });
+}
+
+/// Waits for the run's final state, as its driver writes it.
+async fn final_status(mut done: watch::Receiver<Option<RunStatus>>) -> RunStatus {
+    match tokio::time::timeout(STOP_WAIT, done.wait_for(Option::is_some)).await {
         Ok(Ok(status)) => (*status).unwrap_or(RunStatus::Stopped),
         _ => RunStatus::Stopped,
-    };
-    Some(RunStopped { status, run_id })
+    }
+}
+
+/// How often a stop waiting on another instance's run looks at it.
+const STOP_POLL: Duration = Duration::from_millis(25);
+/// Every this many looks, the stop is announced again (in case the owner missed it) and the
+/// owner's lease is checked: a run whose owner died is ended here.
+const STOP_POLLS_PER_CHECK: u32 = 10;
+
+/// Stops a run another instance drives: the owner was asked through Redis; this waits for the
+/// run's final row, and ends the run itself when its owner turns out to be dead.
+async fn stop_elsewhere(services: &Services, ownership: &Ownership, run: Run) -> RunStopped {
+    let run_id = run.id;
+    let deadline = Instant::now() + STOP_WAIT;
+    let mut polls = 0u32;
+    loop {
+        match services.store.get_run(run.room_id, run_id).await {
+            Ok(Some(now)) if now.status != RunStatus::Running => return RunStopped { status: now.status, run_id },
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%run_id, %error, "cannot read the run being stopped"),
+        }
+        polls += 1;
+        if polls.is_multiple_of(STOP_POLLS_PER_CHECK) {
+            match end_abandoned(services, ownership, &run).await {
+                Ok(Some(status)) => return RunStopped { status, run_id },
+                Ok(None) => services.events.announce_stop(run.room_id).await,
+                Err(error) => tracing::warn!(%run_id, %error, "cannot end a run whose instance stopped"),
+            }
+        }
+        if Instant::now() >= deadline {
+            return RunStopped { status: RunStatus::Stopped, run_id };
+        }
+        tokio::time::sleep(STOP_POLL).await;
+    }
+}
+
+/// Ends, as stopped by its user, a run whose instance let its lease expire; `None` while its
+/// owner is alive.
+async fn end_abandoned(services: &Services, ownership: &Ownership, run: &Run) -> ServiceResult<Option<RunStatus>> {
+    let _starting = services.runs.starting.lock().await;
+    if services.runs.is_running(run.room_id) {
+        return Ok(None);
+    }
+    let Some(lease) = ownership.claim(services, run_lease_name(run.room_id)).await? else { return Ok(None) };
+    interrupt_left_messages(services, run.room_id, Some(run.id)).await?;
+    let ended = services.store.finish_run(run.id, RunStatus::Stopped, StopReason::UserStop).await?;
+    ownership.forget(services, lease).await;
+    let Some(ended) = ended else { return Ok(Some(RunStatus::Stopped)) };
+    let cost = services.store.run_cost(ended.id).await?;
+    let elapsed_ms = (chrono::Utc::now() - ended.started_at).num_milliseconds();
+    let event = status_event(
+        &ended,
+        ended.status,
+        ended.steps,
+        elapsed_ms,
+        ended.tokens_used,
+        cost,
+        Some(StopReason::UserStop),
+    );
+    services.events.publish(ended.room_id, &RoomEvent::RunStatus(event));
+    tracing::info!(run_id = %ended.id, "a run whose instance stopped was ended by a user's stop");
+    Ok(Some(ended.status))
 }
 
 pub async fn list_runs(services: &Services, actor: &Actor, room_id: Uuid) -> ServiceResult<Vec<Run>> {
@@ -193,6 +401,8 @@ struct RunDriver {
     tokens_used: i64,
     cost: f64,
     spoke_at: Vec<(Uuid, i64)>,
+    /// With several instances: the lease under which this instance drives the run.
+    lease: Option<HeldLease>,
 }
 
 impl RunDriver {
@@ -206,7 +416,9 @@ impl RunDriver {
         self.services.events.publish(self.run.room_id, &RoomEvent::RunStatus(event));
     }
 
-    /// Runs turns until a stop condition holds, then records how the run ended.
+    /// Runs turns until a stop condition holds, then records how the run ended. With several
+    /// instances, a run whose lease went elsewhere is left to its new owner, and one stopped by
+    /// this instance's shutdown is handed over rather than ended.
     async fn drive(mut self) -> RunStatus {
         self.publish(RunStatus::Running, None);
         let reason = match self.turns().await {
@@ -216,10 +428,34 @@ impl RunDriver {
                 StopReason::Error
             }
         };
-        let status = reason.final_status();
+        let (Some(ownership), Some(lease)) = (self.services.ownership.clone(), self.lease.take()) else {
+            return self.finish(reason).await;
+        };
+        if !ownership.still_holds(&self.services, &lease).await {
+            tracing::warn!(run_id = %self.run.id, "the run's lease went to another instance, which carries the run on");
+            return RunStatus::Running;
+        }
+        if reason == StopReason::ServerShutdown {
+            self.save_counters().await;
+            ownership.release(&self.services, lease).await;
+            tracing::info!(run_id = %self.run.id, steps = self.steps, "run handed over to another instance at shutdown");
+            return RunStatus::Running;
+        }
+        let status = self.finish(reason).await;
+        ownership.forget(&self.services, lease).await;
+        status
+    }
+
+    async fn save_counters(&self) {
         if let Err(error) = self.services.store.record_run_progress(self.run.id, self.steps, self.tokens_used).await {
             tracing::error!(run_id = %self.run.id, %error, "could not save the run's final counters");
         }
+    }
+
+    /// Records how the run ended and tells the room.
+    async fn finish(&self, reason: StopReason) -> RunStatus {
+        let status = reason.final_status();
+        self.save_counters().await;
         match self.services.store.finish_run(self.run.id, status, reason).await {
             Ok(_) => {}
             Err(error) => tracing::error!(run_id = %self.run.id, %error, "could not save the run's end"),
@@ -230,8 +466,14 @@ impl RunDriver {
         status
     }
 
+    /// Cancelled when this instance loses the run's lease; never without several instances.
+    fn lease_lost(&self) -> CancellationToken {
+        self.lease.as_ref().map(|lease| lease.lost.clone()).unwrap_or_default()
+    }
+
     async fn turns(&mut self) -> ServiceResult<StopReason> {
         let room_id = self.run.room_id;
+        let lease_lost = self.lease_lost();
         let mut failures = 0;
         loop {
             if let Some(reason) = self.limit_reached() {
@@ -242,6 +484,7 @@ impl RunDriver {
                 guard = self.services.room_turns.acquire(room_id) => guard,
                 _ = self.user_stop.cancelled() => return Ok(StopReason::UserStop),
                 _ = self.services.shutdown.cancelled() => return Ok(StopReason::ServerShutdown),
+                _ = lease_lost.cancelled() => return Ok(StopReason::ServerShutdown),
                 _ = tokio::time::sleep_until(self.deadline()) => return Ok(StopReason::MaxSeconds),
             };
             let Some(turn) = self.next_turn().await? else {
@@ -264,6 +507,11 @@ impl RunDriver {
                         _ = self.user_stop.cancelled(), if stopped_by.is_none() => {
                             stopped_by = Some(StopReason::UserStop);
                             stop.stop(MessageStatus::Stopped);
+                        }
+                        // Another instance drives the run now: this turn's message is cut off.
+                        _ = lease_lost.cancelled(), if stopped_by.is_none() => {
+                            stopped_by = Some(StopReason::ServerShutdown);
+                            stop.stop(MessageStatus::Interrupted);
                         }
                     }
                 }
@@ -302,7 +550,7 @@ impl RunDriver {
         if self.user_stop.is_cancelled() {
             return Some(StopReason::UserStop);
         }
-        if self.services.shutdown.is_cancelled() {
+        if self.services.shutdown.is_cancelled() || self.lease.as_ref().is_some_and(|lease| lease.lost.is_cancelled()) {
             return Some(StopReason::ServerShutdown);
         }
         if self.steps >= self.run.max_steps {

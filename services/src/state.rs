@@ -12,6 +12,7 @@ use crate::config::ServicesConfig;
 use crate::events::{EventHub, Retention};
 use crate::live_texts::LiveTexts;
 use crate::llm::{HttpClientError, LanguageModels};
+use crate::ownership::Ownership;
 use crate::proposals::ProposalDesk;
 use crate::queued_replies::QueuedReplies;
 use crate::room_turns::RoomTurns;
@@ -50,6 +51,9 @@ pub struct Services {
     pub rate_clock: RateClock,
     /// Where agents' proposals go: the control plane's gateway, when the server runs one.
     pub proposal_desk: Arc<OnceLock<Arc<dyn ProposalDesk>>>,
+    /// With several instances: this one's name and lease length, under which it owns runs and
+    /// replies. `None` when one instance serves every room.
+    pub ownership: Option<Arc<Ownership>>,
 }
 
 impl Services {
@@ -73,6 +77,7 @@ impl Services {
             clock: WallClock::default(),
             rate_clock,
             proposal_desk: Arc::new(OnceLock::new()),
+            ownership: None,
         })
     }
 

@@ -228,6 +228,12 @@ pub trait LeaseStore: Send + Sync {
     async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<Option<i64>>;
     /// Gives the lease up at once (at shutdown), if `holder` still holds it.
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
+    /// Deletes the lease if `holder` holds it: the job it guarded is done, so nobody is to take
+    /// it over.
+    async fn forget_lease(&self, name: &str, holder: &str) -> Result<()>;
+    /// Names of leases beginning with `prefix` whose holder let them expire (it died or hung),
+    /// at most `limit`: jobs another instance should take over.
+    async fn expired_leases(&self, prefix: &str, limit: i64) -> Result<Vec<String>>;
 }
 
 /// Everything the product stores, independent of the database behind it.
@@ -278,6 +284,10 @@ pub trait Store: AccountStore + ProposalStore + TelegramStore + LeaseStore + Sen
     async fn last_agent_speaker(&self, room_id: Uuid) -> Result<Option<Uuid>>;
     /// Marks every message still `streaming` as `interrupted`; used at start-up after a crash.
     async fn interrupt_streaming_messages(&self) -> Result<u64>;
+    /// Marks the room's messages still `streaming` as `interrupted`: those of the run `run_id`,
+    /// or, with `None`, those written outside any run. Used when an instance takes over the work
+    /// of one that died; returns the messages as they now are.
+    async fn interrupt_streaming_messages_of(&self, room_id: Uuid, run_id: Option<Uuid>) -> Result<Vec<Message>>;
 
     // --- runs ---
     /// Fails with `Conflict` when the room already has a running run.
@@ -286,6 +296,10 @@ pub trait Store: AccountStore + ProposalStore + TelegramStore + LeaseStore + Sen
     /// Newest first.
     async fn list_runs(&self, room_id: Uuid, limit: i64) -> Result<Vec<Run>>;
     async fn running_run(&self, room_id: Uuid) -> Result<Option<Run>>;
+    /// Who started the run (its generations count against their budget).
+    async fn run_started_by(&self, run_id: Uuid) -> Result<Option<Uuid>>;
+    /// Runs still marked running in any room, oldest first, at most `limit`.
+    async fn list_running_runs(&self, limit: i64) -> Result<Vec<Run>>;
     /// How many runs the person started are still running.
     async fn count_running_runs_started_by(&self, user_id: Uuid) -> Result<i64>;
     async fn record_run_progress(&self, run_id: Uuid, steps: i64, tokens_used: i64) -> Result<()>;

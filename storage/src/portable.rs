@@ -389,6 +389,47 @@ macro_rules! impl_portable_store {
             }
 
             #[tracing::instrument(skip_all, err(level = "debug"))]
+            async fn interrupt_streaming_messages_of(
+                &self,
+                room_id: uuid::Uuid,
+                run_id: Option<uuid::Uuid>,
+            ) -> $crate::Result<Vec<domain::rooms::Message>> {
+                let rows = sqlx::query_as::<_, $crate::rows::MessageRow>(concat!(
+                    "UPDATE messages SET status = 'interrupted', \
+                     error = COALESCE(error, 'The server writing this message stopped; another one carries on.') \
+                     WHERE room_id = $1 AND status = 'streaming' \
+                     AND (run_id = $2 OR ($2 IS NULL AND run_id IS NULL)) RETURNING ",
+                    $crate::portable::message_columns!()
+                ))
+                .bind(room_id)
+                .bind(run_id)
+                .fetch_all(&self.pool)
+                .await?;
+                $crate::rows::convert_all(rows)
+            }
+
+            #[tracing::instrument(skip_all, err(level = "debug"))]
+            async fn run_started_by(&self, run_id: uuid::Uuid) -> $crate::Result<Option<uuid::Uuid>> {
+                Ok(sqlx::query_scalar::<_, Option<uuid::Uuid>>("SELECT started_by FROM runs WHERE id = $1")
+                    .bind(run_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .flatten())
+            }
+
+            #[tracing::instrument(skip_all, err(level = "debug"))]
+            async fn list_running_runs(&self, limit: i64) -> $crate::Result<Vec<domain::runs::Run>> {
+                let rows = sqlx::query_as::<_, $crate::rows::RunRow>(concat!(
+                    "SELECT ", $crate::portable::run_columns!(),
+                    " FROM runs WHERE status = 'running' ORDER BY started_at, id LIMIT $1"
+                ))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                $crate::rows::convert_all(rows)
+            }
+
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn create_run(&self, new: $crate::NewRun) -> $crate::Result<domain::runs::Run> {
                 let result = sqlx::query_as::<_, $crate::rows::RunRow>(concat!(
                     "INSERT INTO runs (id, room_id, status, max_steps, max_seconds, budget_tokens, steps, tokens_used, \

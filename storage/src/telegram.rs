@@ -348,6 +348,29 @@ macro_rules! impl_telegram_store {
                     .await?;
                 Ok(())
             }
+
+            #[tracing::instrument(skip_all, err(level = "debug"))]
+            async fn forget_lease(&self, name: &str, holder: &str) -> $crate::Result<()> {
+                sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+                    .bind(name)
+                    .bind(holder)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all, err(level = "debug"))]
+            async fn expired_leases(&self, prefix: &str, limit: i64) -> $crate::Result<Vec<String>> {
+                Ok(sqlx::query_scalar::<_, String>(
+                    "SELECT name FROM leases WHERE substr(name, 1, length($1)) = $1 AND expires_at <= $2 \
+                     ORDER BY expires_at LIMIT $3",
+                )
+                .bind(prefix)
+                .bind($crate::now())
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
         }
     };
 }

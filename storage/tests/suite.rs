@@ -55,6 +55,8 @@ on_both_backends!(
     link_codes_are_spent_once_and_chats_bound_to_one_person,
     chat_previews_settle_once_and_notices_are_claimed_once,
     a_lease_has_one_holder_until_it_lapses,
+    abandoned_work_is_found_by_its_lapsed_lease,
+    a_takeover_interrupts_only_what_the_dead_owner_was_writing,
 );
 
 fn new_room(name: &str) -> NewRoom {
@@ -848,4 +850,73 @@ async fn a_lease_has_one_holder_until_it_lapses(store: &DynStore, _url: &str) {
     });
     let won = futures::future::join_all(contenders).await.into_iter().flatten().count();
     assert_eq!(won, 1);
+}
+
+async fn abandoned_work_is_found_by_its_lapsed_lease(store: &DynStore, _url: &str) {
+    use std::time::Duration;
+    store.acquire_lease("reply:live", "a", Duration::from_secs(30)).await.unwrap().unwrap();
+    store.acquire_lease("reply:lapsed", "a", Duration::from_millis(100)).await.unwrap().unwrap();
+    store.acquire_lease("reply:done", "a", Duration::from_millis(100)).await.unwrap().unwrap();
+    store.acquire_lease("run:lapsed", "a", Duration::from_millis(100)).await.unwrap().unwrap();
+    // A finished job's lease is deleted, by its holder only.
+    store.forget_lease("reply:done", "b").await.unwrap();
+    store.forget_lease("reply:done", "a").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(store.expired_leases("reply:", 10).await.unwrap(), vec!["reply:lapsed".to_owned()]);
+    assert_eq!(store.expired_leases("run:", 10).await.unwrap(), vec!["run:lapsed".to_owned()]);
+    assert!(store.expired_leases("re%", 10).await.unwrap().is_empty(), "the prefix is taken literally");
+    // Taken over, it is no longer abandoned.
+    store.acquire_lease("reply:lapsed", "b", Duration::from_secs(30)).await.unwrap().unwrap();
+    assert!(store.expired_leases("reply:", 10).await.unwrap().is_empty());
+}
+
+async fn a_takeover_interrupts_only_what_the_dead_owner_was_writing(store: &DynStore, _url: &str) {
+    let room = store.create_room(new_room("takeover")).await.unwrap();
+    let other = store.create_room(new_room("elsewhere")).await.unwrap();
+    let starter = user(store, "Starter", Role::User).await;
+    let speaker = store.create_agent(agent(room.id, "Ada"), active(12)).await.unwrap();
+    let run = store
+        .create_run(NewRun {
+            room_id: room.id,
+            max_steps: 5,
+            max_seconds: 60,
+            budget_tokens: None,
+            started_by: Some(starter.id),
+        })
+        .await
+        .unwrap();
+    store
+        .create_run(NewRun { room_id: other.id, max_steps: 5, max_seconds: 60, budget_tokens: None, started_by: None })
+        .await
+        .unwrap();
+    assert_eq!(store.run_started_by(run.id).await.unwrap(), Some(starter.id));
+    let running = store.list_running_runs(10).await.unwrap();
+    assert_eq!(running.len(), 2);
+    assert_eq!(running[0].id, run.id, "oldest first");
+    let streaming = |run_id| NewMessage {
+        room_id: room.id,
+        sender_type: SenderType::Agent,
+        sender_id: Some(speaker.id),
+        sender_name: speaker.name.clone(),
+        content: String::new(),
+        content_html: None,
+        status: MessageStatus::Streaming,
+        model: Some("demo".into()),
+        selection_reason: None,
+        run_id,
+    };
+    let in_run = store.insert_message(streaming(Some(run.id))).await.unwrap();
+    let reply = store.insert_message(streaming(None)).await.unwrap();
+    store.save_streaming_text(in_run.id, "Half").await.unwrap();
+
+    let cut = store.interrupt_streaming_messages_of(room.id, Some(run.id)).await.unwrap();
+    assert_eq!(
+        cut.iter().map(|m| (m.id, m.status, m.content.as_str())).collect::<Vec<_>>(),
+        [(in_run.id, MessageStatus::Interrupted, "Half")]
+    );
+    assert_eq!(store.get_message(reply.id).await.unwrap().unwrap().status, MessageStatus::Streaming);
+    let cut = store.interrupt_streaming_messages_of(room.id, None).await.unwrap();
+    assert_eq!(cut.iter().map(|m| m.id).collect::<Vec<_>>(), [reply.id]);
+    assert!(store.interrupt_streaming_messages_of(room.id, None).await.unwrap().is_empty());
+    assert!(store.interrupt_streaming_messages_of(other.id, Some(run.id)).await.unwrap().is_empty());
 }

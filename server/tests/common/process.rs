@@ -98,7 +98,12 @@ impl ServerProcess {
     }
 
     pub fn kill(mut self) {
-        // Child::kill sends SIGKILL on Unix: no shutdown code runs.
+        self.sigkill();
+    }
+
+    /// Kills the process where it stands: Child::kill sends SIGKILL on Unix, so no shutdown
+    /// code runs.
+    pub fn sigkill(&mut self) {
         self.child.kill().expect("kill the server");
         self.child.wait().expect("reap the server");
     }

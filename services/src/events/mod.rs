@@ -184,7 +184,13 @@ impl LocalRooms {
 pub struct EventHub {
     local: Arc<LocalRooms>,
     carrier: Carrier,
+    /// Rooms whose agents another instance asked to stop (with Redis).
+    stop_requests: broadcast::Sender<Uuid>,
 }
+
+/// Stop requests waiting to be handled by one instance; more are dropped (and the asking
+/// instance ends the run itself when its owner does not).
+const STOP_REQUEST_CAPACITY: usize = 256;
 
 enum Carrier {
     /// Ids are `<epoch>-<seq>`, valid in this process only.
@@ -228,7 +234,8 @@ impl EventHub {
     pub fn new(retention: Retention) -> Self {
         let epoch = format!("{:x}", chrono::Utc::now().timestamp_millis());
         let local = LocalRooms { retention, rooms: Mutex::new(HashMap::new()), forgotten: None };
-        Self { local: Arc::new(local), carrier: Carrier::InProcess { epoch } }
+        let (stop_requests, _) = broadcast::channel(STOP_REQUEST_CAPACITY);
+        Self { local: Arc::new(local), carrier: Carrier::InProcess { epoch }, stop_requests }
     }
 
     /// A hub whose events go through Redis Streams, shared by every instance on that Redis.
@@ -243,9 +250,33 @@ impl EventHub {
         let (changes, changes_rx) = mpsc::unbounded_channel();
         let local =
             Arc::new(LocalRooms { retention, rooms: Mutex::new(HashMap::new()), forgotten: Some(changes.clone()) });
-        let relay =
-            RedisRelay::start(client, instance, retention, local.clone(), changes, changes_rx, shutdown).await?;
-        Ok(Self { local, carrier: Carrier::Redis(relay) })
+        let (stop_requests, _) = broadcast::channel(STOP_REQUEST_CAPACITY);
+        let relay = RedisRelay::start(
+            client,
+            instance,
+            retention,
+            local.clone(),
+            stop_requests.clone(),
+            (changes, changes_rx),
+            shutdown,
+        )
+        .await?;
+        Ok(Self { local, carrier: Carrier::Redis(relay), stop_requests })
+    }
+
+    /// Asks every instance to stop the agents of the room (its run and any reply waiting for its
+    /// turn). Nothing to do without Redis: the one instance stops its own.
+    pub async fn announce_stop(&self, room_id: Uuid) {
+        if let Carrier::Redis(relay) = &self.carrier {
+            if let Err(error) = relay.announce_stop(room_id).await {
+                tracing::warn!(error = %error, %room_id, "cannot ask the other instances to stop the room's agents");
+            }
+        }
+    }
+
+    /// The rooms other instances ask this one to stop, as they arrive.
+    pub fn stop_requests(&self) -> broadcast::Receiver<Uuid> {
+        self.stop_requests.subscribe()
     }
 
     /// Publishes an event to the room's subscribers (on every instance, with Redis) and keeps it

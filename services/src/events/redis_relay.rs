@@ -22,7 +22,7 @@ use domain::events::{names, RoomEvent, StreamReset};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
 use redis::{AsyncConnectionConfig, Script};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -88,6 +88,11 @@ fn live_text_key(room_id: Uuid, message_id: Uuid) -> String {
     format!("ais:room:{{{room_id}}}:live:{message_id}")
 }
 
+/// Every instance reads this stream: a room named in it is to be stopped by whoever drives it.
+const STOP_REQUESTS_KEY: &str = "ais:stop-requests";
+/// Stop requests kept in the stream; a reader that reconnects starts from the newest.
+const STOP_REQUESTS_KEPT: usize = 1024;
+
 fn room_of_key(key: &str) -> Option<Uuid> {
     let (_, rest) = key.split_once('{')?;
     let (room, _) = rest.split_once('}')?;
@@ -133,8 +138,8 @@ impl RedisRelay {
         instance: &str,
         retention: Retention,
         local: Arc<LocalRooms>,
-        changes: mpsc::UnboundedSender<WatchChange>,
-        changes_rx: mpsc::UnboundedReceiver<WatchChange>,
+        stop_requests: broadcast::Sender<Uuid>,
+        (changes, changes_rx): (mpsc::UnboundedSender<WatchChange>, mpsc::UnboundedReceiver<WatchChange>),
         shutdown: CancellationToken,
     ) -> Result<Self, RelayError> {
         let config = ConnectionManagerConfig::new()
@@ -161,7 +166,8 @@ impl RedisRelay {
             broken: relay.broken.clone(),
         };
         tokio::spawn(writer.run(outgoing_rx));
-        let reader = Reader { client, local, wake_key: relay.wake_key.clone(), positions: HashMap::new() };
+        let reader =
+            Reader { client, local, stop_requests, wake_key: relay.wake_key.clone(), positions: HashMap::new() };
         tokio::spawn(reader.run(changes_rx, shutdown));
         Ok(relay)
     }
@@ -248,6 +254,21 @@ impl RedisRelay {
             // The reader still picks the room up at its next read, within READ_BLOCK.
             tracing::debug!(error = %error, "cannot wake the live-event reader");
         }
+    }
+
+    /// Appends the room to the stop-request stream every instance reads.
+    pub(super) async fn announce_stop(&self, room_id: Uuid) -> Result<(), RelayError> {
+        let _: String = redis::cmd("XADD")
+            .arg(STOP_REQUESTS_KEY)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(STOP_REQUESTS_KEPT)
+            .arg("*")
+            .arg("room")
+            .arg(room_id.to_string())
+            .query_async(&mut self.manager.clone())
+            .await?;
+        Ok(())
     }
 
     pub(super) async fn ping(&self) -> Result<(), RelayError> {
@@ -363,6 +384,7 @@ impl Writer {
 struct Reader {
     client: redis::Client,
     local: Arc<LocalRooms>,
+    stop_requests: broadcast::Sender<Uuid>,
     wake_key: String,
     /// The last entry read from each watched room.
     positions: HashMap<Uuid, String>,
@@ -370,7 +392,7 @@ struct Reader {
 
 impl Reader {
     async fn run(mut self, mut changes: mpsc::UnboundedReceiver<WatchChange>, shutdown: CancellationToken) {
-        let mut connection: Option<(MultiplexedConnection, String)> = None;
+        let mut connection: Option<(MultiplexedConnection, Positions)> = None;
         let mut failures: u32 = 0;
         while !shutdown.is_cancelled() {
             while let Ok(change) = changes.try_recv() {
@@ -383,7 +405,7 @@ impl Reader {
                     }
                 }
             }
-            let (conn, wake_position) = match &mut connection {
+            let (conn, own) = match &mut connection {
                 Some(open) => open,
                 None => match self.connect().await {
                     Ok(open) => {
@@ -404,7 +426,9 @@ impl Reader {
             let mut keys = Vec::with_capacity(self.positions.len() + 1);
             let mut ids = Vec::with_capacity(self.positions.len() + 1);
             keys.push(self.wake_key.clone());
-            ids.push(wake_position.clone());
+            ids.push(own.wake.clone());
+            keys.push(STOP_REQUESTS_KEY.to_owned());
+            ids.push(own.stops.clone());
             for (room_id, position) in &self.positions {
                 keys.push(stream_key(*room_id));
                 ids.push(position.clone());
@@ -422,7 +446,17 @@ impl Reader {
                     for key in reply.keys {
                         if key.key == self.wake_key {
                             if let Some(last) = key.ids.last() {
-                                *wake_position = last.id.clone();
+                                own.wake = last.id.clone();
+                            }
+                            continue;
+                        }
+                        if key.key == STOP_REQUESTS_KEY {
+                            for entry in &key.ids {
+                                own.stops = entry.id.clone();
+                                if let Some(room_id) = entry.get::<String>("room").and_then(|r| r.parse().ok()) {
+                                    // Nobody listening means this instance drives nothing.
+                                    let _ = self.stop_requests.send(room_id);
+                                }
                             }
                             continue;
                         }
@@ -446,23 +480,29 @@ impl Reader {
         }
     }
 
-    /// A connection of its own for blocking reads, and where the wake-up stream stands.
-    async fn connect(&self) -> Result<(MultiplexedConnection, String), RelayError> {
+    /// A connection of its own for blocking reads, and where the wake-up and stop-request
+    /// streams stand.
+    async fn connect(&self) -> Result<(MultiplexedConnection, Positions), RelayError> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(READ_BLOCK + Duration::from_secs(5)));
         let mut connection = self.client.get_multiplexed_async_connection_with_config(&config).await?;
-        let newest: StreamRangeReply = redis::cmd("XREVRANGE")
-            .arg(&self.wake_key)
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(&mut connection)
-            .await?;
-        let wake_position = newest.ids.first().map_or_else(|| NO_EVENTS_YET.to_owned(), |entry| entry.id.clone());
-        Ok((connection, wake_position))
+        let wake = newest_entry(&mut connection, &self.wake_key).await?;
+        let stops = newest_entry(&mut connection, STOP_REQUESTS_KEY).await?;
+        Ok((connection, Positions { wake, stops }))
     }
+}
+
+/// Where the reader stands in the streams it always reads.
+struct Positions {
+    wake: String,
+    stops: String,
+}
+
+async fn newest_entry(connection: &mut MultiplexedConnection, key: &str) -> Result<String, RelayError> {
+    let newest: StreamRangeReply =
+        redis::cmd("XREVRANGE").arg(key).arg("+").arg("-").arg("COUNT").arg(1).query_async(connection).await?;
+    Ok(newest.ids.first().map_or_else(|| NO_EVENTS_YET.to_owned(), |entry| entry.id.clone()))
 }
 
 #[cfg(test)]
