@@ -1,5 +1,6 @@
-# ElastiCache Redis, provisioned for fanning live events out across several server tasks.
-# Clients connect with TLS and the auth token kept in Parameter Store (rediss://:<token>@<endpoint>:6379).
+# ElastiCache Redis: the server tasks share live room events and stop requests through it.
+# Clients connect with TLS and the auth token; the server's REDIS_URL
+# (rediss://:<token>@<endpoint>:6379) is kept in Secrets Manager and handed to each task at start.
 
 # The auth token: 64 hex digits from two random (version 4) UUIDs, 244 random bits; made once and kept.
 resource "terraform_data" "redis_auth_token" {
@@ -23,7 +24,7 @@ resource "aws_cloudwatch_log_group" "redis" {
 
 resource "aws_elasticache_replication_group" "main" {
   replication_group_id = local.name
-  description          = "${local.name}: live event fan-out"
+  description          = "${local.name}: live events shared by the server tasks"
 
   engine               = "redis"
   engine_version       = var.redis_engine_version
@@ -63,4 +64,18 @@ resource "aws_ssm_parameter" "redis_auth_token" {
   type        = "SecureString"
   key_id      = aws_kms_key.main.arn
   value       = sensitive(terraform_data.redis_auth_token.output)
+}
+
+# The server's REDIS_URL. The token is 64 hex digits, so it needs no escaping in the URL.
+resource "aws_secretsmanager_secret" "redis_url" {
+  #checkov:skip=CKV2_AWS_57:The auth token inside is rotated by terraform (auth_token_update_strategy ROTATE keeps the old token valid meanwhile), which writes a new secret version; a rotation Lambda would change the token behind terraform's back.
+  name                    = "${local.name}/REDIS_URL"
+  description             = "REDIS_URL of the server (TLS and auth token)"
+  kms_key_id              = aws_kms_key.main.arn
+  recovery_window_in_days = 7
+}
+
+resource "aws_secretsmanager_secret_version" "redis_url" {
+  secret_id     = aws_secretsmanager_secret.redis_url.id
+  secret_string = "rediss://:${sensitive(terraform_data.redis_auth_token.output)}@${aws_elasticache_replication_group.main.primary_endpoint_address}:6379"
 }

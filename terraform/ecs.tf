@@ -35,6 +35,9 @@ locals {
     },
   )
 
+  # Every secret a task receives: the parameters above, and REDIS_URL from Secrets Manager.
+  secret_arns = merge(local.secret_parameter_arns, { REDIS_URL = aws_secretsmanager_secret.redis_url.arn })
+
   app_environment = merge(
     # The public address, and the names requests arrive under: CloudFront forwards the origin's
     # name to the load balancer. app_environment may override both.
@@ -66,11 +69,15 @@ locals {
     portMappings = [{ containerPort = local.container_port, protocol = "tcp" }]
 
     environment = [for name in sort(keys(local.app_environment)) : { name = name, value = local.app_environment[name] }]
-    secrets     = [for name in sort(keys(local.secret_parameter_arns)) : { name = name, valueFrom = local.secret_parameter_arns[name] }]
+    secrets     = [for name in sort(keys(local.secret_arns)) : { name = name, valueFrom = local.secret_arns[name] }]
 
     # Tasks read their secrets only when they start: a new DATABASE_URL (a rotated database password)
-    # changes the task definition through this label, so the same apply replaces the running tasks.
-    dockerLabels = { "ais-chatrooms.database-url-version" = tostring(aws_ssm_parameter.database_url.version) }
+    # or REDIS_URL (a rotated auth token) changes the task definition through these labels, so the
+    # same apply replaces the running tasks.
+    dockerLabels = {
+      "ais-chatrooms.database-url-version" = tostring(aws_ssm_parameter.database_url.version)
+      "ais-chatrooms.redis-url-version"    = aws_secretsmanager_secret_version.redis_url.version_id
+    }
 
     readonlyRootFilesystem = true
     privileged             = false
@@ -274,6 +281,12 @@ data "aws_iam_policy_document" "execution" {
     sid       = "ReadSecrets"
     actions   = ["ssm:GetParameters"]
     resources = values(local.secret_parameter_arns)
+  }
+
+  statement {
+    sid       = "ReadRedisUrl"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.redis_url.arn]
   }
 
   statement {

@@ -127,25 +127,24 @@ variable "task_memory" {
   default     = 1024
 }
 
-# Live room events are fanned out inside one server process today, so a viewer connected to one task
-# would not see a run that another task drives. Keep one task until the fan-out goes through Redis
-# (provisioned in cache.tf); then raise min_count and max_count (e.g. 2 and 6).
+# The tasks share live events through Redis (cache.tf, REDIS_URL) and own runs and replies through
+# leases in PostgreSQL: two tasks keep the rooms going when one dies or is replaced by a deploy.
 variable "desired_count" {
   description = "Tasks to start with; autoscaling moves it between min_count and max_count afterwards."
   type        = number
-  default     = 1
+  default     = 2
 }
 
 variable "min_count" {
-  description = "Fewest tasks autoscaling keeps running (1 until live events fan out through Redis)."
+  description = "Fewest tasks autoscaling keeps running; two, so losing one interrupts nothing."
   type        = number
-  default     = 1
+  default     = 2
 }
 
 variable "max_count" {
-  description = "Most tasks autoscaling may start (1 until live events fan out through Redis)."
+  description = "Most tasks autoscaling may start."
   type        = number
-  default     = 1
+  default     = 6
 
   validation {
     condition     = var.max_count >= var.min_count
