@@ -8,7 +8,9 @@
 //! [`Gateway::confirm`], [`Gateway::watch`], [`Gateway::session_tasks`]) directly. Every call
 //! is made by an [`Operator`]: the gateway signs nobody in, and its routes refuse a request
 //! that arrives without one in its extensions.
-//! [`Gateway::with_clock`] runs its time-to-live and rate-limit rules on another [`Clock`].
+//! [`Gateway::with_clock`] runs its time-to-live and rate-limit rules on another [`Clock`];
+//! [`Gateway::share_sessions`] keeps sessions, previews and rate limits in Redis, for several
+//! instances.
 
 mod clock;
 mod config;
@@ -23,6 +25,7 @@ mod refusals;
 mod rules;
 mod service;
 mod sessions;
+mod shared_sessions;
 mod task_yaml;
 mod telemetry;
 

@@ -18,6 +18,8 @@ pub struct RateLimits {
     per_session: KeyedLimiter<Uuid>,
     per_address: KeyedLimiter<IpAddr>,
     clock: SharedClock,
+    /// With several instances, the limits are counted in Redis instead, across all of them.
+    shared: Option<crate::shared_sessions::RedisRateLimits>,
 }
 
 fn quota(limit: RateLimit) -> Quota {
@@ -30,11 +32,20 @@ impl RateLimits {
             per_session: RateLimiter::new(quota(session), DefaultKeyedStateStore::default(), clock.clone()),
             per_address: RateLimiter::new(quota(address), DefaultKeyedStateStore::default(), clock.clone()),
             clock,
+            shared: None,
         }
+    }
+
+    /// Counts the limits in Redis from now on, shared by every instance.
+    pub fn share(&mut self, shared: crate::shared_sessions::RedisRateLimits) {
+        self.shared = Some(shared);
     }
 
     /// IPv6 clients are limited by their /64, which one subscriber commonly holds whole.
     pub fn check_address(&self, address: IpAddr) -> Result<(), GatewayError> {
+        if let Some(shared) = &self.shared {
+            return shared.check_address(address);
+        }
         self.per_address.check_key(&domain::addresses::rate_key(address)).map_err(|not_until| {
             GatewayError::RateLimited {
                 retry_after_seconds: whole_seconds_at_least_one(not_until.wait_time_from(self.clock.now())),
@@ -43,6 +54,9 @@ impl RateLimits {
     }
 
     pub fn check_session(&self, session_id: Uuid) -> Result<(), GatewayError> {
+        if let Some(shared) = &self.shared {
+            return shared.check_session(session_id);
+        }
         self.per_session.check_key(&session_id).map_err(|not_until| GatewayError::RateLimited {
             retry_after_seconds: whole_seconds_at_least_one(not_until.wait_time_from(self.clock.now())),
         })

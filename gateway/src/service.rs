@@ -33,7 +33,7 @@ use crate::operator::Operator;
 use crate::rate_limits::RateLimits;
 use crate::refusals::{is_counted, RefusalTally};
 use crate::rules::RuleSet;
-use crate::sessions::{PreviewEntry, SessionStore, TaskRecord, ANOTHER_PERSON};
+use crate::sessions::{PreviewEntry, SessionStore, Sessions, TaskRecord, ANOTHER_PERSON};
 use crate::telemetry::{
     canonical_json, session_ref, Durability, Outcome, TelemetryEvent, TelemetryLog, TelemetryRecord,
 };
@@ -57,7 +57,7 @@ struct Shared {
     config: GatewayConfig,
     rules: RuleSet,
     folders: Folders,
-    sessions: SessionStore,
+    sessions: Sessions,
     rate_limits: RateLimits,
     telemetry: TelemetryLog,
     reports: ExecutionReports,
@@ -76,6 +76,28 @@ impl Gateway {
     /// outside the root, or a telemetry log whose last line is damaged.
     pub fn new(config: GatewayConfig) -> Result<Self, GatewayStartupError> {
         Self::with_clock(config, Arc::new(MonotonicClock))
+    }
+
+    /// Keeps sessions, previews and rate limits in Redis from now on, shared with every other
+    /// instance on it: a preview made on one is confirmed on another, once. Call before the
+    /// gateway is cloned or used.
+    pub fn share_sessions(mut self, client: redis::Client) -> Self {
+        let Some(shared) = Arc::get_mut(&mut self.shared) else {
+            unreachable!("sessions are shared before the gateway is handed out")
+        };
+        let redis = Arc::new(crate::shared_sessions::SharedRedis::new(client));
+        let config = &shared.config;
+        shared.sessions = Sessions::Shared(crate::shared_sessions::RedisSessions::new(
+            redis.clone(),
+            config.session_ttl,
+            config.max_sessions,
+        ));
+        shared.rate_limits.share(crate::shared_sessions::RedisRateLimits::new(
+            redis,
+            config.session_rate,
+            config.address_rate,
+        ));
+        self
     }
 
     /// Like [`Gateway::new`], measuring sessions, previews and rate limits on `clock`.
@@ -100,7 +122,7 @@ impl Gateway {
         );
         Ok(Self {
             shared: Arc::new(Shared {
-                sessions: SessionStore::new(config.session_ttl, config.max_sessions),
+                sessions: Sessions::Local(SessionStore::new(config.session_ttl, config.max_sessions)),
                 rate_limits: RateLimits::new(config.session_rate, config.address_rate, clock.clone()),
                 refusals: Mutex::new(RefusalTally::new(config.refusal_window)),
                 session_key: config.session_key.clone().unwrap_or_else(crate::config::SessionKey::random),
@@ -775,7 +797,7 @@ impl Shared {
         if !is_task_id(task_id) {
             return Err(GatewayError::TaskNotFound);
         }
-        let task = match self.sessions.task(task_id) {
+        let task = match self.sessions.task(task_id)? {
             Some(task) => task,
             None => {
                 let file = self.folders.read_task(task_id).ok_or(GatewayError::TaskNotFound)?;
@@ -784,7 +806,7 @@ impl Shared {
                     return Err(GatewayError::TaskNotFound);
                 }
                 let task = TaskRecord::from_file(file, session, owner);
-                self.sessions.remember_task(task.clone());
+                self.sessions.remember_task(task.clone())?;
                 task
             }
         };
@@ -863,7 +885,7 @@ impl Shared {
         let now = self.clock.now();
         let entry = self
             .sessions
-            .pending(preview_id, session_id, operator.user_id, now)
+            .pending(preview_id, session_id, operator.user_id, now)?
             .ok_or(GatewayError::PreviewNotFound)?;
         record.channel = Some(entry.channel);
         record.normalized_intent = Some(entry.task.intent.clone());
@@ -898,7 +920,7 @@ impl Shared {
         record.channel = self.sessions.touch(session_id, operator.user_id, self.clock.now())?;
         self.refresh_reports();
         let tasks =
-            self.sessions.session_tasks(session_id).into_iter().map(|task| self.describe(task).into()).collect();
+            self.sessions.session_tasks(session_id)?.into_iter().map(|task| self.describe(task).into()).collect();
         Ok(SessionTasksResponse { session_id: session_id.to_string(), tasks })
     }
 

@@ -33,7 +33,7 @@ const MAX_TRACKED_TASKS: usize = 100_000;
 const MAX_TASKS_PER_SESSION: usize = 50;
 /// Why a session, preview or task that is someone else's is refused.
 pub(crate) const ANOTHER_PERSON: &str = "the session belongs to another person";
-const ANOTHER_SESSION: &str = "the preview belongs to another session";
+pub(crate) const ANOTHER_SESSION: &str = "the preview belongs to another session";
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A preview waiting for its confirm.
@@ -355,6 +355,124 @@ impl SessionStore {
             return Vec::new();
         };
         session.tasks.iter().rev().filter_map(|task_id| inner.tasks.get(task_id).cloned()).collect()
+    }
+}
+
+/// Where the gateway keeps sessions and previews: in this process, or in Redis when several
+/// instances share the control plane. Every operation can fail only in the shared case (Redis
+/// does not answer), and then fails closed.
+pub(crate) enum Sessions {
+    Local(SessionStore),
+    Shared(crate::shared_sessions::RedisSessions),
+}
+
+impl Sessions {
+    pub fn insert_preview(&self, entry: PreviewEntry, now: Instant) -> Result<(), GatewayError> {
+        match self {
+            Sessions::Local(store) => store.insert_preview(entry, now),
+            Sessions::Shared(store) => store.insert_preview(entry, now),
+        }
+    }
+
+    pub fn claim(
+        &self,
+        preview_id: &str,
+        session_id: Uuid,
+        owner: Uuid,
+        now: Instant,
+    ) -> Result<PreviewEntry, GatewayError> {
+        match self {
+            Sessions::Local(store) => store.claim(preview_id, session_id, owner, now),
+            Sessions::Shared(store) => store.claim(preview_id, session_id, owner, now),
+        }
+    }
+
+    pub fn pending(
+        &self,
+        preview_id: Uuid,
+        session_id: Uuid,
+        owner: Uuid,
+        now: Instant,
+    ) -> Result<Option<PreviewEntry>, GatewayError> {
+        match self {
+            Sessions::Local(store) => Ok(store.pending(preview_id, session_id, owner, now)),
+            Sessions::Shared(store) => store.pending(preview_id, session_id, owner, now),
+        }
+    }
+
+    /// Gives a claimed preview back; a failure is logged (the preview then stays claimed, and a
+    /// later confirm is told it is already being confirmed).
+    pub fn release(&self, preview_id: Uuid) {
+        match self {
+            Sessions::Local(store) => store.release(preview_id),
+            Sessions::Shared(store) => {
+                if let Err(error) = store.release(preview_id) {
+                    tracing::error!(%error, %preview_id, "could not give a claimed preview back");
+                }
+            }
+        }
+    }
+
+    pub fn withdraw(&self, entry: &PreviewEntry, now: Instant) {
+        match self {
+            Sessions::Local(store) => store.withdraw(entry, now),
+            Sessions::Shared(store) => {
+                if let Err(error) = store.withdraw(entry) {
+                    tracing::error!(%error, preview_id = %entry.preview_id, "could not withdraw a preview");
+                }
+            }
+        }
+    }
+
+    /// Records a confirm whose task file is written and logged; a failure to record it is
+    /// logged (the task stands, and is read back from its file when watched).
+    pub fn complete(&self, preview_id: Uuid, task: TaskRecord, now: Instant) {
+        match self {
+            Sessions::Local(store) => store.complete(preview_id, task, now),
+            Sessions::Shared(store) => {
+                if let Err(error) = store.complete(preview_id, &task) {
+                    tracing::error!(%error, task_id = %task.task_id, "could not record a confirmed task");
+                }
+            }
+        }
+    }
+
+    pub fn remember_task(&self, task: TaskRecord) -> Result<(), GatewayError> {
+        match self {
+            Sessions::Local(store) => {
+                store.remember_task(task);
+                Ok(())
+            }
+            Sessions::Shared(store) => store.remember_task(&task),
+        }
+    }
+
+    pub fn touch(&self, session_id: Uuid, owner: Uuid, now: Instant) -> Result<Option<Channel>, GatewayError> {
+        match self {
+            Sessions::Local(store) => store.touch(session_id, owner, now),
+            Sessions::Shared(store) => store.touch(session_id, owner),
+        }
+    }
+
+    pub fn end(&self, session_id: Uuid, owner: Uuid, now: Instant) -> Result<Option<(Channel, usize)>, GatewayError> {
+        match self {
+            Sessions::Local(store) => store.end(session_id, owner, now),
+            Sessions::Shared(store) => store.end(session_id, owner),
+        }
+    }
+
+    pub fn task(&self, task_id: &str) -> Result<Option<TaskRecord>, GatewayError> {
+        match self {
+            Sessions::Local(store) => Ok(store.task(task_id)),
+            Sessions::Shared(store) => store.task(task_id),
+        }
+    }
+
+    pub fn session_tasks(&self, session_id: Uuid) -> Result<Vec<TaskRecord>, GatewayError> {
+        match self {
+            Sessions::Local(store) => Ok(store.session_tasks(session_id)),
+            Sessions::Shared(store) => store.session_tasks(session_id),
+        }
     }
 }
 

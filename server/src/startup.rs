@@ -72,7 +72,12 @@ pub async fn assemble(mut config: Config, store: storage::DynStore) -> Result<Ap
         let lease = services.config.run_lease;
         services.ownership = Some(Arc::new(services::ownership::Ownership::new(config.instance_id.clone(), lease)));
     }
-    let gateway = gateway::Gateway::new(config.gateway.clone())?;
+    let mut gateway = gateway::Gateway::new(config.gateway.clone())?;
+    if let Some(redis_url) = &config.redis_url {
+        // Previews, sessions and rate limits are shared, so any instance may confirm a preview.
+        let client = redis::Client::open(redis_url.expose()).map_err(services::events::RelayError::from)?;
+        gateway = gateway.share_sessions(client);
+    }
     let leptos_options = leptos_options(&config);
     let state = AppState {
         config: Arc::new(config),

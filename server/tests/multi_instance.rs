@@ -5,7 +5,8 @@
 //! mid-reply the clients recover and no message is left `streaming`. Runs and replies are owned
 //! through leases: when the owner is killed the other instance continues the run to its limits
 //! or answers the room, Stop pressed on either instance stops the run, and an instance starting
-//! up meanwhile takes nothing from a live one.
+//! up meanwhile takes nothing from a live one. The control plane is shared too: a preview made
+//! on one instance is confirmed on the other, and confirms on both at once write one task file.
 
 mod common;
 
@@ -30,6 +31,8 @@ fn reply_words() -> String {
 struct Pair {
     a: ServerProcess,
     b: ServerProcess,
+    /// The control plane's folder, shared by both instances as a network file system would be.
+    gateway_root: tempfile::TempDir,
     /// Instance `a`'s JSON log.
     a_log: tempfile::NamedTempFile,
     _database: storage::testing::TestDatabase,
@@ -44,23 +47,32 @@ async fn pair(fake: &FakeLlm, redis_url: &str) -> Pair {
     pair_with(fake, redis_url, &["Ada"]).await
 }
 
-fn instance(
-    database_url: &str,
-    fake: &FakeLlm,
-    redis_url: &str,
-    id: &str,
-    log: Option<&std::path::Path>,
-) -> ServerProcess {
-    let env = [("REDIS_URL", redis_url), ("INSTANCE_ID", id), ("RUN_LEASE_SECONDS", LEASE_SECONDS)];
-    ServerProcess::start_with(database_url, fake, log, &env)
+/// What the instances of a test share.
+struct Shared<'a> {
+    database_url: &'a str,
+    redis_url: &'a str,
+    gateway_root: &'a std::path::Path,
+}
+
+fn instance(shared: &Shared, fake: &FakeLlm, id: &str, log: Option<&std::path::Path>) -> ServerProcess {
+    let root = shared.gateway_root.display().to_string();
+    let env = [
+        ("REDIS_URL", shared.redis_url),
+        ("INSTANCE_ID", id),
+        ("RUN_LEASE_SECONDS", LEASE_SECONDS),
+        ("GATEWAY_ROOT", root.as_str()),
+    ];
+    ServerProcess::start_with(shared.database_url, fake, log, &env)
 }
 
 /// [`pair`] with a room holding the agents named.
 async fn pair_with(fake: &FakeLlm, redis_url: &str, agents: &[&str]) -> Pair {
     let database = fresh_database(Db::Postgres).await;
+    let gateway_root = tempfile::tempdir().unwrap();
     let a_log = tempfile::NamedTempFile::new().unwrap();
-    let a = instance(&database.url, fake, redis_url, "a", Some(a_log.path()));
-    let b = instance(&database.url, fake, redis_url, "b", None);
+    let shared = Shared { database_url: &database.url, redis_url, gateway_root: gateway_root.path() };
+    let a = instance(&shared, fake, "a", Some(a_log.path()));
+    let b = instance(&shared, fake, "b", None);
     a.wait_ready().await;
     b.wait_ready().await;
     let token = common::sign_up_over_http(&a.base, "Scale Tester").await;
@@ -71,10 +83,14 @@ async fn pair_with(fake: &FakeLlm, redis_url: &str, agents: &[&str]) -> Pair {
         let agent = json!({"name": name, "model": "gpt-4o-mini", "system_prompt": "", "temperature": 0.3});
         post(&client, format!("{}/api/rooms/{room_id}/agents", a.base), agent).await;
     }
-    Pair { a, b, a_log, _database: database, token, client, room_id }
+    Pair { a, b, gateway_root, a_log, _database: database, token, client, room_id }
 }
 
 impl Pair {
+    fn shared(&self) -> Shared<'_> {
+        Shared { database_url: &self._database.url, redis_url: "", gateway_root: self.gateway_root.path() }
+    }
+
     fn stream_url(&self, server: &ServerProcess) -> String {
         format!("{}/api/rooms/{}/stream", server.base, self.room_id)
     }
@@ -382,7 +398,8 @@ async fn stop_pressed_on_one_instance_stops_the_run_the_other_drives_and_a_new_i
     until_streaming_after(&mut on_b, 0).await;
 
     // An instance starting up (a rolling deploy) leaves the live instance's run alone.
-    let c = instance(&pair._database.url, &fake, &redis_server_url(), "c", None);
+    let redis_url = redis_server_url();
+    let c = instance(&Shared { redis_url: &redis_url, ..pair.shared() }, &fake, "c", None);
     c.wait_ready().await;
     let runs = pair.runs(&c).await;
     assert_eq!(runs[0]["status"], "running", "{runs:?}");
@@ -427,4 +444,60 @@ async fn a_reply_owed_by_a_killed_instance_is_answered_by_the_other() {
         [(Some("human"), Some("complete")), (Some("agent"), Some("interrupted")), (Some("agent"), Some("complete"))],
         "the cut-off reply is kept, and the question is answered once"
     );
+}
+
+fn task_files(root: &std::path::Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for folder in ["interface/inbox", "interface/pending_approval"] {
+        let Ok(entries) = std::fs::read_dir(root.join(folder)) else { continue };
+        files.extend(entries.map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()));
+    }
+    files
+}
+
+#[tokio::test]
+async fn a_preview_made_on_one_instance_is_confirmed_on_the_other_and_concurrent_confirms_write_one_file() {
+    let fake = FakeLlm::start(Reply::words("unused")).await;
+    let pair = pair(&fake, &redis_server_url()).await;
+    let url = |server: &ServerProcess, path: &str| format!("{}/api/v1/chat/{path}", server.base);
+    let preview = |server: &ServerProcess, session: &str, raw_input: &str| {
+        let body = json!({"raw_input": raw_input, "channel": "web", "session_id": session});
+        post(&pair.client, url(server, "preview"), body)
+    };
+
+    // Preview on a, confirm on b.
+    let session = uuid::Uuid::new_v4().to_string();
+    let previewed = preview(&pair.a, &session, "lisa run backup_db").await;
+    let confirm = json!({"preview_id": previewed["preview_id"], "session_id": session});
+    let confirmed = post(&pair.client, url(&pair.b, "confirm"), confirm.clone()).await;
+    let task_id = confirmed["task_id"].as_str().unwrap().to_owned();
+    let again = pair.client.post(url(&pair.a, "confirm")).json(&confirm).send().await.unwrap();
+    assert_eq!(again.status(), 409);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["error"]["code"], "PREVIEW_ALREADY_CONFIRMED", "{again}");
+    let watched =
+        pair.client.get(format!("{}/{task_id}?session_id={session}", url(&pair.a, "watch"))).send().await.unwrap();
+    assert_eq!(watched.status(), 200, "the task is the session's on a too");
+
+    // Confirms of one preview on both instances at once: exactly one writes a file. (A session
+    // per round: the session's rate limit holds across instances too.)
+    for round in 0..5 {
+        let session = uuid::Uuid::new_v4().to_string();
+        let previewed = preview(if round % 2 == 0 { &pair.b } else { &pair.a }, &session, "liam check status").await;
+        let confirm = json!({"preview_id": previewed["preview_id"], "session_id": session});
+        let attempts = (0..8).map(|n| {
+            let target = url(if n % 2 == 0 { &pair.a } else { &pair.b }, "confirm");
+            let request = pair.client.post(target).json(&confirm);
+            async move { request.send().await.unwrap().status().as_u16() }
+        });
+        let mut statuses = futures::future::join_all(attempts).await;
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409, 409, 409, 409, 409, 409, 409], "round {round}");
+    }
+    assert_eq!(task_files(pair.gateway_root.path()).len(), 6, "one file per preview");
+    // Each instance keeps its own verifiable telemetry chain in the shared folder.
+    let telemetry = pair.gateway_root.path().join("observability/telemetry");
+    for log in ["gateway-a.jsonl", "gateway-b.jsonl"] {
+        assert!(telemetry.join(log).is_file(), "{log}");
+    }
 }
