@@ -501,3 +501,34 @@ async fn a_preview_made_on_one_instance_is_confirmed_on_the_other_and_concurrent
         assert!(telemetry.join(log).is_file(), "{log}");
     }
 }
+
+#[tokio::test]
+async fn posts_answered_on_two_instances_at_once_never_speak_over_each_other() {
+    let fake = FakeLlm::start(Reply::words(&reply_words()).with_token_delay(Duration::from_millis(5))).await;
+    let pair = pair(&fake, &redis_server_url()).await;
+    let mut on_b = common::sse_connect(&pair.token, &pair.stream_url(&pair.b), None).await;
+    tokio::join!(pair.say(&pair.a, "first question"), pair.say(&pair.b, "second question"));
+
+    // Each agent message ends before the next one begins.
+    let mut speaking: Option<Value> = None;
+    let mut answered = 0;
+    while answered < 2 {
+        let event = next_event(&mut on_b).await;
+        let data: Value = serde_json::from_str(&event.data).unwrap_or_default();
+        if data["sender_type"] != "agent" {
+            continue;
+        }
+        match event.event.as_str() {
+            "message.new" => {
+                assert!(speaking.is_none(), "an agent began while another was speaking");
+                speaking = Some(data["id"].clone());
+            }
+            "message.done" => {
+                assert_eq!(speaking.take(), Some(data["id"].clone()));
+                assert_eq!(data["status"], "complete");
+                answered += 1;
+            }
+            _ => {}
+        }
+    }
+}

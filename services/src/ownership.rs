@@ -3,7 +3,9 @@
 //! With `REDIS_URL` set, runs and queued replies are owned through lease rows in the database
 //! (`leases`: holder instance, fencing token, an expiry the holder renews as its heartbeat):
 //! - `run:<room>` is held by the instance driving the room's run;
-//! - `reply:<room>` by the instance that owes the room an answer.
+//! - `reply:<room>` by the instance that owes the room an answer;
+//! - `turn:<room>` by the one agent turn speaking in the room, whichever instance runs it, so
+//!   agents never speak over each other even when their turns start on different instances.
 //!
 //! An instance that stops renewing (it was killed, or hangs) loses its leases after
 //! `RUN_LEASE_SECONDS`. A surviving instance then takes the work over: it marks the half-written
@@ -22,6 +24,9 @@ use crate::{ServiceResult, Services};
 
 const RUN_PREFIX: &str = "run:";
 const REPLY_PREFIX: &str = "reply:";
+const TURN_PREFIX: &str = "turn:";
+/// How often a turn waiting for another instance's turn in the room looks again.
+const TURN_POLL: Duration = Duration::from_millis(50);
 /// The most runs or replies one pass of the reclaimer looks at.
 const RECLAIM_BATCH: i64 = 100;
 
@@ -44,6 +49,7 @@ pub struct Ownership {
 /// dropped.
 pub(crate) struct HeldLease {
     name: String,
+    holder: String,
     token: i64,
     /// Cancelled when the lease is lost: the heartbeat was refused (another instance holds it
     /// now) or failed for a whole lease period.
@@ -64,13 +70,32 @@ impl Ownership {
     /// Takes the named lease, or renews it when this instance holds it; `None` while another
     /// instance's lease is live.
     pub(crate) async fn claim(&self, services: &Services, name: String) -> ServiceResult<Option<HeldLease>> {
-        let Some(token) = services.store.acquire_lease(&name, &self.instance, self.lease).await? else {
+        self.claim_as(services, name, self.instance.clone()).await
+    }
+
+    async fn claim_as(&self, services: &Services, name: String, holder: String) -> ServiceResult<Option<HeldLease>> {
+        let Some(token) = services.store.acquire_lease(&name, &holder, self.lease).await? else {
             return Ok(None);
         };
         let lost = CancellationToken::new();
         let stop = CancellationToken::new();
-        tokio::spawn(heartbeat(services.clone(), self.clone(), name.clone(), token, lost.clone(), stop.clone()));
-        Ok(Some(HeldLease { name, token, lost, _heartbeat: stop.drop_guard() }))
+        let beat = Heartbeat { name: name.clone(), holder: holder.clone(), token, lease: self.lease };
+        tokio::spawn(beat.run(services.clone(), lost.clone(), stop.clone()));
+        Ok(Some(HeldLease { name, holder, token, lost, _heartbeat: stop.drop_guard() }))
+    }
+
+    /// Waits for the room's turn among every instance's turns (the room's turn lease), for as
+    /// long as the caller waits. The turn ends when the returned lease is dropped.
+    pub(crate) async fn take_turn(&self, services: &Services, room_id: Uuid) -> ServiceResult<TurnLease> {
+        let name = format!("{TURN_PREFIX}{room_id}");
+        // A holder of its own per turn: the next turn on this instance waits for this one too.
+        let holder = format!("{}/{}", self.instance, Uuid::new_v4().simple());
+        loop {
+            if let Some(held) = self.claim_as(services, name.clone(), holder.clone()).await? {
+                return Ok(TurnLease { services: services.clone(), held: Some(held) });
+            }
+            tokio::time::sleep(TURN_POLL).await;
+        }
     }
 
     /// Whether this instance still holds `held` (its fencing token is unchanged), renewing it.
@@ -78,7 +103,7 @@ impl Ownership {
         if held.lost.is_cancelled() {
             return false;
         }
-        match services.store.acquire_lease(&held.name, &self.instance, self.lease).await {
+        match services.store.acquire_lease(&held.name, &held.holder, self.lease).await {
             Ok(token) => token == Some(held.token),
             Err(error) => {
                 tracing::warn!(%error, lease = %held.name, "cannot check a lease; its work is left to whoever holds it");
@@ -89,50 +114,73 @@ impl Ownership {
 
     /// Gives the lease up for another instance to take at once (a hand-over).
     pub(crate) async fn release(&self, services: &Services, held: HeldLease) {
-        if let Err(error) = services.store.release_lease(&held.name, &self.instance).await {
+        if let Err(error) = services.store.release_lease(&held.name, &held.holder).await {
             tracing::warn!(%error, lease = %held.name, "cannot release a lease; it expires on its own");
         }
     }
 
     /// Deletes the lease: its work is done and nobody is to take it over.
     pub(crate) async fn forget(&self, services: &Services, held: HeldLease) {
-        if let Err(error) = services.store.forget_lease(&held.name, &self.instance).await {
-            tracing::warn!(%error, lease = %held.name, "cannot delete a finished lease; it expires on its own");
+        forget(services, held).await;
+    }
+}
+
+async fn forget(services: &Services, held: HeldLease) {
+    if let Err(error) = services.store.forget_lease(&held.name, &held.holder).await {
+        tracing::warn!(%error, lease = %held.name, "cannot delete a finished lease; it expires on its own");
+    }
+}
+
+/// One agent's turn in a room, held across instances; the next turn may begin as soon as this
+/// is dropped.
+pub(crate) struct TurnLease {
+    services: Services,
+    held: Option<HeldLease>,
+}
+
+impl Drop for TurnLease {
+    fn drop(&mut self) {
+        if let Some(held) = self.held.take() {
+            let services = self.services.clone();
+            tokio::spawn(async move { forget(&services, held).await });
         }
     }
 }
 
-/// Renews the lease every third of its length until stopped; marks it lost when a renewal is
-/// refused or none succeeded for a whole lease period, so the work stops before another
-/// instance's takeover could make it run twice.
-async fn heartbeat(
-    services: Services,
-    ownership: Ownership,
+/// What a held lease's heartbeat renews.
+struct Heartbeat {
     name: String,
+    holder: String,
     token: i64,
-    lost: CancellationToken,
-    stop: CancellationToken,
-) {
-    let every = ownership.lease / 3;
-    let mut renewed = Instant::now();
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-        match services.store.acquire_lease(&name, &ownership.instance, ownership.lease).await {
-            Ok(Some(now)) if now == token => renewed = Instant::now(),
-            Ok(_) => {
-                tracing::warn!(lease = %name, "another instance holds this lease now; its work stops here");
-                lost.cancel();
-                return;
+    lease: Duration,
+}
+
+impl Heartbeat {
+    /// Renews the lease every third of its length until stopped; marks it lost when a renewal
+    /// is refused or none succeeded for a whole lease period, so the work stops before another
+    /// instance's takeover could make it run twice.
+    async fn run(self, services: Services, lost: CancellationToken, stop: CancellationToken) {
+        let every = self.lease / 3;
+        let mut renewed = Instant::now();
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
             }
-            Err(error) if renewed.elapsed() + every >= ownership.lease => {
-                tracing::error!(%error, lease = %name, "a lease could not be renewed in time; its work stops here");
-                lost.cancel();
-                return;
+            match services.store.acquire_lease(&self.name, &self.holder, self.lease).await {
+                Ok(Some(now)) if now == self.token => renewed = Instant::now(),
+                Ok(_) => {
+                    tracing::warn!(lease = %self.name, "another instance holds this lease now; its work stops here");
+                    lost.cancel();
+                    return;
+                }
+                Err(error) if renewed.elapsed() + every >= self.lease => {
+                    tracing::error!(%error, lease = %self.name, "a lease could not be renewed in time; its work stops here");
+                    lost.cancel();
+                    return;
+                }
+                Err(error) => tracing::warn!(%error, lease = %self.name, "cannot renew a lease; trying again"),
             }
-            Err(error) => tracing::warn!(%error, lease = %name, "cannot renew a lease; trying again"),
         }
     }
 }

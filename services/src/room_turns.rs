@@ -7,6 +7,8 @@ use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
 use crate::lock;
+use crate::ownership::TurnLease;
+use crate::{ServiceResult, Services};
 
 /// One lock per room, so only one agent speaks at a time in it.
 #[derive(Default)]
@@ -24,4 +26,21 @@ impl RoomTurns {
         };
         lock.lock_owned().await
     }
+}
+
+/// A room's turn: this process's lock on the room and, with several instances, the room's turn
+/// lease, so one agent speaks at a time in the room whichever instance drives it.
+pub(crate) struct RoomTurn {
+    _local: OwnedMutexGuard<()>,
+    _shared: Option<TurnLease>,
+}
+
+/// Waits for the room's turn; fails only when the database cannot be asked for the shared turn.
+pub(crate) async fn take_turn(services: &Services, room_id: Uuid) -> ServiceResult<RoomTurn> {
+    let local = services.room_turns.acquire(room_id).await;
+    let shared = match &services.ownership {
+        Some(ownership) => Some(ownership.take_turn(services, room_id).await?),
+        None => None,
+    };
+    Ok(RoomTurn { _local: local, _shared: shared })
 }

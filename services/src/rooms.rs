@@ -309,7 +309,13 @@ async fn answer_in_turn(
 ) -> ReplyEnding {
     let lost = lease.map(|held| held.lost.clone()).unwrap_or_default();
     let _turn = tokio::select! {
-        guard = services.room_turns.acquire(room_id) => guard,
+        turn = crate::room_turns::take_turn(services, room_id) => match turn {
+            Ok(turn) => turn,
+            Err(error) => {
+                tracing::error!(%room_id, %error, "cannot take the room's turn; the reply is left to another instance");
+                return ReplyEnding::Owed;
+            }
+        },
         // Stopped or deleted while waiting: nothing more to say.
         _ = waiter.cancel.cancelled() => return ReplyEnding::Settled,
         _ = services.shutdown.cancelled() => return ReplyEnding::Owed,

@@ -481,7 +481,7 @@ impl RunDriver {
             }
             // One speaker at a time in a room, whether replying by hand or in a run.
             let _turn_lock = tokio::select! {
-                guard = self.services.room_turns.acquire(room_id) => guard,
+                turn = crate::room_turns::take_turn(&self.services, room_id) => turn?,
                 _ = self.user_stop.cancelled() => return Ok(StopReason::UserStop),
                 _ = self.services.shutdown.cancelled() => return Ok(StopReason::ServerShutdown),
                 _ = lease_lost.cancelled() => return Ok(StopReason::ServerShutdown),
