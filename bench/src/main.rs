@@ -1,12 +1,12 @@
 //! `make bench`: measures the release server over real HTTP on loopback, against a fake
 //! provider in this process, and prints the figures.
 //!
-//!   bench [first-token|fan-out|fan-out-shared|ssr|runs|all]
+//!   bench [first-token|fan-out|fan-out-shared|runs-shared|ssr|runs|all]
 //!
 //! The server runs as its own process (target/release/server) on a fresh SQLite file, so its
-//! memory can be read from /proc without the benchmark's clients in it. `fan-out-shared` runs two
-//! instances on one PostgreSQL (`TEST_DATABASE_URL`) and one Redis (`TEST_REDIS_URL`), which
-//! `make bench` starts privately. Absolute times drift with
+//! memory can be read from /proc without the benchmark's clients in it. `fan-out-shared` and
+//! `runs-shared` run several instances on one PostgreSQL (`TEST_DATABASE_URL`) and one Redis
+//! (`TEST_REDIS_URL`), which `make bench` starts privately. Absolute times drift with
 //! the machine's load, so each timing is also printed as a multiple of a baseline measured in the
 //! same run: a bare loopback request to the same kind of fake provider. The process exits 1 when
 //! any target is missed.
@@ -27,10 +27,11 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 async fn main() -> Result<(), Error> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".to_owned());
     let all = which == "all";
-    if !["all", "first-token", "fan-out", "fan-out-shared", "ssr", "runs"].contains(&which.as_str()) {
-        return Err(
-            format!("unknown benchmark {which:?}: use first-token, fan-out, fan-out-shared, ssr, runs or all").into()
-        );
+    if !["all", "first-token", "fan-out", "fan-out-shared", "runs-shared", "ssr", "runs"].contains(&which.as_str()) {
+        return Err(format!(
+            "unknown benchmark {which:?}: use first-token, fan-out, fan-out-shared, runs-shared, ssr, runs or all"
+        )
+        .into());
     }
     measure_baseline().await?;
     if all || which == "first-token" {
@@ -41,6 +42,9 @@ async fn main() -> Result<(), Error> {
     }
     if all || which == "fan-out-shared" {
         fan_out_shared().await?;
+    }
+    if all || which == "runs-shared" {
+        runs_shared().await?;
     }
     if all || which == "ssr" {
         server_rendering().await?;
@@ -340,9 +344,7 @@ async fn fan_out() -> Result<(), Error> {
 /// an agent driven by the first streams 50 tokens/s. Every delta reaches every client on both,
 /// p99 delivery lag ≤ 100 ms.
 async fn fan_out_shared() -> Result<(), Error> {
-    let (Ok(postgres), Ok(redis)) = (std::env::var("TEST_DATABASE_URL"), std::env::var("TEST_REDIS_URL")) else {
-        return Err("fan-out-shared needs TEST_DATABASE_URL and TEST_REDIS_URL (`make bench` starts both)".into());
-    };
+    let (postgres, redis) = shared_servers("fan-out-shared")?;
     println!(
         "fan-out on two instances ({FAN_OUT_CLIENTS} SSE clients split between them, {FAN_OUT_TOKENS} tokens at 50 tokens/s, PostgreSQL + Redis)"
     );
@@ -374,6 +376,122 @@ async fn fan_out_shared() -> Result<(), Error> {
         verdict("fan-out on two instances: every delta at every client", complete == FAN_OUT_CLIENTS),
         verdict("fan-out on two instances: delivery lag p99 ≤ 100 ms", p99 <= 100.0),
     );
+    Ok(())
+}
+
+/// The database and Redis servers `make bench` starts for the benchmarks of several instances.
+fn shared_servers(what: &str) -> Result<(String, String), Error> {
+    match (std::env::var("TEST_DATABASE_URL"), std::env::var("TEST_REDIS_URL")) {
+        (Ok(postgres), Ok(redis)) => Ok((postgres, redis)),
+        _ => Err(format!("{what} needs TEST_DATABASE_URL and TEST_REDIS_URL (`make bench` starts both)").into()),
+    }
+}
+
+/// Runs driven by one instance, stopped through another; then runs whose instance is killed,
+/// taken over by the survivors.
+async fn runs_shared() -> Result<(), Error> {
+    const STOPPED: usize = 30;
+    const ORPHANED: usize = 20;
+    const LEASE_SECONDS: u64 = 2;
+    let (postgres, redis) = shared_servers("runs-shared")?;
+    println!("runs on several instances (PostgreSQL + Redis, RUN_LEASE_SECONDS = {LEASE_SECONDS})");
+    let database = fresh_postgres_database(&postgres).await?;
+    let words = (0..2000).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
+    let fake = FakeLlm::start(Reply::words(&words).with_token_delay(Duration::from_millis(20))).await;
+    let lease = LEASE_SECONDS.to_string();
+    let instance = |name| [("REDIS_URL", redis.as_str()), ("INSTANCE_ID", name), ("RUN_LEASE_SECONDS", lease.as_str())];
+    let mut a = Server::launch(&fake, &database, tempfile::tempdir()?, &instance("a")).await?;
+    let mut b = Server::launch(&fake, &database, tempfile::tempdir()?, &instance("b")).await?;
+    a.token = a.first_account_token().await?;
+    b.token = a.token.clone();
+    let client = a.client();
+    let start_run = |base: String, room: String| {
+        let client = client.clone();
+        async move {
+            let url = format!("{base}/api/rooms/{room}/auto/start");
+            post(&client, url, json!({"max_steps": 500, "max_seconds": 300})).await
+        }
+    };
+
+    // Stop at b, for runs a drives.
+    let mut rooms = Vec::new();
+    for _ in 0..STOPPED {
+        let room = room_with_agents(&client, &a.base, &["Ada", "Bob"]).await?;
+        start_run(a.base.clone(), room.clone()).await?;
+        rooms.push(room);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut stop_ms = Vec::new();
+    let mut stopped_by_user = 0;
+    for room in &rooms {
+        let asked = Instant::now();
+        let stopped = post(&client, format!("{}/api/rooms/{room}/auto/stop", b.base), json!({})).await?;
+        stop_ms.push(asked.elapsed().as_secs_f64() * 1000.0);
+        let run_id = stopped["run_id"].as_str().ok_or("run id")?;
+        let run: Value = client.get(format!("{}/api/rooms/{room}/runs/{run_id}", a.base)).send().await?.json().await?;
+        if run["status"] == "stopped" && run["stop_reason"] == "user_stop" {
+            stopped_by_user += 1;
+        }
+    }
+    let (_, _, p99) = summarize("Stop at instance b of a run instance a drives, until its final row", " ms", stop_ms);
+    println!(
+        "  runs stopped with user_stop: {stopped_by_user}/{STOPPED}; targets: every run stopped {}, p99 ≤ 250 ms {}",
+        verdict("Stop through another instance stops every run", stopped_by_user == STOPPED),
+        verdict("Stop through another instance p99 ≤ 250 ms", p99 <= 250.0),
+    );
+
+    // Runs on an instance that is killed: the survivors carry them on.
+    let mut c = Server::launch(&fake, &database, tempfile::tempdir()?, &instance("c")).await?;
+    c.token = a.token.clone();
+    let mut orphaned = Vec::new();
+    for _ in 0..ORPHANED {
+        let room = room_with_agents(&client, &a.base, &["Ada", "Bob"]).await?;
+        start_run(c.base.clone(), room.clone()).await?;
+        orphaned.push(room);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _ = c.child.kill();
+    let _ = c.child.wait();
+    let killed_at = chrono::Utc::now();
+    let killed = Instant::now();
+    let mut resumed_ms = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10 * LEASE_SECONDS);
+    let mut waiting: Vec<&String> = orphaned.iter().collect();
+    while !waiting.is_empty() && Instant::now() < deadline {
+        let mut still = Vec::new();
+        for room in waiting {
+            let page: Value =
+                client.get(format!("{}/api/rooms/{room}/messages?limit=5", b.base)).send().await?.json().await?;
+            let resumed = page["messages"].as_array().into_iter().flatten().find_map(|m| {
+                let created = chrono::DateTime::parse_from_rfc3339(m["created_at"].as_str()?).ok()?;
+                (m["sender_type"] == "agent" && created > killed_at)
+                    .then(|| (created.with_timezone(&chrono::Utc) - killed_at).num_milliseconds() as f64)
+            });
+            match resumed {
+                Some(ms) => resumed_ms.push(ms),
+                None => still.push(room),
+            }
+        }
+        waiting = still;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let resumed = resumed_ms.len();
+    println!(
+        "  runs of the killed instance carried on: {resumed}/{ORPHANED} (looked for {:.1} s)",
+        killed.elapsed().as_secs_f64()
+    );
+    let (_, _, _) = summarize("kill → the run's next turn begins on a survivor", " ms", resumed_ms.clone());
+    let worst = resumed_ms.iter().copied().fold(0.0, f64::max);
+    println!(
+        "  target every run taken over within RUN_LEASE_SECONDS: {} (worst {worst:.0} ms)",
+        verdict(
+            "runs of a killed instance taken over within RUN_LEASE_SECONDS",
+            resumed == ORPHANED && worst <= (LEASE_SECONDS * 1000) as f64
+        )
+    );
+    for room in orphaned.iter().chain(&rooms) {
+        let _ = client.post(format!("{}/api/rooms/{room}/auto/stop", a.base)).json(&json!({})).send().await;
+    }
     Ok(())
 }
 

@@ -390,6 +390,39 @@ async fn killing_the_run_owner_hands_the_run_to_the_other_instance_which_ends_it
 }
 
 #[tokio::test]
+async fn an_instance_shutting_down_hands_its_run_over_instead_of_ending_it() {
+    let fake = FakeLlm::start(Reply::words(&reply_words()).with_token_delay(Duration::from_millis(10))).await;
+    let mut pair = pair_with(&fake, &redis_server_url(), &["Ada", "Grace"]).await;
+    let mut on_b = common::sse_connect(&pair.token, &pair.stream_url(&pair.b), None).await;
+    let run_id = pair.start_run(&pair.a, 4).await;
+    until_streaming_after(&mut on_b, 1).await;
+    // A rolling deploy stops instance a normally.
+    let stopped = std::time::Instant::now();
+    assert!(pair.a.sigterm().success());
+
+    let mut resumed_after = None;
+    loop {
+        let event = next_event(&mut on_b).await;
+        let data: Value = serde_json::from_str(&event.data).unwrap_or_default();
+        if event.event == "message.new" && data["sender_type"] == "agent" && resumed_after.is_none() {
+            resumed_after = Some(stopped.elapsed());
+        }
+        if event.event == "run.status" && data["status"] != "running" {
+            assert_eq!((data["status"].as_str(), data["stop_reason"].as_str()), (Some("completed"), Some("max_steps")));
+            break;
+        }
+    }
+    println!("the run went on at instance b {:?} after instance a began to shut down", resumed_after.unwrap());
+    let run = pair.runs(&pair.b).await.into_iter().find(|r| r["id"] == run_id.as_str()).unwrap();
+    assert_eq!((run["status"].as_str(), run["steps"].as_i64()), (Some("completed"), Some(4)));
+    let messages = pair.messages(&pair.b).await;
+    assert!(messages.iter().all(|m| m["status"] != "streaming"), "{messages:?}");
+    // The turn cut off by the shutdown counts as a step, as any turn taken does.
+    let (complete, interrupted) = (count(&messages, &run_id, "complete"), count(&messages, &run_id, "interrupted"));
+    assert_eq!((complete + interrupted, interrupted), (4, 1), "{messages:?}");
+}
+
+#[tokio::test]
 async fn stop_pressed_on_one_instance_stops_the_run_the_other_drives_and_a_new_instance_takes_nothing() {
     let fake = FakeLlm::start(Reply::words(&reply_words()).with_token_delay(Duration::from_millis(20))).await;
     let pair = pair_with(&fake, &redis_server_url(), &["Ada", "Grace"]).await;

@@ -62,9 +62,16 @@ impl Ownership {
         Self { instance, lease }
     }
 
+    /// How long a lease row lasts without renewal: three quarters of `RUN_LEASE_SECONDS`, so
+    /// that with the reclaimer's interval a dead owner's work is taken over within
+    /// `RUN_LEASE_SECONDS` of its death.
+    fn row_ttl(&self) -> Duration {
+        self.lease * 3 / 4
+    }
+
     /// How often the reclaimer looks for work whose owner died.
     pub fn reclaim_interval(&self) -> Duration {
-        (self.lease / 4).clamp(Duration::from_millis(250), Duration::from_secs(2))
+        (self.lease / 8).clamp(Duration::from_millis(100), Duration::from_secs(1))
     }
 
     /// Takes the named lease, or renews it when this instance holds it; `None` while another
@@ -74,12 +81,12 @@ impl Ownership {
     }
 
     async fn claim_as(&self, services: &Services, name: String, holder: String) -> ServiceResult<Option<HeldLease>> {
-        let Some(token) = services.store.acquire_lease(&name, &holder, self.lease).await? else {
+        let Some(token) = services.store.acquire_lease(&name, &holder, self.row_ttl()).await? else {
             return Ok(None);
         };
         let lost = CancellationToken::new();
         let stop = CancellationToken::new();
-        let beat = Heartbeat { name: name.clone(), holder: holder.clone(), token, lease: self.lease };
+        let beat = Heartbeat { name: name.clone(), holder: holder.clone(), token, lease: self.row_ttl() };
         tokio::spawn(beat.run(services.clone(), lost.clone(), stop.clone()));
         Ok(Some(HeldLease { name, holder, token, lost, _heartbeat: stop.drop_guard() }))
     }
@@ -103,7 +110,7 @@ impl Ownership {
         if held.lost.is_cancelled() {
             return false;
         }
-        match services.store.acquire_lease(&held.name, &held.holder, self.lease).await {
+        match services.store.acquire_lease(&held.name, &held.holder, self.row_ttl()).await {
             Ok(token) => token == Some(held.token),
             Err(error) => {
                 tracing::warn!(%error, lease = %held.name, "cannot check a lease; its work is left to whoever holds it");
@@ -243,11 +250,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_reclaimer_looks_often_enough_to_take_over_within_a_lease() {
-        let of = |secs| Ownership::new("a".into(), Duration::from_secs(secs)).reclaim_interval();
-        assert_eq!(of(10), Duration::from_secs(2));
-        assert_eq!(of(2), Duration::from_millis(500));
-        assert_eq!(of(600), Duration::from_secs(2));
+    fn a_dead_owners_work_is_taken_over_within_a_lease() {
+        for secs in [2, 3, 10, 60, 600] {
+            let ownership = Ownership::new("a".into(), Duration::from_secs(secs));
+            // The row lapses at most row_ttl after the owner's death; the next look comes within
+            // one reclaim interval of that.
+            let worst = ownership.row_ttl() + ownership.reclaim_interval();
+            assert!(worst < ownership.lease, "{secs} s: {worst:?}");
+            // Three renewals fit in a row's life, so one slow renewal does not lose the lease.
+            assert!(ownership.row_ttl() / 3 >= Duration::from_millis(500), "{secs} s");
+        }
     }
 
     #[test]

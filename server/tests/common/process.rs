@@ -73,6 +73,11 @@ impl ServerProcess {
 
     /// Sends SIGTERM, as a container runtime does, and waits (bounded) for the process to exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
+        self.sigterm()
+    }
+
+    /// [`ServerProcess::terminate`] for a process a test keeps a handle on.
+    pub fn sigterm(&mut self) -> std::process::ExitStatus {
         let terminated = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         assert!(terminated.success(), "SIGTERM sent");
         self.wait_exit()
