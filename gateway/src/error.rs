@@ -184,7 +184,7 @@ impl PublicError for GatewayError {
             GatewayError::Unauthenticated => {
                 "Sign in as an operator or admin to use the control plane.".to_owned()
             }
-            GatewayError::StorageUnavailable(_) => "The control plane cannot write its records right now (its disk is full or read-only), so nothing was previewed or written. Chat rooms keep working; try again later.".to_owned(),
+            GatewayError::StorageUnavailable(_) => "The control plane cannot write its records right now (its disk is full or read-only, or its shared store does not answer), so nothing was previewed or written. Chat rooms keep working; try again later.".to_owned(),
             GatewayError::Internal(_) => "Something went wrong on our side; it has been logged.".to_owned(),
         }
     }

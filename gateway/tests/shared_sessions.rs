@@ -172,7 +172,9 @@ async fn the_rate_limit_of_a_session_holds_across_instances() {
         outcomes.push(gateway.session_tasks(&session, operator, None).await.map(|_| ()));
     }
     let admitted = outcomes.iter().filter(|o| o.is_ok()).count();
-    assert_eq!(admitted, 6, "a burst of 6 in all, whichever instance: {outcomes:?}");
+    // A burst of 6 in all, whichever instance (each alone would admit 6): one more if the calls
+    // took over a second, as a slow machine's may.
+    assert!((6..=7).contains(&admitted), "{admitted} admitted: {outcomes:?}");
     let refused = outcomes.iter().find_map(|o| o.as_ref().err()).unwrap();
     assert!(matches!(refused, GatewayError::RateLimited { retry_after_seconds: 1 }), "{refused:?}");
 }

@@ -21,8 +21,13 @@ use serde_json::{json, Value};
 use services::testing::{redis_server_url, PrivateRedis};
 
 const WORDS: usize = 80;
-/// The shortest lease allowed, so takeovers in these tests come within seconds.
-const LEASE_SECONDS: &str = "2";
+/// A short lease, so takeovers in these tests come within seconds, with room for a loaded
+/// machine's slow renewals.
+const LEASE_SECONDS: &str = "4";
+
+/// The tests here run one at a time: each starts two or three server processes, and a machine
+/// loaded by several at once would measure itself rather than the instances.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn reply_words() -> String {
     (0..WORDS).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ")
@@ -152,6 +157,7 @@ fn apply_deltas(text: &mut String, events: &[Event], message: &Value) {
 
 #[tokio::test]
 async fn a_reply_driven_on_one_instance_streams_to_clients_of_the_other() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let fake = FakeLlm::start(Reply::words(&reply_words()).with_token_delay(Duration::from_millis(10))).await;
     let pair = pair(&fake, &redis_server_url()).await;
     let mut on_b = common::sse_connect(&pair.token, &pair.stream_url(&pair.b), None).await;
@@ -199,6 +205,7 @@ async fn a_reply_driven_on_one_instance_streams_to_clients_of_the_other() {
 
 #[tokio::test]
 async fn a_client_moving_between_instances_mid_reply_gets_every_delta_once() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let fake = FakeLlm::start(Reply::words(&reply_words()).with_token_delay(Duration::from_millis(15))).await;
     let pair = pair(&fake, &redis_server_url()).await;
     let mut on_a = common::sse_connect(&pair.token, &pair.stream_url(&pair.a), None).await;
@@ -254,6 +261,7 @@ async fn a_client_moving_between_instances_mid_reply_gets_every_delta_once() {
 
 #[tokio::test]
 async fn redis_restarted_mid_reply_clients_recover_and_nothing_is_left_streaming() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let fake = FakeLlm::start(Reply::words(&reply_words()).with_token_delay(Duration::from_millis(25))).await;
     let mut redis = PrivateRedis::start().await;
     let pair = pair(&fake, &redis.url()).await;
@@ -344,6 +352,7 @@ fn count(messages: &[Value], run_id: &str, status: &str) -> usize {
 
 #[tokio::test]
 async fn killing_the_run_owner_hands_the_run_to_the_other_instance_which_ends_it_by_its_limits() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let fake = FakeLlm::start(Reply::words(&reply_words()).with_token_delay(Duration::from_millis(10))).await;
     let mut pair = pair_with(&fake, &redis_server_url(), &["Ada", "Grace"]).await;
     let mut on_b = common::sse_connect(&pair.token, &pair.stream_url(&pair.b), None).await;
@@ -391,6 +400,7 @@ async fn killing_the_run_owner_hands_the_run_to_the_other_instance_which_ends_it
 
 #[tokio::test]
 async fn an_instance_shutting_down_hands_its_run_over_instead_of_ending_it() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let fake = FakeLlm::start(Reply::words(&reply_words()).with_token_delay(Duration::from_millis(10))).await;
     let mut pair = pair_with(&fake, &redis_server_url(), &["Ada", "Grace"]).await;
     let mut on_b = common::sse_connect(&pair.token, &pair.stream_url(&pair.b), None).await;
@@ -424,6 +434,7 @@ async fn an_instance_shutting_down_hands_its_run_over_instead_of_ending_it() {
 
 #[tokio::test]
 async fn stop_pressed_on_one_instance_stops_the_run_the_other_drives_and_a_new_instance_takes_nothing() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let fake = FakeLlm::start(Reply::words(&reply_words()).with_token_delay(Duration::from_millis(20))).await;
     let pair = pair_with(&fake, &redis_server_url(), &["Ada", "Grace"]).await;
     let mut on_b = common::sse_connect(&pair.token, &pair.stream_url(&pair.b), None).await;
@@ -457,6 +468,7 @@ async fn stop_pressed_on_one_instance_stops_the_run_the_other_drives_and_a_new_i
 
 #[tokio::test]
 async fn a_reply_owed_by_a_killed_instance_is_answered_by_the_other() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let fake = FakeLlm::start(Reply::words(&reply_words()).with_token_delay(Duration::from_millis(20))).await;
     let mut pair = pair(&fake, &redis_server_url()).await;
     let mut on_b = common::sse_connect(&pair.token, &pair.stream_url(&pair.b), None).await;
@@ -490,6 +502,7 @@ fn task_files(root: &std::path::Path) -> Vec<String> {
 
 #[tokio::test]
 async fn a_preview_made_on_one_instance_is_confirmed_on_the_other_and_concurrent_confirms_write_one_file() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let fake = FakeLlm::start(Reply::words("unused")).await;
     let pair = pair(&fake, &redis_server_url()).await;
     let url = |server: &ServerProcess, path: &str| format!("{}/api/v1/chat/{path}", server.base);
@@ -537,6 +550,7 @@ async fn a_preview_made_on_one_instance_is_confirmed_on_the_other_and_concurrent
 
 #[tokio::test]
 async fn posts_answered_on_two_instances_at_once_never_speak_over_each_other() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let fake = FakeLlm::start(Reply::words(&reply_words()).with_token_delay(Duration::from_millis(5))).await;
     let pair = pair(&fake, &redis_server_url()).await;
     let mut on_b = common::sse_connect(&pair.token, &pair.stream_url(&pair.b), None).await;

@@ -1,21 +1,25 @@
 //! Which instance drives a room's agents when several instances share one database.
 //!
-//! With `REDIS_URL` set, runs and queued replies are owned through lease rows in the database
-//! (`leases`: holder instance, fencing token, an expiry the holder renews as its heartbeat):
-//! - `run:<room>` is held by the instance driving the room's run;
-//! - `reply:<room>` by the instance that owes the room an answer;
+//! With `REDIS_URL` set, runs, queued replies and agent turns are owned through lease rows in
+//! the database (`leases`: holder, fencing token, an expiry the holder renews as its heartbeat):
+//! - `run:<room>` is held by the driver of the room's run;
+//! - `reply:<room>:<id>` by each reply owed to the room (a queued reply and its answer);
 //! - `turn:<room>` by the one agent turn speaking in the room, whichever instance runs it, so
 //!   agents never speak over each other even when their turns start on different instances.
+//!   Every message is written under its room's turn, so a message still `streaming` when a turn
+//!   begins was left by a writer that died: the new turn marks it `interrupted`.
 //!
-//! An instance that stops renewing (it was killed, or hangs) loses its leases after
-//! `RUN_LEASE_SECONDS`. A surviving instance then takes the work over: it marks the half-written
-//! message of the dead one `interrupted` and continues the run to its limits, or answers the
-//! room. An instance that shuts down gracefully hands its runs over at once instead of ending
+//! Each claim has a holder of its own (`<instance>/<random>`), so two pieces of work on one
+//! instance never share a lease, and a holder whose lease lapsed can never renew it back: it
+//! stops its work when its heartbeat is refused. A surviving instance takes lapsed work over
+//! within `RUN_LEASE_SECONDS`: it continues the run to its limits, or answers the room. An
+//! instance that shuts down gracefully hands its runs and replies over at once instead of ending
 //! them, so a rolling deploy interrupts nothing. Without `REDIS_URL` there is one instance and
 //! none of this runs.
 
 use std::time::Duration;
 
+use domain::events::RoomEvent;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use uuid::Uuid;
@@ -27,15 +31,26 @@ const REPLY_PREFIX: &str = "reply:";
 const TURN_PREFIX: &str = "turn:";
 /// How often a turn waiting for another instance's turn in the room looks again.
 const TURN_POLL: Duration = Duration::from_millis(50);
-/// The most runs or replies one pass of the reclaimer looks at.
+/// How long a turn that could not ask the database waits before asking again.
+const TURN_RETRY: Duration = Duration::from_millis(250);
+/// The most lapsed runs or replies one pass of the reclaimer takes.
 const RECLAIM_BATCH: i64 = 100;
+/// How long a turn's end waits for its last events to reach Redis, so the next speaker's
+/// events never overtake them.
+const TURN_FLUSH: Duration = Duration::from_secs(1);
 
 pub(crate) fn run_lease_name(room_id: Uuid) -> String {
     format!("{RUN_PREFIX}{room_id}")
 }
 
+/// A reply's own lease name: several replies may be owed to one room at once.
 pub(crate) fn reply_lease_name(room_id: Uuid) -> String {
-    format!("{REPLY_PREFIX}{room_id}")
+    format!("{REPLY_PREFIX}{room_id}:{}", Uuid::new_v4().simple())
+}
+
+fn room_of_reply_lease(name: &str) -> Option<Uuid> {
+    let rest = name.strip_prefix(REPLY_PREFIX)?;
+    rest.split(':').next()?.parse().ok()
 }
 
 /// This instance's name and how long its leases last.
@@ -45,14 +60,14 @@ pub struct Ownership {
     pub lease: Duration,
 }
 
-/// A lease this instance holds, renewed in the background until it is released, forgotten or
-/// dropped.
+/// A lease held by one piece of work on this instance, renewed in the background until it is
+/// released, forgotten or dropped.
 pub(crate) struct HeldLease {
     name: String,
     holder: String,
     token: i64,
-    /// Cancelled when the lease is lost: the heartbeat was refused (another instance holds it
-    /// now) or failed for a whole lease period.
+    /// Cancelled when the lease is lost: a renewal was refused (it lapsed and another holder may
+    /// have it now) or none succeeded within the lease's life.
     pub lost: CancellationToken,
     _heartbeat: DropGuard,
 }
@@ -74,44 +89,56 @@ impl Ownership {
         (self.lease / 8).clamp(Duration::from_millis(100), Duration::from_secs(1))
     }
 
-    /// Takes the named lease, or renews it when this instance holds it; `None` while another
-    /// instance's lease is live.
+    /// Takes the named lease for a new piece of work; `None` while anyone else holds it live.
     pub(crate) async fn claim(&self, services: &Services, name: String) -> ServiceResult<Option<HeldLease>> {
-        self.claim_as(services, name, self.instance.clone()).await
-    }
-
-    async fn claim_as(&self, services: &Services, name: String, holder: String) -> ServiceResult<Option<HeldLease>> {
+        let holder = format!("{}/{}", self.instance, Uuid::new_v4().simple());
         let Some(token) = services.store.acquire_lease(&name, &holder, self.row_ttl()).await? else {
             return Ok(None);
         };
         let lost = CancellationToken::new();
         let stop = CancellationToken::new();
-        let beat = Heartbeat { name: name.clone(), holder: holder.clone(), token, lease: self.row_ttl() };
+        let beat = Heartbeat { name: name.clone(), holder: holder.clone(), token, ttl: self.row_ttl() };
         tokio::spawn(beat.run(services.clone(), lost.clone(), stop.clone()));
         Ok(Some(HeldLease { name, holder, token, lost, _heartbeat: stop.drop_guard() }))
     }
 
-    /// Waits for the room's turn among every instance's turns (the room's turn lease), for as
-    /// long as the caller waits. The turn ends when the returned lease is dropped.
-    pub(crate) async fn take_turn(&self, services: &Services, room_id: Uuid) -> ServiceResult<TurnLease> {
+    /// Waits for the room's turn among every instance's turns, for as long as the caller waits
+    /// (a database that does not answer is asked again). A message left `streaming` in the room
+    /// by a writer that died is marked `interrupted` before the turn begins. The turn ends when
+    /// the returned lease is dropped.
+    pub(crate) async fn take_turn(&self, services: &Services, room_id: Uuid) -> TurnLease {
         let name = format!("{TURN_PREFIX}{room_id}");
-        // A holder of its own per turn: the next turn on this instance waits for this one too.
-        let holder = format!("{}/{}", self.instance, Uuid::new_v4().simple());
-        loop {
-            if let Some(held) = self.claim_as(services, name.clone(), holder.clone()).await? {
-                return Ok(TurnLease { services: services.clone(), held: Some(held) });
+        let held = loop {
+            match self.claim(services, name.clone()).await {
+                Ok(Some(held)) => break held,
+                Ok(None) => tokio::time::sleep(TURN_POLL).await,
+                Err(error) => {
+                    tracing::warn!(%room_id, %error, "cannot ask for the room's turn; asking again");
+                    tokio::time::sleep(TURN_RETRY).await;
+                }
             }
-            tokio::time::sleep(TURN_POLL).await;
+        };
+        match services.store.interrupt_streaming_messages_of(room_id, None).await {
+            Ok(left) => {
+                for message in left {
+                    tracing::warn!(%room_id, message_id = %message.id, "a message left streaming by a stopped instance is now interrupted");
+                    services.events.publish(room_id, &RoomEvent::MessageDone(crate::markdown::with_html(message)));
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%room_id, %error, "cannot look for messages a stopped instance left streaming")
+            }
         }
+        TurnLease { services: services.clone(), held: Some(held) }
     }
 
-    /// Whether this instance still holds `held` (its fencing token is unchanged), renewing it.
+    /// Whether the lease is still this holder's (its fencing token is unchanged), renewing it.
     pub(crate) async fn still_holds(&self, services: &Services, held: &HeldLease) -> bool {
         if held.lost.is_cancelled() {
             return false;
         }
-        match services.store.acquire_lease(&held.name, &held.holder, self.row_ttl()).await {
-            Ok(token) => token == Some(held.token),
+        match services.store.renew_lease(&held.name, &held.holder, held.token, self.row_ttl()).await {
+            Ok(renewed) => renewed,
             Err(error) => {
                 tracing::warn!(%error, lease = %held.name, "cannot check a lease; its work is left to whoever holds it");
                 false
@@ -122,7 +149,7 @@ impl Ownership {
     /// Gives the lease up for another instance to take at once (a hand-over).
     pub(crate) async fn release(&self, services: &Services, held: HeldLease) {
         if let Err(error) = services.store.release_lease(&held.name, &held.holder).await {
-            tracing::warn!(%error, lease = %held.name, "cannot release a lease; it expires on its own");
+            tracing::warn!(%error, lease = %held.name, "cannot release a lease; it lapses on its own");
         }
     }
 
@@ -134,22 +161,32 @@ impl Ownership {
 
 async fn forget(services: &Services, held: HeldLease) {
     if let Err(error) = services.store.forget_lease(&held.name, &held.holder).await {
-        tracing::warn!(%error, lease = %held.name, "cannot delete a finished lease; it expires on its own");
+        tracing::warn!(%error, lease = %held.name, "cannot delete a finished lease; it lapses on its own");
     }
 }
 
-/// One agent's turn in a room, held across instances; the next turn may begin as soon as this
-/// is dropped.
+/// One agent's turn in a room, held across instances; the next turn may begin once it is
+/// dropped and the turn's last events have reached the other instances.
 pub(crate) struct TurnLease {
     services: Services,
     held: Option<HeldLease>,
+}
+
+impl TurnLease {
+    /// Cancelled when the turn's lease is lost: another turn may have begun meanwhile.
+    pub(crate) fn lost(&self) -> CancellationToken {
+        self.held.as_ref().map(|held| held.lost.clone()).unwrap_or_default()
+    }
 }
 
 impl Drop for TurnLease {
     fn drop(&mut self) {
         if let Some(held) = self.held.take() {
             let services = self.services.clone();
-            tokio::spawn(async move { forget(&services, held).await });
+            self.services.tasks.spawn(async move {
+                services.events.flush(TURN_FLUSH).await;
+                forget(&services, held).await;
+            });
         }
     }
 }
@@ -159,42 +196,49 @@ struct Heartbeat {
     name: String,
     holder: String,
     token: i64,
-    lease: Duration,
+    ttl: Duration,
 }
 
 impl Heartbeat {
-    /// Renews the lease every third of its length until stopped; marks it lost when a renewal
-    /// is refused or none succeeded for a whole lease period, so the work stops before another
-    /// instance's takeover could make it run twice.
+    /// Renews the lease every third of its life until stopped. It is lost when a renewal is
+    /// refused, or when none succeeded within its life (a slow database counts as a failed
+    /// one), so the work stops before another instance's takeover could make it run twice.
     async fn run(self, services: Services, lost: CancellationToken, stop: CancellationToken) {
-        let every = self.lease / 3;
+        let every = self.ttl / 3;
         let mut renewed = Instant::now();
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(every) => {}
             }
-            match services.store.acquire_lease(&self.name, &self.holder, self.lease).await {
-                Ok(Some(now)) if now == self.token => renewed = Instant::now(),
-                Ok(_) => {
-                    tracing::warn!(lease = %self.name, "another instance holds this lease now; its work stops here");
+            let renewal = services.store.renew_lease(&self.name, &self.holder, self.token, self.ttl);
+            match tokio::time::timeout(every, renewal).await {
+                Ok(Ok(true)) => renewed = Instant::now(),
+                Ok(Ok(false)) => {
+                    tracing::warn!(lease = %self.name, "this lease lapsed and may be someone else's now; its work stops here");
                     lost.cancel();
                     return;
                 }
-                Err(error) if renewed.elapsed() + every >= self.lease => {
+                Ok(Err(error)) if renewed.elapsed() + every >= self.ttl => {
                     tracing::error!(%error, lease = %self.name, "a lease could not be renewed in time; its work stops here");
                     lost.cancel();
                     return;
                 }
-                Err(error) => tracing::warn!(%error, lease = %self.name, "cannot renew a lease; trying again"),
+                Err(_) if renewed.elapsed() + every >= self.ttl => {
+                    tracing::error!(lease = %self.name, "renewing a lease took too long; its work stops here");
+                    lost.cancel();
+                    return;
+                }
+                Ok(Err(error)) => tracing::warn!(%error, lease = %self.name, "cannot renew a lease; trying again"),
+                Err(_) => tracing::warn!(lease = %self.name, "renewing a lease is slow; trying again"),
             }
         }
     }
 }
 
 /// With several instances: follows stop requests from the other instances, and looks, until
-/// shutdown, for runs and replies whose instance stopped renewing their lease, to take them
-/// over. Does nothing with one instance.
+/// shutdown, for runs and replies whose lease lapsed, to take them over. Does nothing with one
+/// instance.
 pub fn spawn(services: &Services) {
     let Some(ownership) = services.ownership.clone() else { return };
     crate::runs::spawn_stop_listener(services);
@@ -217,14 +261,15 @@ pub fn spawn(services: &Services) {
     });
 }
 
+/// Takes over the runs whose lease lapsed. Every running run has its room's run lease from
+/// before it was created, so a lapsed lease is how an abandoned run shows.
 async fn reclaim_runs(services: &Services, ownership: &Ownership) -> ServiceResult<()> {
-    for run in services.store.list_running_runs(RECLAIM_BATCH).await? {
+    for name in services.store.expired_leases(RUN_PREFIX, RECLAIM_BATCH).await? {
         if services.shutdown.is_cancelled() {
             return Ok(());
         }
-        if !services.runs.is_running(run.room_id) {
-            crate::runs::take_over(services, ownership, run).await?;
-        }
+        let Some(room_id) = name.strip_prefix(RUN_PREFIX).and_then(|room| room.parse().ok()) else { continue };
+        crate::runs::take_over(services, ownership, room_id).await?;
     }
     Ok(())
 }
@@ -234,10 +279,7 @@ async fn reclaim_replies(services: &Services, ownership: &Ownership) -> ServiceR
         if services.shutdown.is_cancelled() {
             return Ok(());
         }
-        let Some(room_id) = name.strip_prefix(REPLY_PREFIX).and_then(|room| room.parse().ok()) else { continue };
-        if services.queued_replies.is_queued(room_id) {
-            continue;
-        }
+        let Some(room_id) = room_of_reply_lease(&name) else { continue };
         if let Some(held) = ownership.claim(services, name).await? {
             crate::rooms::take_over_reply(services, ownership, room_id, held).await?;
         }
@@ -266,6 +308,10 @@ mod tests {
     fn lease_names_say_what_they_guard() {
         let room = Uuid::nil();
         assert_eq!(run_lease_name(room), "run:00000000-0000-0000-0000-000000000000");
-        assert_eq!(reply_lease_name(room), "reply:00000000-0000-0000-0000-000000000000");
+        let reply = reply_lease_name(room);
+        assert!(reply.starts_with("reply:00000000-0000-0000-0000-000000000000:"), "{reply}");
+        assert_ne!(reply, reply_lease_name(room), "each reply has its own");
+        assert_eq!(room_of_reply_lease(&reply), Some(room));
+        assert_eq!(room_of_reply_lease("reply:nonsense"), None);
     }
 }

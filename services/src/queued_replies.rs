@@ -64,6 +64,14 @@ impl QueuedReplies {
         }
     }
 
+    /// Forgets the waiting reply `id` without cancelling it: another instance answers instead.
+    pub(crate) fn forget(&self, room_id: Uuid, id: u64) {
+        let mut by_room = lock(&self.by_room);
+        if by_room.get(&room_id).is_some_and(|waiting| waiting.id == id) {
+            by_room.remove(&room_id);
+        }
+    }
+
     /// Whether a reply waits in the room.
     pub fn is_queued(&self, room_id: Uuid) -> bool {
         lock(&self.by_room).contains_key(&room_id)

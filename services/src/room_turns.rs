@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::lock;
 use crate::ownership::TurnLease;
-use crate::{ServiceResult, Services};
+use crate::Services;
 
 /// One lock per room, so only one agent speaks at a time in it.
 #[derive(Default)]
@@ -32,15 +32,23 @@ impl RoomTurns {
 /// lease, so one agent speaks at a time in the room whichever instance drives it.
 pub(crate) struct RoomTurn {
     _local: OwnedMutexGuard<()>,
-    _shared: Option<TurnLease>,
+    shared: Option<TurnLease>,
 }
 
-/// Waits for the room's turn; fails only when the database cannot be asked for the shared turn.
-pub(crate) async fn take_turn(services: &Services, room_id: Uuid) -> ServiceResult<RoomTurn> {
+impl RoomTurn {
+    /// Cancelled when the shared turn is lost (another turn may have begun); never with one
+    /// instance.
+    pub(crate) fn lost(&self) -> tokio_util::sync::CancellationToken {
+        self.shared.as_ref().map(TurnLease::lost).unwrap_or_default()
+    }
+}
+
+/// Waits for the room's turn, for as long as the caller waits.
+pub(crate) async fn take_turn(services: &Services, room_id: Uuid) -> RoomTurn {
     let local = services.room_turns.acquire(room_id).await;
     let shared = match &services.ownership {
-        Some(ownership) => Some(ownership.take_turn(services, room_id).await?),
+        Some(ownership) => Some(ownership.take_turn(services, room_id).await),
         None => None,
     };
-    Ok(RoomTurn { _local: local, _shared: shared })
+    RoomTurn { _local: local, shared }
 }

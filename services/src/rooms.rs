@@ -267,24 +267,47 @@ async fn start_auto_run(services: &Services, actor: &Actor, room: &Room) -> bool
 /// Answers `trigger` with one agent turn in the background. Replies in a room are taken one at
 /// a time, so they never interleave, and at most one waits: posts made while it waits make it
 /// answer the newest of them instead, so a burst costs one generation, not one each. With
-/// several instances the reply is owed under the room's reply lease, so another instance
-/// answers if this one dies first.
+/// several instances each reply is owed under a lease of its own, so another instance answers
+/// if this one dies first.
 fn schedule_reply(services: &Services, trigger: Message, billed_to: Option<Uuid>) {
+    schedule(services, trigger, billed_to, None);
+}
+
+/// A reply taken over from a stopped instance: `lease` is the lapsed reply's, now this
+/// instance's.
+struct TakenOver {
+    lease: HeldLease,
+}
+
+fn schedule(services: &Services, trigger: Message, billed_to: Option<Uuid>, taken_over: Option<TakenOver>) {
     let room_id = trigger.room_id;
-    let Some(waiter) = services.queued_replies.queue(trigger, billed_to) else { return };
+    let Some(waiter) = services.queued_replies.queue(trigger, billed_to) else {
+        // A reply already waits here and answers the newest message: the lapsed one is settled.
+        if let (Some(ownership), Some(taken)) = (services.ownership.clone(), taken_over) {
+            let services = services.clone();
+            services.tasks.clone().spawn(async move { ownership.forget(&services, taken.lease).await });
+        }
+        return;
+    };
     let services = services.clone();
     services.tasks.clone().spawn(async move {
-        let lease = match &services.ownership {
-            Some(ownership) => match ownership.claim(&services, reply_lease_name(room_id)).await {
+        let checks_owed = taken_over.is_some();
+        let lease = match (&services.ownership, taken_over) {
+            (Some(_), Some(taken)) => Some(taken.lease),
+            (Some(ownership), None) => match ownership.claim(&services, reply_lease_name(room_id)).await {
                 Ok(lease) => lease,
                 Err(error) => {
-                    tracing::warn!(%room_id, %error, "cannot take the room's reply lease; answering without it");
+                    tracing::warn!(%room_id, %error, "cannot record the reply the room is owed; answering without it");
                     None
                 }
             },
-            None => None,
+            (None, _) => None,
         };
-        let ending = answer_in_turn(&services, room_id, waiter, lease.as_ref()).await;
+        let ending = answer_in_turn(&services, room_id, &waiter, lease.as_ref(), checks_owed).await;
+        if let ReplyEnding::Owed = ending {
+            // Left for another instance: this one must not answer it as well.
+            services.queued_replies.forget(room_id, waiter.id);
+        }
         if let (Some(ownership), Some(held)) = (&services.ownership, lease) {
             match ending {
                 ReplyEnding::Owed => ownership.release(&services, held).await,
@@ -295,7 +318,7 @@ fn schedule_reply(services: &Services, trigger: Message, billed_to: Option<Uuid>
 }
 
 /// How a scheduled reply ended: settled, or still owed to the room (this instance is shutting
-/// down or lost the lease), for another instance to answer.
+/// down or lost the reply's lease), for another instance to answer.
 enum ReplyEnding {
     Settled,
     Owed,
@@ -304,18 +327,13 @@ enum ReplyEnding {
 async fn answer_in_turn(
     services: &Services,
     room_id: Uuid,
-    waiter: crate::queued_replies::NewWaiter,
+    waiter: &crate::queued_replies::NewWaiter,
     lease: Option<&HeldLease>,
+    checks_owed: bool,
 ) -> ReplyEnding {
     let lost = lease.map(|held| held.lost.clone()).unwrap_or_default();
-    let _turn = tokio::select! {
-        turn = crate::room_turns::take_turn(services, room_id) => match turn {
-            Ok(turn) => turn,
-            Err(error) => {
-                tracing::error!(%room_id, %error, "cannot take the room's turn; the reply is left to another instance");
-                return ReplyEnding::Owed;
-            }
-        },
+    let turn = tokio::select! {
+        turn = crate::room_turns::take_turn(services, room_id) => turn,
         // Stopped or deleted while waiting: nothing more to say.
         _ = waiter.cancel.cancelled() => return ReplyEnding::Settled,
         _ = services.shutdown.cancelled() => return ReplyEnding::Owed,
@@ -333,14 +351,22 @@ async fn answer_in_turn(
         Ok(true) => return ReplyEnding::Settled,
         Err(error) => tracing::warn!(%room_id, %error, "cannot tell whether a run is going; answering"),
     }
-    // Losing the lease cuts the reply off: another instance answers the room instead.
+    if checks_owed {
+        match is_owed_an_answer(services, room_id).await {
+            Ok(true) => {}
+            Ok(false) => return ReplyEnding::Settled,
+            Err(error) => tracing::warn!(%room_id, %error, "cannot tell whether the room was answered; answering"),
+        }
+    }
+    // Losing the reply's lease or the room's turn cuts the reply off: another instance answers.
     let stop = StopSignal::new();
     let answered = CancellationToken::new();
     {
-        let (stop, answered, lost) = (stop.clone(), answered.clone(), lost.clone());
+        let (stop, answered, lost, turn_lost) = (stop.clone(), answered.clone(), lost.clone(), turn.lost());
         tokio::spawn(async move {
             tokio::select! {
                 _ = lost.cancelled() => stop.stop(MessageStatus::Interrupted),
+                _ = turn_lost.cancelled() => stop.stop(MessageStatus::Interrupted),
                 _ = answered.cancelled() => {}
             }
         });
@@ -354,40 +380,35 @@ async fn answer_in_turn(
     ReplyEnding::Settled
 }
 
-/// Answers the room for an instance that died owing it a reply: the message it was writing
-/// becomes `interrupted`, and the room's newest message from a person is answered, unless an
-/// agent already did or a run is going.
+/// Whether the room's newest message from a person still waits for an answer: no agent message
+/// came after it but ones that were cut off.
+async fn is_owed_an_answer(services: &Services, room_id: Uuid) -> ServiceResult<bool> {
+    let recent = services.store.list_messages(room_id, None, TAKE_OVER_LOOKBACK).await?.messages;
+    let newest = recent.into_iter().rev().find(|m| {
+        m.sender_type != SenderType::System
+            && !(m.sender_type == SenderType::Agent && m.status == MessageStatus::Interrupted)
+    });
+    Ok(newest.is_some_and(|m| m.sender_type == SenderType::Human))
+}
+
+/// Answers the room for an instance that died owing it a reply: once this instance has the
+/// room's turn (which marks the dead instance's cut-off message `interrupted`), the room's
+/// newest message from a person is answered, unless an agent already did or a run is going.
 pub(crate) async fn take_over_reply(
     services: &Services,
     ownership: &Ownership,
     room_id: Uuid,
-    held: HeldLease,
+    lease: HeldLease,
 ) -> ServiceResult<()> {
-    crate::runs::interrupt_left_messages(services, room_id, None).await?;
-    let owed = if crate::runs::is_active(services, room_id).await? {
-        None
-    } else {
-        let recent = services.store.list_messages(room_id, None, TAKE_OVER_LOOKBACK).await?.messages;
-        // The notices and the cut-off answer of the dead instance do not count as answers.
-        recent
-            .into_iter()
-            .rev()
-            .find(|m| {
-                m.sender_type != SenderType::System
-                    && !(m.sender_type == SenderType::Agent && m.status == MessageStatus::Interrupted)
-            })
-            .filter(|m| m.sender_type == SenderType::Human)
-    };
-    let Some(trigger) = owed else {
-        ownership.forget(services, held).await;
+    let recent = services.store.list_messages(room_id, None, TAKE_OVER_LOOKBACK).await?.messages;
+    let Some(trigger) = recent.into_iter().rev().find(|m| m.sender_type == SenderType::Human) else {
+        ownership.forget(services, lease).await;
         return Ok(());
     };
-    tracing::warn!(%room_id, message_id = %trigger.id, "answering a message a stopped instance owed a reply");
+    tracing::warn!(%room_id, message_id = %trigger.id, "a stopped instance owed this room a reply; answering it here");
     metrics::counter!("replies_taken_over_total").increment(1);
     let billed_to = trigger.sender_id;
-    // The reply's own task renews the lease (this instance holds it) until the answer is written.
-    drop(held);
-    schedule_reply(services, with_html(trigger), billed_to);
+    schedule(services, with_html(trigger), billed_to, Some(TakenOver { lease }));
     Ok(())
 }
 

@@ -59,6 +59,9 @@ pub(crate) async fn start_authorized(
     }
     // Counting and recording under one lock, so two starts at once cannot both squeeze in.
     let _starting = services.runs.starting.lock().await;
+    if services.runs.is_running(room_id) {
+        return Err(ServiceError::Conflict("A run is already active in this room.".into()));
+    }
     let going = services.store.count_running_runs_started_by(starter.id).await?;
     let most = services.config.limits.runs_per_user;
     if going >= most {
@@ -93,8 +96,9 @@ pub(crate) async fn start_authorized(
         Ok(run) => run,
         Err(error) => {
             if let (Some(ownership), Some(held)) = (&services.ownership, lease) {
-                // A run whose instance died holds the room; the reclaimer takes that one over.
-                ownership.forget(services, held).await;
+                // The lease had lapsed: a run whose instance died holds the room. Released, the
+                // lease stays lapsed and the reclaimer takes that run over.
+                ownership.release(services, held).await;
             }
             return Err(match error {
                 storage::StorageError::Conflict(_) => {
@@ -149,24 +153,21 @@ fn spawn_driver(services: &Services, driver: RunDriver) -> Result<(), Box<RunDri
     Ok(())
 }
 
-/// Takes over a run whose instance stopped renewing its lease (it was killed or hangs): the
+/// Takes over the room's run when its lease lapsed (its instance was killed or hangs): the
 /// message it was writing becomes `interrupted`, and the run goes on from its stored counters
 /// to its own limits, its clock still counted from when it started. `false` when the run is
-/// still owned, or ended meanwhile.
-pub(crate) async fn take_over(services: &Services, ownership: &Ownership, run: Run) -> ServiceResult<bool> {
-    let room_id = run.room_id;
+/// still owned, or there is none (the lapsed lease is then deleted).
+pub(crate) async fn take_over(services: &Services, ownership: &Ownership, room_id: Uuid) -> ServiceResult<bool> {
     // Under the start lock, so a run starting here is not mistaken for an abandoned one.
     let _starting = services.runs.starting.lock().await;
     if services.runs.is_running(room_id) {
+        // Driven here: if its lease lapsed, its heartbeat finds out and it stops.
         return Ok(false);
     }
     let Some(lease) = ownership.claim(services, run_lease_name(room_id)).await? else { return Ok(false) };
-    let run = match services.store.get_run(room_id, run.id).await? {
-        Some(run) if run.status == RunStatus::Running => run,
-        _ => {
-            ownership.forget(services, lease).await;
-            return Ok(false);
-        }
+    let Some(run) = services.store.running_run(room_id).await? else {
+        ownership.forget(services, lease).await;
+        return Ok(false);
     };
     interrupt_left_messages(services, room_id, Some(run.id)).await?;
     let cost = services.store.run_cost(run.id).await?;
@@ -480,13 +481,14 @@ impl RunDriver {
                 return Ok(reason);
             }
             // One speaker at a time in a room, whether replying by hand or in a run.
-            let _turn_lock = tokio::select! {
-                turn = crate::room_turns::take_turn(&self.services, room_id) => turn?,
+            let room_turn = tokio::select! {
+                turn = crate::room_turns::take_turn(&self.services, room_id) => turn,
                 _ = self.user_stop.cancelled() => return Ok(StopReason::UserStop),
                 _ = self.services.shutdown.cancelled() => return Ok(StopReason::ServerShutdown),
                 _ = lease_lost.cancelled() => return Ok(StopReason::ServerShutdown),
                 _ = tokio::time::sleep_until(self.deadline()) => return Ok(StopReason::MaxSeconds),
             };
+            let turn_lost = room_turn.lost();
             let Some(turn) = self.next_turn().await? else {
                 tracing::warn!(run_id = %self.run.id, "no agent can speak; ending the run");
                 return Ok(StopReason::Error);
@@ -508,8 +510,13 @@ impl RunDriver {
                             stopped_by = Some(StopReason::UserStop);
                             stop.stop(MessageStatus::Stopped);
                         }
-                        // Another instance drives the run now: this turn's message is cut off.
+                        // Another instance drives the run, or speaks in the room, now: this turn's
+                        // message is cut off.
                         _ = lease_lost.cancelled(), if stopped_by.is_none() => {
+                            stopped_by = Some(StopReason::ServerShutdown);
+                            stop.stop(MessageStatus::Interrupted);
+                        }
+                        _ = turn_lost.cancelled(), if stopped_by.is_none() => {
                             stopped_by = Some(StopReason::ServerShutdown);
                             stop.stop(MessageStatus::Interrupted);
                         }
@@ -521,6 +528,10 @@ impl RunDriver {
                 TurnOutcome::OverBudget | TurnOutcome::DailyBudgetSpent => return Ok(StopReason::BudgetTokens),
                 TurnOutcome::Spoke(result) => result,
             };
+            if lease_lost.is_cancelled() {
+                // The new owner counts from what it read when it took over; nothing is written.
+                return Ok(StopReason::ServerShutdown);
+            }
             self.steps += 1;
             self.tokens_used += result.tokens();
             self.cost += result.cost;

@@ -226,6 +226,10 @@ pub trait LeaseStore: Send + Sync {
     /// Takes or renews the named lease for `holder` for `ttl`; its fencing token, or `None` while
     /// another holder's lease is live. The token grows whenever the lease changes hands.
     async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<Option<i64>>;
+    /// Extends a live lease that `holder` holds with fencing token `token`; `false` when it lapsed
+    /// or changed hands meanwhile. Unlike [`LeaseStore::acquire_lease`] it never takes a lease
+    /// back, so a holder that stalled cannot resume work another one took over.
+    async fn renew_lease(&self, name: &str, holder: &str, token: i64, ttl: Duration) -> Result<bool>;
     /// Gives the lease up at once (at shutdown), if `holder` still holds it.
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
     /// Deletes the lease if `holder` holds it: the job it guarded is done, so nobody is to take
@@ -285,8 +289,8 @@ pub trait Store: AccountStore + ProposalStore + TelegramStore + LeaseStore + Sen
     /// Marks every message still `streaming` as `interrupted`; used at start-up after a crash.
     async fn interrupt_streaming_messages(&self) -> Result<u64>;
     /// Marks the room's messages still `streaming` as `interrupted`: those of the run `run_id`,
-    /// or, with `None`, those written outside any run. Used when an instance takes over the work
-    /// of one that died; returns the messages as they now are.
+    /// or, with `None`, all of them. Used when an instance takes over the work of one that died;
+    /// returns the messages as they now are.
     async fn interrupt_streaming_messages_of(&self, room_id: Uuid, run_id: Option<Uuid>) -> Result<Vec<Message>>;
 
     // --- runs ---

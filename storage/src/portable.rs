@@ -398,7 +398,7 @@ macro_rules! impl_portable_store {
                     "UPDATE messages SET status = 'interrupted', \
                      error = COALESCE(error, 'The server writing this message stopped; another one carries on.') \
                      WHERE room_id = $1 AND status = 'streaming' \
-                     AND (run_id = $2 OR ($2 IS NULL AND run_id IS NULL)) RETURNING ",
+                     AND ($2 IS NULL OR run_id = $2) RETURNING ",
                     $crate::portable::message_columns!()
                 ))
                 .bind(room_id)

@@ -339,6 +339,30 @@ macro_rules! impl_telegram_store {
             }
 
             #[tracing::instrument(skip_all, err(level = "debug"))]
+            async fn renew_lease(
+                &self,
+                name: &str,
+                holder: &str,
+                token: i64,
+                ttl: std::time::Duration,
+            ) -> $crate::Result<bool> {
+                let now = $crate::now();
+                let until = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX / 2);
+                let renewed = sqlx::query(
+                    "UPDATE leases SET expires_at = $4 \
+                     WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at > $5",
+                )
+                .bind(name)
+                .bind(holder)
+                .bind(token)
+                .bind(until)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(renewed.rows_affected() == 1)
+            }
+
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn release_lease(&self, name: &str, holder: &str) -> $crate::Result<()> {
                 sqlx::query("UPDATE leases SET expires_at = $3 WHERE name = $1 AND holder = $2")
                     .bind(name)

@@ -858,6 +858,12 @@ async fn abandoned_work_is_found_by_its_lapsed_lease(store: &DynStore, _url: &st
     store.acquire_lease("reply:lapsed", "a", Duration::from_millis(100)).await.unwrap().unwrap();
     store.acquire_lease("reply:done", "a", Duration::from_millis(100)).await.unwrap().unwrap();
     store.acquire_lease("run:lapsed", "a", Duration::from_millis(100)).await.unwrap().unwrap();
+    // Renewal extends only a live lease with its own token, and never takes one back.
+    let live = store.acquire_lease("reply:renewed", "a", Duration::from_millis(300)).await.unwrap().unwrap();
+    assert!(store.renew_lease("reply:renewed", "a", live, Duration::from_secs(30)).await.unwrap());
+    assert!(!store.renew_lease("reply:renewed", "a", live + 1, Duration::from_secs(30)).await.unwrap());
+    assert!(!store.renew_lease("reply:renewed", "b", live, Duration::from_secs(30)).await.unwrap());
+    assert!(!store.renew_lease("reply:missing", "a", 1, Duration::from_secs(30)).await.unwrap());
     // A finished job's lease is deleted, by its holder only.
     store.forget_lease("reply:done", "b").await.unwrap();
     store.forget_lease("reply:done", "a").await.unwrap();
@@ -865,6 +871,10 @@ async fn abandoned_work_is_found_by_its_lapsed_lease(store: &DynStore, _url: &st
     assert_eq!(store.expired_leases("reply:", 10).await.unwrap(), vec!["reply:lapsed".to_owned()]);
     assert_eq!(store.expired_leases("run:", 10).await.unwrap(), vec!["run:lapsed".to_owned()]);
     assert!(store.expired_leases("re%", 10).await.unwrap().is_empty(), "the prefix is taken literally");
+    assert!(
+        !store.renew_lease("reply:lapsed", "a", 1, Duration::from_secs(30)).await.unwrap(),
+        "a lapsed lease is not renewed"
+    );
     // Taken over, it is no longer abandoned.
     store.acquire_lease("reply:lapsed", "b", Duration::from_secs(30)).await.unwrap().unwrap();
     assert!(store.expired_leases("reply:", 10).await.unwrap().is_empty());
@@ -909,14 +919,21 @@ async fn a_takeover_interrupts_only_what_the_dead_owner_was_writing(store: &DynS
     let reply = store.insert_message(streaming(None)).await.unwrap();
     store.save_streaming_text(in_run.id, "Half").await.unwrap();
 
+    // The run's own message only...
     let cut = store.interrupt_streaming_messages_of(room.id, Some(run.id)).await.unwrap();
     assert_eq!(
         cut.iter().map(|m| (m.id, m.status, m.content.as_str())).collect::<Vec<_>>(),
         [(in_run.id, MessageStatus::Interrupted, "Half")]
     );
     assert_eq!(store.get_message(reply.id).await.unwrap().unwrap().status, MessageStatus::Streaming);
+    // ...or every one left in the room.
+    let again = store.insert_message(streaming(Some(run.id))).await.unwrap();
     let cut = store.interrupt_streaming_messages_of(room.id, None).await.unwrap();
-    assert_eq!(cut.iter().map(|m| m.id).collect::<Vec<_>>(), [reply.id]);
+    let mut cut: Vec<_> = cut.iter().map(|m| m.id).collect();
+    let mut expected = vec![reply.id, again.id];
+    cut.sort();
+    expected.sort();
+    assert_eq!(cut, expected);
     assert!(store.interrupt_streaming_messages_of(room.id, None).await.unwrap().is_empty());
     assert!(store.interrupt_streaming_messages_of(other.id, Some(run.id)).await.unwrap().is_empty());
 }
