@@ -35,6 +35,13 @@ const TURN_POLL: Duration = Duration::from_millis(50);
 const TURN_RETRY: Duration = Duration::from_millis(250);
 /// The most lapsed runs or replies one pass of the reclaimer takes.
 const RECLAIM_BATCH: i64 = 100;
+/// How often an instance looks for work that lost its lease row altogether, and for messages
+/// left streaming in rooms where nobody speaks.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+/// The most runs or rooms one sweep looks at.
+const SWEEP_BATCH: i64 = 1000;
+/// Who makes a lapsed lease for a run that has none, so the reclaimer takes the run over.
+const SWEEP_HOLDER: &str = "sweep";
 /// How long a turn's end waits for its last events to reach Redis, so the next speaker's
 /// events never overtake them.
 const TURN_FLUSH: Duration = Duration::from_secs(1);
@@ -61,7 +68,8 @@ pub struct Ownership {
 }
 
 /// A lease held by one piece of work on this instance, renewed in the background until it is
-/// released, forgotten or dropped.
+/// released or forgotten. Dropped without either (its work was cancelled or failed), it is
+/// released, so another instance may take the work at once.
 pub(crate) struct HeldLease {
     name: String,
     holder: String,
@@ -70,6 +78,21 @@ pub(crate) struct HeldLease {
     /// have it now) or none succeeded within the lease's life.
     pub lost: CancellationToken,
     _heartbeat: DropGuard,
+    /// Until the lease is released or forgotten on purpose.
+    release_on_drop: Option<Services>,
+}
+
+impl Drop for HeldLease {
+    fn drop(&mut self) {
+        if let Some(services) = self.release_on_drop.take() {
+            let (name, holder) = (self.name.clone(), self.holder.clone());
+            tokio::spawn(async move {
+                if let Err(error) = services.store.release_lease(&name, &holder).await {
+                    tracing::warn!(%error, lease = %name, "cannot release an abandoned lease; it lapses on its own");
+                }
+            });
+        }
+    }
 }
 
 impl Ownership {
@@ -99,7 +122,14 @@ impl Ownership {
         let stop = CancellationToken::new();
         let beat = Heartbeat { name: name.clone(), holder: holder.clone(), token, ttl: self.row_ttl() };
         tokio::spawn(beat.run(services.clone(), lost.clone(), stop.clone()));
-        Ok(Some(HeldLease { name, holder, token, lost, _heartbeat: stop.drop_guard() }))
+        Ok(Some(HeldLease {
+            name,
+            holder,
+            token,
+            lost,
+            _heartbeat: stop.drop_guard(),
+            release_on_drop: Some(services.clone()),
+        }))
     }
 
     /// Waits for the room's turn among every instance's turns, for as long as the caller waits
@@ -109,11 +139,22 @@ impl Ownership {
     pub(crate) async fn take_turn(&self, services: &Services, room_id: Uuid) -> TurnLease {
         let name = format!("{TURN_PREFIX}{room_id}");
         let held = loop {
-            match self.claim(services, name.clone()).await {
-                Ok(Some(held)) => break held,
-                Ok(None) => tokio::time::sleep(TURN_POLL).await,
-                Err(error) => {
+            // Claimed by a task of its own: when the waiting turn is cancelled (a Stop, a
+            // deadline) just as the claim lands, the claim's lease is dropped there and released,
+            // rather than left to block the room until it lapses.
+            let claiming = {
+                let (ownership, services, name) = (self.clone(), services.clone(), name.clone());
+                tokio::spawn(async move { ownership.claim(&services, name).await })
+            };
+            match claiming.await {
+                Ok(Ok(Some(held))) => break held,
+                Ok(Ok(None)) => tokio::time::sleep(TURN_POLL).await,
+                Ok(Err(error)) => {
                     tracing::warn!(%room_id, %error, "cannot ask for the room's turn; asking again");
+                    tokio::time::sleep(TURN_RETRY).await;
+                }
+                Err(error) => {
+                    tracing::error!(%room_id, %error, "asking for the room's turn failed; asking again");
                     tokio::time::sleep(TURN_RETRY).await;
                 }
             }
@@ -147,7 +188,8 @@ impl Ownership {
     }
 
     /// Gives the lease up for another instance to take at once (a hand-over).
-    pub(crate) async fn release(&self, services: &Services, held: HeldLease) {
+    pub(crate) async fn release(&self, services: &Services, mut held: HeldLease) {
+        held.release_on_drop = None;
         if let Err(error) = services.store.release_lease(&held.name, &held.holder).await {
             tracing::warn!(%error, lease = %held.name, "cannot release a lease; it lapses on its own");
         }
@@ -159,7 +201,18 @@ impl Ownership {
     }
 }
 
-async fn forget(services: &Services, held: HeldLease) {
+/// Marks the messages still `streaming` in a room whose turn is held by the caller
+/// `interrupted` (their writers died), and tells the room's clients.
+async fn interrupt_left_messages(services: &Services, room_id: Uuid) -> ServiceResult<()> {
+    for message in services.store.interrupt_streaming_messages_of(room_id, None).await? {
+        tracing::warn!(%room_id, message_id = %message.id, "a message left streaming by a stopped instance is now interrupted");
+        services.events.publish(room_id, &RoomEvent::MessageDone(crate::markdown::with_html(message)));
+    }
+    Ok(())
+}
+
+async fn forget(services: &Services, mut held: HeldLease) {
+    held.release_on_drop = None;
     if let Err(error) = services.store.forget_lease(&held.name, &held.holder).await {
         tracing::warn!(%error, lease = %held.name, "cannot delete a finished lease; it lapses on its own");
     }
@@ -246,10 +299,17 @@ pub fn spawn(services: &Services) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(ownership.reclaim_interval());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut swept = Instant::now();
         loop {
             tokio::select! {
                 _ = services.shutdown.cancelled() => return,
                 _ = tick.tick() => {}
+            }
+            if swept.elapsed() >= SWEEP_INTERVAL {
+                swept = Instant::now();
+                if let Err(error) = sweep(&services, &ownership).await {
+                    tracing::warn!(%error, "cannot look for work left without a lease");
+                }
             }
             if let Err(error) = reclaim_runs(&services, &ownership).await {
                 tracing::warn!(%error, "cannot look for runs left by a stopped instance");
@@ -270,6 +330,27 @@ async fn reclaim_runs(services: &Services, ownership: &Ownership) -> ServiceResu
         }
         let Some(room_id) = name.strip_prefix(RUN_PREFIX).and_then(|room| room.parse().ok()) else { continue };
         crate::runs::take_over(services, ownership, room_id).await?;
+    }
+    Ok(())
+}
+
+/// Work that lost its lease row altogether: a run whose start or end failed halfway (or that an
+/// earlier version left) gets a lapsed lease, which the reclaimer then takes over; a message
+/// left `streaming` in a room where no turn is held is marked `interrupted`.
+async fn sweep(services: &Services, ownership: &Ownership) -> ServiceResult<()> {
+    for run in services.store.list_running_runs(SWEEP_BATCH).await? {
+        if services.runs.is_running(run.room_id) {
+            continue;
+        }
+        // A held lease is left alone; a missing one is made, already lapsed.
+        services.store.acquire_lease(&run_lease_name(run.room_id), SWEEP_HOLDER, Duration::ZERO).await?;
+    }
+    for room_id in services.store.rooms_with_streaming_messages(SWEEP_BATCH).await? {
+        if let Some(held) = ownership.claim(services, format!("{TURN_PREFIX}{room_id}")).await? {
+            let interrupted = interrupt_left_messages(services, room_id).await;
+            forget(services, held).await;
+            interrupted?;
+        }
     }
     Ok(())
 }

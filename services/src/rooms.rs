@@ -237,7 +237,7 @@ pub async fn post_message(
     services.events.publish(room_id, &RoomEvent::MessageNew(message.clone()));
     // During a run, its next turn answers; otherwise the room's mode decides.
     if !crate::runs::is_active(services, room_id).await? && !start_auto_run(services, actor, &room).await {
-        schedule_reply(services, message.clone(), actor.user_id());
+        schedule_reply(services, message.clone(), actor.user_id()).await;
     }
     Ok(message)
 }
@@ -269,8 +269,8 @@ async fn start_auto_run(services: &Services, actor: &Actor, room: &Room) -> bool
 /// answer the newest of them instead, so a burst costs one generation, not one each. With
 /// several instances each reply is owed under a lease of its own, so another instance answers
 /// if this one dies first.
-fn schedule_reply(services: &Services, trigger: Message, billed_to: Option<Uuid>) {
-    schedule(services, trigger, billed_to, None);
+async fn schedule_reply(services: &Services, trigger: Message, billed_to: Option<Uuid>) {
+    schedule(services, trigger, billed_to, None).await;
 }
 
 /// A reply taken over from a stopped instance: `lease` is the lapsed reply's, now this
@@ -279,30 +279,32 @@ struct TakenOver {
     lease: HeldLease,
 }
 
-fn schedule(services: &Services, trigger: Message, billed_to: Option<Uuid>, taken_over: Option<TakenOver>) {
+async fn schedule(services: &Services, trigger: Message, billed_to: Option<Uuid>, taken_over: Option<TakenOver>) {
     let room_id = trigger.room_id;
     let Some(waiter) = services.queued_replies.queue(trigger, billed_to) else {
-        // A reply already waits here and answers the newest message: the lapsed one is settled.
-        if let (Some(ownership), Some(taken)) = (services.ownership.clone(), taken_over) {
-            let services = services.clone();
-            services.tasks.clone().spawn(async move { ownership.forget(&services, taken.lease).await });
+        // A reply already waits here and answers the newest message, under a lease of its own
+        // (or, without one, as before): the lapsed one is settled.
+        if let (Some(ownership), Some(taken)) = (&services.ownership, taken_over) {
+            ownership.forget(services, taken.lease).await;
         }
         return;
     };
+    let checks_owed = taken_over.is_some();
+    // The lease is taken before the post is answered with 201, so a reply is never owed by an
+    // instance that could die without anyone knowing.
+    let lease = match (&services.ownership, taken_over) {
+        (Some(_), Some(taken)) => Some(taken.lease),
+        (Some(ownership), None) => match ownership.claim(services, reply_lease_name(room_id)).await {
+            Ok(lease) => lease,
+            Err(error) => {
+                tracing::warn!(%room_id, %error, "cannot record the reply the room is owed; answering without it");
+                None
+            }
+        },
+        (None, _) => None,
+    };
     let services = services.clone();
     services.tasks.clone().spawn(async move {
-        let checks_owed = taken_over.is_some();
-        let lease = match (&services.ownership, taken_over) {
-            (Some(_), Some(taken)) => Some(taken.lease),
-            (Some(ownership), None) => match ownership.claim(&services, reply_lease_name(room_id)).await {
-                Ok(lease) => lease,
-                Err(error) => {
-                    tracing::warn!(%room_id, %error, "cannot record the reply the room is owed; answering without it");
-                    None
-                }
-            },
-            (None, _) => None,
-        };
         let ending = answer_in_turn(&services, room_id, &waiter, lease.as_ref(), checks_owed).await;
         if let ReplyEnding::Owed = ending {
             // Left for another instance: this one must not answer it as well.
@@ -358,6 +360,9 @@ async fn answer_in_turn(
             Err(error) => tracing::warn!(%room_id, %error, "cannot tell whether the room was answered; answering"),
         }
     }
+    if lost.is_cancelled() || turn.lost().is_cancelled() {
+        return ReplyEnding::Owed;
+    }
     // Losing the reply's lease or the room's turn cuts the reply off: another instance answers.
     let stop = StopSignal::new();
     let answered = CancellationToken::new();
@@ -408,7 +413,7 @@ pub(crate) async fn take_over_reply(
     tracing::warn!(%room_id, message_id = %trigger.id, "a stopped instance owed this room a reply; answering it here");
     metrics::counter!("replies_taken_over_total").increment(1);
     let billed_to = trigger.sender_id;
-    schedule(services, with_html(trigger), billed_to, Some(TakenOver { lease }));
+    schedule(services, with_html(trigger), billed_to, Some(TakenOver { lease })).await;
     Ok(())
 }
 

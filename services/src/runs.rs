@@ -23,6 +23,9 @@ use crate::{ServiceError, ServiceResult, Services};
 
 /// How long `stop` waits for the run to write its final state before answering.
 const STOP_WAIT: Duration = Duration::from_secs(5);
+/// How often a run's end is tried when the database fails, and how long apart.
+const FINISH_ATTEMPTS: u32 = 5;
+const FINISH_RETRY: Duration = Duration::from_secs(1);
 /// A failed generation is retried once; a second failure in a row ends the run.
 const MAX_CONSECUTIVE_FAILURES: u32 = 2;
 
@@ -119,6 +122,7 @@ pub(crate) async fn start_authorized(
         cost: 0.0,
         spoke_at: Vec::new(),
         lease,
+        ended_elsewhere: None,
     };
     if let Err(driver) = spawn_driver(services, driver) {
         // Another request started one in between; the database row must not stay running.
@@ -183,6 +187,7 @@ pub(crate) async fn take_over(services: &Services, ownership: &Ownership, room_i
         cost,
         spoke_at: Vec::new(),
         lease: Some(lease),
+        ended_elsewhere: None,
         run,
     };
     let run_id = driver.run.id;
@@ -404,6 +409,8 @@ struct RunDriver {
     spoke_at: Vec<(Uuid, i64)>,
     /// With several instances: the lease under which this instance drives the run.
     lease: Option<HeldLease>,
+    /// The run's end, when another instance wrote it (see [`RunDriver::ended_elsewhere`]).
+    ended_elsewhere: Option<RunStatus>,
 }
 
 impl RunDriver {
@@ -430,20 +437,35 @@ impl RunDriver {
             }
         };
         let (Some(ownership), Some(lease)) = (self.services.ownership.clone(), self.lease.take()) else {
-            return self.finish(reason).await;
+            return self.finish(reason).await.0;
         };
-        if !ownership.still_holds(&self.services, &lease).await {
-            tracing::warn!(run_id = %self.run.id, "the run's lease went to another instance, which carries the run on");
-            return RunStatus::Running;
+        if let Some(status) = self.ended_elsewhere {
+            // Another instance wrote the run's end (a Stop for a run it believed abandoned).
+            ownership.forget(&self.services, lease).await;
+            return status;
         }
         if reason == StopReason::ServerShutdown {
-            self.save_counters().await;
-            ownership.release(&self.services, lease).await;
-            tracing::info!(run_id = %self.run.id, steps = self.steps, "run handed over to another instance at shutdown");
+            // Handed over at shutdown, or cut off because another instance took the run over:
+            // either way it goes on elsewhere, and this instance writes no end.
+            if ownership.still_holds(&self.services, &lease).await {
+                self.save_counters().await;
+                ownership.release(&self.services, lease).await;
+                tracing::info!(run_id = %self.run.id, steps = self.steps, "run handed over to another instance at shutdown");
+            } else {
+                tracing::warn!(run_id = %self.run.id, "the run's lease went to another instance, which carries the run on");
+            }
             return RunStatus::Running;
         }
-        let status = self.finish(reason).await;
-        ownership.forget(&self.services, lease).await;
+        // Any other end (a limit, a person's Stop, an error) is written whoever holds the lease
+        // now: the run is over, and an instance that took it over meanwhile sees its row ended
+        // before its next turn.
+        let (status, written) = self.finish(reason).await;
+        if written {
+            ownership.forget(&self.services, lease).await;
+        } else {
+            // Left lapsed: the reclaimer takes the run up again and ends it by its limits.
+            ownership.release(&self.services, lease).await;
+        }
         status
     }
 
@@ -454,17 +476,35 @@ impl RunDriver {
     }
 
     /// Records how the run ended and tells the room.
-    async fn finish(&self, reason: StopReason) -> RunStatus {
+    /// Records how the run ended and tells the room; whether the end is written. A database
+    /// that fails is tried again for a few seconds.
+    async fn finish(&self, reason: StopReason) -> (RunStatus, bool) {
         let status = reason.final_status();
         self.save_counters().await;
-        match self.services.store.finish_run(self.run.id, status, reason).await {
-            Ok(_) => {}
-            Err(error) => tracing::error!(run_id = %self.run.id, %error, "could not save the run's end"),
+        let mut written = false;
+        for attempt in 1..=FINISH_ATTEMPTS {
+            match self.services.store.finish_run(self.run.id, status, reason).await {
+                Ok(_) => {
+                    written = true;
+                    break;
+                }
+                Err(error) => tracing::error!(run_id = %self.run.id, %error, attempt, "could not save the run's end"),
+            }
+            if attempt < FINISH_ATTEMPTS {
+                tokio::time::sleep(FINISH_RETRY).await;
+            }
         }
         self.publish(status, Some(reason));
         metrics::counter!("runs_finished_total", "reason" => reason.as_str()).increment(1);
         tracing::info!(run_id = %self.run.id, steps = self.steps, tokens = self.tokens_used, reason = reason.as_str(), "run ended");
-        status
+        (status, written)
+    }
+
+    /// With several instances, the run's end when another instance wrote it: a Stop at an
+    /// instance that believed the run abandoned while this one took it over.
+    async fn ended_elsewhere(&self) -> ServiceResult<Option<RunStatus>> {
+        let stored = self.services.store.get_run(self.run.room_id, self.run.id).await?;
+        Ok(stored.map(|run| run.status).filter(|status| *status != RunStatus::Running))
     }
 
     /// Cancelled when this instance loses the run's lease; never without several instances.
@@ -480,6 +520,12 @@ impl RunDriver {
             if let Some(reason) = self.limit_reached() {
                 return Ok(reason);
             }
+            if self.lease.is_some() {
+                if let Some(status) = self.ended_elsewhere().await? {
+                    self.ended_elsewhere = Some(status);
+                    return Ok(StopReason::UserStop);
+                }
+            }
             // One speaker at a time in a room, whether replying by hand or in a run.
             let room_turn = tokio::select! {
                 turn = crate::room_turns::take_turn(&self.services, room_id) => turn,
@@ -489,6 +535,9 @@ impl RunDriver {
                 _ = tokio::time::sleep_until(self.deadline()) => return Ok(StopReason::MaxSeconds),
             };
             let turn_lost = room_turn.lost();
+            if turn_lost.is_cancelled() || lease_lost.is_cancelled() {
+                return Ok(StopReason::ServerShutdown);
+            }
             let Some(turn) = self.next_turn().await? else {
                 tracing::warn!(run_id = %self.run.id, "no agent can speak; ending the run");
                 return Ok(StopReason::Error);

@@ -292,6 +292,8 @@ pub trait Store: AccountStore + ProposalStore + TelegramStore + LeaseStore + Sen
     /// or, with `None`, all of them. Used when an instance takes over the work of one that died;
     /// returns the messages as they now are.
     async fn interrupt_streaming_messages_of(&self, room_id: Uuid, run_id: Option<Uuid>) -> Result<Vec<Message>>;
+    /// Rooms with a message still `streaming`, at most `limit`.
+    async fn rooms_with_streaming_messages(&self, limit: i64) -> Result<Vec<Uuid>>;
 
     // --- runs ---
     /// Fails with `Conflict` when the room already has a running run.

@@ -409,6 +409,16 @@ macro_rules! impl_portable_store {
             }
 
             #[tracing::instrument(skip_all, err(level = "debug"))]
+            async fn rooms_with_streaming_messages(&self, limit: i64) -> $crate::Result<Vec<uuid::Uuid>> {
+                Ok(sqlx::query_scalar::<_, uuid::Uuid>(
+                    "SELECT DISTINCT room_id FROM messages WHERE status = 'streaming' LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn run_started_by(&self, run_id: uuid::Uuid) -> $crate::Result<Option<uuid::Uuid>> {
                 Ok(sqlx::query_scalar::<_, Option<uuid::Uuid>>("SELECT started_by FROM runs WHERE id = $1")
                     .bind(run_id)

@@ -915,8 +915,10 @@ async fn a_takeover_interrupts_only_what_the_dead_owner_was_writing(store: &DynS
         selection_reason: None,
         run_id,
     };
+    assert!(store.rooms_with_streaming_messages(10).await.unwrap().is_empty());
     let in_run = store.insert_message(streaming(Some(run.id))).await.unwrap();
     let reply = store.insert_message(streaming(None)).await.unwrap();
+    assert_eq!(store.rooms_with_streaming_messages(10).await.unwrap(), [room.id], "each room once");
     store.save_streaming_text(in_run.id, "Half").await.unwrap();
 
     // The run's own message only...
@@ -935,5 +937,6 @@ async fn a_takeover_interrupts_only_what_the_dead_owner_was_writing(store: &DynS
     expected.sort();
     assert_eq!(cut, expected);
     assert!(store.interrupt_streaming_messages_of(room.id, None).await.unwrap().is_empty());
+    assert!(store.rooms_with_streaming_messages(10).await.unwrap().is_empty());
     assert!(store.interrupt_streaming_messages_of(other.id, Some(run.id)).await.unwrap().is_empty());
 }

@@ -413,9 +413,10 @@ impl EventHub {
         }
     }
 
-    /// Waits (at most `timeout`) until every event published so far is written to Redis; used at
-    /// shutdown so the last events of finishing replies are not lost. Nothing to wait for
-    /// without Redis.
+    /// Waits (at most `timeout`) until every event published before this call is written to
+    /// Redis: at shutdown, so the last events of finishing replies are not lost, and at the end of
+    /// a turn, so the next speaker's events never overtake them. Nothing to wait for without
+    /// Redis.
     pub async fn flush(&self, timeout: Duration) {
         if let Carrier::Redis(relay) = &self.carrier {
             relay.flush(timeout).await;

@@ -14,7 +14,7 @@
 //!   instance reload rather than silently miss it.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -125,8 +125,10 @@ pub(super) struct RedisRelay {
     outgoing: mpsc::Sender<Outgoing>,
     changes: mpsc::UnboundedSender<WatchChange>,
     wake_key: String,
-    /// Events published and not yet written (or given up).
-    unwritten: Arc<AtomicUsize>,
+    /// Events handed to the writer so far, and those it has written (or given up) so far: a
+    /// flush waits for the second to reach what the first was when it began.
+    queued: Arc<AtomicU64>,
+    settled: Arc<AtomicU64>,
     /// Rooms that lost an event; the next write to each first appends a `stream.reset`.
     broken: Arc<Mutex<HashSet<Uuid>>>,
     retention: Retention,
@@ -154,7 +156,8 @@ impl RedisRelay {
             outgoing,
             changes,
             wake_key: format!("ais:instance:{instance}:wake"),
-            unwritten: Arc::default(),
+            queued: Arc::default(),
+            settled: Arc::default(),
             broken: Arc::default(),
             retention,
         };
@@ -162,7 +165,7 @@ impl RedisRelay {
             manager: relay.manager.clone(),
             script: Script::new(PUBLISH_SCRIPT),
             retention,
-            unwritten: relay.unwritten.clone(),
+            settled: relay.settled.clone(),
             broken: relay.broken.clone(),
         };
         tokio::spawn(writer.run(outgoing_rx));
@@ -178,9 +181,10 @@ impl RedisRelay {
             RoomEvent::MessageDone(message) => LiveText::Clear(message.id),
             _ => LiveText::Keep,
         };
-        self.unwritten.fetch_add(1, Ordering::AcqRel);
+        // Counted before it is queued, so a flush that begins after this call waits for it.
+        self.queued.fetch_add(1, Ordering::AcqRel);
         if self.outgoing.try_send(Outgoing { room_id, name: event.name(), data, live }).is_err() {
-            self.unwritten.fetch_sub(1, Ordering::AcqRel);
+            self.settled.fetch_add(1, Ordering::AcqRel);
             lock(&self.broken).insert(room_id);
             metrics::counter!("live_events_lost_total").increment(1);
             tracing::warn!(%room_id, "the live-event queue to Redis is full; the room's clients will reload");
@@ -285,10 +289,13 @@ impl RedisRelay {
         })
     }
 
+    /// Waits (at most `timeout`) until every event published before this call is written or
+    /// given up; events published meanwhile are not waited for.
     pub(super) async fn flush(&self, timeout: Duration) {
+        let target = self.queued.load(Ordering::Acquire);
         let deadline = Instant::now() + timeout;
-        while self.unwritten.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        while self.settled.load(Ordering::Acquire) < target && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
 }
@@ -319,7 +326,7 @@ struct Writer {
     manager: ConnectionManager,
     script: Script,
     retention: Retention,
-    unwritten: Arc<AtomicUsize>,
+    settled: Arc<AtomicU64>,
     broken: Arc<Mutex<HashSet<Uuid>>>,
 }
 
@@ -336,7 +343,7 @@ impl Writer {
                 lock(&self.broken).insert(room_id);
                 metrics::counter!("live_events_lost_total").increment(1);
             }
-            self.unwritten.fetch_sub(1, Ordering::AcqRel);
+            self.settled.fetch_add(1, Ordering::AcqRel);
         }
     }
 
