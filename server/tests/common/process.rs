@@ -16,6 +16,9 @@ pub struct ServerProcess {
     pub uid: Option<u32>,
     /// The folder of the binary's copy a server run as another user starts from.
     _binary_copy: Option<tempfile::TempDir>,
+    /// The control plane's folder, unless the test names one (`GATEWAY_ROOT` in `extra`): each
+    /// process has its own, outside the source tree.
+    _gateway_root: tempfile::TempDir,
 }
 
 impl ServerProcess {
@@ -55,8 +58,10 @@ impl ServerProcess {
             }
             None => Command::new(env!("CARGO_BIN_EXE_server")),
         };
+        let gateway_root = tempfile::tempdir().expect("a control-plane folder");
         command
             .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+            .env("GATEWAY_ROOT", gateway_root.path())
             .env("DATABASE_URL", database_url)
             .env("OPENAI_BASE_URL", fake.base_url())
             .env("RUST_LOG", "warn")
@@ -68,7 +73,13 @@ impl ServerProcess {
         }
         command.envs(extra.iter().copied());
         let child = command.spawn().expect("start the server binary");
-        ServerProcess { child, base: format!("http://127.0.0.1:{port}"), uid, _binary_copy: copy }
+        ServerProcess {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            uid,
+            _binary_copy: copy,
+            _gateway_root: gateway_root,
+        }
     }
 
     /// Sends SIGTERM, as a container runtime does, and waits (bounded) for the process to exit.
