@@ -54,8 +54,9 @@ pub struct PreviewEntry {
     pub expires: Instant,
 }
 
-/// A confirmed task, remembered so its session (and only its session) can watch it.
-#[derive(Debug, Clone)]
+/// A confirmed task, remembered so its session (and only its session) can watch it (in Redis
+/// too, as JSON, with several instances).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TaskRecord {
     pub task_id: String,
     pub session_id: Uuid,

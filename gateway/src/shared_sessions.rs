@@ -24,8 +24,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use domain::control_plane::{Channel, Lane, NormalizedTask, Risk, MAX_PENDING_PREVIEWS_PER_SESSION};
+use domain::control_plane::{Channel, NormalizedTask, MAX_PENDING_PREVIEWS_PER_SESSION};
 use redis::Script;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -317,51 +316,6 @@ impl StoredEntry {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct StoredTask {
-    task_id: String,
-    session_id: Uuid,
-    owner: Uuid,
-    channel: Channel,
-    intent: String,
-    risk: Risk,
-    lane: Lane,
-    raw_input: String,
-    created_at: DateTime<Utc>,
-}
-
-impl From<&TaskRecord> for StoredTask {
-    fn from(task: &TaskRecord) -> Self {
-        Self {
-            task_id: task.task_id.clone(),
-            session_id: task.session_id,
-            owner: task.owner,
-            channel: task.channel,
-            intent: task.intent.clone(),
-            risk: task.risk,
-            lane: task.lane,
-            raw_input: task.raw_input.clone(),
-            created_at: task.created_at,
-        }
-    }
-}
-
-impl From<StoredTask> for TaskRecord {
-    fn from(task: StoredTask) -> Self {
-        Self {
-            task_id: task.task_id,
-            session_id: task.session_id,
-            owner: task.owner,
-            channel: task.channel,
-            intent: task.intent,
-            risk: task.risk,
-            lane: task.lane,
-            raw_input: task.raw_input,
-            created_at: task.created_at,
-        }
-    }
-}
-
 fn to_json<T: Serialize>(value: &T) -> Result<String, GatewayError> {
     serde_json::to_string(value).map_err(|e| GatewayError::internal("cannot encode shared session state", e))
 }
@@ -500,7 +454,7 @@ impl RedisSessions {
     }
 
     pub fn complete(&self, preview_id: Uuid, task: &TaskRecord) -> Result<(), GatewayError> {
-        let stored = to_json(&StoredTask::from(task))?;
+        let stored = to_json(task)?;
         let _: i64 = self.redis.with(|connection| {
             self.complete
                 .arg(preview_id.to_string())
@@ -514,7 +468,7 @@ impl RedisSessions {
     }
 
     pub fn remember_task(&self, task: &TaskRecord) -> Result<(), GatewayError> {
-        let stored = to_json(&StoredTask::from(task))?;
+        let stored = to_json(task)?;
         let key = format!("ais:cp:task:{}", task.task_id);
         self.redis.with(|connection| {
             redis::cmd("SET").arg(&key).arg(&stored).arg("NX").arg("PX").arg(millis(TASK_RETENTION)).exec(connection)
@@ -552,7 +506,7 @@ impl RedisSessions {
     pub fn task(&self, task_id: &str) -> Result<Option<TaskRecord>, GatewayError> {
         let key = format!("ais:cp:task:{task_id}");
         let stored: Option<String> = self.redis.with(|connection| redis::cmd("GET").arg(&key).query(connection))?;
-        stored.map(|text| from_json::<StoredTask>(&text).map(TaskRecord::from)).transpose()
+        stored.map(|text| from_json::<TaskRecord>(&text)).transpose()
     }
 
     pub fn session_tasks(&self, session_id: Uuid) -> Result<Vec<TaskRecord>, GatewayError> {
@@ -573,7 +527,7 @@ impl RedisSessions {
             let keys: Vec<String> = ids.iter().map(|id| format!("ais:cp:task:{id}")).collect();
             redis::cmd("MGET").arg(keys).query(connection)
         })?;
-        stored.into_iter().flatten().map(|text| from_json::<StoredTask>(&text).map(TaskRecord::from)).collect()
+        stored.into_iter().flatten().map(|text| from_json::<TaskRecord>(&text)).collect()
     }
 }
 

@@ -159,16 +159,8 @@ impl Ownership {
                 }
             }
         };
-        match services.store.interrupt_streaming_messages_of(room_id, None).await {
-            Ok(left) => {
-                for message in left {
-                    tracing::warn!(%room_id, message_id = %message.id, "a message left streaming by a stopped instance is now interrupted");
-                    services.events.publish(room_id, &RoomEvent::MessageDone(crate::markdown::with_html(message)));
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%room_id, %error, "cannot look for messages a stopped instance left streaming")
-            }
+        if let Err(error) = interrupt_left_messages(services, room_id, None).await {
+            tracing::warn!(%room_id, %error, "cannot look for messages a stopped instance left streaming");
         }
         TurnLease { services: services.clone(), held: Some(held) }
     }
@@ -201,10 +193,15 @@ impl Ownership {
     }
 }
 
-/// Marks the messages still `streaming` in a room whose turn is held by the caller
-/// `interrupted` (their writers died), and tells the room's clients.
-async fn interrupt_left_messages(services: &Services, room_id: Uuid) -> ServiceResult<()> {
-    for message in services.store.interrupt_streaming_messages_of(room_id, None).await? {
+/// Marks what a stopped instance left `streaming` in the room `interrupted` (the run's messages,
+/// or with `None` every one, when the caller holds the room's turn), and tells the room's
+/// clients.
+pub(crate) async fn interrupt_left_messages(
+    services: &Services,
+    room_id: Uuid,
+    run_id: Option<Uuid>,
+) -> ServiceResult<()> {
+    for message in services.store.interrupt_streaming_messages_of(room_id, run_id).await? {
         tracing::warn!(%room_id, message_id = %message.id, "a message left streaming by a stopped instance is now interrupted");
         services.events.publish(room_id, &RoomEvent::MessageDone(crate::markdown::with_html(message)));
     }
@@ -347,7 +344,7 @@ async fn sweep(services: &Services, ownership: &Ownership) -> ServiceResult<()> 
     }
     for room_id in services.store.rooms_with_streaming_messages(SWEEP_BATCH).await? {
         if let Some(held) = ownership.claim(services, format!("{TURN_PREFIX}{room_id}")).await? {
-            let interrupted = interrupt_left_messages(services, room_id).await;
+            let interrupted = interrupt_left_messages(services, room_id, None).await;
             forget(services, held).await;
             interrupted?;
         }

@@ -159,21 +159,21 @@ fn spawn_driver(services: &Services, driver: RunDriver) -> Result<(), Box<RunDri
 
 /// Takes over the room's run when its lease lapsed (its instance was killed or hangs): the
 /// message it was writing becomes `interrupted`, and the run goes on from its stored counters
-/// to its own limits, its clock still counted from when it started. `false` when the run is
-/// still owned, or there is none (the lapsed lease is then deleted).
-pub(crate) async fn take_over(services: &Services, ownership: &Ownership, room_id: Uuid) -> ServiceResult<bool> {
+/// to its own limits, its clock still counted from when it started. Nothing happens while the
+/// run is still owned; when there is none, the lapsed lease is deleted.
+pub(crate) async fn take_over(services: &Services, ownership: &Ownership, room_id: Uuid) -> ServiceResult<()> {
     // Under the start lock, so a run starting here is not mistaken for an abandoned one.
     let _starting = services.runs.starting.lock().await;
     if services.runs.is_running(room_id) {
         // Driven here: if its lease lapsed, its heartbeat finds out and it stops.
-        return Ok(false);
+        return Ok(());
     }
-    let Some(lease) = ownership.claim(services, run_lease_name(room_id)).await? else { return Ok(false) };
+    let Some(lease) = ownership.claim(services, run_lease_name(room_id)).await? else { return Ok(()) };
     let Some(run) = services.store.running_run(room_id).await? else {
         ownership.forget(services, lease).await;
-        return Ok(false);
+        return Ok(());
     };
-    interrupt_left_messages(services, room_id, Some(run.id)).await?;
+    crate::ownership::interrupt_left_messages(services, room_id, Some(run.id)).await?;
     let cost = services.store.run_cost(run.id).await?;
     let started_by = services.store.run_started_by(run.id).await?;
     let elapsed = (chrono::Utc::now() - run.started_at).to_std().unwrap_or_default();
@@ -196,25 +196,10 @@ pub(crate) async fn take_over(services: &Services, ownership: &Ownership, room_i
         if let Some(held) = driver.lease {
             ownership.release(services, held).await;
         }
-        return Ok(false);
+        return Ok(());
     }
     tracing::warn!(%room_id, %run_id, steps, "took over a run whose instance stopped renewing its lease");
     metrics::counter!("runs_taken_over_total").increment(1);
-    Ok(true)
-}
-
-/// Marks what a stopped instance left `streaming` in the room `interrupted`, and tells the
-/// room's clients.
-pub(crate) async fn interrupt_left_messages(
-    services: &Services,
-    room_id: Uuid,
-    run_id: Option<Uuid>,
-) -> ServiceResult<()> {
-    for message in services.store.interrupt_streaming_messages_of(room_id, run_id).await? {
-        tracing::warn!(%room_id, message_id = %message.id, "a message left streaming by a stopped instance is now interrupted");
-        let message = crate::markdown::with_html(message);
-        services.events.publish(room_id, &RoomEvent::MessageDone(message));
-    }
     Ok(())
 }
 
@@ -331,7 +316,7 @@ async fn end_abandoned(services: &Services, ownership: &Ownership, run: &Run) ->
         return Ok(None);
     }
     let Some(lease) = ownership.claim(services, run_lease_name(run.room_id)).await? else { return Ok(None) };
-    interrupt_left_messages(services, run.room_id, Some(run.id)).await?;
+    crate::ownership::interrupt_left_messages(services, run.room_id, Some(run.id)).await?;
     let ended = services.store.finish_run(run.id, RunStatus::Stopped, StopReason::UserStop).await?;
     ownership.forget(services, lease).await;
     let Some(ended) = ended else { return Ok(Some(RunStatus::Stopped)) };
