@@ -13,6 +13,9 @@ pub mod names {
     pub const MESSAGE_NEW: &str = "message.new";
     pub const MESSAGE_DELTA: &str = "message.delta";
     pub const MESSAGE_DONE: &str = "message.done";
+    /// A message was edited, deleted, regenerated or switched to another alternative: the
+    /// payload is the whole message as it is now.
+    pub const MESSAGE_UPDATED: &str = "message.updated";
     pub const RUN_STATUS: &str = "run.status";
     /// An agent proposed a control-plane task.
     pub const PROPOSAL_NEW: &str = "proposal.new";
@@ -48,6 +51,8 @@ pub enum RoomEvent {
     MessageDelta(MessageDelta),
     /// The final message with its usage.
     MessageDone(Message),
+    /// A message changed after it was written (edit, delete, regenerate, alternative chosen).
+    MessageUpdated(Message),
     RunStatus(RunStatusEvent),
     ProposalNew(Proposal),
     ProposalUpdated(Proposal),
@@ -59,6 +64,7 @@ impl RoomEvent {
             RoomEvent::MessageNew(_) => names::MESSAGE_NEW,
             RoomEvent::MessageDelta(_) => names::MESSAGE_DELTA,
             RoomEvent::MessageDone(_) => names::MESSAGE_DONE,
+            RoomEvent::MessageUpdated(_) => names::MESSAGE_UPDATED,
             RoomEvent::RunStatus(_) => names::RUN_STATUS,
             RoomEvent::ProposalNew(_) => names::PROPOSAL_NEW,
             RoomEvent::ProposalUpdated(_) => names::PROPOSAL_UPDATED,
@@ -68,7 +74,9 @@ impl RoomEvent {
     /// The event's `data:` payload.
     pub fn to_json(&self) -> String {
         let result = match self {
-            RoomEvent::MessageNew(message) | RoomEvent::MessageDone(message) => serde_json::to_string(message),
+            RoomEvent::MessageNew(message) | RoomEvent::MessageDone(message) | RoomEvent::MessageUpdated(message) => {
+                serde_json::to_string(message)
+            }
             RoomEvent::MessageDelta(delta) => serde_json::to_string(delta),
             RoomEvent::RunStatus(status) => serde_json::to_string(status),
             RoomEvent::ProposalNew(proposal) | RoomEvent::ProposalUpdated(proposal) => serde_json::to_string(proposal),
@@ -83,6 +91,7 @@ impl RoomEvent {
             names::MESSAGE_NEW => serde_json::from_str(data).ok().map(RoomEvent::MessageNew),
             names::MESSAGE_DELTA => serde_json::from_str(data).ok().map(RoomEvent::MessageDelta),
             names::MESSAGE_DONE => serde_json::from_str(data).ok().map(RoomEvent::MessageDone),
+            names::MESSAGE_UPDATED => serde_json::from_str(data).ok().map(RoomEvent::MessageUpdated),
             names::RUN_STATUS => serde_json::from_str(data).ok().map(RoomEvent::RunStatus),
             names::PROPOSAL_NEW => serde_json::from_str(data).ok().map(RoomEvent::ProposalNew),
             names::PROPOSAL_UPDATED => serde_json::from_str(data).ok().map(RoomEvent::ProposalUpdated),

@@ -17,6 +17,7 @@ mod string_enum;
 pub mod telegram;
 pub mod transcripts;
 pub mod turns;
+pub mod usage;
 
 pub use error::{ErrorBody, ErrorCode, PublicError};
 pub use string_enum::UnknownVariant;

@@ -109,6 +109,35 @@ pub struct Message {
     pub selection_reason: Option<String>,
     pub run_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    /// How many versions of this reply exist (regenerating adds one); 1 for most messages.
+    #[serde(default = "one")]
+    pub alternatives: i64,
+    /// Which version is shown, from 0.
+    #[serde(default)]
+    pub alternative_index: i64,
+    /// When its author last changed the text; absent when never edited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<DateTime<Utc>>,
+    /// When it was removed; its text is gone and it shows as removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+fn one() -> i64 {
+    1
+}
+
+impl Message {
+    pub fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some()
+    }
+}
+
+/// `PATCH /api/rooms/:id/messages/:message_id`: a person's new text for their message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EditMessage {
+    pub content: String,
 }
 
 /// One generation's token usage and cost.

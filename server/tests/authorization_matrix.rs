@@ -13,7 +13,9 @@ use std::collections::{BTreeSet, HashMap};
 use axum::body::Body;
 use common::{body_text, Db, TestApp};
 use domain::accounts::{NewToken, Role, Signup};
-use domain::rooms::{CreateAgent, CreateRoom, MemberRole, PostMessage, RoomMode, RoomVisibility};
+use domain::rooms::{
+    CreateAgent, CreateRoom, MemberRole, MessageStatus, PostMessage, RoomMode, RoomVisibility, SenderType,
+};
 use http::{Request, StatusCode};
 use serde_json::{json, Value};
 use services::{Actor, Principal, Services};
@@ -99,6 +101,14 @@ const MANAGE: RoomTable = RoomTable {
     demo: [401, 401, 403, 403, OK, 403, 403, OK],
 };
 
+/// Editing a message: only its author (the owner wrote the fixture's message), while they may
+/// write in the room; not even an admin changes someone else's words.
+const EDIT: RoomTable = RoomTable {
+    private: [401, 401, 403, 403, OK, 404, 404, 403],
+    public: [401, 401, 403, 403, OK, 403, 403, 403],
+    demo: [401, 401, 403, 403, OK, 403, 403, 403],
+};
+
 /// Confirming or rejecting an agent's proposal: operators taking part in the room (as owner or
 /// member), and admins. Every caller here who takes part is a plain user, so only the admin may.
 const DECIDE: RoomTable = RoomTable {
@@ -117,7 +127,11 @@ const ADMINS: Row = [401, 401, 403, 403, 403, 403, 403, OK];
 struct Fixture {
     room: Uuid,
     agent: Uuid,
+    /// The owner's message.
     message: Uuid,
+    /// An agent's complete reply, and one that failed.
+    reply: Uuid,
+    failed: Uuid,
     run: Option<Uuid>,
     /// An agent's proposal waiting for a person, previewed by the gateway.
     proposal: Option<Uuid>,
@@ -145,8 +159,8 @@ enum Encoding {
 
 struct RoomRoute {
     method: &'static str,
-    /// With `{room}`, `{agent}`, `{message}`, `{run}`, `{proposal}`, `{bystander}` filled from the
-    /// fixture.
+    /// With `{room}`, `{agent}`, `{message}`, `{reply}`, `{failed}`, `{run}`, `{proposal}`,
+    /// `{bystander}` filled from the fixture, and `{first}` as 0.
     path: &'static str,
     body: fn(&Fixture) -> String,
     encoding: Encoding,
@@ -242,6 +256,36 @@ fn room_routes() -> Vec<RoomRoute> {
             &WRITE,
             Prepare::Room,
         ),
+        route(
+            "POST",
+            "/api/rooms/{room}/messages/{reply}/regenerate",
+            no_body,
+            Encoding::None,
+            200,
+            &WRITE,
+            Prepare::Room,
+        ),
+        route("POST", "/api/rooms/{room}/messages/{failed}/retry", no_body, Encoding::None, 200, &WRITE, Prepare::Room),
+        route(
+            "POST",
+            "/api/rooms/{room}/messages/{reply}/alternatives/{first}/select",
+            no_body,
+            Encoding::None,
+            200,
+            &WRITE,
+            Prepare::Room,
+        ),
+        route(
+            "PATCH",
+            "/api/rooms/{room}/messages/{message}",
+            |_| json!({"content": "First, edited"}).to_string(),
+            J,
+            200,
+            &EDIT,
+            Prepare::Room,
+        ),
+        // The owner wrote the message: its author and whoever manages the room are the same here.
+        route("DELETE", "/api/rooms/{room}/messages/{message}", no_body, Encoding::None, 200, &MANAGE, Prepare::Room),
         route("GET", "/api/rooms/{room}/stream", no_body, Encoding::None, 200, &READ, Prepare::Room),
         route("GET", "/api/rooms/{room}/export", no_body, Encoding::None, 200, &READ, Prepare::Room),
         route(
@@ -524,6 +568,8 @@ fn global_routes() -> Vec<GlobalRoute> {
         // Rooms: guests see the demo rooms (GUEST_ACCESS=read); creating one needs an account.
         listing(route("GET", "/api/rooms", nothing, Empty, 200, EVERYONE)),
         route("POST", "/api/rooms", |_, _| json!({"name": "Fresh", "mode": "manual"}).to_string(), J, 201, SIGNED_IN),
+        // Usage: people see their rooms' usage, admins everyone's.
+        listing(route("GET", "/api/usage?group_by=room", nothing, Empty, 200, SIGNED_IN)),
         listing(route("POST", "/api/fn/rooms/list", nothing, Form, 200, EVERYONE)),
         route("POST", "/api/fn/rooms/create", |_, _| "name=Fresh".to_owned(), Form, 200, SIGNED_IN),
         // Accounts
@@ -938,7 +984,47 @@ async fn fixture(app: &TestApp, setup: &Setup, visibility: RoomVisibility, prepa
         Prepare::Proposal => Some(pending_proposal(services, room.id, &agent, message.id).await),
         Prepare::Room | Prepare::RunGoing => None,
     };
-    Fixture { room: room.id, agent: agent.id, message: message.id, run, proposal, bystander: setup.bystander.id }
+    let reply = agent_reply(services, room.id, &agent, MessageStatus::Complete).await;
+    let failed = agent_reply(services, room.id, &agent, MessageStatus::Failed).await;
+    Fixture {
+        room: room.id,
+        agent: agent.id,
+        message: message.id,
+        reply,
+        failed,
+        run,
+        proposal,
+        bystander: setup.bystander.id,
+    }
+}
+
+/// A reply of the agent's, ended with `status`, as a turn leaves it.
+async fn agent_reply(services: &Services, room_id: Uuid, agent: &domain::rooms::Agent, status: MessageStatus) -> Uuid {
+    let new = storage::NewMessage {
+        room_id,
+        sender_type: SenderType::Agent,
+        sender_id: Some(agent.id),
+        sender_name: agent.name.clone(),
+        content: String::new(),
+        content_html: None,
+        status: MessageStatus::Streaming,
+        model: Some("demo".into()),
+        selection_reason: None,
+        run_id: None,
+    };
+    let message = services.store.insert_message(new).await.unwrap();
+    let outcome = storage::MessageOutcome {
+        status,
+        content: "Hello from the agent".into(),
+        content_html: None,
+        tokens_in: Some(3),
+        tokens_out: Some(4),
+        usage_estimated: false,
+        latency_ms: Some(5),
+        first_token_ms: Some(1),
+        error: (status == MessageStatus::Failed).then(|| "The provider failed.".to_owned()),
+    };
+    services.store.finish_message(message.id, outcome).await.unwrap().id
 }
 
 /// A proposal of the agent's, previewed by the gateway in the room's own session and waiting
@@ -1027,6 +1113,9 @@ fn fill(path: &str, fixture: &Fixture) -> String {
     path.replace("{room}", &fixture.room.to_string())
         .replace("{agent}", &fixture.agent.to_string())
         .replace("{message}", &fixture.message.to_string())
+        .replace("{reply}", &fixture.reply.to_string())
+        .replace("{failed}", &fixture.failed.to_string())
+        .replace("{first}", "0")
         .replace("{bystander}", &fixture.bystander.to_string())
         .replace("{proposal}", &proposal_of(fixture))
         .replace("{run}", &fixture.run.map(|r| r.to_string()).unwrap_or_default())
@@ -1173,6 +1262,8 @@ fn every_route_has_a_row() {
     let mut declared: BTreeSet<(String, String)> = BTreeSet::new();
     for (file, source) in [
         ("rooms.rs", include_str!("../src/http/rooms.rs")),
+        ("messages.rs", include_str!("../src/http/messages.rs")),
+        ("usage.rs", include_str!("../src/http/usage.rs")),
         ("accounts.rs", include_str!("../src/http/accounts.rs")),
         ("health.rs", include_str!("../src/http/health.rs")),
         ("metrics.rs", include_str!("../src/http/metrics.rs")),

@@ -3,7 +3,7 @@
 //! asks here, so the rights are written once.
 
 use domain::accounts::Role;
-use domain::rooms::{MemberRole, Room, RoomVisibility};
+use domain::rooms::{MemberRole, Message, Room, RoomVisibility, SenderType};
 use domain::snapshot::RoomAccess;
 use uuid::Uuid;
 
@@ -143,6 +143,49 @@ pub async fn authorize_room(
     let facts = RoomFacts::load(services, actor, room_id).await?;
     facts.check(action)?;
     Ok(facts.room)
+}
+
+/// What someone wants to do to a message already in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageChange {
+    /// Have its agent write a reply again, or show another version of it: anyone who may write
+    /// in the room.
+    Rewrite,
+    /// Change its text: only the person who wrote it, while they may write in the room.
+    Edit,
+    /// Remove it: its author while they may write in the room, or whoever manages the room.
+    Delete,
+}
+
+/// Loads the message, checking that it is in the room and that `actor` may make the change.
+pub async fn authorize_message(
+    services: &Services,
+    actor: &Actor,
+    room_id: Uuid,
+    message_id: Uuid,
+    change: MessageChange,
+) -> ServiceResult<Message> {
+    let facts = RoomFacts::load(services, actor, room_id).await?;
+    facts.check(match change {
+        MessageChange::Rewrite | MessageChange::Edit => RoomAction::Post,
+        MessageChange::Delete => RoomAction::Read,
+    })?;
+    let message = services
+        .store
+        .get_message(message_id)
+        .await?
+        .filter(|message| message.room_id == room_id)
+        .ok_or(ServiceError::NotFound("message"))?;
+    let own =
+        message.sender_type == SenderType::Human && message.sender_id.is_some() && message.sender_id == actor.user_id();
+    match change {
+        MessageChange::Rewrite => {}
+        MessageChange::Edit if own => {}
+        MessageChange::Edit => return Err(ServiceError::Forbidden("Only its author may edit a message.".to_owned())),
+        MessageChange::Delete if own && facts.verdict(RoomAction::Post) == Verdict::Allow => {}
+        MessageChange::Delete => facts.check(RoomAction::Manage)?,
+    }
+    Ok(message)
 }
 
 /// Loads the room, checks that `actor` may read it, and says what else they may do there.

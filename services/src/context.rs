@@ -168,6 +168,10 @@ mod tests {
             selection_reason: None,
             run_id: None,
             created_at: Utc::now(),
+            alternatives: 1,
+            alternative_index: 0,
+            edited_at: None,
+            deleted_at: None,
         }
     }
 

@@ -14,6 +14,7 @@ pub mod live_texts;
 pub mod llm;
 pub mod markdown;
 pub mod members;
+pub mod message_changes;
 pub mod ownership;
 pub mod persona_cards;
 pub mod proposals;
@@ -31,6 +32,7 @@ pub mod telemetry_anchors;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod transcripts;
+pub mod usage;
 pub mod write_limits;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -63,8 +63,18 @@ pub struct TurnContext {
 
 impl TurnContext {
     pub async fn load(services: &Services, room_id: Uuid) -> ServiceResult<Self> {
+        Self::load_until(services, room_id, None).await
+    }
+
+    /// The room as it was just before `message_id`: what a reply written again is prompted
+    /// from.
+    pub async fn load_before(services: &Services, room_id: Uuid, message_id: Uuid) -> ServiceResult<Self> {
+        Self::load_until(services, room_id, Some(message_id)).await
+    }
+
+    async fn load_until(services: &Services, room_id: Uuid, before: Option<Uuid>) -> ServiceResult<Self> {
         let agents = services.store.list_agents(room_id).await?;
-        let history = services.store.list_messages(room_id, None, HISTORY_WINDOW).await?.messages;
+        let mut history = services.store.list_messages(room_id, before, HISTORY_WINDOW).await?.messages;
         let in_window = history.iter().rev().find(|m| m.sender_type == SenderType::Agent).and_then(|m| m.sender_id);
         // Only a long human-only stretch hides the last agent from the window; then ask the database.
         let last_agent = match in_window {
@@ -72,6 +82,8 @@ impl TurnContext {
             None if history.len() as i64 == HISTORY_WINDOW => services.store.last_agent_speaker(room_id).await?,
             None => None,
         };
+        // Removed messages are no longer part of the conversation.
+        history.retain(|message| !message.is_deleted());
         let proposals = services.store.list_proposals(room_id, crate::proposals::RECENT).await?;
         Ok(Self { agents, history, proposals, last_agent })
     }
@@ -106,6 +118,9 @@ pub struct Turn {
     /// Whose daily budget the generation counts against: who wrote the message being answered,
     /// or who started the run.
     pub billed_to: Option<Uuid>,
+    /// A message of the agent's already emptied and `streaming` again (a reply written anew):
+    /// the turn writes into it instead of adding a message.
+    pub into: Option<Message>,
 }
 
 /// Whether the agent spoke, or why it did not.
@@ -137,7 +152,6 @@ impl TurnResult {
 /// message as `failed` with a readable error and are not errors of this function.
 #[tracing::instrument(skip_all, fields(room_id = %turn.room_id, agent_id = %turn.agent.id), err)]
 pub async fn run_turn(services: &Services, turn: Turn, stop: &StopSignal) -> ServiceResult<TurnOutcome> {
-    let store = &services.store;
     let config = &services.config.llm;
     let mut request = ChatRequest {
         messages: build_prompt_with_proposals(
@@ -177,21 +191,10 @@ pub async fn run_turn(services: &Services, turn: Turn, stop: &StopSignal) -> Ser
         }
     }
 
-    let message = store
-        .insert_message(NewMessage {
-            room_id: turn.room_id,
-            sender_type: SenderType::Agent,
-            sender_id: Some(turn.agent.id),
-            sender_name: turn.agent.name.clone(),
-            content: String::new(),
-            content_html: None,
-            status: MessageStatus::Streaming,
-            model: Some(route.as_ref().map(ModelRoute::label).unwrap_or_else(|_| turn.agent.model.clone())),
-            selection_reason: Some(turn.selection_reason.clone()),
-            run_id: turn.run_id,
-        })
-        .await?;
-    services.events.publish(turn.room_id, &RoomEvent::MessageNew(message.clone()));
+    let message = match turn.into.clone() {
+        Some(restarted) => restarted,
+        None => start_message(services, &turn, &route).await?,
+    };
 
     let route = match route {
         Ok(route) => route,
@@ -245,6 +248,31 @@ pub async fn run_turn(services: &Services, turn: Turn, stop: &StopSignal) -> Ser
     metrics::counter!("llm_generations_total", "provider" => route.provider.as_str(), "status" => message.status.as_str())
         .increment(1);
     Ok(TurnOutcome::Spoke(Box::new(TurnResult { message, tokens_in, tokens_out, cost })))
+}
+
+/// Stores the turn's message, empty and `streaming`, and announces it.
+async fn start_message(
+    services: &Services,
+    turn: &Turn,
+    route: &Result<ModelRoute, LlmError>,
+) -> ServiceResult<Message> {
+    let message = services
+        .store
+        .insert_message(NewMessage {
+            room_id: turn.room_id,
+            sender_type: SenderType::Agent,
+            sender_id: Some(turn.agent.id),
+            sender_name: turn.agent.name.clone(),
+            content: String::new(),
+            content_html: None,
+            status: MessageStatus::Streaming,
+            model: Some(route.as_ref().map(ModelRoute::label).unwrap_or_else(|_| turn.agent.model.clone())),
+            selection_reason: Some(turn.selection_reason.clone()),
+            run_id: turn.run_id,
+        })
+        .await?;
+    services.events.publish(turn.room_id, &RoomEvent::MessageNew(message.clone()));
+    Ok(message)
 }
 
 /// Tells the room that a turn was not taken because the payer's daily budget is used up, and

@@ -443,6 +443,7 @@ async fn answer(
         run_id: None,
         token_allowance: None,
         billed_to,
+        into: None,
     };
     Ok(match run_turn(services, turn, stop).await? {
         crate::replies::TurnOutcome::Spoke(result) => Some(result.message.status),

@@ -640,6 +640,7 @@ impl RunDriver {
             run_id: Some(self.run.id),
             token_allowance,
             billed_to: self.started_by,
+            into: None,
         }))
     }
 }

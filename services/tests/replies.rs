@@ -33,6 +33,7 @@ async fn turn(services: &Services, room_id: Uuid, allowance: Option<i64>) -> Tur
         run_id: None,
         token_allowance: allowance,
         billed_to,
+        into: None,
     }
 }
 

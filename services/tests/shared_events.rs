@@ -178,6 +178,10 @@ async fn a_streaming_message_text_is_readable_on_every_instance_until_done() {
         selection_reason: None,
         run_id: None,
         created_at: chrono::Utc::now(),
+        alternatives: 1,
+        alternative_index: 0,
+        edited_at: None,
+        deleted_at: None,
     };
     a.publish(room, &RoomEvent::MessageDone(done));
     a.flush(Duration::from_secs(5)).await;

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod error;
+mod message_changes;
 mod portable;
 mod postgres;
 mod proposals;
@@ -240,9 +241,76 @@ pub trait LeaseStore: Send + Sync {
     async fn expired_leases(&self, prefix: &str, limit: i64) -> Result<Vec<String>>;
 }
 
+/// What `MessageChangeStore` refuses for a message that was removed.
+pub const MESSAGE_REMOVED: &str = "the message was removed";
+/// What `MessageChangeStore` refuses for a message an agent is still writing.
+pub const MESSAGE_STREAMING: &str = "the message is still being written";
+/// The usage report's longest answer.
+pub const USAGE_REPORT_ROWS: i64 = 1000;
+
+/// How a reply is written again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rewrite {
+    /// A new version; the one shown is kept as an alternative.
+    Regenerate,
+    /// The one shown (a failed or cut-off reply) is replaced.
+    Retry,
+}
+
+/// Changes to messages after they were written: new versions of a reply, edits, removal. Each
+/// refuses a message still being written or already removed with `Conflict`
+/// ([`MESSAGE_STREAMING`], [`MESSAGE_REMOVED`]).
+#[async_trait]
+pub trait MessageChangeStore: Send + Sync {
+    /// Empties the message and marks it `streaming` again, for its agent to write anew; with
+    /// [`Rewrite::Regenerate`] the version shown is kept and the new one gets the next index.
+    /// `model` replaces the model it names.
+    async fn restart_message(&self, message_id: Uuid, rewrite: Rewrite, model: Option<String>) -> Result<Message>;
+    /// Shows the version at `index` (`NotFound("alternative")` when there is none), keeping the
+    /// one shown until now.
+    async fn select_alternative(&self, message_id: Uuid, index: i64) -> Result<Message>;
+    /// Replaces the text and marks the message edited.
+    async fn edit_message(&self, message_id: Uuid, content: &str, content_html: &str) -> Result<Message>;
+    /// Removes the text and every version of it; the message stays in place, marked removed.
+    async fn delete_message(&self, message_id: Uuid) -> Result<Message>;
+}
+
+/// Whose usage a report sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageScope {
+    /// Every room's (admins).
+    Everything,
+    /// The rooms the person is a member of.
+    Person(Uuid),
+}
+
+/// Usage summed for reports.
+#[async_trait]
+pub trait UsageReportStore: Send + Sync {
+    /// Tokens and cost per `group` of the usage in `scope` from `range.0` (inclusive) to
+    /// `range.1` (exclusive), the most expensive first (by day: oldest first), at most
+    /// [`USAGE_REPORT_ROWS`].
+    async fn usage_report(
+        &self,
+        scope: UsageScope,
+        group: domain::usage::UsageGroup,
+        range: (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<Vec<domain::usage::UsageTotal>>;
+}
+
 /// Everything the product stores, independent of the database behind it.
 #[async_trait]
-pub trait Store: AccountStore + ProposalStore + TelegramStore + LeaseStore + Send + Sync + fmt::Debug {
+pub trait Store:
+    AccountStore
+    + ProposalStore
+    + TelegramStore
+    + LeaseStore
+    + MessageChangeStore
+    + UsageReportStore
+    + Send
+    + Sync
+    + fmt::Debug
+{
     fn backend(&self) -> Backend;
 
     /// The pool itself, for tables the store does not manage (sign-in sessions).

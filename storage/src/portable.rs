@@ -17,7 +17,8 @@ macro_rules! agent_columns {
 macro_rules! message_columns {
     () => {
         "id, room_id, sender_type, sender_id, sender_name, content, content_html, status, tokens_in, tokens_out, \
-         usage_estimated, latency_ms, first_token_ms, model, error, selection_reason, run_id, created_at"
+         usage_estimated, latency_ms, first_token_ms, model, error, selection_reason, run_id, created_at, \
+         alternatives, alternative_index, edited_at, deleted_at"
     };
 }
 macro_rules! run_columns {

@@ -37,3 +37,4 @@ crate::accounts::impl_account_store!(PostgresStore);
 crate::portable::impl_portable_store!(PostgresStore);
 crate::proposals::impl_proposal_store!(PostgresStore);
 crate::telegram::impl_telegram_store!(PostgresStore);
+crate::message_changes::impl_message_change_store!(PostgresStore);

@@ -174,6 +174,10 @@ pub(crate) struct MessageRow {
     selection_reason: Option<String>,
     run_id: Option<Uuid>,
     created_at: DateTime<Utc>,
+    alternatives: i64,
+    alternative_index: i64,
+    edited_at: Option<DateTime<Utc>>,
+    deleted_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<MessageRow> for Message {
@@ -198,7 +202,47 @@ impl TryFrom<MessageRow> for Message {
             selection_reason: row.selection_reason,
             run_id: row.run_id,
             created_at: row.created_at,
+            alternatives: row.alternatives,
+            alternative_index: row.alternative_index,
+            edited_at: row.edited_at,
+            deleted_at: row.deleted_at,
         })
+    }
+}
+
+/// A stored version of a regenerated message.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AlternativeRow {
+    pub content: String,
+    pub content_html: Option<String>,
+    pub status: String,
+    pub tokens_in: Option<i64>,
+    pub tokens_out: Option<i64>,
+    pub usage_estimated: bool,
+    pub latency_ms: Option<i64>,
+    pub first_token_ms: Option<i64>,
+    pub model: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UsageTotalRow {
+    key: String,
+    label: Option<String>,
+    input_tokens: i64,
+    output_tokens: i64,
+    cost: f64,
+}
+
+impl From<UsageTotalRow> for domain::usage::UsageTotal {
+    fn from(row: UsageTotalRow) -> Self {
+        domain::usage::UsageTotal {
+            label: row.label.unwrap_or_else(|| row.key.clone()),
+            key: row.key,
+            input_tokens: row.input_tokens,
+            output_tokens: row.output_tokens,
+            cost: row.cost,
+        }
     }
 }
 

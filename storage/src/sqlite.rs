@@ -51,3 +51,4 @@ crate::accounts::impl_account_store!(SqliteStore);
 crate::portable::impl_portable_store!(SqliteStore);
 crate::proposals::impl_proposal_store!(SqliteStore);
 crate::telegram::impl_telegram_store!(SqliteStore);
+crate::message_changes::impl_message_change_store!(SqliteStore);

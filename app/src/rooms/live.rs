@@ -31,10 +31,11 @@ mod browser {
     use crate::rooms::api::load_room;
     use crate::rooms::state::{Connection, RoomState};
 
-    const EVENT_NAMES: [&str; 6] = [
+    const EVENT_NAMES: [&str; 7] = [
         names::MESSAGE_NEW,
         names::MESSAGE_DELTA,
         names::MESSAGE_DONE,
+        names::MESSAGE_UPDATED,
         names::RUN_STATUS,
         names::PROPOSAL_NEW,
         names::PROPOSAL_UPDATED,

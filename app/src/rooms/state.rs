@@ -97,7 +97,7 @@ impl RoomState {
     pub fn apply(&self, event: RoomEvent) {
         match event {
             RoomEvent::MessageNew(message) => self.upsert(message, false),
-            RoomEvent::MessageDone(message) => self.upsert(message, true),
+            RoomEvent::MessageDone(message) | RoomEvent::MessageUpdated(message) => self.upsert(message, true),
             RoomEvent::MessageDelta(delta) => self.apply_delta(delta),
             RoomEvent::RunStatus(status) => self.run.set(Some(status)),
             RoomEvent::ProposalNew(proposal) | RoomEvent::ProposalUpdated(proposal) => self.upsert_proposal(proposal),

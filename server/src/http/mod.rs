@@ -6,6 +6,7 @@ pub mod client_address;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod messages;
 pub mod metrics;
 mod observe;
 pub mod openapi;
@@ -14,6 +15,7 @@ pub mod rooms;
 pub mod stream;
 pub mod telegram;
 pub mod telemetry_anchor;
+pub mod usage;
 
 use std::sync::OnceLock;
 
@@ -146,6 +148,8 @@ async fn api_not_found() -> ApiError {
 fn documented_routes(gateway_enabled: bool) -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
     let (rest, mut contract) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(rooms::router())
+        .merge(messages::router())
+        .merge(usage::router())
         .merge(accounts::router())
         .merge(control_plane(gateway_enabled))
         .split_for_parts();

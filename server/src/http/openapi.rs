@@ -29,6 +29,7 @@ pub const PAGE_PATH: &str = "/api/docs";
     security(("bearer" = []), ("session_cookie" = [])),
     tags(
         (name = "rooms", description = "Rooms, their agents, members, messages, live events and auto-dialogue runs."),
+        (name = "usage", description = "Tokens and cost summed per day, agent, model or room, as JSON or CSV."),
         (name = "accounts", description = "Signing up and in, personal API tokens, people and roles."),
         (name = "control plane", description = "Spec 001: preview, confirm and watch tasks; operators and admins only."),
         (name = "telegram", description = "The control plane's Telegram channel: linking chats to people; operators and admins only."),

@@ -178,7 +178,7 @@ impl RedisRelay {
     pub(super) fn publish(&self, room_id: Uuid, event: &RoomEvent, data: String) {
         let live = match event {
             RoomEvent::MessageDelta(delta) => LiveText::Append(delta.message_id, delta.delta.clone()),
-            RoomEvent::MessageDone(message) => LiveText::Clear(message.id),
+            RoomEvent::MessageDone(message) | RoomEvent::MessageUpdated(message) => LiveText::Clear(message.id),
             _ => LiveText::Keep,
         };
         // Counted before it is queued, so a flush that begins after this call waits for it.
