@@ -83,8 +83,10 @@ macro_rules! impl_message_change_store {
                 .bind(message_id)
                 .bind(index)
                 .fetch_optional(&mut *tx)
-                .await?
-                .ok_or($crate::StorageError::NotFound("alternative"))?;
+                .await?;
+                let Some(version) = version else {
+                    return Err(self.unchangeable(message_id).await);
+                };
                 let row = sqlx::query_as::<_, $crate::rows::MessageRow>(concat!(
                     "UPDATE messages SET alternative_index = $2, content = $3, content_html = $4, status = $5, \
                      tokens_in = $6, tokens_out = $7, usage_estimated = $8, latency_ms = $9, first_token_ms = $10, \
@@ -244,19 +246,22 @@ macro_rules! uuid_text {
     ($backend:expr, $column:literal) => {
         match $backend {
             $crate::Backend::Sqlite => concat!(
-                "COALESCE(lower(substr(hex(",
+                "CASE WHEN ",
+                $column,
+                " IS NULL THEN 'none' ELSE lower(",
+                "substr(hex(",
                 $column,
                 "), 1, 8) || '-' || substr(hex(",
                 $column,
-                "), 9, 4) || '-' || \
-                 substr(hex(",
+                "), 9, 4) || '-' || ",
+                "substr(hex(",
                 $column,
                 "), 13, 4) || '-' || substr(hex(",
                 $column,
-                "), 17, 4) || '-' || \
-                 substr(hex(",
+                "), 17, 4) || '-' || ",
+                "substr(hex(",
                 $column,
-                "), 21)), 'none')"
+                "), 21)) END"
             ),
             $crate::Backend::Postgres => concat!("COALESCE(CAST(", $column, " AS TEXT), 'none')"),
         }

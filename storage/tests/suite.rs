@@ -4,9 +4,11 @@
 use domain::accounts::Role;
 use domain::rooms::{MemberRole, MessageStatus, RoomMode, RoomVisibility, SenderType};
 use domain::runs::{RunLimits, RunStatus, StopReason};
+use domain::usage::{UsageGroup, UsageTotal};
 use storage::{
     AgentLimits, AgentPatch, DynStore, MessageOutcome, NewAgent, NewMessage, NewProposal, NewRoom, NewRun,
-    NewUsageEvent, NewUser, PoolLimits, ProposalDecisionRecord, RoomPatch, RoomViewer, StorageError, User,
+    NewUsageEvent, NewUser, PoolLimits, ProposalDecisionRecord, Rewrite, RoomPatch, RoomViewer, StorageError,
+    UsageScope, User,
 };
 use uuid::Uuid;
 
@@ -57,6 +59,10 @@ on_both_backends!(
     a_lease_has_one_holder_until_it_lapses,
     abandoned_work_is_found_by_its_lapsed_lease,
     a_takeover_interrupts_only_what_the_dead_owner_was_writing,
+    replies_keep_their_versions_and_switch_between_them,
+    messages_are_edited_and_removed_in_place,
+    usage_is_summed_per_day_agent_model_and_room,
+    a_deleted_room_takes_everything_with_it,
 );
 
 fn new_room(name: &str) -> NewRoom {
@@ -939,4 +945,285 @@ async fn a_takeover_interrupts_only_what_the_dead_owner_was_writing(store: &DynS
     assert!(store.interrupt_streaming_messages_of(room.id, None).await.unwrap().is_empty());
     assert!(store.rooms_with_streaming_messages(10).await.unwrap().is_empty());
     assert!(store.interrupt_streaming_messages_of(other.id, Some(run.id)).await.unwrap().is_empty());
+}
+
+/// An agent's reply, written and ended with `status`.
+async fn reply(
+    store: &DynStore,
+    room_id: Uuid,
+    agent: &domain::rooms::Agent,
+    text: &str,
+    status: MessageStatus,
+) -> Uuid {
+    let started = store
+        .insert_message(NewMessage {
+            room_id,
+            sender_type: SenderType::Agent,
+            sender_id: Some(agent.id),
+            sender_name: agent.name.clone(),
+            content: String::new(),
+            content_html: None,
+            status: MessageStatus::Streaming,
+            model: Some("demo".into()),
+            selection_reason: None,
+            run_id: None,
+        })
+        .await
+        .unwrap();
+    store.finish_message(started.id, written(text, status)).await.unwrap().id
+}
+
+fn written(text: &str, status: MessageStatus) -> MessageOutcome {
+    MessageOutcome {
+        status,
+        content: text.to_owned(),
+        content_html: Some(format!("<p>{text}</p>")),
+        tokens_in: Some(10),
+        tokens_out: Some(text.len() as i64),
+        usage_estimated: false,
+        latency_ms: Some(20),
+        first_token_ms: Some(5),
+        error: (status == MessageStatus::Failed).then(|| "the provider failed".to_owned()),
+    }
+}
+
+async fn replies_keep_their_versions_and_switch_between_them(store: &DynStore, _url: &str) {
+    let room = store.create_room(new_room("versions")).await.unwrap();
+    let ada = store.create_agent(agent(room.id, "Ada"), active(12)).await.unwrap();
+    let id = reply(store, room.id, &ada, "first answer", MessageStatus::Complete).await;
+    let fresh = store.get_message(id).await.unwrap().unwrap();
+    assert_eq!((fresh.alternatives, fresh.alternative_index), (1, 0));
+
+    let restarted = store.restart_message(id, Rewrite::Regenerate, Some("gpt-4o".into())).await.unwrap();
+    assert_eq!((restarted.alternatives, restarted.alternative_index), (2, 1));
+    assert_eq!((restarted.content.as_str(), restarted.status), ("", MessageStatus::Streaming));
+    assert_eq!((restarted.tokens_out, restarted.error.as_deref()), (None, None));
+    assert_eq!(restarted.model.as_deref(), Some("gpt-4o"));
+    // While it is written, nothing else may change it.
+    for refused in [
+        store.restart_message(id, Rewrite::Regenerate, None).await,
+        store.select_alternative(id, 0).await,
+        store.edit_message(id, "x", "<p>x</p>").await,
+        store.delete_message(id).await,
+    ] {
+        assert!(matches!(refused, Err(StorageError::Conflict(storage::MESSAGE_STREAMING))), "{refused:?}");
+    }
+    store.finish_message(id, written("second answer", MessageStatus::Complete)).await.unwrap();
+
+    let first = store.select_alternative(id, 0).await.unwrap();
+    assert_eq!((first.content.as_str(), first.alternative_index, first.alternatives), ("first answer", 0, 2));
+    assert_eq!((first.model.as_deref(), first.tokens_out), (Some("demo"), Some(12)));
+    assert_eq!(first.content_html.as_deref(), Some("<p>first answer</p>"));
+    let second = store.select_alternative(id, 1).await.unwrap();
+    assert_eq!((second.content.as_str(), second.model.as_deref()), ("second answer", Some("gpt-4o")));
+    assert!(matches!(store.select_alternative(id, 2).await, Err(StorageError::NotFound("alternative"))));
+    assert!(matches!(store.select_alternative(Uuid::now_v7(), 0).await, Err(StorageError::NotFound("message"))));
+
+    // Regenerating from an earlier version adds a third and keeps both others.
+    store.select_alternative(id, 0).await.unwrap();
+    let third = store.restart_message(id, Rewrite::Regenerate, None).await.unwrap();
+    assert_eq!((third.alternatives, third.alternative_index, third.model.as_deref()), (3, 2, Some("demo")));
+    store.finish_message(id, written("third answer fails", MessageStatus::Failed)).await.unwrap();
+    // A retry replaces the failed version in place.
+    let retried = store.restart_message(id, Rewrite::Retry, None).await.unwrap();
+    assert_eq!((retried.alternatives, retried.alternative_index, retried.status), (3, 2, MessageStatus::Streaming));
+    store.finish_message(id, written("third answer", MessageStatus::Complete)).await.unwrap();
+    let texts = [
+        store.select_alternative(id, 0).await.unwrap().content,
+        store.select_alternative(id, 1).await.unwrap().content,
+        store.select_alternative(id, 2).await.unwrap().content,
+    ];
+    assert_eq!(texts, ["first answer", "second answer", "third answer"]);
+    let listed = store.list_messages(room.id, None, 10).await.unwrap().messages;
+    assert_eq!(listed.len(), 1, "versions are not messages of their own");
+    assert_eq!((listed[0].content.as_str(), listed[0].alternative_index), ("third answer", 2));
+}
+
+async fn messages_are_edited_and_removed_in_place(store: &DynStore, _url: &str) {
+    let room = store.create_room(new_room("edits")).await.unwrap();
+    let ada = store.create_agent(agent(room.id, "Ada"), active(12)).await.unwrap();
+    let asked = store.insert_message(human_message(room.id, "What is tea?")).await.unwrap();
+    let answer = reply(store, room.id, &ada, "A drink", MessageStatus::Complete).await;
+    store.restart_message(answer, Rewrite::Regenerate, None).await.unwrap();
+    store.finish_message(answer, written("A hot drink", MessageStatus::Complete)).await.unwrap();
+    let after = store.insert_message(human_message(room.id, "Thanks")).await.unwrap();
+    assert_eq!(asked.edited_at, None);
+
+    let edited = store.edit_message(asked.id, "What is green tea?", "<p>What is green tea?</p>").await.unwrap();
+    assert_eq!(edited.content, "What is green tea?");
+    assert_eq!(edited.content_html.as_deref(), Some("<p>What is green tea?</p>"));
+    assert!(edited.edited_at.is_some_and(|at| at >= asked.created_at));
+    assert_eq!((edited.id, edited.created_at), (asked.id, asked.created_at), "an edit stays in its place");
+
+    let removed = store.delete_message(answer).await.unwrap();
+    assert!(removed.deleted_at.is_some());
+    assert_eq!((removed.content.as_str(), removed.content_html.as_deref()), ("", None));
+    assert_eq!((removed.alternatives, removed.alternative_index), (1, 0), "no version of it is kept");
+    for refused in [
+        store.select_alternative(answer, 0).await,
+        store.edit_message(answer, "back", "<p>back</p>").await,
+        store.delete_message(answer).await,
+        store.restart_message(answer, Rewrite::Regenerate, None).await,
+    ] {
+        assert!(matches!(refused, Err(StorageError::Conflict(storage::MESSAGE_REMOVED))), "{refused:?}");
+    }
+    let ids: Vec<Uuid> = store.list_messages(room.id, None, 10).await.unwrap().messages.iter().map(|m| m.id).collect();
+    assert_eq!(ids, [asked.id, answer, after.id], "a removed message keeps its place");
+    assert!(matches!(store.edit_message(Uuid::now_v7(), "x", "x").await, Err(StorageError::NotFound("message"))));
+}
+
+async fn usage_is_summed_per_day_agent_model_and_room(store: &DynStore, _url: &str) {
+    let ada_person = user(store, "Ada", Role::User).await;
+    let mut tea_room = new_room("Tea");
+    tea_room.owner_id = Some(ada_person.id);
+    let tea = store.create_room(tea_room).await.unwrap();
+    let coffee = store.create_room(new_room("Coffee")).await.unwrap();
+    let lu = store.create_agent(agent(tea.id, "Lu"), active(12)).await.unwrap();
+    let yu = store.create_agent(agent(tea.id, "Yu"), active(12)).await.unwrap();
+    let mo = store.create_agent(agent(coffee.id, "Mo"), active(12)).await.unwrap();
+    let day =
+        |d: u32, h: u32| -> chrono::DateTime<chrono::Utc> { format!("2030-03-{d:02}T{h:02}:00:00Z").parse().unwrap() };
+    // (room, agent, provider, model, input, output, cost, when)
+    let events = [
+        (tea.id, Some(lu.id), "openai", "gpt-4o", 100, 10, 0.5, day(1, 9)),
+        (tea.id, Some(lu.id), "openai", "gpt-4o", 200, 20, 1.0, day(1, 23)),
+        (tea.id, Some(yu.id), "demo", "demo", 30, 3, 0.0, day(2, 0)),
+        (tea.id, None, "openai", "gpt-4o-mini", 7, 1, 0.25, day(2, 12)),
+        (coffee.id, Some(mo.id), "openai", "gpt-4o", 1000, 100, 2.0, day(2, 13)),
+        // Outside the range asked below, on both sides.
+        (tea.id, Some(lu.id), "openai", "gpt-4o", 9000, 900, 9.0, day(3, 0)),
+        (coffee.id, Some(mo.id), "openai", "gpt-4o", 9000, 900, 9.0, day(1, 0) - chrono::Duration::seconds(1)),
+    ];
+    for (room_id, agent_id, provider, model, input, output, cost, at) in events {
+        store
+            .insert_usage_event(NewUsageEvent {
+                room_id,
+                agent_id,
+                message_id: None,
+                run_id: None,
+                provider: provider.into(),
+                model: model.into(),
+                input_tokens: input,
+                output_tokens: output,
+                estimated: false,
+                cost,
+                user_id: None,
+                created_at: at,
+            })
+            .await
+            .unwrap();
+    }
+    let range = (day(1, 0), day(3, 0));
+    let sums = |rows: Vec<UsageTotal>| -> Vec<(String, String, i64, i64, f64)> {
+        rows.into_iter().map(|r| (r.key, r.label, r.input_tokens, r.output_tokens, r.cost)).collect()
+    };
+    let t = |key: &str, label: &str, input, output, cost| (key.to_owned(), label.to_owned(), input, output, cost);
+
+    let by_day = sums(store.usage_report(UsageScope::Everything, UsageGroup::Day, range).await.unwrap());
+    assert_eq!(by_day, [t("2030-03-01", "2030-03-01", 300, 30, 1.5), t("2030-03-02", "2030-03-02", 1037, 104, 2.25)]);
+    let mut by_room = sums(store.usage_report(UsageScope::Everything, UsageGroup::Room, range).await.unwrap());
+    by_room.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        by_room,
+        [t(&coffee.id.to_string(), "Coffee", 1000, 100, 2.0), t(&tea.id.to_string(), "Tea", 337, 34, 1.75)]
+    );
+    let mut by_agent = sums(store.usage_report(UsageScope::Everything, UsageGroup::Agent, range).await.unwrap());
+    by_agent.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        by_agent,
+        [
+            t(&lu.id.to_string(), "Lu (Tea)", 300, 30, 1.5),
+            t(&mo.id.to_string(), "Mo (Coffee)", 1000, 100, 2.0),
+            t("none", "No agent (Tea)", 7, 1, 0.25),
+            t(&yu.id.to_string(), "Yu (Tea)", 30, 3, 0.0),
+        ]
+    );
+    let mut by_model = sums(store.usage_report(UsageScope::Everything, UsageGroup::Model, range).await.unwrap());
+    by_model.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        by_model,
+        [
+            t("demo/demo", "demo", 30, 3, 0.0),
+            t("openai/gpt-4o", "gpt-4o", 1300, 130, 3.5),
+            t("openai/gpt-4o-mini", "gpt-4o-mini", 7, 1, 0.25),
+        ]
+    );
+    // A person sees only the rooms they belong to.
+    let mine = sums(store.usage_report(UsageScope::Person(ada_person.id), UsageGroup::Room, range).await.unwrap());
+    assert_eq!(mine, [t(&tea.id.to_string(), "Tea", 337, 34, 1.75)]);
+    let nobody = user(store, "Nobody", Role::User).await;
+    assert!(store.usage_report(UsageScope::Person(nobody.id), UsageGroup::Day, range).await.unwrap().is_empty());
+}
+
+async fn a_deleted_room_takes_everything_with_it(store: &DynStore, _url: &str) {
+    let owner = user(store, "Owner", Role::User).await;
+    let mut doomed = new_room("doomed");
+    doomed.owner_id = Some(owner.id);
+    let room = store.create_room(doomed).await.unwrap();
+    let kept = store.create_room(new_room("kept")).await.unwrap();
+    for room_id in [room.id, kept.id] {
+        let ada = store.create_agent(agent(room_id, "Ada"), active(12)).await.unwrap();
+        store.insert_message(human_message(room_id, "hello")).await.unwrap();
+        let answer = reply(store, room_id, &ada, "hi", MessageStatus::Complete).await;
+        store.restart_message(answer, Rewrite::Regenerate, None).await.unwrap();
+        store.finish_message(answer, written("hello", MessageStatus::Complete)).await.unwrap();
+        let run = store
+            .create_run(NewRun { room_id, max_steps: 5, max_seconds: 5, budget_tokens: None, started_by: None })
+            .await
+            .unwrap();
+        store
+            .insert_usage_event(NewUsageEvent {
+                room_id,
+                agent_id: Some(ada.id),
+                message_id: Some(answer),
+                run_id: Some(run.id),
+                provider: "openai".into(),
+                model: "gpt-4o".into(),
+                input_tokens: 10,
+                output_tokens: 2,
+                estimated: false,
+                cost: 0.1,
+                user_id: None,
+                created_at: storage::now(),
+            })
+            .await
+            .unwrap();
+        store.insert_proposal(proposal(room_id, "liam check status", chrono::Duration::minutes(5))).await.unwrap();
+    }
+    let counts = |room_id: Uuid| async move {
+        let mut counts = Vec::new();
+        for table in ["agents", "messages", "runs", "usage_events", "proposals", "room_members"] {
+            counts.push(count_rows(store, &format!("SELECT COUNT(*) FROM {table} WHERE room_id = $1"), room_id).await);
+        }
+        counts.push(
+            count_rows(
+                store,
+                "SELECT COUNT(*) FROM message_alternatives WHERE message_id IN \
+                 (SELECT id FROM messages WHERE room_id = $1)",
+                room_id,
+            )
+            .await,
+        );
+        counts
+    };
+    assert_eq!(counts(room.id).await, [1, 2, 1, 1, 1, 1, 1]);
+    let all_versions =
+        count_rows(store, "SELECT COUNT(*) FROM message_alternatives WHERE $1 IS NOT NULL", room.id).await;
+    assert_eq!(all_versions, 2);
+    store.delete_room(room.id).await.unwrap();
+    assert_eq!(counts(room.id).await, [0; 7], "nothing of the room is left");
+    assert_eq!(count_rows(store, "SELECT COUNT(*) FROM message_alternatives WHERE $1 IS NOT NULL", room.id).await, 1);
+    assert_eq!(counts(kept.id).await, [1, 2, 1, 1, 1, 0, 1], "another room keeps everything");
+}
+
+/// Counts rows with a query taking one id.
+async fn count_rows(store: &DynStore, sql: &str, id: Uuid) -> i64 {
+    match store.pool() {
+        storage::DatabasePool::Sqlite(pool) => {
+            sqlx::query_scalar::<_, i64>(sql).bind(id).fetch_one(&pool).await.unwrap()
+        }
+        storage::DatabasePool::Postgres(pool) => {
+            sqlx::query_scalar::<_, i64>(sql).bind(id).fetch_one(&pool).await.unwrap()
+        }
+    }
 }
