@@ -23,6 +23,8 @@ on_both_databases!(
     a_reply_that_breaks_midway_is_kept_as_failed,
     a_transcript_exports_as_json_and_markdown_with_usage_and_cost,
     persona_cards_import_export_and_round_trip,
+    replies_are_regenerated_switched_retried_edited_and_removed,
+    usage_is_reported_as_json_and_csv_and_goes_with_its_room,
 );
 
 async fn create_room(app: &TestApp, name: &str) -> Value {
@@ -560,5 +562,173 @@ async fn persona_cards_import_export_and_round_trip(db: Db) {
     assert_eq!(agents.as_array().unwrap().len(), 2, "nothing was added by a refused card: {agents}");
     let missing = format!("/api/rooms/{room_id}/agents/{}/card", uuid::Uuid::new_v4());
     let (status, body) = app.get_json(&missing).await;
+    assert_error(status, &body, 404, "NOT_FOUND");
+}
+
+async fn replies_are_regenerated_switched_retried_edited_and_removed(db: Db) {
+    let fake = FakeLlm::start(Reply::words("unused")).await;
+    fake.script([
+        Reply::words("Tea is a drink."),
+        Reply::words("Tea is an infusion of leaves."),
+        Reply::Status { status: 500, message: "down".into(), retry_after: None },
+        Reply::words("Recovered."),
+    ]);
+    let base = fake.base_url();
+    let app =
+        TestApp::with_env(db, &[("OPENAI_BASE_URL", &base), ("OPENAI_API_KEY", "sk-x"), ("LLM_MAX_RETRIES", "0")])
+            .await;
+    let room = create_room(&app, "Tea").await;
+    let room_id = room["id"].as_str().unwrap();
+    let body = json!({"name": "Ada", "model": "gpt-4o-mini", "system_prompt": "You are Ada.", "temperature": 0.2});
+    app.send_json("POST", &format!("/api/rooms/{room_id}/agents"), &body.to_string()).await;
+    let (_, posted) = app.send_json("POST", &format!("/api/rooms/{room_id}/messages"), r#"{"content": "Tea?"}"#).await;
+    let asked = posted["message"]["id"].as_str().unwrap().to_owned();
+    let reply = wait_for_agent_reply(&app, room_id, 1).await.remove(0);
+    let reply_id = reply["id"].as_str().unwrap().to_owned();
+    assert_eq!((reply["alternatives"].as_i64(), reply["alternative_index"].as_i64()), (Some(1), Some(0)));
+    let at = |rest: &str| format!("/api/rooms/{room_id}/messages/{rest}");
+
+    let (status, restarted) = app.send_json("POST", &at(&format!("{reply_id}/regenerate")), "").await;
+    assert_eq!(status, StatusCode::OK, "{restarted}");
+    assert_eq!((restarted["status"].as_str(), restarted["alternatives"].as_i64()), (Some("streaming"), Some(2)));
+    let shown = wait_for_version(&app, room_id, &reply_id, |m| m["status"] == "complete").await;
+    assert_eq!(
+        (shown["content"].as_str(), shown["alternative_index"].as_i64()),
+        (Some("Tea is an infusion of leaves."), Some(1))
+    );
+    let (status, first) = app.send_json("POST", &at(&format!("{reply_id}/alternatives/0/select")), "").await;
+    assert_eq!((status, first["content"].as_str()), (StatusCode::OK, Some("Tea is a drink.")));
+    assert_eq!(
+        wait_for_version(&app, room_id, &reply_id, |m| m["alternative_index"] == 0).await["content"],
+        "Tea is a drink."
+    );
+    let (status, body) = app.send_json("POST", &at(&format!("{reply_id}/alternatives/5/select")), "").await;
+    assert_error(status, &body, 422, "VALIDATION_FAILED");
+    assert!(body["error"]["message"].as_str().unwrap().contains("index"), "{body}");
+    let (status, body) = app.send_json("POST", &at(&format!("{reply_id}/alternatives/first/select")), "").await;
+    assert_error(status, &body, 404, "NOT_FOUND");
+    let (status, body) = app.send_json("POST", &at(&format!("{asked}/regenerate")), "").await;
+    assert_error(status, &body, 409, "CONFLICT");
+    let (status, body) = app.send_json("POST", &at(&format!("{}/regenerate", uuid::Uuid::now_v7())), "").await;
+    assert_error(status, &body, 404, "NOT_FOUND");
+
+    // A third version fails; retrying writes it again in place.
+    app.send_json("POST", &at(&format!("{reply_id}/regenerate")), "").await;
+    let failed = wait_for_version(&app, room_id, &reply_id, |m| m["status"] == "failed").await;
+    assert_eq!(failed["alternative_index"], 2);
+    let (status, body) = app.send_json("POST", &at(&format!("{reply_id}/retry")), "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let retried = wait_for_version(&app, room_id, &reply_id, |m| m["status"] == "complete").await;
+    assert_eq!((retried["content"].as_str(), retried["alternatives"].as_i64()), (Some("Recovered."), Some(3)));
+    let (status, body) = app.send_json("POST", &at(&format!("{reply_id}/retry")), "").await;
+    assert_error(status, &body, 409, "CONFLICT");
+
+    // Editing one's own message, and the refusals.
+    let (status, edited) = app.send_json("PATCH", &at(&asked), r#"{"content": "Green tea?"}"#).await;
+    assert_eq!((status, edited["content"].as_str()), (StatusCode::OK, Some("Green tea?")));
+    assert!(edited["edited_at"].is_string(), "{edited}");
+    let (status, body) = app.send_json("PATCH", &at(&asked), r#"{"content": ""}"#).await;
+    assert_error(status, &body, 422, "VALIDATION_FAILED");
+    let (status, body) = app.send_json("PATCH", &at(&asked), r#"{"text": "Green tea?"}"#).await;
+    assert_error(status, &body, 400, "MALFORMED_JSON");
+    assert!(body["error"]["message"].as_str().unwrap().contains("content"), "the field is named: {body}");
+    let (status, body) = app.send_json("PATCH", &at(&asked), "{not json").await;
+    assert_error(status, &body, 400, "MALFORMED_JSON");
+
+    // Removing: it stays in place, empty and marked; agents no longer see it.
+    let (status, removed) = app.send_json("DELETE", &at(&reply_id), "").await;
+    assert_eq!(status, StatusCode::OK, "{removed}");
+    assert!(removed["deleted_at"].is_string() && removed["content"] == "", "{removed}");
+    let (status, body) = app.send_json("DELETE", &at(&reply_id), "").await;
+    assert_eq!(
+        (status, &body["deleted_at"]),
+        (StatusCode::OK, &removed["deleted_at"]),
+        "removing twice changes nothing"
+    );
+    // Nobody puts words in an agent's mouth.
+    let (status, body) = app.send_json("PATCH", &at(&reply_id), r#"{"content": "back"}"#).await;
+    assert_error(status, &body, 403, "FORBIDDEN");
+    let listed = messages(&app, room_id).await;
+    let ids: Vec<&str> = listed.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [asked.as_str(), reply_id.as_str()]);
+    assert_eq!(listed[0]["content"], "Green tea?");
+}
+
+/// Polls the room's messages until `id` matches `check`, and returns it.
+async fn wait_for_version(app: &TestApp, room_id: &str, id: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let mut found = None;
+    for _ in 0..500 {
+        let listed = messages(app, room_id).await;
+        if let Some(message) = listed.into_iter().find(|m| m["id"] == id && check(m)) {
+            found = Some(message);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    found.unwrap_or_else(|| panic!("message {id} never reached the state asked for"))
+}
+
+async fn usage_is_reported_as_json_and_csv_and_goes_with_its_room(db: Db) {
+    let fake = FakeLlm::start(Reply::words("Four words in reply.")).await;
+    let base = fake.base_url();
+    let app = TestApp::with_env(db, &[("OPENAI_BASE_URL", &base), ("OPENAI_API_KEY", "sk-x")]).await;
+    let room = create_room(&app, "Costs, and more").await;
+    let room_id = room["id"].as_str().unwrap();
+    let body = json!({"name": "Ada", "model": "gpt-4o-mini", "system_prompt": "You are Ada.", "temperature": 0.2});
+    let (_, ada) = app.send_json("POST", &format!("/api/rooms/{room_id}/agents"), &body.to_string()).await;
+    for question in ["One?", "Two?"] {
+        app.send_json("POST", &format!("/api/rooms/{room_id}/messages"), &json!({"content": question}).to_string())
+            .await;
+        let count = if question == "One?" { 1 } else { 2 };
+        wait_for_agent_reply(&app, room_id, count).await;
+    }
+    let replies: Vec<Value> =
+        messages(&app, room_id).await.into_iter().filter(|m| m["sender_type"] == "agent").collect();
+    let input: i64 = replies.iter().map(|m| m["tokens_in"].as_i64().unwrap()).sum();
+    let output: i64 = replies.iter().map(|m| m["tokens_out"].as_i64().unwrap()).sum();
+
+    let (status, rows) = app.get_json("/api/usage?group_by=agent").await;
+    assert_eq!(status, StatusCode::OK, "{rows}");
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows[0]["key"], ada["id"]);
+    assert_eq!(rows[0]["label"], "Ada (Costs, and more)");
+    assert_eq!((rows[0]["input_tokens"].as_i64(), rows[0]["output_tokens"].as_i64()), (Some(input), Some(output)));
+    // gpt-4o-mini at the built-in prices: $0.15 per million input tokens, $0.60 per million output.
+    let cost = input as f64 * 0.15 / 1e6 + output as f64 * 0.60 / 1e6;
+    assert!((rows[0]["cost"].as_f64().unwrap() - cost).abs() < 1e-12, "{rows} vs {cost}");
+    let (_, by_model) = app.get_json("/api/usage?group_by=model").await;
+    assert_eq!(by_model[0]["key"], "openai/gpt-4o-mini");
+
+    let response = app.send(Request::get("/api/usage?group_by=room&format=csv").body(Body::empty()).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment; filename=\"usage-by-room-"));
+    let csv = common::body_text(response).await;
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "room,key,input_tokens,output_tokens,cost");
+    assert_eq!(lines[1], format!("\"Costs, and more\",{room_id},{input},{output},{cost:.6}"));
+
+    for (query, status, field) in [
+        ("group_by=week", 422, "group_by"),
+        ("from=tomorrow", 422, "from"),
+        ("from=2026-02-02&to=2026-02-01", 422, "to"),
+        ("format=xml", 422, "format"),
+    ] {
+        let (got, body) = app.get_json(&format!("/api/usage?{query}")).await;
+        assert_error(got, &body, status, "VALIDATION_FAILED");
+        assert!(body["error"]["message"].as_str().unwrap().contains(field), "{query}: {body}");
+    }
+    let (_, none_yet) = app.get_json("/api/usage?from=2020-01-01&to=2020-01-31").await;
+    assert_eq!(none_yet, json!([]));
+
+    // Deleting the room takes its usage with it.
+    let deleted = app.send(Request::delete(format!("/api/rooms/{room_id}")).body(Body::empty()).unwrap()).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let (_, after) = app.get_json("/api/usage?group_by=room").await;
+    assert_eq!(after, json!([]));
+    let (status, body) = app.get_json(&format!("/api/rooms/{room_id}/messages")).await;
     assert_error(status, &body, 404, "NOT_FOUND");
 }
