@@ -57,6 +57,21 @@ pub struct TranscriptMessage {
     /// Why an agent's message failed.
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// When its author last changed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<DateTime<Utc>>,
+    /// When it was removed (its text is gone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// How many versions of the reply were written; the one shown is exported.
+    #[serde(default = "one")]
+    pub alternatives: i64,
+    #[serde(default)]
+    pub alternative_index: i64,
+}
+
+fn one() -> i64 {
+    1
 }
 
 /// The room's usage over the whole transcript.

@@ -79,6 +79,10 @@ fn transcript_message(message: Message, cost: Option<f64>) -> TranscriptMessage 
         cost,
         error: message.error,
         created_at: message.created_at,
+        edited_at: message.edited_at,
+        deleted_at: message.deleted_at,
+        alternatives: message.alternatives,
+        alternative_index: message.alternative_index,
     }
 }
 
@@ -142,6 +146,15 @@ pub fn to_markdown(transcript: &Transcript) -> String {
         if message.status.as_str() != "complete" {
             facts.push(message.status.as_str().to_owned());
         }
+        if message.alternatives > 1 {
+            facts.push(format!("version {} of {}", message.alternative_index + 1, message.alternatives));
+        }
+        if message.edited_at.is_some() {
+            facts.push("edited".to_owned());
+        }
+        if message.deleted_at.is_some() {
+            facts.push("removed".to_owned());
+        }
         if !facts.is_empty() {
             let _ = writeln!(out, "_{}_\n", facts.join(" · "));
         }
@@ -188,6 +201,10 @@ mod tests {
             cost: None,
             error: None,
             created_at: Utc.with_ymd_and_hms(2026, 11, 30, 9, 15, 0).unwrap(),
+            edited_at: None,
+            deleted_at: None,
+            alternatives: 1,
+            alternative_index: 0,
         }
     }
 
@@ -198,8 +215,11 @@ mod tests {
         let mut reply = message(SenderType::Agent, "Ada", "Two lines:\n\n```rust\nfn main() {}\n```\n");
         reply.model = Some("gpt-4o-mini".into());
         (reply.tokens_in, reply.tokens_out, reply.cost) = (Some(120), Some(45), Some(0.00012));
+        (reply.alternatives, reply.alternative_index) = (3, 1);
         let mut failed = message(SenderType::Agent, "Bob", "half");
         (failed.status, failed.error) = (MessageStatus::Failed, Some("The provider answered 500.".into()));
+        let mut grace = message(SenderType::Human, "Grace", "What is **new**?");
+        grace.edited_at = Some(at);
         let transcript = Transcript {
             room: Room {
                 id: room_id,
@@ -222,7 +242,7 @@ mod tests {
                 tools: vec![],
                 created_at: at,
             }],
-            messages: vec![message(SenderType::Human, "Grace", "What is **new**?"), reply, failed],
+            messages: vec![grace, reply, failed],
             totals: TranscriptTotals { messages: 3, input_tokens: 120, output_tokens: 45, cost: 0.00012 },
         };
         let text = to_markdown(&transcript);
@@ -232,13 +252,14 @@ mod tests {
             text.contains("- **Ada**: model `gpt-4o-mini`, temperature 0.5\n  > Be brief.\n  > Cite sources."),
             "{text}"
         );
-        let grace = text.find("### Grace (person) · 2026-11-30 09:15:00 UTC\n\nWhat is **new**?").expect(&text);
+        let grace =
+            text.find("### Grace (person) · 2026-11-30 09:15:00 UTC\n\n_edited_\n\nWhat is **new**?").expect(&text);
         let ada = text.find("### Ada (agent)").expect(&text);
         let bob = text.find("### Bob (agent)").expect(&text);
         assert!(grace < ada && ada < bob, "in order: {text}");
         assert!(
             text.contains(
-                "_model `gpt-4o-mini` · 120 tokens in, 45 out · $0.0001_\n\nTwo lines:\n\n```rust\nfn main() {}\n```\n"
+                "_model `gpt-4o-mini` · 120 tokens in, 45 out · $0.0001 · version 2 of 3_\n\nTwo lines:\n\n```rust\nfn main() {}\n```\n"
             ),
             "{text}"
         );
