@@ -17,6 +17,7 @@ pub mod rooms;
 pub mod server_fns;
 pub mod telegram;
 pub mod time;
+pub mod usage;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
@@ -26,7 +27,8 @@ use leptos_router::{path, SsrMode};
 use crate::layout::{AppFooter, AppHeader};
 use crate::pages::{
     control_plane::ControlPlanePage, home::HomePage, not_found::NotFoundPage, room::RoomPage, rooms::RoomsPage,
-    sign_in::SignInPage, sign_up::SignUpPage, telegram::TelegramPage, tokens::TokensPage, users::UsersPage,
+    sign_in::SignInPage, sign_up::SignUpPage, telegram::TelegramPage, tokens::TokensPage, usage::UsagePage,
+    users::UsersPage,
 };
 
 /// The HTML document around the application, rendered on the server.
@@ -77,6 +79,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/rooms") view=RoomsPage ssr=SsrMode::Async />
                         <Route path=path!("/rooms/:id") view=RoomPage ssr=SsrMode::Async />
                         <Route path=path!("/tokens") view=TokensPage ssr=SsrMode::Async />
+                        <Route path=path!("/usage") view=UsagePage ssr=SsrMode::Async />
                         <Route path=path!("/admin/users") view=UsersPage ssr=SsrMode::Async />
                         <Route path=path!("/control-plane") view=ControlPlanePage ssr=SsrMode::Async />
                         <Route path=path!("/control-plane/telegram") view=TelegramPage ssr=SsrMode::Async />

@@ -14,8 +14,9 @@ use crate::rooms::api::plain::{
     StartRunForm, StopRunForm,
 };
 use crate::rooms::api::{
-    AddAgent, AddRoomMember, ChangeMemberRole, ConfirmProposal, CreateRoom, DeleteRoom, EditAgent, ListRooms, LoadRoom,
-    OlderMessages, RejectProposal, RemoveRoomMember, RoomMembers, SendMessage, StartAuto, StopAuto, UpdateRoom,
+    AddAgent, AddRoomMember, ChangeMemberRole, ChangeMessage, ConfirmProposal, CreateRoom, DeleteRoom, EditAgent,
+    ListRooms, LoadRoom, OlderMessages, RejectProposal, RemoveRoomMember, RoomMembers, SendMessage, StartAuto,
+    StopAuto, UpdateRoom,
 };
 use crate::telegram::api::{CreateTelegramLinkCode, LoadTelegramSettings, UnlinkTelegramChat};
 
@@ -44,6 +45,7 @@ pub fn argument_content_types() -> Vec<(&'static str, &'static str)> {
         entry::<LoadRoom>(),
         entry::<OlderMessages>(),
         entry::<SendMessage>(),
+        entry::<ChangeMessage>(),
         entry::<AddAgent>(),
         entry::<EditAgent>(),
         entry::<ImportAgentForm>(),
@@ -85,5 +87,6 @@ pub fn argument_content_types() -> Vec<(&'static str, &'static str)> {
         entry::<LoadTelegramSettings>(),
         entry::<CreateTelegramLinkCode>(),
         entry::<UnlinkTelegramChat>(),
+        entry::<crate::usage::LoadUsage>(),
     ]
 }

@@ -1,6 +1,7 @@
 //! The room page's first paint: everything it shows, read at once.
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::proposals::Proposal;
 use crate::rooms::{Agent, MemberRole, MessagePage, Room};
@@ -33,6 +34,9 @@ pub struct RoomSnapshot {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoomAccess {
     pub signed_in: bool,
+    /// Who is reading, when signed in: their own messages are theirs to edit.
+    #[serde(default)]
+    pub user_id: Option<Uuid>,
     /// Their role in the room, when they are a member.
     pub role: Option<MemberRole>,
     /// Write messages.

@@ -349,6 +349,57 @@ fn room_routes() -> Vec<RoomRoute> {
         ),
         route(
             "POST",
+            "/api/fn/messages/change",
+            |f| json!({"room_id": f.room, "message_id": f.reply, "change": {"action": "regenerate"}}).to_string(),
+            J,
+            200,
+            &WRITE,
+            Prepare::Room,
+        ),
+        route(
+            "POST",
+            "/api/fn/messages/change",
+            |f| {
+                json!({"room_id": f.room, "message_id": f.reply, "change": {"action": "select", "index": 0}})
+                    .to_string()
+            },
+            J,
+            200,
+            &WRITE,
+            Prepare::Room,
+        ),
+        route(
+            "POST",
+            "/api/fn/messages/change",
+            |f| json!({"room_id": f.room, "message_id": f.failed, "change": {"action": "retry"}}).to_string(),
+            J,
+            200,
+            &WRITE,
+            Prepare::Room,
+        ),
+        route(
+            "POST",
+            "/api/fn/messages/change",
+            |f| {
+                json!({"room_id": f.room, "message_id": f.message, "change": {"action": "edit", "content": "Edited"}})
+                    .to_string()
+            },
+            J,
+            200,
+            &EDIT,
+            Prepare::Room,
+        ),
+        route(
+            "POST",
+            "/api/fn/messages/change",
+            |f| json!({"room_id": f.room, "message_id": f.message, "change": {"action": "delete"}}).to_string(),
+            J,
+            200,
+            &MANAGE,
+            Prepare::Room,
+        ),
+        route(
+            "POST",
             "/api/fn/agents/create",
             |f| json!({"room_id": f.room, "input": {"name": "Newcomer", "model": "demo"}}).to_string(),
             J,
@@ -570,6 +621,7 @@ fn global_routes() -> Vec<GlobalRoute> {
         route("POST", "/api/rooms", |_, _| json!({"name": "Fresh", "mode": "manual"}).to_string(), J, 201, SIGNED_IN),
         // Usage: people see their rooms' usage, admins everyone's.
         listing(route("GET", "/api/usage?group_by=room", nothing, Empty, 200, SIGNED_IN)),
+        listing(route("POST", "/api/fn/usage/overview", |_, _| "{}".to_owned(), J, 200, SIGNED_IN)),
         listing(route("POST", "/api/fn/rooms/list", nothing, Form, 200, EVERYONE)),
         route("POST", "/api/fn/rooms/create", |_, _| "name=Fresh".to_owned(), Form, 200, SIGNED_IN),
         // Accounts
@@ -740,6 +792,7 @@ fn global_routes() -> Vec<GlobalRoute> {
         route("GET", "/signup", nothing, Empty, 200, [OK, OK, 302, 302, 302, 302, 302, 302]),
         listing(route("GET", "/rooms", nothing, Empty, 200, EVERYONE)),
         route("GET", "/tokens", nothing, Empty, 200, [302, 302, OK, OK, OK, OK, OK, OK]),
+        listing(route("GET", "/usage", nothing, Empty, 200, [302, 302, OK, OK, OK, OK, OK, OK])),
         route("GET", "/admin/users", nothing, Empty, 200, [302, 302, 403, 403, 403, 403, 403, OK]),
         route("GET", "/control-plane", nothing, Empty, 200, [302, 302, 403, 403, 403, 403, OK, OK]),
         // The control plane's Telegram channel: operators link their own chats; another person's

@@ -195,6 +195,7 @@ pub async fn room_access(services: &Services, actor: &Actor, room_id: Uuid) -> S
     let allowed = |action| facts.verdict(action) == Verdict::Allow;
     let access = RoomAccess {
         signed_in: facts.role.is_some(),
+        user_id: actor.user_id(),
         role: facts.membership,
         post: allowed(RoomAction::Post),
         run: allowed(RoomAction::Run),

@@ -33,6 +33,7 @@ pub mod telemetry_anchors;
 pub mod testing;
 pub mod transcripts;
 pub mod usage;
+pub mod usage_charts;
 pub mod write_limits;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};

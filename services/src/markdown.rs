@@ -132,6 +132,13 @@ fn render_unbounded(text: &str, tables: bool) -> String {
                 (Some(Event::Start(Tag::Link { link_type, dest_url, title, id })), Some(Event::Text("image: ".into())))
             }
             Event::End(TagEnd::Image) => (Some(Event::End(TagEnd::Link)), None),
+            // Each code block gets a head with its language and a Copy button. This HTML is the
+            // renderer's own: the message's raw HTML became text above.
+            Event::Start(Tag::CodeBlock(kind)) => {
+                let head = Event::Html(code_block_head(&kind).into());
+                (Some(head), Some(Event::Start(Tag::CodeBlock(kind))))
+            }
+            Event::End(TagEnd::CodeBlock) => (Some(Event::End(TagEnd::CodeBlock)), Some(Event::Html("</div>".into()))),
             other => (Some(other), None),
         };
         event.into_iter().chain(label)
@@ -139,6 +146,27 @@ fn render_unbounded(text: &str, tables: bool) -> String {
     let mut out = String::with_capacity(text.len() * 3 / 2);
     html::push_html(&mut out, events);
     without_inline_styles(out)
+}
+
+/// Opens a code block's frame: its language, if the block names one, and a Copy button the
+/// room page's script wires up.
+fn code_block_head(kind: &pulldown_cmark::CodeBlockKind) -> String {
+    let language: String = match kind {
+        pulldown_cmark::CodeBlockKind::Fenced(info) => info
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '#' | '.' | '_' | '-'))
+            .take(32)
+            .collect(),
+        pulldown_cmark::CodeBlockKind::Indented => String::new(),
+    };
+    let label = if language.is_empty() { "code".to_owned() } else { language };
+    format!(
+        "<div class=\"code-block\"><div class=\"code-head\"><span class=\"code-lang\">{label}</span>\
+         <button type=\"button\" class=\"copy-code\" aria-label=\"Copy the {label} code\">Copy</button></div>"
+    )
 }
 
 /// Table cell alignment as classes instead of `style` attributes, which the pages'
@@ -187,6 +215,20 @@ mod tests {
         assert!(html.contains("<strong>bold</strong>"));
         assert!(html.contains("<code>code</code>"));
         assert!(html.contains(r#"<pre><code class="language-rust">fn main() {}"#));
+        assert!(html.contains(r#"<span class="code-lang">rust</span>"#), "{html}");
+        assert!(html.contains(r#"class="copy-code" aria-label="Copy the rust code">Copy</button>"#), "{html}");
+        assert!(
+            html.trim_end().ends_with("</code></pre>\n</div>") || html.trim_end().ends_with("</code></pre></div>"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn a_code_block_language_cannot_inject_markup() {
+        let html = render_markdown("```\"><script>alert(1)</script>\nx\n```\n\n    indented\n");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains(r#"<span class="code-lang">scriptalert1script</span>"#), "{html}");
+        assert!(html.contains(r#"<span class="code-lang">code</span>"#), "an indented block is just code: {html}");
     }
 
     #[test]

@@ -165,6 +165,7 @@ pub async fn run_turn(services: &Services, turn: Turn, stop: &StopSignal) -> Ser
         max_tokens: config.max_output_tokens,
         speaker_name: turn.agent.name.clone(),
         tools: proposals::tools_for(services, &turn.agent),
+        variant: turn.into.as_ref().map_or(0, |message| message.alternative_index),
     };
     if let Some(allowance) = turn.token_allowance {
         // The reply may only use what the prompt leaves of the allowance.

@@ -24,6 +24,7 @@ fn request() -> ChatRequest {
         max_tokens: 64,
         speaker_name: "Ada".into(),
         tools: Vec::new(),
+        variant: 0,
     }
 }
 

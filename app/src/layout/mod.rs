@@ -31,6 +31,7 @@ pub fn AppHeader() -> impl IntoView {
                 <A href="/rooms">"Rooms"</A>
                 {role.filter(|r| r.may_operate()).map(|_| view! { <A href="/control-plane">"Control plane"</A> })}
                 {role.filter(|r| r.may_manage_people()).map(|_| view! { <A href="/admin/users">"Users"</A> })}
+                {role.map(|_| view! { <A href="/usage">"Usage"</A> })}
                 {role.map(|_| view! { <A href="/tokens">"API tokens"</A> })}
             </nav>
             {match me {

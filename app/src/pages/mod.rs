@@ -9,4 +9,5 @@ pub mod sign_in;
 pub mod sign_up;
 pub mod telegram;
 pub mod tokens;
+pub mod usage;
 pub mod users;

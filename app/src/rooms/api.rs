@@ -183,6 +183,38 @@ pub async fn stop_auto(room_id: Uuid) -> Result<domain::runs::RunStopped, AppErr
     Ok(services::runs::stop(&services(), &actor().await, room_id).await?)
 }
 
+/// What a person does to a message already in the timeline; one function for all of them keeps
+/// the page's script small, and each is decided by the service layer's rule for it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum MessageAction {
+    Regenerate,
+    Retry,
+    Select { index: i64 },
+    Edit { content: String },
+    Delete,
+}
+
+/// Regenerates or retries a reply, shows another of its versions, edits or removes a message;
+/// answers the message as it now is (every open tab hears of it as `message.updated`).
+#[server(prefix = "/api/fn", endpoint = "messages/change", input = Json, output = crate::codec::JsonText)]
+pub async fn change_message(room_id: Uuid, message_id: Uuid, change: MessageAction) -> Result<Message, AppError> {
+    use services::message_changes as changes;
+    let (services, actor) = (services(), actor().await);
+    Ok(match change {
+        MessageAction::Regenerate => changes::regenerate(&services, &actor, room_id, message_id).await?,
+        MessageAction::Retry => changes::retry(&services, &actor, room_id, message_id).await?,
+        MessageAction::Select { index } => {
+            changes::select_alternative(&services, &actor, room_id, message_id, index).await?
+        }
+        MessageAction::Edit { content } => {
+            let input = domain::rooms::EditMessage { content };
+            changes::edit(&services, &actor, room_id, message_id, input).await?
+        }
+        MessageAction::Delete => changes::delete(&services, &actor, room_id, message_id).await?,
+    })
+}
+
 /// Confirms an agent's proposal: the gateway writes its task, as a confirm in the control panel
 /// does. Answers the proposal as it now is.
 #[server(prefix = "/api/fn", endpoint = "proposals/confirm", input = Json, output = crate::codec::JsonText)]

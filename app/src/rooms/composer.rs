@@ -15,6 +15,31 @@ use super::state::RoomState;
 use crate::accounts::next::sign_in_url;
 use crate::forms::{hydrated, typed_value};
 
+/// The reader's newest message that is still theirs to edit.
+fn last_own_message(state: RoomState) -> Option<uuid::Uuid> {
+    let me = state.access.with_untracked(|access| access.user_id)?;
+    state.messages.with_untracked(|list| {
+        list.iter().rev().map(|entry| entry.message).find_map(|message| {
+            message.with_untracked(|m| {
+                (m.sender_type == domain::rooms::SenderType::Human && m.sender_id == Some(me) && m.deleted_at.is_none())
+                    .then_some(m.id)
+            })
+        })
+    })
+}
+
+/// Escape stops the room's run, when one is going and the reader may stop it.
+fn stop_run(state: RoomState) {
+    let running =
+        state.run.with_untracked(|run| run.as_ref().is_some_and(|run| run.status == domain::runs::RunStatus::Running));
+    if running && state.access.with_untracked(|access| access.run) {
+        // The run's final status arrives on the live stream, as for the Stop button.
+        spawn_local(async move {
+            let _ = super::api::stop_auto(state.room_id).await;
+        });
+    }
+}
+
 /// `refusal` is what a plain post of this form was answered, shown until the next send.
 #[component]
 pub fn Composer(state: RoomState, refusal: Option<String>) -> impl IntoView {
@@ -64,13 +89,27 @@ pub fn Composer(state: RoomState, refusal: Option<String>) -> impl IntoView {
                 disabled=move || !may_post()
                 aria-describedby=move || (!may_post()).then_some("composer-reason")
                 maxlength=limits::CONTENT_MAX_CHARS
-                placeholder="Write a message. Enter sends, Shift+Enter adds a line; @Name picks who answers."
+                placeholder="Write a message. Enter sends, Shift+Enter adds a line, ↑ edits your last one, Escape stops a run; @Name picks who answers."
                 prop:value=move || text.get()
                 on:input:target=move |ev| text.set(ev.target().value())
                 on:keydown=move |ev| {
-                    if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
-                        ev.prevent_default();
-                        send();
+                    if ev.is_composing() {
+                        return;
+                    }
+                    match ev.key().as_str() {
+                        "Enter" if !ev.shift_key() => {
+                            ev.prevent_default();
+                            send();
+                        }
+                        // In an empty box, ↑ edits one's last message, as in other chat tools.
+                        "ArrowUp" if text.with_untracked(String::is_empty) => {
+                            if let Some(id) = last_own_message(state) {
+                                ev.prevent_default();
+                                state.editing.set(Some(id));
+                            }
+                        }
+                        "Escape" => stop_run(state),
+                        _ => {}
                     }
                 }
             ></textarea>

@@ -6,6 +6,7 @@ pub mod composer;
 pub mod labels;
 pub mod live;
 pub mod members;
+pub mod message_actions;
 pub mod proposal_card;
 pub mod run_controls;
 pub mod settings;

@@ -59,6 +59,8 @@ pub struct RoomState {
     pub access: RwSignal<RoomAccess>,
     /// Agents' proposals of control-plane tasks, oldest first; each shows under its message.
     pub proposals: RwSignal<Vec<Proposal>>,
+    /// The reader's own message being edited, if one is.
+    pub editing: RwSignal<Option<Uuid>>,
 }
 
 impl RoomState {
@@ -75,6 +77,7 @@ impl RoomState {
             run: RwSignal::new(snapshot.latest_run.clone()),
             access: RwSignal::new(snapshot.access),
             proposals: RwSignal::new(Vec::new()),
+            editing: RwSignal::new(None),
         };
         state.replace(snapshot);
         state

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::api::older_messages;
 use super::api::plain::form;
+use super::message_actions::{MessageActions, MessageEditor};
 use super::proposal_card::ProposalCard;
 use super::state::{MessageEntry, RoomState};
 use crate::forms::Notice;
@@ -63,8 +64,34 @@ pub fn Timeline(state: RoomState, notice: Option<Notice>) -> impl IntoView {
         }
     });
 
+    // Code blocks come rendered from the server with a Copy button; one listener serves them all.
+    let copy_code = move |ev: leptos::ev::MouseEvent| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let Some(button) = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
+            if !button.class_name().split_whitespace().any(|class| class == "copy-code") {
+                return;
+            }
+            let code = button
+                .closest(".code-block")
+                .ok()
+                .flatten()
+                .and_then(|block| block.query_selector("code").ok().flatten());
+            let Some(text) = code.and_then(|code| code.text_content()) else { return };
+            let written = window().navigator().clipboard().write_text(&text);
+            spawn_local(async move {
+                if wasm_bindgen_futures::JsFuture::from(written).await.is_ok() {
+                    button.set_text_content(Some("Copied"));
+                }
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = ev;
+    };
+
     view! {
-        <div class="timeline" node_ref=list_ref on:scroll=note_position>
+        <div class="timeline" node_ref=list_ref on:scroll=note_position on:click=copy_code>
             <Show when=move || state.older_cursor.with(Option::is_some)>
                 <div class="load-older">
                     // Needs the island: until it has hydrated the button says so instead of
@@ -89,7 +116,7 @@ pub fn Timeline(state: RoomState, notice: Option<Notice>) -> impl IntoView {
             </Show>
             <ol class="messages" aria-label="Conversation history">
                 <For each=move || state.messages.get() key=|entry| entry.id let:entry>
-                    <MessageItem entry />
+                    <MessageItem state entry />
                     <MessageProposal state message_id=entry.id notice />
                 </For>
             </ol>
@@ -98,7 +125,7 @@ pub fn Timeline(state: RoomState, notice: Option<Notice>) -> impl IntoView {
 }
 
 #[component]
-fn MessageItem(entry: MessageEntry) -> impl IntoView {
+fn MessageItem(state: RoomState, entry: MessageEntry) -> impl IntoView {
     let message = entry.message;
     let kind = move || message.with(|m| m.sender_type);
     let status = move || message.with(|m| m.status);
@@ -124,10 +151,21 @@ fn MessageItem(entry: MessageEntry) -> impl IntoView {
                 <span class="badge kind">{move || kind().as_str()}</span>
                 <time datetime=datetime title=datetime>{time}</time>
                 {move || status_badge().map(|(label, class)| view! { <span class=class>{label}</span> })}
+                <Show when=move || message.with(|m| m.edited_at.is_some() && m.deleted_at.is_none())>
+                    <span class="badge" title="Its author changed it after sending it">"edited"</span>
+                </Show>
             </header>
-            {move || match rendered() {
-                Some(html) => view! { <div class="message-body" inner_html=html></div> }.into_any(),
-                None => view! { <div class="message-body message-body--plain">{plain}</div> }.into_any(),
+            {move || {
+                if message.with(|m| m.deleted_at.is_some()) {
+                    view! { <p class="message-body message-body--removed">"This message was removed."</p> }.into_any()
+                } else if state.editing.get() == Some(entry.id) {
+                    view! { <MessageEditor state entry /> }.into_any()
+                } else {
+                    match rendered() {
+                        Some(html) => view! { <div class="message-body" inner_html=html></div> }.into_any(),
+                        None => view! { <div class="message-body message-body--plain">{plain}</div> }.into_any(),
+                    }
+                }
             }}
             {move || {
                 message
@@ -136,6 +174,9 @@ fn MessageItem(entry: MessageEntry) -> impl IntoView {
             }}
             <Show when=move || kind() == SenderType::Agent>
                 <MessageFooter entry />
+            </Show>
+            <Show when=move || kind() != SenderType::System>
+                <MessageActions state entry />
             </Show>
         </li>
     }

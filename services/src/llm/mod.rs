@@ -165,6 +165,9 @@ pub struct ChatRequest {
     pub speaker_name: String,
     /// Functions the model may call; none leaves `tools` out of the request.
     pub tools: Vec<ToolSpec>,
+    /// Which version of a reply this is (0, then 1, 2, … as it is regenerated): the demo model
+    /// words each one differently, as a real model would. Providers are not sent it.
+    pub variant: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -568,6 +571,7 @@ mod tests {
             max_tokens: 64,
             speaker_name: "Ada".into(),
             tools: vec![ToolSpec { name: "propose_task", description: "Propose a task.", parameters }],
+            variant: 0,
         };
         let read_all = |mut reply: ReplyStream| async move {
             let mut chunks = Vec::new();

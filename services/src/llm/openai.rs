@@ -580,6 +580,7 @@ mod tests {
             max_tokens: 100,
             speaker_name: "Ada".into(),
             tools,
+            variant: 0,
         }
     }
 
