@@ -10,8 +10,8 @@ use crate::accounts::api::{
 use crate::control_plane::api::plain::{ConfirmPreviewForm, EndSessionForm, PreviewCommandForm};
 use crate::control_plane::api::{ConfirmPreview, PanelAccess, PreviewCommand, SessionTasks, WatchTask};
 use crate::rooms::api::plain::{
-    AddAgentForm, ConfirmProposalForm, EditAgentForm, ImportAgentForm, PostMessageForm, RejectProposalForm,
-    StartRunForm, StopRunForm,
+    AddAgentForm, AddStartersForm, ConfirmProposalForm, EditAgentForm, ImportAgentForm, PostMessageForm,
+    RejectProposalForm, StartRunForm, StopRunForm,
 };
 use crate::rooms::api::{
     AddAgent, AddRoomMember, ChangeMemberRole, ChangeMessage, ConfirmProposal, CreateRoom, DeleteRoom, EditAgent,
@@ -49,6 +49,7 @@ pub fn argument_content_types() -> Vec<(&'static str, &'static str)> {
         entry::<AddAgent>(),
         entry::<EditAgent>(),
         entry::<ImportAgentForm>(),
+        entry::<AddStartersForm>(),
         entry::<StartAuto>(),
         entry::<StopAuto>(),
         entry::<ConfirmProposal>(),

@@ -476,6 +476,15 @@ fn room_routes() -> Vec<RoomRoute> {
         ),
         route(
             "POST",
+            "/api/fn/forms/agents/starters",
+            |f| format!("room_id={}&starter=debate", f.room),
+            Form,
+            200,
+            &MANAGE,
+            Prepare::Room,
+        ),
+        route(
+            "POST",
             "/api/fn/forms/agents/create",
             |f| format!("room_id={}&name=Newcomer&model=demo&temperature=0.7", f.room),
             Form,

@@ -45,3 +45,30 @@ pub async fn agent_card(
     let agent = services.store.get_agent(room_id, agent_id).await?.ok_or(ServiceError::NotFound("agent"))?;
     Ok(CharacterCard::from_agent(&agent))
 }
+
+/// Adds the gallery's pair named `starter` to the room, on the demo model (change it on each
+/// agent afterwards); both or, when the second is refused, the first alone.
+pub async fn add_starter_pair(
+    services: &Services,
+    actor: &Actor,
+    room_id: Uuid,
+    starter: &str,
+) -> ServiceResult<Vec<Agent>> {
+    authorize_room(services, actor, room_id, RoomAction::Manage).await?;
+    let pair = domain::persona_cards::STARTER_PAIRS.iter().find(|pair| pair.id == starter).ok_or_else(|| {
+        let known: Vec<&str> = domain::persona_cards::STARTER_PAIRS.iter().map(|pair| pair.id).collect();
+        ServiceError::invalid("starter", format!("starter must be one of {}.", known.join(", ")))
+    })?;
+    let mut added = Vec::new();
+    for persona in pair.personas {
+        let input = CreateAgent {
+            name: persona.name.to_owned(),
+            model: DEFAULT_IMPORT_MODEL.to_owned(),
+            system_prompt: persona.system_prompt.to_owned(),
+            temperature: persona.temperature,
+            tools: Vec::new(),
+        };
+        added.push(crate::rooms::create_agent(services, actor, room_id, input).await?);
+    }
+    Ok(added)
+}

@@ -1,6 +1,7 @@
 use domain::rooms::{limits, RoomSummary, RoomVisibility};
 use domain::ErrorCode;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 
 use crate::accounts::next::sign_in_url;
@@ -87,25 +88,12 @@ fn RoomList(list: Vec<RoomSummary>) -> impl IntoView {
     .into_any()
 }
 
-/// Creates a room, private unless chosen otherwise. Without JavaScript the form posts and the
-/// server sends the browser into the new room (or back here with the refusal); with it, the
-/// refusal appears in place.
-#[island]
+/// Creates a room, private unless chosen otherwise: a plain form, so it needs no script. The
+/// server sends the browser into the new room, or back here with the refusal shown below.
+#[component]
 fn CreateRoomForm(error: Option<String>) -> impl IntoView {
-    let create = ServerAction::<CreateRoom>::new();
-    Effect::new(move |_| {
-        if let Some(Ok(room)) = create.value().get() {
-            let _ = window().location().set_href(&format!("/rooms/{}", room.id));
-        }
-    });
-    let create_error = move || match create.value().get() {
-        Some(Err(refused)) => Some(refused.message),
-        Some(Ok(_)) => None,
-        None => error.clone(),
-    };
-
     view! {
-        <ActionForm action=create attr:class="create-room">
+        <form method="post" action=CreateRoom::url() class="create-room">
             <div class="field">
                 <label for="room-name">"Room name"</label>
                 <input id="room-name" name="name" required maxlength=limits::NAME_MAX_CHARS placeholder="e.g. Product strategy" />
@@ -119,10 +107,10 @@ fn CreateRoomForm(error: Option<String>) -> impl IntoView {
                         .collect_view()}
                 </select>
             </div>
-            <button type="submit" class="primary" disabled=move || create.pending().get()>
+            <button type="submit" class="primary">
                 "Create room"
             </button>
-        </ActionForm>
-        {move || create_error().map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
+        </form>
+        {error.map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
     }
 }

@@ -256,6 +256,7 @@ pub mod plain {
         pub const RUN: &str = "run";
         pub const NEW_AGENT: &str = "new-agent";
         pub const IMPORT_AGENT: &str = "import-agent";
+        pub const STARTERS: &str = "starters";
 
         /// The form that edits, activates or deactivates one agent.
         pub fn agent(agent_id: uuid::Uuid) -> String {
@@ -349,6 +350,13 @@ pub mod plain {
             )
         };
         answer(room_id, form::IMPORT_AGENT, outcome.await)
+    }
+
+    /// Adds a pair of starter personas from the gallery.
+    #[server(prefix = "/api/fn", endpoint = "forms/agents/starters")]
+    pub async fn add_starters_form(room_id: Uuid, starter: String) -> Result<(), AppError> {
+        let outcome = services::persona_cards::add_starter_pair(&services(), &actor().await, room_id, &starter).await;
+        answer(room_id, form::STARTERS, outcome.map_err(AppError::from))
     }
 
     /// Edits an agent's persona, or only activates or deactivates it: what the form leaves out

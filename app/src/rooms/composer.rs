@@ -105,7 +105,7 @@ pub fn Composer(state: RoomState, refusal: Option<String>) -> impl IntoView {
                         "ArrowUp" if text.with_untracked(String::is_empty) => {
                             if let Some(id) = last_own_message(state) {
                                 ev.prevent_default();
-                                state.editing.set(Some(id));
+                                super::message_actions::start_editing(state, id);
                             }
                         }
                         "Escape" => stop_run(state),

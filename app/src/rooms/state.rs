@@ -61,6 +61,8 @@ pub struct RoomState {
     pub proposals: RwSignal<Vec<Proposal>>,
     /// The reader's own message being edited, if one is.
     pub editing: RwSignal<Option<Uuid>>,
+    /// Why the server refused the last change to a message, and which.
+    pub action_error: RwSignal<Option<(Uuid, String)>>,
 }
 
 impl RoomState {
@@ -78,6 +80,7 @@ impl RoomState {
             access: RwSignal::new(snapshot.access),
             proposals: RwSignal::new(Vec::new()),
             editing: RwSignal::new(None),
+            action_error: RwSignal::new(None),
         };
         state.replace(snapshot);
         state

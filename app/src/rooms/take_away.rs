@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 use uuid::Uuid;
 
-use super::api::plain::{form, ImportAgentForm};
+use super::api::plain::{form, AddStartersForm, ImportAgentForm};
 use crate::forms::error_for;
 
 #[component]
@@ -50,6 +50,38 @@ pub fn TakeAway(room_id: Uuid, agents: Vec<Agent>, manage: bool) -> impl IntoVie
                 </details>
             })}
             {error_for(form::IMPORT_AGENT).map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
+            {manage.then(|| view! { <StarterGallery room_id /> })}
+            {error_for(form::STARTERS).map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
         </section>
+    }
+}
+
+/// The built-in gallery: pairs of starter personas, each added in one click (a plain form).
+#[component]
+fn StarterGallery(room_id: Uuid) -> impl IntoView {
+    let pairs = domain::persona_cards::STARTER_PAIRS
+        .iter()
+        .map(|pair| {
+            let names = format!("{} and {}", pair.personas[0].name, pair.personas[1].name);
+            view! {
+                <li class="starter" data-starter=pair.id>
+                    <form method="post" action=AddStartersForm::url()>
+                        <input type="hidden" name="room_id" value=room_id.to_string() />
+                        <input type="hidden" name="starter" value=pair.id />
+                        <strong>{pair.title}</strong>
+                        " — "
+                        {names.clone()}
+                        <p class="hint">{pair.blurb}</p>
+                        <button type="submit" aria-label=format!("Add {names}")>"Add both"</button>
+                    </form>
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
+        <details class="starter-gallery">
+            <summary>"Add starter personas…"</summary>
+            <ul class="starters">{pairs}</ul>
+        </details>
     }
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::api::older_messages;
 use super::api::plain::form;
-use super::message_actions::{MessageActions, MessageEditor};
+use super::message_actions::{actions_html, editor_html};
 use super::proposal_card::ProposalCard;
 use super::state::{MessageEntry, RoomState};
 use crate::forms::Notice;
@@ -91,7 +91,16 @@ pub fn Timeline(state: RoomState, notice: Option<Notice>) -> impl IntoView {
     };
 
     view! {
-        <div class="timeline" node_ref=list_ref on:scroll=note_position on:click=copy_code>
+        <div
+            class="timeline"
+            node_ref=list_ref
+            on:scroll=note_position
+            on:click=move |ev| {
+                super::message_actions::on_click(state, &ev);
+                copy_code(ev);
+            }
+            on:keydown=move |ev| super::message_actions::on_keydown(state, &ev)
+        >
             <Show when=move || state.older_cursor.with(Option::is_some)>
                 <div class="load-older">
                     // Needs the island: until it has hydrated the button says so instead of
@@ -127,6 +136,7 @@ pub fn Timeline(state: RoomState, notice: Option<Notice>) -> impl IntoView {
 #[component]
 fn MessageItem(state: RoomState, entry: MessageEntry) -> impl IntoView {
     let message = entry.message;
+    let hydrated = crate::forms::hydrated();
     let kind = move || message.with(|m| m.sender_type);
     let status = move || message.with(|m| m.status);
     let class = move || format!("message message--{} status--{}", kind().as_str(), status().as_str());
@@ -159,7 +169,8 @@ fn MessageItem(state: RoomState, entry: MessageEntry) -> impl IntoView {
                 if message.with(|m| m.deleted_at.is_some()) {
                     view! { <p class="message-body message-body--removed">"This message was removed."</p> }.into_any()
                 } else if state.editing.get() == Some(entry.id) {
-                    view! { <MessageEditor state entry /> }.into_any()
+                    let editor = message.with_untracked(editor_html);
+                    view! { <div class="message-editor" inner_html=editor></div> }.into_any()
                 } else {
                     match rendered() {
                         Some(html) => view! { <div class="message-body" inner_html=html></div> }.into_any(),
@@ -175,9 +186,25 @@ fn MessageItem(state: RoomState, entry: MessageEntry) -> impl IntoView {
             <Show when=move || kind() == SenderType::Agent>
                 <MessageFooter entry />
             </Show>
-            <Show when=move || kind() != SenderType::System>
-                <MessageActions state entry />
-            </Show>
+            <div
+                class="message-actions"
+                role="group"
+                aria-label="Message actions"
+                inner_html=move || {
+                    if !hydrated.get() {
+                        return String::new();
+                    }
+                    let (me, post, manage) = state.access.with(|a| (a.user_id, a.post, a.manage));
+                    message.with(|m| actions_html(m, me, post, manage))
+                }
+            ></div>
+            {move || {
+                state
+                    .action_error
+                    .get()
+                    .filter(|(id, _)| *id == entry.id)
+                    .map(|(_, error)| view! { <p class="error-banner" role="alert">{error}</p> })
+            }}
         </li>
     }
 }
