@@ -116,7 +116,7 @@ test("the usage page draws each grouping as a chart with its table and a CSV fil
   await ask(page, "Plan the garden party?");
   await expect(page.locator(".message--agent").first()).toHaveAttribute("data-status", "complete", { timeout: 15_000 });
 
-  await page.getByRole("link", { name: "Usage" }).click();
+  await page.getByRole("link", { name: "Usage", exact: true }).click();
   await expect(page.getByRole("heading", { level: 1, name: "Usage" })).toBeVisible();
   for (const [group, heading] of [["day", "Per day"], ["agent", "Per agent"], ["model", "Per model"], ["room", "Per room"]]) {
     const section = page.locator(`.usage-section[data-group="${group}"]`);

@@ -22,6 +22,7 @@ on_both_databases!(
     pages_of_messages_are_bounded_and_ordered,
     the_snapshot_matches_the_stream_position,
     messages_are_rendered_once_and_bounded,
+    starter_pairs_from_the_gallery_join_in_one_call,
 );
 
 fn agent_input(name: &str) -> CreateAgent {
@@ -226,4 +227,24 @@ async fn messages_are_rendered_once_and_bounded(db: Db) {
     let html = services.store.get_message(posted.id).await.unwrap().unwrap().content_html.unwrap();
     assert!(html.len() <= markdown::MAX_RENDERED_BYTES && html.len() < 4 * bomb.len(), "{} bytes", html.len());
     assert!(!html.contains("<table"));
+}
+
+async fn starter_pairs_from_the_gallery_join_in_one_call(db: Db) {
+    let fake = FakeLlm::start(Reply::words("ok")).await;
+    let services = services(db, &fake, &[]).await;
+    let room_id = room(&services, "Gallery").await;
+    for pair in domain::persona_cards::STARTER_PAIRS {
+        let added =
+            services::persona_cards::add_starter_pair(&services, &services.admin, room_id, pair.id).await.unwrap();
+        let names: Vec<&str> = added.iter().map(|agent| agent.name.as_str()).collect();
+        assert_eq!(names, [pair.personas[0].name, pair.personas[1].name]);
+        assert!(added.iter().all(|agent| agent.model == "demo" && agent.is_active));
+    }
+    assert_eq!(rooms::list_agents(&services, &services.admin, room_id).await.unwrap().len(), 6);
+    let again = services::persona_cards::add_starter_pair(&services, &services.admin, room_id, "debate").await;
+    assert_eq!(again.unwrap_err().code(), ErrorCode::Conflict, "names stay unique in a room");
+    let unknown = services::persona_cards::add_starter_pair(&services, &services.admin, room_id, "chess").await;
+    assert!(matches!(unknown, Err(ServiceError::Invalid { field: "starter", .. })), "{unknown:?}");
+    let guest = services::persona_cards::add_starter_pair(&services, &services::Actor::Guest, room_id, "debate").await;
+    assert!(guest.is_err());
 }
