@@ -26,7 +26,7 @@ test("regenerate keeps every version to flip between, in every open tab; edit, c
   await ask(page, "How should we review the parser code?");
   const reply = page.locator(".message--agent").first();
   await expect(reply).toHaveAttribute("data-status", "complete", { timeout: 15_000 });
-  const first = await reply.locator(".message-body").innerText();
+  const first = (await reply.locator(".message-body").textContent()) ?? "";
 
   // A second tab on the same room hears of every change.
   const other = await context.newPage();
@@ -138,8 +138,8 @@ test("the usage page draws each grouping as a chart with its table and a CSV fil
   expect(csv.some((line) => line.startsWith("Usage charts,"))).toBe(true);
 
   // A range with nothing in it says so, chart by chart.
-  await page.getByLabel("From").fill("2020-01-01");
-  await page.getByLabel("To").fill("2020-01-31");
+  await page.getByLabel("From", { exact: true }).fill("2020-01-01");
+  await page.getByLabel("To", { exact: true }).fill("2020-01-31");
   await page.getByRole("button", { name: "Show" }).click();
   await expect(page).toHaveURL(/from=2020-01-01&to=2020-01-31/);
   await expect(page.locator(".usage-section .empty")).toHaveCount(4);

@@ -189,7 +189,7 @@ fn MessageItem(state: RoomState, entry: MessageEntry) -> impl IntoView {
             <div
                 class="message-actions"
                 role="group"
-                aria-label="Message actions"
+                aria-label="Actions"
                 inner_html=move || {
                     if !hydrated.get() {
                         return String::new();
