@@ -244,6 +244,12 @@ pub struct RoomSummary {
     pub visibility: RoomVisibility,
     pub run_limits: RunLimits,
     pub created_at: DateTime<Utc>,
+    /// How many messages the room holds (in room lists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_count: Option<i64>,
+    /// When its newest message was written, else when it was created (in room lists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_activity_at: Option<DateTime<Utc>>,
 }
 
 impl From<Room> for RoomSummary {
@@ -255,6 +261,8 @@ impl From<Room> for RoomSummary {
             visibility: room.visibility,
             run_limits: room.run_limits,
             created_at: room.created_at,
+            message_count: None,
+            last_activity_at: None,
         }
     }
 }

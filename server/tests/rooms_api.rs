@@ -25,6 +25,7 @@ on_both_databases!(
     persona_cards_import_export_and_round_trip,
     replies_are_regenerated_switched_retried_edited_and_removed,
     usage_is_reported_as_json_and_csv_and_goes_with_its_room,
+    rooms_are_searched_by_name_paged_and_ordered_by_activity,
 );
 
 async fn create_room(app: &TestApp, name: &str) -> Value {
@@ -731,4 +732,44 @@ async fn usage_is_reported_as_json_and_csv_and_goes_with_its_room(db: Db) {
     assert_eq!(after, json!([]));
     let (status, body) = app.get_json(&format!("/api/rooms/{room_id}/messages")).await;
     assert_error(status, &body, 404, "NOT_FOUND");
+}
+
+async fn rooms_are_searched_by_name_paged_and_ordered_by_activity(db: Db) {
+    let app = TestApp::new(db).await;
+    let alpha = create_room(&app, "Alpha tea").await;
+    create_room(&app, "Beta coffee").await;
+    let gamma = create_room(&app, "Gamma TEA").await;
+    // Alpha is older but spoken in last: it leads the list.
+    let alpha_id = alpha["id"].as_str().unwrap();
+    app.send_json("POST", &format!("/api/rooms/{alpha_id}/messages"), r#"{"content": "Anyone?"}"#).await;
+
+    let response = app.send(Request::get("/api/rooms?q=tea").body(Body::empty()).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-total-count"], "2");
+    let found: Value = serde_json::from_str(&common::body_text(response).await).unwrap();
+    let names: Vec<&str> = found.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Alpha tea", "Gamma TEA"], "any case, the most recently active first");
+    assert_eq!((found[0]["message_count"].as_i64(), found[1]["message_count"].as_i64()), (Some(1), Some(0)));
+    assert!(found[0]["last_activity_at"].as_str().unwrap() > found[1]["last_activity_at"].as_str().unwrap());
+
+    let (_, second) = app.get_json("/api/rooms?q=tea&per_page=1&page=2").await;
+    assert_eq!(second.as_array().unwrap().len(), 1);
+    assert_eq!(second[0]["id"], gamma["id"]);
+    let (_, beyond) = app.get_json("/api/rooms?q=tea&per_page=1&page=3").await;
+    assert_eq!(beyond, json!([]));
+    let (_, all) = app.get_json("/api/rooms").await;
+    assert_eq!(all.as_array().unwrap().len(), 3);
+    for (query, field) in [("page=0", "page"), ("per_page=500", "per_page"), ("page=x", "page")] {
+        let (status, body) = app.get_json(&format!("/api/rooms?{query}")).await;
+        assert!(status.is_client_error(), "{query}: {status} {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(field), "{query}: {body}");
+    }
+    let (status, body) = app.get_json(&format!("/api/rooms?q={}", "x".repeat(300))).await;
+    assert_error(status, &body, 422, "VALIDATION_FAILED");
+
+    // The rooms page shows the same, with a search form and pages.
+    let (status, page) = app.get("/rooms?q=tea").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Alpha tea") && page.contains("Gamma TEA") && !page.contains("Beta coffee"), "{page}");
+    assert!(page.contains("1 message") && page.contains("Page 1 of 1 · 2 rooms"), "{page}");
 }

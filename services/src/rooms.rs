@@ -42,16 +42,81 @@ pub async fn create_room(services: &Services, actor: &Actor, input: CreateRoom) 
     Ok(room.into())
 }
 
-/// The rooms the actor may see, newest first.
+/// The rooms the actor may see, the most recently active first, each with its message count
+/// and last activity.
 pub async fn list_rooms(services: &Services, actor: &Actor) -> ServiceResult<Vec<RoomSummary>> {
+    Ok(search_rooms(services, actor, &RoomSearch::default()).await?.rooms)
+}
+
+/// What a room list asks for: a part of the name (any case), and which page.
+#[derive(Debug, Clone, Default)]
+pub struct RoomSearch {
+    pub name: Option<String>,
+    /// From 1.
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
+/// One page of a room list, and how many rooms the whole list holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomListPage {
+    pub rooms: Vec<RoomSummary>,
+    pub total: usize,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+/// Rooms per page when none is asked for, and the most one page holds.
+pub const ROOMS_PER_PAGE: i64 = 50;
+
+/// The rooms the actor may see whose name contains `search.name`, the most recently active
+/// first, paged.
+pub async fn search_rooms(services: &Services, actor: &Actor, search: &RoomSearch) -> ServiceResult<RoomListPage> {
     let viewer = match actor.person() {
         Some(person) if person.role == Role::Admin => RoomViewer::Everything,
         Some(person) => RoomViewer::Person(person.id),
         None if services.config.access.guests == GuestAccess::Off => return Err(ServiceError::Unauthenticated),
         None => RoomViewer::Guest,
     };
-    Ok(services.store.list_rooms(viewer, ROOM_LIST_LIMIT).await?.into_iter().map(RoomSummary::from).collect())
+    let page = search.page.unwrap_or(1);
+    if page < 1 {
+        return Err(ServiceError::invalid("page", "page must be 1 or more."));
+    }
+    let per_page = match search.per_page {
+        None => ROOMS_PER_PAGE,
+        Some(n) if (1..=ROOM_LIST_LIMIT).contains(&n) => n,
+        Some(_) => {
+            return Err(ServiceError::invalid("per_page", format!("per_page must be from 1 to {ROOM_LIST_LIMIT}.")))
+        }
+    };
+    let wanted = search.name.as_deref().map(str::trim).filter(|name| !name.is_empty()).map(str::to_lowercase);
+    if wanted.as_ref().is_some_and(|name| name.chars().count() > limits::NAME_MAX_CHARS) {
+        return Err(ServiceError::invalid("q", format!("q is at most {} characters.", limits::NAME_MAX_CHARS)));
+    }
+    let activity: std::collections::HashMap<Uuid, storage::RoomActivity> =
+        services.store.room_activity(viewer).await?.into_iter().map(|a| (a.room_id, a)).collect();
+    let mut rooms: Vec<RoomSummary> = services
+        .store
+        .list_rooms(viewer, ROOM_SEARCH_LIMIT)
+        .await?
+        .into_iter()
+        .filter(|room| wanted.as_ref().is_none_or(|name| room.name.to_lowercase().contains(name.as_str())))
+        .map(|room| {
+            let seen = activity.get(&room.id);
+            let last = seen.and_then(|a| a.last_message_at).unwrap_or(room.created_at);
+            let messages = seen.map_or(0, |a| a.messages);
+            RoomSummary { message_count: Some(messages), last_activity_at: Some(last), ..RoomSummary::from(room) }
+        })
+        .collect();
+    rooms.sort_by(|a, b| b.last_activity_at.cmp(&a.last_activity_at).then(b.id.cmp(&a.id)));
+    let total = rooms.len();
+    let start = usize::try_from((page - 1).saturating_mul(per_page)).unwrap_or(usize::MAX).min(total);
+    let rooms = rooms.into_iter().skip(start).take(per_page as usize).collect();
+    Ok(RoomListPage { rooms, total, page, per_page })
 }
+
+/// The most rooms a list or search looks through (the newest ones).
+const ROOM_SEARCH_LIMIT: i64 = 2000;
 
 pub async fn get_room(services: &Services, actor: &Actor, room_id: Uuid) -> ServiceResult<Room> {
     authorize_room(services, actor, room_id, RoomAction::Read).await

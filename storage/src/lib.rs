@@ -241,6 +241,14 @@ pub trait LeaseStore: Send + Sync {
     async fn expired_leases(&self, prefix: &str, limit: i64) -> Result<Vec<String>>;
 }
 
+/// A room's messages at a glance, for room lists.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RoomActivity {
+    pub room_id: Uuid,
+    pub messages: i64,
+    pub last_message_at: Option<DateTime<Utc>>,
+}
+
 /// What `MessageChangeStore` refuses for a message that was removed.
 pub const MESSAGE_REMOVED: &str = "the message was removed";
 /// What `MessageChangeStore` refuses for a message an agent is still writing.
@@ -331,6 +339,8 @@ pub trait Store:
     async fn delete_room(&self, room_id: Uuid) -> Result<()>;
     /// The rooms `viewer` may see, newest first.
     async fn list_rooms(&self, viewer: RoomViewer, limit: i64) -> Result<Vec<Room>>;
+    /// Per room `viewer` may see that has messages: how many, and when the newest was written.
+    async fn room_activity(&self, viewer: RoomViewer) -> Result<Vec<RoomActivity>>;
 
     // --- agents ---
     /// Fails with `LimitReached` ([`TOO_MANY_AGENTS`] or [`TOO_MANY_ACTIVE_AGENTS`]) when the room

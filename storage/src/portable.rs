@@ -159,6 +159,30 @@ macro_rules! impl_portable_store {
             }
 
             #[tracing::instrument(skip_all, err(level = "debug"))]
+            async fn room_activity(&self, viewer: $crate::RoomViewer) -> $crate::Result<Vec<$crate::RoomActivity>> {
+                let query = match viewer {
+                    $crate::RoomViewer::Everything => {
+                        sqlx::query_as::<_, $crate::RoomActivity>(
+                            "SELECT room_id, COUNT(*) AS messages, MAX(created_at) AS last_message_at FROM messages \
+                             GROUP BY room_id",
+                        )
+                    }
+                    $crate::RoomViewer::Person(user_id) => sqlx::query_as::<_, $crate::RoomActivity>(
+                        "SELECT room_id, COUNT(*) AS messages, MAX(created_at) AS last_message_at FROM messages \
+                         WHERE room_id IN (SELECT id FROM rooms WHERE visibility IN ('public', 'demo') \
+                            OR id IN (SELECT room_id FROM room_members WHERE user_id = $1)) \
+                         GROUP BY room_id",
+                    )
+                    .bind(user_id),
+                    $crate::RoomViewer::Guest => sqlx::query_as::<_, $crate::RoomActivity>(
+                        "SELECT room_id, COUNT(*) AS messages, MAX(created_at) AS last_message_at FROM messages \
+                         WHERE room_id IN (SELECT id FROM rooms WHERE visibility = 'demo') GROUP BY room_id",
+                    ),
+                };
+                Ok(query.fetch_all(&self.pool).await?)
+            }
+
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn create_agent(&self, new: $crate::NewAgent, limits: $crate::AgentLimits) -> $crate::Result<domain::rooms::Agent> {
                 let mut tx = self.pool.begin().await?;
                 lock_room(&mut *tx, new.room_id).await?;

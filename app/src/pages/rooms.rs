@@ -1,15 +1,16 @@
-use domain::rooms::{limits, RoomSummary, RoomVisibility};
+use domain::rooms::{limits, RoomVisibility};
 use domain::ErrorCode;
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 use crate::accounts::next::sign_in_url;
 use crate::accounts::refusal::Refusal;
 use crate::caller::viewer;
 use crate::error::AppError;
 use crate::forms::error_for;
-use crate::rooms::api::{form, list_rooms, CreateRoom};
+use crate::rooms::api::{form, list_rooms, CreateRoom, RoomList as RoomListPage};
 use crate::rooms::labels::visibility_choice;
 
 /// The rooms one may see, newest first, and the form that creates one. A guest who may see
@@ -17,7 +18,10 @@ use crate::rooms::labels::visibility_choice;
 #[component]
 pub fn RoomsPage() -> impl IntoView {
     let signed_in = viewer().is_some();
-    let rooms = Resource::new(|| (), |_| list_rooms());
+    let address = use_query_map().with_untracked(|query| {
+        (query.get("q").filter(|q| !q.trim().is_empty()), query.get("page").and_then(|p| p.parse::<i64>().ok()))
+    });
+    let rooms = Resource::new(move || address.clone(), |(q, page)| list_rooms(q, page));
 
     view! {
         <Title text="Rooms" />
@@ -27,11 +31,12 @@ pub fn RoomsPage() -> impl IntoView {
                     Ok(list) if signed_in => view! {
                         <RoomsHead />
                         <CreateRoomForm error=error_for(form::CREATE_ROOM) />
+                        <RoomSearchForm query=list_query() />
                         <RoomList list />
                     }
                     .into_any(),
                     // Without an account there is nothing here to see or do.
-                    Ok(list) if list.is_empty() => {
+                    Ok(list) if list.total == 0 && list_query().is_none() => {
                         view! { <Refusal error=AppError::new(ErrorCode::Unauthenticated, "Sign in first.") /> }.into_any()
                     }
                     Ok(list) => view! {
@@ -61,16 +66,29 @@ fn RoomsHead() -> impl IntoView {
 }
 
 #[component]
-fn RoomList(list: Vec<RoomSummary>) -> impl IntoView {
-    if list.is_empty() {
-        return view! { <p class="empty">"No rooms yet. Create the first one above."</p> }.into_any();
+fn RoomList(list: RoomListPage) -> impl IntoView {
+    if list.rooms.is_empty() {
+        let empty = if list_query().is_some() {
+            "No room's name matches that."
+        } else {
+            "No rooms yet. Create the first one above."
+        };
+        return view! { <p class="empty">{empty}</p> }.into_any();
     }
+    let pages = list.total.div_ceil(list.per_page.max(1) as usize).max(1) as i64;
+    let link = move |page: i64| match list_query() {
+        Some(q) => format!("/rooms?q={}&page={page}", percent_encode(&q)),
+        None => format!("/rooms?page={page}"),
+    };
+    let (page, total) = (list.page, list.total);
     view! {
         <ul class="room-list">
             {list
+                .rooms
                 .into_iter()
                 .map(|room| {
                     let visibility = room.visibility.as_str();
+                    let last = room.last_activity_at.unwrap_or(room.created_at);
                     view! {
                         <li data-visibility=visibility>
                             <a href=format!("/rooms/{}", room.id)>{room.name}</a>
@@ -78,14 +96,46 @@ fn RoomList(list: Vec<RoomSummary>) -> impl IntoView {
                                 {visibility}
                             </span>
                             <span class="badge">{room.mode.as_str()}</span>
-                            <time datetime=room.created_at.to_rfc3339()>{crate::time::date_time(&room.created_at)}</time>
+                            <span class="message-count">
+                                {match room.message_count.unwrap_or(0) {
+                                    1 => "1 message".to_owned(),
+                                    n => format!("{n} messages"),
+                                }}
+                            </span>
+                            <time datetime=last.to_rfc3339() title="Last activity">{crate::time::date_time(&last)}</time>
                         </li>
                     }
                 })
                 .collect_view()}
         </ul>
+        <nav class="pager" aria-label="Pages of rooms">
+            <span>{format!("Page {page} of {pages} · {total} rooms")}</span>
+            {(page > 1).then(|| view! { <a href=link(page - 1) rel="prev">"Newer"</a> })}
+            {(page < pages).then(|| view! { <a href=link(page + 1) rel="next">"Older"</a> })}
+        </nav>
     }
     .into_any()
+}
+
+/// The search asked for in the address, if any.
+fn list_query() -> Option<String> {
+    use_query_map().with_untracked(|query| query.get("q")).filter(|q| !q.trim().is_empty())
+}
+
+fn percent_encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// Finds rooms by a part of their name: a plain form, as the address carries the search.
+#[component]
+fn RoomSearchForm(query: Option<String>) -> impl IntoView {
+    view! {
+        <form class="room-search" method="get" action="/rooms" role="search">
+            <label for="room-search">"Find a room"</label>
+            <input id="room-search" type="search" name="q" value=query maxlength=limits::NAME_MAX_CHARS placeholder="Part of its name" />
+            <button type="submit">"Search"</button>
+        </form>
+    }
 }
 
 /// Creates a room, private unless chosen otherwise: a plain form, so it needs no script. The

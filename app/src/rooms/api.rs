@@ -35,9 +35,22 @@ fn members_section(room_id: Uuid) -> String {
     format!("/rooms/{room_id}#members")
 }
 
+/// A page of the rooms one may see whose name contains `q`, the most recently active first.
 #[server(prefix = "/api/fn", endpoint = "rooms/list", output = crate::codec::JsonText)]
-pub async fn list_rooms() -> Result<Vec<RoomSummary>, AppError> {
-    Ok(services::rooms::list_rooms(&services(), &actor().await).await?)
+pub async fn list_rooms(q: Option<String>, page: Option<i64>) -> Result<RoomList, AppError> {
+    let search = services::rooms::RoomSearch { name: q, page, per_page: None };
+    let listed = services::rooms::search_rooms(&services(), &actor().await, &search).await?;
+    Ok(RoomList { rooms: listed.rooms, total: listed.total, page: listed.page, per_page: listed.per_page })
+}
+
+/// A page of the room list.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RoomList {
+    pub rooms: Vec<RoomSummary>,
+    /// How many rooms match, on every page.
+    pub total: usize,
+    pub page: i64,
+    pub per_page: i64,
 }
 
 /// Creates a room from the rooms page's form; private unless the form says otherwise. Without

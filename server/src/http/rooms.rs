@@ -49,11 +49,34 @@ const TAG: &str = "rooms";
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// The rooms the caller may see, newest first.
-#[utoipa::path(get, path = "/api/rooms", tag = TAG,
-    responses((status = 200, description = "The rooms.", body = Vec<RoomSummary>), Refusals))]
-async fn list_rooms(State(services): State<Services>, Caller(actor): Caller) -> ApiResult<Json<Vec<RoomSummary>>> {
-    Ok(Json(rooms::list_rooms(&services, &actor).await?))
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct RoomListQuery {
+    /// Only rooms whose name contains this (any case).
+    #[serde(default)]
+    q: Option<String>,
+    /// Which page, from 1.
+    #[serde(default)]
+    page: Option<i64>,
+    /// Rooms per page: 1 to 200, 50 when absent.
+    #[serde(default)]
+    per_page: Option<i64>,
+}
+
+/// The rooms the caller may see, the most recently active first, with their message counts;
+/// `X-Total-Count` says how many match in all.
+#[utoipa::path(get, path = "/api/rooms", tag = TAG, params(RoomListQuery),
+    responses((status = 200, description = "A page of rooms.", body = Vec<RoomSummary>,
+        headers(("X-Total-Count" = usize, description = "How many rooms match, on every page."))), Refusals))]
+async fn list_rooms(
+    State(services): State<Services>,
+    Caller(actor): Caller,
+    ApiQuery(query): ApiQuery<RoomListQuery>,
+) -> ApiResult<([(http::HeaderName, String); 1], Json<Vec<RoomSummary>>)> {
+    let search = rooms::RoomSearch { name: query.q, page: query.page, per_page: query.per_page };
+    let listed = rooms::search_rooms(&services, &actor, &search).await?;
+    let total = [(http::HeaderName::from_static("x-total-count"), listed.total.to_string())];
+    Ok((total, Json(listed.rooms)))
 }
 
 /// Creates a room; its maker owns it.
