@@ -71,27 +71,12 @@ fn columns(svg: &mut String, rows: &[&UsageTotal], labels: &[String]) -> Result<
         .label_style(("sans-serif", 15))
         .draw()
         .map_err(|e| e.to_string())?;
-    let stack = |index: usize, row: &UsageTotal, output: bool| {
-        let i = index as i32;
-        let (from, to) = if output { (row.input_tokens, row.tokens()) } else { (0, row.input_tokens) };
-        let mut bar = Rectangle::new(
-            [(SegmentValue::Exact(i), from), (SegmentValue::Exact(i + 1), to)],
-            if output { OUTPUT.filled() } else { INPUT.filled() },
-        );
-        bar.set_margin(0, 0, 4, 4);
-        bar
+    // Column `i` spans segment i..i+1 across, tokens up.
+    let column = |i: usize, (from, to): (i64, i64)| {
+        let i = i as i32;
+        [(SegmentValue::Exact(i), from), (SegmentValue::Exact(i + 1), to)]
     };
-    chart
-        .draw_series(rows.iter().enumerate().map(|(i, row)| stack(i, row, false)))
-        .map_err(|e| e.to_string())?
-        .label("input")
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], INPUT.filled()));
-    chart
-        .draw_series(rows.iter().enumerate().map(|(i, row)| stack(i, row, true)))
-        .map_err(|e| e.to_string())?
-        .label("output")
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], OUTPUT.filled()));
-    legend(&mut chart)?;
+    stacked(&mut chart, rows, column, (0, 0, 4, 4))?;
     root.present().map_err(|e| e.to_string())
 }
 
@@ -126,28 +111,42 @@ fn bars(svg: &mut String, rows: &[&UsageTotal], labels: &[String]) -> Result<(),
         .label_style(("sans-serif", 15))
         .draw()
         .map_err(|e| e.to_string())?;
-    let stack = |index: usize, row: &UsageTotal, output: bool| {
-        let i = (rows.len() - 1 - index) as i32;
-        let (from, to) = if output { (row.input_tokens, row.tokens()) } else { (0, row.input_tokens) };
-        let mut bar = Rectangle::new(
-            [(from, SegmentValue::Exact(i)), (to, SegmentValue::Exact(i + 1))],
-            if output { OUTPUT.filled() } else { INPUT.filled() },
-        );
-        bar.set_margin(4, 4, 0, 0);
-        bar
+    // The largest first: row `i` is drawn in the segment counted from the top.
+    let bar = |i: usize, (from, to): (i64, i64)| {
+        let i = (rows.len() - 1 - i) as i32;
+        [(from, SegmentValue::Exact(i)), (to, SegmentValue::Exact(i + 1))]
     };
-    chart
-        .draw_series(rows.iter().enumerate().map(|(i, row)| stack(i, row, false)))
-        .map_err(|e| e.to_string())?
-        .label("input")
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], INPUT.filled()));
-    chart
-        .draw_series(rows.iter().enumerate().map(|(i, row)| stack(i, row, true)))
-        .map_err(|e| e.to_string())?
-        .label("output")
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], OUTPUT.filled()));
-    legend(&mut chart)?;
+    stacked(&mut chart, rows, bar, (4, 4, 0, 0))?;
     root.present().map_err(|e| e.to_string())
+}
+
+/// Each row's input tokens and, on top of them, its output tokens, as two labelled series with
+/// their legend. `place` turns a row's index and token span into the bar's corners; `margin`
+/// (top, bottom, left, right) keeps bars apart.
+fn stacked<'a, X, Y>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    rows: &[&UsageTotal],
+    place: impl Fn(usize, (i64, i64)) -> [(X::ValueType, Y::ValueType); 2],
+    margin: (u32, u32, u32, u32),
+) -> Result<(), String>
+where
+    X: plotters::coord::ranged1d::Ranged,
+    Y: plotters::coord::ranged1d::Ranged,
+{
+    for (name, colour, output) in [("input", INPUT, false), ("output", OUTPUT, true)] {
+        let series = rows.iter().enumerate().map(|(i, row)| {
+            let span = if output { (row.input_tokens, row.tokens()) } else { (0, row.input_tokens) };
+            let mut bar = Rectangle::new(place(i, span), colour.filled());
+            bar.set_margin(margin.0, margin.1, margin.2, margin.3);
+            bar
+        });
+        chart
+            .draw_series(series)
+            .map_err(|e| e.to_string())?
+            .label(name)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled()));
+    }
+    legend(chart)
 }
 
 fn legend<'a, X, Y>(chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>) -> Result<(), String>

@@ -125,7 +125,7 @@ pub fn Timeline(state: RoomState, notice: Option<Notice>) -> impl IntoView {
             </Show>
             <ol class="messages" aria-label="Conversation history">
                 <For each=move || state.messages.get() key=|entry| entry.id let:entry>
-                    <MessageItem state entry />
+                    <MessageItem state entry hydrated />
                     <MessageProposal state message_id=entry.id notice />
                 </For>
             </ol>
@@ -134,9 +134,8 @@ pub fn Timeline(state: RoomState, notice: Option<Notice>) -> impl IntoView {
 }
 
 #[component]
-fn MessageItem(state: RoomState, entry: MessageEntry) -> impl IntoView {
+fn MessageItem(state: RoomState, entry: MessageEntry, hydrated: ReadSignal<bool>) -> impl IntoView {
     let message = entry.message;
-    let hydrated = crate::forms::hydrated();
     let kind = move || message.with(|m| m.sender_type);
     let status = move || message.with(|m| m.status);
     let class = move || format!("message message--{} status--{}", kind().as_str(), status().as_str());
