@@ -13,6 +13,7 @@ pub mod layout;
 pub mod numbers;
 pub mod pages;
 pub mod rooms;
+pub mod runs;
 #[cfg(feature = "ssr")]
 pub mod server_fns;
 pub mod telegram;
@@ -27,8 +28,8 @@ use leptos_router::{path, SsrMode};
 use crate::layout::{AppFooter, AppHeader};
 use crate::pages::{
     control_plane::ControlPlanePage, home::HomePage, not_found::NotFoundPage, room::RoomPage, rooms::RoomsPage,
-    sign_in::SignInPage, sign_up::SignUpPage, telegram::TelegramPage, tokens::TokensPage, usage::UsagePage,
-    users::UsersPage,
+    run::RunPage, sign_in::SignInPage, sign_up::SignUpPage, telegram::TelegramPage, tokens::TokensPage,
+    usage::UsagePage, users::UsersPage,
 };
 
 /// The HTML document around the application, rendered on the server.
@@ -78,6 +79,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/signup") view=SignUpPage ssr=SsrMode::Async />
                         <Route path=path!("/rooms") view=RoomsPage ssr=SsrMode::Async />
                         <Route path=path!("/rooms/:id") view=RoomPage ssr=SsrMode::Async />
+                        <Route path=path!("/rooms/:id/runs/:run_id") view=RunPage ssr=SsrMode::Async />
                         <Route path=path!("/tokens") view=TokensPage ssr=SsrMode::Async />
                         <Route path=path!("/usage") view=UsagePage ssr=SsrMode::Async />
                         <Route path=path!("/admin/users") view=UsersPage ssr=SsrMode::Async />

@@ -52,6 +52,8 @@ pub fn argument_content_types() -> Vec<(&'static str, &'static str)> {
         entry::<AddStartersForm>(),
         entry::<StartAuto>(),
         entry::<StopAuto>(),
+        entry::<crate::rooms::api::StopReplies>(),
+        entry::<crate::runs::LoadRun>(),
         entry::<ConfirmProposal>(),
         entry::<RejectProposal>(),
         entry::<PreviewCommand>(),

@@ -131,3 +131,33 @@ impl StopReason {
         }
     }
 }
+
+/// One turn of a run as its timeline shows it: who spoke, when, how long the provider took to
+/// answer and to finish, and the tokens it cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunTurn {
+    pub message_id: Uuid,
+    /// The agent who spoke; absent for a person's message sent during the run.
+    pub agent_id: Option<Uuid>,
+    pub speaker: String,
+    pub status: crate::rooms::MessageStatus,
+    /// When the turn began, in milliseconds after the run started.
+    pub started_ms: i64,
+    /// Time from the request to the provider until its first token.
+    pub first_token_ms: Option<i64>,
+    /// How long the turn took in all; absent while it is still being written.
+    pub duration_ms: Option<i64>,
+    pub tokens_in: Option<i64>,
+    pub tokens_out: Option<i64>,
+    pub model: Option<String>,
+}
+
+/// `GET /api/rooms/:id/runs/:run_id/turns`: a run's meters and its turns in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunTimeline {
+    pub run: RunStatusEvent,
+    pub started_at: DateTime<Utc>,
+    pub turns: Vec<RunTurn>,
+}

@@ -207,3 +207,38 @@ test("a persona card imports as an agent, exports again, and a malformed one is 
   expect(exported.data.system_prompt).toContain("Seraphina guards the forest.");
   expect(exported.data.extensions.ais_chatrooms.model).toBe("demo");
 });
+
+test("a persona card file exported from one room imports into another", async ({ page }) => {
+  await createRoom(page, "Card source");
+  await addAgent(page, "Quill", "You are Quill, who edits prose without mercy.");
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.locator(".take-away").getByRole("link", { name: "Quill" }).click(),
+  ]);
+  const file = await download.path();
+
+  await createRoom(page, "Card target");
+  const importer = page.locator(".import-card");
+  await importer.locator("summary").click();
+  // Anything but a card's size and kind is left to the server, which names what is wrong.
+  await hydrated(page);
+  await importer.getByLabel("Card file (.json)").setInputFiles({
+    name: "broken.json",
+    mimeType: "application/json",
+    buffer: Buffer.from("{\"spec\": \"chara_card_v2\", \"data\": {\"name\": 7}}"),
+  });
+  await expect(importer.getByRole("status")).toHaveText("Read broken.json: check it below, then import it.");
+  await importer.getByRole("button", { name: "Import as an agent" }).click();
+  await expect(page.locator(".take-away .error-banner")).toContainText("Character Card V2");
+
+  await hydrated(page);
+  await page.locator(".import-card summary").click();
+  await page.locator(".import-card").getByLabel("Card file (.json)").setInputFiles(file);
+  await expect(page.locator(".import-card").getByRole("status")).toContainText("check it below");
+  const pasted = await page.locator(".import-card").getByLabel(/Character Card V2/).inputValue();
+  expect(JSON.parse(pasted).data.name).toBe("Quill");
+  await page.locator(".import-card").getByRole("button", { name: "Import as an agent" }).click();
+  const quill = page.locator('.agent-card[data-agent-name="Quill"]');
+  await expect(quill).toBeVisible();
+  await expect(quill).toContainText("demo");
+});

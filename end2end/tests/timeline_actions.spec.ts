@@ -110,6 +110,31 @@ test("Escape stops a run; a reply cut off by the stop is retried in place", asyn
   await expect(retried.locator(".version-count")).toHaveCount(0);
 });
 
+test("Escape, or the reply's own Stop, cuts off a reply being written outside a run", async ({ page }) => {
+  await createRoom(page, "Quiet please");
+  await addAgent(page, "Ada", "You are a careful reviewer.");
+  const composer = page.getByLabel("Message");
+  await composer.fill("How should we review the parser code, step by step?");
+  await composer.press("Enter");
+  const first = page.locator(".message--agent").first();
+  await expect(first).toHaveAttribute("data-status", "streaming", { timeout: 15_000 });
+  await composer.press("Escape");
+  await expect(first).toHaveAttribute("data-status", "stopped");
+  await expect(first.locator(".message-body")).not.toBeEmpty();
+  await expect(first.getByRole("button", { name: "Retry" })).toBeVisible();
+
+  await composer.fill("And how should we review the lexer code?");
+  await composer.press("Enter");
+  const second = page.locator(".message--agent").nth(1);
+  await expect(second).toHaveAttribute("data-status", "streaming", { timeout: 15_000 });
+  await second.getByRole("button", { name: "Stop this reply" }).click();
+  await expect(second).toHaveAttribute("data-status", "stopped");
+  // Stopped is stopped: after a reload both replies are still cut off, and nothing else came.
+  await page.reload();
+  await expect(page.locator('.message--agent[data-status="stopped"]')).toHaveCount(2);
+  await expect(page.locator(".message--agent")).toHaveCount(2);
+});
+
 test("the usage page draws each grouping as a chart with its table and a CSV file", async ({ page }) => {
   await createRoom(page, "Usage charts");
   await addAgent(page, "Ada", "You are a planner.");

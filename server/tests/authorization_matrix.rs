@@ -298,8 +298,10 @@ fn room_routes() -> Vec<RoomRoute> {
             Prepare::Room,
         ),
         route("POST", "/api/rooms/{room}/auto/stop", no_body, Encoding::None, 200, &WRITE, Prepare::RunGoing),
+        route("POST", "/api/rooms/{room}/replies/stop", no_body, Encoding::None, 204, &WRITE, Prepare::Room),
         route("GET", "/api/rooms/{room}/runs", no_body, Encoding::None, 200, &READ, Prepare::RunGoing),
         route("GET", "/api/rooms/{room}/runs/{run}", no_body, Encoding::None, 200, &READ, Prepare::RunGoing),
+        route("GET", "/api/rooms/{room}/runs/{run}/turns", no_body, Encoding::None, 200, &READ, Prepare::RunGoing),
         route("GET", "/api/rooms/{room}/proposals", no_body, Encoding::None, 200, &READ, Prepare::Proposal),
         route(
             "POST",
@@ -424,6 +426,24 @@ fn room_routes() -> Vec<RoomRoute> {
             200,
             &WRITE,
             Prepare::Room,
+        ),
+        route(
+            "POST",
+            "/api/fn/replies/stop",
+            |f| json!({"room_id": f.room}).to_string(),
+            J,
+            200,
+            &WRITE,
+            Prepare::Room,
+        ),
+        route(
+            "POST",
+            "/api/fn/runs/view",
+            |f| json!({"room_id": f.room, "run_id": f.run}).to_string(),
+            J,
+            200,
+            &READ,
+            Prepare::RunGoing,
         ),
         route(
             "POST",
@@ -587,6 +607,7 @@ fn room_routes() -> Vec<RoomRoute> {
         ),
         // The room's page
         route("GET", "/rooms/{room}", no_body, Encoding::None, 200, &PAGE, Prepare::Room),
+        route("GET", "/rooms/{room}/runs/{run}", no_body, Encoding::None, 200, &PAGE, Prepare::RunGoing),
     ]
 }
 

@@ -23,6 +23,7 @@ on_both_databases!(
     runs_in_several_rooms_proceed_at_once,
     run_status_events_report_every_step,
     the_room_mode_decides_what_a_message_starts,
+    a_runs_timeline_lists_its_turns_with_their_timings,
 );
 
 struct Room {
@@ -134,6 +135,53 @@ async fn a_run_stops_at_max_steps_with_agents_alternating(db: Db) {
     assert_eq!(messages[0]["selection_reason"], "First in rotation.");
     assert_eq!(messages[1]["selection_reason"], "Next in rotation after Ada.");
     assert_eq!(fake.request_count(), 4);
+}
+
+async fn a_runs_timeline_lists_its_turns_with_their_timings(db: Db) {
+    // Each reply's first word comes after 100 ms and the others 150 ms apart: both the wait and
+    // the writing take measurable time.
+    let reply = Reply::words("Point taken, friend.")
+        .with_first_token_delay(Duration::from_millis(100))
+        .with_token_delay(Duration::from_millis(150));
+    let fake = FakeLlm::start(reply).await;
+    let app = app_with(db, &fake, &[]).await;
+    let room = room_with_agents(&app, &["Ada", "Bob"]).await;
+    let run_id = start(&app, &room, json!({"max_steps": 3, "max_seconds": 60, "budget_tokens": 100000})).await;
+    wait_until_ended(&app, &room, &run_id, Duration::from_secs(20)).await;
+
+    let (status, timeline) = app.get_json(&format!("/api/rooms/{}/runs/{run_id}/turns", room.id)).await;
+    assert_eq!(status, 200, "{timeline}");
+    assert_eq!(timeline["run"]["run_id"], run_id.as_str());
+    assert_eq!(timeline["run"]["status"], "completed");
+    assert_eq!((timeline["run"]["step"].as_i64(), timeline["run"]["max_steps"].as_i64()), (Some(3), Some(3)));
+    assert_eq!(timeline["run"]["budget_tokens"], 100000);
+    let turns = timeline["turns"].as_array().unwrap();
+    let messages = agent_messages(&app, &room).await;
+    assert_eq!(turns.iter().map(|t| t["speaker"].as_str().unwrap()).collect::<Vec<_>>(), vec!["Ada", "Bob", "Ada"]);
+    let mut began = -1;
+    for (turn, message) in turns.iter().zip(&messages) {
+        assert_eq!(turn["message_id"], message["id"]);
+        assert_eq!(turn["agent_id"], message["sender_id"]);
+        assert_eq!((&turn["tokens_in"], &turn["tokens_out"]), (&message["tokens_in"], &message["tokens_out"]));
+        assert_eq!(turn["model"], "gpt-4o-mini");
+        assert_eq!(turn["status"], "complete");
+        let (started, first, duration) = (
+            turn["started_ms"].as_i64().unwrap(),
+            turn["first_token_ms"].as_i64().unwrap(),
+            turn["duration_ms"].as_i64().unwrap(),
+        );
+        assert!(started > began, "turns in order: {turns:?}");
+        assert!(first >= 100 && first <= duration && duration >= first + 300, "three words 150 ms apart: {turn}");
+        began = started;
+    }
+    let tokens: i64 = turns.iter().map(|t| t["tokens_in"].as_i64().unwrap() + t["tokens_out"].as_i64().unwrap()).sum();
+    assert_eq!(timeline["run"]["tokens_used"], tokens, "the meter sums the turns");
+
+    let (status, body) = app.get_json(&format!("/api/rooms/{}/runs/{}/turns", room.id, uuid::Uuid::now_v7())).await;
+    assert_error(status, &body, 404, "NOT_FOUND");
+    let other = room_with_agents(&app, &[]).await;
+    let (status, body) = app.get_json(&format!("/api/rooms/{}/runs/{run_id}/turns", other.id)).await;
+    assert_error(status, &body, 404, "NOT_FOUND");
 }
 
 async fn a_hanging_provider_is_cut_off_at_max_seconds(db: Db) {

@@ -5,7 +5,8 @@
 //! mid-reply the clients recover and no message is left `streaming`. Runs and replies are owned
 //! through leases: when the owner is killed the other instance continues the run to its limits
 //! or answers the room, Stop pressed on either instance stops the run, and an instance starting
-//! up meanwhile takes nothing from a live one. The control plane is shared too: a preview made
+//! up meanwhile takes nothing from a live one; a reply one instance writes is stopped from the
+//! other. The control plane is shared too: a preview made
 //! on one instance is confirmed on the other, and confirms on both at once write one task file.
 
 mod common;
@@ -464,6 +465,35 @@ async fn stop_pressed_on_one_instance_stops_the_run_the_other_drives_and_a_new_i
     let requests = fake.request_count();
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(fake.request_count(), requests);
+}
+
+#[tokio::test]
+async fn stop_pressed_on_one_instance_stops_the_reply_the_other_writes() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
+    let fake = FakeLlm::start(Reply::words(&reply_words()).with_token_delay(Duration::from_millis(20))).await;
+    let pair = pair(&fake, &redis_server_url()).await;
+    let mut on_b = common::sse_connect(&pair.token, &pair.stream_url(&pair.b), None).await;
+    pair.say(&pair.a, "tell me everything").await;
+    until_streaming_after(&mut on_b, 0).await;
+
+    let url = format!("{}/api/rooms/{}/replies/stop", pair.b.base, pair.room_id);
+    let response = pair.client.post(url).send().await.unwrap();
+    assert_eq!(response.status(), 204);
+    let messages_url = format!("{}/api/rooms/{}/messages", pair.a.base, pair.room_id);
+    eventually(Duration::from_secs(10), "instance a to stop the reply", || async {
+        let page: Value = pair.client.get(&messages_url).send().await.unwrap().json().await.unwrap();
+        page["messages"].as_array().unwrap().iter().any(|m| m["sender_type"] == "agent" && m["status"] == "stopped")
+    })
+    .await;
+    let messages = pair.messages(&pair.b).await;
+    let reply = messages.iter().find(|m| m["sender_type"] == "agent").unwrap();
+    let kept = reply["content"].as_str().unwrap().split_whitespace().count();
+    assert!((1..WORDS).contains(&kept), "the words written so far are kept: {reply}");
+    // Nothing goes on after the stop: no one answers the room again.
+    let requests = fake.request_count();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(fake.request_count(), requests);
+    assert_eq!(pair.messages(&pair.a).await.len(), 2);
 }
 
 #[tokio::test]

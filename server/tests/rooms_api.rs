@@ -26,6 +26,7 @@ on_both_databases!(
     replies_are_regenerated_switched_retried_edited_and_removed,
     usage_is_reported_as_json_and_csv_and_goes_with_its_room,
     rooms_are_searched_by_name_paged_and_ordered_by_activity,
+    a_reply_being_written_is_stopped_where_it_is,
 );
 
 async fn create_room(app: &TestApp, name: &str) -> Value {
@@ -653,6 +654,58 @@ async fn replies_are_regenerated_switched_retried_edited_and_removed(db: Db) {
     let ids: Vec<&str> = listed.iter().map(|m| m["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [asked.as_str(), reply_id.as_str()]);
     assert_eq!(listed[0]["content"], "Green tea?");
+}
+
+async fn a_reply_being_written_is_stopped_where_it_is(db: Db) {
+    // Forty words, 50 ms apart: two seconds of writing to cut off.
+    let words = (0..40).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
+    let fake = FakeLlm::start(Reply::words(&words).with_token_delay(Duration::from_millis(50))).await;
+    let base = fake.base_url();
+    let app =
+        TestApp::with_env(db, &[("OPENAI_BASE_URL", &base), ("OPENAI_API_KEY", "sk-x"), ("LLM_MAX_RETRIES", "0")])
+            .await;
+    let room = create_room(&app, "Quiet").await;
+    let room_id = room["id"].as_str().unwrap();
+    let body = json!({"name": "Ada", "model": "gpt-4o-mini", "system_prompt": "You are Ada.", "temperature": 0.2});
+    app.send_json("POST", &format!("/api/rooms/{room_id}/agents"), &body.to_string()).await;
+    let stop = || async {
+        let request = Request::post(format!("/api/rooms/{room_id}/replies/stop")).body(Body::empty()).unwrap();
+        app.send(request).await.status()
+    };
+    assert_eq!(stop().await, StatusCode::NO_CONTENT, "nothing to stop is no error");
+
+    app.send_json("POST", &format!("/api/rooms/{room_id}/messages"), r#"{"content": "Talk to me."}"#).await;
+    let writing = |m: &Value| m["sender_type"] == "agent" && m["status"] == "streaming";
+    eventually(Duration::from_secs(10), "the reply to be written", || async {
+        messages(&app, room_id).await.iter().any(writing)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stop().await, StatusCode::NO_CONTENT);
+    let reply_id = messages(&app, room_id).await.into_iter().find(|m| m["sender_type"] == "agent").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stopped = wait_for_version(&app, room_id, &reply_id, |m| m["status"] == "stopped").await;
+    let kept = stopped["content"].as_str().unwrap().split_whitespace().count();
+    assert!((1..40).contains(&kept), "the words written so far are kept: {stopped}");
+
+    // Retrying writes it again in place, and that too stops where it is.
+    let at = format!("/api/rooms/{room_id}/messages/{reply_id}/retry");
+    let (status, body) = app.send_json("POST", &at, "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    wait_for_version(&app, room_id, &reply_id, |m| m["status"] == "streaming" && m["content"] != "").await;
+    assert_eq!(stop().await, StatusCode::NO_CONTENT);
+    let again = wait_for_version(&app, room_id, &reply_id, |m| m["status"] == "stopped").await;
+    assert!(again["content"].as_str().unwrap().split_whitespace().count() < 40, "{again}");
+    // Nothing more is asked of the provider once stopped.
+    let requests = fake.request_count();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!((fake.request_count(), requests), (2, 2));
+    assert_eq!(messages(&app, room_id).await.len(), 2, "the question and its one reply");
+
+    let (status, body) = app.send_json("POST", &format!("/api/rooms/{}/replies/stop", uuid::Uuid::now_v7()), "").await;
+    assert_error(status, &body, 404, "NOT_FOUND");
 }
 
 /// Polls the room's messages until `id` matches `check`, and returns it.

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod accounts;
 pub mod budgets;
+pub mod charts;
 pub mod client;
 pub mod config;
 pub mod context;
@@ -33,7 +34,6 @@ pub mod telemetry_anchors;
 pub mod testing;
 pub mod transcripts;
 pub mod usage;
-pub mod usage_charts;
 pub mod write_limits;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -105,11 +105,23 @@ async fn rewrite(
     services.tasks.spawn(async move {
         let stop = StopSignal::new();
         let turn_lost = turn.lost();
-        let outcome = tokio::select! {
-            outcome = run_turn(&background, turn_to_take, &stop) => outcome,
-            // Another instance took the room's turn: the next turn there marks this reply cut off.
-            _ = turn_lost.cancelled() => return,
+        // A person's Stop cuts the new version off where it is, as it does any reply.
+        let writing = background.queued_replies.start_writing(room_id);
+        let on_stop = {
+            let (stop, cancel) = (stop.clone(), writing.cancel.clone());
+            tokio::spawn(async move {
+                cancel.cancelled().await;
+                stop.stop(MessageStatus::Stopped);
+            })
         };
+        let outcome = tokio::select! {
+            outcome = run_turn(&background, turn_to_take, &stop) => Some(outcome),
+            // Another instance took the room's turn: the next turn there marks this reply cut off.
+            _ = turn_lost.cancelled() => None,
+        };
+        on_stop.abort();
+        background.queued_replies.written(room_id, writing.id);
+        let Some(outcome) = outcome else { return };
         match outcome {
             Ok(TurnOutcome::Spoke(_)) => {}
             Ok(TurnOutcome::DailyBudgetSpent | TurnOutcome::OverBudget) => {

@@ -1,5 +1,7 @@
 //! At most one reply waits for its turn in each room. A burst of posts is answered once: the
 //! waiting reply answers the newest of them when its turn comes, and whoever wrote that one pays.
+//! Once its turn has come, the reply is kept here while it is written, so Stop can cut it off;
+//! regenerating a reply registers the same way.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,10 +26,17 @@ pub(crate) struct NewWaiter {
     pub cancel: CancellationToken,
 }
 
-/// The replies waiting for their room's turn, by room.
+/// A reply being written now, outside any run: cancelling `cancel` stops it.
+pub(crate) struct Writing {
+    pub id: u64,
+    pub cancel: CancellationToken,
+}
+
+/// The replies waiting for their room's turn, and those being written, by room.
 #[derive(Default)]
 pub struct QueuedReplies {
     by_room: Mutex<HashMap<Uuid, Queued>>,
+    writing: Mutex<HashMap<Uuid, (u64, CancellationToken)>>,
     next_id: AtomicU64,
 }
 
@@ -48,20 +57,44 @@ impl QueuedReplies {
     }
 
     /// Takes the waiting reply `id` as its turn begins: what to answer and who pays. Posts from
-    /// now on queue a new one. `None` when it was cancelled meanwhile.
+    /// now on queue a new one; the reply counts as being written until [`Self::written`].
+    /// `None` when it was cancelled meanwhile.
     pub(crate) fn take(&self, room_id: Uuid, id: u64) -> Option<(Message, Option<Uuid>)> {
         let mut by_room = lock(&self.by_room);
         if by_room.get(&room_id).is_none_or(|waiting| waiting.id != id) {
             return None;
         }
-        by_room.remove(&room_id).map(|waiting| (waiting.trigger, waiting.billed_to))
+        let waiting = by_room.remove(&room_id)?;
+        lock(&self.writing).insert(room_id, (waiting.id, waiting.cancel));
+        Some((waiting.trigger, waiting.billed_to))
     }
 
-    /// Drops the room's waiting reply, if any (the room was stopped or deleted).
-    pub(crate) fn cancel(&self, room_id: Uuid) {
-        if let Some(waiting) = lock(&self.by_room).remove(&room_id) {
-            waiting.cancel.cancel();
+    /// Registers a reply written outside the queue (a regeneration) so Stop can cut it off.
+    pub(crate) fn start_writing(&self, room_id: Uuid) -> Writing {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let cancel = CancellationToken::new();
+        lock(&self.writing).insert(room_id, (id, cancel.clone()));
+        Writing { id, cancel }
+    }
+
+    /// The reply `id` is no longer being written.
+    pub(crate) fn written(&self, room_id: Uuid, id: u64) {
+        let mut writing = lock(&self.writing);
+        if writing.get(&room_id).is_some_and(|(writing_id, _)| *writing_id == id) {
+            writing.remove(&room_id);
         }
+    }
+
+    /// Drops the room's waiting reply and stops the one being written, if any (the room was
+    /// stopped or deleted). Whether there was one.
+    pub(crate) fn cancel(&self, room_id: Uuid) -> bool {
+        let waiting = lock(&self.by_room).remove(&room_id).map(|waiting| waiting.cancel);
+        let writing = lock(&self.writing).remove(&room_id).map(|(_, cancel)| cancel);
+        let found = waiting.is_some() || writing.is_some();
+        for cancel in waiting.into_iter().chain(writing) {
+            cancel.cancel();
+        }
+        found
     }
 
     /// Forgets the waiting reply `id` without cancelling it: another instance answers instead.
@@ -75,5 +108,10 @@ impl QueuedReplies {
     /// Whether a reply waits in the room.
     pub fn is_queued(&self, room_id: Uuid) -> bool {
         lock(&self.by_room).contains_key(&room_id)
+    }
+
+    /// Whether a reply is being written in the room, here.
+    pub fn is_writing(&self, room_id: Uuid) -> bool {
+        lock(&self.writing).contains_key(&room_id)
     }
 }

@@ -149,6 +149,17 @@ pub async fn delete_room(services: &Services, actor: &Actor, room_id: Uuid) -> S
     Ok(())
 }
 
+/// Stops the reply an agent is writing in the room outside a run, and the one waiting for its
+/// turn, on whichever instance writes it; the cut-off message keeps its text, marked `stopped`.
+/// Runs are stopped by [`crate::runs::stop`]. Stopping when nothing is written is no error.
+pub async fn stop_replies(services: &Services, actor: &Actor, room_id: Uuid) -> ServiceResult<()> {
+    authorize_room(services, actor, room_id, RoomAction::Post).await?;
+    services.queued_replies.cancel(room_id);
+    services.events.announce_stop(room_id, crate::events::StopScope::Replies).await;
+    tracing::info!(%room_id, "the room's replies were stopped");
+    Ok(())
+}
+
 pub async fn list_agents(services: &Services, actor: &Actor, room_id: Uuid) -> ServiceResult<Vec<Agent>> {
     authorize_room(services, actor, room_id, RoomAction::Read).await?;
     Ok(services.store.list_agents(room_id).await?)
@@ -371,6 +382,7 @@ async fn schedule(services: &Services, trigger: Message, billed_to: Option<Uuid>
     let services = services.clone();
     services.tasks.clone().spawn(async move {
         let ending = answer_in_turn(&services, room_id, &waiter, lease.as_ref(), checks_owed).await;
+        services.queued_replies.written(room_id, waiter.id);
         if let ReplyEnding::Owed = ending {
             // Left for another instance: this one must not answer it as well.
             services.queued_replies.forget(room_id, waiter.id);
@@ -429,14 +441,17 @@ async fn answer_in_turn(
         return ReplyEnding::Owed;
     }
     // Losing the reply's lease or the room's turn cuts the reply off: another instance answers.
+    // A person's Stop (or the room's deletion) ends it where it is.
     let stop = StopSignal::new();
     let answered = CancellationToken::new();
     {
         let (stop, answered, lost, turn_lost) = (stop.clone(), answered.clone(), lost.clone(), turn.lost());
+        let stopped = waiter.cancel.clone();
         tokio::spawn(async move {
             tokio::select! {
                 _ = lost.cancelled() => stop.stop(MessageStatus::Interrupted),
                 _ = turn_lost.cancelled() => stop.stop(MessageStatus::Interrupted),
+                _ = stopped.cancelled() => stop.stop(MessageStatus::Stopped),
                 _ = answered.cancelled() => {}
             }
         });

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use domain::events::RoomEvent;
 use domain::rooms::{MessageStatus, SenderType};
-use domain::runs::{limits, Run, RunStarted, RunStatus, RunStatusEvent, RunStopped, StartRun, StopReason};
+use domain::runs::{
+    limits, Run, RunStarted, RunStatus, RunStatusEvent, RunStopped, RunTimeline, RunTurn, StartRun, StopReason,
+};
 use domain::turns::{choose_run_speaker, RunTurnView};
 use storage::NewRun;
 use tokio::sync::watch;
@@ -16,6 +18,7 @@ use uuid::Uuid;
 
 use crate::access::{authorize_room, Actor, RoomAction};
 use crate::budgets::Payer;
+use crate::events::{StopRequest, StopScope};
 use crate::ownership::{run_lease_name, HeldLease, Ownership};
 use crate::replies::{run_turn, StopSignal, Turn, TurnContext, TurnOutcome};
 use crate::running_runs::RunHandle;
@@ -226,11 +229,11 @@ pub(crate) async fn stop_running(services: &Services, room_id: Uuid) -> Option<R
     services.queued_replies.cancel(room_id);
     if let Some((run_id, done)) = services.runs.request_stop(room_id) {
         // With several instances, a reply another one owes the room is stopped too.
-        services.events.announce_stop(room_id).await;
+        services.events.announce_stop(room_id, StopScope::Everything).await;
         return Some(RunStopped { status: final_status(done).await, run_id });
     }
     let ownership = services.ownership.as_ref()?;
-    services.events.announce_stop(room_id).await;
+    services.events.announce_stop(room_id, StopScope::Everything).await;
     let run = match services.store.running_run(room_id).await {
         Ok(run) => run?,
         Err(error) => {
@@ -248,10 +251,10 @@ pub(crate) fn spawn_stop_listener(services: &Services) {
     let services = services.clone();
     tokio::spawn(async move {
         loop {
-            let room_id = tokio::select! {
+            let StopRequest { room_id, scope } = tokio::select! {
                 _ = services.shutdown.cancelled() => return,
                 request = requests.recv() => match request {
-                    Ok(room_id) => room_id,
+                    Ok(request) => request,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "stop requests from other instances came faster than they were read");
                         continue;
@@ -260,6 +263,9 @@ pub(crate) fn spawn_stop_listener(services: &Services) {
                 },
             };
             services.queued_replies.cancel(room_id);
+            if scope == StopScope::Replies {
+                continue;
+            }
             if let Some((run_id, _)) = services.runs.request_stop(room_id) {
                 tracing::info!(%room_id, %run_id, "a run stops at another instance's request");
             }
@@ -297,7 +303,7 @@ async fn stop_elsewhere(services: &Services, ownership: &Ownership, run: Run) ->
         if polls.is_multiple_of(STOP_POLLS_PER_CHECK) {
             match end_abandoned(services, ownership, &run).await {
                 Ok(Some(status)) => return RunStopped { status, run_id },
-                Ok(None) => services.events.announce_stop(run.room_id).await,
+                Ok(None) => services.events.announce_stop(run.room_id, StopScope::Everything).await,
                 Err(error) => tracing::warn!(%run_id, %error, "cannot end a run whose instance stopped"),
             }
         }
@@ -349,12 +355,50 @@ pub async fn get_run(services: &Services, actor: &Actor, room_id: Uuid, run_id: 
 /// The status of a room's latest run, as the room page shows it on load.
 pub async fn latest_status(services: &Services, room_id: Uuid) -> ServiceResult<Option<RunStatusEvent>> {
     let Some(run) = services.store.list_runs(room_id, 1).await?.into_iter().next() else { return Ok(None) };
+    Ok(Some(meters(services, &run).await?))
+}
+
+/// A run's meters as they stand: steps, seconds (until now while it runs), tokens and cost.
+async fn meters(services: &Services, run: &Run) -> ServiceResult<RunStatusEvent> {
     let cost = services.store.run_cost(run.id).await?;
     let elapsed_ms = match run.stopped_at {
         Some(stopped) => (stopped - run.started_at).num_milliseconds(),
         None => (chrono::Utc::now() - run.started_at).num_milliseconds(),
     };
-    Ok(Some(status_event(&run, run.status, run.steps, elapsed_ms, run.tokens_used, cost, run.stop_reason)))
+    Ok(status_event(run, run.status, run.steps, elapsed_ms, run.tokens_used, cost, run.stop_reason))
+}
+
+/// The most turns a run's timeline lists: a run takes at most [`limits::MAX_STEPS`] steps,
+/// and people may write between them.
+const TIMELINE_TURNS: i64 = 2 * limits::MAX_STEPS;
+
+/// A run's meters and its turns, oldest first: who spoke, when, how long the provider took to
+/// answer and finish, and the tokens each turn cost.
+pub async fn run_timeline(
+    services: &Services,
+    actor: &Actor,
+    room_id: Uuid,
+    run_id: Uuid,
+) -> ServiceResult<RunTimeline> {
+    authorize_room(services, actor, room_id, RoomAction::Read).await?;
+    let run = services.store.get_run(room_id, run_id).await?.ok_or(ServiceError::NotFound("run"))?;
+    let messages = services.store.run_messages(room_id, run_id, TIMELINE_TURNS).await?;
+    let turns = messages
+        .into_iter()
+        .map(|message| RunTurn {
+            message_id: message.id,
+            agent_id: (message.sender_type == SenderType::Agent).then_some(message.sender_id).flatten(),
+            speaker: message.sender_name,
+            status: message.status,
+            started_ms: (message.created_at - run.started_at).num_milliseconds().max(0),
+            first_token_ms: message.first_token_ms,
+            duration_ms: message.latency_ms,
+            tokens_in: message.tokens_in,
+            tokens_out: message.tokens_out,
+            model: message.model,
+        })
+        .collect();
+    Ok(RunTimeline { run: meters(services, &run).await?, started_at: run.started_at, turns })
 }
 
 fn status_event(

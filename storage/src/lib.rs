@@ -379,6 +379,8 @@ pub trait Store:
     async fn get_run(&self, room_id: Uuid, run_id: Uuid) -> Result<Option<Run>>;
     /// Newest first.
     async fn list_runs(&self, room_id: Uuid, limit: i64) -> Result<Vec<Run>>;
+    /// The messages written in a run of the room, oldest first, at most `limit`.
+    async fn run_messages(&self, room_id: Uuid, run_id: Uuid, limit: i64) -> Result<Vec<Message>>;
     async fn running_run(&self, room_id: Uuid) -> Result<Option<Run>>;
     /// Who started the run (its generations count against their budget).
     async fn run_started_by(&self, run_id: Uuid) -> Result<Option<Uuid>>;

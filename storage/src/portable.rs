@@ -509,6 +509,25 @@ macro_rules! impl_portable_store {
             }
 
             #[tracing::instrument(skip_all, err(level = "debug"))]
+            async fn run_messages(
+                &self,
+                room_id: uuid::Uuid,
+                run_id: uuid::Uuid,
+                limit: i64,
+            ) -> $crate::Result<Vec<domain::rooms::Message>> {
+                let rows = sqlx::query_as::<_, $crate::rows::MessageRow>(concat!(
+                    "SELECT ", $crate::portable::message_columns!(),
+                    " FROM messages WHERE run_id = $1 AND room_id = $2 ORDER BY id LIMIT $3"
+                ))
+                .bind(run_id)
+                .bind(room_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                $crate::rows::convert_all(rows)
+            }
+
+            #[tracing::instrument(skip_all, err(level = "debug"))]
             async fn running_run(&self, room_id: uuid::Uuid) -> $crate::Result<Option<domain::runs::Run>> {
                 sqlx::query_as::<_, $crate::rows::RunRow>(concat!(
                     "SELECT ", $crate::portable::run_columns!(), " FROM runs WHERE room_id = $1 AND status = 'running'"

@@ -363,6 +363,17 @@ async fn one_running_run_per_room(store: &DynStore, _url: &str) {
     assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), vec![next.id, run.id]);
     assert_eq!(store.get_run(room.id, run.id).await.unwrap().unwrap().stop_reason, Some(StopReason::UserStop));
     assert!(store.get_run(other.id, run.id).await.unwrap().is_none());
+
+    // A run's messages, oldest first, and only its own room's.
+    let said = |content: &str, run_id| NewMessage { run_id, ..human_message(room.id, content) };
+    let first = store.insert_message(said("first", Some(run.id))).await.unwrap();
+    store.insert_message(said("outside any run", None)).await.unwrap();
+    store.insert_message(said("in the next run", Some(next.id))).await.unwrap();
+    let second = store.insert_message(said("second", Some(run.id))).await.unwrap();
+    let of_run = store.run_messages(room.id, run.id, 10).await.unwrap();
+    assert_eq!(of_run.iter().map(|m| m.id).collect::<Vec<_>>(), vec![first.id, second.id]);
+    assert_eq!(store.run_messages(room.id, run.id, 1).await.unwrap().len(), 1);
+    assert!(store.run_messages(other.id, run.id, 10).await.unwrap().is_empty());
 }
 
 async fn crashed_runs_are_closed(store: &DynStore, _url: &str) {

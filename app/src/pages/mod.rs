@@ -5,6 +5,7 @@ pub mod home;
 pub mod not_found;
 pub mod room;
 pub mod rooms;
+pub mod run;
 pub mod sign_in;
 pub mod sign_up;
 pub mod telegram;

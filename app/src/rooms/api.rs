@@ -196,6 +196,12 @@ pub async fn stop_auto(room_id: Uuid) -> Result<domain::runs::RunStopped, AppErr
     Ok(services::runs::stop(&services(), &actor().await, room_id).await?)
 }
 
+/// Stops the reply an agent is writing outside a run, as Escape and a streaming reply's Stop do.
+#[server(prefix = "/api/fn", endpoint = "replies/stop", input = Json, output = crate::codec::JsonText)]
+pub async fn stop_replies(room_id: Uuid) -> Result<(), AppError> {
+    Ok(services::rooms::stop_replies(&services(), &actor().await, room_id).await?)
+}
+
 /// What a person does to a message already in the timeline; one function for all of them keeps
 /// the page's script small, and each is decided by the service layer's rule for it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -28,16 +28,33 @@ fn last_own_message(state: RoomState) -> Option<uuid::Uuid> {
     })
 }
 
-/// Escape stops the room's run, when one is going and the reader may stop it.
-fn stop_run(state: RoomState) {
+/// Escape stops the room's run, when one is going and the reader may stop it, or else the reply
+/// an agent is writing.
+fn stop_agents(state: RoomState) {
     let running =
         state.run.with_untracked(|run| run.as_ref().is_some_and(|run| run.status == domain::runs::RunStatus::Running));
-    if running && state.access.with_untracked(|access| access.run) {
-        // The run's final status arrives on the live stream, as for the Stop button.
+    let (may_run, may_post) = state.access.with_untracked(|access| (access.run, access.post));
+    // Final statuses arrive on the live stream, as for the Stop buttons.
+    if running && may_run {
         spawn_local(async move {
             let _ = super::api::stop_auto(state.room_id).await;
         });
+    } else if !running && may_post && is_writing(state) {
+        spawn_local(async move {
+            let _ = super::api::stop_replies(state.room_id).await;
+        });
     }
+}
+
+/// Whether an agent is writing a reply in the room.
+fn is_writing(state: RoomState) -> bool {
+    state.messages.with_untracked(|list| {
+        list.iter().rev().take(10).any(|entry| {
+            entry.message.with_untracked(|m| {
+                m.sender_type == domain::rooms::SenderType::Agent && m.status == domain::rooms::MessageStatus::Streaming
+            })
+        })
+    })
 }
 
 /// `refusal` is what a plain post of this form was answered, shown until the next send.
@@ -89,7 +106,7 @@ pub fn Composer(state: RoomState, refusal: Option<String>) -> impl IntoView {
                 disabled=move || !may_post()
                 aria-describedby=move || (!may_post()).then_some("composer-reason")
                 maxlength=limits::CONTENT_MAX_CHARS
-                placeholder="Write a message. Enter sends, Shift+Enter adds a line, ↑ edits your last one, Escape stops a run; @Name picks who answers."
+                placeholder="Write a message. Enter sends, Shift+Enter adds a line, ↑ edits your last one, Escape stops a reply or a run; @Name picks who answers."
                 prop:value=move || text.get()
                 on:input:target=move |ev| text.set(ev.target().value())
                 on:keydown=move |ev| {
@@ -108,7 +125,7 @@ pub fn Composer(state: RoomState, refusal: Option<String>) -> impl IntoView {
                                 super::message_actions::start_editing(state, id);
                             }
                         }
-                        "Escape" => stop_run(state),
+                        "Escape" => stop_agents(state),
                         _ => {}
                     }
                 }

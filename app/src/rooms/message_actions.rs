@@ -14,9 +14,6 @@ use super::state::RoomState;
 
 /// The action buttons under `message`, for a reader who is `me` and may post or manage.
 pub fn actions_html(message: &Message, me: Option<Uuid>, may_post: bool, may_manage: bool) -> String {
-    if message.status == MessageStatus::Streaming || message.deleted_at.is_some() {
-        return String::new();
-    }
     let mut out = String::new();
     let button = |out: &mut String, action: &str, label: &str, aria: &str, disabled: bool| {
         out.push_str(&format!(
@@ -25,6 +22,16 @@ pub fn actions_html(message: &Message, me: Option<Uuid>, may_post: bool, may_man
         ));
     };
     let is_agent = message.sender_type == SenderType::Agent;
+    if message.status == MessageStatus::Streaming {
+        // A reply being written outside a run can be stopped where it is; a run's Stop ends its turns.
+        if is_agent && message.run_id.is_none() && may_post {
+            button(&mut out, "stop", "Stop", "Stop this reply", false);
+        }
+        return out;
+    }
+    if message.deleted_at.is_some() {
+        return out;
+    }
     if is_agent && message.alternatives > 1 {
         let (index, count) = (message.alternative_index, message.alternatives);
         out.push_str("<span class=\"versions\">");
@@ -90,6 +97,14 @@ pub fn on_click(state: RoomState, ev: &leptos::ev::MouseEvent) {
     let change = match action.as_str() {
         "previous" => MessageAction::Select { index: index - 1 },
         "next" => MessageAction::Select { index: index + 1 },
+        "stop" => {
+            button.set_attribute("disabled", "").ok();
+            leptos::task::spawn_local(async move {
+                // The reply's final status arrives on the live stream.
+                let _ = super::api::stop_replies(state.room_id).await;
+            });
+            return;
+        }
         "regenerate" => MessageAction::Regenerate,
         "retry" => MessageAction::Retry,
         "edit" => return start_editing(state, id),
@@ -262,7 +277,14 @@ mod tests {
         let theirs = message(SenderType::Human, Some(Uuid::from_u128(8)));
         assert_eq!(actions(&theirs, true, false), ["copy"]);
         reply.status = MessageStatus::Streaming;
-        assert!(actions_html(&reply, Some(me), true, true).is_empty(), "nothing while it is written");
+        assert_eq!(
+            actions_html(&reply, Some(me), true, true),
+            "<button type=\"button\" data-action=\"stop\" aria-label=\"Stop this reply\">Stop</button>",
+            "only Stop while it is written"
+        );
+        assert!(actions_html(&reply, Some(me), false, false).is_empty(), "readers cannot stop it");
+        reply.run_id = Some(Uuid::from_u128(7));
+        assert!(actions_html(&reply, Some(me), true, true).is_empty(), "a run's turns stop with the run");
     }
 
     #[test]

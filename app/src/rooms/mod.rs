@@ -2,6 +2,7 @@
 
 pub mod agents_panel;
 pub mod api;
+pub mod card_file;
 pub mod composer;
 pub mod labels;
 pub mod live;

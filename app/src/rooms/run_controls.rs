@@ -14,7 +14,7 @@ use super::api::{start_auto, stop_auto};
 use super::state::RoomState;
 use crate::forms::typed_value;
 
-fn reason_label(reason: StopReason) -> &'static str {
+pub(crate) fn reason_label(reason: StopReason) -> &'static str {
     match reason {
         StopReason::MaxSteps => "step limit reached",
         StopReason::MaxSeconds => "time limit reached",
@@ -109,7 +109,7 @@ pub fn RunControls(state: RoomState, refusal: Option<String>) -> impl IntoView {
             let elapsed_ms =
                 run.elapsed_ms as f64 + if live { (now_ms.get() - received_ms.get()).max(0.0) } else { 0.0 };
             let seconds = (elapsed_ms / 1000.0).min(run.max_seconds as f64);
-            view! { <RunMeters run seconds /> }
+            view! { <RunMeters room_id=state.room_id run seconds /> }
         })
     };
 
@@ -158,7 +158,7 @@ pub fn RunControls(state: RoomState, refusal: Option<String>) -> impl IntoView {
 }
 
 #[component]
-fn RunMeters(run: RunStatusEvent, seconds: f64) -> impl IntoView {
+fn RunMeters(room_id: uuid::Uuid, run: RunStatusEvent, seconds: f64) -> impl IntoView {
     let state_label = match (run.status, run.stop_reason) {
         (RunStatus::Running, _) => "Running".to_owned(),
         (status, Some(reason)) => format!("{} — {}", capitalized(status.as_str()), reason_label(reason)),
@@ -175,11 +175,12 @@ fn RunMeters(run: RunStatusEvent, seconds: f64) -> impl IntoView {
             <span class="meter">{format!("{}/{} s", crate::numbers::decimal(seconds.floor(), 0), run.max_seconds)}</span>
             <span class="meter">{tokens}</span>
             <span class="meter">{format!("${}", crate::numbers::decimal(run.cost, 4))}</span>
+            <a class="run-details" href=format!("/rooms/{room_id}/runs/{}", run.run_id)>"Run details"</a>
         </div>
     }
 }
 
-fn capitalized(text: &str) -> String {
+pub(crate) fn capitalized(text: &str) -> String {
     let mut chars = text.chars();
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }

@@ -8,6 +8,7 @@ use leptos::server_fn::ServerFn;
 use uuid::Uuid;
 
 use super::api::plain::{form, AddStartersForm, ImportAgentForm};
+use super::card_file::CardFilePicker;
 use crate::forms::error_for;
 
 #[component]
@@ -37,8 +38,9 @@ pub fn TakeAway(room_id: Uuid, agents: Vec<Agent>, manage: bool) -> impl IntoVie
                     <summary>"Import a persona card…"</summary>
                     <form method="post" action=ImportAgentForm::url()>
                         <input type="hidden" name="room_id" value=room_id.to_string() />
+                        <CardFilePicker />
                         <div class="field">
-                            <label for="import-card">"Character Card V2 (JSON), as SillyTavern and other tools export it"</label>
+                            <label for="import-card">"Or paste the card: Character Card V2 (JSON), as SillyTavern and other tools export it"</label>
                             <textarea id="import-card" name="card" rows="6" required spellcheck="false"></textarea>
                         </div>
                         <div class="field">

@@ -39,7 +39,7 @@ pub async fn load_usage(from: Option<String>, to: Option<String>) -> Result<Usag
         let query = UsageQuery { group_by: Some(group_by.as_str().to_owned()), from: from.clone(), to: to.clone() };
         let report = usage_report(&services, &actor, &query).await?;
         range.get_or_insert((report.from, report.to));
-        let chart_svg = services::usage_charts::usage_chart_svg(&report);
+        let chart_svg = services::charts::usage_chart_svg(&report);
         sections.push(UsageSection { group_by, rows: report.rows, chart_svg });
     }
     let (from, to) = range.expect("four reports were made");

@@ -8,7 +8,7 @@ use domain::proposals::{ProposalDecision, ProposalList};
 use domain::rooms::{
     Agent, CreateAgent, CreateRoom, MessagePage, PostMessage, PostedMessage, Room, RoomSummary, UpdateAgent, UpdateRoom,
 };
-use domain::runs::{Run, RunStarted, RunStopped, StartRun};
+use domain::runs::{Run, RunStarted, RunStopped, RunTimeline, StartRun};
 use error_response::Refusals;
 use gateway::ClientAddr;
 use http::StatusCode;
@@ -38,8 +38,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(export_room))
         .routes(routes!(start_run))
         .routes(routes!(stop_run))
+        .routes(routes!(stop_replies))
         .routes(routes!(list_runs))
         .routes(routes!(get_run))
+        .routes(routes!(run_turns))
         .routes(routes!(list_proposals))
         .routes(routes!(confirm_proposal))
         .routes(routes!(reject_proposal))
@@ -312,6 +314,19 @@ async fn stop_run(
     Ok(Json(runs::stop(&services, &actor, room_id).await?))
 }
 
+/// Stops the reply an agent is writing outside a run (it keeps its text, marked `stopped`) and
+/// the one waiting for its turn, whichever instance writes them. Nothing to stop is no error.
+#[utoipa::path(post, path = "/api/rooms/{room_id}/replies/stop", tag = TAG, params(("room_id" = Uuid, Path, description = "The room.")),
+    responses((status = 204, description = "Stopped, or nothing was being written."), Refusals))]
+async fn stop_replies(
+    State(services): State<Services>,
+    Caller(actor): Caller,
+    ApiPath(room_id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
+    rooms::stop_replies(&services, &actor, room_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The room's runs, newest first.
 #[utoipa::path(get, path = "/api/rooms/{room_id}/runs", tag = TAG, params(("room_id" = Uuid, Path, description = "The room.")),
     responses((status = 200, description = "The runs.", body = Vec<Run>), Refusals))]
@@ -333,6 +348,19 @@ async fn get_run(
     ApiPath((room_id, run_id)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Run>> {
     Ok(Json(runs::get_run(&services, &actor, room_id, run_id).await?))
+}
+
+/// A run's meters and its turns in order: who spoke, when, the time to the first token, the
+/// turn's duration and its tokens.
+#[utoipa::path(get, path = "/api/rooms/{room_id}/runs/{run_id}/turns", tag = TAG,
+    params(("room_id" = Uuid, Path, description = "The room."), ("run_id" = Uuid, Path, description = "The run.")),
+    responses((status = 200, description = "The run's timeline.", body = RunTimeline), Refusals))]
+async fn run_turns(
+    State(services): State<Services>,
+    Caller(actor): Caller,
+    ApiPath((room_id, run_id)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<Json<RunTimeline>> {
+    Ok(Json(runs::run_timeline(&services, &actor, room_id, run_id).await?))
 }
 
 /// Changes a room's name, visibility, mode or run limits.

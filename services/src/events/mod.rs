@@ -181,11 +181,27 @@ impl LocalRooms {
     }
 }
 
+/// What a stop request stops in its room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopScope {
+    /// The run and any reply.
+    Everything,
+    /// Only the reply being written outside a run, or waiting for its turn.
+    Replies,
+}
+
+/// A room whose agents an instance was asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopRequest {
+    pub room_id: Uuid,
+    pub scope: StopScope,
+}
+
 pub struct EventHub {
     local: Arc<LocalRooms>,
     carrier: Carrier,
     /// Rooms whose agents another instance asked to stop (with Redis).
-    stop_requests: broadcast::Sender<Uuid>,
+    stop_requests: broadcast::Sender<StopRequest>,
 }
 
 /// Stop requests waiting to be handled by one instance; more are dropped (and the asking
@@ -264,18 +280,19 @@ impl EventHub {
         Ok(Self { local, carrier: Carrier::Redis(relay), stop_requests })
     }
 
-    /// Asks every instance to stop the agents of the room (its run and any reply waiting for its
-    /// turn). Nothing to do without Redis: the one instance stops its own.
-    pub async fn announce_stop(&self, room_id: Uuid) {
+    /// Asks every instance to stop the agents of the room: its run and its replies, or with
+    /// [`StopScope::Replies`] only the reply being written or waiting for its turn. Nothing to do
+    /// without Redis: the one instance stops its own.
+    pub async fn announce_stop(&self, room_id: Uuid, scope: StopScope) {
         if let Carrier::Redis(relay) = &self.carrier {
-            if let Err(error) = relay.announce_stop(room_id).await {
+            if let Err(error) = relay.announce_stop(StopRequest { room_id, scope }).await {
                 tracing::warn!(error = %error, %room_id, "cannot ask the other instances to stop the room's agents");
             }
         }
     }
 
     /// The rooms other instances ask this one to stop, as they arrive.
-    pub fn stop_requests(&self) -> broadcast::Receiver<Uuid> {
+    pub fn stop_requests(&self) -> broadcast::Receiver<StopRequest> {
         self.stop_requests.subscribe()
     }
 

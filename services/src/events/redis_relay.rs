@@ -26,7 +26,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{LocalRooms, PublishedEvent, Retention, NO_EVENTS_YET};
+use super::{LocalRooms, PublishedEvent, Retention, StopRequest, StopScope, NO_EVENTS_YET};
 use crate::lock;
 
 /// Redis did not answer as expected.
@@ -140,7 +140,7 @@ impl RedisRelay {
         instance: &str,
         retention: Retention,
         local: Arc<LocalRooms>,
-        stop_requests: broadcast::Sender<Uuid>,
+        stop_requests: broadcast::Sender<StopRequest>,
         (changes, changes_rx): (mpsc::UnboundedSender<WatchChange>, mpsc::UnboundedReceiver<WatchChange>),
         shutdown: CancellationToken,
     ) -> Result<Self, RelayError> {
@@ -260,8 +260,12 @@ impl RedisRelay {
         }
     }
 
-    /// Appends the room to the stop-request stream every instance reads.
-    pub(super) async fn announce_stop(&self, room_id: Uuid) -> Result<(), RelayError> {
+    /// Appends the room, and what to stop there, to the stop-request stream every instance reads.
+    pub(super) async fn announce_stop(&self, request: StopRequest) -> Result<(), RelayError> {
+        let scope = match request.scope {
+            StopScope::Everything => "everything",
+            StopScope::Replies => "replies",
+        };
         let _: String = redis::cmd("XADD")
             .arg(STOP_REQUESTS_KEY)
             .arg("MAXLEN")
@@ -269,7 +273,9 @@ impl RedisRelay {
             .arg(STOP_REQUESTS_KEPT)
             .arg("*")
             .arg("room")
-            .arg(room_id.to_string())
+            .arg(request.room_id.to_string())
+            .arg("scope")
+            .arg(scope)
             .query_async(&mut self.manager.clone())
             .await?;
         Ok(())
@@ -391,7 +397,7 @@ impl Writer {
 struct Reader {
     client: redis::Client,
     local: Arc<LocalRooms>,
-    stop_requests: broadcast::Sender<Uuid>,
+    stop_requests: broadcast::Sender<StopRequest>,
     wake_key: String,
     /// The last entry read from each watched room.
     positions: HashMap<Uuid, String>,
@@ -461,8 +467,13 @@ impl Reader {
                             for entry in &key.ids {
                                 own.stops = entry.id.clone();
                                 if let Some(room_id) = entry.get::<String>("room").and_then(|r| r.parse().ok()) {
+                                    // A request without a scope stops everything.
+                                    let scope = match entry.get::<String>("scope").as_deref() {
+                                        Some("replies") => StopScope::Replies,
+                                        _ => StopScope::Everything,
+                                    };
                                     // Nobody listening means this instance drives nothing.
-                                    let _ = self.stop_requests.send(room_id);
+                                    let _ = self.stop_requests.send(StopRequest { room_id, scope });
                                 }
                             }
                             continue;

@@ -8,16 +8,14 @@ use domain::usage::{UsageGroup, UsageTotal};
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
+use super::{accessible, label, legend, BLUE_INK, ORANGE_INK, WIDTH};
 use crate::usage::UsageReport;
 
-const WIDTH: u32 = 720;
-/// Input tokens' colour, readable on the light and the dark theme alike.
-const INPUT: RGBColor = RGBColor(0x3b, 0x5b, 0xdb);
-const OUTPUT: RGBColor = RGBColor(0xd9, 0x48, 0x0f);
+/// Input tokens' colour and output tokens' colour.
+const INPUT: RGBColor = BLUE_INK;
+const OUTPUT: RGBColor = ORANGE_INK;
 /// The most bars one chart draws; the table lists every row.
 pub const MAX_BARS: usize = 20;
-/// Labels longer than this are cut, with an ellipsis.
-const LABEL_CHARS: usize = 28;
 
 /// The report as an SVG document (an empty string when there is nothing to draw).
 pub fn usage_chart_svg(report: &UsageReport) -> String {
@@ -36,7 +34,13 @@ pub fn usage_chart_svg(report: &UsageReport) -> String {
         tracing::warn!(%error, "the usage chart could not be drawn");
         return String::new();
     }
-    accessible(svg, &title, &rows)
+    let summary = rows
+        .iter()
+        .take(5)
+        .map(|row| format!("{}: {} tokens", label(&row.label), row.tokens()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    accessible(svg, &title, &format!("{title}. {summary}."))
 }
 
 /// Days left to right, a column each.
@@ -149,63 +153,6 @@ where
     legend(chart)
 }
 
-fn legend<'a, X, Y>(chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>) -> Result<(), String>
-where
-    X: plotters::coord::ranged1d::Ranged,
-    Y: plotters::coord::ranged1d::Ranged,
-{
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.0))
-        .border_style(BLACK.mix(0.3))
-        .label_font(("sans-serif", 15))
-        .draw()
-        .map_err(|e| e.to_string())
-}
-
-/// Text as the chart carries it: one line, without the characters markup is made of.
-fn plain(text: &str) -> String {
-    let clean: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .filter(|c| !matches!(c, '<' | '>' | '&' | '"' | '\''))
-        .collect();
-    clean.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// A label as the chart shows it: [`plain`], at most [`LABEL_CHARS`].
-fn label(text: &str) -> String {
-    let clean = plain(text);
-    if clean.chars().count() > LABEL_CHARS {
-        format!("{}…", clean.chars().take(LABEL_CHARS - 1).collect::<String>())
-    } else {
-        clean
-    }
-}
-
-/// Gives the chart a name and a description for screen readers, and the page's text colour.
-fn accessible(svg: String, title: &str, rows: &[&UsageTotal]) -> String {
-    let summary = rows
-        .iter()
-        .take(5)
-        .map(|row| format!("{}: {} tokens", label(&row.label), row.tokens()))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let description = format!("{title}. {summary}.");
-    let svg = svg.replace("#000000", "currentColor").replace("#FFFFFF", "none");
-    match svg.find('>') {
-        Some(end) if svg.starts_with("<svg") => format!(
-            "{} role=\"img\" aria-label=\"{}\"><title>{}</title>{}",
-            &svg[..end],
-            plain(&description),
-            plain(title),
-            &svg[end + 1..]
-        ),
-        _ => svg,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
@@ -251,11 +198,5 @@ mod tests {
         let svg = usage_chart_svg(&by_day);
         assert!(svg.contains("Tokens by day"), "{svg}");
         assert!(usage_chart_svg(&report(UsageGroup::Model, Vec::new())).is_empty());
-    }
-
-    #[test]
-    fn long_labels_are_cut() {
-        assert_eq!(label("a\nb"), "a b");
-        assert_eq!(label(&"x".repeat(40)).chars().count(), LABEL_CHARS);
     }
 }
