@@ -109,6 +109,7 @@ test("at 400 px wide the room's timeline, composer, agents and run controls all 
   await page.getByLabel("Message").fill("@Bo is this plan sound on a small screen?");
   await page.getByRole("button", { name: "Send" }).click();
   await expect(page.locator(".message--agent")).toHaveCount(replies + 1, { timeout: 15_000 });
+  await expect(page.locator(".message--agent").last()).toHaveAttribute("data-status", "complete", { timeout: 15_000 });
   const form = page.locator(".new-agent");
   await form.getByLabel("Agent name").fill("Cy");
   await form.getByLabel("System prompt").fill("You summarise.");
@@ -120,7 +121,7 @@ test("at 400 px wide the room's timeline, composer, agents and run controls all 
   const meters = page.getByRole("status", { name: "Run status" });
   await expect(meters).toHaveAttribute("data-run-status", "running");
   await within("the run's meters", ".run-meters");
-  await page.getByRole("button", { name: "Stop" }).click();
+  await page.getByRole("button", { name: "Stop", exact: true }).click();
   await expect(meters).toHaveAttribute("data-run-status", "stopped");
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(400);
   await context.close();

@@ -211,6 +211,8 @@ test("a persona card imports as an agent, exports again, and a malformed one is 
 test("a persona card file exported from one room imports into another", async ({ page }) => {
   await createRoom(page, "Card source");
   await addAgent(page, "Quill", "You are Quill, who edits prose without mercy.");
+  // The files' links are drawn by the server: the new agent's card is there after a reload.
+  await page.reload();
   const [download] = await Promise.all([
     page.waitForEvent("download"),
     page.locator(".take-away").getByRole("link", { name: "Quill" }).click(),

@@ -61,6 +61,7 @@ fn TokenList(tokens: Vec<ApiToken>) -> impl IntoView {
     }
     view! {
         {error}
+        <div class="table-scroll" tabindex="0" role="region" aria-label="API tokens">
         <table class="data-table tokens-table">
             <thead>
                 <tr><th scope="col">"Name"</th><th scope="col">"Created"</th><th scope="col">"Last used"</th><th></th></tr>
@@ -69,6 +70,7 @@ fn TokenList(tokens: Vec<ApiToken>) -> impl IntoView {
                 {tokens.into_iter().map(|token| view! { <TokenRow token /> }).collect_view()}
             </tbody>
         </table>
+        </div>
     }
     .into_any()
 }

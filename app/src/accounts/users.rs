@@ -13,6 +13,7 @@ use crate::time::date_time;
 pub fn UsersTable(users: Vec<UserSummary>) -> impl IntoView {
     view! {
         {error_for(form::ROLES).map(|e| view! { <p class="error-banner" role="alert">{e}</p> })}
+        <div class="table-scroll" tabindex="0" role="region" aria-label="People">
         <table class="data-table users-table">
             <thead>
                 <tr><th scope="col">"Name"</th><th scope="col">"Email"</th><th scope="col">"Role"</th><th scope="col">"Joined"</th></tr>
@@ -21,6 +22,7 @@ pub fn UsersTable(users: Vec<UserSummary>) -> impl IntoView {
                 {users.into_iter().map(|user| view! { <UserRow user /> }).collect_view()}
             </tbody>
         </table>
+        </div>
     }
 }
 

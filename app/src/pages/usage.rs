@@ -96,6 +96,7 @@ fn UsageChart(section: UsageSection, from: String, to: String) -> impl IntoView 
             } else {
                 view! {
                     <figure class="usage-chart" inner_html=section.chart_svg></figure>
+                    <div class="table-scroll" tabindex="0" role="region" aria-label=format!("Usage {}", heading.to_lowercase())>
                     <table class="data-table usage-table">
                         <caption class="visually-hidden">{format!("Usage {}", heading.to_lowercase())}</caption>
                         <thead>
@@ -121,6 +122,7 @@ fn UsageChart(section: UsageSection, from: String, to: String) -> impl IntoView 
                                 .collect_view()}
                         </tbody>
                     </table>
+                    </div>
                 }
                 .into_any()
             }}

@@ -77,6 +77,7 @@ fn TurnTable(turns: Vec<RunTurn>) -> impl IntoView {
     };
     let count = |value: Option<i64>| value.map(|n| n.to_string()).unwrap_or_else(|| "–".to_owned());
     view! {
+        <div class="table-scroll" tabindex="0" role="region" aria-label="Turns of the run">
         <table class="data-table run-turns">
             <caption class="visually-hidden">"Turns of the run, in order"</caption>
             <thead>
@@ -116,6 +117,7 @@ fn TurnTable(turns: Vec<RunTurn>) -> impl IntoView {
                     .collect_view()}
             </tbody>
         </table>
+        </div>
     }
 }
 

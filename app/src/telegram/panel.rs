@@ -67,6 +67,7 @@ fn LinkedChats(links: Vec<TelegramLink>) -> impl IntoView {
         view! { <p class="empty">"No chat is linked to your account."</p> }.into_any()
     } else {
         view! {
+            <div class="table-scroll" tabindex="0" role="region" aria-label="Linked chats">
             <table class="data-table telegram-links">
                 <thead>
                     <tr><th scope="col">"Chat"</th><th scope="col">"Chat id"</th><th scope="col">"Linked"</th><th></th></tr>
@@ -75,6 +76,7 @@ fn LinkedChats(links: Vec<TelegramLink>) -> impl IntoView {
                     {links.into_iter().map(|link| view! { <LinkedChat link /> }).collect_view()}
                 </tbody>
             </table>
+            </div>
         }
         .into_any()
     };
