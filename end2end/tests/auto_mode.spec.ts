@@ -36,7 +36,7 @@ test("start auto mode, watch agents alternate, stop, and nothing more arrives", 
   await expect(meters).toContainText(/steps \d+\/30/);
   await expect(meters).toContainText("/ 100000 tokens");
 
-  await page.getByRole("button", { name: "Stop" }).click();
+  await page.getByRole("button", { name: "Stop", exact: true }).click();
   await expect(meters).toHaveAttribute("data-run-status", "stopped");
   await expect(meters).toContainText("stopped by you");
   await expect(page.locator('.message--agent[data-status="streaming"]')).toHaveCount(0);

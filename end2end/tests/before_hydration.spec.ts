@@ -72,8 +72,8 @@ async function send(page: Page, text: string) {
 async function startAndStop(page: Page) {
   await page.getByLabel("Max steps").fill("200");
   await page.getByRole("button", { name: "Start auto" }).click();
-  await expect(page.getByRole("button", { name: "Stop" })).toBeEnabled();
-  await page.getByRole("button", { name: "Stop" }).click();
+  await expect(page.getByRole("button", { name: "Stop", exact: true })).toBeEnabled();
+  await page.getByRole("button", { name: "Stop", exact: true }).click();
   await expect(page.getByRole("button", { name: "Start auto" })).toBeEnabled();
 }
 

@@ -85,7 +85,7 @@ test("a running run's page follows it until it is stopped", async ({ page, conte
   const before = await rows.count();
   await expect.poll(() => rows.count(), { timeout: 15_000 }).toBeGreaterThan(before + 1);
 
-  await page.getByRole("button", { name: "Stop" }).click();
+  await page.getByRole("button", { name: "Stop", exact: true }).click();
   await expect(meters).toHaveAttribute("data-run-status", "stopped");
   await expect(details.locator(".run-state-line")).toContainText("Stopped — stopped by you", { timeout: 10_000 });
   await expect(report).toHaveAttribute("data-running", "false");

@@ -26,6 +26,8 @@ test("regenerate keeps every version to flip between, in every open tab; edit, c
   await ask(page, "How should we review the parser code?");
   const reply = page.locator(".message--agent").first();
   await expect(reply).toHaveAttribute("data-status", "complete", { timeout: 15_000 });
+  // Screen readers hear of the reply once it is written, politely.
+  await expect(page.locator(".announcer[aria-live=polite]")).toContainText("Ada replied: ");
   const first = (await reply.locator(".message-body").textContent()) ?? "";
 
   // A second tab on the same room hears of every change.
@@ -120,6 +122,7 @@ test("Escape, or the reply's own Stop, cuts off a reply being written outside a 
   await expect(first).toHaveAttribute("data-status", "streaming", { timeout: 15_000 });
   await composer.press("Escape");
   await expect(first).toHaveAttribute("data-status", "stopped");
+  await expect(page.locator(".announcer")).toHaveText("Ada's reply was stopped.");
   await expect(first.locator(".message-body")).not.toBeEmpty();
   await expect(first.getByRole("button", { name: "Retry" })).toBeVisible();
 

@@ -2,7 +2,7 @@
 
 use domain::events::{MessageDelta, RoomEvent};
 use domain::proposals::Proposal;
-use domain::rooms::{Agent, Message, MessagePage, MessageStatus, Room};
+use domain::rooms::{Agent, Message, MessagePage, MessageStatus, Room, SenderType};
 use domain::runs::RunStatusEvent;
 use domain::snapshot::{RoomAccess, RoomSnapshot};
 use leptos::prelude::*;
@@ -63,6 +63,8 @@ pub struct RoomState {
     pub editing: RwSignal<Option<Uuid>>,
     /// Why the server refused the last change to a message, and which.
     pub action_error: RwSignal<Option<(Uuid, String)>>,
+    /// What screen readers are told last, politely: a reply that ended, another person's message.
+    pub announcement: RwSignal<String>,
 }
 
 impl RoomState {
@@ -81,6 +83,7 @@ impl RoomState {
             proposals: RwSignal::new(Vec::new()),
             editing: RwSignal::new(None),
             action_error: RwSignal::new(None),
+            announcement: RwSignal::new(String::new()),
         };
         state.replace(snapshot);
         state
@@ -102,12 +105,53 @@ impl RoomState {
     /// Applies one live event.
     pub fn apply(&self, event: RoomEvent) {
         match event {
-            RoomEvent::MessageNew(message) => self.upsert(message, false),
-            RoomEvent::MessageDone(message) | RoomEvent::MessageUpdated(message) => self.upsert(message, true),
+            RoomEvent::MessageNew(message) => {
+                self.announce_new(&message);
+                self.upsert(message, false)
+            }
+            RoomEvent::MessageDone(message) => {
+                self.announce_done(&message);
+                self.upsert(message, true)
+            }
+            RoomEvent::MessageUpdated(message) => self.upsert(message, true),
             RoomEvent::MessageDelta(delta) => self.apply_delta(delta),
             RoomEvent::RunStatus(status) => self.run.set(Some(status)),
             RoomEvent::ProposalNew(proposal) | RoomEvent::ProposalUpdated(proposal) => self.upsert_proposal(proposal),
         }
+    }
+
+    /// Another person's message, when it first arrives (not a replay of one already shown).
+    fn announce_new(&self, message: &Message) {
+        let me = self.access.with_untracked(|access| access.user_id);
+        if message.sender_type != SenderType::Human
+            || (me.is_some() && message.sender_id == me)
+            || self.knows(message.id)
+        {
+            return;
+        }
+        self.announcement.set(format!("{} wrote: {}", message.sender_name, gist(&message.content)));
+    }
+
+    /// A reply that ends while the reader watches it being written.
+    fn announce_done(&self, message: &Message) {
+        let was_streaming = self.messages.with_untracked(|list| {
+            list.iter()
+                .find(|e| e.id == message.id)
+                .is_some_and(|e| e.message.with_untracked(|known| known.status == MessageStatus::Streaming))
+        });
+        if message.sender_type != SenderType::Agent || !was_streaming {
+            return;
+        }
+        let name = &message.sender_name;
+        self.announcement.set(match message.status {
+            MessageStatus::Complete => format!("{name} replied: {}", gist(&message.content)),
+            MessageStatus::Failed => format!("{name}'s reply failed: {}", message.error.clone().unwrap_or_default()),
+            status => format!("{name}'s reply was {}.", status.as_str()),
+        });
+    }
+
+    fn knows(&self, id: Uuid) -> bool {
+        self.messages.with_untracked(|list| list.iter().any(|e| e.id == id))
     }
 
     /// Adds a proposal or replaces it with a newer version of itself; an older event that
@@ -212,9 +256,27 @@ pub fn merge_delta(content: &mut String, offset: usize, delta: &str) -> Merge {
     }
 }
 
+/// The start of a message as it is read aloud: one line, at most 200 characters.
+fn gist(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > 200 {
+        format!("{}…", line.chars().take(199).collect::<String>())
+    } else {
+        line
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gist_is_one_short_line() {
+        assert_eq!(gist("Hello\n\n  world"), "Hello world");
+        let long = gist(&"word ".repeat(100));
+        assert_eq!(long.chars().count(), 200);
+        assert!(long.ends_with('…'));
+    }
 
     #[test]
     fn deltas_append_exactly_once() {

@@ -123,6 +123,10 @@ pub fn Timeline(state: RoomState, notice: Option<Notice>) -> impl IntoView {
                     "No messages yet. Add an agent, then say something — mention one with @Name to pick who answers."
                 </p>
             </Show>
+            // Read out politely: a reply that ended, another person's message.
+            <p class="visually-hidden announcer" role="status" aria-live="polite" aria-atomic="true">
+                {move || state.announcement.get()}
+            </p>
             <ol class="messages" aria-label="Conversation history">
                 <For each=move || state.messages.get() key=|entry| entry.id let:entry>
                     <MessageItem state entry hydrated />
