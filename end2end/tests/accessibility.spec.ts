@@ -126,3 +126,52 @@ test("at 400 px wide the room's timeline, composer, agents and run controls all 
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(400);
   await context.close();
 });
+
+test("the room works by keyboard alone, with a visible focus on every stop", async ({ page }) => {
+  await page.goto(`/rooms/${room}`);
+  await hydrated(page);
+  await expect(page.getByRole("status", { name: "Connection" })).toHaveText("Live");
+
+  // What has the focus, and whether it shows: an outline, or the browser's own ring.
+  const focused = () =>
+    page.evaluate(() => {
+      const el = document.activeElement as HTMLElement | null;
+      if (!el || el === document.body) return { id: "", name: "", tag: "BODY", visible: true };
+      const style = getComputedStyle(el);
+      const visible = style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0;
+      const name = el.getAttribute("aria-label") ?? el.textContent?.trim().slice(0, 40) ?? "";
+      return { id: el.id, name, tag: el.tagName, visible };
+    });
+
+  await page.keyboard.press("Tab");
+  expect((await focused()).name).toBe("Skip to content");
+  await expect(page.getByRole("link", { name: "Skip to content" })).toBeInViewport();
+
+  // Tab on until the message box, every stop on the way showing where the focus is.
+  const unseen: string[] = [];
+  for (let i = 0; i < 120 && (await focused()).id !== "composer-input"; i++) {
+    await page.keyboard.press("Tab");
+    const now = await focused();
+    if (!now.visible) unseen.push(`${now.tag} ${now.id || now.name}`);
+  }
+  expect((await focused()).id, "the message box is reached by Tab").toBe("composer-input");
+  expect(unseen, "every focused control shows its focus").toEqual([]);
+
+  const replies = page.locator(".message--agent");
+  const before = await replies.count();
+  await page.keyboard.type("@Ada one more review, please?");
+  await page.keyboard.press("Enter");
+  await expect(replies).toHaveCount(before + 1, { timeout: 15_000 });
+  const reply = replies.last();
+  await expect(reply).toHaveAttribute("data-status", "complete", { timeout: 15_000 });
+
+  // Back from the message box to the reply's Regenerate, and Enter presses it.
+  for (let i = 0; i < 30 && !(await focused()).name.startsWith("Regenerate"); i++) {
+    await page.keyboard.press("Shift+Tab");
+    const now = await focused();
+    expect(now.visible, `${now.tag} ${now.name} shows its focus`).toBe(true);
+  }
+  expect((await focused()).name).toMatch(/^Regenerate/);
+  await page.keyboard.press("Enter");
+  await expect(reply.locator(".version-count")).toHaveText("2/2", { timeout: 15_000 });
+});
