@@ -646,6 +646,7 @@ fn global_routes() -> Vec<GlobalRoute> {
         // The API's contract and its page are public, like the API's own documentation.
         route("GET", "/api/openapi.json", nothing, Empty, 200, EVERYONE),
         route("GET", "/api/docs/", nothing, Empty, 200, EVERYONE),
+        route("GET", "/api/docs/index.css", nothing, Empty, 200, EVERYONE),
         // Rooms: guests see the demo rooms (GUEST_ACCESS=read); creating one needs an account.
         listing(route("GET", "/api/rooms", nothing, Empty, 200, EVERYONE)),
         route("POST", "/api/rooms", |_, _| json!({"name": "Fresh", "mode": "manual"}).to_string(), J, 201, SIGNED_IN),

@@ -84,4 +84,11 @@ async fn the_page_browses_it_without_fetching_anything(db: Db) {
     assert!(!headers["content-security-policy"].to_str().unwrap().contains("unsafe-inline"), "only the docs page");
     let (_, initializer) = app.get("/api/docs/swagger-initializer.js").await;
     assert!(initializer.contains("/api/openapi.json"), "{initializer}");
+    // The accessible set-up: the base layout, no deep links, and the page's own colours.
+    assert!(initializer.contains("\"deepLinking\": false") && initializer.contains("BaseLayout"), "{initializer}");
+    assert!(page.contains("index.css"), "{page}");
+    let (status, headers, css) = app.browse("/api/docs/index.css", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "text/css; charset=utf-8");
+    assert!(css.contains(".opblock.opblock-get .opblock-summary-method { background: #0b5cad; }"), "{css}");
 }

@@ -7,7 +7,7 @@ use axum::Router;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config as DocsConfig, SwaggerUi};
 
 use crate::state::AppState;
 
@@ -63,10 +63,24 @@ impl Modify for SignIn {
     }
 }
 
-/// The routes that serve the document and its page.
+/// The routes that serve the document and its page. The page uses Swagger UI's base layout
+/// (no search bar, whose field and buttons have no names) without deep links (a link inside each
+/// operation's button is a control inside a control), and its own stylesheet, which gives the
+/// page's colours WCAG AA contrast.
 pub fn published(document: Document) -> Router<AppState> {
-    Router::from(SwaggerUi::new(PAGE_PATH).url(DOCUMENT_PATH, document))
+    let config = DocsConfig::new([DOCUMENT_PATH]).use_base_layout().deep_linking(false);
+    let page = Router::from(SwaggerUi::new(PAGE_PATH).url(DOCUMENT_PATH, document).config(config));
+    Router::new()
+        .route(STYLESHEET_PATH, axum::routing::get(stylesheet))
+        .merge(page)
         .layer(axum::middleware::map_response(docs_policy))
+}
+
+/// Where the page's own stylesheet is served: Swagger UI's page links it as `index.css`.
+const STYLESHEET_PATH: &str = "/api/docs/index.css";
+
+async fn stylesheet() -> impl axum::response::IntoResponse {
+    ([(http::header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("api_docs.css"))
 }
 
 /// The page's own Content-Security-Policy: the app's, but the Swagger UI script sets inline
