@@ -1375,6 +1375,7 @@ fn every_route_has_a_row() {
     }
     declared.insert(("GET".into(), server::http::openapi::DOCUMENT_PATH.into()));
     declared.insert(("GET".into(), format!("{}/", server::http::openapi::PAGE_PATH)));
+    declared.insert(("GET".into(), server::http::openapi::STYLESHEET_PATH.into()));
     for (path, method) in leptos::server_fn::axum::server_fn_paths() {
         declared.insert((method.to_string(), path.to_owned()));
     }

@@ -77,7 +77,7 @@ pub fn published(document: Document) -> Router<AppState> {
 }
 
 /// Where the page's own stylesheet is served: Swagger UI's page links it as `index.css`.
-const STYLESHEET_PATH: &str = "/api/docs/index.css";
+pub const STYLESHEET_PATH: &str = "/api/docs/index.css";
 
 async fn stylesheet() -> impl axum::response::IntoResponse {
     ([(http::header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("api_docs.css"))
