@@ -86,15 +86,13 @@ impl QueuedReplies {
     }
 
     /// Drops the room's waiting reply and stops the one being written, if any (the room was
-    /// stopped or deleted). Whether there was one.
-    pub(crate) fn cancel(&self, room_id: Uuid) -> bool {
+    /// stopped or deleted).
+    pub(crate) fn cancel(&self, room_id: Uuid) {
         let waiting = lock(&self.by_room).remove(&room_id).map(|waiting| waiting.cancel);
         let writing = lock(&self.writing).remove(&room_id).map(|(_, cancel)| cancel);
-        let found = waiting.is_some() || writing.is_some();
         for cancel in waiting.into_iter().chain(writing) {
             cancel.cancel();
         }
-        found
     }
 
     /// Forgets the waiting reply `id` without cancelling it: another instance answers instead.
@@ -108,10 +106,5 @@ impl QueuedReplies {
     /// Whether a reply waits in the room.
     pub fn is_queued(&self, room_id: Uuid) -> bool {
         lock(&self.by_room).contains_key(&room_id)
-    }
-
-    /// Whether a reply is being written in the room, here.
-    pub fn is_writing(&self, room_id: Uuid) -> bool {
-        lock(&self.writing).contains_key(&room_id)
     }
 }

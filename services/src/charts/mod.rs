@@ -33,6 +33,19 @@ where
         .map_err(|e| e.to_string())
 }
 
+/// The label of a bar in a chart drawn top down: the first of `labels` in the top row, which
+/// is the last segment of the axis.
+pub(super) fn top_down_label(labels: &[String], value: &plotters::coord::ranged1d::SegmentValue<i32>) -> String {
+    match value {
+        plotters::coord::ranged1d::SegmentValue::CenterOf(i) => usize::try_from(*i)
+            .ok()
+            .and_then(|i| labels.len().checked_sub(i + 1))
+            .and_then(|k| labels.get(k).cloned())
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
 /// Text as the chart carries it: one line, without the characters markup is made of.
 pub(super) fn plain(text: &str) -> String {
     let clean: String = text

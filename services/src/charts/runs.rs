@@ -5,7 +5,7 @@ use domain::runs::{RunTimeline, RunTurn};
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
-use super::{accessible, label, legend, BLUE_INK, ORANGE_INK, WIDTH};
+use super::{accessible, label, legend, top_down_label, BLUE_INK, ORANGE_INK, WIDTH};
 
 /// Waiting for the first token, then writing.
 const WAITING: RGBColor = ORANGE_INK;
@@ -67,15 +67,7 @@ fn draw(
         .x_labels(8)
         .x_label_formatter(&|ms| seconds(*ms))
         .y_labels(speakers.len())
-        .y_label_formatter(&|value| match value {
-            // The first speaker on top: the top row is the last segment.
-            SegmentValue::CenterOf(i) => usize::try_from(*i)
-                .ok()
-                .and_then(|i| speakers.len().checked_sub(i + 1))
-                .and_then(|k| labels.get(k).cloned())
-                .unwrap_or_default(),
-            _ => String::new(),
-        })
+        .y_label_formatter(&|value| top_down_label(labels, value))
         .x_desc("seconds since the run began")
         .axis_desc_style(("sans-serif", 16))
         .label_style(("sans-serif", 15))

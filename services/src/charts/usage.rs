@@ -8,7 +8,7 @@ use domain::usage::{UsageGroup, UsageTotal};
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
-use super::{accessible, label, legend, BLUE_INK, ORANGE_INK, WIDTH};
+use super::{accessible, label, legend, top_down_label, BLUE_INK, ORANGE_INK, WIDTH};
 use crate::usage::UsageReport;
 
 /// Input tokens' colour and output tokens' colour.
@@ -101,15 +101,7 @@ fn bars(svg: &mut String, rows: &[&UsageTotal], labels: &[String]) -> Result<(),
         .max_light_lines(1)
         .x_labels(6)
         .y_labels(rows.len())
-        .y_label_formatter(&|value| match value {
-            // The largest first: the top row is the last segment.
-            SegmentValue::CenterOf(i) => usize::try_from(*i)
-                .ok()
-                .and_then(|i| rows.len().checked_sub(i + 1))
-                .and_then(|k| labels.get(k).cloned())
-                .unwrap_or_default(),
-            _ => String::new(),
-        })
+        .y_label_formatter(&|value| top_down_label(labels, value))
         .x_desc("tokens")
         .axis_desc_style(("sans-serif", 16))
         .label_style(("sans-serif", 15))
